@@ -1,0 +1,94 @@
+//! What the host gives the connector, as plain Rust: the clock, storage, the
+//! agent, mail and logs. In the component these are the WIT imports; in native
+//! tests they are doubles.
+
+use crate::model::{Attribute, Conversation, Timestamp};
+
+/// Why a storage call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreFailure {
+    #[error("the stored value of `{0}` changed during the cycle")]
+    Conflict(String),
+    #[error("a stored value is too large: {0}")]
+    TooLarge(String),
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One change inside an atomic batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreWrite {
+    Put(String, String),
+    Delete(String),
+}
+
+/// The agent's decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentAction {
+    Answer(String),
+    Ask(String),
+    HandOff(String),
+    Solved(Option<String>),
+}
+
+/// The agent's turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentTurn {
+    pub action: AgentAction,
+    pub detected: Vec<Attribute>,
+}
+
+/// An email to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub text_body: String,
+    pub in_reply_to: Option<String>,
+}
+
+/// What the host sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEmail {
+    pub from_address: String,
+    pub message_id: String,
+}
+
+/// Why the agent or mail failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostFailure {
+    /// Retrying later may help.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Retrying will not help.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// How important a log line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// The host, as the connector uses it.
+pub trait Capabilities {
+    /// Now, in milliseconds since the Unix epoch.
+    fn now(&self) -> Timestamp;
+    /// Read one key of this org's namespace.
+    fn get(&mut self, key: &str) -> Result<Option<String>, StoreFailure>;
+    /// Read every key starting with `prefix`, in key order.
+    fn scan(&mut self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure>;
+    /// Apply `writes` atomically if every `(key, value)` expectation holds.
+    fn commit(&mut self, expect: &[(String, Option<String>)], writes: &[StoreWrite]) -> Result<(), StoreFailure>;
+    /// Ask the agent for its turn.
+    fn respond(&mut self, conversation: &Conversation) -> Result<AgentTurn, HostFailure>;
+    /// Send an email once per idempotency key.
+    fn send_mail(&mut self, idempotency_key: &str, email: &OutgoingEmail) -> Result<SentEmail, HostFailure>;
+    /// Write a log line (never with secrets).
+    fn log(&mut self, level: LogLevel, message: &str, fields: &[(&str, &str)]);
+}

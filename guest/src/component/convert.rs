@@ -1,0 +1,399 @@
+//! Conversions between the generated WIT types and the connector's own types
+//! in [`crate::model`]. Mechanical by design: the shapes mirror each other.
+
+use super::wit::casebridge::connector::{contacts as wc, describe as wd, org as wo, types as wt};
+use super::wit::exports::casebridge::connector::sync as ws;
+use crate::model as m;
+
+macro_rules! mirror_enum {
+    ($wit:ty, $model:ty, [$($variant:ident),* $(,)?]) => {
+        impl From<$wit> for $model {
+            fn from(value: $wit) -> Self {
+                type W = $wit;
+                type M = $model;
+                match value { $(W::$variant => M::$variant),* }
+            }
+        }
+        impl From<$model> for $wit {
+            fn from(value: $model) -> Self {
+                type W = $wit;
+                type M = $model;
+                match value { $(M::$variant => W::$variant),* }
+            }
+        }
+    };
+}
+
+mirror_enum!(wt::FieldType, m::FieldType, [
+    Id, Reference, String, Textarea, Email, Phone, Url, Picklist, Multipicklist, Combobox, Boolean, Int,
+    Long, Double, Currency, Percent, Date, Datetime, Time, Base64, Encryptedstring, Address, Location,
+    AnyType, Complexvalue, Datacategorygroupreference,
+]);
+mirror_enum!(wt::AuthorRole, m::AuthorRole, [Customer, Agent, Teammate, System]);
+mirror_enum!(wt::PartSource, m::PartSource, [CaseDescription, FeedItem, FeedComment, EmailMessage, CaseComment]);
+mirror_enum!(wt::ResolutionState, m::ResolutionState, [None, SoftResolution, HardResolution, Abandoned, RoutedToTeam]);
+mirror_enum!(wd::FieldKind, m::FieldKind, [System, Standard, Custom]);
+mirror_enum!(wd::Direction, m::Direction, [ToPlatform, ToSalesforce]);
+mirror_enum!(wc::MatchReason, m::MatchReason, [EmailExact, NameExact, LastNameExact, FirstNameExact, EmailConflict, TermFound]);
+
+/// Convert every element of a list.
+pub fn all<A, B: From<A>>(items: Vec<A>) -> Vec<B> {
+    items.into_iter().map(B::from).collect()
+}
+
+impl From<wt::WireValue> for m::WireValue {
+    fn from(value: wt::WireValue) -> Self {
+        match value {
+            wt::WireValue::Null => m::WireValue::Null,
+            wt::WireValue::Text(t) => m::WireValue::Text(t),
+            wt::WireValue::Boolean(b) => m::WireValue::Boolean(b),
+            wt::WireValue::Number(n) => m::WireValue::Number(n),
+            wt::WireValue::Compound(c) => m::WireValue::Compound(c),
+        }
+    }
+}
+
+impl From<m::WireValue> for wt::WireValue {
+    fn from(value: m::WireValue) -> Self {
+        match value {
+            m::WireValue::Null => wt::WireValue::Null,
+            m::WireValue::Text(t) => wt::WireValue::Text(t),
+            m::WireValue::Boolean(b) => wt::WireValue::Boolean(b),
+            m::WireValue::Number(n) => wt::WireValue::Number(n),
+            m::WireValue::Compound(c) => wt::WireValue::Compound(c),
+        }
+    }
+}
+
+impl From<wt::WireField> for m::WireField {
+    fn from(f: wt::WireField) -> Self {
+        m::WireField { name: f.name, value: f.value.into() }
+    }
+}
+
+impl From<m::WireField> for wt::WireField {
+    fn from(f: m::WireField) -> Self {
+        wt::WireField { name: f.name, value: f.value.into() }
+    }
+}
+
+impl From<wt::CalendarDate> for m::CalendarDate {
+    fn from(d: wt::CalendarDate) -> Self {
+        m::CalendarDate { year: d.year, month: d.month, day: d.day }
+    }
+}
+
+impl From<m::CalendarDate> for wt::CalendarDate {
+    fn from(d: m::CalendarDate) -> Self {
+        wt::CalendarDate { year: d.year, month: d.month, day: d.day }
+    }
+}
+
+impl From<wt::TimeOfDay> for m::TimeOfDay {
+    fn from(t: wt::TimeOfDay) -> Self {
+        m::TimeOfDay { hour: t.hour, minute: t.minute, second: t.second, millisecond: t.millisecond }
+    }
+}
+
+impl From<m::TimeOfDay> for wt::TimeOfDay {
+    fn from(t: m::TimeOfDay) -> Self {
+        wt::TimeOfDay { hour: t.hour, minute: t.minute, second: t.second, millisecond: t.millisecond }
+    }
+}
+
+impl From<wt::AttributeValue> for m::AttributeValue {
+    fn from(value: wt::AttributeValue) -> Self {
+        use wt::AttributeValue as W;
+        match value {
+            W::Null => m::AttributeValue::Null,
+            W::Text(t) => m::AttributeValue::Text(t),
+            W::Boolean(b) => m::AttributeValue::Boolean(b),
+            W::Integer(i) => m::AttributeValue::Integer(i),
+            W::Decimal(d) => m::AttributeValue::Decimal(d),
+            W::Date(d) => m::AttributeValue::Date(d.into()),
+            W::Datetime(ts) => m::AttributeValue::Datetime(ts),
+            W::Time(t) => m::AttributeValue::Time(t.into()),
+            W::List(l) => m::AttributeValue::List(l),
+            W::Compound(c) => m::AttributeValue::Compound(c),
+        }
+    }
+}
+
+impl From<m::AttributeValue> for wt::AttributeValue {
+    fn from(value: m::AttributeValue) -> Self {
+        use m::AttributeValue as M;
+        match value {
+            M::Null => wt::AttributeValue::Null,
+            M::Text(t) => wt::AttributeValue::Text(t),
+            M::Boolean(b) => wt::AttributeValue::Boolean(b),
+            M::Integer(i) => wt::AttributeValue::Integer(i),
+            M::Decimal(d) => wt::AttributeValue::Decimal(d),
+            M::Date(d) => wt::AttributeValue::Date(d.into()),
+            M::Datetime(ts) => wt::AttributeValue::Datetime(ts),
+            M::Time(t) => wt::AttributeValue::Time(t.into()),
+            M::List(l) => wt::AttributeValue::List(l),
+            M::Compound(c) => wt::AttributeValue::Compound(c),
+        }
+    }
+}
+
+impl From<wt::Attribute> for m::Attribute {
+    fn from(a: wt::Attribute) -> Self {
+        m::Attribute { name: a.name, value: a.value.into() }
+    }
+}
+
+impl From<m::Attribute> for wt::Attribute {
+    fn from(a: m::Attribute) -> Self {
+        wt::Attribute { name: a.name, value: a.value.into() }
+    }
+}
+
+impl From<m::Attachment> for wt::Attachment {
+    fn from(a: m::Attachment) -> Self {
+        wt::Attachment { name: a.name, content_type: a.content_type, size: a.size, content_path: a.content_path, inline: a.inline }
+    }
+}
+
+impl From<m::ConversationPart> for wt::ConversationPart {
+    fn from(p: m::ConversationPart) -> Self {
+        wt::ConversationPart {
+            id: p.id,
+            source: p.source.into(),
+            author: p.author.into(),
+            author_name: p.author_name,
+            text: p.text,
+            created_at: p.created_at,
+            attachments: all(p.attachments),
+        }
+    }
+}
+
+impl From<m::Conversation> for wt::Conversation {
+    fn from(c: m::Conversation) -> Self {
+        wt::Conversation {
+            id: c.id,
+            case_number: c.case_number,
+            subject: c.subject,
+            origin: c.origin,
+            attributes: all(c.attributes),
+            person: all(c.person),
+            company: all(c.company),
+            parts: all(c.parts),
+            resolution: c.resolution.into(),
+        }
+    }
+}
+
+impl From<wt::Timeouts> for m::Timeouts {
+    fn from(t: wt::Timeouts) -> Self {
+        m::Timeouts { soft_resolution_after_ms: t.soft_resolution_after_ms, abandoned_after_ms: t.abandoned_after_ms }
+    }
+}
+
+impl From<wd::PicklistEntry> for m::PicklistEntry {
+    fn from(p: wd::PicklistEntry) -> Self {
+        m::PicklistEntry { value: p.value, label: p.label, active: p.active, is_default: p.is_default }
+    }
+}
+
+impl From<m::PicklistEntry> for wd::PicklistEntry {
+    fn from(p: m::PicklistEntry) -> Self {
+        wd::PicklistEntry { value: p.value, label: p.label, active: p.active, is_default: p.is_default }
+    }
+}
+
+impl From<wd::FieldDescriptor> for m::FieldDescriptor {
+    fn from(f: wd::FieldDescriptor) -> Self {
+        m::FieldDescriptor {
+            name: f.name,
+            label: f.label,
+            field_type: f.type_.into(),
+            length: f.length,
+            precision: f.precision,
+            scale: f.scale,
+            custom: f.custom,
+            nillable: f.nillable,
+            createable: f.createable,
+            updateable: f.updateable,
+            calculated: f.calculated,
+            name_field: f.name_field,
+            restricted_picklist: f.restricted_picklist,
+            picklist_values: all(f.picklist_values),
+            reference_to: f.reference_to,
+            relationship_name: f.relationship_name,
+        }
+    }
+}
+
+impl From<m::FieldDescriptor> for wd::FieldDescriptor {
+    fn from(f: m::FieldDescriptor) -> Self {
+        wd::FieldDescriptor {
+            name: f.name,
+            label: f.label,
+            type_: f.field_type.into(),
+            length: f.length,
+            precision: f.precision,
+            scale: f.scale,
+            custom: f.custom,
+            nillable: f.nillable,
+            createable: f.createable,
+            updateable: f.updateable,
+            calculated: f.calculated,
+            name_field: f.name_field,
+            restricted_picklist: f.restricted_picklist,
+            picklist_values: all(f.picklist_values),
+            reference_to: f.reference_to,
+            relationship_name: f.relationship_name,
+        }
+    }
+}
+
+impl From<wd::CatalogField> for m::CatalogField {
+    fn from(f: wd::CatalogField) -> Self {
+        m::CatalogField { descriptor: f.descriptor.into(), kind: f.kind.into(), synced: f.synced }
+    }
+}
+
+impl From<m::CatalogField> for wd::CatalogField {
+    fn from(f: m::CatalogField) -> Self {
+        wd::CatalogField { descriptor: f.descriptor.into(), kind: f.kind.into(), synced: f.synced }
+    }
+}
+
+impl From<wd::ObjectCatalog> for m::ObjectCatalog {
+    fn from(c: wd::ObjectCatalog) -> Self {
+        m::ObjectCatalog { object: c.object, fields: all(c.fields) }
+    }
+}
+
+impl From<m::ObjectCatalog> for wd::ObjectCatalog {
+    fn from(c: m::ObjectCatalog) -> Self {
+        wd::ObjectCatalog { object: c.object, fields: all(c.fields) }
+    }
+}
+
+impl From<wd::DescribedObject> for m::DescribedObject {
+    fn from(d: wd::DescribedObject) -> Self {
+        m::DescribedObject { object: d.object, fields: all(d.fields) }
+    }
+}
+
+impl From<m::DescribedObject> for wd::DescribedObject {
+    fn from(d: m::DescribedObject) -> Self {
+        wd::DescribedObject { object: d.object, fields: all(d.fields) }
+    }
+}
+
+impl From<wd::FieldMapping> for m::FieldMapping {
+    fn from(f: wd::FieldMapping) -> Self {
+        m::FieldMapping { object: f.object, field: f.field, attribute: f.attribute, direction: f.direction.into() }
+    }
+}
+
+impl From<wc::Customer> for m::Customer {
+    fn from(c: wc::Customer) -> Self {
+        m::Customer {
+            id: c.id,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            email: c.email,
+            username: c.username,
+            handle: c.handle,
+            phone: c.phone,
+        }
+    }
+}
+
+impl From<wc::Candidate> for m::Candidate {
+    fn from(c: wc::Candidate) -> Self {
+        m::Candidate { id: c.id, first_name: c.first_name, last_name: c.last_name, email: c.email, account_id: c.account_id }
+    }
+}
+
+impl From<m::Candidate> for wc::Candidate {
+    fn from(c: m::Candidate) -> Self {
+        wc::Candidate { id: c.id, first_name: c.first_name, last_name: c.last_name, email: c.email, account_id: c.account_id }
+    }
+}
+
+impl From<m::RankedCandidate> for wc::RankedCandidate {
+    fn from(r: m::RankedCandidate) -> Self {
+        wc::RankedCandidate { candidate: r.candidate.into(), score: r.score, reasons: all(r.reasons) }
+    }
+}
+
+impl From<m::Outcome> for wc::Outcome {
+    fn from(o: m::Outcome) -> Self {
+        match o {
+            m::Outcome::Link(r) => wc::Outcome::Link(r.into()),
+            m::Outcome::Suggest(rs) => wc::Outcome::Suggest(all(rs)),
+            m::Outcome::Create(fields) => wc::Outcome::Create(all(fields)),
+        }
+    }
+}
+
+impl From<wo::OrgConfig> for m::OrgConfig {
+    fn from(org: wo::OrgConfig) -> Self {
+        m::OrgConfig {
+            name: org.name,
+            login_url: org.login_url,
+            api_version: org.api_version,
+            credentials: m::Credentials {
+                client_id: org.credentials.client_id,
+                client_secret: org.credentials.client_secret,
+                refresh_token: org.credentials.refresh_token,
+            },
+            agent_user_id: org.agent_user_id,
+            hand_off: match org.hand_off {
+                wo::HandOffTarget::Queue(id) => m::HandOffTarget::Queue(id),
+                wo::HandOffTarget::User(id) => m::HandOffTarget::User(id),
+            },
+            reply_as: match org.reply_as {
+                wo::ReplyChannel::CaseComment => m::ReplyChannel::CaseComment,
+                wo::ReplyChannel::FeedPost => m::ReplyChannel::FeedPost,
+            },
+            involved_field: org.involved_field,
+            resolution_state_field: org.resolution_state_field,
+            topics: org.topics,
+            daily_api_budget: org.daily_api_budget,
+            poll_overlap_seconds: org.poll_overlap_seconds,
+            resolution_timeouts: org.resolution_timeouts.into(),
+            mappings: all(org.mappings),
+        }
+    }
+}
+
+impl From<crate::cycle::SyncError> for wo::SyncError {
+    fn from(error: crate::cycle::SyncError) -> Self {
+        use crate::cycle::SyncError as E;
+        match error {
+            E::Unsupported(what) => wo::SyncError::Unsupported(what),
+            E::InvalidConfig(why) => wo::SyncError::InvalidConfig(why),
+            E::ReconnectRequired(why) => wo::SyncError::ReconnectRequired(why),
+            E::ApiLimit { used, max } => wo::SyncError::ApiLimit(wo::ApiUsage { used, max }),
+            E::Salesforce(api) => wo::SyncError::Salesforce(wo::ApiError {
+                status: api.status,
+                code: api.code,
+                message: api.message,
+                fields: api.fields,
+            }),
+            E::Transport(why) => wo::SyncError::Transport(why),
+            E::MalformedResponse(why) => wo::SyncError::MalformedResponse(why),
+            E::Storage(why) => wo::SyncError::Storage(why),
+            E::Host(why) => wo::SyncError::Host(why),
+        }
+    }
+}
+
+impl From<crate::cycle::state::StoredError> for ws::RecordError {
+    fn from(e: crate::cycle::state::StoredError) -> Self {
+        ws::RecordError {
+            id: e.id,
+            record_id: e.record_id,
+            operation: e.operation,
+            reason: wo::ApiError { status: e.status, code: e.code, message: e.message, fields: e.fields },
+            failed_at: e.failed_at,
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The component glue: the `casebridge:connector` world's exports, each a thin
+//! layer that converts the generated types and calls the plain-Rust logic.
+//! Compiled only for `wasm32`.
+
+mod convert;
+
+use convert::all;
+
+mod wit {
+    wit_bindgen::generate!({
+        path: "../wit/since_v0.1.0",
+        world: "connector",
+    });
+}
+
+use wit::casebridge::connector::{contacts as wc, describe as wd, org as wo, types as wt};
+use wit::exports::casebridge::connector::{catalog, crm, mapping, matching, resolution, routing, sync};
+
+use crate::cycle::{self, setup};
+use crate::model as m;
+use crate::salesforce::transport::WakiTransport;
+use host::HostCapabilities;
+
+mod host;
+
+struct Connector;
+
+wit::export!(Connector with_types_in wit);
+
+fn unsupported<T>(what: &str) -> Result<T, wo::SyncError> {
+    Err(wo::SyncError::Unsupported(format!("{what} is not available in this version of the connector")))
+}
+
+impl catalog::Guest for Connector {
+    fn parse_describe(describe_json: String) -> Result<wd::DescribedObject, catalog::CatalogError> {
+        crate::salesforce::describe::parse_describe(&describe_json)
+            .map(Into::into)
+            .map_err(|e| crate::catalog::CatalogError::from(e).into())
+    }
+
+    fn from_describe(described: wd::DescribedObject) -> wd::ObjectCatalog {
+        crate::catalog::from_describe(described.into()).into()
+    }
+
+    fn add_field(catalog: wd::ObjectCatalog, field: String) -> Result<wd::ObjectCatalog, catalog::CatalogError> {
+        crate::catalog::add_field(catalog.into(), &field).map(Into::into).map_err(Into::into)
+    }
+
+    fn remove_field(catalog: wd::ObjectCatalog, field: String) -> Result<wd::ObjectCatalog, catalog::CatalogError> {
+        crate::catalog::remove_field(catalog.into(), &field).map(Into::into).map_err(Into::into)
+    }
+
+    fn resync_list_field(
+        catalog: wd::ObjectCatalog,
+        fresh: wd::FieldDescriptor,
+    ) -> Result<wd::ObjectCatalog, catalog::CatalogError> {
+        crate::catalog::resync_list_field(catalog.into(), fresh.into()).map(Into::into).map_err(Into::into)
+    }
+
+    fn refresh(catalog: wd::ObjectCatalog, described: wd::DescribedObject) -> wd::ObjectCatalog {
+        crate::catalog::refresh(catalog.into(), described.into()).into()
+    }
+}
+
+impl From<crate::catalog::CatalogError> for catalog::CatalogError {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        use crate::catalog::CatalogProblem as P;
+        let message = e.to_string();
+        catalog::CatalogError {
+            object: e.object,
+            field: e.field,
+            problem: match e.problem {
+                P::UnknownField => catalog::CatalogProblem::UnknownField,
+                P::Locked => catalog::CatalogProblem::Locked,
+                P::NotAListField => catalog::CatalogProblem::NotAListField,
+                P::MalformedDescribe => catalog::CatalogProblem::MalformedDescribe,
+            },
+            message,
+        }
+    }
+}
+
+impl mapping::Guest for Connector {
+    fn entity_of(object: String) -> Option<mapping::Entity> {
+        crate::mapping::entity_of(&object).map(|entity| match entity {
+            crate::mapping::Entity::Conversation => mapping::Entity::Conversation,
+            crate::mapping::Entity::Person => mapping::Entity::Person,
+            crate::mapping::Entity::Company => mapping::Entity::Company,
+        })
+    }
+
+    fn to_attribute(
+        object: String,
+        field: wd::FieldDescriptor,
+        value: wt::WireValue,
+    ) -> Result<wt::AttributeValue, mapping::ConversionError> {
+        crate::convert::to_attribute(&object, &field.into(), &value.into()).map(Into::into).map_err(Into::into)
+    }
+
+    fn to_wire(
+        object: String,
+        field: wd::FieldDescriptor,
+        value: wt::AttributeValue,
+    ) -> Result<wt::WireValue, mapping::ConversionError> {
+        crate::convert::to_wire(&object, &field.into(), &value.into()).map(Into::into).map_err(Into::into)
+    }
+
+    fn record_to_attributes(
+        catalog: wd::ObjectCatalog,
+        fields: Vec<wt::WireField>,
+        mappings: Vec<wd::FieldMapping>,
+    ) -> Result<Vec<wt::Attribute>, Vec<mapping::ConversionError>> {
+        crate::mapping::record_to_attributes(&catalog.into(), &all(fields), &all(mappings)).map(all).map_err(all)
+    }
+
+    fn attributes_to_record(
+        catalog: wd::ObjectCatalog,
+        attributes: Vec<wt::Attribute>,
+        mappings: Vec<wd::FieldMapping>,
+        purpose: mapping::WritePurpose,
+    ) -> Result<Vec<wt::WireField>, Vec<mapping::ConversionError>> {
+        let purpose = match purpose {
+            mapping::WritePurpose::Create => crate::mapping::WritePurpose::Create,
+            mapping::WritePurpose::Update => crate::mapping::WritePurpose::Update,
+        };
+        crate::mapping::attributes_to_record(&catalog.into(), &all(attributes), &all(mappings), purpose)
+            .map(all)
+            .map_err(all)
+    }
+}
+
+impl From<crate::convert::ConversionError> for mapping::ConversionError {
+    fn from(e: crate::convert::ConversionError) -> Self {
+        use crate::convert::ConversionProblem as P;
+        use mapping::ConversionProblem as W;
+        mapping::ConversionError {
+            object: e.object,
+            field: e.field,
+            value: e.value,
+            problem: match e.problem {
+                P::WrongType(t) => W::WrongType(t.into()),
+                P::InvalidNumber => W::InvalidNumber,
+                P::OutOfRange => W::OutOfRange,
+                P::InvalidDate => W::InvalidDate,
+                P::InvalidDatetime => W::InvalidDatetime,
+                P::InvalidTime => W::InvalidTime,
+                P::NotInPicklist => W::NotInPicklist,
+                P::TooLong(n) => W::TooLong(n),
+                P::ReadOnly => W::ReadOnly,
+                P::UnknownField => W::UnknownField,
+                P::UnsupportedType(t) => W::UnsupportedType(t.into()),
+            },
+        }
+    }
+}
+
+impl resolution::Guest for Connector {
+    fn decide(events: Vec<resolution::Event>, now: wt::Timestamp, timeouts: wt::Timeouts) -> resolution::Decision {
+        use crate::resolution::{Event as E, Phase as P};
+        use resolution::Event as W;
+        let events: Vec<E> = events
+            .into_iter()
+            .map(|event| match event {
+                W::CustomerMessage(at) => E::CustomerMessage(at),
+                W::AgentAnswer(at) => E::AgentAnswer(at),
+                W::AgentQuestion(at) => E::AgentQuestion(at),
+                W::CustomerConfirmed(at) => E::CustomerConfirmed(at),
+                W::CustomerAskedForPerson(at) => E::CustomerAskedForPerson(at),
+                W::AgentCouldNotHelp(at) => E::AgentCouldNotHelp(at),
+            })
+            .collect();
+        let decision = crate::resolution::decide(&events, now, &timeouts.into());
+        resolution::Decision {
+            state: decision.state.into(),
+            phase: match decision.phase {
+                P::AwaitingAgent => resolution::Phase::AwaitingAgent,
+                P::Answered => resolution::Phase::Answered,
+                P::Asked => resolution::Phase::Asked,
+                P::Confirmed => resolution::Phase::Confirmed,
+                P::Routed => resolution::Phase::Routed,
+            },
+            changes_at: decision.changes_at,
+        }
+    }
+}
+
+impl routing::Guest for Connector {
+    fn routing_attributes(person: routing::Person, conversation: routing::ConversationData) -> Vec<(String, String)> {
+        use crate::routing as r;
+        let person = r::Person {
+            first_name: person.first_name,
+            last_name: person.last_name,
+            email: person.email,
+            attributes: person
+                .attributes
+                .into_iter()
+                .map(|a| r::PersonAttribute {
+                    name: a.name,
+                    kind: match a.kind {
+                        routing::PersonAttributeKind::Standard => r::PersonAttributeKind::Standard,
+                        routing::PersonAttributeKind::Custom => r::PersonAttributeKind::Custom,
+                        routing::PersonAttributeKind::Location => r::PersonAttributeKind::Location,
+                    },
+                    value: a.value.into(),
+                })
+                .collect(),
+        };
+        let conversation = r::ConversationData {
+            subject: conversation.subject,
+            attributes: conversation
+                .attributes
+                .into_iter()
+                .map(|a| r::ConversationAttribute { name: a.name, custom: a.custom, value: a.value.into() })
+                .collect(),
+        };
+        r::routing_attributes(&person, &conversation)
+    }
+}
+
+impl matching::Guest for Connector {
+    fn search_for(customer: wc::Customer) -> Result<matching::ContactSearch, matching::MatchingError> {
+        use crate::matching as mm;
+        let search = mm::search_for(&customer.into())?;
+        Ok(matching::ContactSearch {
+            basis: match search.basis {
+                mm::SearchBasis::Name => matching::SearchBasis::Name,
+                mm::SearchBasis::Username => matching::SearchBasis::Username,
+                mm::SearchBasis::Handle => matching::SearchBasis::Handle,
+                mm::SearchBasis::CustomerId => matching::SearchBasis::CustomerId,
+            },
+            term: search.term,
+            query: match search.query {
+                mm::ContactQuery::Soql(q) => matching::ContactQuery::Soql(q),
+                mm::ContactQuery::Sosl(q) => matching::ContactQuery::Sosl(q),
+            },
+        })
+    }
+
+    fn rank(customer: wc::Customer, candidates: Vec<wc::Candidate>) -> Result<wc::Outcome, matching::MatchingError> {
+        let candidates: Vec<m::Candidate> = all(candidates);
+        Ok(crate::matching::rank(&customer.into(), &candidates)?.into())
+    }
+
+    fn new_contact(customer: wc::Customer) -> Result<Vec<wt::WireField>, matching::MatchingError> {
+        Ok(all(crate::matching::new_contact(&customer.into())?))
+    }
+
+    fn escape_soql(text: String) -> String {
+        crate::salesforce::escape::soql_string(&text)
+    }
+
+    fn escape_soql_like(text: String) -> String {
+        crate::salesforce::escape::soql_like(&text)
+    }
+
+    fn escape_sosl(text: String) -> String {
+        crate::salesforce::escape::sosl_term(&text)
+    }
+}
+
+impl From<crate::matching::MatchingError> for matching::MatchingError {
+    fn from(e: crate::matching::MatchingError) -> Self {
+        match e {
+            crate::matching::MatchingError::NothingToSearch => matching::MatchingError::NothingToSearch,
+            crate::matching::MatchingError::TooLong(what) => matching::MatchingError::TooLong(what),
+        }
+    }
+}
+
+impl sync::Guest for Connector {
+    fn run_cycle(org: wo::OrgConfig) -> Result<sync::CycleReport, wo::SyncError> {
+        let org = m::OrgConfig::from(org);
+        let report = cycle::run_cycle(&org, WakiTransport::new(), &mut HostCapabilities)?;
+        Ok(sync::CycleReport {
+            cases_seen: report.cases_seen,
+            conversations_created: report.conversations_created,
+            conversations_updated: report.conversations_updated,
+            replies_posted: report.replies_posted,
+            emails_sent: report.emails_sent,
+            hand_offs: report.hand_offs,
+            state_changes: report.state_changes,
+            api_calls: report.api_calls,
+            api_usage: report.api_usage.map(|u| wo::ApiUsage { used: u.used, max: u.max }),
+            errors: all(report.errors),
+            watermark: report.watermark,
+        })
+    }
+
+    fn list_users(org: wo::OrgConfig) -> Result<Vec<sync::UserChoice>, wo::SyncError> {
+        let users = setup::list_users(&org.into(), WakiTransport::new(), &mut HostCapabilities)?;
+        Ok(users
+            .into_iter()
+            .map(|u| sync::UserChoice { id: u.id, name: u.name, username: u.username, email: u.email })
+            .collect())
+    }
+
+    fn list_queues(org: wo::OrgConfig) -> Result<Vec<sync::QueueChoice>, wo::SyncError> {
+        let queues = setup::list_queues(&org.into(), WakiTransport::new(), &mut HostCapabilities)?;
+        Ok(queues
+            .into_iter()
+            .map(|q| sync::QueueChoice { id: q.id, name: q.name, developer_name: q.developer_name })
+            .collect())
+    }
+
+    fn list_conversations(_org: wo::OrgConfig) -> Result<Vec<sync::ConversationSummary>, wo::SyncError> {
+        Ok(setup::list_conversations(&mut HostCapabilities)?
+            .into_iter()
+            .map(|c| sync::ConversationSummary {
+                case_id: c.case_id,
+                case_number: c.case_number,
+                subject: c.subject,
+                resolution: c.resolution.into(),
+                parts: c.parts,
+                handed_off: c.handed_off,
+                updated_at: c.updated_at,
+            })
+            .collect())
+    }
+
+    fn get_conversation(_org: wo::OrgConfig, case_id: String) -> Result<Option<wt::Conversation>, wo::SyncError> {
+        Ok(setup::get_conversation(&mut HostCapabilities, &case_id)?.map(Into::into))
+    }
+
+    fn list_errors(_org: wo::OrgConfig) -> Result<Vec<sync::RecordError>, wo::SyncError> {
+        Ok(all(setup::list_errors(&mut HostCapabilities)?))
+    }
+
+    fn retry_error(_org: wo::OrgConfig, error_id: String) -> Result<(), wo::SyncError> {
+        Ok(setup::retry_error(&mut HostCapabilities, &error_id)?)
+    }
+
+    fn list_fields(org: wo::OrgConfig) -> Result<Vec<wd::ObjectCatalog>, wo::SyncError> {
+        Ok(all(setup::list_fields(&org.into(), WakiTransport::new(), &mut HostCapabilities)?))
+    }
+
+    fn add_field(org: wo::OrgConfig, object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
+        change_field(org, &object, setup::FieldChange::Add(&field))
+    }
+
+    fn remove_field(org: wo::OrgConfig, object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
+        change_field(org, &object, setup::FieldChange::Remove(&field))
+    }
+
+    fn resync_field(org: wo::OrgConfig, object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
+        change_field(org, &object, setup::FieldChange::Resync(&field))
+    }
+}
+
+fn change_field(org: wo::OrgConfig, object: &str, change: setup::FieldChange) -> Result<wd::ObjectCatalog, wo::SyncError> {
+    Ok(setup::change_field(&org.into(), WakiTransport::new(), &mut HostCapabilities, object, change)?.into())
+}
+
+impl crm::Guest for Connector {
+    fn create_lead(_org: wo::OrgConfig, _attributes: Vec<wt::Attribute>) -> Result<String, wo::SyncError> {
+        unsupported("create-lead")
+    }
+
+    fn create_case(
+        _org: wo::OrgConfig,
+        _contact_id: String,
+        _attributes: Vec<wt::Attribute>,
+    ) -> Result<String, wo::SyncError> {
+        unsupported("create-case")
+    }
+
+    fn log_task(
+        _org: wo::OrgConfig,
+        _who_id: String,
+        _subject: String,
+        _transcript: String,
+        _completed: bool,
+    ) -> Result<String, wo::SyncError> {
+        unsupported("log-task")
+    }
+
+    fn find_contact(_org: wo::OrgConfig, _customer: wc::Customer) -> Result<wc::Outcome, wo::SyncError> {
+        unsupported("find-contact")
+    }
+
+    fn link_contact(
+        _org: wo::OrgConfig,
+        _customer: wc::Customer,
+        _contact_id: Option<String>,
+        _fields: Vec<wt::WireField>,
+    ) -> Result<String, wo::SyncError> {
+        unsupported("link-contact")
+    }
+
+    fn unlink_contact(_org: wo::OrgConfig, _customer_id: String) -> Result<(), wo::SyncError> {
+        unsupported("unlink-contact")
+    }
+}

@@ -1,0 +1,18 @@
+//! casebridge's connector: the integration logic between a support platform and
+//! a Salesforce org. Built for `wasm32-wasip2` it is a WebAssembly component
+//! implementing the `casebridge:connector` world in `wit/`; built natively it is
+//! a plain library, so the logic is unit-tested without a runtime.
+
+pub mod capabilities;
+pub mod cycle;
+pub mod model;
+pub mod convert;
+pub mod catalog;
+pub mod mapping;
+pub mod resolution;
+pub mod routing;
+pub mod matching;
+pub mod salesforce;
+
+#[cfg(target_arch = "wasm32")]
+mod component;

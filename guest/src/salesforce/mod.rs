@@ -1,0 +1,8 @@
+//! The Salesforce REST API as the connector speaks it: wire shapes, escaping,
+//! authentication, errors and limits. The rest of the connector speaks in
+//! cases, conversations and outcomes, not JSON.
+
+pub mod client;
+pub mod describe;
+pub mod escape;
+pub mod transport;

@@ -1,0 +1,2112 @@
+//! The org's records: an in-memory store with Salesforce's write rules.
+//!
+//! Writes validate like Salesforce does (error codes and messages included),
+//! fill defaults and system fields, and keep derived fields (`Case.IsClosed`,
+//! `Contact.Name`, `ContentVersion.ContentDocumentId` …) up to date. Reads go
+//! through [`Database::retrieve`], SOQL ([`Database::query`]) and SOSL
+//! ([`Database::search`]).
+//!
+//! ```
+//! use casebridge_emulator::db::{Database, QueryContext, WriteContext};
+//! use casebridge_emulator::schema::Schema;
+//! use serde_json::json;
+//!
+//! let mut db = Database::new(Schema::standard());
+//! let now = chrono::Utc::now();
+//! let ctx = WriteContext { now, user_id: "005000000000001AAA".into() };
+//! let fields = json!({"Subject": "Printer on fire"});
+//! let id = db.create("Case", fields.as_object().unwrap(), &ctx).unwrap();
+//! let q = QueryContext { now, api_version: "59.0".into(), user_id: ctx.user_id.clone() };
+//! let result = db.query("SELECT Id, Status FROM Case", false, &q).unwrap();
+//! assert_eq!(result.total_size, 1);
+//! assert_eq!(result.records[0]["Id"], json!(id));
+//! assert_eq!(result.records[0]["Status"], json!("New"));
+//! ```
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, Utc};
+use serde_json::{Map, Value as Json, json};
+
+use crate::error::SfError;
+use crate::ids;
+use crate::schema::{
+    FieldDef, FieldType, ObjectDef, RecordTypeInfo, Schema, address_components, data_path,
+};
+
+/// Who writes and when: every write stamps `LastModifiedDate`/`SystemModstamp`
+/// with `now` and `LastModifiedById` with `user_id`.
+#[derive(Debug, Clone)]
+pub struct WriteContext {
+    pub now: DateTime<Utc>,
+    pub user_id: String,
+}
+
+/// What a query needs besides the text: the clock for `TODAY` and friends,
+/// the API version for record URLs, and the running user.
+#[derive(Debug, Clone)]
+pub struct QueryContext {
+    pub now: DateTime<Utc>,
+    /// `59.0` or `v59.0`.
+    pub api_version: String,
+    pub user_id: String,
+}
+
+/// Every row a query matched, already rendered as Salesforce JSON. The server
+/// pages them; `total_size` can exceed `records.len()` only for `COUNT()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    pub total_size: usize,
+    pub records: Vec<Json>,
+}
+
+/// How many days back `getUpdated` reaches.
+pub const UPDATED_WINDOW_DAYS: i64 = 30;
+/// How many days the recycle bin keeps deletions for `getDeleted`.
+pub const DELETED_WINDOW_DAYS: i64 = 15;
+/// `getUpdated` fails past this many ids (`EXCEEDED_ID_LIMIT`).
+pub const UPDATED_ID_LIMIT: usize = 600_000;
+/// The first `CaseNumber` (and any auto-number) handed out, as Salesforce's default `{00000000}` format starts near.
+const FIRST_AUTO_NUMBER: u64 = 1001;
+
+/// A stored field value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    /// Every text type, ids, picklists, and multipicklists (`"a;b"`).
+    Text(String),
+    Date(NaiveDate),
+    DateTime(DateTime<Utc>),
+    Time(NaiveTime),
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> bool {
+        matches!(self, Value::Bool(true))
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// One row of an sObject table. Values are keyed by the field's canonical name;
+/// a field missing from the map (a custom field added later) reads as null.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    values: HashMap<String, Value>,
+    /// Set while the record sits in the recycle bin.
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Record {
+    /// The value of a field by canonical name (null when never set).
+    pub fn get(&self, field: &str) -> &Value {
+        self.values.get(field).unwrap_or(&NULL)
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
+    /// The id in a reference field, if set.
+    pub fn reference(&self, field: &str) -> Option<&str> {
+        self.get(field).as_str()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Table {
+    rows: Vec<Record>,
+    by_id: HashMap<String, usize>,
+}
+
+/// The org: schema plus records. Cloning copies every record (a snapshot).
+#[derive(Debug, Clone)]
+pub struct Database {
+    schema: Schema,
+    /// By canonical object name.
+    tables: HashMap<String, Table>,
+    /// Numbers every id; one sequence for all objects keeps ids unique and ordered.
+    next_id: u64,
+    /// Next value per auto-number field, keyed `Object.Field`.
+    auto_numbers: HashMap<String, u64>,
+    /// Ids deleted together, by the id whose delete started the cascade:
+    /// undeleting that id restores them all.
+    recycle_bin: HashMap<String, Vec<String>>,
+    /// Undo entries since the outermost open [`Savepoint`]; `None` when none is open.
+    journal: Option<Vec<Undo>>,
+}
+
+/// How to undo one change to a table.
+#[derive(Debug, Clone)]
+enum Undo {
+    /// A row was appended: remove the table's last row.
+    Insert { object: String },
+    /// A row was changed: put this copy back.
+    Restore {
+        object: String,
+        index: usize,
+        record: Record,
+    },
+}
+
+/// A point [`Database::rollback`] returns the records to. Cheaper than
+/// cloning the database: only the rows changed after it are copied.
+/// Savepoints nest; release or roll back inner ones first.
+#[must_use = "release or roll back the savepoint"]
+#[derive(Debug)]
+pub struct Savepoint {
+    mark: usize,
+    outermost: bool,
+    schema: Schema,
+    next_id: u64,
+    auto_numbers: HashMap<String, u64>,
+    recycle_bin: HashMap<String, Vec<String>>,
+}
+
+/// Whether a write inserts or updates; decides which fields may be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    Insert,
+    Update,
+}
+
+impl Database {
+    pub fn new(schema: Schema) -> Self {
+        Database {
+            schema,
+            tables: HashMap::new(),
+            next_id: 1,
+            auto_numbers: HashMap::new(),
+            recycle_bin: HashMap::new(),
+            journal: None,
+        }
+    }
+
+    /// Starts recording changes so [`Database::rollback`] can undo them
+    /// (composite `allOrNone`).
+    pub fn savepoint(&mut self) -> Savepoint {
+        let outermost = self.journal.is_none();
+        let journal = self.journal.get_or_insert_with(Vec::new);
+        Savepoint {
+            mark: journal.len(),
+            outermost,
+            schema: self.schema.clone(),
+            next_id: self.next_id,
+            auto_numbers: self.auto_numbers.clone(),
+            recycle_bin: self.recycle_bin.clone(),
+        }
+    }
+
+    /// Undoes every change made since `savepoint`.
+    pub fn rollback(&mut self, savepoint: Savepoint) {
+        let journal = self
+            .journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let (kept, undo) = journal.split_at(savepoint.mark.min(journal.len()));
+        for entry in undo.iter().rev() {
+            match entry {
+                Undo::Insert { object } => {
+                    if let Some(table) = self.tables.get_mut(object)
+                        && let Some(row) = table.rows.pop()
+                    {
+                        table.by_id.remove(&row.id);
+                    }
+                }
+                Undo::Restore {
+                    object,
+                    index,
+                    record,
+                } => {
+                    if let Some(row) = self
+                        .tables
+                        .get_mut(object)
+                        .and_then(|t| t.rows.get_mut(*index))
+                    {
+                        *row = record.clone();
+                    }
+                }
+            }
+        }
+        self.journal = (!savepoint.outermost).then(|| kept.to_vec());
+        self.schema = savepoint.schema;
+        self.next_id = savepoint.next_id;
+        self.auto_numbers = savepoint.auto_numbers;
+        self.recycle_bin = savepoint.recycle_bin;
+    }
+
+    /// Keeps the changes made since `savepoint`.
+    pub fn release(&mut self, savepoint: Savepoint) {
+        if savepoint.outermost {
+            self.journal = None;
+        }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn schema_mut(&mut self) -> &mut Schema {
+        &mut self.schema
+    }
+
+    // ---- reads used by SOQL and SOSL ----
+
+    /// All rows of an object, recycle bin included, in insertion order.
+    pub(crate) fn rows(&self, object: &str) -> &[Record] {
+        self.tables
+            .get(object)
+            .map(|t| t.rows.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// A record by 15- or 18-character id, recycle bin included.
+    pub fn record(&self, id: &str) -> Option<(&ObjectDef, &Record)> {
+        let id = ids::normalize(id)?;
+        let obj = self.schema.object_for_id(&id)?;
+        let table = self.tables.get(&obj.name)?;
+        table.by_id.get(&id).map(|&i| (obj, &table.rows[i]))
+    }
+
+    /// A live (not deleted) record by id.
+    pub(crate) fn live_record(&self, id: &str) -> Option<(&ObjectDef, &Record)> {
+        self.record(id).filter(|(_, r)| !r.is_deleted())
+    }
+
+    fn object_def(&self, object: &str) -> Result<&ObjectDef, SfError> {
+        self.schema
+            .object(object)
+            .ok_or_else(|| SfError::unknown_sobject(object))
+    }
+
+    /// The record `id` of `object`, or NOT_FOUND / ENTITY_IS_DELETED / MALFORMED_ID.
+    fn existing(&self, object: &str, id: &str) -> Result<(&ObjectDef, &Record), SfError> {
+        let obj = self.object_def(object)?;
+        let Some(id18) = ids::normalize(id) else {
+            return Err(
+                SfError::malformed_id(Some(&format!("{} ID", obj.label)), id).with_fields(vec![]),
+            );
+        };
+        match self.record(&id18) {
+            Some((o, r)) if o.name == obj.name => {
+                if r.is_deleted() {
+                    Err(SfError::entity_is_deleted())
+                } else {
+                    Ok((o, r))
+                }
+            }
+            _ => Err(SfError::not_found()),
+        }
+    }
+
+    // ---- writes ----
+
+    /// Inserts a record and returns its 18-character id.
+    pub fn create(
+        &mut self,
+        object: &str,
+        fields: &Map<String, Json>,
+        ctx: &WriteContext,
+    ) -> Result<String, Vec<SfError>> {
+        let obj = self.object_def(object).map_err(|e| vec![e])?;
+        if !obj.createable {
+            return Err(vec![SfError::new(
+                400,
+                "INVALID_TYPE_FOR_OPERATION",
+                format!("entity type cannot be inserted: {}", obj.label),
+            )]);
+        }
+        let mut values = self.validate_input(obj, None, fields, WriteKind::Insert)?;
+        let obj_name = obj.name.clone();
+        self.fill_defaults(obj, &mut values, ctx);
+        self.derive(&obj_name, &mut values, None, ctx);
+        let obj = self.object_def(&obj_name).map_err(|e| vec![e])?;
+        self.check_required(obj, &values, WriteKind::Insert)?;
+        self.check_record_rules(obj, None, &values)?;
+        let id = self.insert_row(&obj_name, values, ctx);
+        self.after_insert(&obj_name, &id, ctx);
+        Ok(id)
+    }
+
+    /// Updates the given fields of a record.
+    pub fn update(
+        &mut self,
+        object: &str,
+        id: &str,
+        fields: &Map<String, Json>,
+        ctx: &WriteContext,
+    ) -> Result<(), Vec<SfError>> {
+        let (obj, record) = self.existing(object, id).map_err(|e| vec![e])?;
+        if !obj.updateable {
+            return Err(vec![SfError::new(
+                400,
+                "INVALID_TYPE_FOR_OPERATION",
+                format!("entity type cannot be updated: {}", obj.label),
+            )]);
+        }
+        let changes = self.validate_input(obj, Some(&record.id), fields, WriteKind::Update)?;
+        let obj_name = obj.name.clone();
+        let id = record.id.clone();
+        let previous = record.values.clone();
+        let mut merged = previous.clone();
+        merged.extend(changes);
+        self.derive(&obj_name, &mut merged, Some(&previous), ctx);
+        let obj = self.object_def(&obj_name).map_err(|e| vec![e])?;
+        self.check_required(obj, &merged, WriteKind::Update)?;
+        self.check_record_rules(obj, Some(&id), &merged)?;
+        merged.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+        merged.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
+        merged.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+        merged.retain(|_, v| !v.is_null());
+        let row = self.row_mut(&obj_name, &id).expect("record found above");
+        row.values = merged;
+        Ok(())
+    }
+
+    /// Moves a record to the recycle bin (`IsDeleted = true`), with the
+    /// children whose relationship cascades deletes.
+    pub fn delete(
+        &mut self,
+        object: &str,
+        id: &str,
+        ctx: &WriteContext,
+    ) -> Result<(), Vec<SfError>> {
+        let (obj, record) = self.existing(object, id).map_err(|e| vec![e])?;
+        if !obj.deletable {
+            return Err(vec![SfError::new(
+                400,
+                "INVALID_TYPE_FOR_OPERATION",
+                format!("entity type cannot be deleted: {}", obj.label),
+            )]);
+        }
+        let root = record.id.clone();
+        let mut doomed = vec![root.clone()];
+        let mut i = 0;
+        while i < doomed.len() {
+            let (parent_obj, _) = self.record(&doomed[i]).expect("collected from live rows");
+            for rel in &parent_obj.child_relationships {
+                for child in self.rows(&rel.child_sobject) {
+                    let cascades = rel.cascade_delete
+                        && !child.is_deleted()
+                        && child.reference(&rel.field) == Some(doomed[i].as_str());
+                    if cascades && !doomed.contains(&child.id) {
+                        doomed.push(child.id.clone());
+                    }
+                }
+            }
+            i += 1;
+        }
+        for doomed_id in &doomed {
+            let (o, _) = self.record(doomed_id).expect("collected above");
+            let o = o.name.clone();
+            let row = self.row_mut(&o, doomed_id).expect("collected above");
+            row.deleted_at = Some(stamp(ctx.now));
+            row.values.insert("IsDeleted".into(), Value::Bool(true));
+            row.values
+                .insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+            row.values
+                .insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
+            row.values
+                .insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+        }
+        self.recycle_bin.insert(root, doomed);
+        Ok(())
+    }
+
+    /// Restores a record from the recycle bin, with everything its delete cascaded to.
+    pub fn undelete(&mut self, id: &str, ctx: &WriteContext) -> Result<(), Vec<SfError>> {
+        let Some(id18) = ids::normalize(id) else {
+            return Err(vec![SfError::malformed_id(None, id)]);
+        };
+        let Some((_, record)) = self.record(&id18) else {
+            return Err(vec![SfError::not_found()]);
+        };
+        if !record.is_deleted() {
+            return Err(vec![SfError::new(
+                400,
+                "UNDELETE_FAILED",
+                "Entity is not in the recycle bin",
+            )]);
+        }
+        let restored = self
+            .recycle_bin
+            .remove(&id18)
+            .unwrap_or_else(|| vec![id18.clone()]);
+        for rid in restored {
+            let Some((o, _)) = self.record(&rid) else {
+                continue;
+            };
+            let o = o.name.clone();
+            let row = self.row_mut(&o, &rid).expect("found above");
+            row.deleted_at = None;
+            row.values.insert("IsDeleted".into(), Value::Bool(false));
+            row.values
+                .insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+            row.values
+                .insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
+            row.values
+                .insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+        }
+        Ok(())
+    }
+
+    /// One record as `GET /sobjects/{object}/{id}` returns it: `attributes`
+    /// first, then the requested fields (all fields when `fields` is `None`).
+    pub fn retrieve(
+        &self,
+        object: &str,
+        id: &str,
+        fields: Option<&[String]>,
+        api_version: &str,
+    ) -> Result<Json, SfError> {
+        let (obj, record) = self.existing(object, id)?;
+        let selected: Vec<&FieldDef> = match fields {
+            None => obj.fields.iter().collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| n.trim())
+                .filter(|n| !n.is_empty())
+                .map(|n| {
+                    obj.field(n)
+                        .ok_or_else(|| SfError::no_such_column_on_entity(n, &obj.name))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let mut out = Map::new();
+        out.insert(
+            "attributes".into(),
+            attributes(obj, &record.id, api_version),
+        );
+        for f in selected {
+            out.insert(
+                f.name.clone(),
+                self.render_field(obj, record, f, api_version),
+            );
+        }
+        Ok(Json::Object(out))
+    }
+
+    /// Runs a SOQL query; `include_deleted` is queryAll.
+    pub fn query(
+        &self,
+        soql: &str,
+        include_deleted: bool,
+        ctx: &QueryContext,
+    ) -> Result<QueryResult, SfError> {
+        crate::soql::execute(self, soql, include_deleted, ctx)
+    }
+
+    /// Runs a SOSL search and returns the `searchRecords`.
+    pub fn search(&self, sosl: &str, ctx: &QueryContext) -> Result<Vec<Json>, SfError> {
+        crate::sosl::search(self, sosl, ctx)
+    }
+
+    /// `GET /sobjects/{object}/updated/?start=…&end=…`: ids of live records
+    /// whose `SystemModstamp` falls in `[start, end]`, both rounded down to the minute.
+    pub fn updated(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Json, SfError> {
+        let obj = self.object_def(object)?;
+        let (start, end) = replication_window(start, end, now, UPDATED_WINDOW_DAYS)?;
+        let mut ids: Vec<&str> = self
+            .rows(&obj.name)
+            .iter()
+            .filter(|r| !r.is_deleted())
+            .filter(|r| matches!(r.get("SystemModstamp"), Value::DateTime(t) if *t >= start && *t <= end))
+            .map(|r| r.id.as_str())
+            .collect();
+        if ids.len() > UPDATED_ID_LIMIT {
+            return Err(SfError::new(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                format!(
+                    "record limit reached. cannot submit more than {UPDATED_ID_LIMIT} records into this call"
+                ),
+            ));
+        }
+        ids.sort_unstable();
+        Ok(json!({"ids": ids, "latestDateCovered": format_datetime(end)}))
+    }
+
+    /// `GET /sobjects/{object}/deleted/?start=…&end=…`: records moved to the
+    /// recycle bin in `[start, end]`.
+    pub fn deleted(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Json, SfError> {
+        let obj = self.object_def(object)?;
+        let (start, end) = replication_window(start, end, now, DELETED_WINDOW_DAYS)?;
+        let mut deleted: Vec<(DateTime<Utc>, &str)> = self
+            .rows(&obj.name)
+            .iter()
+            .filter_map(|r| {
+                r.deleted_at
+                    .filter(|t| *t >= start && *t <= end)
+                    .map(|t| (t, r.id.as_str()))
+            })
+            .collect();
+        deleted.sort_unstable();
+        let records: Vec<Json> = deleted
+            .iter()
+            .map(|(t, id)| json!({"id": id, "deletedDate": format_datetime(*t)}))
+            .collect();
+        Ok(json!({
+            "deletedRecords": records,
+            // Nothing is ever purged here, so the whole window is available.
+            "earliestDateAvailable": format_datetime(start.min(earliest_available(now))),
+            "latestDateCovered": format_datetime(end),
+        }))
+    }
+
+    /// The bytes of a base64 field (`ContentVersion.VersionData`, `Attachment.Body`).
+    pub fn blob(&self, object: &str, id: &str, field: &str) -> Result<Vec<u8>, SfError> {
+        let (obj, record) = self.existing(object, id)?;
+        let f = obj
+            .field(field)
+            .filter(|f| f.field_type == FieldType::Base64)
+            .ok_or_else(SfError::not_found)?;
+        match record.get(&f.name) {
+            Value::Blob(bytes) => Ok(bytes.clone()),
+            _ => Err(SfError::not_found()),
+        }
+    }
+
+    // ---- rendering ----
+
+    /// A field's value as Salesforce JSON.
+    pub(crate) fn render_field(
+        &self,
+        obj: &ObjectDef,
+        record: &Record,
+        field: &FieldDef,
+        api_version: &str,
+    ) -> Json {
+        match field.field_type {
+            FieldType::Address => {
+                let parts: Vec<(&str, Json)> = address_components(&field.name)
+                    .into_iter()
+                    .filter_map(|(key, component)| {
+                        obj.field(&component)
+                            .map(|f| (key, render_value(record.get(&f.name))))
+                    })
+                    .collect();
+                if parts.iter().all(|(_, v)| v.is_null()) {
+                    Json::Null
+                } else {
+                    Json::Object(parts.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }
+            }
+            // Checkboxes added after a record was written read as false, never null.
+            FieldType::Boolean => Json::Bool(record.get(&field.name).as_bool()),
+            FieldType::Base64 if !record.get(&field.name).is_null() => {
+                json!(format!(
+                    "{}/sobjects/{}/{}/{}",
+                    data_path(api_version),
+                    obj.name,
+                    record.id,
+                    field.name
+                ))
+            }
+            _ => render_value(record.get(&field.name)),
+        }
+    }
+
+    // ---- write internals ----
+
+    /// Turns the JSON body of a create or update into typed values, checking
+    /// that every field exists, may be written, and holds a valid value.
+    fn validate_input(
+        &self,
+        obj: &ObjectDef,
+        record_id: Option<&str>,
+        fields: &Map<String, Json>,
+        kind: WriteKind,
+    ) -> Result<HashMap<String, Value>, Vec<SfError>> {
+        let mut known: Vec<(&FieldDef, &Json)> = Vec::new();
+        for (key, raw) in fields {
+            if key == "attributes" {
+                continue;
+            }
+            if key.eq_ignore_ascii_case("Id") {
+                match (kind, record_id, raw.as_str().and_then(ids::normalize)) {
+                    (WriteKind::Update, Some(current), Some(given)) if given == current => continue,
+                    (WriteKind::Update, _, _) if raw.is_null() => continue,
+                    (WriteKind::Insert, _, _) => {
+                        return Err(vec![
+                            SfError::new(
+                                400,
+                                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                                "Record ID: cannot specify Id in an insert call",
+                            )
+                            .with_fields(vec!["Id".into()]),
+                        ]);
+                    }
+                    _ => {
+                        return Err(vec![SfError::new(
+                            400,
+                            "INVALID_ID_FIELD",
+                            "The Id field should not be specified in the sobject data.",
+                        )]);
+                    }
+                }
+            }
+            match obj.field(key) {
+                Some(f) => known.push((f, raw)),
+                None => return Err(vec![SfError::no_such_column_on_sobject(key, &obj.name)]),
+            }
+        }
+        let not_writable: Vec<String> = known
+            .iter()
+            .filter(|(f, _)| match kind {
+                WriteKind::Insert => !f.createable,
+                WriteKind::Update => !f.updateable,
+            })
+            .map(|(f, _)| f.name.clone())
+            .collect();
+        if !not_writable.is_empty() {
+            let verb = if kind == WriteKind::Insert {
+                "create"
+            } else {
+                "update"
+            };
+            return Err(vec![SfError::new(
+                400,
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                format!(
+                    "Unable to {verb} fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                    not_writable.join(", ")
+                ),
+            )
+            .with_fields(not_writable)]);
+        }
+        let mut values = HashMap::new();
+        let mut errors = Vec::new();
+        for (f, raw) in known {
+            match coerce(f, raw).and_then(|v| self.check_value(obj, f, v)) {
+                Ok(v) => {
+                    values.insert(f.name.clone(), v);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(values)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Checks a typed value against the field's rules: length, picklist
+    /// values, email format, and reference targets.
+    fn check_value(&self, obj: &ObjectDef, f: &FieldDef, value: Value) -> Result<Value, SfError> {
+        let Value::Text(text) = &value else {
+            return Ok(value);
+        };
+        let t = f.field_type;
+        if t.is_text() && f.length > 0 && text.chars().count() > f.length as usize {
+            let shown: String = text.chars().take(100).collect();
+            return Err(SfError::new(
+                400,
+                "STRING_TOO_LONG",
+                format!(
+                    "{}: data value too large: {shown} (max length={})",
+                    f.label, f.length
+                ),
+            )
+            .with_fields(vec![f.name.clone()]));
+        }
+        match t {
+            FieldType::Email if !is_email(text) => Err(SfError::new(
+                400,
+                "INVALID_EMAIL_ADDRESS",
+                format!("{}: invalid email address: {text}", f.label),
+            )
+            .with_fields(vec![f.name.clone()])),
+            FieldType::Picklist if f.restricted_picklist => match picklist_canonical(f, text) {
+                Some(v) => Ok(Value::Text(v.to_string())),
+                None => Err(bad_picklist(f, text)),
+            },
+            FieldType::Multipicklist => {
+                let mut chosen: Vec<String> = Vec::new();
+                for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                    let canonical = match picklist_canonical(f, part) {
+                        Some(v) => v.to_string(),
+                        None if f.restricted_picklist => return Err(bad_picklist(f, part)),
+                        None => part.to_string(),
+                    };
+                    if !chosen.iter().any(|c| c.eq_ignore_ascii_case(&canonical)) {
+                        chosen.push(canonical);
+                    }
+                }
+                Ok(if chosen.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Text(chosen.join(";"))
+                })
+            }
+            FieldType::Picklist => Ok(Value::Text(
+                picklist_canonical(f, text)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| text.clone()),
+            )),
+            FieldType::Reference => self.check_reference(obj, f, text).map(Value::Text),
+            _ => Ok(value),
+        }
+    }
+
+    /// A reference must name a live record of one of the field's target
+    /// objects; owners must be active users or queues taking this object.
+    fn check_reference(&self, obj: &ObjectDef, f: &FieldDef, raw: &str) -> Result<String, SfError> {
+        let wrong_type = || {
+            SfError::new(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                format!("{}: id value of incorrect type: {raw}", f.label),
+            )
+            .with_fields(vec![f.name.clone()])
+        };
+        let Some(id) = ids::normalize(raw) else {
+            return Err(
+                SfError::malformed_id(Some(&f.label), raw).with_fields(vec![f.name.clone()])
+            );
+        };
+        let Some(target) = self.schema.object_for_id(&id) else {
+            return Err(wrong_type());
+        };
+        if !f.reference_to.contains(&target.name) {
+            return Err(wrong_type());
+        }
+        let Some((_, record)) = self.record(&id) else {
+            return Err(SfError::new(
+                400,
+                "INVALID_CROSS_REFERENCE_KEY",
+                "invalid cross reference id",
+            )
+            .with_fields(vec![f.name.clone()]));
+        };
+        if record.is_deleted() {
+            return Err(SfError::new(400, "ENTITY_IS_DELETED", "entity is deleted")
+                .with_fields(vec![f.name.clone()]));
+        }
+        if f.name == "OwnerId" {
+            match target.name.as_str() {
+                "User" if !record.get("IsActive").as_bool() => {
+                    return Err(SfError::new(
+                        400,
+                        "INACTIVE_OWNER_OR_USER",
+                        format!(
+                            "operation performed with inactive user [{id}] as owner of {}",
+                            obj.name.to_ascii_lowercase()
+                        ),
+                    ));
+                }
+                "Group" if !self.queue_takes(&id, &obj.name) => return Err(wrong_type()),
+                _ => {}
+            }
+        }
+        if f.name == "RecordTypeId" && record.get("SobjectType").as_str() != Some(obj.name.as_str())
+        {
+            return Err(SfError::new(
+                400,
+                "INVALID_CROSS_REFERENCE_KEY",
+                format!(
+                    "{}: id value not valid for the {} standard controller: {id}",
+                    f.label, obj.name
+                ),
+            )
+            .with_fields(vec![f.name.clone()]));
+        }
+        Ok(id)
+    }
+
+    /// Whether group `group_id` is a queue that accepts records of `object`.
+    fn queue_takes(&self, group_id: &str, object: &str) -> bool {
+        let is_queue = self
+            .live_record(group_id)
+            .is_some_and(|(_, g)| g.get("Type").as_str() == Some("Queue"));
+        is_queue
+            && self.rows("QueueSobject").iter().any(|q| {
+                !q.is_deleted()
+                    && q.reference("QueueId") == Some(group_id)
+                    && q.get("SobjectType").as_str() == Some(object)
+            })
+    }
+
+    /// Insert-time defaults: checkbox and picklist defaults, the owner.
+    fn fill_defaults(
+        &self,
+        obj: &ObjectDef,
+        values: &mut HashMap<String, Value>,
+        ctx: &WriteContext,
+    ) {
+        for f in &obj.fields {
+            if values.contains_key(&f.name) {
+                continue;
+            }
+            let default = match f.field_type {
+                FieldType::Boolean => Value::Bool(
+                    f.default_value
+                        .as_ref()
+                        .and_then(Json::as_bool)
+                        .unwrap_or(false),
+                ),
+                FieldType::Picklist | FieldType::Multipicklist => {
+                    match f.default_picklist_value() {
+                        Some(v) => Value::Text(v.to_string()),
+                        None => continue,
+                    }
+                }
+                FieldType::Reference if f.name == "OwnerId" && f.createable => {
+                    Value::Text(ctx.user_id.clone())
+                }
+                _ => continue,
+            };
+            values.insert(f.name.clone(), default);
+        }
+    }
+
+    /// Recomputes the fields Salesforce derives from others. `previous` is the
+    /// stored record on update.
+    fn derive(
+        &self,
+        object: &str,
+        values: &mut HashMap<String, Value>,
+        previous: Option<&HashMap<String, Value>>,
+        ctx: &WriteContext,
+    ) {
+        let text = |values: &HashMap<String, Value>, f: &str| {
+            values.get(f).and_then(|v| v.as_str().map(str::to_string))
+        };
+        let obj = self.schema.object(object);
+        let has = |f: &str| obj.is_some_and(|o| o.field(f).is_some());
+        if has("FirstName") && has("LastName") && has("Name") {
+            let name = [text(values, "FirstName"), text(values, "LastName")]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            values.insert(
+                "Name".into(),
+                if name.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Text(name)
+                },
+            );
+        }
+        match object {
+            "Case" => {
+                let closed = text(values, "Status").is_some_and(|s| s == "Closed");
+                let was_closed =
+                    previous.is_some_and(|p| p.get("IsClosed").is_some_and(Value::as_bool));
+                values.insert("IsClosed".into(), Value::Bool(closed));
+                if closed && !was_closed {
+                    values.insert("ClosedDate".into(), Value::DateTime(stamp(ctx.now)));
+                } else if !closed {
+                    values.insert("ClosedDate".into(), Value::Null);
+                }
+            }
+            "Task" => {
+                let closed = text(values, "Status").is_some_and(|s| s == "Completed");
+                values.insert("IsClosed".into(), Value::Bool(closed));
+                let account = text(values, "WhatId")
+                    .and_then(|what| self.live_record(&what))
+                    .and_then(|(o, r)| {
+                        if o.name == "Account" {
+                            Some(r.id.clone())
+                        } else {
+                            r.reference("AccountId").map(str::to_string)
+                        }
+                    })
+                    .or_else(|| {
+                        text(values, "WhoId")
+                            .and_then(|who| self.live_record(&who))
+                            .and_then(|(_, r)| r.reference("AccountId").map(str::to_string))
+                    });
+                values.insert(
+                    "AccountId".into(),
+                    account.map(Value::Text).unwrap_or(Value::Null),
+                );
+            }
+            "Opportunity" => {
+                let stage = text(values, "StageName").unwrap_or_default();
+                values.insert("IsClosed".into(), Value::Bool(stage.starts_with("Closed")));
+                values.insert("IsWon".into(), Value::Bool(stage == "Closed Won"));
+            }
+            "Attachment" => {
+                let len = match values.get("Body") {
+                    Some(Value::Blob(b)) => b.len() as i64,
+                    _ => 0,
+                };
+                values.insert("BodyLength".into(), Value::Int(len));
+            }
+            "ContentVersion" if previous.is_none() => {
+                let path = text(values, "PathOnClient").unwrap_or_default();
+                let file_name = path.rsplit(['/', '\\']).next().unwrap_or("").to_string();
+                let (stem, extension) = match file_name.rsplit_once('.') {
+                    Some((stem, ext)) if !stem.is_empty() => {
+                        (stem.to_string(), ext.to_ascii_lowercase())
+                    }
+                    _ => (file_name.clone(), String::new()),
+                };
+                if values.get("Title").is_none_or(Value::is_null) && !stem.is_empty() {
+                    values.insert("Title".into(), Value::Text(stem));
+                }
+                let size = match values.get("VersionData") {
+                    Some(Value::Blob(b)) => b.len() as i64,
+                    _ => 0,
+                };
+                values.insert("ContentSize".into(), Value::Int(size));
+                values.insert(
+                    "FileType".into(),
+                    Value::Text(file_type(&extension).to_string()),
+                );
+                values.insert(
+                    "FileExtension".into(),
+                    if extension.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::Text(extension)
+                    },
+                );
+                values.insert("IsLatest".into(), Value::Bool(true));
+            }
+            "TopicAssignment" => {
+                if let Some(entity) = text(values, "EntityId") {
+                    values.insert(
+                        "EntityKeyPrefix".into(),
+                        Value::Text(entity[..3].to_string()),
+                    );
+                    let entity_type = self.schema.object_for_id(&entity).map(|o| o.name.clone());
+                    values.insert(
+                        "EntityType".into(),
+                        entity_type.map(Value::Text).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            "FeedComment" if previous.is_none() => {
+                let parent = text(values, "FeedItemId")
+                    .and_then(|f| self.live_record(&f))
+                    .and_then(|(_, item)| item.reference("ParentId").map(str::to_string));
+                values.insert(
+                    "ParentId".into(),
+                    parent.map(Value::Text).unwrap_or(Value::Null),
+                );
+                values.insert("InsertedById".into(), Value::Text(ctx.user_id.clone()));
+            }
+            "FeedItem" if previous.is_none() => {
+                values.insert("CommentCount".into(), Value::Int(0));
+                values.insert("LikeCount".into(), Value::Int(0));
+                values.insert("InsertedById".into(), Value::Text(ctx.user_id.clone()));
+            }
+            "Group" | "RecordType"
+                if previous.is_none() && values.get("DeveloperName").is_none_or(Value::is_null) =>
+            {
+                if let Some(name) = text(values, "Name") {
+                    values.insert("DeveloperName".into(), Value::Text(developer_name(&name)));
+                }
+            }
+            "User" if previous.is_none() && values.get("Alias").is_none_or(Value::is_null) => {
+                let alias: String = text(values, "LastName")
+                    .unwrap_or_default()
+                    .chars()
+                    .take(8)
+                    .collect();
+                values.insert("Alias".into(), Value::Text(alias));
+            }
+            _ => {}
+        }
+    }
+
+    /// `REQUIRED_FIELD_MISSING` for every non-nillable field left empty (and
+    /// a text post's body).
+    fn check_required(
+        &self,
+        obj: &ObjectDef,
+        values: &HashMap<String, Value>,
+        kind: WriteKind,
+    ) -> Result<(), Vec<SfError>> {
+        let empty = |f: &str| {
+            values
+                .get(f)
+                .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+        };
+        let text_post_without_body = obj.name == "FeedItem"
+            && values.get("Type").and_then(Value::as_str) == Some("TextPost")
+            && empty("Body");
+        let mut missing: Vec<&str> = obj
+            .fields
+            .iter()
+            .filter(|f| !f.nillable && f.field_type != FieldType::Boolean)
+            .filter(|f| match kind {
+                WriteKind::Insert => f.createable,
+                WriteKind::Update => f.updateable,
+            })
+            .filter(|f| empty(&f.name))
+            .map(|f| f.name.as_str())
+            .collect();
+        if text_post_without_body {
+            missing.push("Body");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(vec![SfError::required_field_missing(&missing)])
+        }
+    }
+
+    /// Rules across records: unique fields, one assignment per topic and
+    /// record, one link per document and entity.
+    fn check_record_rules(
+        &self,
+        obj: &ObjectDef,
+        own_id: Option<&str>,
+        values: &HashMap<String, Value>,
+    ) -> Result<(), Vec<SfError>> {
+        let others = || {
+            self.rows(&obj.name)
+                .iter()
+                .filter(|r| !r.is_deleted() && Some(r.id.as_str()) != own_id)
+        };
+        for f in obj.fields.iter().filter(|f| f.unique) {
+            let Some(Value::Text(v)) = values.get(&f.name) else {
+                continue;
+            };
+            if let Some(dup) = others().find(|r| {
+                r.get(&f.name)
+                    .as_str()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(v))
+            }) {
+                return Err(vec![duplicate_value(&f.name, &dup.id)]);
+            }
+        }
+        let pairs: &[(&str, &str)] = match obj.name.as_str() {
+            "TopicAssignment" => &[("TopicId", "EntityId")],
+            "ContentDocumentLink" => &[("ContentDocumentId", "LinkedEntityId")],
+            "QueueSobject" => &[("QueueId", "SobjectType")],
+            _ => &[],
+        };
+        for (a, b) in pairs {
+            let (va, vb) = (values.get(*a), values.get(*b));
+            if let Some(dup) = others().find(|r| Some(r.get(a)) == va && Some(r.get(b)) == vb) {
+                return Err(vec![
+                    duplicate_value(&format!("{a}, {b}"), &dup.id).with_fields(vec![]),
+                ]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a validated record with its id, auto-numbers and system fields.
+    fn insert_row(
+        &mut self,
+        object: &str,
+        mut values: HashMap<String, Value>,
+        ctx: &WriteContext,
+    ) -> String {
+        let obj = self.schema.object(object).expect("validated object");
+        let id = ids::new_id(&obj.key_prefix, self.next_id);
+        self.next_id += 1;
+        for f in obj.fields.iter().filter(|f| f.auto_number) {
+            let counter = self
+                .auto_numbers
+                .entry(format!("{}.{}", obj.name, f.name))
+                .or_insert(FIRST_AUTO_NUMBER);
+            values.insert(f.name.clone(), Value::Text(format!("{:08}", *counter)));
+            *counter += 1;
+        }
+        let now = Value::DateTime(stamp(ctx.now));
+        let user = Value::Text(ctx.user_id.clone());
+        values.insert("Id".into(), Value::Text(id.clone()));
+        values.insert("IsDeleted".into(), Value::Bool(false));
+        values.insert("CreatedDate".into(), now.clone());
+        values.insert("CreatedById".into(), user.clone());
+        values.insert("LastModifiedDate".into(), now.clone());
+        values.insert("LastModifiedById".into(), user);
+        values.insert("SystemModstamp".into(), now);
+        // Absent means null; not storing nulls keeps 100k-record orgs small.
+        values.retain(|_, v| !v.is_null());
+        if let Some(journal) = &mut self.journal {
+            journal.push(Undo::Insert {
+                object: obj.name.clone(),
+            });
+        }
+        let table = self.tables.entry(obj.name.clone()).or_default();
+        table.by_id.insert(id.clone(), table.rows.len());
+        table.rows.push(Record {
+            id: id.clone(),
+            values,
+            deleted_at: None,
+        });
+        id
+    }
+
+    /// Side effects of an insert on other records.
+    fn after_insert(&mut self, object: &str, id: &str, ctx: &WriteContext) {
+        match object {
+            "ContentVersion" => self.publish_content_version(id, ctx),
+            "FeedComment" => {
+                let item = self
+                    .record(id)
+                    .and_then(|(_, r)| r.reference("FeedItemId").map(str::to_string));
+                if let Some(row) = item.and_then(|item| self.row_mut("FeedItem", &item)) {
+                    let count = match row.get("CommentCount") {
+                        Value::Int(n) => *n,
+                        _ => 0,
+                    };
+                    row.values
+                        .insert("CommentCount".into(), Value::Int(count + 1));
+                }
+            }
+            "RecordType" => {
+                let Some((_, rt)) = self.record(id) else {
+                    return;
+                };
+                let info = RecordTypeInfo {
+                    name: rt.get("Name").as_str().unwrap_or_default().to_string(),
+                    developer_name: rt
+                        .get("DeveloperName")
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    record_type_id: id.to_string(),
+                    active: rt.get("IsActive").as_bool(),
+                    available: rt.get("IsActive").as_bool(),
+                    default_record_type_mapping: false,
+                    master: false,
+                };
+                let target = rt
+                    .get("SobjectType")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(obj) = self.schema.object_mut(&target) {
+                    obj.record_types
+                        .insert(obj.record_types.len().saturating_sub(1), info);
+                }
+            }
+            "Attachment" => self.mark_email_attachment(id, "ParentId"),
+            "ContentDocumentLink" => self.mark_email_attachment(id, "LinkedEntityId"),
+            _ => {}
+        }
+    }
+
+    /// A new ContentVersion creates its ContentDocument (or becomes the latest
+    /// version of the one it names) and links it to its owner and to
+    /// `FirstPublishLocationId`.
+    fn publish_content_version(&mut self, version_id: &str, ctx: &WriteContext) {
+        let Some((_, v)) = self.record(version_id) else {
+            return;
+        };
+        let copy = |f: &str| v.get(f).clone();
+        let (title, file_type, extension, size, owner) = (
+            copy("Title"),
+            copy("FileType"),
+            copy("FileExtension"),
+            copy("ContentSize"),
+            copy("OwnerId"),
+        );
+        let existing_doc = v.reference("ContentDocumentId").map(str::to_string);
+        let publish_to = v.reference("FirstPublishLocationId").map(str::to_string);
+        let document_fields = |latest: &str| {
+            HashMap::from([
+                ("Title".to_string(), title.clone()),
+                (
+                    "LatestPublishedVersionId".to_string(),
+                    Value::Text(latest.to_string()),
+                ),
+                ("FileType".to_string(), file_type.clone()),
+                ("FileExtension".to_string(), extension.clone()),
+                ("ContentSize".to_string(), size.clone()),
+                ("OwnerId".to_string(), owner.clone()),
+            ])
+        };
+        match existing_doc {
+            Some(doc_id) => {
+                let older: Vec<String> = self
+                    .rows("ContentVersion")
+                    .iter()
+                    .filter(|r| {
+                        r.reference("ContentDocumentId") == Some(doc_id.as_str())
+                            && r.id != version_id
+                    })
+                    .map(|r| r.id.clone())
+                    .collect();
+                for old in &older {
+                    if let Some(row) = self.row_mut("ContentVersion", old) {
+                        row.values.insert("IsLatest".into(), Value::Bool(false));
+                    }
+                }
+                if let Some(row) = self.row_mut("ContentVersion", version_id) {
+                    row.values.insert(
+                        "VersionNumber".into(),
+                        Value::Text((older.len() + 1).to_string()),
+                    );
+                }
+                let fields = document_fields(version_id);
+                if let Some(doc) = self.row_mut("ContentDocument", &doc_id) {
+                    doc.values.extend(fields);
+                    doc.values
+                        .insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+                    doc.values
+                        .insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+                }
+            }
+            None => {
+                let doc_id = self.insert_row("ContentDocument", document_fields(version_id), ctx);
+                if let Some(row) = self.row_mut("ContentVersion", version_id) {
+                    row.values
+                        .insert("ContentDocumentId".into(), Value::Text(doc_id.clone()));
+                    row.values
+                        .insert("VersionNumber".into(), Value::Text("1".into()));
+                }
+                let mut link = |entity: String, share: &str| {
+                    let fields = HashMap::from([
+                        ("ContentDocumentId".to_string(), Value::Text(doc_id.clone())),
+                        ("LinkedEntityId".to_string(), Value::Text(entity)),
+                        ("ShareType".to_string(), Value::Text(share.to_string())),
+                        (
+                            "Visibility".to_string(),
+                            Value::Text("AllUsers".to_string()),
+                        ),
+                    ]);
+                    let link = self.insert_row("ContentDocumentLink", fields, ctx);
+                    self.mark_email_attachment(&link, "LinkedEntityId");
+                };
+                if let Value::Text(owner) = owner {
+                    link(owner, "I");
+                }
+                if let Some(target) = publish_to {
+                    link(target, "V");
+                }
+            }
+        }
+    }
+
+    /// An Attachment or a file linked to an EmailMessage sets its `HasAttachment`.
+    fn mark_email_attachment(&mut self, attachment_id: &str, parent_field: &str) {
+        let parent = self
+            .record(attachment_id)
+            .and_then(|(_, r)| r.reference(parent_field).map(str::to_string));
+        if let Some(row) = parent.and_then(|p| self.row_mut("EmailMessage", &p)) {
+            row.values.insert("HasAttachment".into(), Value::Bool(true));
+        }
+    }
+
+    /// A row to change; the journal keeps its previous state when a savepoint is open.
+    fn row_mut(&mut self, object: &str, id: &str) -> Option<&mut Record> {
+        let table = self.tables.get_mut(object)?;
+        let &i = table.by_id.get(id)?;
+        if let Some(journal) = &mut self.journal {
+            journal.push(Undo::Restore {
+                object: object.to_string(),
+                index: i,
+                record: table.rows[i].clone(),
+            });
+        }
+        table.rows.get_mut(i)
+    }
+}
+
+/// `{"type": …, "url": …}` for a record.
+pub(crate) fn attributes(obj: &ObjectDef, id: &str, api_version: &str) -> Json {
+    json!({"type": obj.name, "url": format!("{}/sobjects/{}/{}", data_path(api_version), obj.name, id)})
+}
+
+/// A stored value as Salesforce JSON (base64 and address fields are rendered by [`Database::render_field`]).
+pub(crate) fn render_value(value: &Value) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => json!(i),
+        Value::Double(d) => serde_json::Number::from_f64(*d)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
+        Value::Text(s) => Json::String(s.clone()),
+        Value::Date(d) => Json::String(d.format("%Y-%m-%d").to_string()),
+        Value::DateTime(t) => Json::String(format_datetime(*t)),
+        Value::Time(t) => Json::String(format!("{}Z", t.format("%H:%M:%S%.3f"))),
+        Value::Blob(_) => Json::Null,
+    }
+}
+
+/// Salesforce's datetime format: `2024-01-02T03:04:05.000+0000`.
+pub fn format_datetime(dt: DateTime<Utc>) -> String {
+    dt.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
+}
+
+/// Parses the datetimes Salesforce accepts in JSON bodies and URLs:
+/// `2024-01-02T03:04:05Z`, `…+00:00`, `…+0000`, with or without fractional
+/// seconds; a bare date or a datetime without offset is taken as UTC.
+pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%z",
+        "%Y-%m-%dT%H:%M%z",
+    ] {
+        if let Ok(t) = DateTime::parse_from_str(s, format) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(t.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_time(NaiveTime::MIN).and_utc())
+}
+
+/// Salesforce keeps timestamps to the millisecond.
+fn stamp(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.trunc_subsecs(3)
+}
+
+/// Checks a getUpdated/getDeleted window and rounds it down to the minute.
+fn replication_window(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max_days: i64,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), SfError> {
+    let minute =
+        |t: DateTime<Utc>| chrono::Timelike::with_second(&t.trunc_subsecs(0), 0).unwrap_or(t);
+    let (start, end) = (minute(start), minute(end.min(now)));
+    if start > end {
+        return Err(SfError::new(
+            400,
+            "INVALID_REPLICATION_DATE",
+            "startDate must chronologically precede endDate",
+        ));
+    }
+    let oldest = now
+        .checked_sub_signed(Duration::days(max_days))
+        .map_or(now, minute);
+    if start < oldest {
+        return Err(SfError::new(
+            400,
+            "INVALID_REPLICATION_DATE",
+            format!("startDate cannot be more than {max_days} days ago"),
+        ));
+    }
+    Ok((start, end))
+}
+
+/// The oldest moment getDeleted covers.
+fn earliest_available(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.checked_sub_signed(Duration::days(DELETED_WINDOW_DAYS))
+        .unwrap_or(now)
+        .trunc_subsecs(0)
+}
+
+fn duplicate_value(field: &str, other_id: &str) -> SfError {
+    SfError::new(
+        400,
+        "DUPLICATE_VALUE",
+        format!("duplicate value found: {field} duplicates value on record with id: {other_id}"),
+    )
+    .with_fields(vec![field.to_string()])
+}
+
+fn bad_picklist(f: &FieldDef, value: &str) -> SfError {
+    SfError::new(
+        400,
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        format!(
+            "{}: bad value for restricted picklist field: {value}",
+            f.label
+        ),
+    )
+    .with_fields(vec![f.name.clone()])
+}
+
+/// The defined picklist value matching `value` case-insensitively.
+fn picklist_canonical<'a>(f: &'a FieldDef, value: &str) -> Option<&'a str> {
+    f.picklist_values
+        .iter()
+        .find(|p| p.value.eq_ignore_ascii_case(value))
+        .map(|p| p.value.as_str())
+}
+
+/// A plausible `local@domain.tld` address, the check Salesforce applies to email fields.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c == ',' || c == ';')
+}
+
+/// `My Queue` → `My_Queue`.
+fn developer_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    cleaned.trim_matches('_').to_string()
+}
+
+/// ContentVersion's `FileType` for a file extension.
+fn file_type(extension: &str) -> &'static str {
+    match extension {
+        "pdf" => "PDF",
+        "png" => "PNG",
+        "jpg" | "jpeg" => "JPG",
+        "gif" => "GIF",
+        "txt" => "TEXT",
+        "csv" => "CSV",
+        "htm" | "html" => "HTML",
+        "xml" => "XML",
+        "json" => "JSON",
+        "zip" => "ZIP",
+        "doc" => "WORD",
+        "docx" => "WORD_X",
+        "xls" => "EXCEL",
+        "xlsx" => "EXCEL_X",
+        "ppt" => "POWER_POINT",
+        "pptx" => "POWER_POINT_X",
+        "mp4" => "MP4",
+        "mp3" => "MP3",
+        _ => "UNKNOWN",
+    }
+}
+
+/// A JSON value the body gave for `f`, converted to the field's type.
+fn coerce(f: &FieldDef, raw: &Json) -> Result<Value, SfError> {
+    let t = f.field_type;
+    let parser_error = |found: &str| {
+        SfError::new(
+            400,
+            "JSON_PARSER_ERROR",
+            format!(
+                "Cannot deserialize instance of {} from {found} or request may be missing a required field",
+                t.soql_name()
+            ),
+        )
+    };
+    let value_desc = |raw: &Json| match raw {
+        Json::String(s) => format!("VALUE_STRING value {s}"),
+        Json::Number(n) => format!("VALUE_NUMBER value {n}"),
+        Json::Bool(b) => format!("VALUE_{} value {b}", if *b { "TRUE" } else { "FALSE" }),
+        Json::Array(_) => "START_ARRAY value [".to_string(),
+        Json::Object(_) => "START_OBJECT value {".to_string(),
+        Json::Null => "VALUE_NULL".to_string(),
+    };
+    if raw.is_null() {
+        // Checkboxes are never null: null clears them to false.
+        return Ok(if t == FieldType::Boolean {
+            Value::Bool(false)
+        } else {
+            Value::Null
+        });
+    }
+    if raw.is_array() || raw.is_object() {
+        return Err(parser_error(&value_desc(raw)));
+    }
+    // Scalars arrive in three shapes; each type accepts the ones Salesforce's parser accepts.
+    let as_text = || match raw {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match t {
+        FieldType::Boolean => match raw {
+            Json::Bool(b) => Ok(Value::Bool(*b)),
+            Json::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+            Json::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+            _ => Err(parser_error(&value_desc(raw))),
+        },
+        FieldType::Int | FieldType::Long => {
+            let n = match raw {
+                Json::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+                Json::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if t == FieldType::Long || i32::try_from(n).is_ok() => Ok(Value::Int(n)),
+                Some(_) => Err(SfError::new(
+                    400,
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    format!(
+                        "{}: value outside of valid range on numeric field: {}",
+                        f.label,
+                        as_text()
+                    ),
+                )
+                .with_fields(vec![f.name.clone()])),
+                None if raw.is_number() => Err(SfError::new(
+                    400,
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                    format!("{}: value not of required type: {}", f.label, as_text()),
+                )
+                .with_fields(vec![f.name.clone()])),
+                None => Err(parser_error(&value_desc(raw))),
+            }
+        }
+        FieldType::Double | FieldType::Currency | FieldType::Percent => {
+            let n = match raw {
+                Json::Number(n) => n.as_f64(),
+                Json::String(s) => s.trim().parse::<f64>().ok().filter(|d| d.is_finite()),
+                _ => None,
+            };
+            let n = n.ok_or_else(|| parser_error(&value_desc(raw)))?;
+            let integer_digits = f.precision.saturating_sub(f.scale);
+            if f.precision > 0 && n.abs() >= 10f64.powi(integer_digits as i32) {
+                return Err(SfError::new(
+                    400,
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    format!(
+                        "{}: value outside of valid range on numeric field: {n}",
+                        f.label
+                    ),
+                )
+                .with_fields(vec![f.name.clone()]));
+            }
+            let factor = 10f64.powi(f.scale as i32);
+            Ok(Value::Double(if f.precision > 0 {
+                (n * factor).round() / factor
+            } else {
+                n
+            }))
+        }
+        FieldType::Date => match raw {
+            Json::String(s) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .ok()
+                .or_else(|| parse_datetime(s).map(|t| t.date_naive()))
+                .map(Value::Date)
+                .ok_or_else(|| parser_error(&value_desc(raw))),
+            _ => Err(parser_error(&value_desc(raw))),
+        },
+        FieldType::Datetime => match raw {
+            Json::String(s) => parse_datetime(s)
+                .map(|t| Value::DateTime(stamp(t)))
+                .ok_or_else(|| parser_error(&value_desc(raw))),
+            _ => Err(parser_error(&value_desc(raw))),
+        },
+        FieldType::Time => match raw {
+            Json::String(s) => {
+                let s = s.trim().trim_end_matches('Z');
+                ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"]
+                    .iter()
+                    .find_map(|fmt| NaiveTime::parse_from_str(s, fmt).ok())
+                    .map(Value::Time)
+                    .ok_or_else(|| parser_error(&value_desc(raw)))
+            }
+            _ => Err(parser_error(&value_desc(raw))),
+        },
+        FieldType::Base64 => match raw {
+            Json::String(s) => {
+                let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(compact.as_bytes())
+                    .map(Value::Blob)
+                    .map_err(|_| parser_error("VALUE_STRING value (invalid base64)"))
+            }
+            _ => Err(parser_error(&value_desc(raw))),
+        },
+        FieldType::Address | FieldType::Location | FieldType::AnyType => {
+            Err(parser_error(&value_desc(raw)))
+        }
+        FieldType::Id | FieldType::Reference => {
+            match raw {
+                Json::String(s) if s.is_empty() => Ok(Value::Null),
+                Json::String(s) => Ok(Value::Text(s.trim().to_string())),
+                _ => Err(SfError::malformed_id(Some(&f.label), &as_text())
+                    .with_fields(vec![f.name.clone()])),
+            }
+        }
+        _ => {
+            let s = as_text();
+            Ok(if s.is_empty() {
+                Value::Null
+            } else {
+                Value::Text(s)
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const USER: &str = "005000000000001AAA";
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap()
+    }
+    fn ctx() -> WriteContext {
+        WriteContext {
+            now: t0(),
+            user_id: USER.into(),
+        }
+    }
+    fn body(v: Json) -> Map<String, Json> {
+        v.as_object().unwrap().clone()
+    }
+    fn db() -> Database {
+        Database::new(Schema::standard())
+    }
+    fn codes(r: Result<impl std::fmt::Debug, Vec<SfError>>) -> Vec<String> {
+        r.unwrap_err().into_iter().map(|e| e.error_code).collect()
+    }
+
+    #[test]
+    fn case_insert_fills_defaults_auto_number_and_system_fields() {
+        let mut db = db();
+        let id = db
+            .create("Case", &body(json!({"Subject": "Hi"})), &ctx())
+            .unwrap();
+        let id2 = db
+            .create("case", &body(json!({"subject": "Again"})), &ctx())
+            .unwrap();
+        let r = db.retrieve("Case", &id, None, "59.0").unwrap();
+        assert_eq!(
+            r["attributes"]["url"],
+            json!(format!("/services/data/v59.0/sobjects/Case/{id}"))
+        );
+        assert_eq!(r["Status"], "New");
+        assert_eq!(r["Priority"], "Medium");
+        assert_eq!(r["IsClosed"], false);
+        assert_eq!(r["FinInvolved__c"], false);
+        assert_eq!(r["CaseNumber"], "00001001");
+        assert_eq!(r["OwnerId"], USER);
+        assert_eq!(r["CreatedDate"], "2024-01-02T03:04:05.000+0000");
+        assert_eq!(
+            db.retrieve("Case", &id2, None, "v59.0").unwrap()["CaseNumber"],
+            "00001002"
+        );
+        assert_eq!(
+            db.retrieve("Case", &id2, None, "v59.0").unwrap()["Subject"],
+            "Again"
+        );
+    }
+
+    #[test]
+    fn update_stamps_last_modified_and_closing_sets_closed_date() {
+        let mut db = db();
+        let id = db
+            .create("Case", &body(json!({"Subject": "Hi"})), &ctx())
+            .unwrap();
+        let later = WriteContext {
+            now: t0() + Duration::hours(1),
+            user_id: "005000000000002AAA".into(),
+        };
+        db.update("Case", &id, &body(json!({"Status": "Closed"})), &later)
+            .unwrap();
+        let r = db.retrieve("Case", &id, None, "59.0").unwrap();
+        assert_eq!(r["IsClosed"], true);
+        assert_eq!(r["ClosedDate"], "2024-01-02T04:04:05.000+0000");
+        assert_eq!(r["SystemModstamp"], "2024-01-02T04:04:05.000+0000");
+        assert_eq!(r["LastModifiedById"], "005000000000002AAA");
+        assert_eq!(r["CreatedDate"], "2024-01-02T03:04:05.000+0000");
+        db.update("Case", &id, &body(json!({"Status": "Working"})), &later)
+            .unwrap();
+        let r = db.retrieve("Case", &id, None, "59.0").unwrap();
+        assert_eq!(
+            (r["IsClosed"].clone(), r["ClosedDate"].clone()),
+            (json!(false), Json::Null)
+        );
+    }
+
+    #[test]
+    fn required_fields_are_reported_together() {
+        let mut db = db();
+        let err = db
+            .create("Lead", &body(json!({"FirstName": "Ann"})), &ctx())
+            .unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].error_code, "REQUIRED_FIELD_MISSING");
+        assert_eq!(
+            err[0].message,
+            "Required fields are missing: [LastName, Company]"
+        );
+        assert_eq!(err[0].fields, vec!["LastName", "Company"]);
+        let id = db
+            .create(
+                "Contact",
+                &body(json!({"LastName": "Lee", "FirstName": "Ann"})),
+                &ctx(),
+            )
+            .unwrap();
+        assert_eq!(
+            db.retrieve("Contact", &id, None, "59.0").unwrap()["Name"],
+            "Ann Lee"
+        );
+        let err = db
+            .update("Contact", &id, &body(json!({"LastName": null})), &ctx())
+            .unwrap_err();
+        assert_eq!(err[0].error_code, "REQUIRED_FIELD_MISSING");
+    }
+
+    #[test]
+    fn unknown_and_read_only_fields_are_rejected() {
+        let mut db = db();
+        let err = db
+            .create("Case", &body(json!({"Foo": 1})), &ctx())
+            .unwrap_err();
+        assert_eq!(
+            err[0].message,
+            "No such column 'Foo' on sobject of type Case"
+        );
+        assert_eq!(err[0].error_code, "INVALID_FIELD");
+        assert_eq!(
+            codes(db.create(
+                "Case",
+                &body(json!({"CaseNumber": "1", "IsClosed": true})),
+                &ctx()
+            )),
+            ["INVALID_FIELD_FOR_INSERT_UPDATE"]
+        );
+        let case = db_case(&mut db);
+        let id = db
+            .create(
+                "CaseComment",
+                &body(json!({"ParentId": case, "CommentBody": "x"})),
+                &ctx(),
+            )
+            .unwrap();
+        let err = db
+            .update("CaseComment", &id, &body(json!({"ParentId": null})), &ctx())
+            .unwrap_err();
+        assert_eq!(err[0].fields, vec!["ParentId"]);
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"Id": "500000000000001"})), &ctx())),
+            ["INVALID_FIELD_FOR_INSERT_UPDATE"]
+        );
+    }
+
+    fn db_case(db: &mut Database) -> String {
+        db.create("Case", &body(json!({"Subject": "parent"})), &ctx())
+            .unwrap()
+    }
+
+    #[test]
+    fn values_are_checked_against_their_field() {
+        let mut db = db();
+        let err = db
+            .create(
+                "Case",
+                &body(json!({"FinResolutionState__c": "Maybe"})),
+                &ctx(),
+            )
+            .unwrap_err();
+        assert_eq!(err[0].error_code, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
+        assert_eq!(
+            err[0].message,
+            "Fin Resolution State: bad value for restricted picklist field: Maybe"
+        );
+        let id = db
+            .create(
+                "Case",
+                &body(json!({"FinResolutionState__c": "soft resolution"})),
+                &ctx(),
+            )
+            .unwrap();
+        assert_eq!(
+            db.retrieve("Case", &id, None, "59.0").unwrap()["FinResolutionState__c"],
+            "Soft Resolution"
+        );
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"Subject": "x".repeat(256)})), &ctx())),
+            ["STRING_TOO_LONG"]
+        );
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"SuppliedEmail": "nope"})), &ctx())),
+            ["INVALID_EMAIL_ADDRESS"]
+        );
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"IsEscalated": "yes"})), &ctx())),
+            ["JSON_PARSER_ERROR"]
+        );
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"Subject": {"a": 1}})), &ctx())),
+            ["JSON_PARSER_ERROR"]
+        );
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"ContactId": "abc"})), &ctx())),
+            ["MALFORMED_ID"]
+        );
+        assert_eq!(
+            codes(db.create(
+                "Case",
+                &body(json!({"ContactId": ids::new_id("003", 999)})),
+                &ctx()
+            )),
+            ["INVALID_CROSS_REFERENCE_KEY"]
+        );
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"ContactId": id})), &ctx())),
+            ["FIELD_INTEGRITY_EXCEPTION"]
+        );
+        let opp = json!({"Name": "Deal", "StageName": "Closed Won", "CloseDate": "2024-13-01"});
+        assert_eq!(
+            codes(db.create("Opportunity", &body(opp), &ctx())),
+            ["JSON_PARSER_ERROR"]
+        );
+    }
+
+    #[test]
+    fn datetimes_are_accepted_in_every_offset_spelling() {
+        for s in [
+            "2024-01-02T03:04:05Z",
+            "2024-01-02T03:04:05.000+0000",
+            "2024-01-02T04:04:05+01:00",
+            "2024-01-02T03:04:05.000Z",
+        ] {
+            assert_eq!(parse_datetime(s), Some(t0()), "{s}");
+        }
+        assert_eq!(parse_datetime("yesterday"), None);
+        assert_eq!(format_datetime(t0()), "2024-01-02T03:04:05.000+0000");
+    }
+
+    #[test]
+    fn owners_must_be_active_users_or_queues_for_the_object() {
+        let mut db = db();
+        let user = db.create("User", &body(json!({"Username": "a@x.com", "LastName": "A", "Email": "a@x.com", "IsActive": false})), &ctx()).unwrap();
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"OwnerId": user})), &ctx())),
+            ["INACTIVE_OWNER_OR_USER"]
+        );
+        let queue = db
+            .create(
+                "Group",
+                &body(json!({"Name": "Support", "Type": "Queue"})),
+                &ctx(),
+            )
+            .unwrap();
+        assert_eq!(
+            codes(db.create("Case", &body(json!({"OwnerId": queue})), &ctx())),
+            ["FIELD_INTEGRITY_EXCEPTION"]
+        );
+        db.create(
+            "QueueSobject",
+            &body(json!({"QueueId": queue, "SobjectType": "Case"})),
+            &ctx(),
+        )
+        .unwrap();
+        db.create("Case", &body(json!({"OwnerId": queue})), &ctx())
+            .unwrap();
+        assert_eq!(
+            db.retrieve("Group", &queue, None, "59.0").unwrap()["DeveloperName"],
+            "Support"
+        );
+    }
+
+    #[test]
+    fn topic_names_are_unique_case_insensitively() {
+        let mut db = db();
+        let id = db
+            .create("Topic", &body(json!({"Name": "Billing"})), &ctx())
+            .unwrap();
+        let err = db
+            .create("Topic", &body(json!({"Name": "billing"})), &ctx())
+            .unwrap_err();
+        assert_eq!(err[0].error_code, "DUPLICATE_VALUE");
+        assert!(err[0].message.contains(&id));
+    }
+
+    #[test]
+    fn delete_cascades_to_the_recycle_bin_and_undelete_restores() {
+        let mut db = db();
+        let case = db_case(&mut db);
+        let comment = db
+            .create(
+                "CaseComment",
+                &body(json!({"ParentId": case, "CommentBody": "x"})),
+                &ctx(),
+            )
+            .unwrap();
+        db.delete("Case", &case, &ctx()).unwrap();
+        assert_eq!(
+            db.retrieve("CaseComment", &comment, None, "59.0")
+                .unwrap_err()
+                .error_code,
+            "ENTITY_IS_DELETED"
+        );
+        assert_eq!(
+            codes(db.delete("Case", &case, &ctx())),
+            ["ENTITY_IS_DELETED"]
+        );
+        assert_eq!(
+            codes(db.update("Case", &case, &Map::new(), &ctx())),
+            ["ENTITY_IS_DELETED"]
+        );
+        assert_eq!(
+            db.retrieve("Case", &ids::new_id("500", 999), None, "59.0")
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            db.retrieve("Case", "bogus", None, "59.0")
+                .unwrap_err()
+                .error_code,
+            "MALFORMED_ID"
+        );
+        db.undelete(&case, &ctx()).unwrap();
+        assert_eq!(
+            db.retrieve("CaseComment", &comment, None, "59.0").unwrap()["IsDeleted"],
+            false
+        );
+    }
+
+    #[test]
+    fn content_version_creates_its_document_and_links() {
+        let mut db = db();
+        let case = db_case(&mut db);
+        let data = base64::engine::general_purpose::STANDARD.encode(b"hello");
+        let cv = json!({"PathOnClient": "notes/Report.PDF", "VersionData": data, "FirstPublishLocationId": case});
+        let id = db.create("ContentVersion", &body(cv), &ctx()).unwrap();
+        let v = db.retrieve("ContentVersion", &id, None, "59.0").unwrap();
+        assert_eq!(
+            (
+                v["Title"].clone(),
+                v["FileType"].clone(),
+                v["FileExtension"].clone(),
+                v["ContentSize"].clone()
+            ),
+            (json!("Report"), json!("PDF"), json!("pdf"), json!(5))
+        );
+        assert_eq!(
+            v["VersionData"],
+            json!(format!(
+                "/services/data/v59.0/sobjects/ContentVersion/{id}/VersionData"
+            ))
+        );
+        assert_eq!(
+            db.blob("ContentVersion", &id, "VersionData").unwrap(),
+            b"hello"
+        );
+        let doc = v["ContentDocumentId"].as_str().unwrap();
+        assert_eq!(
+            db.retrieve("ContentDocument", doc, None, "59.0").unwrap()["LatestPublishedVersionId"],
+            json!(id)
+        );
+        let links: Vec<_> = db
+            .rows("ContentDocumentLink")
+            .iter()
+            .map(|l| l.get("LinkedEntityId").clone())
+            .collect();
+        assert_eq!(links, vec![Value::Text(USER.into()), Value::Text(case)]);
+    }
+
+    #[test]
+    fn rollback_undoes_everything_since_the_savepoint() {
+        let mut db = db();
+        let kept = db_case(&mut db);
+        let before = db.retrieve("Case", &kept, None, "59.0").unwrap();
+        let outer = db.savepoint();
+        db.update("Case", &kept, &body(json!({"Subject": "changed"})), &ctx())
+            .unwrap();
+        let inner = db.savepoint();
+        let doomed = db_case(&mut db);
+        db.create(
+            "ContentVersion",
+            &body(json!({"PathOnClient": "a.txt", "VersionData": "aGk="})),
+            &ctx(),
+        )
+        .unwrap();
+        db.release(inner);
+        db.delete("Case", &kept, &ctx()).unwrap();
+        db.rollback(outer);
+        assert_eq!(db.retrieve("Case", &kept, None, "59.0").unwrap(), before);
+        assert_eq!(
+            db.retrieve("Case", &doomed, None, "59.0")
+                .unwrap_err()
+                .error_code,
+            "NOT_FOUND"
+        );
+        assert!(db.rows("ContentDocument").is_empty());
+        // Numbering continues as if the rolled-back inserts never happened.
+        assert_eq!(db_case(&mut db), doomed);
+        let inner_only = db.savepoint();
+        db.delete("Case", &doomed, &ctx()).unwrap();
+        db.release(inner_only);
+        assert_eq!(
+            db.retrieve("Case", &doomed, None, "59.0")
+                .unwrap_err()
+                .error_code,
+            "ENTITY_IS_DELETED"
+        );
+    }
+
+    #[test]
+    fn updated_and_deleted_cover_the_window() {
+        let mut db = db();
+        let a = db_case(&mut db);
+        let b = db_case(&mut db);
+        let later = WriteContext {
+            now: t0() + Duration::days(1),
+            user_id: USER.into(),
+        };
+        db.delete("Case", &b, &later).unwrap();
+        let now = t0() + Duration::days(2);
+        let u = db
+            .updated("Case", t0() - Duration::minutes(1), now, now)
+            .unwrap();
+        assert_eq!(u["ids"], json!([a]));
+        assert_eq!(
+            u["latestDateCovered"],
+            json!(format_datetime(now.trunc_subsecs(0) - Duration::seconds(5)))
+        );
+        let d = db.deleted("Case", t0(), now, now).unwrap();
+        assert_eq!(d["deletedRecords"][0]["id"], json!(b));
+        assert_eq!(
+            db.updated("Case", now - Duration::days(31), now, now)
+                .unwrap_err()
+                .error_code,
+            "INVALID_REPLICATION_DATE"
+        );
+        assert_eq!(
+            db.deleted("Case", now - Duration::days(16), now, now)
+                .unwrap_err()
+                .error_code,
+            "INVALID_REPLICATION_DATE"
+        );
+        assert_eq!(
+            db.updated("Case", now, t0(), now).unwrap_err().error_code,
+            "INVALID_REPLICATION_DATE"
+        );
+    }
+}

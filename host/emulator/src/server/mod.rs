@@ -1,0 +1,406 @@
+//! The emulator's HTTP server: a local Salesforce org on a TCP port.
+//!
+//! ```no_run
+//! use casebridge_emulator::{EmulatorOptions, Seed};
+//!
+//! let emulator = casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..Default::default() }).unwrap();
+//! let creds = emulator.credentials();
+//! // Any Salesforce client can now log in at `creds.url` with the refresh token,
+//! // the username and password, or the client credentials flow.
+//! println!("{}", creds.to_json_line());
+//! assert_eq!(emulator.counters().total, 0);
+//! emulator.shutdown();
+//! ```
+//!
+//! What a client sees is Salesforce's REST API: `POST /services/oauth2/token`,
+//! `/services/data/vXX.X/…` (query, search, sObjects, composite, limits), with
+//! Salesforce's bodies, status codes and `Sforce-Limit-Info` header. What a
+//! test sees in addition is [`RunningEmulator`] in Rust and the admin paths
+//! under `/__emulator/` over HTTP (see [`admin`]): counters, faults, the clock,
+//! limits and sessions.
+//!
+//! The org's state lives behind one mutex ([`org::Org`]); every request handler
+//! works on it synchronously and never holds it across an `.await`, so the only
+//! suspension points are the injected latency and the network.
+
+pub mod admin;
+mod api;
+mod clock;
+mod composite;
+mod faults;
+mod oauth;
+mod org;
+mod query;
+mod request;
+mod resources;
+mod response;
+mod sessions;
+mod sobjects;
+mod usage;
+mod versions;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt as _;
+
+use crate::db::Database;
+use crate::error::SfError;
+use crate::schema::FieldDef;
+use crate::seed::{Seed, SeededOrg};
+
+pub use faults::{Fault, FaultKind, FaultTarget, Repeat};
+pub use usage::{ApiUsage, CallCounters};
+
+use faults::ConnectionControl;
+use org::Emulator;
+
+/// Salesforce's default session timeout: two hours.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// The daily API allowance of a Developer Edition org.
+pub const DEFAULT_DAILY_API_LIMIT: u64 = 15_000;
+
+/// Largest request body accepted. Salesforce takes files up to 50 MB through
+/// the REST API (base64 in JSON makes them a third larger), so uploads of
+/// realistic attachments must fit; axum's default of 2 MB does not.
+const MAX_REQUEST_BODY: usize = 70 * 1024 * 1024;
+
+/// How to start an emulator. `EmulatorOptions::default()` is a demo org on a
+/// free loopback port with Salesforce's default limits.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// Where to listen; port 0 picks a free port (read it back from [`RunningEmulator::url`]).
+    pub listen: SocketAddr,
+    /// The records the org starts with.
+    pub seed: Seed,
+    /// How long an access token stays valid after it is issued (emulator clock).
+    pub token_ttl: Duration,
+    /// API calls allowed per rolling 24 hours before `REQUEST_LIMIT_EXCEEDED`.
+    pub daily_api_limit: u64,
+    /// Custom fields added to the schema before seeding: `(object, field)`.
+    pub custom_fields: Vec<(String, FieldDef)>,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            seed: Seed::Demo,
+            token_ttl: DEFAULT_TOKEN_TTL,
+            daily_api_limit: DEFAULT_DAILY_API_LIMIT,
+            custom_fields: Vec::new(),
+        }
+    }
+}
+
+/// What a client needs to connect to the emulated org as its integration user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Both the login URL (token endpoint host) and the instance URL.
+    pub url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl Credentials {
+    /// The one-line JSON object `casebridge emulator` prints first on stdout:
+    /// `{"url":…,"client_id":…,"client_secret":…,"refresh_token":…,"username":…,"password":…}`.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A running emulator. Dropping it stops the server; [`RunningEmulator::shutdown`]
+/// also waits for a [`spawn`]ed server's thread to finish.
+pub struct RunningEmulator {
+    emulator: Arc<Emulator>,
+    shutdown: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("url", &self.emulator.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts an emulator on the current tokio runtime.
+pub async fn start(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> {
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is the port taken?)", options.listen))?;
+    let address = listener
+        .local_addr()
+        .context("the listening socket has no local address")?;
+    let emulator = Arc::new(Emulator::new(base_url(address), &options)?);
+    let (shutdown, stop) = watch::channel(false);
+    tokio::spawn(serve(listener, router(emulator.clone()), stop));
+    Ok(RunningEmulator {
+        emulator,
+        shutdown,
+        thread: None,
+    })
+}
+
+/// Starts an emulator on its own thread with its own tokio runtime, for
+/// synchronous code (tests, tools). Returns once it accepts connections.
+pub fn spawn(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> {
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("salesforce-emulator".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = started_tx.send(Err(
+                        anyhow::Error::new(e).context("cannot start a tokio runtime")
+                    ));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match start(options).await {
+                    Ok(running) => {
+                        let mut stop = running.shutdown.subscribe();
+                        if started_tx.send(Ok(running)).is_ok() {
+                            while !*stop.borrow_and_update() {
+                                if stop.changed().await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .context("cannot start the emulator thread")?;
+    let mut running = started_rx
+        .recv()
+        .context("the emulator thread stopped before it started")??;
+    running.thread = Some(thread);
+    Ok(running)
+}
+
+/// Serves a seeded org at `listen` until Ctrl-C: the `casebridge emulator`
+/// command. Once it accepts connections it prints [`Credentials::to_json_line`]
+/// as the first line on stdout.
+pub async fn run_cli(listen: SocketAddr, seed: Seed) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let running = start(EmulatorOptions {
+        listen,
+        seed,
+        ..Default::default()
+    })
+    .await?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", running.credentials().to_json_line())
+            .context("cannot write to stdout")?;
+        stdout.flush().context("cannot write to stdout")?;
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    running.shutdown();
+    Ok(())
+}
+
+impl RunningEmulator {
+    /// The base URL, e.g. `http://127.0.0.1:41234`: login URL and instance URL at once.
+    pub fn url(&self) -> &str {
+        &self.emulator.base_url
+    }
+
+    /// The integration user's credentials and the connected app's keys.
+    pub fn credentials(&self) -> Credentials {
+        self.emulator.credentials()
+    }
+
+    /// Ids of the records the seed created (users, queues, cases …).
+    pub fn seeded(&self) -> &SeededOrg {
+        &self.emulator.seeded
+    }
+
+    /// API calls counted so far, in total and by endpoint (`"GET /query"`).
+    pub fn counters(&self) -> CallCounters {
+        self.emulator.counters()
+    }
+
+    /// Sets every counter back to zero (the daily allowance is not touched).
+    pub fn reset_counters(&self) {
+        self.emulator.reset_counters();
+    }
+
+    /// The daily allowance: calls used in the current 24 hours and the maximum.
+    pub fn api_usage(&self) -> ApiUsage {
+        self.emulator.org().usage()
+    }
+
+    /// Sets the calls used so far and/or the daily maximum.
+    pub fn set_api_usage(&self, used: Option<u64>, max: Option<u64>) {
+        self.emulator.org().set_usage(used, max);
+    }
+
+    /// Queues a fault for the next matching requests.
+    pub fn inject(&self, fault: Fault) {
+        self.emulator.faults().push(fault);
+    }
+
+    /// Removes every queued fault.
+    pub fn clear_faults(&self) {
+        self.emulator.faults().clear();
+    }
+
+    /// Invalidates every access token (refresh tokens stay valid).
+    pub fn expire_sessions(&self) {
+        self.emulator.org().sessions.expire_all();
+    }
+
+    /// Moves the emulator clock forward: record timestamps, token expiry,
+    /// query locator expiry and the daily allowance all follow it.
+    pub fn advance_clock(&self, by: Duration) {
+        self.emulator.org().clock.advance(by);
+    }
+
+    /// The emulator clock's current time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.emulator.org().clock.now()
+    }
+
+    /// An access token acting as the active user with this username (a
+    /// customer, another agent), as if that user had logged in.
+    pub fn access_token_for(&self, username: &str) -> Result<String, SfError> {
+        self.emulator
+            .org()
+            .mint_session(username)
+            .map(|(token, _)| token)
+    }
+
+    /// Adds a custom field to an object, as an admin would in Setup.
+    pub fn add_custom_field(&self, object: &str, field: FieldDef) -> Result<(), SfError> {
+        self.emulator
+            .org()
+            .db
+            .schema_mut()
+            .add_custom_field(object, field)
+    }
+
+    /// Direct access to the org's records for assertions and set-up. Keep the
+    /// closure short: every request waits while it runs.
+    pub fn with_database<R>(&self, f: impl FnOnce(&mut Database) -> R) -> R {
+        f(&mut self.emulator.org().db)
+    }
+
+    /// Stops the server and, for a [`spawn`]ed one, waits for its thread.
+    pub fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// The URL clients use for a listening address; a wildcard address is
+/// reached through loopback.
+fn base_url(address: SocketAddr) -> String {
+    let ip = match address.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, address.port()))
+}
+
+fn router(emulator: Arc<Emulator>) -> Router {
+    Router::new()
+        .route("/services/oauth2/token", post(oauth::token))
+        .route(
+            "/services/oauth2/userinfo",
+            get(oauth::userinfo).post(oauth::userinfo),
+        )
+        .route("/id/{org_id}/{user_id}", get(oauth::identity))
+        .route("/services/data", get(versions::list))
+        .route("/services/data/", get(versions::list))
+        .route("/services/data/{*rest}", any(api::handle))
+        .nest("/__emulator", admin::router())
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .with_state(emulator)
+}
+
+/// Accepts connections until `stop` turns true. Each connection carries a
+/// [`ConnectionControl`] so a fault can close its socket without answering,
+/// which `axum::serve` cannot do.
+async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("emulator: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            changed = stop.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return, // the RunningEmulator is gone
+            },
+        };
+        let app = app.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let control = ConnectionControl::default();
+            let service = {
+                let control = control.clone();
+                tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    request.extensions_mut().insert(control.clone());
+                    app.clone().oneshot(request)
+                })
+            };
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            tokio::select! {
+                _ = connection => {}
+                // Dropping the connection future closes the socket mid-request.
+                _ = control.dropped() => {}
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}

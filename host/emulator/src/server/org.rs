@@ -1,0 +1,345 @@
+//! The emulated org's state and the one path every REST request takes through
+//! it: authenticate, route, admit (count), execute.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use anyhow::anyhow;
+use axum::http::{HeaderMap, Method, header};
+use serde_json::Value;
+
+use super::clock::Clock;
+use super::faults::FaultPlan;
+use super::query::QueryCursors;
+use super::request::ApiRequest;
+use super::resources::Resource;
+use super::response::ApiResponse;
+use super::sessions::{ConnectedApp, Sessions};
+use super::usage::{self, Allowance, ApiUsage, CallCounters};
+use super::{Credentials, EmulatorOptions, composite, oauth, query, sobjects, versions};
+use crate::db::{Database, QueryContext, WriteContext};
+use crate::error::SfError;
+use crate::ids;
+use crate::schema::Schema;
+use crate::seed::{self, SeededOrg};
+
+/// What the server shares between connections.
+pub(crate) struct Emulator {
+    pub base_url: String,
+    pub seeded: SeededOrg,
+    org: Mutex<Org>,
+    faults: Mutex<FaultPlan>,
+}
+
+impl Emulator {
+    pub(crate) fn new(base_url: String, options: &EmulatorOptions) -> anyhow::Result<Self> {
+        let mut schema = Schema::standard();
+        for (object, field) in &options.custom_fields {
+            schema
+                .add_custom_field(object, field.clone())
+                .map_err(|e| anyhow!("cannot add the custom field {object}.{}: {e}", field.name))?;
+        }
+        let mut db = Database::new(schema);
+        let clock = Clock::default();
+        let seeded = seed::seed(&mut db, options.seed, clock.now())
+            .map_err(|e| anyhow!("cannot seed the emulated org: {e}"))?;
+        let org_id = ids::new_id("00D", 1);
+        let mut sessions = Sessions::new(&org_id, options.token_ttl);
+        let refresh_token = sessions.issue_refresh(&seeded.integration_user_id);
+        let passwords = HashMap::from([(
+            seeded.integration_username.to_lowercase(),
+            seeded.integration_password.clone(),
+        )]);
+        let now = clock.now();
+        let org = Org {
+            db,
+            clock,
+            org_id,
+            base_url: base_url.clone(),
+            app: ConnectedApp::generate(),
+            sessions,
+            passwords,
+            integration_user_id: seeded.integration_user_id.clone(),
+            integration_refresh_token: refresh_token,
+            allowance: Allowance::new(options.daily_api_limit, now),
+            counters: CallCounters::default(),
+            cursors: QueryCursors::default(),
+        };
+        Ok(Emulator {
+            base_url,
+            seeded,
+            org: Mutex::new(org),
+            faults: Mutex::new(FaultPlan::default()),
+        })
+    }
+
+    /// The org, for one synchronous piece of work. A handler that panicked
+    /// while holding it left it usable: every write validates before it
+    /// changes anything.
+    pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
+        self.org
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, FaultPlan> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn credentials(&self) -> Credentials {
+        let org = self.org();
+        Credentials {
+            url: self.base_url.clone(),
+            client_id: org.app.client_id.clone(),
+            client_secret: org.app.client_secret.clone(),
+            refresh_token: org.integration_refresh_token.clone(),
+            username: self.seeded.integration_username.clone(),
+            password: self.seeded.integration_password.clone(),
+        }
+    }
+
+    pub(crate) fn reset_counters(&self) {
+        self.org().counters = CallCounters::default();
+        self.faults().reset_count();
+    }
+
+    pub(crate) fn counters(&self) -> CallCounters {
+        let mut counters = self.org().counters.clone();
+        counters.faults_injected = self.faults().injected();
+        counters
+    }
+}
+
+/// The org: records, clock, sessions, allowance and counters.
+pub(crate) struct Org {
+    pub db: Database,
+    pub clock: Clock,
+    /// 18-character org id (`00D…`).
+    pub org_id: String,
+    pub base_url: String,
+    pub app: ConnectedApp,
+    pub sessions: Sessions,
+    /// Login passwords by lower-cased username (usernames are case-insensitive).
+    pub passwords: HashMap<String, String>,
+    /// The integration user: the refresh token's owner and the client credentials flow's "Run As" user.
+    pub integration_user_id: String,
+    pub integration_refresh_token: String,
+    pub allowance: Allowance,
+    pub counters: CallCounters,
+    pub cursors: QueryCursors,
+}
+
+/// The fields of a user the server needs.
+#[derive(Debug, Clone)]
+pub(crate) struct UserSummary {
+    pub id: String,
+    pub username: String,
+    pub is_active: bool,
+}
+
+impl Org {
+    pub(crate) fn usage(&self) -> ApiUsage {
+        self.allowance.usage(self.clock.now())
+    }
+
+    pub(crate) fn set_usage(&mut self, used: Option<u64>, max: Option<u64>) {
+        self.allowance.set(used, max);
+    }
+
+    pub(crate) fn write_context(&self, user_id: &str) -> WriteContext {
+        WriteContext {
+            now: self.clock.now(),
+            user_id: user_id.to_string(),
+        }
+    }
+
+    pub(crate) fn query_context(&self, user_id: &str, version: &str) -> QueryContext {
+        QueryContext {
+            now: self.clock.now(),
+            api_version: version.to_string(),
+            user_id: user_id.to_string(),
+        }
+    }
+
+    /// An HTTP request under `/services/data/vXX.X/`: the session, the
+    /// resource, the allowance, then the work. Every answer after a valid
+    /// session carries `Sforce-Limit-Info`.
+    pub(crate) fn serve_api(&mut self, request: &ApiRequest, headers: &HeaderMap) -> ApiResponse {
+        let user = match self.authenticate(headers) {
+            Ok(user) => user,
+            Err(e) => return e.into(),
+        };
+        let answer = match Resource::route(&request.method, &request.path, self.db.schema()) {
+            Ok(resource) => match self.admit(&resource, &request.method) {
+                Ok(()) => self.execute(&user, request, &resource),
+                Err(e) => e.into(),
+            },
+            Err(e) => e.into(),
+        };
+        let limit_info = self.allowance.header(self.clock.now());
+        answer.with_header("Sforce-Limit-Info", limit_info)
+    }
+
+    /// The user a request's `Authorization: Bearer …` (or `OAuth …`) token acts as.
+    pub(crate) fn authenticate(&self, headers: &HeaderMap) -> Result<String, SfError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| {
+                scheme.eq_ignore_ascii_case("Bearer") || scheme.eq_ignore_ascii_case("OAuth")
+            })
+            .map(|(_, token)| token.trim());
+        token
+            .and_then(|t| self.sessions.user_for(t, self.clock.now()))
+            .map(str::to_string)
+            .ok_or_else(|| SfError::new(401, "INVALID_SESSION_ID", "Session expired or invalid"))
+    }
+
+    /// Counts the call if the resource is one, or refuses it over the allowance.
+    pub(crate) fn admit(&mut self, resource: &Resource, method: &Method) -> Result<(), SfError> {
+        if !resource.counts_as_call() {
+            return self.check_allowance();
+        }
+        let now = self.clock.now();
+        usage::admit_call(
+            &mut self.allowance,
+            &mut self.counters,
+            &resource.counter_key(method),
+            now,
+        )
+    }
+
+    /// REQUEST_LIMIT_EXCEEDED without counting anything.
+    fn check_allowance(&self) -> Result<(), SfError> {
+        let usage = self.usage();
+        if usage.used >= usage.max {
+            return Err(SfError::new(
+                403,
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Carries out a routed request as `user`, without authenticating or
+    /// counting it: composite subrequests come through here too.
+    pub(crate) fn execute(
+        &mut self,
+        user: &str,
+        request: &ApiRequest,
+        resource: &Resource,
+    ) -> ApiResponse {
+        let get = request.method == Method::GET || request.method == Method::HEAD;
+        let result = match resource {
+            Resource::Resources => Ok(versions::resources(&request.version)),
+            Resource::Limits => Ok(versions::limits(self.usage())),
+            Resource::Query {
+                include_deleted,
+                locator: None,
+            } => query::first_page(self, user, request, *include_deleted),
+            Resource::Query {
+                include_deleted,
+                locator: Some(locator),
+            } => query::next_page(self, user, request, locator, *include_deleted),
+            Resource::Search => query::search(self, user, request),
+            Resource::ParameterizedSearch => query::parameterized_search(self, user, request),
+            Resource::SObjects => Ok(sobjects::describe_global(self, request)),
+            Resource::SObject { object } if get => sobjects::info(self, request, object),
+            Resource::SObject { object } => sobjects::create(self, user, request, object),
+            Resource::Describe { object } => sobjects::describe(self, request, object),
+            Resource::Updated { object } => sobjects::updated(self, request, object, false),
+            Resource::Deleted { object } => sobjects::updated(self, request, object, true),
+            Resource::Record { object, id } => match request.method {
+                Method::PATCH => sobjects::update(self, user, request, object, id),
+                Method::DELETE => sobjects::delete(self, user, object, id),
+                _ => sobjects::retrieve(self, request, object, id),
+            },
+            Resource::Blob { object, id, field } => sobjects::blob(self, object, id, field),
+            Resource::Composite => composite::composite(self, user, request),
+            Resource::Collection {
+                object: Some(object),
+            } => composite::retrieve_collection(self, request, object),
+            Resource::Collection { object: None } => composite::collection(self, user, request),
+            Resource::CompositeBatch => composite::batch(self, user, request),
+        };
+        result.unwrap_or_else(ApiResponse::errors)
+    }
+
+    /// Runs `work`; unless it says to keep its changes, the records go back to
+    /// how they were before. The one place all-or-none is implemented.
+    pub(crate) fn all_or_none<T>(&mut self, work: impl FnOnce(&mut Org) -> (T, bool)) -> T {
+        let saved = self.db.clone();
+        let (out, keep) = work(self);
+        if !keep {
+            self.db = saved;
+        }
+        out
+    }
+
+    /// A user by username (case-insensitive), deleted users excluded.
+    pub(crate) fn user_by_username(&self, username: &str) -> Option<UserSummary> {
+        let soql = format!(
+            "SELECT Id, Username, IsActive FROM User WHERE Username = '{}'",
+            soql_string(username)
+        );
+        let ctx = self.query_context(&self.org_id, "59.0");
+        let result = self.db.query(&soql, false, &ctx).ok()?;
+        let row = result.records.first()?;
+        Some(UserSummary {
+            id: row["Id"].as_str()?.to_string(),
+            username: row["Username"].as_str().unwrap_or(username).to_string(),
+            is_active: row["IsActive"].as_bool().unwrap_or(false),
+        })
+    }
+
+    /// A user by id.
+    pub(crate) fn user_by_id(&self, user_id: &str) -> Option<Value> {
+        let fields: Vec<String> = [
+            "Id",
+            "Username",
+            "Name",
+            "FirstName",
+            "LastName",
+            "Email",
+            "IsActive",
+            "UserType",
+            "TimeZoneSidKey",
+            "LastModifiedDate",
+        ]
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+        self.db
+            .retrieve("User", user_id, Some(&fields), "59.0")
+            .ok()
+    }
+
+    /// An access token for the active user `username`, and the token
+    /// endpoint's body for it: the admin path to act as any user.
+    pub(crate) fn mint_session(&mut self, username: &str) -> Result<(String, Value), SfError> {
+        let user = self.user_by_username(username).ok_or_else(|| {
+            SfError::new(
+                404,
+                "NOT_FOUND",
+                format!("No user has the username {username}"),
+            )
+        })?;
+        if !user.is_active {
+            return Err(SfError::new(
+                400,
+                "INACTIVE_USER",
+                format!("The user {} is inactive", user.username),
+            ));
+        }
+        Ok(oauth::issue(self, &user.id, None))
+    }
+}
+
+/// A SOQL string literal's contents: quotes and backslashes escaped.
+pub(crate) fn soql_string(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}

@@ -1,0 +1,11 @@
+//! The emulator over real HTTP, as a Salesforce client sees it.
+
+mod admin;
+mod composite;
+mod faults;
+mod oauth;
+mod query;
+mod robustness;
+mod sobjects;
+mod support;
+mod versions_and_limits;

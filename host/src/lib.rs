@@ -1,0 +1,12 @@
+//! The casebridge host: runs the connector component against Salesforce orgs,
+//! providing HTTP (allow-listed), storage, the agent, mail, logs and limits.
+
+pub mod agent;
+pub mod config;
+pub mod mail;
+pub mod runtime;
+pub mod secrets;
+pub mod storage;
+
+/// The connector component built from `guest/` for this checkout.
+pub const GUEST_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/casebridge_guest.wasm"));

@@ -1,0 +1,191 @@
+//! The wasmtime embedding: one [`Engine`] and one pre-instantiated connector
+//! component per host, a fresh [`Store`] (and so a fresh instance) per call.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use casebridge::runtime::{Runtime, Capabilities, GuestLimits, AllowedHosts};
+//! let runtime = Runtime::new(casebridge::GUEST_COMPONENT)?;
+//! let mut guest = runtime
+//!     .instantiate(Capabilities::in_memory("acme"), AllowedHosts::none(), GuestLimits::default())
+//!     .await?;
+//! let escaped = guest.connector.casebridge_connector_matching().call_escape_soql(&mut guest.store, "O'Brien").await?;
+//! assert_eq!(escaped, "O\\'Brien");
+//! # Ok(()) }
+//! ```
+//!
+//! Every instance is sandboxed: it reaches only the HTTP origins in its
+//! [`AllowedHosts`], has no sockets, files or environment, its memory is capped
+//! and its CPU time is bounded by an epoch deadline.
+
+pub mod bindings;
+mod capabilities;
+mod http_policy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+pub use bindings::{Connector, ConnectorPre};
+pub use capabilities::{Agent, Capabilities, KeyValueStore, Mailer, MemoryStore, NoAgent, NoMail};
+pub use http_policy::AllowedHosts;
+
+/// How often the engine's epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances that may be alive at once in the pooling allocator. More
+/// concurrent cycles than this wait for a slot (the scheduler caps concurrency).
+pub const MAX_LIVE_INSTANCES: u32 = 256;
+
+/// A wasip2 component built by rustc holds a few core instances and memories
+/// (the program, the WASI adapter's shims); the pool is sized per component.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 4;
+
+/// Limits on one instance.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestLimits {
+    /// The most linear memory the instance may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// The most wall-clock time the guest may spend executing in one call.
+    pub deadline: Duration,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        // 64 MiB holds thousands of cases' state with room to spare; a cycle that
+        // needs more is a runaway. Five minutes covers a large catch-up cycle.
+        GuestLimits { memory_bytes: 64 << 20, deadline: Duration::from_secs(300) }
+    }
+}
+
+/// The compiled connector, ready to instantiate.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    pre: ConnectorPre<GuestState>,
+    _ticker: Arc<EpochTicker>,
+}
+
+impl Runtime {
+    /// Compile a connector component (the bytes of a `.wasm` component).
+    pub fn new(component: &[u8]) -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config())?;
+        let component = Component::new(&engine, component)
+            .map_err(|e| anyhow::Error::from(e).context("the connector is not a valid component"))?;
+        let mut linker = Linker::<GuestState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(ConnectorPre::new)
+            .map_err(|e| anyhow::Error::from(e).context("the component does not implement the casebridge:connector world"))?;
+        let ticker = Arc::new(EpochTicker::start(engine.clone()));
+        Ok(Runtime { engine, pre, _ticker: ticker })
+    }
+
+    /// A fresh, sandboxed instance for one org.
+    pub async fn instantiate(
+        &self,
+        capabilities: Capabilities,
+        allowed: AllowedHosts,
+        limits: GuestLimits,
+    ) -> anyhow::Result<GuestInstance> {
+        let state = GuestState {
+            // No sockets, files, environment or arguments: only clocks and random.
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            policy: allowed,
+            limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(64).build(),
+            capabilities,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        let ticks = (limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        let connector = self.pre.instantiate_async(&mut store).await?;
+        Ok(GuestInstance { store, connector })
+    }
+}
+
+/// One live instance: call exports with `guest.connector.<interface>().call_<fn>(&mut guest.store, …)`.
+pub struct GuestInstance {
+    pub store: Store<GuestState>,
+    pub connector: Connector,
+}
+
+/// The per-instance host state: WASI, HTTP policy, limits and the host capabilities.
+pub struct GuestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    policy: AllowedHosts,
+    limits: StoreLimits,
+    capabilities: Capabilities,
+}
+
+impl GuestState {
+    /// The capabilities this instance was given.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.policy }
+    }
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_LIVE_INSTANCES)
+        .total_core_instances(MAX_LIVE_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(MAX_LIVE_INSTANCES * MEMORIES_PER_COMPONENT)
+        .total_tables(MAX_LIVE_INSTANCES * TABLES_PER_COMPONENT)
+        .max_memory_size(GuestLimits::default().memory_bytes.max(256 << 20));
+    config.allocation_strategy(pool);
+    config
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("casebridge-epoch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("cannot start the epoch thread");
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

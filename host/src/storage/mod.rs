@@ -1,0 +1,224 @@
+//! The host's durable state: the connector's key-value store (the WIT `store`
+//! interface, namespaced by org) and the host's own tables beside it — each
+//! org's schedule and status, its encrypted secrets, the cycle log and the
+//! record of sent mail.
+//!
+//! ```no_run
+//! # fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use casebridge::runtime::KeyValueStore;
+//! use casebridge::storage::SqliteStore;
+//!
+//! let store = Arc::new(SqliteStore::open("casebridge.db")?);
+//! // The runtime gives each instance `Arc<dyn KeyValueStore>`; the scheduler
+//! // and the CLI use the host tables through the same handle.
+//! assert_eq!(store.get("acme", "watermark")?, None);
+//! let status = store.org_status("acme")?;
+//! # let _ = status; Ok(()) }
+//! ```
+//!
+//! SQLite is the default backend: one file, WAL journal, every commit synced
+//! to disk before it returns (see [`SqliteStore`]). The connector only sees
+//! the three calls of [`KeyValueStore`](crate::runtime::KeyValueStore), small
+//! enough for a server-grade backend to implement later.
+
+mod schema;
+pub mod sqlite;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+pub use sqlite::SqliteStore;
+
+/// The longest key the store accepts, in bytes. Connector keys are short
+/// paths (`case/500…/state`); a longer key is a bug in the connector, and a
+/// bound keeps the primary-key index compact.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// The largest value the store accepts, in bytes. The connector keeps one
+/// JSON document per case or setting; 8 MiB is far above any of them while
+/// well below the guest's 64 MiB memory, so a runaway value fails here with
+/// a named limit instead of exhausting the guest.
+pub const MAX_VALUE_BYTES: usize = 8 << 20;
+
+/// The most a single `scan` returns, in bytes of keys and values. A scan
+/// that large would not fit the guest's memory beside its own work; failing
+/// with a named limit tells the connector to scan a narrower prefix.
+pub const MAX_SCAN_BYTES: usize = 32 << 20;
+
+/// Cycles kept per org in the cycle log when nothing else is configured: a
+/// little under two hours of one-minute cycles, enough to see a recent
+/// failure pattern, while thousands of orgs keep the file small.
+pub const DEFAULT_CYCLE_LOG_PER_ORG: u32 = 100;
+
+/// Why the host's storage failed. Every variant names the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The file could not be created.
+    #[error(
+        "cannot create the database {path}: {source}; check that its folder exists and is writable by casebridge"
+    )]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file could not be opened.
+    #[error(
+        "cannot open the database {path}: {source}; check that its folder exists and is writable by casebridge"
+    )]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// Another connection held the write lock longer than the busy timeout.
+    #[error(
+        "the database {path} is locked by another casebridge process; stop the other process, or set [host] database to a different file"
+    )]
+    Locked { path: PathBuf },
+    /// The file is not an SQLite database (or is damaged beyond reading).
+    #[error(
+        "{path} is not a casebridge database or is damaged; point [host] database at the right file, or restore it from a backup"
+    )]
+    NotADatabase { path: PathBuf },
+    /// The disk holding the file is full.
+    #[error(
+        "the disk holding the database {path} is full; free some space, casebridge retries on the next cycle"
+    )]
+    DiskFull { path: PathBuf },
+    /// The file was written by a newer casebridge with a schema this one does not know.
+    #[error(
+        "the database {path} has schema version {found}, but this casebridge knows only up to {supported}; run the newer casebridge that wrote it, or restore a backup"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// Bringing the schema up to date failed; nothing of the failed step was applied.
+    #[error("cannot upgrade the database {path} to schema version {version}: {source}")]
+    Migration {
+        path: PathBuf,
+        version: i64,
+        source: rusqlite::Error,
+    },
+    /// A stored row holds a value this casebridge cannot read.
+    #[error(
+        "the database {path} holds an unreadable {what}; it was changed outside casebridge or is damaged"
+    )]
+    Corrupt { path: PathBuf, what: String },
+    /// Any other SQLite failure, with the operation that failed.
+    #[error("the database {path} failed to {operation}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        operation: &'static str,
+        source: rusqlite::Error,
+    },
+}
+
+impl StorageError {
+    /// Classifies an SQLite error into the variants a user can act on.
+    pub(crate) fn from_sqlite(
+        path: &Path,
+        operation: &'static str,
+        source: rusqlite::Error,
+    ) -> Self {
+        use rusqlite::ErrorCode;
+        let path = path.to_path_buf();
+        match source.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StorageError::Locked { path }
+            }
+            Some(ErrorCode::NotADatabase) => StorageError::NotADatabase { path },
+            Some(ErrorCode::DiskFull) => StorageError::DiskFull { path },
+            _ => StorageError::Sqlite {
+                path,
+                operation,
+                source,
+            },
+        }
+    }
+}
+
+/// How a sync cycle ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CycleOutcome {
+    /// The cycle ran to its end.
+    Ok,
+    /// The cycle failed; the text says why (never a secret).
+    Error(String),
+}
+
+/// One org's schedule and health, as the scheduler and `casebridge status` see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgStatus {
+    /// The org's name (its store namespace).
+    pub org: String,
+    /// When the last cycle started.
+    pub last_cycle_started_at: Option<DateTime<Utc>>,
+    /// When the last cycle ended (before `last_cycle_started_at` while one runs).
+    pub last_cycle_finished_at: Option<DateTime<Utc>>,
+    /// How the last finished cycle ended.
+    pub last_outcome: Option<CycleOutcome>,
+    /// Failed cycles in a row since the last successful one (for back-off).
+    pub consecutive_failures: u32,
+    /// When the scheduler runs the org next.
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Salesforce API calls counted on [`api_calls_day`](Self::api_calls_day).
+    pub api_calls: u32,
+    /// The (UTC) day `api_calls` counts for; `None` before the first call.
+    pub api_calls_day: Option<NaiveDate>,
+}
+
+impl OrgStatus {
+    /// The API calls counted on `day` (zero when the stored count is for another day).
+    pub fn api_calls_on(&self, day: NaiveDate) -> u32 {
+        if self.api_calls_day == Some(day) {
+            self.api_calls
+        } else {
+            0
+        }
+    }
+}
+
+/// A cycle started with [`SqliteStore::start_cycle`], to be finished with
+/// [`SqliteStore::finish_cycle`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CycleId {
+    pub(crate) org: String,
+    pub(crate) id: i64,
+}
+
+impl CycleId {
+    /// The org the cycle runs for.
+    pub fn org(&self) -> &str {
+        &self.org
+    }
+}
+
+/// How a cycle ended, for [`SqliteStore::finish_cycle`].
+#[derive(Debug, Clone)]
+pub struct CycleEnd {
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// How it ended.
+    pub outcome: CycleOutcome,
+    /// The connector's cycle report, as JSON, when the cycle produced one.
+    pub report_json: Option<String>,
+}
+
+/// One entry of the cycle log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleRecord {
+    /// The org the cycle ran for.
+    pub org: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; `None` while it runs (or if the host stopped during it
+    /// and [`SqliteStore::close_interrupted_cycles`] has not run since).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The connector's cycle report as JSON.
+    pub report_json: Option<String>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}

@@ -1,0 +1,143 @@
+//! The database schema and its migrations, in one place.
+//!
+//! `MIGRATIONS[i]` brings the database from version `i` to `i + 1`; the
+//! versions applied are rows of `schema_version`. Append only: a released
+//! migration is never edited, a change is a new entry.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StorageError;
+
+/// Every schema change, oldest first.
+const MIGRATIONS: &[&str] = &[
+    // 1: the connector's key-value store and the host's tables.
+    r#"
+    -- The connector's state. `key` compares bytewise (BINARY collation), so
+    -- the primary key serves exact reads and prefix scans as range queries.
+    CREATE TABLE kv (
+        namespace TEXT NOT NULL,
+        key       TEXT NOT NULL,
+        value     TEXT NOT NULL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID;
+
+    -- One row per org the scheduler has run: schedule, health, API usage.
+    CREATE TABLE org_status (
+        org                    TEXT PRIMARY KEY NOT NULL,
+        last_cycle_started_at  INTEGER,  -- Unix milliseconds
+        last_cycle_finished_at INTEGER,  -- Unix milliseconds
+        last_outcome           TEXT CHECK (last_outcome IN ('ok', 'error')),
+        last_error             TEXT,
+        consecutive_failures   INTEGER NOT NULL DEFAULT 0,
+        next_run_at            INTEGER,  -- Unix milliseconds
+        api_calls              INTEGER NOT NULL DEFAULT 0,
+        api_calls_day          TEXT      -- YYYY-MM-DD (UTC) that api_calls counts for
+    ) WITHOUT ROWID;
+
+    -- Org credentials, encrypted by the secret vault; never plaintext.
+    CREATE TABLE org_secrets (
+        org        TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        blob       BLOB NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (org, name)
+    ) WITHOUT ROWID;
+
+    -- Recent cycles per org, capped by the retention setting.
+    CREATE TABLE cycle_log (
+        id          INTEGER PRIMARY KEY,
+        org         TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        report      TEXT,
+        error       TEXT
+    );
+    CREATE INDEX cycle_log_by_org ON cycle_log (org, id);
+
+    -- Emails sent, by the connector's idempotency key: a repeated send
+    -- returns the first result instead of mailing the customer again.
+    CREATE TABLE mail_sent (
+        org             TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        from_address    TEXT NOT NULL,
+        message_id      TEXT NOT NULL,
+        sent_at         INTEGER NOT NULL,
+        PRIMARY KEY (org, idempotency_key)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this casebridge writes.
+pub(super) fn latest_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Brings the database up to [`latest_version`], each step in its own
+/// transaction; refuses a database written by a newer casebridge.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StorageError> {
+    let failed = |operation, e| StorageError::from_sqlite(path, operation, e);
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version    INTEGER PRIMARY KEY NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+    )
+    .map_err(|e| failed("create the schema version table", e))?;
+
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        // IMMEDIATE: two hosts starting on one file must not both apply a step.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| failed("start a schema upgrade", e))?;
+        let current: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| failed("read the schema version", e))?;
+        if current >= version {
+            continue;
+        }
+        tx.execute_batch(sql)
+            .map_err(|source| StorageError::Migration {
+                path: path.to_path_buf(),
+                version,
+                source,
+            })?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+            (version, chrono::Utc::now().timestamp_millis()),
+        )
+        .map_err(|source| StorageError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        })?;
+        tx.commit().map_err(|source| StorageError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        })?;
+    }
+
+    // A database written by a newer casebridge skipped every step above.
+    let current: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| failed("read the schema version", e))?;
+    if current > latest_version() {
+        return Err(StorageError::NewerSchema {
+            path: path.to_path_buf(),
+            found: current,
+            supported: latest_version(),
+        });
+    }
+    Ok(())
+}

@@ -56,6 +56,7 @@ help_center = "help-center"
 # kind = "webhook"
 # url = "https://agent.example.com/casebridge"
 # timeout_seconds = 30
+# bearer_token_env = "AGENT_TOKEN"   # sent as `Authorization: Bearer …`
 
 [mail]
 # "outbox": replies to email cases are written as .eml files to a folder,
@@ -108,9 +109,12 @@ poll_overlap_seconds = 120
 # The most Salesforce API calls a day casebridge may spend on this org.
 daily_api_budget = 5000
 # Quiet time after an answer before the case counts as soft-resolved, and
-# after a question before it counts as abandoned, in minutes.
-soft_resolution_after_minutes = 1440
-abandoned_after_minutes = 1440
+# after a question before it counts as abandoned, in seconds.
+soft_resolution_after_seconds = 86400
+abandoned_after_seconds = 86400
+# The instance URL, when it is not the login URL's host (with
+# login.salesforce.com, your My Domain URL): the connector reaches only these two.
+# instance_url = "https://acme.my.salesforce.com"
 # Optional: this org's own agent instead of the [agent] section.
 # agent = { kind = "webhook", url = "https://agent.acme.example/turn", timeout_seconds = 20 }
 
@@ -236,6 +240,9 @@ pub struct WebhookAgentConfig {
     /// How long to wait for its turn, in seconds.
     #[serde(default = "default_webhook_timeout_seconds")]
     pub timeout_seconds: u32,
+    /// The environment variable holding a bearer token sent to the webhook (never logged).
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
 }
 
 impl WebhookAgentConfig {
@@ -388,12 +395,17 @@ pub struct OrgConfig {
     /// The most Salesforce API calls a day casebridge may spend.
     #[serde(default = "default_daily_api_budget")]
     pub daily_api_budget: u32,
-    /// Quiet minutes after an answer before a case is soft-resolved.
-    #[serde(default = "default_resolution_minutes")]
-    pub soft_resolution_after_minutes: u32,
-    /// Quiet minutes after a question before a case is abandoned.
-    #[serde(default = "default_resolution_minutes")]
-    pub abandoned_after_minutes: u32,
+    /// Quiet seconds after an answer before a case is soft-resolved.
+    #[serde(default = "default_resolution_seconds")]
+    pub soft_resolution_after_seconds: u32,
+    /// Quiet seconds after a question before a case is abandoned.
+    #[serde(default = "default_resolution_seconds")]
+    pub abandoned_after_seconds: u32,
+    /// The org's instance URL when it differs from the login URL (for
+    /// `https://login.salesforce.com`, e.g. `https://acme.my.salesforce.com`):
+    /// the connector may reach only these two hosts.
+    #[serde(default)]
+    pub instance_url: Option<String>,
     /// This org's own agent, instead of the `[agent]` section.
     #[serde(default)]
     pub agent: Option<AgentConfig>,
@@ -441,11 +453,16 @@ fn default_poll_overlap_seconds() -> u32 {
 fn default_daily_api_budget() -> u32 {
     5000
 }
-fn default_resolution_minutes() -> u32 {
-    24 * 60
+fn default_resolution_seconds() -> u32 {
+    24 * 60 * 60
 }
 
 impl OrgConfig {
+    /// The URLs the org's connector may reach: the login URL and the instance URL.
+    pub fn allowed_urls(&self) -> Vec<&str> {
+        std::iter::once(self.login_url.as_str()).chain(self.instance_url.as_deref()).collect()
+    }
+
     /// Time between polls.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(u64::from(self.poll_interval_seconds))
@@ -455,7 +472,7 @@ impl OrgConfig {
     /// [`SecretVault::credentials`](crate::secrets::SecretVault::credentials);
     /// attribute mappings are not part of the file and start empty.
     pub fn to_component(&self, credentials: &OrgCredentials) -> org::OrgConfig {
-        let minutes_to_ms = |minutes: u32| u64::from(minutes) * 60_000;
+        let seconds_to_ms = |seconds: u32| u64::from(seconds) * 1000;
         org::OrgConfig {
             name: self.name.clone(),
             login_url: self.login_url.clone(),
@@ -480,8 +497,8 @@ impl OrgConfig {
             daily_api_budget: self.daily_api_budget,
             poll_overlap_seconds: self.poll_overlap_seconds,
             resolution_timeouts: types::Timeouts {
-                soft_resolution_after_ms: minutes_to_ms(self.soft_resolution_after_minutes),
-                abandoned_after_ms: minutes_to_ms(self.abandoned_after_minutes),
+                soft_resolution_after_ms: seconds_to_ms(self.soft_resolution_after_seconds),
+                abandoned_after_ms: seconds_to_ms(self.abandoned_after_seconds),
             },
             mappings: Vec::new(),
         }
@@ -639,6 +656,7 @@ impl Config {
     fn normalize(&mut self) {
         for org in &mut self.orgs {
             org.login_url = org.login_url.trim_end_matches('/').to_string();
+            org.instance_url = org.instance_url.take().map(|url| url.trim_end_matches('/').to_string());
             normalize_id(&mut org.agent_user);
             match &mut org.hand_off {
                 HandOff::Queue(id) | HandOff::User(id) => normalize_id(id),
@@ -857,6 +875,9 @@ impl OrgConfig {
         if let Err(reason) = check_login_url(&self.login_url) {
             problems.add(option("login_url"), reason);
         }
+        if let Some(Err(reason)) = self.instance_url.as_deref().map(check_login_url) {
+            problems.add(option("instance_url"), reason);
+        }
         if !is_api_version(&self.api_version) {
             problems.add(
                 option("api_version"),
@@ -918,7 +939,7 @@ impl OrgConfig {
         problems.range(
             option("poll_interval_seconds"),
             self.poll_interval_seconds,
-            5,
+            1,
             86_400,
             "seconds",
         );
@@ -936,20 +957,20 @@ impl OrgConfig {
             100_000_000,
             "calls",
         );
-        let year_in_minutes = 365 * 24 * 60;
+        let year_in_seconds = 365 * 24 * 60 * 60;
         problems.range(
-            option("soft_resolution_after_minutes"),
-            self.soft_resolution_after_minutes,
+            option("soft_resolution_after_seconds"),
+            self.soft_resolution_after_seconds,
             1,
-            year_in_minutes,
-            "minutes",
+            year_in_seconds,
+            "seconds",
         );
         problems.range(
-            option("abandoned_after_minutes"),
-            self.abandoned_after_minutes,
+            option("abandoned_after_seconds"),
+            self.abandoned_after_seconds,
             1,
-            year_in_minutes,
-            "minutes",
+            year_in_seconds,
+            "seconds",
         );
         if let Some(agent) = &self.agent {
             agent.check(&option("agent"), problems);

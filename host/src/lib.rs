@@ -3,8 +3,11 @@
 
 pub mod agent;
 pub mod config;
+pub mod demo;
+pub mod host;
 pub mod mail;
 pub mod runtime;
+pub mod scheduler;
 pub mod secrets;
 pub mod storage;
 

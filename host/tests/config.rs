@@ -88,8 +88,8 @@ fn the_example_shows_every_option() {
         "poll_interval_seconds",
         "poll_overlap_seconds",
         "daily_api_budget",
-        "soft_resolution_after_minutes",
-        "abandoned_after_minutes",
+        "soft_resolution_after_seconds",
+        "abandoned_after_seconds",
         "agent",
     ];
     for option in options {
@@ -281,12 +281,12 @@ fn each_invalid_value_is_reported_with_its_option() {
             org_with("daily_api_budget = 0"),
         ),
         (
-            "org[acme].soft_resolution_after_minutes",
-            org_with("soft_resolution_after_minutes = 0"),
+            "org[acme].soft_resolution_after_seconds",
+            org_with("soft_resolution_after_seconds = 0"),
         ),
         (
-            "org[acme].abandoned_after_minutes",
-            org_with("abandoned_after_minutes = 999999999"),
+            "org[acme].abandoned_after_seconds",
+            org_with("abandoned_after_seconds = 999999999"),
         ),
         (
             "org[acme].agent.url",

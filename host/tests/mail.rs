@@ -19,7 +19,8 @@ fn reply(to: &str) -> Email {
         to: vec![to.to_string()],
         cc: vec!["Billing <billing@customer.example>".to_string()],
         subject: "Re: [00001001] App crashes when uploading photos".to_string(),
-        text_body: "Hi Jane,\n\nPlease update the app to version 4.2 — that fixes the crash.\n\nAcme Support".to_string(),
+        text_body: "Hi Jane,\n\nPlease update the app to version 4.2 — that fixes the crash.\n\nAcme Support"
+            .to_string(),
         in_reply_to: Some("CAF=abc123@mail.customer.example".to_string()),
     }
 }
@@ -273,7 +274,10 @@ async fn smtp_sends_a_key_once_through_the_sent_mail_log() {
     let log = Arc::new(MemorySentMailLog::default());
     let mailer = SmtpMailer::new(server.config(), log.clone()).expect("mailer");
     let first = mailer.send("acme", "case-500A/reply-1", reply("jane@customer.example")).await.expect("sent");
-    assert_eq!(log.find("acme", "case-500A/reply-1").expect("log").map(|s| s.message_id), Some(first.message_id.clone()));
+    assert_eq!(
+        log.find("acme", "case-500A/reply-1").expect("log").map(|s| s.message_id),
+        Some(first.message_id.clone())
+    );
 
     // Another mailer sharing the log, as after a restart with a durable log.
     let restarted = SmtpMailer::new(server.config(), log).expect("mailer");
@@ -304,11 +308,8 @@ async fn smtp_temporary_refusal_is_unavailable() {
 #[tokio::test]
 async fn smtp_refused_login_is_unavailable_and_never_shows_the_password() {
     let server = FakeSmtp::start(Behaviour::RefuseLogin).await;
-    let config = SmtpConfig {
-        username: Some("apikey".into()),
-        password: Some("hunter2-secret".into()),
-        ..server.config()
-    };
+    let config =
+        SmtpConfig { username: Some("apikey".into()), password: Some("hunter2-secret".into()), ..server.config() };
     assert!(!format!("{config:?}").contains("hunter2-secret"));
     let mailer = SmtpMailer::new(config, Arc::new(MemorySentMailLog::default())).expect("mailer");
     let message = unavailable(mailer.send("acme", "k", reply("jane@customer.example")).await);
@@ -319,7 +320,8 @@ async fn smtp_refused_login_is_unavailable_and_never_shows_the_password() {
 #[tokio::test]
 async fn smtp_relay_that_is_down_is_unavailable() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let config = SmtpConfig { port: Some(port), security: SmtpSecurity::Plaintext, ..SmtpConfig::new("127.0.0.1", FROM) };
+    let config =
+        SmtpConfig { port: Some(port), security: SmtpSecurity::Plaintext, ..SmtpConfig::new("127.0.0.1", FROM) };
     let mailer = SmtpMailer::new(config, Arc::new(MemorySentMailLog::default())).expect("mailer");
     let message = unavailable(mailer.send("acme", "k", reply("jane@customer.example")).await);
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");

@@ -19,3 +19,147 @@ pub async fn isolated_instance() -> GuestInstance {
         .await
         .expect("the connector instantiates")
 }
+
+use std::sync::{Arc, Mutex};
+
+use casebridge::runtime::bindings::{agent, mail, org, sync, types};
+use casebridge::runtime::{Agent, Mailer, MemoryStore};
+use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
+
+/// An agent double: hands off when asked for a person, sees "fixed" as a
+/// confirmation, asks back on "?" alone, and otherwise answers; records every
+/// conversation it was shown.
+#[derive(Default)]
+pub struct ScriptedAgent {
+    pub seen: Mutex<Vec<types::Conversation>>,
+}
+
+#[async_trait::async_trait]
+impl Agent for ScriptedAgent {
+    async fn respond(&self, _org: &str, conversation: types::Conversation) -> Result<agent::Turn, agent::AgentError> {
+        let last = conversation
+            .parts
+            .iter()
+            .rev()
+            .find(|p| p.author == types::AuthorRole::Customer)
+            .map(|p| p.text.to_lowercase())
+            .unwrap_or_default();
+        let subject = conversation.subject.clone().unwrap_or_default();
+        self.seen.lock().unwrap().push(conversation);
+        let action = if last.contains("person") || last.contains("human") {
+            agent::Action::HandOff("the customer asked for a person".into())
+        } else if last.contains("fixed") || last.contains("works now") {
+            agent::Action::Solved(Some("Glad it works now!".into()))
+        } else if last.trim() == "?" {
+            agent::Action::Ask("Could you tell me more?".into())
+        } else {
+            agent::Action::Answer(format!("Here is how to solve \"{subject}\": follow the steps in our help centre."))
+        };
+        Ok(agent::Turn { action, detected: Vec::new() })
+    }
+}
+
+/// A mailer double that records what it sent, once per idempotency key.
+#[derive(Default)]
+pub struct RecordingMail {
+    pub sent: Mutex<Vec<(String, mail::Email)>>,
+}
+
+#[async_trait::async_trait]
+impl Mailer for RecordingMail {
+    async fn send(&self, _org: &str, key: &str, email: mail::Email) -> Result<mail::Sent, mail::MailError> {
+        let mut sent = self.sent.lock().unwrap();
+        if !sent.iter().any(|(k, _)| k == key) {
+            sent.push((key.to_string(), email));
+        }
+        Ok(mail::Sent { from_address: "support@example.com".into(), message_id: format!("<{key}@example.com>") })
+    }
+}
+
+/// An emulated demo org with the connector configured for it.
+pub struct TestOrg {
+    pub emulator: RunningEmulator,
+    pub config: org::OrgConfig,
+    pub agent: Arc<ScriptedAgent>,
+    pub mail: Arc<RecordingMail>,
+    pub store: Arc<MemoryStore>,
+}
+
+impl TestOrg {
+    /// The demo org, with timeouts short enough for a test.
+    pub fn demo() -> TestOrg {
+        let emulator =
+            casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() }).expect("emulator starts");
+        let credentials = emulator.credentials();
+        let seeded = emulator.seeded().clone();
+        let config = org::OrgConfig {
+            name: "demo".into(),
+            login_url: credentials.url.clone(),
+            api_version: "62.0".into(),
+            credentials: org::Credentials {
+                client_id: credentials.client_id.clone(),
+                client_secret: credentials.client_secret.clone(),
+                refresh_token: credentials.refresh_token.clone(),
+            },
+            agent_user_id: seeded.agent_user_id.clone().expect("the demo seed has an agent user"),
+            hand_off: org::HandOffTarget::Queue(seeded.handoff_queue_id.clone().expect("the demo seed has a queue")),
+            reply_as: org::ReplyChannel::CaseComment,
+            involved_field: "FinInvolved__c".into(),
+            resolution_state_field: "FinResolutionState__c".into(),
+            topics: vec!["casebridge".into()],
+            daily_api_budget: 10_000,
+            poll_overlap_seconds: 5,
+            resolution_timeouts: types::Timeouts { soft_resolution_after_ms: 3_600_000, abandoned_after_ms: 3_600_000 },
+            mappings: Vec::new(),
+        };
+        TestOrg {
+            emulator,
+            config,
+            agent: Arc::new(ScriptedAgent::default()),
+            mail: Arc::new(RecordingMail::default()),
+            store: Arc::new(MemoryStore::default()),
+        }
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities { org: self.config.name.clone(), store: self.store.clone(), agent: self.agent.clone(), mail: self.mail.clone() }
+    }
+
+    pub fn allowed_hosts(&self) -> AllowedHosts {
+        AllowedHosts::of([self.config.login_url.as_str()]).expect("the emulator URL is valid")
+    }
+
+    /// One cycle in a fresh instance.
+    pub async fn cycle(&self) -> Result<sync::CycleReport, org::SyncError> {
+        let mut guest =
+            runtime().instantiate(self.capabilities(), self.allowed_hosts(), GuestLimits::default()).await.expect("instantiates");
+        guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &self.config).await.expect("no trap")
+    }
+
+    /// Run a SOQL query against the emulator as the integration user.
+    pub fn query(&self, soql: &str) -> Vec<serde_json::Value> {
+        let ctx = casebridge_emulator::db::QueryContext {
+            now: self.emulator.now(),
+            api_version: "62.0".into(),
+            user_id: self.emulator.seeded().integration_user_id.clone(),
+        };
+        self.emulator.with_database(|db| db.query(soql, false, &ctx)).expect("query runs").records
+    }
+
+    /// Write a record as `username` (a customer or a teammate).
+    pub fn create_as(&self, username: &str, object: &str, fields: serde_json::Value) -> String {
+        let user_id = self
+            .query(&format!("SELECT Id FROM User WHERE Username = '{username}'"))
+            .first()
+            .and_then(|u| u["Id"].as_str().map(str::to_string))
+            .expect("the user exists");
+        let ctx = casebridge_emulator::db::WriteContext { now: self.emulator.now(), user_id };
+        let fields = fields.as_object().cloned().expect("fields are an object");
+        self.emulator.with_database(|db| db.create(object, &fields, &ctx)).expect("the record is valid")
+    }
+}
+
+/// A connector component that misbehaves on purpose (`tests/guests/hostile/`,
+/// built by `tests/build.rs`): its `sync.run-cycle` spins, eats memory, traps
+/// or calls out, chosen by the org's `name`. For the sandbox tests (E3).
+pub const HOSTILE_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hostile.wasm"));

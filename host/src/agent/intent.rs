@@ -86,8 +86,22 @@ const FIXED_WORDS: &[&str] = &["gone", "fixed", "resolved", "solved", "sorted"];
 /// when it's fixed", "will it be resolved", "I need it fixed"): a
 /// confirmation after them does not count.
 const CONDITIONALS: &[&str] = &[
-    "if", "when", "once", "until", "whether", "hope", "hopefully", "will", "would", "should", "could", "might", "want",
-    "need", "expect", "get",
+    "if",
+    "when",
+    "once",
+    "until",
+    "whether",
+    "hope",
+    "hopefully",
+    "will",
+    "would",
+    "should",
+    "could",
+    "might",
+    "want",
+    "need",
+    "expect",
+    "get",
 ];
 
 /// Words that start a new clause with a contrasting thought.
@@ -195,9 +209,9 @@ impl Clause {
 
     /// Whether the word at `i` belongs to politeness like "no problem".
     fn in_harmless_negation(&self, i: usize) -> bool {
-        HARMLESS_NEGATIONS.iter().any(|phrase| {
-            (i.saturating_sub(phrase.len() - 1)..=i).any(|start| phrase_at(&self.words, start, phrase))
-        })
+        HARMLESS_NEGATIONS
+            .iter()
+            .any(|phrase| (i.saturating_sub(phrase.len() - 1)..=i).any(|start| phrase_at(&self.words, start, phrase)))
     }
 
     fn confirms(&self) -> bool {

@@ -156,8 +156,8 @@ pub enum WebhookConfigError {
 impl WebhookConfig {
     /// A webhook at `url` (http or https), with no token and [`DEFAULT_TIMEOUT`].
     pub fn new(url: &str) -> Result<Self, WebhookConfigError> {
-        let parsed = Url::parse(url)
-            .map_err(|e| WebhookConfigError::InvalidUrl { url: redact(url), reason: e.to_string() })?;
+        let parsed =
+            Url::parse(url).map_err(|e| WebhookConfigError::InvalidUrl { url: redact(url), reason: e.to_string() })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(WebhookConfigError::UnsupportedScheme { scheme: parsed.scheme().to_string() });
         }
@@ -208,8 +208,8 @@ impl WebhookAgent {
     pub fn new(config: WebhookConfig) -> Result<Self, WebhookConfigError> {
         let authorization = match &config.bearer_token {
             Some(token) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|_| WebhookConfigError::InvalidToken)?;
+                let mut value =
+                    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| WebhookConfigError::InvalidToken)?;
                 // Keeps the value out of `Debug` output of requests.
                 value.set_sensitive(true);
                 Some(value)
@@ -223,7 +223,13 @@ impl WebhookAgent {
             .user_agent(concat!("casebridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WebhookConfigError::Client(e.without_url().to_string()))?;
-        Ok(WebhookAgent { client, endpoint: endpoint(&config.url), url: config.url, authorization, timeout: config.timeout })
+        Ok(WebhookAgent {
+            client,
+            endpoint: endpoint(&config.url),
+            url: config.url,
+            authorization,
+            timeout: config.timeout,
+        })
     }
 
     async fn call(&self, org: &str, conversation: &Conversation) -> Result<Turn, AgentError> {
@@ -287,7 +293,9 @@ impl Agent for WebhookAgent {
     async fn respond(&self, org: &str, conversation: Conversation) -> Result<Turn, AgentError> {
         let result = self.call(org, &conversation).await;
         match &result {
-            Ok(turn) => tracing::debug!(org, case = %conversation.case_number, endpoint = %self.endpoint, action = action_name(&turn.action), "agent webhook turn"),
+            Ok(turn) => {
+                tracing::debug!(org, case = %conversation.case_number, endpoint = %self.endpoint, action = action_name(&turn.action), "agent webhook turn")
+            }
             Err(error) => tracing::warn!(org, case = %conversation.case_number, ?error, "agent webhook failed"),
         }
         result
@@ -407,7 +415,11 @@ pub fn turn_from_json(body: &[u8]) -> Result<Turn, AgentError> {
     let action = match object.get("action") {
         Some(Value::String(action)) => action.as_str(),
         Some(other) => return Err(invalid(format!("`action` must be a string, not {}", kind(other)))),
-        None => return Err(invalid("`action` is missing; expected \"answer\", \"ask\", \"hand_off\" or \"solved\"".into())),
+        None => {
+            return Err(invalid(
+                "`action` is missing; expected \"answer\", \"ask\", \"hand_off\" or \"solved\"".into(),
+            ));
+        }
     };
     let required = |member: &str| match object.get(member) {
         Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.clone()),
@@ -450,7 +462,8 @@ pub fn turn_from_json(body: &[u8]) -> Result<Turn, AgentError> {
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds.
 fn rfc3339(ms: i64) -> Value {
-    DateTime::from_timestamp_millis(ms).map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
+    DateTime::from_timestamp_millis(ms)
+        .map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
 }
 
 /// What kind of JSON value this is, for messages.

@@ -39,10 +39,10 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Mutex;
 
+use lettre::Address;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Mailboxes};
-use lettre::Address;
 use sha2::{Digest, Sha256};
 
 pub use outbox::OutboxMailer;
@@ -89,7 +89,9 @@ impl SentMailLog for MemorySentMailLog {
 /// Why a mailer could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum MailConfigError {
-    #[error("the sender address {from:?} is not a valid email address ({reason}); use a verified address like `Support <support@example.com>`")]
+    #[error(
+        "the sender address {from:?} is not a valid email address ({reason}); use a verified address like `Support <support@example.com>`"
+    )]
     InvalidFrom { from: String, reason: String },
     #[error("cannot create the outbox folder {}: {source}", dir.display())]
     Outbox { dir: std::path::PathBuf, source: std::io::Error },
@@ -99,7 +101,8 @@ pub enum MailConfigError {
 
 /// Parse the configured sender, `support@example.com` or `Support <support@example.com>`.
 pub fn parse_sender(from: &str) -> Result<Mailbox, MailConfigError> {
-    Mailbox::from_str(from.trim()).map_err(|e| MailConfigError::InvalidFrom { from: from.to_string(), reason: e.to_string() })
+    Mailbox::from_str(from.trim())
+        .map_err(|e| MailConfigError::InvalidFrom { from: from.to_string(), reason: e.to_string() })
 }
 
 /// The `Message-ID` for `key` of `org`: `<32 hex digits@sender-domain>`,
@@ -113,7 +116,9 @@ pub fn message_id(org: &str, key: &str, sender_domain: &str) -> String {
 /// Every address is checked; a bad one is `rejected`, naming it.
 pub fn compose(from: &Mailbox, org: &str, key: &str, email: &Email) -> Result<(Message, Sent), MailError> {
     if email.to.is_empty() {
-        return Err(MailError::Rejected("the email has no recipient; the case's contact needs an email address".into()));
+        return Err(MailError::Rejected(
+            "the email has no recipient; the case's contact needs an email address".into(),
+        ));
     }
     let id = message_id(org, key, from.email.domain());
     let mut builder = Message::builder()
@@ -147,14 +152,14 @@ fn recipient(address: &str, role: &str) -> Result<Mailbox, MailError> {
         Address::from_str(address).map(Mailbox::from).map_err(|e| e.to_string())
     };
     // A named mailbox must hold exactly one address (`Mailboxes` catches "a@x, b@y").
-    let single = parsed.and_then(|mailbox| {
-        match Mailboxes::from_str(address).map(|all| all.iter().count()) {
-            Ok(1) | Err(_) => Ok(mailbox),
-            Ok(n) => Err(format!("it holds {n} addresses")),
-        }
+    let single = parsed.and_then(|mailbox| match Mailboxes::from_str(address).map(|all| all.iter().count()) {
+        Ok(1) | Err(_) => Ok(mailbox),
+        Ok(n) => Err(format!("it holds {n} addresses")),
     });
     single.map_err(|reason| {
-        MailError::Rejected(format!("the {role} address {address:?} is not a valid email address ({reason}); correct it on the case's contact"))
+        MailError::Rejected(format!(
+            "the {role} address {address:?} is not a valid email address ({reason}); correct it on the case's contact"
+        ))
     })
 }
 

@@ -74,7 +74,10 @@ impl Mailer for OutboxMailer {
 /// Write `bytes` to `path` unless it exists; `Ok(false)` when it did.
 fn write_once(path: &Path, bytes: &[u8]) -> Result<bool, MailError> {
     let unavailable = |what: &str, e: std::io::Error| {
-        MailError::Unavailable(format!("cannot {what} {}: {e}; check the outbox folder's permissions and free space", path.display()))
+        MailError::Unavailable(format!(
+            "cannot {what} {}: {e}; check the outbox folder's permissions and free space",
+            path.display()
+        ))
     };
     let dir = path.parent().ok_or_else(|| MailError::Unavailable(format!("{} has no folder", path.display())))?;
     std::fs::create_dir_all(dir).map_err(|e| unavailable("create the folder of", e))?;

@@ -125,14 +125,17 @@ impl SmtpMailer {
             reason: format!("cannot prepare TLS: {e}"),
         };
         let mut builder = match config.security {
-            SmtpSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host).map_err(tls_error)?,
+            SmtpSecurity::StartTls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host).map_err(tls_error)?
+            }
             SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(tls_error)?,
             SmtpSecurity::Plaintext => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
         }
         .port(port)
         .timeout(Some(config.timeout));
         if let Some(username) = &config.username {
-            builder = builder.credentials(Credentials::new(username.clone(), config.password.clone().unwrap_or_default()));
+            builder =
+                builder.credentials(Credentials::new(username.clone(), config.password.clone().unwrap_or_default()));
         }
         Ok(SmtpMailer { transport: builder.build(), from, relay: format!("{}:{port}", config.host), log })
     }
@@ -148,7 +151,9 @@ impl SmtpMailer {
             Some(_) if error.is_permanent() => {
                 MailError::Rejected(format!("the SMTP relay {relay} refused the email for good: {error}"))
             }
-            Some(_) => MailError::Unavailable(format!("the SMTP relay {relay} deferred the email ({error}); retry later")),
+            Some(_) => {
+                MailError::Unavailable(format!("the SMTP relay {relay} deferred the email ({error}); retry later"))
+            }
             None if error.is_tls() => MailError::Unavailable(format!(
                 "TLS with the SMTP relay {relay} failed ({error}); check the SMTP security mode and port"
             )),

@@ -4,7 +4,16 @@
 //! any origin (scheme, host, port) not on the list is refused with
 //! `HTTP-request-denied` before a connection is made. Timeouts are clamped so a
 //! stalled Salesforce cannot hold a cycle forever.
+//!
+//! A host *name* on the list is resolved before connecting, and the request is
+//! refused if any address it resolves to is not on the public internet
+//! (loopback, private, link-local such as the cloud metadata address
+//! `169.254.169.254`, shared, multicast …): otherwise a name whose DNS points
+//! inside the network would turn the connector into a proxy to it. An origin
+//! written as an IP address or as `localhost` is reached as written: whoever
+//! configured `http://127.0.0.1:8080` (the emulator) meant that address.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
@@ -33,6 +42,12 @@ impl Origin {
     fn parse(url: &str) -> Option<Origin> {
         let uri: http::Uri = url.parse().ok()?;
         Origin::of(&uri)
+    }
+
+    /// Whether the host is written as an IP address or as `localhost`.
+    fn written_as_address(&self) -> bool {
+        let bare = self.host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(&self.host);
+        bare == "localhost" || bare.parse::<IpAddr>().is_ok()
     }
 
     fn of(uri: &http::Uri) -> Option<Origin> {
@@ -99,17 +114,122 @@ impl WasiHttpHooks for AllowedHosts {
             + Send,
     > {
         _ = fut;
-        if !self.permits(request.uri()) {
+        let Some(origin) = Origin::of(request.uri()).filter(|origin| self.origins.contains(origin)) else {
             tracing::warn!(uri = %request.uri(), "refused a connector request to a host that is not allowed");
             return Box::new(async { Err(Error::HttpRequestDenied) });
-        }
+        };
         let options = clamp(options);
         Box::new(async move {
             use http_body_util::BodyExt;
+            let request = match destination(&origin).await {
+                Ok(Destination::AsWritten) => request,
+                // Plain HTTP connects to the checked address itself: a second
+                // resolution could answer differently (DNS rebinding).
+                Ok(Destination::Checked(address)) if origin.scheme == "http" => pin_to(request, address)?,
+                // HTTPS has to name the host in the URI, because that name is
+                // what the certificate is verified against, so
+                // `default_send_request` resolves it again. Residual risk: a
+                // name that rebinds between the check and the connect reaches
+                // a private address with a TCP connection and a TLS
+                // ClientHello, but no request is sent unless that address
+                // presents a publicly trusted certificate for the allowed name.
+                Ok(Destination::Checked(_)) => request,
+                Err(error) => {
+                    tracing::warn!(uri = %request.uri(), ?error, "refused a connector request: its host does not resolve to a public address");
+                    return Err(error);
+                }
+            };
             let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
     }
+}
+
+/// Where a permitted request may connect.
+#[derive(Debug, PartialEq, Eq)]
+enum Destination {
+    /// The origin names an address (or `localhost`): connect to it as written.
+    AsWritten,
+    /// The origin's name resolved to public addresses only; this is the first.
+    Checked(SocketAddr),
+}
+
+/// The longest wait for a host name to resolve.
+const RESOLVE_TIMEOUT: Duration = CONNECT_TIMEOUT;
+
+async fn destination(origin: &Origin) -> Result<Destination, Error> {
+    if origin.written_as_address() {
+        return Ok(Destination::AsWritten);
+    }
+    resolve_public(&origin.host, origin.port).await.map(Destination::Checked)
+}
+
+/// Resolve `host`; refuse it if any address it has is not public, since the
+/// connection could go to any of them.
+async fn resolve_public(host: &str, port: u16) -> Result<SocketAddr, Error> {
+    let addresses = match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+        Err(_) => return Err(Error::DnsTimeout),
+        Ok(Err(error)) => return Err(Error::DnsError { rcode: Some(error.to_string()), info_code: None }),
+        Ok(Ok(addresses)) => addresses.collect::<Vec<_>>(),
+    };
+    if addresses.iter().any(|address| !is_public(address.ip())) {
+        return Err(Error::HttpRequestDenied);
+    }
+    addresses.first().copied().ok_or(Error::DestinationNotFound)
+}
+
+/// Point a plain-HTTP request at `address`; the `Host` header keeps the name.
+fn pin_to(mut request: http::Request<WasiBody>, address: SocketAddr) -> Result<http::Request<WasiBody>, Error> {
+    if let Some(authority) = request.uri().authority().cloned() {
+        let host = http::HeaderValue::from_str(authority.as_str()).map_err(|_| Error::HttpRequestUriInvalid)?;
+        request.headers_mut().entry(http::header::HOST).or_insert(host);
+    }
+    let mut parts = request.uri().clone().into_parts();
+    parts.authority = Some(address.to_string().parse().map_err(|_| Error::HttpRequestUriInvalid)?);
+    *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| Error::HttpRequestUriInvalid)?;
+    Ok(request)
+}
+
+/// Whether `ip` is an address on the public internet: not loopback, private,
+/// link-local, shared (carrier-grade NAT), unspecified, multicast or reserved,
+/// also when an IPv6 address embeds such an IPv4 one.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    let not_public = a == 0 // "this network", incl. the unspecified 0.0.0.0
+        || a == 10 // private
+        || a == 127 // loopback
+        || (a == 100 && (64..128).contains(&b)) // shared, carrier-grade NAT (100.64/10)
+        || (a == 169 && b == 254) // link-local, incl. the cloud metadata service 169.254.169.254
+        || (a == 172 && (16..32).contains(&b)) // private (172.16/12)
+        || (a == 192 && b == 168) // private
+        || a >= 224; // multicast (224/4), reserved (240/4) and broadcast
+    !not_public
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let segments = ip.segments();
+    // IPv4-mapped (::ffff:a.b.c.d) and -compatible (::a.b.c.d) addresses reach the IPv4 one.
+    if let Some(v4) = ip.to_ipv4() {
+        return is_public_v4(v4);
+    }
+    // The NAT64 well-known prefix 64:ff9b::/96 reaches the embedded IPv4 address.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        let [.., high, low] = segments;
+        return is_public_v4(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)));
+    }
+    let first = segments[0];
+    let not_public = (first & 0xfe00) == 0xfc00 // unique local (fc00::/7)
+        || (first & 0xffc0) == 0xfe80 // link-local (fe80::/10)
+        || (first & 0xffc0) == 0xfec0 // site-local, deprecated (fec0::/10)
+        || (first & 0xff00) == 0xff00; // multicast (ff00::/8)
+    !not_public
 }
 
 #[cfg(test)]

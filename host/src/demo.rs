@@ -1,0 +1,240 @@
+//! `casebridge demo`: the whole story against a local Salesforce org, with no
+//! set-up. It starts the emulator with demo data, connects an org with the
+//! built-in agent and the sample help centre, runs cycles, plays the customers
+//! (one confirms, one asks for a person, one goes silent, one never answers
+//! the agent's question), and prints per case what happened.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use casebridge_emulator::db::{QueryContext, WriteContext};
+use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
+use serde_json::{Value, json};
+
+use crate::agent::BuiltinAgent;
+use crate::config::Config;
+use crate::host::Host;
+use crate::mail::OutboxMailer;
+use crate::runtime::{Agent, Runtime};
+use crate::secrets::{EncryptionKey, OrgSecret, Secret, SecretVault};
+use crate::storage::SqliteStore;
+
+/// Seconds between the demo's cycles.
+const DEMO_POLL_SECONDS: u64 = 2;
+/// The demo's resolution timeouts: short, so the story ends in seconds.
+const DEMO_TIMEOUT_SECONDS: u32 = 6;
+/// The most cycles the demo runs before it prints what it has.
+const DEMO_MAX_CYCLES: u32 = 12;
+const ORG: &str = "demo";
+
+/// What the demo did, for tests.
+#[derive(Debug, Default)]
+pub struct DemoSummary {
+    pub cycles: u32,
+    pub api_calls: u64,
+    /// Per case number: (subject, replies, owner name, resolution state).
+    pub cases: BTreeMap<String, DemoCase>,
+    pub outbox: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DemoCase {
+    pub subject: String,
+    pub origin: String,
+    pub replies: usize,
+    pub owner: String,
+    pub resolution: String,
+}
+
+/// Run the demo, printing as it goes, in `dir` (created if needed).
+pub async fn run(dir: &Path, out: &mut impl Write) -> anyhow::Result<DemoSummary> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let emulator = casebridge_emulator::start(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() }).await?;
+    let seeded = emulator.seeded().clone();
+    let credentials = emulator.credentials();
+    let agent_user = seeded.agent_user_id.clone().context("the demo org has an agent user")?;
+    let queue = seeded.handoff_queue_id.clone().context("the demo org has a hand-off queue")?;
+    let config = Config::parse(&format!(
+        r#"
+[host]
+database = "{db}"
+key_file = "{key}"
+
+[mail]
+kind = "outbox"
+outbox = "{outbox}"
+from = "support@acme-cloud.example"
+
+[[org]]
+name = "{ORG}"
+login_url = "{url}"
+client_id = "{client_id}"
+agent_user = "{agent_user}"
+hand_off = {{ queue = "{queue}" }}
+topics = ["casebridge"]
+poll_interval_seconds = {DEMO_POLL_SECONDS}
+poll_overlap_seconds = 5
+soft_resolution_after_seconds = {DEMO_TIMEOUT_SECONDS}
+abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
+"#,
+        db = dir.join("casebridge.db").display(),
+        key = dir.join("casebridge.key").display(),
+        outbox = dir.join("outbox").display(),
+        url = credentials.url,
+        client_id = credentials.client_id,
+    ))?;
+    let store = Arc::new(SqliteStore::open(&config.host.database)?);
+    // The demo's secrets live only as long as the demo: a key in memory is enough.
+    let vault = SecretVault::new(store.clone(), EncryptionKey::generate()?);
+    vault.put(ORG, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone()))?;
+    vault.put(ORG, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone()))?;
+    let agent: Arc<dyn Agent> = Arc::new(BuiltinAgent::sample());
+    let outbox = dir.join("outbox");
+    let mail = Arc::new(OutboxMailer::new(&outbox, "support@acme-cloud.example")?);
+    let host = Host::new(config, Runtime::new(crate::GUEST_COMPONENT)?, store, vault, BTreeMap::from([(ORG.into(), agent)]), mail);
+
+    writeln!(out, "casebridge demo: a local Salesforce org at {}, the built-in agent answering from the sample help centre", emulator.url())?;
+    writeln!(out, "state in {}\n", dir.display())?;
+
+    let customers = Customers { emulator: &emulator, username: seeded.customer_username.clone().unwrap_or_default() };
+    let mut summary = DemoSummary { outbox, ..DemoSummary::default() };
+    let mut scripted = false;
+    for cycle in 1..=DEMO_MAX_CYCLES {
+        let report = host.cycle(ORG).await?;
+        summary.cycles = cycle;
+        writeln!(
+            out,
+            "cycle {cycle:>2}: {} case(s) read, {} new conversation(s), {} repl(y/ies), {} email(s), {} hand-off(s), {} state change(s), {} API call(s)",
+            report.cases_seen,
+            report.conversations_created,
+            report.replies_posted,
+            report.emails_sent,
+            report.hand_offs,
+            report.state_changes,
+            report.api_calls
+        )?;
+        if !scripted {
+            scripted = true;
+            customers.act(&agent_user, out)?;
+        }
+        let cases = case_table(&emulator, &agent_user, &queue)?;
+        let settled = cycle > 2 && cases.values().all(|c| !c.resolution.is_empty() || c.replies == 0);
+        summary.cases = cases;
+        if settled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(DEMO_POLL_SECONDS)).await;
+    }
+    summary.api_calls = emulator.counters().total;
+
+    writeln!(out, "\n{:<9} {:<46} {:<6} {:>7}  {:<16} {}", "case", "subject", "origin", "replies", "owner now", "resolution state")?;
+    for (number, case) in &summary.cases {
+        let subject: String = case.subject.chars().take(45).collect();
+        let resolution = if case.resolution.is_empty() { "(in progress)" } else { &case.resolution };
+        writeln!(out, "{number:<9} {subject:<46} {:<6} {:>7}  {:<16} {resolution}", case.origin, case.replies, case.owner)?;
+    }
+    let emails = std::fs::read_dir(&summary.outbox).map(|d| d.count()).unwrap_or(0);
+    writeln!(
+        out,
+        "\n{} API calls over {} cycles (an idle cycle costs 1); email replies are in {} ({} org folder(s))",
+        summary.api_calls,
+        summary.cycles,
+        summary.outbox.display(),
+        emails
+    )?;
+    Ok(summary)
+}
+
+/// The demo's customers, writing on their cases in the emulated org.
+struct Customers<'a> {
+    emulator: &'a RunningEmulator,
+    username: String,
+}
+
+impl Customers<'_> {
+    fn user_id(&self, username: &str) -> anyhow::Result<String> {
+        let users = query(self.emulator, &format!("SELECT Id FROM User WHERE Username = '{username}'"))?;
+        users.first().and_then(|u| u["Id"].as_str()).map(str::to_string).context("the demo customer user exists")
+    }
+
+    fn write(&self, object: &str, fields: Value) -> anyhow::Result<String> {
+        let ctx = WriteContext { now: self.emulator.now(), user_id: self.user_id(&self.username)? };
+        let fields = fields.as_object().cloned().unwrap_or_default();
+        self.emulator.with_database(|db| db.create(object, &fields, &ctx)).map_err(|e| anyhow::anyhow!("{e:?}"))
+    }
+
+    /// One customer confirms, one asks for a person, one opens a vague case; the rest go quiet.
+    fn act(&self, agent_user: &str, out: &mut impl Write) -> anyhow::Result<()> {
+        let cases = query(self.emulator, &format!("SELECT Id, CaseNumber, Subject, Origin, SuppliedEmail FROM Case WHERE OwnerId = '{agent_user}'"))?;
+        for case in &cases {
+            let (id, number, subject) = (text(case, "Id"), text(case, "CaseNumber"), text(case, "Subject"));
+            let lower = subject.to_lowercase();
+            let said = if lower.contains("password") {
+                "That fixed it, thanks! The reset email arrived and I'm back in."
+            } else if lower.contains("invoice") {
+                "I'd rather talk to a person about this, please."
+            } else {
+                continue;
+            };
+            if text(case, "Origin") == "Email" {
+                self.write("EmailMessage", json!({
+                    "ParentId": id, "Incoming": true, "Status": "0", "FromAddress": text(case, "SuppliedEmail"),
+                    "ToAddress": "support@acme-cloud.example", "Subject": format!("Re: {subject}"), "TextBody": said,
+                    "MessageDate": casebridge_emulator::db::format_datetime(self.emulator.now()),
+                }))?;
+            } else {
+                self.write("CaseComment", json!({"ParentId": id, "CommentBody": said, "IsPublished": true}))?;
+            }
+            writeln!(out, "          customer on {number} ({subject}): \"{said}\"")?;
+        }
+        let vague = "It doesn't work.";
+        self.write("Case", json!({
+            "Subject": "Help", "Description": vague, "Origin": "Web", "Status": "New", "OwnerId": agent_user,
+        }))?;
+        writeln!(out, "          a new case arrives: \"{vague}\"; the others stay quiet")?;
+        Ok(())
+    }
+}
+
+fn query(emulator: &RunningEmulator, soql: &str) -> anyhow::Result<Vec<Value>> {
+    let ctx = QueryContext { now: emulator.now(), api_version: "62.0".into(), user_id: emulator.seeded().integration_user_id.clone() };
+    emulator.with_database(|db| db.query(soql, false, &ctx)).map(|r| r.records).map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+fn text(record: &Value, field: &str) -> String {
+    record.get(field).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// Every case the agent worked, as Salesforce has it now.
+fn case_table(emulator: &RunningEmulator, agent_user: &str, queue: &str) -> anyhow::Result<BTreeMap<String, DemoCase>> {
+    let rows = query(
+        emulator,
+        &format!(
+            "SELECT Id, CaseNumber, Subject, Origin, Owner.Name, FinResolutionState__c, \
+             (SELECT Id FROM CaseComments WHERE CreatedById = '{integration}'), \
+             (SELECT Id FROM EmailMessages WHERE Incoming = false) \
+             FROM Case WHERE (OwnerId = '{agent_user}' OR OwnerId = '{queue}') AND FinInvolved__c = true",
+            integration = emulator.seeded().integration_user_id
+        ),
+    )?;
+    Ok(rows
+        .iter()
+        .filter(|row| row.get("FinResolutionState__c").is_some())
+        .map(|row| {
+            let count = |rel: &str| row.get(rel).and_then(|r| r["records"].as_array()).map_or(0, Vec::len);
+            let case = DemoCase {
+                subject: text(row, "Subject"),
+                origin: text(row, "Origin"),
+                replies: count("CaseComments") + count("EmailMessages"),
+                owner: row.get("Owner").map(|o| text(o, "Name")).unwrap_or_default(),
+                resolution: text(row, "FinResolutionState__c"),
+            };
+            (text(row, "CaseNumber"), case)
+        })
+        .filter(|(_, case)| case.replies > 0)
+        .collect())
+}

@@ -21,7 +21,8 @@ fn main() {
     let crate_dir = manifest_dir.join(CRATE_DIR);
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
 
-    for watched in [crate_dir.join("src"), crate_dir.join("Cargo.toml"), crate_dir.join("Cargo.lock"), workspace.join("wit")]
+    for watched in
+        [crate_dir.join("src"), crate_dir.join("Cargo.toml"), crate_dir.join("Cargo.lock"), workspace.join("wit")]
     {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
@@ -54,7 +55,8 @@ fn main() {
     let status = build.status().expect("cannot run cargo to build the hostile test component");
     if !status.success() {
         panic!(
-            "building the hostile test component failed (cargo build --release --target {GUEST_TARGET} --manifest-path tests/{CRATE_DIR}/Cargo.toml); is the target installed? `rustup target add {GUEST_TARGET}`"
+            "building the hostile test component (tests/{CRATE_DIR}) for {GUEST_TARGET} failed; \
+             is the target installed? `rustup target add {GUEST_TARGET}`"
         );
     }
     let built = target_dir.join(GUEST_TARGET).join("release").join(BUILT_FILE);

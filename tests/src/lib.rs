@@ -129,11 +129,30 @@ impl TestOrg {
         AllowedHosts::of([self.config.login_url.as_str()]).expect("the emulator URL is valid")
     }
 
+    /// A fresh connector instance for this org.
+    pub async fn instance(&self) -> GuestInstance {
+        runtime().instantiate(self.capabilities(), self.allowed_hosts(), GuestLimits::default()).await.expect("instantiates")
+    }
+
     /// One cycle in a fresh instance.
     pub async fn cycle(&self) -> Result<sync::CycleReport, org::SyncError> {
-        let mut guest =
-            runtime().instantiate(self.capabilities(), self.allowed_hosts(), GuestLimits::default()).await.expect("instantiates");
+        let mut guest = self.instance().await;
         guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &self.config).await.expect("no trap")
+    }
+
+    /// The conversation the connector keeps for a case.
+    pub async fn conversation(&self, case_id: &str) -> Option<types::Conversation> {
+        let mut guest = self.instance().await;
+        let sync = guest.connector.casebridge_connector_sync();
+        sync.call_get_conversation(&mut guest.store, &self.config, case_id).await.expect("no trap").expect("stored")
+    }
+
+    /// One field of one record, as Salesforce has it now.
+    pub fn field(&self, object: &str, id: &str, field: &str) -> serde_json::Value {
+        self.query(&format!("SELECT {field} FROM {object} WHERE Id = '{id}'"))
+            .first()
+            .map(|r| r[field].clone())
+            .unwrap_or(serde_json::Value::Null)
     }
 
     /// Run a SOQL query against the emulator as the integration user.
@@ -163,3 +182,120 @@ impl TestOrg {
 /// built by `tests/build.rs`): its `sync.run-cycle` spins, eats memory, traps
 /// or calls out, chosen by the org's `name`. For the sandbox tests (E3).
 pub const HOSTILE_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hostile.wasm"));
+
+// ---------------------------------------------------------------------------
+// Faults and outages (tests/tests/faults.rs, tests/tests/outage.rs): acting
+// in the middle of a cycle, and counting what the connector wrote.
+// ---------------------------------------------------------------------------
+
+/// The demo org's customer on web cases: the support site's guest user.
+pub const CUSTOMER_USERNAME: &str = "support-site.guest@casebridge.example";
+
+/// How long [`TestOrg::cycle_acting_during_call`] holds an API call back:
+/// long enough for the test to act, short enough to keep tests quick.
+pub const HOLD: std::time::Duration = std::time::Duration::from_millis(400);
+
+impl TestOrg {
+    /// A published CaseComment by the customer; returns its Id.
+    pub fn customer_writes(&self, case_id: &str, text: &str) -> String {
+        self.create_as(
+            CUSTOMER_USERNAME,
+            "CaseComment",
+            serde_json::json!({"ParentId": case_id, "CommentBody": text, "IsPublished": true}),
+        )
+    }
+
+    /// The bodies of the replies the connector wrote on a case (case
+    /// comments, feed posts and outgoing emails by the integration user), oldest first.
+    pub fn replies_on(&self, case_id: &str) -> Vec<String> {
+        let by = &self.emulator.seeded().integration_user_id;
+        let mut replies: Vec<(String, String)> = Vec::new();
+        for (object, body, extra) in [
+            ("CaseComment", "CommentBody", ""),
+            ("FeedItem", "Body", ""),
+            ("EmailMessage", "TextBody", " AND Incoming = false"),
+        ] {
+            let soql = format!(
+                "SELECT {body}, CreatedDate FROM {object} WHERE ParentId = '{case_id}' AND CreatedById = '{by}'{extra}"
+            );
+            for record in self.query(&soql) {
+                let text = |field: &str| record[field].as_str().unwrap_or_default().to_string();
+                replies.push((text("CreatedDate"), text(body)));
+            }
+        }
+        replies.sort();
+        replies.into_iter().map(|(_, body)| body).collect()
+    }
+
+    /// How many times each reply body is on each case, for every case the
+    /// agent was given in the seed and `more`: `(case, body) -> count`.
+    pub fn reply_counts(&self, more: &[String]) -> std::collections::BTreeMap<(String, String), usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for case_id in self.emulator.seeded().agent_case_ids.iter().chain(more) {
+            for body in self.replies_on(case_id) {
+                *counts.entry((case_id.clone(), body)).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Runs one cycle and, while the cycle's `call`-th API call (1 is the
+    /// first; token requests are not API calls) is held back for [`HOLD`]
+    /// before the org sees it, runs `act`. Panics if the cycle ends first.
+    pub async fn cycle_acting_during_call(
+        &self,
+        call: u32,
+        act: impl FnOnce(&RunningEmulator),
+    ) -> Result<sync::CycleReport, org::SyncError> {
+        assert!(call >= 1, "API calls are counted from 1");
+        assert_eq!(self.queued_faults().await, 0, "no other fault may be queued: the hold counts calls");
+        self.emulator.inject(casebridge_emulator::Fault::latency(HOLD).times(call));
+        let cycle = self.cycle();
+        tokio::pin!(cycle);
+        let mut act = Some(act);
+        loop {
+            tokio::select! {
+                result = &mut cycle => {
+                    assert!(act.is_none(), "the cycle made fewer than {call} API calls: {result:?}");
+                    return result;
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_millis(5)), if act.is_some() => {
+                    // The held call took the last of the latency when the queue is empty.
+                    if self.queued_faults().await == 0
+                        && let Some(act) = act.take()
+                    {
+                        act(&self.emulator);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one cycle whose `call`-th API call (1 is the first) meets `fault`.
+    pub async fn cycle_with_fault_on_call(
+        &self,
+        call: u32,
+        fault: casebridge_emulator::Fault,
+    ) -> Result<sync::CycleReport, org::SyncError> {
+        if call <= 1 {
+            self.emulator.inject(fault);
+            return self.cycle().await;
+        }
+        self.cycle_acting_during_call(call - 1, move |emulator| emulator.inject(fault)).await
+    }
+
+    /// How many faults the emulator still has queued (its admin API is the
+    /// only place that says).
+    pub async fn queued_faults(&self) -> usize {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let address = self.emulator.url().trim_start_matches("http://").to_string();
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("the emulator accepts connections");
+        let request = format!("GET /__emulator/faults HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("the admin request is sent");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("the admin API answers");
+        let body = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+        let faults: serde_json::Value = serde_json::from_str(body).expect("the admin API answers JSON");
+        faults["faults"].as_array().map_or(0, Vec::len)
+    }
+}

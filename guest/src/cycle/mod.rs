@@ -204,7 +204,7 @@ fn cycle<T: Transport, C: Capabilities>(
 
     // 2. Replies a crashed cycle left pending.
     let mut outbox = outbox::Outbox::load(caps)?;
-    outbox.confirm_pending(client, org)?;
+    outbox.confirm_pending(client, org, &cases)?;
 
     // 3. Poll.
     let known_open: Vec<String> = cases.values().filter(|c| c.in_session).map(|c| c.conversation.id.clone()).collect();

@@ -119,10 +119,16 @@ impl Outbox {
 
     /// Replies pending since a previous cycle: find the ones that were written
     /// before a crash, so they are not written again. One API call when any.
+    ///
+    /// Pending replies are confirmed before each poll and committed with its
+    /// results, so a record a conversation already holds is never one of them:
+    /// it is an earlier reply with the same text (the agent asked the same
+    /// question twice), and taking it for the pending one would lose a reply.
     pub fn confirm_pending<T: Transport>(
         &mut self,
         client: &mut SalesforceClient<T>,
         org: &OrgConfig,
+        cases: &BTreeMap<String, CaseState>,
     ) -> Result<(), SyncError> {
         let pending: Vec<OutboxEntry> = self
             .pending_at_start
@@ -152,6 +158,12 @@ impl Outbox {
                 body: None,
             })
             .collect();
+        let already_known = |parent: &str, id: &str| {
+            cases
+                .values()
+                .filter(|case| same_id(&case.conversation.id, parent))
+                .any(|case| case.conversation.parts.iter().any(|part| same_id(&part.id, id)))
+        };
         let mut written: Vec<(String, String, String)> = Vec::new();
         for response in client.composite(false, subrequests)? {
             if !(200..300).contains(&response.status) {
@@ -164,7 +176,9 @@ impl Outbox {
             };
             for record in client.all_records(response.body)? {
                 if let (Some(id), Some(parent)) = (text(&record, "Id"), text(&record, "ParentId")) {
-                    written.push((id, parent, text(&record, body_field).unwrap_or_default()));
+                    if !already_known(&parent, &id) {
+                        written.push((id, parent, text(&record, body_field).unwrap_or_default()));
+                    }
                 }
             }
         }
@@ -246,7 +260,7 @@ pub struct WriteResults {
 
 /// What a subrequest was for.
 enum Purpose {
-    Reply { key: String },
+    Reply { key: String, kind: ReplyKind },
     CaseUpdate { case_id: String, body: Map<String, Value>, state: Option<Option<ResolutionState>>, owner: bool },
     Topic { case_id: String },
 }
@@ -330,7 +344,7 @@ pub fn write_back<T: Transport, C: Capabilities>(
                 reference_id: format!("reply{}", requests.len()),
                 body: Some(body),
             },
-            Purpose::Reply { key: entry.key() },
+            Purpose::Reply { key: entry.key(), kind: entry.kind },
         ));
     }
     for case in cases.values() {
@@ -452,10 +466,13 @@ fn apply_response(
         }
     };
     match purpose {
-        Purpose::Reply { key } => {
+        Purpose::Reply { key, kind } => {
             if ok {
                 outbox.mark_sent(&key);
-                results.replies_posted += 1;
+                // An email reply is counted when it is sent; its record on the case is bookkeeping.
+                if kind != ReplyKind::Email {
+                    results.replies_posted += 1;
+                }
             } else if !retry_later {
                 if let Some(mut entry) = outbox.entries.get(&key).cloned() {
                     let stored = error(format!("reply:{key}"), &entry.case_id, "post reply", Some(key.clone()));

@@ -240,7 +240,12 @@ impl Sessions<'_> {
             case.conversation.parts.push(part);
             added += 1;
         }
-        case.conversation.parts.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        // Time order; the case's description opens the conversation even when a
+        // post was created in the same instant.
+        let opening = |p: &ConversationPart| p.source != crate::model::PartSource::CaseDescription;
+        case.conversation.parts.sort_by(|a, b| {
+            a.created_at.cmp(&b.created_at).then_with(|| opening(a).cmp(&opening(b))).then_with(|| a.id.cmp(&b.id))
+        });
         added
     }
 

@@ -110,8 +110,9 @@ impl WasiHttpHooks for AllowedHosts {
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<
-        dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>>
-            + Send,
+        dyn Future<
+                Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>,
+            > + Send,
     > {
         _ = fut;
         let Some(origin) = Origin::of(request.uri()).filter(|origin| self.origins.contains(origin)) else {
@@ -135,7 +136,8 @@ impl WasiHttpHooks for AllowedHosts {
                 // presents a publicly trusted certificate for the allowed name.
                 Ok(Destination::Checked(_)) => request,
                 Err(error) => {
-                    tracing::warn!(uri = %request.uri(), ?error, "refused a connector request: its host does not resolve to a public address");
+                    let uri = request.uri();
+                    tracing::warn!(%uri, ?error, "not sent: the host name did not resolve to public addresses only");
                     return Err(error);
                 }
             };
@@ -247,6 +249,102 @@ mod tests {
         assert!(!permits("http://127.0.0.1:8081/"));
         assert!(!permits("https://evil.example.com/"));
         assert!(!permits("https://login.salesforce.com.evil.example/"));
+    }
+
+    #[test]
+    fn only_public_addresses_count_as_public() {
+        let not_public = [
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "169.254.0.1",
+            "100.64.0.1",
+            "100.127.255.255",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.1.2.3",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+        ];
+        for address in not_public {
+            assert!(!is_public(address.parse().unwrap()), "{address} counted as public");
+        }
+        let public = [
+            "8.8.8.8",
+            "1.1.1.1",
+            "13.108.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.15.255.255",
+            "172.32.0.1",
+            "169.253.1.1",
+            "192.169.0.1",
+            "223.255.255.254",
+            "2001:4860:4860::8888",
+            "2a00:1450::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "fbff::1",
+            "fe7f::1",
+        ];
+        for address in public {
+            assert!(is_public(address.parse().unwrap()), "{address} counted as not public");
+        }
+    }
+
+    #[test]
+    fn origins_written_as_an_address_or_localhost_are_reached_as_written() {
+        let written = |url: &str| Origin::parse(url).unwrap().written_as_address();
+        assert!(written("http://127.0.0.1:8080"));
+        assert!(written("http://10.1.2.3"));
+        assert!(written("http://[::1]:8080"));
+        assert!(written("http://LOCALHOST:8080"));
+        assert!(!written("https://login.salesforce.com"));
+        assert!(!written("http://localhost.evil.example"));
+        assert!(!written("http://127.0.0.1.nip.io"));
+    }
+
+    #[tokio::test]
+    async fn a_host_name_that_resolves_to_loopback_is_refused() {
+        // `localhost` resolves to loopback everywhere; written as a name to
+        // resolve (not exempted), it stands for any name pointing inside.
+        assert!(matches!(resolve_public("localhost", 80).await, Err(Error::HttpRequestDenied)));
+        let exempt = Origin::parse("http://localhost:80").unwrap();
+        assert_eq!(destination(&exempt).await.unwrap(), Destination::AsWritten);
+    }
+
+    #[test]
+    fn a_pinned_request_connects_to_the_address_and_keeps_its_host_header() {
+        use http_body_util::BodyExt;
+        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let request = http::Request::get("http://api.example.com:8080/services/data?q=1").body(body).unwrap();
+        let pinned = pin_to(request, "93.184.215.14:8080".parse().unwrap()).unwrap();
+        assert_eq!(pinned.uri().to_string(), "http://93.184.215.14:8080/services/data?q=1");
+        assert_eq!(pinned.headers()[http::header::HOST], "api.example.com:8080");
+
+        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let request = http::Request::get("http://api.example.com/").body(body).unwrap();
+        let pinned = pin_to(request, "[2001:db8::1]:80".parse().unwrap()).unwrap();
+        assert_eq!(pinned.uri().to_string(), "http://[2001:db8::1]:80/");
     }
 
     #[test]

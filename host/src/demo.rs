@@ -39,6 +39,8 @@ pub struct DemoSummary {
     /// Per case number: (subject, replies, owner name, resolution state).
     pub cases: BTreeMap<String, DemoCase>,
     pub outbox: PathBuf,
+    /// The `.eml` files the outbox mailer wrote.
+    pub emails: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +55,11 @@ pub struct DemoCase {
 /// Run the demo, printing as it goes, in `dir` (created if needed).
 pub async fn run(dir: &Path, out: &mut impl Write) -> anyhow::Result<DemoSummary> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Each demo starts a new emulated org: state from an earlier demo in this folder would not match it.
+    for stale in ["casebridge.db", "casebridge.db-wal", "casebridge.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(stale));
+    }
+    let _ = std::fs::remove_dir_all(dir.join("outbox"));
     let emulator = casebridge_emulator::start(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() }).await?;
     let seeded = emulator.seeded().clone();
     let credentials = emulator.credentials();
@@ -95,7 +102,7 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
     let agent: Arc<dyn Agent> = Arc::new(BuiltinAgent::sample());
     let outbox = dir.join("outbox");
     let mail = Arc::new(OutboxMailer::new(&outbox, "support@acme-cloud.example")?);
-    let host = Host::new(config, Runtime::new(crate::GUEST_COMPONENT)?, store, vault, BTreeMap::from([(ORG.into(), agent)]), mail);
+    let host = Host::new(config, Runtime::new_cached(crate::GUEST_COMPONENT, dir)?, store, vault, BTreeMap::from([(ORG.into(), agent)]), mail);
 
     writeln!(out, "casebridge demo: a local Salesforce org at {}, the built-in agent answering from the sample help centre", emulator.url())?;
     writeln!(out, "state in {}\n", dir.display())?;
@@ -137,14 +144,14 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
         let resolution = if case.resolution.is_empty() { "(in progress)" } else { &case.resolution };
         writeln!(out, "{number:<9} {subject:<46} {:<6} {:>7}  {:<16} {resolution}", case.origin, case.replies, case.owner)?;
     }
-    let emails = std::fs::read_dir(&summary.outbox).map(|d| d.count()).unwrap_or(0);
+    summary.emails = emails_in(&summary.outbox);
     writeln!(
         out,
-        "\n{} API calls over {} cycles (an idle cycle costs 1); email replies are in {} ({} org folder(s))",
+        "\n{} API calls over {} cycles (an idle cycle costs 1); {} email repl(y/ies) written to {}",
         summary.api_calls,
         summary.cycles,
+        summary.emails.len(),
         summary.outbox.display(),
-        emails
     )?;
     Ok(summary)
 }
@@ -198,6 +205,16 @@ impl Customers<'_> {
         writeln!(out, "          a new case arrives: \"{vague}\"; the others stay quiet")?;
         Ok(())
     }
+}
+
+/// The `.eml` files under the outbox (one folder per org).
+fn emails_in(outbox: &Path) -> Vec<PathBuf> {
+    let Ok(orgs) = std::fs::read_dir(outbox) else { return Vec::new() };
+    orgs.flatten()
+        .filter_map(|org| std::fs::read_dir(org.path()).ok())
+        .flat_map(|files| files.flatten().map(|f| f.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "eml"))
+        .collect()
 }
 
 fn query(emulator: &RunningEmulator, soql: &str) -> anyhow::Result<Vec<Value>> {

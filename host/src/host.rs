@@ -158,7 +158,8 @@ impl Host {
             agents.insert(org.name.clone(), agent);
         }
         let mail = build_mailer(&config.mail, &store)?;
-        let runtime = Runtime::new(crate::GUEST_COMPONENT)?;
+        let cache_dir = config.host.database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let runtime = Runtime::new_cached(crate::GUEST_COMPONENT, cache_dir)?;
         Ok(Host::new(config, runtime, store, vault, agents, mail))
     }
 

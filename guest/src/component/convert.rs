@@ -372,6 +372,7 @@ impl From<crate::cycle::SyncError> for wo::SyncError {
             E::InvalidConfig(why) => wo::SyncError::InvalidConfig(why),
             E::ReconnectRequired(why) => wo::SyncError::ReconnectRequired(why),
             E::ApiLimit { used, max } => wo::SyncError::ApiLimit(wo::ApiUsage { used, max }),
+            E::BudgetExhausted => wo::SyncError::ApiLimit(wo::ApiUsage { used: 0, max: 0 }),
             E::Salesforce(api) => wo::SyncError::Salesforce(wo::ApiError {
                 status: api.status,
                 code: api.code,

@@ -47,6 +47,10 @@ pub enum SyncError {
     ReconnectRequired(String),
     #[error("API limit reached: {used} of {max} calls used today")]
     ApiLimit { used: u32, max: u32 },
+    /// This client's share of the daily budget is spent; [`with_budget`] turns
+    /// it into [`SyncError::ApiLimit`] with the day's totals.
+    #[error("the daily API budget is spent")]
+    BudgetExhausted,
     #[error("Salesforce error {}: {} ({})", .0.status, .0.code, .0.message)]
     Salesforce(ApiError),
     #[error("cannot reach Salesforce: {0}")]
@@ -64,7 +68,7 @@ impl From<ClientError> for SyncError {
         match error {
             ClientError::ReconnectRequired(reason) => SyncError::ReconnectRequired(reason),
             ClientError::ApiLimit(usage) => SyncError::ApiLimit { used: usage.used, max: usage.max },
-            ClientError::BudgetExhausted { used, budget } => SyncError::ApiLimit { used, max: budget },
+            ClientError::BudgetExhausted { .. } => SyncError::BudgetExhausted,
             ClientError::Salesforce(api) => SyncError::Salesforce(api),
             ClientError::Transport(reason) => SyncError::Transport(reason),
             ClientError::MalformedResponse(reason) => SyncError::MalformedResponse(reason),
@@ -122,7 +126,13 @@ pub fn with_budget<T: Transport, C: Capabilities, R>(
         return Err(SyncError::ApiLimit { used: usage.calls, max: org.daily_api_budget });
     }
     let mut client = connect(org, transport, org.daily_api_budget - usage.calls);
-    let outcome = work(&mut client, caps);
+    let spent_before = usage.calls;
+    let outcome = work(&mut client, caps).map_err(|error| match error {
+        SyncError::BudgetExhausted => {
+            SyncError::ApiLimit { used: spent_before.saturating_add(client.calls()), max: org.daily_api_budget }
+        }
+        other => other,
+    });
     let spent = client.calls();
     if spent > 0 {
         let mut batch = Batch::default();

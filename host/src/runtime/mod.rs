@@ -75,8 +75,48 @@ impl Runtime {
     /// Compile a connector component (the bytes of a `.wasm` component).
     pub fn new(component: &[u8]) -> anyhow::Result<Self> {
         let engine = Engine::new(&engine_config())?;
-        let component = Component::new(&engine, component)
+        let compiled = Component::new(&engine, component)
             .map_err(|e| anyhow::Error::from(e).context("the connector is not a valid component"))?;
+        Runtime::link(engine, compiled)
+    }
+
+    /// Like [`Runtime::new`], but keeps the compiled machine code in
+    /// `cache_dir` and loads it on the next start instead of compiling again
+    /// (seconds saved on every restart). The file is keyed by the component's
+    /// bytes and the engine's settings; a stale or damaged file is replaced.
+    pub fn new_cached(component: &[u8], cache_dir: &std::path::Path) -> anyhow::Result<Self> {
+        use sha2::Digest as _;
+        use std::hash::{Hash as _, Hasher as _};
+        let engine = Engine::new(&engine_config())?;
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        let digest = sha2::Sha256::digest(component);
+        let key: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        let path = cache_dir.join(format!("connector-{key}-{:016x}.cwasm", engine_hash.finish()));
+        if path.is_file() {
+            // SAFETY: the file was written by `Component::serialize` of this same
+            // engine configuration into the host's own data folder (keyed by the
+            // component's hash); deserializing trusts it as much as the database beside it.
+            match unsafe { Component::deserialize_file(&engine, &path) } {
+                Ok(compiled) => return Runtime::link(engine, compiled),
+                Err(error) => tracing::warn!(path = %path.display(), "recompiling the connector: {error}"),
+            }
+        }
+        let compiled = Component::new(&engine, component)
+            .map_err(|e| anyhow::Error::from(e).context("the connector is not a valid component"))?;
+        match compiled.serialize() {
+            Ok(bytes) => {
+                let temporary = path.with_extension("tmp");
+                if let Err(error) = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, &path)) {
+                    tracing::warn!(path = %path.display(), "cannot cache the compiled connector: {error}");
+                }
+            }
+            Err(error) => tracing::warn!("cannot serialize the compiled connector: {error}"),
+        }
+        Runtime::link(engine, compiled)
+    }
+
+    fn link(engine: Engine, component: Component) -> anyhow::Result<Self> {
         let mut linker = Linker::<GuestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

@@ -1,0 +1,619 @@
+//! casebridge's benchmarks: every figure of the README's table, measured.
+//!
+//! ```text
+//! cargo run --release -p casebridge-tests --bin bench             # the full run (~10 min on 2 cores)
+//! cargo run --release -p casebridge-tests --bin bench -- --quick  # a smaller, faster run
+//! cargo run --release -p casebridge-tests --bin bench -- --only calls,ratio --runs 5
+//! ```
+//!
+//! 1. API calls per updated case and per idle cycle (the emulator's counters);
+//! 2. cycle cost: host CPU time per idle cycle and per updated case, and the
+//!    time to instantiate the component;
+//! 3. the component against the same code compiled natively;
+//! 4. orgs per host: CPU share, peak memory, late and missed cycles;
+//! 5. latency from a customer's message to the agent's reply.
+//!
+//! Each measurement runs in a fresh process (`bench __run <section>`), so its
+//! CPU time and peak memory are its own; the emulated org runs in yet another
+//! process (`bench __emulator`), so the CPU it spends answering is not counted
+//! as the host's. Figures are medians over `--runs` runs where a section
+//! repeats, and medians over samples where it says so. See BENCHMARKS.md.
+
+mod calls;
+mod instantiate;
+mod latency;
+mod measure;
+mod orgs;
+mod ratio;
+mod remote;
+mod setup;
+
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use measure::{median, percentile};
+
+/// The hidden argument that runs one measurement in this process.
+const RUN_ARG: &str = "__run";
+
+/// The sections, in the order they run and print.
+const SECTIONS: [&str; 5] = ["calls", "instantiate", "ratio", "orgs", "latency"];
+
+#[derive(Debug, Clone)]
+struct Options {
+    quick: bool,
+    runs: usize,
+    only: Vec<String>,
+    records: usize,
+    orgs: Vec<usize>,
+    orgs_interval: u64,
+    latency_interval: f64,
+    latency_samples: usize,
+    json: bool,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> anyhow::Result<Options> {
+        let quick = args.iter().any(|a| a == "--quick");
+        let mut options = Options {
+            quick,
+            runs: if quick { 1 } else { 3 },
+            only: SECTIONS.iter().map(|s| s.to_string()).collect(),
+            records: if quick { 10_000 } else { 100_000 },
+            orgs: if quick { vec![1_000] } else { vec![1_000, 10_000] },
+            orgs_interval: if quick { 20 } else { 60 },
+            latency_interval: 2.0,
+            latency_samples: if quick { 50 } else { 100 },
+            json: false,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+            match arg.as_str() {
+                "--quick" => {}
+                "--json" => options.json = true,
+                "--runs" => options.runs = value()?.parse()?,
+                "--records" => options.records = value()?.parse()?,
+                "--orgs" => options.orgs = value()?.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>()?,
+                "--orgs-interval" => options.orgs_interval = value()?.parse()?,
+                "--latency-interval" => options.latency_interval = value()?.parse()?,
+                "--latency-samples" => options.latency_samples = value()?.parse()?,
+                "--only" => {
+                    options.only = value()?.split(',').map(|s| s.trim().to_string()).collect();
+                    if let Some(unknown) = options.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+                        bail!("unknown section `{unknown}`; the sections are {}", SECTIONS.join(", "));
+                    }
+                }
+                "-h" | "--help" => {
+                    println!(
+                        "usage: bench [--quick] [--runs N] [--only {}] [--records N] [--orgs N,N] \
+                         [--orgs-interval S] [--latency-interval S] [--latency-samples N] [--json]",
+                        SECTIONS.join(",")
+                    );
+                    std::process::exit(0);
+                }
+                other => bail!("unknown argument `{other}`; try --help"),
+            }
+        }
+        options.runs = options.runs.max(1);
+        Ok(options)
+    }
+
+    fn runs(&self, section: &str) -> bool {
+        self.only.iter().any(|s| s == section)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some(remote::CHILD_ARG) => remote::serve(),
+        Some(RUN_ARG) => {
+            let section = args.get(1).context("which section?")?;
+            let params: Value = serde_json::from_str(args.get(2).map_or("{}", String::as_str))?;
+            let result = run_section(section, &params)?;
+            println!("{result}");
+            Ok(())
+        }
+        _ => orchestrate(Options::parse(&args)?),
+    }
+}
+
+// ---- one measurement, in its own process -----------------------------------------------------
+
+fn number(params: &Value, key: &str) -> anyhow::Result<u64> {
+    params[key].as_u64().with_context(|| format!("parameter `{key}` is missing"))
+}
+
+fn seconds(params: &Value, key: &str) -> anyhow::Result<Duration> {
+    Ok(Duration::from_secs_f64(params[key].as_f64().with_context(|| format!("parameter `{key}` is missing"))?))
+}
+
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // What `casebridge run` uses: a worker thread per core.
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
+fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
+    match section {
+        "calls" => {
+            let remote = remote::RemoteOrg::spawn()?;
+            // SAFETY: no other thread exists yet; the runtime is built below.
+            unsafe { setup::export_secrets(&remote) };
+            let runtime = tokio_runtime()?;
+            let params = calls::Params {
+                seed: number(params, "seed")?,
+                idle_cycles: number(params, "idle_cycles")? as usize,
+                mixed_updates: number(params, "mixed_updates")? as usize,
+                max_updates_per_cycle: number(params, "max_updates_per_cycle")? as usize,
+                single_updates: number(params, "single_updates")? as usize,
+            };
+            runtime.block_on(async {
+                let settings = setup::OrgSettings { poll_interval_seconds: 60, max_concurrent_cycles: 32 };
+                let bench = setup::build_host(&remote, &["bench".to_string()], &settings)?;
+                calls::run(&params, &remote, &bench.host, "bench").await
+            })
+        }
+        "instantiate" => tokio_runtime()?.block_on(instantiate::run(number(params, "count")? as usize)),
+        "ratio" => tokio_runtime()?
+            .block_on(ratio::run(number(params, "records")? as usize, number(params, "seed")?)),
+        "orgs" => {
+            let remote = Arc::new(remote::RemoteOrg::spawn()?);
+            orgs::make_org_idle(&remote)?;
+            // SAFETY: no other thread exists yet; the runtime is built below.
+            unsafe { setup::export_secrets(&remote) };
+            let runtime = tokio_runtime()?;
+            let interval = seconds(params, "interval_s")?;
+            let run = orgs::Params { interval, warm_up: seconds(params, "warm_up_s")?, window: seconds(params, "window_s")? };
+            let names = setup::org_names(number(params, "orgs")? as usize);
+            runtime.block_on(async {
+                let settings = setup::OrgSettings {
+                    poll_interval_seconds: interval.as_secs() as u32,
+                    max_concurrent_cycles: number(params, "max_concurrent_cycles")? as u32,
+                };
+                let bench = setup::build_host(&remote, &names, &settings)?;
+                orgs::run(&run, remote.clone(), &bench).await
+            })
+        }
+        "latency" => {
+            let remote = Arc::new(remote::RemoteOrg::spawn()?);
+            // SAFETY: no other thread exists yet; the runtime is built below.
+            unsafe { setup::export_secrets(&remote) };
+            let runtime = tokio_runtime()?;
+            let interval = seconds(params, "interval_s")?;
+            let run = latency::Params {
+                interval,
+                samples: number(params, "samples")? as usize,
+                span_intervals: params["span_intervals"].as_f64().unwrap_or(10.0),
+                seed: number(params, "seed")?,
+            };
+            runtime.block_on(async {
+                // The configuration takes whole seconds; below one second the
+                // scheduler would never wait, so round up.
+                let settings = setup::OrgSettings {
+                    poll_interval_seconds: interval.as_secs_f64().ceil().max(1.0) as u32,
+                    max_concurrent_cycles: 32,
+                };
+                let bench = setup::build_host(&remote, &["latency".to_string()], &settings)?;
+                latency::run(&run, remote.clone(), &bench).await
+            })
+        }
+        other => bail!("unknown section `{other}`"),
+    }
+}
+
+/// Runs one measurement in a fresh process and returns its result.
+fn run_child(section: &str, params: Value) -> anyhow::Result<Value> {
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    eprintln!("[bench] {section} {params} (load {})", measure::load_average());
+    let output = Command::new(exe)
+        .args([RUN_ARG, section, &params.to_string()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot start a measurement process")?;
+    if !output.status.success() {
+        bail!("the {section} measurement failed ({})", output.status);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .with_context(|| format!("the {section} measurement printed no result: {stdout}"))?;
+    eprintln!("[bench] {section} done in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(result)
+}
+
+// ---- the whole run and the table ---------------------------------------------------------------
+
+fn orchestrate(options: Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let load_before = measure::load_average();
+    let mut results = serde_json::Map::new();
+    if options.runs("calls") {
+        let (mixed_updates, single_updates, idle_cycles) = if options.quick { (100, 50, 20) } else { (500, 500, 50) };
+        let runs: Vec<Value> = (0..options.runs)
+            .map(|run| {
+                let params = json!({
+                    "seed": run + 1, "idle_cycles": idle_cycles, "mixed_updates": mixed_updates,
+                    "max_updates_per_cycle": 4, "single_updates": single_updates,
+                });
+                run_child("calls", params)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        results.insert("calls".into(), json!(runs));
+    }
+    if options.runs("instantiate") {
+        results.insert("instantiate".into(), run_child("instantiate", json!({"count": 2000}))?);
+    }
+    if options.runs("ratio") {
+        let runs: Vec<Value> = (0..options.runs)
+            .map(|run| run_child("ratio", json!({"records": options.records, "seed": 1000 * (run as u64 + 1)})))
+            .collect::<anyhow::Result<_>>()?;
+        results.insert("ratio".into(), json!(runs));
+    }
+    if options.runs("orgs") {
+        let runs: Vec<Value> = options
+            .orgs
+            .iter()
+            .map(|&orgs| {
+                let interval = options.orgs_interval;
+                run_child(
+                    "orgs",
+                    json!({"orgs": orgs, "interval_s": interval, "warm_up_s": interval + 2, "window_s": interval,
+                           "max_concurrent_cycles": 32}),
+                )
+            })
+            .collect::<anyhow::Result<_>>()?;
+        results.insert("orgs".into(), json!(runs));
+    }
+    if options.runs("latency") {
+        let params = json!({"interval_s": options.latency_interval, "samples": options.latency_samples,
+                            "span_intervals": 10.0, "seed": 7});
+        results.insert("latency".into(), run_child("latency", params)?);
+    }
+    let results = Value::Object(results);
+    let command = std::iter::once("cargo run --release -p casebridge-tests --bin bench".to_string())
+        .chain((!std::env::args().skip(1).collect::<Vec<_>>().is_empty()).then(|| {
+            format!("-- {}", std::env::args().skip(1).collect::<Vec<_>>().join(" "))
+        }))
+        .collect::<Vec<_>>()
+        .join(" ");
+    print!("{}", table(&options, &results, &command, &load_before, started.elapsed()));
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(())
+}
+
+fn f(value: &Value) -> f64 {
+    value.as_f64().unwrap_or(f64::NAN)
+}
+
+/// The median over runs of `figure(run)`.
+fn over_runs(runs: &[Value], figure: impl Fn(&Value) -> f64) -> f64 {
+    median(&runs.iter().map(figure).collect::<Vec<_>>())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+struct Table {
+    out: String,
+}
+
+impl Table {
+    fn section(&mut self, title: &str) {
+        let _ = writeln!(self.out, "\n{title}");
+    }
+
+    fn row(&mut self, figure: &str, value: String, target: &str) {
+        let _ = writeln!(self.out, "  {figure:<58} {value:>16}  {target}");
+    }
+
+    fn note(&mut self, text: &str) {
+        let _ = writeln!(self.out, "    {text}");
+    }
+}
+
+fn table(options: &Options, results: &Value, command: &str, load_before: &str, took: Duration) -> String {
+    let mut t = Table { out: String::new() };
+    let _ = writeln!(t.out, "casebridge benchmarks");
+    let _ = writeln!(t.out, "  machine: {}", measure::machine());
+    let _ = writeln!(
+        t.out,
+        "  load average (1 min): {load_before} before, {} after; took {:.1} min",
+        measure::load_average(),
+        took.as_secs_f64() / 60.0
+    );
+    let _ = writeln!(t.out, "  command: {command}");
+    let _ = writeln!(t.out, "  runs per repeated figure: {} (medians over runs)", options.runs);
+
+    if let Some(runs) = results["calls"].as_array() {
+        calls_table(&mut t, runs);
+    }
+    if results["instantiate"].is_object() || results["calls"].is_array() {
+        cost_table(&mut t, results);
+    }
+    if let Some(runs) = results["ratio"].as_array() {
+        ratio_table(&mut t, runs);
+    }
+    if let Some(runs) = results["orgs"].as_array() {
+        orgs_table(&mut t, runs);
+    }
+    if results["latency"].is_object() {
+        latency_table(&mut t, &results["latency"]);
+    }
+    t.out
+}
+
+/// Idle API calls per cycle in a run, over its three idle phases.
+fn idle_calls_per_cycle(run: &Value) -> f64 {
+    let phases = ["idle_a", "idle_b", "idle_c"];
+    let calls: f64 = phases.iter().map(|p| f(&run[p]["calls"])).sum();
+    let cycles: f64 = phases.iter().map(|p| f(&run[p]["cycles"])).sum();
+    calls / cycles
+}
+
+fn idle_cpu_ms(run: &Value, phase: &str) -> f64 {
+    f(&run[phase]["host_cpu_ms"]) / f(&run[phase]["cycles"])
+}
+
+fn marginal_calls(run: &Value, phase: &str) -> f64 {
+    let p = &run[phase];
+    (f(&p["calls"]) - idle_calls_per_cycle(run) * f(&p["cycles"])) / f(&p["updates"])
+}
+
+fn marginal_cpu_ms(run: &Value, phase: &str, idle_before: &str, idle_after: &str) -> f64 {
+    let p = &run[phase];
+    let idle = (idle_cpu_ms(run, idle_before) + idle_cpu_ms(run, idle_after)) / 2.0;
+    (f(&p["host_cpu_ms"]) - idle * f(&p["cycles"])) / f(&p["updates"])
+}
+
+fn calls_table(t: &mut Table, runs: &[Value]) {
+    let first = &runs[0];
+    t.section(&format!(
+        "1. Salesforce API calls (emulator counters; {} updates mixed, {} cycles of 1 update, per run)",
+        first["mixed"]["updates"], first["single"]["updates"]
+    ));
+    let idle = over_runs(runs, idle_calls_per_cycle);
+    t.row("calls per idle cycle", format!("{idle:.2}"), &format!("target <= 1     {}", verdict(idle <= 1.0)));
+    t.row("calls per idle day, polled every 60 s (x 1,440 cycles)", format!("{:.0}", idle * 1440.0), "seed 001: 1,440");
+    let mixed = over_runs(runs, |r| marginal_calls(r, "mixed"));
+    let single = over_runs(runs, |r| marginal_calls(r, "single"));
+    t.row(
+        "calls per updated case, marginal, mixed (0-4 per cycle)",
+        format!("{mixed:.2}"),
+        &format!("target <= 1.5   {}", verdict(mixed <= 1.5)),
+    );
+    t.row(
+        "calls per updated case, marginal, 1 update per cycle",
+        format!("{single:.2}"),
+        &format!("target <= 1.5   {} (worst case)", verdict(single <= 1.5)),
+    );
+    let plain = |phase: &'static str| move |r: &Value| f(&r[phase]["calls"]) / f(&r[phase]["updates"]);
+    t.row("calls / updates, plain ratio, mixed", format!("{:.2}", over_runs(runs, plain("mixed"))), "seed 001: ~10");
+    t.row("calls / updates, plain ratio, 1 update per cycle", format!("{:.2}", over_runs(runs, plain("single"))), "");
+    for kind in calls::Kind::ALL {
+        let values: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| {
+                let idle = idle_calls_per_cycle(r);
+                r["single"]["calls_by_kind"][kind.key()]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |c| f(&c) - idle)
+            })
+            .collect();
+        let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+        t.row(&format!("  marginal calls, 1 update per cycle: {}", kind.key().replace('_', " ")), format!("{mean:.2}"), &format!("mean of {}", values.len()));
+    }
+    let tokens = over_runs(runs, |r| f(&r["idle_a"]["token_requests"]) / f(&r["idle_a"]["cycles"]));
+    t.row("OAuth token requests per idle cycle (not API calls)", format!("{tokens:.2}"), "");
+    let mismatched: Vec<String> = runs
+        .iter()
+        .flat_map(|r| ["mixed", "single"].map(|p| (p, &r[p])))
+        .filter(|(_, p)| p["replies"] != p["expected_replies"] || p["hand_offs"] != p["expected_hand_offs"])
+        .map(|(name, p)| {
+            format!(
+                "{name}: {} replies for {} expected, {} hand-offs for {}",
+                p["replies"], p["expected_replies"], p["hand_offs"], p["expected_hand_offs"]
+            )
+        })
+        .collect();
+    let reported_match = runs.iter().all(|r| {
+        ["idle_a", "mixed", "idle_b", "single", "idle_c"].iter().all(|p| r[p]["calls"] == r[p]["reported_calls"])
+    });
+    t.note(&format!(
+        "check: every update got its reply or hand-off: {}; the connector's own call count equals the emulator's: {}",
+        if mismatched.is_empty() { "yes".to_string() } else { format!("NO ({})", mismatched.join("; ")) },
+        if reported_match { "yes" } else { "NO" }
+    ));
+    t.note("marginal = (calls in the update cycles - idle calls per cycle x those cycles) / updates; plain = calls / updates");
+    t.note("updates: new case for the agent 30%, customer reply 40%, asks for a person 15%, confirms 15%; one per case per cycle");
+    t.note(&format!("endpoints after the mixed phase (run 1): {}", first["endpoints_after_mixed"]));
+}
+
+fn cost_table(t: &mut Table, results: &Value) {
+    t.section("2. Cycle cost (host process CPU time, getrusage; the emulator runs in another process)");
+    if let Some(runs) = results["calls"].as_array() {
+        let known = |phase: &str| runs[0][phase]["known_cases"].as_u64().unwrap_or(0);
+        t.row(
+            &format!("host CPU per idle cycle, {} known cases", known("idle_a")),
+            format!("{:.2} ms", over_runs(runs, |r| idle_cpu_ms(r, "idle_a"))),
+            "",
+        );
+        t.row(
+            &format!("host CPU per idle cycle, {} known cases", known("idle_b")),
+            format!("{:.2} ms", over_runs(runs, |r| idle_cpu_ms(r, "idle_b"))),
+            "",
+        );
+        t.row(
+            &format!("host CPU per idle cycle, {} known cases", known("idle_c")),
+            format!("{:.2} ms", over_runs(runs, |r| idle_cpu_ms(r, "idle_c"))),
+            "",
+        );
+        t.row(
+            "host CPU per updated case, marginal, mixed",
+            format!("{:.2} ms", over_runs(runs, |r| marginal_cpu_ms(r, "mixed", "idle_a", "idle_b"))),
+            "",
+        );
+        t.row(
+            "host CPU per updated case, marginal, 1 update per cycle",
+            format!("{:.2} ms", over_runs(runs, |r| marginal_cpu_ms(r, "single", "idle_b", "idle_c"))),
+            "",
+        );
+        t.row(
+            "wall time of an idle cycle (median of cycles)",
+            format!("{:.2} ms", over_runs(runs, |r| f(&r["idle_a"]["median_cycle_wall_ms"]))),
+            "",
+        );
+        t.row(
+            "emulator CPU per idle cycle (its own process)",
+            format!("{:.2} ms", over_runs(runs, |r| f(&r["idle_a"]["emulator_cpu_ms"]) / f(&r["idle_a"]["cycles"]))),
+            "",
+        );
+        t.note("marginal CPU = (CPU of the update cycles - idle CPU per cycle x those cycles) / updates, idle CPU");
+        t.note("taken as the mean of the idle phases before and after; CPU counts only the cycles, not the bench's writes");
+    }
+    let i = &results["instantiate"];
+    if i.is_object() {
+        t.row(
+            &format!("instantiate the component for a cycle (median of {})", i["instances"]),
+            format!("{:.1} us", f(&i["instantiate_median_us"])),
+            &format!("p99 {:.1} us", f(&i["instantiate_p99_us"])),
+        );
+        t.row("  instantiate and drop (median)", format!("{:.1} us", f(&i["instantiate_and_drop_median_us"])), "");
+        t.row(
+            &format!("compile the component at host start ({} KiB)", i["component_bytes"].as_u64().unwrap_or(0) / 1024),
+            format!("{:.0} ms", f(&i["compile_ms"])),
+            "once per process",
+        );
+    }
+}
+
+fn ratio_table(t: &mut Table, runs: &[Value]) {
+    t.section(&format!(
+        "3. Component vs native, {} records, same inputs, one run each (time in the calls only)",
+        runs[0]["records"]
+    ));
+    let _ = writeln!(
+        t.out,
+        "  {:<40} {:>14} {:>14} {:>10}",
+        "work", "component", "native", "ratio"
+    );
+    let line = |t: &mut Table, label: &str, key: &str, per_call: bool| {
+        let component = over_runs(runs, |r| f(&r[key][if per_call { "component_us_per_call" } else { "component_ms" }]));
+        let native = over_runs(runs, |r| f(&r[key][if per_call { "native_us_per_call" } else { "native_ms" }]));
+        let ratio = over_runs(runs, |r| f(&r[key]["ratio"]));
+        let unit = if per_call { "us/call" } else { "ms" };
+        let _ = writeln!(
+            t.out,
+            "  {label:<40} {:>14} {:>14} {:>9.2}x",
+            format!("{component:.2} {unit}"),
+            format!("{native:.2} {unit}"),
+            ratio
+        );
+        ratio
+    };
+    line(t, "mapping (record-to-attributes)", "mapping", false);
+    line(t, "flattening (routing-attributes)", "flattening", false);
+    line(t, "resolution (decide)", "resolution", false);
+    line(t, "matching (search-for + rank)", "matching", false);
+    let total = line(t, "total", "total", false);
+    line(t, "  per call, all five calls", "total", true);
+    line(t, &format!("mapping, {} records per call", ratio::BATCH), "mapping_batched", false);
+    let same = runs.iter().all(|r| ["mapping", "mapping_batched", "flattening", "resolution", "matching"]
+        .iter()
+        .all(|k| r[*k]["same_output"].as_bool() == Some(true)));
+    t.row("component / native, total", format!("{total:.2}x"), &format!("target <= 2x    {}", verdict(total <= 2.0)));
+    t.row(
+        "crossing into the component and back (escape-soql \"x\")",
+        format!("{:.2} us", over_runs(runs, |r| f(&r["call_overhead_us"]))),
+        "per call",
+    );
+    t.note(&format!(
+        "check: both sides computed the same outputs: {}; {} synced Case fields per record",
+        if same { "yes" } else { "NO" },
+        runs[0]["case_fields"]
+    ));
+}
+
+fn orgs_table(t: &mut Table, runs: &[Value]) {
+    let interval = runs[0]["interval_s"].as_u64().unwrap_or(0);
+    t.section(&format!(
+        "4. Orgs per host: each org polled every {interval} s by the scheduler, idle; steady-state window of {interval} s after a warm-up"
+    ));
+    let _ = writeln!(
+        t.out,
+        "  {:>6} {:>10} {:>10} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>10} {:>10}",
+        "orgs", "host CPU", "emul. CPU", "peak RSS", "cycles", "late", "late*", "missed", "failed", "p99 delay", "worst"
+    );
+    for run in runs {
+        let log = &run["log"];
+        let _ = writeln!(
+            t.out,
+            "  {:>6} {:>9.1}% {:>9.1}% {:>5.0} MiB {:>8} {:>7} {:>7} {:>7} {:>7} {:>8.0} ms {:>7.1} s",
+            run["orgs"],
+            100.0 * f(&run["host_cpu_share_window"]),
+            100.0 * f(&run["emulator_cpu_share_window"]),
+            f(&run["peak_rss_mib"]),
+            log["cycles"],
+            log["late"],
+            run["scheduler"]["cycles_late"],
+            log["missed"],
+            log["failed"],
+            f(&log["p99_delay_ms"]),
+            f(&log["worst_delay_ms"]) / 1000.0,
+        );
+    }
+    for run in runs {
+        let log = &run["log"];
+        let none_late = log["late"] == 0 && log["missed"] == 0 && log["failed"] == 0;
+        let target = if run["orgs"] == 10_000 {
+            format!("target: 10,000 orgs with none late   {}", verdict(none_late))
+        } else {
+            format!("none late: {}", if none_late { "yes" } else { "no" })
+        };
+        t.row(
+            &format!("{} orgs: host CPU per cycle in the window", run["orgs"]),
+            format!("{:.2} ms", f(&run["host_cpu_ms_per_cycle_window"])),
+            &target,
+        );
+        if let Some(error) = log["first_error"].as_str() {
+            t.note(&format!("first failure: {}", error.chars().take(160).collect::<String>()));
+        }
+    }
+    t.note("CPU as % of one core over the window (the machine has 2); peak RSS = VmHWM of the host process;");
+    t.note("late = began > 1 s after due, from the cycle log (due = previous end + interval); late* = the scheduler's");
+    t.note("own count (its start is the hand-off to a task, before the concurrency permit); missed = due, never began;");
+    t.note(&format!(
+        "cycles = every cycle of the run (warm-up included); max_concurrent_cycles = {}",
+        runs[0]["max_concurrent_cycles"]
+    ));
+}
+
+fn latency_table(t: &mut Table, l: &Value) {
+    t.section(&format!(
+        "5. Latency, customer message -> agent reply on the case, polling every {} s (scheduler)",
+        f(&l["interval_s"])
+    ));
+    let latencies: Vec<f64> = l["latencies_ms"].as_array().map_or_else(Vec::new, |v| v.iter().map(f).collect());
+    t.row(
+        &format!("median ({} of {} samples answered)", l["answered"], l["samples"]),
+        format!("{:.2} s", median(&latencies) / 1000.0),
+        "",
+    );
+    t.row("p99", format!("{:.2} s", percentile(&latencies, 99.0) / 1000.0), "");
+    t.row("median cycle duration during the run", format!("{:.0} ms", f(&l["median_cycle_ms"])), "");
+    t.note("bounded by the poll interval plus one cycle: a message waits for the next poll (half an interval on");
+    t.note("average). At the default 60 s interval expect a median near 30 s and a p99 near 60 s plus the cycle.");
+    t.note("measured from the org's own CreatedDate stamps of the message and of the reply (ms).");
+}

@@ -23,7 +23,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CASEBRIDGE_GUEST_WASM");
     if let Ok(prebuilt) = env::var("CASEBRIDGE_GUEST_WASM") {
         println!("cargo:rerun-if-changed={prebuilt}");
-        std::fs::copy(&prebuilt, &embedded).unwrap_or_else(|e| panic!("cannot copy CASEBRIDGE_GUEST_WASM={prebuilt}: {e}"));
+        std::fs::copy(&prebuilt, &embedded)
+            .unwrap_or_else(|e| panic!("cannot copy CASEBRIDGE_GUEST_WASM={prebuilt}: {e}"));
         return;
     }
     for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
@@ -56,7 +57,9 @@ fn main() {
     }
     let status = build.status().expect("cannot run cargo to build the guest component");
     if !status.success() {
-        panic!("building the guest component failed (cargo build -p casebridge-guest --target {GUEST_TARGET}); is the target installed? `rustup target add {GUEST_TARGET}`");
+        panic!(
+            "building the guest component failed (cargo build -p casebridge-guest --target {GUEST_TARGET}); is the target installed? `rustup target add {GUEST_TARGET}`"
+        );
     }
     let built = target_dir.join(GUEST_TARGET).join("release").join(COMPONENT_FILE);
     std::fs::copy(&built, &embedded).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));

@@ -20,9 +20,7 @@
 
 use thiserror::Error;
 
-use crate::model::{
-    CatalogField, DescribedObject, FieldDescriptor, FieldKind, FieldType, ObjectCatalog,
-};
+use crate::model::{CatalogField, DescribedObject, FieldDescriptor, FieldKind, FieldType, ObjectCatalog};
 use crate::salesforce::describe::DescribeError;
 
 /// Matches every object in [`SYSTEM_FIELDS`].
@@ -152,9 +150,7 @@ impl From<DescribeError> for CatalogError {
 impl ObjectCatalog {
     /// The field named `name` (ASCII case-insensitive), synced or not.
     pub fn field(&self, name: &str) -> Option<&CatalogField> {
-        self.fields
-            .iter()
-            .find(|f| f.descriptor.name.eq_ignore_ascii_case(name))
+        self.fields.iter().find(|f| f.descriptor.name.eq_ignore_ascii_case(name))
     }
 
     /// The fields synced now, in describe order.
@@ -177,11 +173,7 @@ pub fn from_describe(described: DescribedObject) -> ObjectCatalog {
     let fields = described
         .fields
         .into_iter()
-        .map(|descriptor| CatalogField {
-            kind: field_kind(&object, &descriptor),
-            descriptor,
-            synced: true,
-        })
+        .map(|descriptor| CatalogField { kind: field_kind(&object, &descriptor), descriptor, synced: true })
         .collect();
     ObjectCatalog { object, fields }
 }
@@ -193,10 +185,7 @@ pub fn add_field(mut catalog: ObjectCatalog, field: &str) -> Result<ObjectCatalo
 }
 
 /// Stop syncing `field`; refused for system fields.
-pub fn remove_field(
-    mut catalog: ObjectCatalog,
-    field: &str,
-) -> Result<ObjectCatalog, CatalogError> {
+pub fn remove_field(mut catalog: ObjectCatalog, field: &str) -> Result<ObjectCatalog, CatalogError> {
     let object = catalog.object.clone();
     let entry = catalog.field_mut(field)?;
     if entry.kind == FieldKind::System {
@@ -218,15 +207,10 @@ pub fn remove_field(
 /// Replace a list field's descriptor, and so its allowed values, with `fresh`
 /// from a new describe of it. Refused unless both the catalog's field and
 /// `fresh` are list fields; whether it is synced does not change.
-pub fn resync_list_field(
-    mut catalog: ObjectCatalog,
-    fresh: FieldDescriptor,
-) -> Result<ObjectCatalog, CatalogError> {
+pub fn resync_list_field(mut catalog: ObjectCatalog, fresh: FieldDescriptor) -> Result<ObjectCatalog, CatalogError> {
     let object = catalog.object.clone();
     let entry = catalog.field_mut(&fresh.name)?;
-    let not_a_list = [entry.descriptor.field_type, fresh.field_type]
-        .into_iter()
-        .find(|t| !t.is_list());
+    let not_a_list = [entry.descriptor.field_type, fresh.field_type].into_iter().find(|t| !t.is_list());
     if let Some(field_type) = not_a_list {
         return Err(CatalogError {
             object: object.clone(),
@@ -256,17 +240,10 @@ pub fn refresh(catalog: ObjectCatalog, described: DescribedObject) -> ObjectCata
         .map(|descriptor| {
             let kind = field_kind(&catalog.object, &descriptor);
             let was_synced = catalog.field(&descriptor.name).is_none_or(|f| f.synced);
-            CatalogField {
-                synced: was_synced || kind == FieldKind::System,
-                kind,
-                descriptor,
-            }
+            CatalogField { synced: was_synced || kind == FieldKind::System, kind, descriptor }
         })
         .collect();
-    ObjectCatalog {
-        object: catalog.object,
-        fields,
-    }
+    ObjectCatalog { object: catalog.object, fields }
 }
 
 #[cfg(test)]
@@ -303,12 +280,7 @@ mod tests {
     }
 
     fn entry(value: &str, active: bool) -> PicklistEntry {
-        PicklistEntry {
-            value: value.into(),
-            label: value.into(),
-            active,
-            is_default: false,
-        }
+        PicklistEntry { value: value.into(), label: value.into(), active, is_default: false }
     }
 
     fn kind(catalog: &ObjectCatalog, name: &str) -> FieldKind {
@@ -351,21 +323,10 @@ mod tests {
         ] {
             assert_eq!(kind(&case, name), FieldKind::System, "{name}");
         }
-        for name in [
-            "Priority",
-            "Type",
-            "Reason",
-            "SuppliedPhone",
-            "ParentId",
-            "IsEscalated",
-        ] {
+        for name in ["Priority", "Type", "Reason", "SuppliedPhone", "ParentId", "IsEscalated"] {
             assert_eq!(kind(&case, name), FieldKind::Standard, "{name}");
         }
-        for name in [
-            "FinInvolved__c",
-            "Refund_Amount__c",
-            "Site_Location__Latitude__s",
-        ] {
+        for name in ["FinInvolved__c", "Refund_Amount__c", "Site_Location__Latitude__s"] {
             assert_eq!(kind(&case, name), FieldKind::Custom, "{name}");
         }
     }
@@ -377,23 +338,11 @@ mod tests {
         assert_eq!(field_kind("contact", &email), FieldKind::System);
         assert_eq!(field_kind("Lead", &email), FieldKind::System);
         assert_eq!(field_kind("Case", &email), FieldKind::Standard);
-        assert_eq!(
-            field_kind("Account", &descriptor("Name", FieldType::String)),
-            FieldKind::System
-        );
-        assert_eq!(
-            field_kind("Account", &descriptor("Industry", FieldType::Picklist)),
-            FieldKind::Standard
-        );
-        let named = FieldDescriptor {
-            name_field: true,
-            ..descriptor("Title__c", FieldType::String)
-        };
+        assert_eq!(field_kind("Account", &descriptor("Name", FieldType::String)), FieldKind::System);
+        assert_eq!(field_kind("Account", &descriptor("Industry", FieldType::Picklist)), FieldKind::Standard);
+        let named = FieldDescriptor { name_field: true, ..descriptor("Title__c", FieldType::String) };
         assert_eq!(field_kind("Thing__c", &named), FieldKind::System);
-        let unflagged_custom = FieldDescriptor {
-            custom: false,
-            ..descriptor("Tier__c", FieldType::String)
-        };
+        let unflagged_custom = FieldDescriptor { custom: false, ..descriptor("Tier__c", FieldType::String) };
         assert_eq!(field_kind("Account", &unflagged_custom), FieldKind::Custom);
     }
 
@@ -403,10 +352,7 @@ mod tests {
         let case = remove_field(case, "priority").unwrap();
         assert!(!synced(&case, "Refund_Amount__c") && !synced(&case, "Priority"));
         assert_eq!(case.synced_fields().count(), 40);
-        assert!(
-            case.synced_fields()
-                .all(|f| f.descriptor.name != "Priority")
-        );
+        assert!(case.synced_fields().all(|f| f.descriptor.name != "Priority"));
         let case = add_field(case, "Refund_Amount__c").unwrap();
         assert!(synced(&case, "Refund_Amount__c"));
         let again = add_field(case.clone(), "Refund_Amount__c").unwrap();
@@ -421,33 +367,19 @@ mod tests {
             assert_eq!(err.object, "Case");
             assert!(err.message.contains("always synced"), "{}", err.message);
         }
-        assert_eq!(
-            remove_field(case_catalog(), "Status").unwrap_err().field,
-            "Status"
-        );
+        assert_eq!(remove_field(case_catalog(), "Status").unwrap_err().field, "Status");
     }
 
     #[test]
     fn unknown_fields_are_refused_with_a_hint() {
-        for result in [
-            add_field(case_catalog(), "Nope__c"),
-            remove_field(case_catalog(), "Nope__c"),
-        ] {
+        for result in [add_field(case_catalog(), "Nope__c"), remove_field(case_catalog(), "Nope__c")] {
             let err = result.unwrap_err();
             assert_eq!(err.problem, CatalogProblem::UnknownField);
-            assert_eq!(
-                (err.object.as_str(), err.field.as_str()),
-                ("Case", "Nope__c")
-            );
+            assert_eq!((err.object.as_str(), err.field.as_str()), ("Case", "Nope__c"));
             assert!(err.to_string().contains("refresh the catalog"), "{err}");
         }
         let fresh = descriptor("Nope__c", FieldType::Picklist);
-        assert_eq!(
-            resync_list_field(case_catalog(), fresh)
-                .unwrap_err()
-                .problem,
-            CatalogProblem::UnknownField
-        );
+        assert_eq!(resync_list_field(case_catalog(), fresh).unwrap_err().problem, CatalogProblem::UnknownField);
     }
 
     #[test]
@@ -459,10 +391,7 @@ mod tests {
         let case = resync_list_field(case, fresh.clone()).unwrap();
         let priority = case.field("Priority").unwrap();
         assert_eq!(priority.descriptor, fresh);
-        assert!(
-            !priority.synced,
-            "re-sync does not change whether the field is synced"
-        );
+        assert!(!priority.synced, "re-sync does not change whether the field is synced");
         for name in ["Products__c", "Channel__c"] {
             let fresh = case.field(name).unwrap().descriptor.clone();
             assert!(resync_list_field(case.clone(), fresh).is_ok(), "{name}");
@@ -477,14 +406,9 @@ mod tests {
         assert_eq!(err.problem, CatalogProblem::NotAListField);
         assert!(err.message.contains("string field"), "{}", err.message);
         // A list field that turned into text in Salesforce needs a refresh, not a re-sync.
-        let became_text = FieldDescriptor {
-            field_type: FieldType::String,
-            ..case.field("Priority").unwrap().descriptor.clone()
-        };
-        assert_eq!(
-            resync_list_field(case, became_text).unwrap_err().problem,
-            CatalogProblem::NotAListField
-        );
+        let became_text =
+            FieldDescriptor { field_type: FieldType::String, ..case.field("Priority").unwrap().descriptor.clone() };
+        assert_eq!(resync_list_field(case, became_text).unwrap_err().problem, CatalogProblem::NotAListField);
     }
 
     #[test]
@@ -492,30 +416,18 @@ mod tests {
         let case = remove_field(case_catalog(), "Priority").unwrap();
         let case = remove_field(case, "Refund_Amount__c").unwrap();
         let mut described = parse_describe(CASE_DESCRIBE).unwrap();
-        described
-            .fields
-            .retain(|f| f.name != "Reason" && f.name != "Refund_Amount__c");
-        described
-            .fields
-            .push(descriptor("NPS__c", FieldType::Double));
+        described.fields.retain(|f| f.name != "Reason" && f.name != "Refund_Amount__c");
+        described.fields.push(descriptor("NPS__c", FieldType::Double));
         if let Some(subject) = described.fields.iter_mut().find(|f| f.name == "Subject") {
             subject.length = 300;
         }
         let refreshed = refresh(case, described);
-        assert!(
-            refreshed.field("Reason").is_none() && refreshed.field("Refund_Amount__c").is_none()
-        );
+        assert!(refreshed.field("Reason").is_none() && refreshed.field("Refund_Amount__c").is_none());
         assert!(synced(&refreshed, "NPS__c"));
         assert_eq!(kind(&refreshed, "NPS__c"), FieldKind::Custom);
-        assert!(
-            !synced(&refreshed, "Priority"),
-            "the admin's removal is kept"
-        );
+        assert!(!synced(&refreshed, "Priority"), "the admin's removal is kept");
         assert_eq!(refreshed.field("Subject").unwrap().descriptor.length, 300);
-        assert_eq!(
-            refreshed.fields.last().map(|f| f.descriptor.name.as_str()),
-            Some("NPS__c")
-        );
+        assert_eq!(refreshed.fields.last().map(|f| f.descriptor.name.as_str()), Some("NPS__c"));
     }
 
     #[test]
@@ -532,16 +444,10 @@ mod tests {
     fn refresh_syncs_a_removed_field_that_became_system() {
         let contact = from_describe(DescribedObject {
             object: "Contact".into(),
-            fields: vec![
-                descriptor("Id", FieldType::Id),
-                descriptor("Nickname__c", FieldType::String),
-            ],
+            fields: vec![descriptor("Id", FieldType::Id), descriptor("Nickname__c", FieldType::String)],
         });
         let contact = remove_field(contact, "Nickname__c").unwrap();
-        let renamed_name_field = FieldDescriptor {
-            name_field: true,
-            ..descriptor("Nickname__c", FieldType::String)
-        };
+        let renamed_name_field = FieldDescriptor { name_field: true, ..descriptor("Nickname__c", FieldType::String) };
         let refreshed = refresh(
             contact,
             DescribedObject {
@@ -564,10 +470,7 @@ mod tests {
     #[test]
     fn field_lookup_ignores_case() {
         let case = case_catalog();
-        assert_eq!(
-            case.field("casenumber").map(|f| f.descriptor.name.as_str()),
-            Some("CaseNumber")
-        );
+        assert_eq!(case.field("casenumber").map(|f| f.descriptor.name.as_str()), Some("CaseNumber"));
         assert!(case.field("Missing").is_none());
     }
 }

@@ -4,14 +4,14 @@
 //! a plain library, so the logic is unit-tested without a runtime.
 
 pub mod capabilities;
-pub mod cycle;
-pub mod model;
-pub mod convert;
 pub mod catalog;
+pub mod convert;
+pub mod cycle;
 pub mod mapping;
+pub mod matching;
+pub mod model;
 pub mod resolution;
 pub mod routing;
-pub mod matching;
 pub mod salesforce;
 
 #[cfg(target_arch = "wasm32")]

@@ -57,10 +57,7 @@ pub fn entity_of(object: &str) -> Option<Entity> {
         ("Lead", Entity::Person),
         ("Account", Entity::Company),
     ];
-    ENTITIES
-        .into_iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(object))
-        .map(|(_, entity)| entity)
+    ENTITIES.into_iter().find(|(name, _)| name.eq_ignore_ascii_case(object)).map(|(_, entity)| entity)
 }
 
 /// Whether a value may be given for `field` in a write of this purpose:
@@ -79,9 +76,7 @@ fn mappings_of<'a>(
     mappings: &'a [FieldMapping],
     direction: Direction,
 ) -> impl Iterator<Item = &'a FieldMapping> + 'a {
-    mappings
-        .iter()
-        .filter(move |m| m.direction == direction && m.object.eq_ignore_ascii_case(&catalog.object))
+    mappings.iter().filter(move |m| m.direction == direction && m.object.eq_ignore_ascii_case(&catalog.object))
 }
 
 /// A record's synced fields as attributes, in record order.
@@ -116,17 +111,10 @@ pub fn record_to_attributes(
             names.push(&field.name);
         }
         for name in names {
-            attributes.push(Attribute {
-                name: name.to_string(),
-                value: value.clone(),
-            });
+            attributes.push(Attribute { name: name.to_string(), value: value.clone() });
         }
     }
-    if errors.is_empty() {
-        Ok(attributes)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(attributes) } else { Err(errors) }
 }
 
 /// The fields to write for the `ToSalesforce` mappings whose attribute is present.
@@ -163,27 +151,15 @@ pub fn attributes_to_record(
             continue;
         }
         if !is_writable(field, purpose) {
-            errors.push(ConversionError::on_field(
-                &catalog.object,
-                field,
-                &value_text,
-                ConversionProblem::ReadOnly,
-            ));
+            errors.push(ConversionError::on_field(&catalog.object, field, &value_text, ConversionProblem::ReadOnly));
             continue;
         }
         match convert::to_wire(&catalog.object, field, &attribute.value) {
-            Ok(value) => record.push(WireField {
-                name: field.name.clone(),
-                value,
-            }),
+            Ok(value) => record.push(WireField { name: field.name.clone(), value }),
             Err(error) => errors.push(error),
         }
     }
-    if errors.is_empty() {
-        Ok(record)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(record) } else { Err(errors) }
 }
 
 #[cfg(test)]
@@ -200,26 +176,15 @@ mod tests {
     }
 
     fn mapping(field: &str, attribute: &str, direction: Direction) -> FieldMapping {
-        FieldMapping {
-            object: "Case".into(),
-            field: field.into(),
-            attribute: attribute.into(),
-            direction,
-        }
+        FieldMapping { object: "Case".into(), field: field.into(), attribute: attribute.into(), direction }
     }
 
     fn wire(name: &str, value: WireValue) -> WireField {
-        WireField {
-            name: name.into(),
-            value,
-        }
+        WireField { name: name.into(), value }
     }
 
     fn attribute(name: &str, value: AttributeValue) -> Attribute {
-        Attribute {
-            name: name.into(),
-            value,
-        }
+        Attribute { name: name.into(), value }
     }
 
     fn text(s: &str) -> WireValue {
@@ -247,34 +212,18 @@ mod tests {
             wire("priority", text("High")),
             wire("IsEscalated", WireValue::Boolean(false)),
             wire("Follow_Up_Date__c", text("2024-03-31")),
-            wire(
-                "Contact",
-                WireValue::Compound("{\"Email\":\"a@b.c\"}".into()),
-            ),
+            wire("Contact", WireValue::Compound("{\"Email\":\"a@b.c\"}".into())),
             wire("Unknown__c", text("x")),
         ];
         let attributes = record_to_attributes(&case_catalog(), &record, &[]).unwrap();
-        assert_eq!(
-            names(&attributes),
-            vec!["Id", "Priority", "IsEscalated", "Follow_Up_Date__c"]
-        );
-        assert_eq!(
-            attributes[3].value,
-            AttributeValue::Date(CalendarDate {
-                year: 2024,
-                month: 3,
-                day: 31
-            })
-        );
+        assert_eq!(names(&attributes), vec!["Id", "Priority", "IsEscalated", "Follow_Up_Date__c"]);
+        assert_eq!(attributes[3].value, AttributeValue::Date(CalendarDate { year: 2024, month: 3, day: 31 }));
     }
 
     #[test]
     fn unsynced_fields_are_skipped_even_when_mapped() {
         let case = catalog::remove_field(case_catalog(), "Priority").unwrap();
-        let record = [
-            wire("Priority", text("High")),
-            wire("Subject", text("Help")),
-        ];
+        let record = [wire("Priority", text("High")), wire("Subject", text("Help"))];
         let mappings = [mapping("Priority", "urgency", Direction::ToPlatform)];
         let attributes = record_to_attributes(&case, &record, &mappings).unwrap();
         assert_eq!(names(&attributes), vec!["Subject"]);
@@ -282,24 +231,15 @@ mod tests {
 
     #[test]
     fn to_platform_mappings_rename_and_to_salesforce_ones_do_not_apply() {
-        let record = [
-            wire("Priority", text("High")),
-            wire("Subject", text("Help")),
-        ];
+        let record = [wire("Priority", text("High")), wire("Subject", text("Help"))];
         let mappings = [
             mapping("Priority", "urgency", Direction::ToPlatform),
             mapping("Priority", "priority_copy", Direction::ToPlatform),
             mapping("Subject", "title", Direction::ToSalesforce),
-            FieldMapping {
-                object: "Contact".into(),
-                ..mapping("Subject", "contact_subject", Direction::ToPlatform)
-            },
+            FieldMapping { object: "Contact".into(), ..mapping("Subject", "contact_subject", Direction::ToPlatform) },
         ];
         let attributes = record_to_attributes(&case_catalog(), &record, &mappings).unwrap();
-        assert_eq!(
-            names(&attributes),
-            vec!["urgency", "priority_copy", "Subject"]
-        );
+        assert_eq!(names(&attributes), vec!["urgency", "priority_copy", "Subject"]);
     }
 
     #[test]
@@ -308,23 +248,14 @@ mod tests {
             wire("IsEscalated", text("yes")),
             wire("Subject", text("fine")),
             wire("Follow_Up_Date__c", text("2024-02-30")),
-            wire(
-                "Refund_Amount__c",
-                WireValue::Number("9007199254740993".into()),
-            ),
+            wire("Refund_Amount__c", WireValue::Number("9007199254740993".into())),
         ];
         let errors = record_to_attributes(&case_catalog(), &record, &[]).unwrap_err();
-        let problems: Vec<(&str, ConversionProblem)> = errors
-            .iter()
-            .map(|e| (e.field.as_str(), e.problem))
-            .collect();
+        let problems: Vec<(&str, ConversionProblem)> = errors.iter().map(|e| (e.field.as_str(), e.problem)).collect();
         assert_eq!(
             problems,
             vec![
-                (
-                    "IsEscalated",
-                    ConversionProblem::WrongType(FieldType::Boolean)
-                ),
+                ("IsEscalated", ConversionProblem::WrongType(FieldType::Boolean)),
                 ("Follow_Up_Date__c", ConversionProblem::InvalidDate),
                 ("Refund_Amount__c", ConversionProblem::InvalidNumber),
             ]
@@ -335,11 +266,7 @@ mod tests {
     #[test]
     fn to_salesforce_mappings_write_present_attributes_under_api_names() {
         let mappings = [
-            mapping(
-                "finresolutionstate__c",
-                "resolution",
-                Direction::ToSalesforce,
-            ),
+            mapping("finresolutionstate__c", "resolution", Direction::ToSalesforce),
             mapping("FinInvolved__c", "fin_involved", Direction::ToSalesforce),
             mapping("Priority", "urgency", Direction::ToSalesforce),
             mapping("Subject", "subject", Direction::ToPlatform),
@@ -349,13 +276,7 @@ mod tests {
             attribute("fin_involved", AttributeValue::Boolean(true)),
             attribute("subject", AttributeValue::Text("not written".into())),
         ];
-        let record = attributes_to_record(
-            &case_catalog(),
-            &attributes,
-            &mappings,
-            WritePurpose::Update,
-        )
-        .unwrap();
+        let record = attributes_to_record(&case_catalog(), &attributes, &mappings, WritePurpose::Update).unwrap();
         assert_eq!(
             record,
             vec![
@@ -381,28 +302,16 @@ mod tests {
             attribute("d", AttributeValue::Text("Solved".into())),
             attribute("e", AttributeValue::Text("ok".into())),
         ];
-        let errors = attributes_to_record(
-            &case_catalog(),
-            &attributes,
-            &mappings,
-            WritePurpose::Create,
-        )
-        .unwrap_err();
-        let problems: Vec<(&str, &str, ConversionProblem)> = errors
-            .iter()
-            .map(|e| (e.field.as_str(), e.value.as_str(), e.problem))
-            .collect();
+        let errors = attributes_to_record(&case_catalog(), &attributes, &mappings, WritePurpose::Create).unwrap_err();
+        let problems: Vec<(&str, &str, ConversionProblem)> =
+            errors.iter().map(|e| (e.field.as_str(), e.value.as_str(), e.problem)).collect();
         assert_eq!(
             problems,
             vec![
                 ("Missing__c", "x", ConversionProblem::UnknownField),
                 ("CaseNumber", "00001001", ConversionProblem::ReadOnly),
                 ("Age_Days__c", "3", ConversionProblem::ReadOnly),
-                (
-                    "FinResolutionState__c",
-                    "Solved",
-                    ConversionProblem::NotInPicklist
-                ),
+                ("FinResolutionState__c", "Solved", ConversionProblem::NotInPicklist),
             ]
         );
     }
@@ -410,19 +319,14 @@ mod tests {
     #[test]
     fn create_and_update_check_their_own_permission() {
         // SuppliedCompany can be set on create but not changed afterwards.
-        let mappings = [mapping(
-            "SuppliedCompany",
-            "company",
-            Direction::ToSalesforce,
-        )];
+        let mappings = [mapping("SuppliedCompany", "company", Direction::ToSalesforce)];
         let attributes = [attribute("company", AttributeValue::Text("Acme".into()))];
         let case = case_catalog();
         assert_eq!(
             attributes_to_record(&case, &attributes, &mappings, WritePurpose::Create).unwrap(),
             vec![wire("SuppliedCompany", text("Acme"))]
         );
-        let errors =
-            attributes_to_record(&case, &attributes, &mappings, WritePurpose::Update).unwrap_err();
+        let errors = attributes_to_record(&case, &attributes, &mappings, WritePurpose::Update).unwrap_err();
         assert_eq!(errors[0].problem, ConversionProblem::ReadOnly);
     }
 
@@ -430,20 +334,11 @@ mod tests {
     fn absent_attributes_and_other_objects_mappings_write_nothing() {
         let mappings = [
             mapping("Subject", "missing", Direction::ToSalesforce),
-            FieldMapping {
-                object: "Contact".into(),
-                ..mapping("Subject", "subject", Direction::ToSalesforce)
-            },
+            FieldMapping { object: "Contact".into(), ..mapping("Subject", "subject", Direction::ToSalesforce) },
         ];
         let attributes = [attribute("subject", AttributeValue::Text("x".into()))];
         assert_eq!(
-            attributes_to_record(
-                &case_catalog(),
-                &attributes,
-                &mappings,
-                WritePurpose::Update
-            )
-            .unwrap(),
+            attributes_to_record(&case_catalog(), &attributes, &mappings, WritePurpose::Update).unwrap(),
             vec![]
         );
     }
@@ -459,31 +354,15 @@ mod tests {
             attribute("second", AttributeValue::Text("two".into())),
             attribute("first", AttributeValue::Text("one".into())),
         ];
-        let record = attributes_to_record(
-            &case_catalog(),
-            &attributes,
-            &mappings,
-            WritePurpose::Update,
-        )
-        .unwrap();
+        let record = attributes_to_record(&case_catalog(), &attributes, &mappings, WritePurpose::Update).unwrap();
         assert_eq!(record, vec![wire("Subject", text("one"))]);
     }
 
     #[test]
     fn null_attributes_clear_nillable_fields() {
-        let mappings = [mapping(
-            "Follow_Up_Date__c",
-            "follow_up",
-            Direction::ToSalesforce,
-        )];
+        let mappings = [mapping("Follow_Up_Date__c", "follow_up", Direction::ToSalesforce)];
         let attributes = [attribute("follow_up", AttributeValue::Null)];
-        let record = attributes_to_record(
-            &case_catalog(),
-            &attributes,
-            &mappings,
-            WritePurpose::Update,
-        )
-        .unwrap();
+        let record = attributes_to_record(&case_catalog(), &attributes, &mappings, WritePurpose::Update).unwrap();
         assert_eq!(record, vec![wire("Follow_Up_Date__c", WireValue::Null)]);
     }
 
@@ -495,11 +374,7 @@ mod tests {
         assert!(is_writable(&field("Subject"), WritePurpose::Update));
         assert!(!is_writable(&field("Id"), WritePurpose::Update));
         assert!(!is_writable(&field("Age_Days__c"), WritePurpose::Create));
-        let formula_marked_writable = FieldDescriptor {
-            createable: true,
-            updateable: true,
-            ..field("Age_Days__c")
-        };
+        let formula_marked_writable = FieldDescriptor { createable: true, updateable: true, ..field("Age_Days__c") };
         assert!(!is_writable(&formula_marked_writable, WritePurpose::Update));
     }
 }

@@ -44,9 +44,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::model::{
-    Candidate, Customer, MatchReason, Outcome, RankedCandidate, WireField, WireValue,
-};
+use crate::model::{Candidate, Customer, MatchReason, Outcome, RankedCandidate, WireField, WireValue};
 use crate::salesforce::escape::{is_line_break_or_control, soql_quoted, sosl_phrase};
 
 /// `Contact.FirstName` holds at most 40 characters.
@@ -161,11 +159,7 @@ pub fn search_for(customer: &Customer) -> Result<ContactSearch, MatchingError> {
         return Ok(name_search(first, last, searchable_email(customer)));
     }
     let identifiers = [
-        (
-            SearchBasis::Username,
-            customer.username.as_deref(),
-            "username",
-        ),
+        (SearchBasis::Username, customer.username.as_deref(), "username"),
         (SearchBasis::Handle, customer.handle.as_deref(), "handle"),
         (SearchBasis::CustomerId, Some(customer.id.as_str()), "id"),
     ];
@@ -182,29 +176,16 @@ pub fn search_for(customer: &Customer) -> Result<ContactSearch, MatchingError> {
              ORDER BY LastModifiedDate DESC LIMIT {SEARCH_LIMIT})",
             sosl_phrase(&term)
         );
-        return Ok(ContactSearch {
-            basis,
-            term,
-            query: ContactQuery::Sosl(query),
-        });
+        return Ok(ContactSearch { basis, term, query: ContactQuery::Sosl(query) });
     }
     Err(MatchingError::NothingToSearch)
 }
 
-fn name_search(
-    first: Option<String>,
-    last: Option<String>,
-    email: Option<String>,
-) -> ContactSearch {
+fn name_search(first: Option<String>, last: Option<String>, email: Option<String>) -> ContactSearch {
     let (names, term) = match (&first, &last) {
-        (Some(f), Some(l)) => (
-            format!(
-                "(FirstName = {} AND LastName = {})",
-                soql_quoted(f),
-                soql_quoted(l)
-            ),
-            format!("{f} {l}"),
-        ),
+        (Some(f), Some(l)) => {
+            (format!("(FirstName = {} AND LastName = {})", soql_quoted(f), soql_quoted(l)), format!("{f} {l}"))
+        }
         (Some(f), None) => (format!("FirstName = {}", soql_quoted(f)), f.clone()),
         (None, Some(l)) => (format!("LastName = {}", soql_quoted(l)), l.clone()),
         (None, None) => (String::new(), String::new()),
@@ -220,11 +201,7 @@ fn name_search(
     // Cleaned names and email fit their fields and escape to at most six
     // characters each, so the statement stays far below Salesforce's
     // 100,000-character limit (a property test checks it).
-    ContactSearch {
-        basis: SearchBasis::Name,
-        term,
-        query: ContactQuery::Soql(query),
-    }
+    ContactSearch { basis: SearchBasis::Name, term, query: ContactQuery::Soql(query) }
 }
 
 fn searchable_email(customer: &Customer) -> Option<String> {
@@ -256,10 +233,7 @@ pub fn rank(customer: &Customer, candidates: &[Candidate]) -> Result<Outcome, Ma
     let mut ranked: Vec<(Strength, RankedCandidate)> = Vec::with_capacity(candidates.len());
     for candidate in candidates {
         let scored = profile.score(candidate);
-        match ranked
-            .iter_mut()
-            .find(|(_, seen)| seen.candidate.id == candidate.id)
-        {
+        match ranked.iter_mut().find(|(_, seen)| seen.candidate.id == candidate.id) {
             Some(seen) if order(&scored, seen).is_lt() => *seen = scored,
             Some(_) => {}
             None => ranked.push(scored),
@@ -273,15 +247,10 @@ pub fn rank(customer: &Customer, candidates: &[Candidate]) -> Result<Outcome, Ma
     };
     let strongest_count = ranked.iter().filter(|(s, _)| s == top_strength).count();
     let runner_up = ranked.get(1).map_or(0, |(_, r)| r.score);
-    if *top_strength >= Strength::Name
-        && strongest_count == 1
-        && top.score >= runner_up.saturating_add(LINK_MARGIN)
-    {
+    if *top_strength >= Strength::Name && strongest_count == 1 && top.score >= runner_up.saturating_add(LINK_MARGIN) {
         return Ok(Outcome::Link(top.clone()));
     }
-    Ok(Outcome::Suggest(
-        ranked.into_iter().map(|(_, r)| r).collect(),
-    ))
+    Ok(Outcome::Suggest(ranked.into_iter().map(|(_, r)| r).collect()))
 }
 
 /// How strongly a candidate is the customer, in the order decisions use it.
@@ -303,17 +272,9 @@ enum Strength {
 fn order(a: &(Strength, RankedCandidate), b: &(Strength, RankedCandidate)) -> std::cmp::Ordering {
     let key = |r: &RankedCandidate| {
         let c = &r.candidate;
-        (
-            c.id.clone(),
-            c.first_name.clone(),
-            c.last_name.clone(),
-            c.email.clone(),
-            c.account_id.clone(),
-        )
+        (c.id.clone(), c.first_name.clone(), c.last_name.clone(), c.email.clone(), c.account_id.clone())
     };
-    b.0.cmp(&a.0)
-        .then(b.1.score.cmp(&a.1.score))
-        .then_with(|| key(&a.1).cmp(&key(&b.1)))
+    b.0.cmp(&a.0).then(b.1.score.cmp(&a.1.score)).then_with(|| key(&a.1).cmp(&key(&b.1)))
 }
 
 /// The customer's values in the form candidates are compared with.
@@ -328,9 +289,7 @@ struct Profile {
 impl Profile {
     fn of(customer: &Customer) -> Profile {
         let term = match search_for(customer) {
-            Ok(ContactSearch { basis, term, .. }) if basis != SearchBasis::Name => {
-                Some(comparable(&term))
-            }
+            Ok(ContactSearch { basis, term, .. }) if basis != SearchBasis::Name => Some(comparable(&term)),
             _ => None,
         };
         Profile {
@@ -348,11 +307,7 @@ impl Profile {
 
         let mut reasons = Vec::new();
         if let (Some(mine), Some(theirs)) = (&self.email, &email) {
-            reasons.push(if mine == theirs {
-                MatchReason::EmailExact
-            } else {
-                MatchReason::EmailConflict
-            });
+            reasons.push(if mine == theirs { MatchReason::EmailExact } else { MatchReason::EmailConflict });
         }
         let same_first = self.first.is_some() && self.first == first;
         let same_last = self.last.is_some() && self.last == last;
@@ -364,20 +319,11 @@ impl Profile {
             reasons.push(MatchReason::FirstNameExact);
         }
         if let Some(term) = &self.term {
-            let full_name = format!(
-                "{} {}",
-                first.as_deref().unwrap_or(""),
-                last.as_deref().unwrap_or("")
-            );
-            let found = [
-                first.as_deref(),
-                last.as_deref(),
-                Some(full_name.trim()),
-                email.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            .any(|value| value.contains(term.as_str()));
+            let full_name = format!("{} {}", first.as_deref().unwrap_or(""), last.as_deref().unwrap_or(""));
+            let found = [first.as_deref(), last.as_deref(), Some(full_name.trim()), email.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|value| value.contains(term.as_str()));
             if found {
                 reasons.push(MatchReason::TermFound);
             }
@@ -395,11 +341,7 @@ impl Profile {
             })
             .sum();
         let conflict = reasons.contains(&MatchReason::EmailConflict);
-        let score = if conflict {
-            gained.saturating_sub(PENALTY_EMAIL_CONFLICT)
-        } else {
-            gained
-        };
+        let score = if conflict { gained.saturating_sub(PENALTY_EMAIL_CONFLICT) } else { gained };
 
         let strength = if reasons.contains(&MatchReason::EmailExact) {
             Strength::Email
@@ -410,14 +352,7 @@ impl Profile {
         } else {
             Strength::None
         };
-        (
-            strength,
-            RankedCandidate {
-                candidate: candidate.clone(),
-                score,
-                reasons,
-            },
-        )
+        (strength, RankedCandidate { candidate: candidate.clone(), score, reasons })
     }
 }
 
@@ -442,29 +377,15 @@ pub fn new_contact(customer: &Customer) -> Result<Vec<WireField>, MatchingError>
     let email = identifier(customer.email.as_deref(), EMAIL_MAX_CHARS, "email")?;
     let phone = identifier(customer.phone.as_deref(), PHONE_MAX_CHARS, "phone")?;
 
-    let fields = [
-        ("FirstName", first),
-        ("LastName", Some(last)),
-        ("Email", email),
-        ("Phone", phone),
-    ];
+    let fields = [("FirstName", first), ("LastName", Some(last)), ("Email", email), ("Phone", phone)];
     Ok(fields
         .into_iter()
-        .filter_map(|(name, value)| {
-            value.map(|v| WireField {
-                name: name.to_owned(),
-                value: WireValue::Text(v),
-            })
-        })
+        .filter_map(|(name, value)| value.map(|v| WireField { name: name.to_owned(), value: WireValue::Text(v) }))
         .collect())
 }
 
 /// A cleaned value that must fit whole into a field of `max` characters.
-fn identifier(
-    value: Option<&str>,
-    max: usize,
-    label: &str,
-) -> Result<Option<String>, MatchingError> {
+fn identifier(value: Option<&str>, max: usize, label: &str) -> Result<Option<String>, MatchingError> {
     match clean(value) {
         Some(v) if utf16_len(&v) > max => Err(MatchingError::TooLong(label.to_owned())),
         other => Ok(other),
@@ -474,10 +395,7 @@ fn identifier(
 /// Control characters and line breaks become spaces, runs of whitespace one
 /// space, ends are trimmed; blank is `None`.
 fn clean(value: Option<&str>) -> Option<String> {
-    let spaced: String = value?
-        .chars()
-        .map(|c| if is_line_break_or_control(c) { ' ' } else { c })
-        .collect();
+    let spaced: String = value?.chars().map(|c| if is_line_break_or_control(c) { ' ' } else { c }).collect();
     let cleaned = spaced.split_whitespace().collect::<Vec<_>>().join(" ");
     (!cleaned.is_empty()).then_some(cleaned)
 }
@@ -522,32 +440,18 @@ fn truncate_utf16(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use crate::salesforce::escape::SOQL_MAX_STATEMENT_CHARS;
-    use crate::salesforce::escape::reference_lexer::{
-        Token, decode_soql, decode_sosl_phrase, lex, literal_text,
-    };
+    use crate::salesforce::escape::reference_lexer::{Token, decode_soql, decode_sosl_phrase, lex, literal_text};
     use proptest::prelude::*;
 
     fn customer() -> Customer {
-        Customer {
-            id: "cust-1".into(),
-            ..Customer::default()
-        }
+        Customer { id: "cust-1".into(), ..Customer::default() }
     }
 
     fn named(first: &str, last: &str) -> Customer {
-        Customer {
-            first_name: Some(first.into()),
-            last_name: Some(last.into()),
-            ..customer()
-        }
+        Customer { first_name: Some(first.into()), last_name: Some(last.into()), ..customer() }
     }
 
-    fn contact(
-        id: &str,
-        first: Option<&str>,
-        last: Option<&str>,
-        email: Option<&str>,
-    ) -> Candidate {
+    fn contact(id: &str, first: Option<&str>, last: Option<&str>, email: Option<&str>) -> Candidate {
         Candidate {
             id: id.into(),
             first_name: first.map(Into::into),
@@ -591,9 +495,7 @@ mod tests {
                 (Token::Str(raw), Token::Str(_)) => {
                     values.push(literal_text(&decode_soql(raw, false).ok()?)?);
                 }
-                (Token::Search(raw), Token::Search(_)) => {
-                    values.push(decode_sosl_phrase(raw).ok()?)
-                }
+                (Token::Search(raw), Token::Search(_)) => values.push(decode_sosl_phrase(raw).ok()?),
                 (a, b) if a == b => {}
                 _ => return None,
             }
@@ -616,13 +518,10 @@ mod tests {
     }
 
     fn text_field<'a>(fields: &'a [WireField], name: &str) -> Option<&'a str> {
-        fields
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| match &f.value {
-                WireValue::Text(t) => t.as_str(),
-                other => panic!("{name} is {other:?}"),
-            })
+        fields.iter().find(|f| f.name == name).map(|f| match &f.value {
+            WireValue::Text(t) => t.as_str(),
+            other => panic!("{name} is {other:?}"),
+        })
     }
 
     // --- the search (D2) -----------------------------------------------------
@@ -632,50 +531,29 @@ mod tests {
         let search = search_for(&named("Ada", "Lovelace")).unwrap();
         assert_eq!(search.basis, SearchBasis::Name);
         assert_eq!(search.term, "Ada Lovelace");
-        assert_eq!(
-            soql(&search),
-            format!("{SELECT} (FirstName = 'Ada' AND LastName = 'Lovelace') {ORDER}")
-        );
+        assert_eq!(soql(&search), format!("{SELECT} (FirstName = 'Ada' AND LastName = 'Lovelace') {ORDER}"));
     }
 
     #[test]
     fn the_email_is_matched_too_when_known() {
-        let c = Customer {
-            email: Some(" ada@example.com ".into()),
-            ..named("Ada", "Lovelace")
-        };
+        let c = Customer { email: Some(" ada@example.com ".into()), ..named("Ada", "Lovelace") };
         let search = search_for(&c).unwrap();
         assert_eq!(
             soql(&search),
-            format!(
-                "{SELECT} (FirstName = 'Ada' AND LastName = 'Lovelace') OR Email = 'ada@example.com' {ORDER}"
-            )
+            format!("{SELECT} (FirstName = 'Ada' AND LastName = 'Lovelace') OR Email = 'ada@example.com' {ORDER}")
         );
     }
 
     #[test]
     fn either_name_alone_is_searched_when_only_one_is_known() {
-        let first_only = Customer {
-            first_name: Some("Ada".into()),
-            last_name: Some("  ".into()),
-            ..customer()
-        };
+        let first_only = Customer { first_name: Some("Ada".into()), last_name: Some("  ".into()), ..customer() };
         let search = search_for(&first_only).unwrap();
-        assert_eq!(
-            (search.basis, search.term.as_str()),
-            (SearchBasis::Name, "Ada")
-        );
+        assert_eq!((search.basis, search.term.as_str()), (SearchBasis::Name, "Ada"));
         assert_eq!(soql(&search), format!("{SELECT} FirstName = 'Ada' {ORDER}"));
 
-        let last_only = Customer {
-            last_name: Some("Lovelace".into()),
-            ..customer()
-        };
+        let last_only = Customer { last_name: Some("Lovelace".into()), ..customer() };
         let search = search_for(&last_only).unwrap();
-        assert_eq!(
-            soql(&search),
-            format!("{SELECT} LastName = 'Lovelace' {ORDER}")
-        );
+        assert_eq!(soql(&search), format!("{SELECT} LastName = 'Lovelace' {ORDER}"));
     }
 
     #[test]
@@ -688,81 +566,45 @@ mod tests {
             ..customer()
         };
         let search = search_for(&c).unwrap();
-        assert_eq!(
-            (search.basis, search.term.as_str()),
-            (SearchBasis::Username, "ada_l")
-        );
+        assert_eq!((search.basis, search.term.as_str()), (SearchBasis::Username, "ada_l"));
         assert_eq!(sosl(&search), format!("FIND {{\"ada_l\"}} {RETURNING}"));
     }
 
     #[test]
     fn without_a_name_or_username_the_handle_is_searched() {
-        let c = Customer {
-            username: Some("   ".into()),
-            handle: Some("@ada".into()),
-            ..customer()
-        };
+        let c = Customer { username: Some("   ".into()), handle: Some("@ada".into()), ..customer() };
         let search = search_for(&c).unwrap();
-        assert_eq!(
-            (search.basis, search.term.as_str()),
-            (SearchBasis::Handle, "@ada")
-        );
+        assert_eq!((search.basis, search.term.as_str()), (SearchBasis::Handle, "@ada"));
     }
 
     #[test]
     fn without_anything_else_the_customer_id_is_searched() {
         let search = search_for(&customer()).unwrap();
-        assert_eq!(
-            (search.basis, search.term.as_str()),
-            (SearchBasis::CustomerId, "cust-1")
-        );
+        assert_eq!((search.basis, search.term.as_str()), (SearchBasis::CustomerId, "cust-1"));
         assert_eq!(sosl(&search), format!("FIND {{\"cust\\-1\"}} {RETURNING}"));
     }
 
     #[test]
     fn an_identifier_too_short_for_sosl_is_passed_over() {
-        let c = Customer {
-            username: Some("a".into()),
-            handle: Some("@b".into()),
-            ..customer()
-        };
+        let c = Customer { username: Some("a".into()), handle: Some("@b".into()), ..customer() };
         assert_eq!(search_for(&c).unwrap().basis, SearchBasis::CustomerId);
-        let nothing = Customer {
-            id: "7".into(),
-            username: Some("!!".into()),
-            ..Customer::default()
-        };
+        let nothing = Customer { id: "7".into(), username: Some("!!".into()), ..Customer::default() };
         assert_eq!(search_for(&nothing), Err(MatchingError::NothingToSearch));
     }
 
     #[test]
     fn a_customer_with_nothing_known_cannot_be_searched() {
-        assert_eq!(
-            search_for(&Customer::default()),
-            Err(MatchingError::NothingToSearch)
-        );
+        assert_eq!(search_for(&Customer::default()), Err(MatchingError::NothingToSearch));
     }
 
     #[test]
     fn an_overlong_identifier_is_too_long_and_named() {
-        let c = Customer {
-            username: Some("u".repeat(SOSL_MAX_TERM_CHARS + 1)),
-            ..customer()
-        };
-        assert_eq!(
-            search_for(&c),
-            Err(MatchingError::TooLong("username".into()))
-        );
-        let c = Customer {
-            username: Some("u".repeat(SOSL_MAX_TERM_CHARS)),
-            ..customer()
-        };
+        let c = Customer { username: Some("u".repeat(SOSL_MAX_TERM_CHARS + 1)), ..customer() };
+        assert_eq!(search_for(&c), Err(MatchingError::TooLong("username".into())));
+        let c = Customer { username: Some("u".repeat(SOSL_MAX_TERM_CHARS)), ..customer() };
         assert!(search_for(&c).is_ok());
         // 172 characters but 258 UTF-16 code units: an emoji counts twice.
-        let c = Customer {
-            id: "a😀".repeat(86),
-            ..Customer::default()
-        };
+        let c = Customer { id: "a😀".repeat(86), ..Customer::default() };
         assert_eq!(search_for(&c), Err(MatchingError::TooLong("id".into())));
     }
 
@@ -772,19 +614,12 @@ mod tests {
         let search = search_for(&c).unwrap();
         let values = values_in_shape(soql(&search), &name_templates()[0]).unwrap();
         assert_eq!(values[0], "é".repeat(FIRST_NAME_MAX_CHARS));
-        assert_eq!(
-            values[1],
-            "x".repeat(79),
-            "an emoji that does not fit whole is dropped"
-        );
+        assert_eq!(values[1], "x".repeat(79), "an emoji that does not fit whole is dropped");
     }
 
     #[test]
     fn an_email_too_long_for_the_field_is_left_out_of_the_search() {
-        let c = Customer {
-            email: Some(format!("{}@example.com", "a".repeat(80))),
-            ..named("Ada", "Lovelace")
-        };
+        let c = Customer { email: Some(format!("{}@example.com", "a".repeat(80))), ..named("Ada", "Lovelace") };
         assert_eq!(
             soql(&search_for(&c).unwrap()),
             format!("{SELECT} (FirstName = 'Ada' AND LastName = 'Lovelace') {ORDER}")
@@ -793,27 +628,17 @@ mod tests {
 
     #[test]
     fn a_quote_or_backslash_in_a_name_cannot_change_the_query() {
-        let c = Customer {
-            email: Some("x' OR Id != '".into()),
-            ..named("' OR LastName != '", "O'Brien\\")
-        };
+        let c = Customer { email: Some("x' OR Id != '".into()), ..named("' OR LastName != '", "O'Brien\\") };
         let search = search_for(&c).unwrap();
         assert_eq!(
             values_in_shape(soql(&search), &name_templates()[1]),
-            Some(vec![
-                "' OR LastName != '".into(),
-                "O'Brien\\".into(),
-                "x' OR Id != '".into()
-            ])
+            Some(vec!["' OR LastName != '".into(), "O'Brien\\".into(), "x' OR Id != '".into()])
         );
     }
 
     #[test]
     fn a_closing_brace_in_a_username_cannot_change_the_search() {
-        let c = Customer {
-            username: Some("} IN ALL FIELDS RETURNING User(Id) {".into()),
-            ..customer()
-        };
+        let c = Customer { username: Some("} IN ALL FIELDS RETURNING User(Id) {".into()), ..customer() };
         let search = search_for(&c).unwrap();
         assert_eq!(
             values_in_shape(sosl(&search), &format!("FIND {{\"\"}} {RETURNING}")),
@@ -823,15 +648,9 @@ mod tests {
 
     #[test]
     fn sosl_operators_in_a_handle_are_searched_as_words() {
-        let c = Customer {
-            handle: Some("rock\" OR \"roll* AND NOT x".into()),
-            ..customer()
-        };
+        let c = Customer { handle: Some("rock\" OR \"roll* AND NOT x".into()), ..customer() };
         let search = search_for(&c).unwrap();
-        assert_eq!(
-            sosl(&search),
-            format!("FIND {{\"rock\\\" OR \\\"roll\\* AND NOT x\"}} {RETURNING}")
-        );
+        assert_eq!(sosl(&search), format!("FIND {{\"rock\\\" OR \\\"roll\\* AND NOT x\"}} {RETURNING}"));
     }
 
     #[test]
@@ -844,22 +663,12 @@ mod tests {
 
     #[test]
     fn the_one_contact_with_the_same_email_is_linked() {
-        let c = Customer {
-            email: Some("Ada@Example.com".into()),
-            ..named("Ada", "Lovelace")
-        };
+        let c = Customer { email: Some("Ada@Example.com".into()), ..named("Ada", "Lovelace") };
         let found = [
             contact("003B", Some("Ada"), Some("Lovelace"), None),
-            contact(
-                "003A",
-                Some("Augusta"),
-                Some("King"),
-                Some(" ada@example.COM "),
-            ),
+            contact("003A", Some("Augusta"), Some("King"), Some(" ada@example.COM ")),
         ];
-        let Outcome::Link(linked) = rank(&c, &found).unwrap() else {
-            panic!("expected a link")
-        };
+        let Outcome::Link(linked) = rank(&c, &found).unwrap() else { panic!("expected a link") };
         assert_eq!(linked.candidate.id, "003A");
         assert_eq!(linked.score, SCORE_EMAIL_EXACT);
         assert_eq!(linked.reasons, vec![MatchReason::EmailExact]);
@@ -871,9 +680,7 @@ mod tests {
             contact("003A", Some("ada"), Some("LOVELACE"), None),
             contact("003B", Some("Byron"), Some("Lovelace"), None),
         ];
-        let Outcome::Link(linked) = rank(&named("Ada", "Lovelace"), &found).unwrap() else {
-            panic!("expected a link")
-        };
+        let Outcome::Link(linked) = rank(&named("Ada", "Lovelace"), &found).unwrap() else { panic!("expected a link") };
         assert_eq!(linked.candidate.id, "003A");
         assert_eq!(linked.reasons, vec![MatchReason::NameExact]);
     }
@@ -882,12 +689,7 @@ mod tests {
     fn two_contacts_with_the_same_name_are_suggested() {
         let found = [
             contact("003B", Some("Ada"), Some("Lovelace"), None),
-            contact(
-                "003A",
-                Some("Ada"),
-                Some("Lovelace"),
-                Some("ada@example.com"),
-            ),
+            contact("003A", Some("Ada"), Some("Lovelace"), Some("ada@example.com")),
         ];
         let Outcome::Suggest(suggested) = rank(&named("Ada", "Lovelace"), &found).unwrap() else {
             panic!("expected suggestions")
@@ -898,69 +700,33 @@ mod tests {
 
     #[test]
     fn two_contacts_with_the_same_email_are_suggested() {
-        let c = Customer {
-            email: Some("ada@example.com".into()),
-            ..named("Ada", "Lovelace")
-        };
+        let c = Customer { email: Some("ada@example.com".into()), ..named("Ada", "Lovelace") };
         let found = [
-            contact(
-                "003A",
-                Some("Ada"),
-                Some("Lovelace"),
-                Some("ada@example.com"),
-            ),
+            contact("003A", Some("Ada"), Some("Lovelace"), Some("ada@example.com")),
             contact("003B", Some("A."), Some("King"), Some("ada@example.com")),
         ];
-        let Outcome::Suggest(suggested) = rank(&c, &found).unwrap() else {
-            panic!("expected suggestions")
-        };
+        let Outcome::Suggest(suggested) = rank(&c, &found).unwrap() else { panic!("expected suggestions") };
         assert_eq!(suggested[0].candidate.id, "003A");
         assert_eq!(suggested[0].score, SCORE_EMAIL_EXACT + SCORE_NAME_EXACT);
     }
 
     #[test]
     fn a_name_match_with_a_conflicting_email_is_only_suggested() {
-        let c = Customer {
-            email: Some("ada@example.com".into()),
-            ..named("Ada", "Lovelace")
-        };
-        let found = [contact(
-            "003A",
-            Some("Ada"),
-            Some("Lovelace"),
-            Some("other@example.com"),
-        )];
-        let Outcome::Suggest(suggested) = rank(&c, &found).unwrap() else {
-            panic!("expected suggestions")
-        };
-        assert_eq!(
-            suggested[0].reasons,
-            vec![MatchReason::EmailConflict, MatchReason::NameExact]
-        );
-        assert_eq!(
-            suggested[0].score,
-            SCORE_NAME_EXACT - PENALTY_EMAIL_CONFLICT
-        );
+        let c = Customer { email: Some("ada@example.com".into()), ..named("Ada", "Lovelace") };
+        let found = [contact("003A", Some("Ada"), Some("Lovelace"), Some("other@example.com"))];
+        let Outcome::Suggest(suggested) = rank(&c, &found).unwrap() else { panic!("expected suggestions") };
+        assert_eq!(suggested[0].reasons, vec![MatchReason::EmailConflict, MatchReason::NameExact]);
+        assert_eq!(suggested[0].score, SCORE_NAME_EXACT - PENALTY_EMAIL_CONFLICT);
     }
 
     #[test]
     fn an_email_match_beats_a_namesake_and_is_linked() {
-        let c = Customer {
-            email: Some("ada@example.com".into()),
-            ..named("Ada", "Lovelace")
-        };
+        let c = Customer { email: Some("ada@example.com".into()), ..named("Ada", "Lovelace") };
         let found = [
             contact("003A", Some("Ada"), Some("Lovelace"), None),
-            contact(
-                "003B",
-                Some("Ada"),
-                Some("Lovelace"),
-                Some("ada@example.com"),
-            ),
+            contact("003B", Some("Ada"), Some("Lovelace"), Some("ada@example.com")),
         ];
-        let Outcome::Link(linked) = rank(&c, &found).unwrap() else {
-            panic!("expected a link")
-        };
+        let Outcome::Link(linked) = rank(&c, &found).unwrap() else { panic!("expected a link") };
         assert_eq!(linked.candidate.id, "003B");
     }
 
@@ -972,10 +738,7 @@ mod tests {
         };
         assert_eq!(suggested[0].reasons, vec![MatchReason::FirstNameExact]);
 
-        let last_only = Customer {
-            last_name: Some("Lovelace".into()),
-            ..customer()
-        };
+        let last_only = Customer { last_name: Some("Lovelace".into()), ..customer() };
         let found = [contact("003A", None, Some("Lovelace"), None)];
         let Outcome::Suggest(suggested) = rank(&last_only, &found).unwrap() else {
             panic!("expected suggestions: a last name alone is not enough to link")
@@ -985,17 +748,12 @@ mod tests {
 
     #[test]
     fn sosl_hits_are_suggested_and_those_showing_the_term_first() {
-        let c = Customer {
-            username: Some("adal".into()),
-            ..customer()
-        };
+        let c = Customer { username: Some("adal".into()), ..customer() };
         let found = [
             contact("003A", Some("Ada"), Some("Lovelace"), None),
             contact("003B", Some("Ada"), Some("L"), Some("ADAL@example.com")),
         ];
-        let Outcome::Suggest(suggested) = rank(&c, &found).unwrap() else {
-            panic!("expected suggestions")
-        };
+        let Outcome::Suggest(suggested) = rank(&c, &found).unwrap() else { panic!("expected suggestions") };
         assert_eq!(suggested[0].candidate.id, "003B");
         assert_eq!(suggested[0].reasons, vec![MatchReason::TermFound]);
         assert_eq!(suggested[1].reasons, vec![]);
@@ -1003,45 +761,26 @@ mod tests {
 
     #[test]
     fn no_matching_candidate_creates_a_contact() {
-        let c = Customer {
-            email: Some("ada@example.com".into()),
-            ..named("Ada", "Lovelace")
-        };
-        let found = [contact(
-            "003A",
-            Some("Grace"),
-            Some("Hopper"),
-            Some("grace@example.com"),
-        )];
-        assert_eq!(
-            rank(&c, &found).unwrap(),
-            Outcome::Create(new_contact(&c).unwrap())
-        );
+        let c = Customer { email: Some("ada@example.com".into()), ..named("Ada", "Lovelace") };
+        let found = [contact("003A", Some("Grace"), Some("Hopper"), Some("grace@example.com"))];
+        assert_eq!(rank(&c, &found).unwrap(), Outcome::Create(new_contact(&c).unwrap()));
     }
 
     #[test]
     fn an_empty_candidate_list_creates_a_contact() {
         let c = named("Ada", "Lovelace");
-        let Outcome::Create(fields) = rank(&c, &[]).unwrap() else {
-            panic!("expected create")
-        };
+        let Outcome::Create(fields) = rank(&c, &[]).unwrap() else { panic!("expected create") };
         assert_eq!(text_field(&fields, "LastName"), Some("Lovelace"));
     }
 
     #[test]
     fn creating_for_an_empty_customer_is_an_error() {
-        assert_eq!(
-            rank(&Customer::default(), &[]),
-            Err(MatchingError::NothingToSearch)
-        );
+        assert_eq!(rank(&Customer::default(), &[]), Err(MatchingError::NothingToSearch));
     }
 
     #[test]
     fn ranking_ignores_candidate_order_and_repeats() {
-        let c = Customer {
-            email: Some("ada@example.com".into()),
-            ..named("Ada", "Lovelace")
-        };
+        let c = Customer { email: Some("ada@example.com".into()), ..named("Ada", "Lovelace") };
         let found = vec![
             contact("003C", Some("Ada"), Some("Lovelace"), None),
             contact("003A", Some("Ada"), Some("Byron"), None),
@@ -1055,15 +794,9 @@ mod tests {
         let mut repeated = found.clone();
         repeated.extend(found.iter().cloned());
         assert_eq!(rank(&c, &repeated).unwrap(), expected);
-        let Outcome::Suggest(suggested) = expected else {
-            panic!("expected suggestions")
-        };
+        let Outcome::Suggest(suggested) = expected else { panic!("expected suggestions") };
         let ids: Vec<_> = suggested.iter().map(|r| r.candidate.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            ["003B", "003C", "003A"],
-            "003D only conflicts and is dropped"
-        );
+        assert_eq!(ids, ["003B", "003C", "003A"], "003D only conflicts and is dropped");
     }
 
     // --- creating (D2) -----------------------------------------------------------
@@ -1083,19 +816,9 @@ mod tests {
 
     #[test]
     fn a_new_contact_leaves_out_empty_values() {
-        let c = Customer {
-            first_name: Some(" ".into()),
-            email: Some("".into()),
-            ..named("", "Lovelace")
-        };
+        let c = Customer { first_name: Some(" ".into()), email: Some("".into()), ..named("", "Lovelace") };
         let fields = new_contact(&c).unwrap();
-        assert_eq!(
-            fields,
-            vec![WireField {
-                name: "LastName".into(),
-                value: WireValue::Text("Lovelace".into())
-            }]
-        );
+        assert_eq!(fields, vec![WireField { name: "LastName".into(), value: WireValue::Text("Lovelace".into()) }]);
     }
 
     #[test]
@@ -1106,18 +829,9 @@ mod tests {
             handle: Some("@ada".into()),
             ..customer()
         };
-        assert_eq!(
-            text_field(&new_contact(&c).unwrap(), "LastName"),
-            Some("adal")
-        );
-        let c = Customer {
-            username: None,
-            ..c
-        };
-        assert_eq!(
-            text_field(&new_contact(&c).unwrap(), "LastName"),
-            Some("@ada")
-        );
+        assert_eq!(text_field(&new_contact(&c).unwrap(), "LastName"), Some("adal"));
+        let c = Customer { username: None, ..c };
+        assert_eq!(text_field(&new_contact(&c).unwrap(), "LastName"), Some("@ada"));
         let c = Customer { handle: None, ..c };
         let fields = new_contact(&c).unwrap();
         assert_eq!(text_field(&fields, "LastName"), Some("Customer cust-1"));
@@ -1126,10 +840,7 @@ mod tests {
 
     #[test]
     fn new_contact_names_fit_their_fields() {
-        let c = Customer {
-            id: "9".repeat(200),
-            ..Customer::default()
-        };
+        let c = Customer { id: "9".repeat(200), ..Customer::default() };
         let fields = new_contact(&c).unwrap();
         let last = text_field(&fields, "LastName").unwrap();
         assert_eq!(last.len(), LAST_NAME_MAX_CHARS);
@@ -1138,15 +849,9 @@ mod tests {
 
     #[test]
     fn an_overlong_email_or_phone_is_too_long_rather_than_cut() {
-        let c = Customer {
-            email: Some(format!("{}@example.com", "a".repeat(70))),
-            ..named("Ada", "Lovelace")
-        };
+        let c = Customer { email: Some(format!("{}@example.com", "a".repeat(70))), ..named("Ada", "Lovelace") };
         assert_eq!(new_contact(&c), Err(MatchingError::TooLong("email".into())));
-        let c = Customer {
-            phone: Some("1".repeat(PHONE_MAX_CHARS + 1)),
-            ..named("Ada", "Lovelace")
-        };
+        let c = Customer { phone: Some("1".repeat(PHONE_MAX_CHARS + 1)), ..named("Ada", "Lovelace") };
         assert_eq!(new_contact(&c), Err(MatchingError::TooLong("phone".into())));
     }
 
@@ -1157,12 +862,7 @@ mod tests {
             ..named(&"Å".repeat(45), &format!("O'Brien {}", "z".repeat(90)))
         };
         let fields = new_contact(&c).unwrap();
-        let stored = contact(
-            "003A",
-            text_field(&fields, "FirstName"),
-            text_field(&fields, "LastName"),
-            None,
-        );
+        let stored = contact("003A", text_field(&fields, "FirstName"), text_field(&fields, "LastName"), None);
         let values = values_in_shape(soql(&search_for(&c).unwrap()), &name_templates()[1]).unwrap();
         assert_eq!(Some(values[0].as_str()), text_field(&fields, "FirstName"));
         assert_eq!(Some(values[1].as_str()), text_field(&fields, "LastName"));
@@ -1172,10 +872,7 @@ mod tests {
     #[test]
     fn errors_say_which_value_and_what_to_do() {
         let message = MatchingError::TooLong("email".into()).to_string();
-        assert!(
-            message.contains("email") && message.contains("link a Contact by hand"),
-            "{message}"
-        );
+        assert!(message.contains("email") && message.contains("link a Contact by hand"), "{message}");
     }
 
     // --- any input -----------------------------------------------------------------
@@ -1196,48 +893,24 @@ mod tests {
     }
 
     fn any_customer() -> impl Strategy<Value = Customer> {
-        (
-            hostile_text(),
-            hostile_text(),
-            hostile_text(),
-            hostile_text(),
-            hostile_text(),
-            hostile_text(),
-            hostile_text(),
-        )
-            .prop_map(
-                |(id, first_name, last_name, email, username, handle, phone)| Customer {
-                    id: id.unwrap_or_default(),
-                    first_name,
-                    last_name,
-                    email,
-                    username,
-                    handle,
-                    phone,
-                },
-            )
+        (hostile_text(), hostile_text(), hostile_text(), hostile_text(), hostile_text(), hostile_text(), hostile_text())
+            .prop_map(|(id, first_name, last_name, email, username, handle, phone)| Customer {
+                id: id.unwrap_or_default(),
+                first_name,
+                last_name,
+                email,
+                username,
+                handle,
+                phone,
+            })
     }
 
     fn any_candidates() -> impl Strategy<Value = Vec<Candidate>> {
-        let names = prop::sample::select(vec![
-            None,
-            Some("Ada"),
-            Some("ada "),
-            Some("Lovelace"),
-            Some("B"),
-        ]);
-        let emails = prop::sample::select(vec![
-            None,
-            Some("ada@example.com"),
-            Some("ADA@example.com"),
-            Some("x@y.z"),
-        ]);
+        let names = prop::sample::select(vec![None, Some("Ada"), Some("ada "), Some("Lovelace"), Some("B")]);
+        let emails = prop::sample::select(vec![None, Some("ada@example.com"), Some("ADA@example.com"), Some("x@y.z")]);
         let ids = prop::sample::select(vec!["003A", "003B", "003C", "003D"]);
-        prop::collection::vec((ids, names.clone(), names, emails), 0..8).prop_map(|rows| {
-            rows.into_iter()
-                .map(|(id, first, last, email)| contact(id, first, last, email))
-                .collect()
-        })
+        prop::collection::vec((ids, names.clone(), names, emails), 0..8)
+            .prop_map(|rows| rows.into_iter().map(|(id, first, last, email)| contact(id, first, last, email)).collect())
     }
 
     proptest! {

@@ -125,27 +125,15 @@ pub fn decide(events: &[Event], now: Timestamp, timeouts: &Timeouts) -> Decision
     // Exact arithmetic in i128: no timestamp or timeout can overflow it.
     let timer = timeout_of(phase, timeouts).zip(events.last());
     let Some(((after_ms, state_by_time), last)) = timer else {
-        return Decision {
-            state: state_by_events,
-            phase,
-            changes_at: None,
-        };
+        return Decision { state: state_by_events, phase, changes_at: None };
     };
     let deadline = i128::from(last.at()) + i128::from(after_ms);
     if i128::from(now) >= deadline {
-        Decision {
-            state: state_by_time,
-            phase,
-            changes_at: None,
-        }
+        Decision { state: state_by_time, phase, changes_at: None }
     } else {
         // A deadline past the end of representable time never comes.
         let changes_at = Timestamp::try_from(deadline).ok();
-        Decision {
-            state: state_by_events,
-            phase,
-            changes_at,
-        }
+        Decision { state: state_by_events, phase, changes_at }
     }
 }
 
@@ -160,10 +148,7 @@ pub fn next(phase: Phase, event: &Event) -> Phase {
     match (phase, event) {
         // Routed is final: a person owns the case now.
         (Routed, _) => Routed,
-        (
-            AwaitingAgent | Answered | Asked | Confirmed,
-            CustomerAskedForPerson(_) | AgentCouldNotHelp(_),
-        ) => Routed,
+        (AwaitingAgent | Answered | Asked | Confirmed, CustomerAskedForPerson(_) | AgentCouldNotHelp(_)) => Routed,
         (AwaitingAgent | Answered | Asked, CustomerMessage(_)) => AwaitingAgent,
         (AwaitingAgent | Answered | Asked, AgentAnswer(_)) => Answered,
         (AwaitingAgent | Answered | Asked, AgentQuestion(_)) => Asked,
@@ -188,10 +173,7 @@ fn state_of(phase: Phase) -> ResolutionState {
 /// it has once it has been quiet that long.
 fn timeout_of(phase: Phase, timeouts: &Timeouts) -> Option<(u64, ResolutionState)> {
     match phase {
-        Phase::Answered => Some((
-            timeouts.soft_resolution_after_ms,
-            ResolutionState::SoftResolution,
-        )),
+        Phase::Answered => Some((timeouts.soft_resolution_after_ms, ResolutionState::SoftResolution)),
         Phase::Asked => Some((timeouts.abandoned_after_ms, ResolutionState::Abandoned)),
         Phase::AwaitingAgent | Phase::Confirmed | Phase::Routed => None,
     }
@@ -200,11 +182,7 @@ fn timeout_of(phase: Phase, timeouts: &Timeouts) -> Option<(u64, ResolutionState
 /// The events without repeats (first occurrence kept), stably sorted by time.
 fn in_time_order(events: &[Event]) -> Vec<Event> {
     let mut seen = HashSet::with_capacity(events.len());
-    let mut unique: Vec<Event> = events
-        .iter()
-        .copied()
-        .filter(|event| seen.insert(*event))
-        .collect();
+    let mut unique: Vec<Event> = events.iter().copied().filter(|event| seen.insert(*event)).collect();
     unique.sort_by_key(Event::at);
     unique
 }
@@ -217,18 +195,11 @@ mod tests {
     const DAY: i64 = 24 * 60 * 60 * 1000;
 
     fn timeouts(soft: u64, abandoned: u64) -> Timeouts {
-        Timeouts {
-            soft_resolution_after_ms: soft,
-            abandoned_after_ms: abandoned,
-        }
+        Timeouts { soft_resolution_after_ms: soft, abandoned_after_ms: abandoned }
     }
 
     fn decision(state: ResolutionState, phase: Phase, changes_at: Option<Timestamp>) -> Decision {
-        Decision {
-            state,
-            phase,
-            changes_at,
-        }
+        Decision { state, phase, changes_at }
     }
 
     /// One event of each kind at `at`, in declaration order.
@@ -243,13 +214,8 @@ mod tests {
         ]
     }
 
-    const EVERY_PHASE: [Phase; 5] = [
-        Phase::AwaitingAgent,
-        Phase::Answered,
-        Phase::Asked,
-        Phase::Confirmed,
-        Phase::Routed,
-    ];
+    const EVERY_PHASE: [Phase; 5] =
+        [Phase::AwaitingAgent, Phase::Answered, Phase::Asked, Phase::Confirmed, Phase::Routed];
 
     // --- the table, row by row ----------------------------------------------
 
@@ -266,29 +232,10 @@ mod tests {
         // Rows: phase; columns: customer-message, agent-answer, agent-question,
         // customer-confirmed, customer-asked-for-person, agent-could-not-help.
         let table = [
-            (
-                AwaitingAgent,
-                [AwaitingAgent, Answered, Asked, Confirmed, Routed, Routed],
-            ),
-            (
-                Answered,
-                [AwaitingAgent, Answered, Asked, Confirmed, Routed, Routed],
-            ),
-            (
-                Asked,
-                [AwaitingAgent, Answered, Asked, Confirmed, Routed, Routed],
-            ),
-            (
-                Confirmed,
-                [
-                    AwaitingAgent,
-                    Confirmed,
-                    Confirmed,
-                    Confirmed,
-                    Routed,
-                    Routed,
-                ],
-            ),
+            (AwaitingAgent, [AwaitingAgent, Answered, Asked, Confirmed, Routed, Routed]),
+            (Answered, [AwaitingAgent, Answered, Asked, Confirmed, Routed, Routed]),
+            (Asked, [AwaitingAgent, Answered, Asked, Confirmed, Routed, Routed]),
+            (Confirmed, [AwaitingAgent, Confirmed, Confirmed, Confirmed, Routed, Routed]),
             (Routed, [Routed, Routed, Routed, Routed, Routed, Routed]),
         ];
         for (phase, expected_row) in table {
@@ -312,47 +259,30 @@ mod tests {
     fn customer_message_awaits_the_agent_with_no_deadline() {
         let events = [Event::AgentAnswer(0), Event::CustomerMessage(10)];
         let got = decide(&events, 10 * DAY, &Timeouts::default());
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::AwaitingAgent, None)
-        );
+        assert_eq!(got, decision(ResolutionState::None, Phase::AwaitingAgent, None));
     }
 
     #[test]
     fn agent_answer_is_open_until_the_soft_resolution_timeout() {
         let events = [Event::CustomerMessage(0), Event::AgentAnswer(100)];
         let got = decide(&events, 150, &timeouts(1_000, 5));
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::Answered, Some(1_100))
-        );
+        assert_eq!(got, decision(ResolutionState::None, Phase::Answered, Some(1_100)));
     }
 
     #[test]
     fn agent_question_is_open_until_the_abandoned_timeout() {
         let events = [Event::CustomerMessage(0), Event::AgentQuestion(100)];
         let got = decide(&events, 150, &timeouts(5, 2_000));
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::Asked, Some(2_100))
-        );
+        assert_eq!(got, decision(ResolutionState::None, Phase::Asked, Some(2_100)));
     }
 
     #[test]
     fn customer_confirmation_is_a_hard_resolution_from_every_open_phase() {
-        for before in [
-            vec![],
-            vec![Event::AgentAnswer(1)],
-            vec![Event::AgentQuestion(1)],
-        ] {
+        for before in [vec![], vec![Event::AgentAnswer(1)], vec![Event::AgentQuestion(1)]] {
             let mut events = before.clone();
             events.push(Event::CustomerConfirmed(2));
             let got = decide(&events, 3 * DAY, &Timeouts::default());
-            assert_eq!(
-                got,
-                decision(ResolutionState::HardResolution, Phase::Confirmed, None),
-                "after {before:?}"
-            );
+            assert_eq!(got, decision(ResolutionState::HardResolution, Phase::Confirmed, None), "after {before:?}");
         }
     }
 
@@ -365,19 +295,12 @@ mod tests {
             vec![Event::CustomerConfirmed(1)],
             vec![Event::AgentCouldNotHelp(1)],
         ];
-        for hand_off in [
-            Event::CustomerAskedForPerson(5),
-            Event::AgentCouldNotHelp(5),
-        ] {
+        for hand_off in [Event::CustomerAskedForPerson(5), Event::AgentCouldNotHelp(5)] {
             for lead_in in &lead_ins {
                 let mut events = lead_in.clone();
                 events.push(hand_off);
                 let got = decide(&events, 6, &timeouts(0, 0));
-                assert_eq!(
-                    got,
-                    decision(ResolutionState::RoutedToTeam, Phase::Routed, None),
-                    "{events:?}"
-                );
+                assert_eq!(got, decision(ResolutionState::RoutedToTeam, Phase::Routed, None), "{events:?}");
             }
         }
     }
@@ -388,66 +311,40 @@ mod tests {
         events.extend(every_event(1));
         events.push(Event::AgentAnswer(2));
         let got = decide(&events, 10 * DAY, &timeouts(0, 0));
-        assert_eq!(
-            got,
-            decision(ResolutionState::RoutedToTeam, Phase::Routed, None)
-        );
+        assert_eq!(got, decision(ResolutionState::RoutedToTeam, Phase::Routed, None));
     }
 
     #[test]
     fn customer_message_after_confirmation_reopens_the_case() {
-        let events = [
-            Event::AgentAnswer(0),
-            Event::CustomerConfirmed(1),
-            Event::CustomerMessage(2),
-        ];
+        let events = [Event::AgentAnswer(0), Event::CustomerConfirmed(1), Event::CustomerMessage(2)];
         let got = decide(&events, 3, &Timeouts::default());
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::AwaitingAgent, None)
-        );
+        assert_eq!(got, decision(ResolutionState::None, Phase::AwaitingAgent, None));
 
         // …and the reopened case resolves again by the usual rules.
         let mut events = events.to_vec();
         events.push(Event::AgentAnswer(10));
         let got = decide(&events, 10 + DAY, &Timeouts::default());
-        assert_eq!(
-            got,
-            decision(ResolutionState::SoftResolution, Phase::Answered, None)
-        );
+        assert_eq!(got, decision(ResolutionState::SoftResolution, Phase::Answered, None));
     }
 
     #[test]
     fn agent_messages_after_confirmation_keep_the_hard_resolution() {
-        let events = [
-            Event::CustomerConfirmed(0),
-            Event::AgentAnswer(1),
-            Event::AgentQuestion(2),
-        ];
+        let events = [Event::CustomerConfirmed(0), Event::AgentAnswer(1), Event::AgentQuestion(2)];
         let got = decide(&events, 10 * DAY, &Timeouts::default());
-        assert_eq!(
-            got,
-            decision(ResolutionState::HardResolution, Phase::Confirmed, None)
-        );
+        assert_eq!(got, decision(ResolutionState::HardResolution, Phase::Confirmed, None));
     }
 
     #[test]
     fn customer_message_after_soft_resolution_reopens_the_case() {
         let events = [Event::AgentAnswer(0), Event::CustomerMessage(3 * DAY)];
         let got = decide(&events, 3 * DAY + 1, &Timeouts::default());
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::AwaitingAgent, None)
-        );
+        assert_eq!(got, decision(ResolutionState::None, Phase::AwaitingAgent, None));
     }
 
     #[test]
     fn awaiting_agent_never_times_out() {
         let got = decide(&[Event::CustomerMessage(0)], i64::MAX, &timeouts(0, 0));
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::AwaitingAgent, None)
-        );
+        assert_eq!(got, decision(ResolutionState::None, Phase::AwaitingAgent, None));
     }
 
     // --- timeout boundaries ---------------------------------------------------
@@ -456,28 +353,16 @@ mod tests {
     fn soft_resolution_starts_exactly_at_the_timeout() {
         let events = [Event::AgentAnswer(1_000)];
         let t = timeouts(500, 7);
-        assert_eq!(
-            decide(&events, 1_499, &t),
-            decision(ResolutionState::None, Phase::Answered, Some(1_500))
-        );
-        assert_eq!(
-            decide(&events, 1_500, &t),
-            decision(ResolutionState::SoftResolution, Phase::Answered, None)
-        );
+        assert_eq!(decide(&events, 1_499, &t), decision(ResolutionState::None, Phase::Answered, Some(1_500)));
+        assert_eq!(decide(&events, 1_500, &t), decision(ResolutionState::SoftResolution, Phase::Answered, None));
     }
 
     #[test]
     fn abandoned_starts_exactly_at_the_timeout() {
         let events = [Event::AgentQuestion(1_000)];
         let t = timeouts(7, 500);
-        assert_eq!(
-            decide(&events, 1_499, &t),
-            decision(ResolutionState::None, Phase::Asked, Some(1_500))
-        );
-        assert_eq!(
-            decide(&events, 1_500, &t),
-            decision(ResolutionState::Abandoned, Phase::Asked, None)
-        );
+        assert_eq!(decide(&events, 1_499, &t), decision(ResolutionState::None, Phase::Asked, Some(1_500)));
+        assert_eq!(decide(&events, 1_500, &t), decision(ResolutionState::Abandoned, Phase::Asked, None));
     }
 
     #[test]
@@ -485,10 +370,7 @@ mod tests {
         let t = Timeouts::default();
         let answered = [Event::AgentAnswer(0)];
         assert_eq!(decide(&answered, DAY - 1, &t).state, ResolutionState::None);
-        assert_eq!(
-            decide(&answered, DAY, &t).state,
-            ResolutionState::SoftResolution
-        );
+        assert_eq!(decide(&answered, DAY, &t).state, ResolutionState::SoftResolution);
         let asked = [Event::AgentQuestion(0)];
         assert_eq!(decide(&asked, DAY - 1, &t).state, ResolutionState::None);
         assert_eq!(decide(&asked, DAY, &t).state, ResolutionState::Abandoned);
@@ -497,61 +379,34 @@ mod tests {
     #[test]
     fn zero_timeout_resolves_at_once() {
         let got = decide(&[Event::AgentAnswer(5)], 5, &timeouts(0, 0));
-        assert_eq!(
-            got,
-            decision(ResolutionState::SoftResolution, Phase::Answered, None)
-        );
+        assert_eq!(got, decision(ResolutionState::SoftResolution, Phase::Answered, None));
     }
 
     #[test]
     fn quiet_is_measured_from_the_latest_event_of_either_side() {
         // The customer's reply restarts the clock even though the agent answered again later.
-        let events = [
-            Event::AgentAnswer(0),
-            Event::CustomerMessage(DAY),
-            Event::AgentAnswer(DAY + 10),
-        ];
+        let events = [Event::AgentAnswer(0), Event::CustomerMessage(DAY), Event::AgentAnswer(DAY + 10)];
         let got = decide(&events, DAY + 20, &Timeouts::default());
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::Answered, Some(2 * DAY + 10))
-        );
+        assert_eq!(got, decision(ResolutionState::None, Phase::Answered, Some(2 * DAY + 10)));
     }
 
     #[test]
     fn events_after_now_count_as_no_quiet_time() {
         let got = decide(&[Event::AgentAnswer(1_000)], 0, &timeouts(10, 10));
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::Answered, Some(1_010))
-        );
+        assert_eq!(got, decision(ResolutionState::None, Phase::Answered, Some(1_010)));
     }
 
     #[test]
     fn huge_timeouts_and_extreme_timestamps_do_not_overflow() {
         // The deadline lies past the end of i64 time: it never comes.
-        let got = decide(
-            &[Event::AgentAnswer(i64::MAX - 1)],
-            i64::MAX,
-            &timeouts(u64::MAX, u64::MAX),
-        );
+        let got = decide(&[Event::AgentAnswer(i64::MAX - 1)], i64::MAX, &timeouts(u64::MAX, u64::MAX));
         assert_eq!(got, decision(ResolutionState::None, Phase::Answered, None));
         // i64::MIN + u64::MAX is exactly i64::MAX.
-        let got = decide(
-            &[Event::AgentQuestion(i64::MIN)],
-            i64::MIN,
-            &timeouts(u64::MAX, u64::MAX),
-        );
-        assert_eq!(
-            got,
-            decision(ResolutionState::None, Phase::Asked, Some(i64::MAX))
-        );
+        let got = decide(&[Event::AgentQuestion(i64::MIN)], i64::MIN, &timeouts(u64::MAX, u64::MAX));
+        assert_eq!(got, decision(ResolutionState::None, Phase::Asked, Some(i64::MAX)));
         // Negative timestamps (before 1970) work like any other.
         let got = decide(&[Event::AgentQuestion(-DAY)], 0, &Timeouts::default());
-        assert_eq!(
-            got,
-            decision(ResolutionState::Abandoned, Phase::Asked, None)
-        );
+        assert_eq!(got, decision(ResolutionState::Abandoned, Phase::Asked, None));
     }
 
     // --- order and repetition -------------------------------------------------
@@ -565,28 +420,16 @@ mod tests {
 
     #[test]
     fn events_with_the_same_time_keep_their_input_order() {
-        let got = decide(
-            &[Event::CustomerMessage(5), Event::AgentAnswer(5)],
-            6,
-            &Timeouts::default(),
-        );
+        let got = decide(&[Event::CustomerMessage(5), Event::AgentAnswer(5)], 6, &Timeouts::default());
         assert_eq!(got.phase, Phase::Answered);
-        let got = decide(
-            &[Event::AgentAnswer(5), Event::CustomerMessage(5)],
-            6,
-            &Timeouts::default(),
-        );
+        let got = decide(&[Event::AgentAnswer(5), Event::CustomerMessage(5)], 6, &Timeouts::default());
         assert_eq!(got.phase, Phase::AwaitingAgent);
     }
 
     #[test]
     fn an_event_repeated_with_the_same_time_counts_once() {
         let once = [Event::CustomerMessage(5), Event::AgentAnswer(5)];
-        let repeated = [
-            Event::CustomerMessage(5),
-            Event::AgentAnswer(5),
-            Event::CustomerMessage(5),
-        ];
+        let repeated = [Event::CustomerMessage(5), Event::AgentAnswer(5), Event::CustomerMessage(5)];
         let t = Timeouts::default();
         assert_eq!(decide(&repeated, 6, &t), decide(&once, 6, &t));
         assert_eq!(decide(&repeated, 6, &t).phase, Phase::Answered);
@@ -595,15 +438,8 @@ mod tests {
     #[test]
     fn a_reopening_message_after_confirmation_is_not_a_repeat() {
         // Same kind, later time: a new fact, not a repeat.
-        let events = [
-            Event::CustomerMessage(0),
-            Event::CustomerConfirmed(1),
-            Event::CustomerMessage(2),
-        ];
-        assert_eq!(
-            decide(&events, 3, &Timeouts::default()).phase,
-            Phase::AwaitingAgent
-        );
+        let events = [Event::CustomerMessage(0), Event::CustomerConfirmed(1), Event::CustomerMessage(2)];
+        assert_eq!(decide(&events, 3, &Timeouts::default()).phase, Phase::AwaitingAgent);
     }
 
     fn event_of(kind: u8, at: Timestamp) -> Event {
@@ -620,11 +456,7 @@ mod tests {
         prop::collection::btree_set(any_time(), 0..24).prop_flat_map(|times| {
             let len = times.len();
             prop::collection::vec(0u8..6, len).prop_map(move |kinds| {
-                times
-                    .iter()
-                    .zip(kinds)
-                    .map(|(&at, kind)| event_of(kind, at))
-                    .collect::<Vec<_>>()
+                times.iter().zip(kinds).map(|(&at, kind)| event_of(kind, at)).collect::<Vec<_>>()
             })
         })
     }

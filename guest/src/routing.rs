@@ -98,10 +98,7 @@ pub struct ConversationData {
 }
 
 /// The flattened attributes, in order, as the key/value pairs of one JSON object.
-pub fn routing_attributes(
-    person: &Person,
-    conversation: &ConversationData,
-) -> Vec<(String, String)> {
+pub fn routing_attributes(person: &Person, conversation: &ConversationData) -> Vec<(String, String)> {
     let mut object = OrderedObject::default();
     let defaults = [
         ("_firstName", &person.first_name),
@@ -113,15 +110,8 @@ pub fn routing_attributes(
         object.put(key.to_owned(), value.clone().unwrap_or_default());
     }
     for attribute in &conversation.attributes {
-        let prefix = if attribute.custom {
-            "conversation_custom_data_"
-        } else {
-            "conversation_"
-        };
-        object.put(
-            format!("{prefix}{}", attribute.name),
-            value_text(&attribute.value),
-        );
+        let prefix = if attribute.custom { "conversation_custom_data_" } else { "conversation_" };
+        object.put(format!("{prefix}{}", attribute.name), value_text(&attribute.value));
     }
     for attribute in &person.attributes {
         let prefix = match attribute.kind {
@@ -129,10 +119,7 @@ pub fn routing_attributes(
             PersonAttributeKind::Custom => "user_custom_data_",
             PersonAttributeKind::Location => "user_geoip_data_",
         };
-        object.put(
-            format!("{prefix}{}", attribute.name),
-            value_text(&attribute.value),
-        );
+        object.put(format!("{prefix}{}", attribute.name), value_text(&attribute.value));
     }
     object.pairs
 }
@@ -176,9 +163,7 @@ pub fn value_text(value: &AttributeValue) -> String {
         AttributeValue::Integer(number) => number.to_string(),
         AttributeValue::Decimal(number) => decimal_text(*number),
         AttributeValue::Date(date) => date_text(date.year, date.month.into(), date.day.into()),
-        AttributeValue::Time(time) => {
-            time_text(time.hour.into(), time.minute.into(), time.second.into())
-        }
+        AttributeValue::Time(time) => time_text(time.hour.into(), time.minute.into(), time.second.into()),
         AttributeValue::Datetime(at) => instant_text(*at),
         AttributeValue::List(items) => items.join(";"),
     }
@@ -250,35 +235,16 @@ mod tests {
         AttributeValue::Text(value.to_owned())
     }
 
-    fn person_attribute(
-        name: &str,
-        kind: PersonAttributeKind,
-        value: AttributeValue,
-    ) -> PersonAttribute {
-        PersonAttribute {
-            name: name.to_owned(),
-            kind,
-            value,
-        }
+    fn person_attribute(name: &str, kind: PersonAttributeKind, value: AttributeValue) -> PersonAttribute {
+        PersonAttribute { name: name.to_owned(), kind, value }
     }
 
-    fn conversation_attribute(
-        name: &str,
-        custom: bool,
-        value: AttributeValue,
-    ) -> ConversationAttribute {
-        ConversationAttribute {
-            name: name.to_owned(),
-            custom,
-            value,
-        }
+    fn conversation_attribute(name: &str, custom: bool, value: AttributeValue) -> ConversationAttribute {
+        ConversationAttribute { name: name.to_owned(), custom, value }
     }
 
     fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-        expected
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     /// Drops the whitespace between JSON tokens, keeping it inside strings.
@@ -344,17 +310,9 @@ mod tests {
                 person_attribute("last_name", Standard, text("Smith")),
                 person_attribute("full_name", Standard, text("John Smith")),
                 person_attribute("email", Standard, text("email.john.999@gmail.com")),
-                person_attribute(
-                    "user_id",
-                    Standard,
-                    text("4a7a9b3d-951e-47d4-ae41-8e3f05a6969a"),
-                ),
+                person_attribute("user_id", Standard, text("4a7a9b3d-951e-47d4-ae41-8e3f05a6969a")),
                 person_attribute("created_at", Standard, AttributeValue::Null),
-                person_attribute(
-                    "last_request_at",
-                    Standard,
-                    AttributeValue::Datetime(last_request_at),
-                ),
+                person_attribute("last_request_at", Standard, AttributeValue::Datetime(last_request_at)),
                 person_attribute("country_name", Location, text("United States")),
                 person_attribute("region_name", Location, text("Texas")),
                 person_attribute("city_name", Location, text("Dallas")),
@@ -368,11 +326,7 @@ mod tests {
             subject: Some("Next".into()),
             attributes: vec![
                 conversation_attribute("Name", true, text("John Smith")),
-                conversation_attribute(
-                    "Fin AI Agent: Preview",
-                    true,
-                    AttributeValue::Boolean(false),
-                ),
+                conversation_attribute("Fin AI Agent: Preview", true, AttributeValue::Boolean(false)),
                 conversation_attribute("AI Tone of Voice", true, text("Friendly")),
                 conversation_attribute("AI Answer Length", true, text("Standard")),
                 conversation_attribute("AI Pronoun Formality", true, text("Let Fin decide")),
@@ -384,28 +338,16 @@ mod tests {
     #[test]
     fn seed_002_example_is_reproduced_exactly_in_order() {
         let (person, conversation) = seed_002_hand_off();
-        assert_eq!(
-            routing_attributes_json(&person, &conversation),
-            minify(SEED_002_EXAMPLE)
-        );
+        assert_eq!(routing_attributes_json(&person, &conversation), minify(SEED_002_EXAMPLE));
     }
 
     #[test]
     fn seed_002_example_pairs_come_in_the_seed_order() {
         let (person, conversation) = seed_002_hand_off();
-        let keys: Vec<String> = routing_attributes(&person, &conversation)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys: Vec<String> = routing_attributes(&person, &conversation).into_iter().map(|(k, _)| k).collect();
         let seed_keys: Vec<&str> = SEED_002_EXAMPLE
             .split(['\n', ','])
-            .filter_map(|entry| {
-                entry
-                    .trim()
-                    .strip_prefix('"')?
-                    .split_once("\":")
-                    .map(|(key, _)| key)
-            })
+            .filter_map(|entry| entry.trim().strip_prefix('"')?.split_once("\":").map(|(key, _)| key))
             .collect();
         assert_eq!(seed_keys.len(), 23);
         assert_eq!(keys, seed_keys);
@@ -414,15 +356,7 @@ mod tests {
     #[test]
     fn empty_input_gives_the_four_defaults_as_empty_strings() {
         let got = routing_attributes(&Person::default(), &ConversationData::default());
-        assert_eq!(
-            got,
-            pairs(&[
-                ("_firstName", ""),
-                ("_lastName", ""),
-                ("_email", ""),
-                ("_subject", "")
-            ])
-        );
+        assert_eq!(got, pairs(&[("_firstName", ""), ("_lastName", ""), ("_email", ""), ("_subject", "")]));
         assert_eq!(
             routing_attributes_json(&Person::default(), &ConversationData::default()),
             r#"{"_firstName":"","_lastName":"","_email":"","_subject":""}"#
@@ -464,11 +398,7 @@ mod tests {
         let person = Person {
             attributes: vec![
                 // Two names that flatten to the same key `user_custom_data_x`.
-                person_attribute(
-                    "custom_data_x",
-                    PersonAttributeKind::Standard,
-                    text("first"),
-                ),
+                person_attribute("custom_data_x", PersonAttributeKind::Standard, text("first")),
                 person_attribute("y", PersonAttributeKind::Standard, text("y")),
                 person_attribute("x", PersonAttributeKind::Custom, text("last")),
             ],
@@ -485,12 +415,9 @@ mod tests {
         let got = routing_attributes(&person, &conversation);
         assert_eq!(
             got[4..],
-            pairs(&[
-                ("conversation_A", "3"),
-                ("conversation_B", "2"),
-                ("user_custom_data_x", "last"),
-                ("user_y", "y"),
-            ])
+            pairs(
+                &[("conversation_A", "3"), ("conversation_B", "2"), ("user_custom_data_x", "last"), ("user_y", "y"),]
+            )
         );
     }
 
@@ -498,11 +425,7 @@ mod tests {
     fn names_keep_their_spaces_and_case() {
         let conversation = ConversationData {
             subject: None,
-            attributes: vec![conversation_attribute(
-                " Mixed Case  Name ",
-                false,
-                text("v"),
-            )],
+            attributes: vec![conversation_attribute(" Mixed Case  Name ", false, text("v"))],
         };
         let got = routing_attributes(&Person::default(), &conversation);
         assert_eq!(got[4].0, "conversation_ Mixed Case  Name ");
@@ -530,66 +453,21 @@ mod tests {
             (AttributeValue::Decimal(f64::NAN), ""),
             (AttributeValue::Decimal(f64::INFINITY), ""),
             (AttributeValue::Decimal(f64::NEG_INFINITY), ""),
-            (
-                AttributeValue::Date(CalendarDate {
-                    year: 2024,
-                    month: 1,
-                    day: 2,
-                }),
-                "2024-01-02",
-            ),
-            (
-                AttributeValue::Date(CalendarDate {
-                    year: 33,
-                    month: 12,
-                    day: 31,
-                }),
-                "0033-12-31",
-            ),
-            (
-                AttributeValue::Date(CalendarDate {
-                    year: -44,
-                    month: 3,
-                    day: 15,
-                }),
-                "-0044-03-15",
-            ),
-            (
-                AttributeValue::Date(CalendarDate {
-                    year: 2024,
-                    month: 13,
-                    day: 99,
-                }),
-                "2024-13-99",
-            ),
-            (
-                AttributeValue::Time(TimeOfDay {
-                    hour: 7,
-                    minute: 5,
-                    second: 9,
-                    millisecond: 999,
-                }),
-                "07:05:09",
-            ),
+            (AttributeValue::Date(CalendarDate { year: 2024, month: 1, day: 2 }), "2024-01-02"),
+            (AttributeValue::Date(CalendarDate { year: 33, month: 12, day: 31 }), "0033-12-31"),
+            (AttributeValue::Date(CalendarDate { year: -44, month: 3, day: 15 }), "-0044-03-15"),
+            (AttributeValue::Date(CalendarDate { year: 2024, month: 13, day: 99 }), "2024-13-99"),
+            (AttributeValue::Time(TimeOfDay { hour: 7, minute: 5, second: 9, millisecond: 999 }), "07:05:09"),
             (AttributeValue::Datetime(0), "1970-01-01 00:00:00 +0000"),
-            (
-                AttributeValue::Datetime(1_754_926_002_999),
-                "2025-08-11 15:26:42 +0000",
-            ),
+            (AttributeValue::Datetime(1_754_926_002_999), "2025-08-11 15:26:42 +0000"),
             // Before the epoch the milliseconds round down, to the earlier second.
             (AttributeValue::Datetime(-1), "1969-12-31 23:59:59 +0000"),
             (AttributeValue::Datetime(i64::MAX), ""),
             (AttributeValue::Datetime(i64::MIN), ""),
             (AttributeValue::List(vec![]), ""),
             (AttributeValue::List(vec!["One".into()]), "One"),
-            (
-                AttributeValue::List(vec!["Red".into(), "Green Blue".into()]),
-                "Red;Green Blue",
-            ),
-            (
-                AttributeValue::Compound(r#"{"city":"Dallas","lat":32.7}"#.into()),
-                r#"{"city":"Dallas","lat":32.7}"#,
-            ),
+            (AttributeValue::List(vec!["Red".into(), "Green Blue".into()]), "Red;Green Blue"),
+            (AttributeValue::Compound(r#"{"city":"Dallas","lat":32.7}"#.into()), r#"{"city":"Dallas","lat":32.7}"#),
         ];
         for (value, expected) in cases {
             assert_eq!(value_text(&value), expected, "{value:?}");
@@ -598,14 +476,7 @@ mod tests {
 
     #[test]
     fn decimals_read_back_as_the_same_number() {
-        for number in [
-            0.1 + 0.2,
-            1.0 / 3.0,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            -123456.789,
-            5e-324,
-        ] {
+        for number in [0.1 + 0.2, 1.0 / 3.0, f64::MAX, f64::MIN_POSITIVE, -123456.789, 5e-324] {
             let text = value_text(&AttributeValue::Decimal(number));
             assert_eq!(text.parse::<f64>().ok(), Some(number), "{text}");
             assert!(!text.contains(['e', 'E']), "{text}");
@@ -632,12 +503,8 @@ mod tests {
             )
         );
         // And it reads back to the same strings.
-        let parsed: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&json).unwrap();
-        assert_eq!(
-            parsed["user_custom_data_say \"hi\"\n"],
-            "line1\nline2\t\"q\" \\ \u{1} é"
-        );
+        let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed["user_custom_data_say \"hi\"\n"], "line1\nline2\t\"q\" \\ \u{1} é");
         assert_eq!(parsed["_firstName"], "Zoë 😀");
     }
 
@@ -649,12 +516,7 @@ mod tests {
             routing_attributes: RoutingJson<'a>,
         }
         let attributes = pairs(&[("z", "1"), ("a", "2")]);
-        let body = Body {
-            routing_attributes: RoutingJson(&attributes),
-        };
-        assert_eq!(
-            serde_json::to_string(&body).unwrap(),
-            r#"{"routingAttributes":{"z":"1","a":"2"}}"#
-        );
+        let body = Body { routing_attributes: RoutingJson(&attributes) };
+        assert_eq!(serde_json::to_string(&body).unwrap(), r#"{"routingAttributes":{"z":"1","a":"2"}}"#);
     }
 }

@@ -191,9 +191,7 @@ impl HostConfig {
     /// The limits each connector instance runs under.
     pub fn guest_limits(&self) -> GuestLimits {
         GuestLimits {
-            memory_bytes: usize::try_from(self.guest_memory_mb)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1 << 20),
+            memory_bytes: usize::try_from(self.guest_memory_mb).unwrap_or(usize::MAX).saturating_mul(1 << 20),
             deadline: Duration::from_secs(u64::from(self.cycle_deadline_seconds)),
         }
     }
@@ -225,9 +223,7 @@ pub struct BuiltinAgentConfig {
 
 impl Default for BuiltinAgentConfig {
     fn default() -> Self {
-        BuiltinAgentConfig {
-            help_center: PathBuf::from("help-center"),
-        }
+        BuiltinAgentConfig { help_center: PathBuf::from("help-center") }
     }
 }
 
@@ -294,10 +290,7 @@ pub struct OutboxConfig {
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        OutboxConfig {
-            outbox: PathBuf::from("outbox"),
-            from: "casebridge@localhost".into(),
-        }
+        OutboxConfig { outbox: PathBuf::from("outbox"), from: "casebridge@localhost".into() }
     }
 }
 
@@ -509,23 +502,14 @@ impl OrgConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error(
-        "cannot read the configuration file {path}: {source}{}",
-        read_hint(source)
-    )]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read the configuration file {path}: {source}{}", read_hint(source))]
+    Read { path: PathBuf, source: std::io::Error },
     /// The file is not valid TOML or does not have the expected shape.
     #[error("{file} is not a valid casebridge configuration: {message}")]
     Parse { file: String, message: String },
     /// Options have values casebridge cannot use.
     #[error("{file} has {} problem{}:{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, ProblemList(problems))]
-    Invalid {
-        file: String,
-        problems: Vec<ConfigProblem>,
-    },
+    Invalid { file: String, problems: Vec<ConfigProblem> },
 }
 
 impl ConfigError {
@@ -565,9 +549,7 @@ struct ProblemList<'a>(&'a [ConfigProblem]);
 
 impl fmt::Display for ProblemList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0
-            .iter()
-            .try_for_each(|problem| write!(f, "\n  - {problem}"))
+        self.0.iter().try_for_each(|problem| write!(f, "\n  - {problem}"))
     }
 }
 
@@ -579,10 +561,8 @@ impl Config {
     /// it are resolved against the file's folder.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config = Config::parse_from(&text, &path.display().to_string())?;
         if let Some(folder) = path.parent() {
             config.resolve_paths(folder);
@@ -599,17 +579,11 @@ impl Config {
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let message = e.to_string();
             let hint = parse_hint(&message);
-            ConfigError::Parse {
-                file: file.to_string(),
-                message: format!("{}{hint}", message.trim_end()),
-            }
+            ConfigError::Parse { file: file.to_string(), message: format!("{}{hint}", message.trim_end()) }
         })?;
         let problems = config.problems();
         if !problems.is_empty() {
-            return Err(ConfigError::Invalid {
-                file: file.to_string(),
-                problems,
-            });
+            return Err(ConfigError::Invalid { file: file.to_string(), problems });
         }
         config.normalize();
         Ok(config)
@@ -632,15 +606,8 @@ impl Config {
         self.agent.check("agent", &mut problems);
         self.mail.check(&mut problems);
         for (index, org) in self.orgs.iter().enumerate() {
-            let section = if is_org_name(&org.name) {
-                format!("org[{}]", org.name)
-            } else {
-                format!("org[{index}]")
-            };
-            if self.orgs[..index]
-                .iter()
-                .any(|earlier| earlier.name == org.name)
-            {
+            let section = if is_org_name(&org.name) { format!("org[{}]", org.name) } else { format!("org[{index}]") };
+            if self.orgs[..index].iter().any(|earlier| earlier.name == org.name) {
                 problems.add(
                     format!("{section}.name"),
                     format!("`{}` names two orgs; each org needs its own name (it is its storage namespace)", org.name),
@@ -675,8 +642,7 @@ impl Config {
         if let MailConfig::Outbox(outbox) = &mut self.mail {
             resolve(&mut outbox.outbox);
         }
-        let agents = std::iter::once(&mut self.agent)
-            .chain(self.orgs.iter_mut().filter_map(|org| org.agent.as_mut()));
+        let agents = std::iter::once(&mut self.agent).chain(self.orgs.iter_mut().filter_map(|org| org.agent.as_mut()));
         for agent in agents {
             if let AgentConfig::Builtin(builtin) = agent {
                 resolve(&mut builtin.help_center);
@@ -689,9 +655,7 @@ impl Config {
 /// written into the file, a section without its `kind`.
 fn parse_hint(message: &str) -> &'static str {
     let secret_fields = ["`client_secret`", "`refresh_token`", "`password`"];
-    if message.contains("unknown field")
-        && secret_fields.iter().any(|field| message.contains(field))
-    {
+    if message.contains("unknown field") && secret_fields.iter().any(|field| message.contains(field)) {
         "\nsecrets are never read from the configuration file: name the environment variable that holds them \
          (client_secret_env, refresh_token_env, password_env), or store them with `casebridge org connect <org>`"
     } else if message.contains("missing field `kind`") {
@@ -706,18 +670,12 @@ struct Problems(Vec<ConfigProblem>);
 
 impl Problems {
     fn add(&mut self, option: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigProblem {
-            option: option.into(),
-            message: message.into(),
-        });
+        self.0.push(ConfigProblem { option: option.into(), message: message.into() });
     }
 
     fn range(&mut self, option: impl Into<String>, value: u32, min: u32, max: u32, unit: &str) {
         if !(min..=max).contains(&value) {
-            self.add(
-                option,
-                format!("{value} is out of range; use {min} to {max} {unit}"),
-            );
+            self.add(option, format!("{value} is out of range; use {min} to {max} {unit}"));
         }
     }
 }
@@ -725,45 +683,15 @@ impl Problems {
 impl HostConfig {
     fn check(&self, problems: &mut Problems) {
         let max_cycles = MAX_LIVE_INSTANCES;
-        problems.range(
-            "host.max_concurrent_cycles",
-            self.max_concurrent_cycles,
-            1,
-            max_cycles,
-            "cycles",
-        );
-        problems.range(
-            "host.guest_memory_mb",
-            self.guest_memory_mb,
-            16,
-            MAX_GUEST_MEMORY_MB,
-            "MiB",
-        );
-        problems.range(
-            "host.cycle_deadline_seconds",
-            self.cycle_deadline_seconds,
-            10,
-            3600,
-            "seconds",
-        );
-        problems.range(
-            "host.cycle_log_per_org",
-            self.cycle_log_per_org,
-            1,
-            100_000,
-            "cycles",
-        );
+        problems.range("host.max_concurrent_cycles", self.max_concurrent_cycles, 1, max_cycles, "cycles");
+        problems.range("host.guest_memory_mb", self.guest_memory_mb, 16, MAX_GUEST_MEMORY_MB, "MiB");
+        problems.range("host.cycle_deadline_seconds", self.cycle_deadline_seconds, 10, 3600, "seconds");
+        problems.range("host.cycle_log_per_org", self.cycle_log_per_org, 1, 100_000, "cycles");
         if self.database.as_os_str().is_empty() {
-            problems.add(
-                "host.database",
-                "is empty; name the SQLite file, e.g. \"casebridge.db\"",
-            );
+            problems.add("host.database", "is empty; name the SQLite file, e.g. \"casebridge.db\"");
         }
         if self.key_file.as_os_str().is_empty() {
-            problems.add(
-                "host.key_file",
-                "is empty; name the key file, e.g. \"casebridge.key\"",
-            );
+            problems.add("host.key_file", "is empty; name the key file, e.g. \"casebridge.key\"");
         }
     }
 }
@@ -773,23 +701,14 @@ impl AgentConfig {
         match self {
             AgentConfig::Builtin(builtin) => {
                 if builtin.help_center.as_os_str().is_empty() {
-                    problems.add(
-                        format!("{section}.help_center"),
-                        "is empty; name the folder of Markdown articles",
-                    );
+                    problems.add(format!("{section}.help_center"), "is empty; name the folder of Markdown articles");
                 }
             }
             AgentConfig::Webhook(webhook) => {
                 if let Err(reason) = check_service_url(&webhook.url) {
                     problems.add(format!("{section}.url"), reason);
                 }
-                problems.range(
-                    format!("{section}.timeout_seconds"),
-                    webhook.timeout_seconds,
-                    1,
-                    600,
-                    "seconds",
-                );
+                problems.range(format!("{section}.timeout_seconds"), webhook.timeout_seconds, 1, 600, "seconds");
             }
         }
     }
@@ -800,43 +719,26 @@ impl MailConfig {
         match self {
             MailConfig::Outbox(outbox) => {
                 if outbox.outbox.as_os_str().is_empty() {
-                    problems.add(
-                        "mail.outbox",
-                        "is empty; name the folder emails are written to",
-                    );
+                    problems.add("mail.outbox", "is empty; name the folder emails are written to");
                 }
                 if !is_email_address(&outbox.from) {
-                    problems.add(
-                        "mail.from",
-                        format!("`{}` is not an email address", outbox.from),
-                    );
+                    problems.add("mail.from", format!("`{}` is not an email address", outbox.from));
                 }
             }
             MailConfig::Smtp(smtp) => {
                 if !is_email_address(&smtp.from) {
                     problems.add(
                         "mail.from",
-                        format!(
-                            "`{}` is not an email address; use a sender your domain has verified",
-                            smtp.from
-                        ),
+                        format!("`{}` is not an email address; use a sender your domain has verified", smtp.from),
                     );
                 }
                 let host = smtp.host.trim();
                 if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
-                    problems.add(
-                        "mail.host",
-                        format!(
-                            "`{}` is not a host name; use e.g. \"smtp.example.com\"",
-                            smtp.host
-                        ),
-                    );
+                    problems
+                        .add("mail.host", format!("`{}` is not a host name; use e.g. \"smtp.example.com\"", smtp.host));
                 }
                 if smtp.port == Some(0) {
-                    problems.add(
-                        "mail.port",
-                        "0 is not a port; leave it out to use the usual port for `tls`",
-                    );
+                    problems.add("mail.port", "0 is not a port; leave it out to use the usual port for `tls`");
                 }
                 if let Some(env) = &smtp.password_env {
                     if !is_env_var_name(env) {
@@ -850,10 +752,7 @@ impl MailConfig {
                     }
                 }
                 if smtp.password_env.is_some() && smtp.username.is_none() {
-                    problems.add(
-                        "mail.username",
-                        "is missing; a password needs the user to log in as",
-                    );
+                    problems.add("mail.username", "is missing; a password needs the user to log in as");
                 }
             }
         }
@@ -879,13 +778,8 @@ impl OrgConfig {
             problems.add(option("instance_url"), reason);
         }
         if !is_api_version(&self.api_version) {
-            problems.add(
-                option("api_version"),
-                format!(
-                    "`{}` is not an API version; use e.g. \"62.0\"",
-                    self.api_version
-                ),
-            );
+            problems
+                .add(option("api_version"), format!("`{}` is not an API version; use e.g. \"62.0\"", self.api_version));
         }
         let client_id = self.client_id.trim();
         if client_id.is_empty() || client_id.len() != self.client_id.len() {
@@ -894,10 +788,9 @@ impl OrgConfig {
                 "must be the connected app's consumer key, without surrounding spaces (Setup → App Manager → your app → View)",
             );
         }
-        for (name, env) in [
-            ("client_secret_env", &self.client_secret_env),
-            ("refresh_token_env", &self.refresh_token_env),
-        ] {
+        for (name, env) in
+            [("client_secret_env", &self.client_secret_env), ("refresh_token_env", &self.refresh_token_env)]
+        {
             if let Some(env) = env.as_deref().filter(|env| !is_env_var_name(env)) {
                 problems.add(option(name), env_var_problem(env));
             }
@@ -917,10 +810,9 @@ impl OrgConfig {
                 }
             }
         }
-        for (name, field) in [
-            ("involved_field", &self.involved_field),
-            ("resolution_state_field", &self.resolution_state_field),
-        ] {
+        for (name, field) in
+            [("involved_field", &self.involved_field), ("resolution_state_field", &self.resolution_state_field)]
+        {
             if !is_field_api_name(field) {
                 problems.add(
                     option(name),
@@ -932,31 +824,15 @@ impl OrgConfig {
             if topic.trim().is_empty() || topic.trim() != topic {
                 problems.add(
                     format!("{section}.topics[{index}]"),
-                    format!("`{topic}` is empty or has surrounding spaces; write the topic's name, e.g. \"casebridge\""),
+                    format!(
+                        "`{topic}` is empty or has surrounding spaces; write the topic's name, e.g. \"casebridge\""
+                    ),
                 );
             }
         }
-        problems.range(
-            option("poll_interval_seconds"),
-            self.poll_interval_seconds,
-            1,
-            86_400,
-            "seconds",
-        );
-        problems.range(
-            option("poll_overlap_seconds"),
-            self.poll_overlap_seconds,
-            1,
-            86_400,
-            "seconds",
-        );
-        problems.range(
-            option("daily_api_budget"),
-            self.daily_api_budget,
-            1,
-            100_000_000,
-            "calls",
-        );
+        problems.range(option("poll_interval_seconds"), self.poll_interval_seconds, 1, 86_400, "seconds");
+        problems.range(option("poll_overlap_seconds"), self.poll_overlap_seconds, 1, 86_400, "seconds");
+        problems.range(option("daily_api_budget"), self.daily_api_budget, 1, 100_000_000, "calls");
         let year_in_seconds = 365 * 24 * 60 * 60;
         problems.range(
             option("soft_resolution_after_seconds"),
@@ -965,13 +841,7 @@ impl OrgConfig {
             year_in_seconds,
             "seconds",
         );
-        problems.range(
-            option("abandoned_after_seconds"),
-            self.abandoned_after_seconds,
-            1,
-            year_in_seconds,
-            "seconds",
-        );
+        problems.range(option("abandoned_after_seconds"), self.abandoned_after_seconds, 1, year_in_seconds, "seconds");
         if let Some(agent) = &self.agent {
             agent.check(&option("agent"), problems);
         }
@@ -981,13 +851,8 @@ impl OrgConfig {
 /// An org name is its storage namespace and appears in commands and logs.
 fn is_org_name(name: &str) -> bool {
     (1..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
 fn is_api_version(version: &str) -> bool {
@@ -1007,9 +872,7 @@ fn is_field_api_name(name: &str) -> bool {
 }
 
 fn is_env_var_name(name: &str) -> bool {
-    name.bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+    name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
@@ -1025,9 +888,7 @@ fn is_email_address(address: &str) -> bool {
     };
     let plain = |part: &str| {
         !part.is_empty()
-            && !part.contains(|c: char| {
-                c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c)
-            })
+            && !part.contains(|c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c))
     };
     plain(local)
         && plain(domain)
@@ -1043,9 +904,8 @@ fn is_local_host(host: &str) -> bool {
 /// A URL casebridge calls: https, or http to this machine (the emulator, a
 /// local agent). No user or password in it: URLs appear in logs.
 fn check_service_url(value: &str) -> Result<Url, String> {
-    let url = Url::parse(value).map_err(|e| {
-        format!("`{value}` is not a URL ({e}); use e.g. \"https://example.com/path\"")
-    })?;
+    let url = Url::parse(value)
+        .map_err(|e| format!("`{value}` is not a URL ({e}); use e.g. \"https://example.com/path\""))?;
     let host = url.host_str().unwrap_or_default().to_string();
     match url.scheme() {
         "https" if !host.is_empty() => {}

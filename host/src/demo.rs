@@ -60,7 +60,8 @@ pub async fn run(dir: &Path, out: &mut impl Write) -> anyhow::Result<DemoSummary
         let _ = std::fs::remove_file(dir.join(stale));
     }
     let _ = std::fs::remove_dir_all(dir.join("outbox"));
-    let emulator = casebridge_emulator::start(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() }).await?;
+    let emulator =
+        casebridge_emulator::start(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() }).await?;
     let seeded = emulator.seeded().clone();
     let credentials = emulator.credentials();
     let agent_user = seeded.agent_user_id.clone().context("the demo org has an agent user")?;
@@ -102,9 +103,20 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
     let agent: Arc<dyn Agent> = Arc::new(BuiltinAgent::sample());
     let outbox = dir.join("outbox");
     let mail = Arc::new(OutboxMailer::new(&outbox, "support@acme-cloud.example")?);
-    let host = Host::new(config, Runtime::new_cached(crate::GUEST_COMPONENT, dir)?, store, vault, BTreeMap::from([(ORG.into(), agent)]), mail);
+    let host = Host::new(
+        config,
+        Runtime::new_cached(crate::GUEST_COMPONENT, dir)?,
+        store,
+        vault,
+        BTreeMap::from([(ORG.into(), agent)]),
+        mail,
+    );
 
-    writeln!(out, "casebridge demo: a local Salesforce org at {}, the built-in agent answering from the sample help centre", emulator.url())?;
+    writeln!(
+        out,
+        "casebridge demo: a local Salesforce org at {}, the built-in agent answering from the sample help centre",
+        emulator.url()
+    )?;
     writeln!(out, "state in {}\n", dir.display())?;
 
     let customers = Customers { emulator: &emulator, username: seeded.customer_username.clone().unwrap_or_default() };
@@ -138,11 +150,19 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
     }
     summary.api_calls = emulator.counters().total;
 
-    writeln!(out, "\n{:<9} {:<46} {:<6} {:>7}  {:<16} {}", "case", "subject", "origin", "replies", "owner now", "resolution state")?;
+    writeln!(
+        out,
+        "\n{:<9} {:<46} {:<6} {:>7}  {:<16} {}",
+        "case", "subject", "origin", "replies", "owner now", "resolution state"
+    )?;
     for (number, case) in &summary.cases {
         let subject: String = case.subject.chars().take(45).collect();
         let resolution = if case.resolution.is_empty() { "(in progress)" } else { &case.resolution };
-        writeln!(out, "{number:<9} {subject:<46} {:<6} {:>7}  {:<16} {resolution}", case.origin, case.replies, case.owner)?;
+        writeln!(
+            out,
+            "{number:<9} {subject:<46} {:<6} {:>7}  {:<16} {resolution}",
+            case.origin, case.replies, case.owner
+        )?;
     }
     summary.emails = emails_in(&summary.outbox);
     writeln!(
@@ -176,7 +196,10 @@ impl Customers<'_> {
 
     /// One customer confirms, one asks for a person, one opens a vague case; the rest go quiet.
     fn act(&self, agent_user: &str, out: &mut impl Write) -> anyhow::Result<()> {
-        let cases = query(self.emulator, &format!("SELECT Id, CaseNumber, Subject, Origin, SuppliedEmail FROM Case WHERE OwnerId = '{agent_user}'"))?;
+        let cases = query(
+            self.emulator,
+            &format!("SELECT Id, CaseNumber, Subject, Origin, SuppliedEmail FROM Case WHERE OwnerId = '{agent_user}'"),
+        )?;
         for case in &cases {
             let (id, number, subject) = (text(case, "Id"), text(case, "CaseNumber"), text(case, "Subject"));
             let lower = subject.to_lowercase();
@@ -199,9 +222,12 @@ impl Customers<'_> {
             writeln!(out, "          customer on {number} ({subject}): \"{said}\"")?;
         }
         let vague = "It doesn't work.";
-        self.write("Case", json!({
-            "Subject": "Help", "Description": vague, "Origin": "Web", "Status": "New", "OwnerId": agent_user,
-        }))?;
+        self.write(
+            "Case",
+            json!({
+                "Subject": "Help", "Description": vague, "Origin": "Web", "Status": "New", "OwnerId": agent_user,
+            }),
+        )?;
         writeln!(out, "          a new case arrives: \"{vague}\"; the others stay quiet")?;
         Ok(())
     }
@@ -218,7 +244,11 @@ fn emails_in(outbox: &Path) -> Vec<PathBuf> {
 }
 
 fn query(emulator: &RunningEmulator, soql: &str) -> anyhow::Result<Vec<Value>> {
-    let ctx = QueryContext { now: emulator.now(), api_version: "62.0".into(), user_id: emulator.seeded().integration_user_id.clone() };
+    let ctx = QueryContext {
+        now: emulator.now(),
+        api_version: "62.0".into(),
+        user_id: emulator.seeded().integration_user_id.clone(),
+    };
     emulator.with_database(|db| db.query(soql, false, &ctx)).map(|r| r.records).map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 

@@ -106,7 +106,10 @@ pub fn build_mailer(config: &MailConfig, store: &Arc<SqliteStore>) -> anyhow::Re
             };
             settings.username = smtp.username.clone();
             settings.password = match &smtp.password_env {
-                Some(var) => Some(std::env::var(var).with_context(|| format!("mail.password_env: set the environment variable {var}"))?),
+                Some(var) => Some(
+                    std::env::var(var)
+                        .with_context(|| format!("mail.password_env: set the environment variable {var}"))?,
+                ),
                 None => None,
             };
             let log: Arc<dyn crate::mail::SentMailLog> = store.clone();
@@ -143,9 +146,8 @@ impl Host {
     /// Assemble the host a configuration describes: open the database and the
     /// key, compile the connector, build each org's agent and the mailer.
     pub fn open(config: Config) -> anyhow::Result<Host> {
-        let store = Arc::new(
-            SqliteStore::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org),
-        );
+        let store =
+            Arc::new(SqliteStore::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org));
         store.close_interrupted_cycles(Utc::now())?;
         let (key, origin) = EncryptionKey::load(&config.host.key_file)?;
         if let KeyOrigin::Created(path) = origin {
@@ -154,11 +156,13 @@ impl Host {
         let vault = SecretVault::new(store.clone(), key);
         let mut agents = BTreeMap::new();
         for org in &config.orgs {
-            let agent = build_agent(config.agent_for(org)).with_context(|| format!("the agent of org `{}`", org.name))?;
+            let agent =
+                build_agent(config.agent_for(org)).with_context(|| format!("the agent of org `{}`", org.name))?;
             agents.insert(org.name.clone(), agent);
         }
         let mail = build_mailer(&config.mail, &store)?;
-        let cache_dir = config.host.database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let cache_dir =
+            config.host.database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
         let runtime = Runtime::new_cached(crate::GUEST_COMPONENT, cache_dir)?;
         Ok(Host::new(config, runtime, store, vault, agents, mail))
     }
@@ -201,7 +205,10 @@ impl Host {
     pub async fn cycle(&self, name: &str) -> Result<sync::CycleReport, OrgError> {
         self.org_config(name)?;
         let started = Utc::now();
-        let record = self.store.start_cycle(name, started).map_err(|e| OrgError::Setup { org: name.into(), reason: e.into() })?;
+        let record = self
+            .store
+            .start_cycle(name, started)
+            .map_err(|e| OrgError::Setup { org: name.into(), reason: e.into() })?;
         let outcome = self.run(name, |mut guest, org| async move {
             let result = guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &org).await;
             result
@@ -213,7 +220,9 @@ impl Host {
                 outcome: CycleOutcome::Ok,
                 report_json: Some(report_json(report).to_string()),
             },
-            Err(error) => CycleEnd { finished_at: Utc::now(), outcome: CycleOutcome::Error(error.to_string()), report_json: None },
+            Err(error) => {
+                CycleEnd { finished_at: Utc::now(), outcome: CycleOutcome::Error(error.to_string()), report_json: None }
+            }
         };
         if let Ok(report) = &result {
             let _ = self.store.count_api_calls(name, started.date_naive(), report.api_calls);
@@ -237,21 +246,33 @@ impl Host {
     }
 
     pub async fn list_users(&self, name: &str) -> Result<Vec<sync::UserChoice>, OrgError> {
-        self.run(name, |mut g, org| async move { g.connector.casebridge_connector_sync().call_list_users(&mut g.store, &org).await })
-            .await
+        self.run(name, |mut g, org| async move {
+            g.connector.casebridge_connector_sync().call_list_users(&mut g.store, &org).await
+        })
+        .await
     }
 
     pub async fn list_queues(&self, name: &str) -> Result<Vec<sync::QueueChoice>, OrgError> {
-        self.run(name, |mut g, org| async move { g.connector.casebridge_connector_sync().call_list_queues(&mut g.store, &org).await })
-            .await
+        self.run(name, |mut g, org| async move {
+            g.connector.casebridge_connector_sync().call_list_queues(&mut g.store, &org).await
+        })
+        .await
     }
 
     pub async fn list_fields(&self, name: &str) -> Result<Vec<describe::ObjectCatalog>, OrgError> {
-        self.run(name, |mut g, org| async move { g.connector.casebridge_connector_sync().call_list_fields(&mut g.store, &org).await })
-            .await
+        self.run(name, |mut g, org| async move {
+            g.connector.casebridge_connector_sync().call_list_fields(&mut g.store, &org).await
+        })
+        .await
     }
 
-    pub async fn change_field(&self, name: &str, change: FieldChange, object: &str, field: &str) -> Result<describe::ObjectCatalog, OrgError> {
+    pub async fn change_field(
+        &self,
+        name: &str,
+        change: FieldChange,
+        object: &str,
+        field: &str,
+    ) -> Result<describe::ObjectCatalog, OrgError> {
         let (object, field) = (object.to_string(), field.to_string());
         self.run(name, |mut g, org| async move {
             let sync = g.connector.casebridge_connector_sync();
@@ -280,8 +301,10 @@ impl Host {
     }
 
     pub async fn list_errors(&self, name: &str) -> Result<Vec<sync::RecordError>, OrgError> {
-        self.run(name, |mut g, org| async move { g.connector.casebridge_connector_sync().call_list_errors(&mut g.store, &org).await })
-            .await
+        self.run(name, |mut g, org| async move {
+            g.connector.casebridge_connector_sync().call_list_errors(&mut g.store, &org).await
+        })
+        .await
     }
 
     pub async fn retry_error(&self, name: &str, error_id: &str) -> Result<(), OrgError> {

@@ -12,7 +12,11 @@ use casebridge::secrets::{OrgSecret, Secret};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "casebridge", version, about = "An AI agent on Salesforce Cases, run as a sandboxed WebAssembly component")]
+#[command(
+    name = "casebridge",
+    version,
+    about = "An AI agent on Salesforce Cases, run as a sandboxed WebAssembly component"
+)]
 struct Cli {
     /// The configuration file.
     #[arg(long, short, global = true, env = "CASEBRIDGE_CONFIG", default_value = DEFAULT_CONFIG_FILE)]
@@ -159,9 +163,8 @@ fn main() -> anyhow::Result<()> {
     let quiet_default = matches!(cli.command, Command::Demo { .. } | Command::Emulator { .. });
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CASEBRIDGE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(if quiet_default { "warn" } else { "info" })
-            }),
+            tracing_subscriber::EnvFilter::try_from_env("CASEBRIDGE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if quiet_default { "warn" } else { "info" })),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -182,7 +185,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let stdout = &mut std::io::stdout();
     match cli.command {
         Command::Demo { dir } => {
-            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("casebridge-demo-{}", std::process::id())));
+            let dir =
+                dir.unwrap_or_else(|| std::env::temp_dir().join(format!("casebridge-demo-{}", std::process::id())));
             casebridge::demo::run(&dir, stdout).await?;
         }
         Command::Run => {
@@ -216,7 +220,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org { command: OrgCommand::Connect { org } } => {
             let host = open(&cli.config)?;
-            let config = host.config().org(&org).with_context(|| format!("there is no org named `{org}` in the configuration"))?;
+            let config = host
+                .config()
+                .org(&org)
+                .with_context(|| format!("there is no org named `{org}` in the configuration"))?;
             let mut lines = std::io::stdin().lines();
             eprintln!("client secret of the connected app for `{org}` (one line):");
             let secret = lines.next().context("no client secret on stdin")??;
@@ -245,7 +252,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let host = open(&cli.config)?;
             let catalogs = match command {
                 FieldsCommand::List { org } => host.list_fields(&org).await?,
-                FieldsCommand::Add { org, object, field } => vec![host.change_field(&org, FieldChange::Add, &object, &field).await?],
+                FieldsCommand::Add { org, object, field } => {
+                    vec![host.change_field(&org, FieldChange::Add, &object, &field).await?]
+                }
                 FieldsCommand::Remove { org, object, field } => {
                     vec![host.change_field(&org, FieldChange::Remove, &object, &field).await?]
                 }
@@ -256,9 +265,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for catalog in catalogs {
                 writeln!(stdout, "{}:", catalog.object)?;
                 for field in catalog.fields {
-                    let lock = if matches!(field.kind, casebridge::runtime::bindings::describe::FieldKind::System) { "locked" } else { "" };
+                    let lock = if matches!(field.kind, casebridge::runtime::bindings::describe::FieldKind::System) {
+                        "locked"
+                    } else {
+                        ""
+                    };
                     let synced = if field.synced { "synced" } else { "removed" };
-                    writeln!(stdout, "  {:<40} {:<14?} {synced:<8} {lock}", field.descriptor.name, field.descriptor.type_)?;
+                    writeln!(
+                        stdout,
+                        "  {:<40} {:<14?} {synced:<8} {lock}",
+                        field.descriptor.name, field.descriptor.type_
+                    )?;
                 }
             }
         }
@@ -282,12 +299,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ConversationsCommand::Show { org, case_id } => match host.conversation(&org, &case_id).await? {
                     None => anyhow::bail!("no conversation for case {case_id}; `conversations list` shows them"),
                     Some(c) => {
-                        writeln!(stdout, "case {} {}: {:?}", c.case_number, c.subject.unwrap_or_default(), c.resolution)?;
+                        writeln!(
+                            stdout,
+                            "case {} {}: {:?}",
+                            c.case_number,
+                            c.subject.unwrap_or_default(),
+                            c.resolution
+                        )?;
                         for part in c.parts {
-                            writeln!(stdout, "--- {:?} {} ({:?})", part.author, part.author_name.unwrap_or_default(), part.source)?;
+                            writeln!(
+                                stdout,
+                                "--- {:?} {} ({:?})",
+                                part.author,
+                                part.author_name.unwrap_or_default(),
+                                part.source
+                            )?;
                             writeln!(stdout, "{}", part.text)?;
                             for file in part.attachments {
-                                writeln!(stdout, "  [{}] {} {}", if file.inline { "image" } else { "file" }, file.name, file.content_path)?;
+                                writeln!(
+                                    stdout,
+                                    "  [{}] {} {}",
+                                    if file.inline { "image" } else { "file" },
+                                    file.name,
+                                    file.content_path
+                                )?;
                             }
                         }
                     }
@@ -322,7 +357,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let today = chrono::Utc::now().date_naive();
             for org in &host.config().orgs {
                 let status = host.store().org_status(&org.name)?;
-                let errors = host.list_errors(&org.name).await.map(|e| e.len().to_string()).unwrap_or_else(|e| e.to_string());
+                let errors =
+                    host.list_errors(&org.name).await.map(|e| e.len().to_string()).unwrap_or_else(|e| e.to_string());
                 let watermark = casebridge::runtime::KeyValueStore::get(host.store().as_ref(), &org.name, "watermark")
                     .ok()
                     .flatten()
@@ -348,7 +384,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             casebridge_emulator::run_cli(listen, seed).await?;
         }
         Command::Component { output } => {
-            std::fs::write(&output, casebridge::GUEST_COMPONENT).with_context(|| format!("cannot write {}", output.display()))?;
+            std::fs::write(&output, casebridge::GUEST_COMPONENT)
+                .with_context(|| format!("cannot write {}", output.display()))?;
             writeln!(stdout, "wrote {} ({} bytes)", output.display(), casebridge::GUEST_COMPONENT.len())?;
         }
     }

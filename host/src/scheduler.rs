@@ -69,7 +69,10 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
             // Spread the first cycles over the interval so many orgs don't start at once.
             let count = host.config().orgs.len().max(1) as u32;
             let offset = org.poll_interval() * u32::try_from(i).unwrap_or(0) / count;
-            (org.name.clone(), OrgSchedule { interval: org.poll_interval(), due: start + offset, running: false, failures: 0 })
+            (
+                org.name.clone(),
+                OrgSchedule { interval: org.poll_interval(), due: start + offset, running: false, failures: 0 },
+            )
         })
         .collect();
     let mut stats = ScheduleStats::default();

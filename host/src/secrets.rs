@@ -148,18 +148,12 @@ pub enum SecretError {
     InvalidKeyFile { path: PathBuf, reason: String },
     /// The key file cannot be read.
     #[error("cannot read the key file {path}: {source}; check its permissions, or set {KEY_ENV}")]
-    ReadKeyFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    ReadKeyFile { path: PathBuf, source: std::io::Error },
     /// The key file cannot be created.
     #[error(
         "cannot create the key file {path}: {source}; check that its folder exists and is writable, or set {KEY_ENV}"
     )]
-    CreateKeyFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    CreateKeyFile { path: PathBuf, source: std::io::Error },
     /// The system's random number generator failed.
     #[error("the operating system's random number generator failed: {reason}")]
     Random { reason: String },
@@ -172,23 +166,13 @@ pub enum SecretError {
     #[error(
         "the stored {secret} of org {org} has format version {version}, which this casebridge cannot read; upgrade casebridge"
     )]
-    UnsupportedFormat {
-        org: String,
-        secret: OrgSecret,
-        version: u8,
-    },
+    UnsupportedFormat { org: String, secret: OrgSecret, version: u8 },
     /// A stored secret is too short to be a sealed value.
-    #[error(
-        "the stored {secret} of org {org} is damaged; run `casebridge org connect {org}` to store it again"
-    )]
+    #[error("the stored {secret} of org {org} is damaged; run `casebridge org connect {org}` to store it again")]
     Damaged { org: String, secret: OrgSecret },
     /// Neither the environment nor the vault has the secret.
     #[error("org {org} has no {secret}: {}", missing_hint(org, *secret, env_var.as_deref()))]
-    Missing {
-        org: String,
-        secret: OrgSecret,
-        env_var: Option<String>,
-    },
+    Missing { org: String, secret: OrgSecret, env_var: Option<String> },
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -241,12 +225,10 @@ impl EncryptionKey {
     /// Reads a key written in base64 (surrounding whitespace is ignored).
     /// The error says what is wrong, never the text itself.
     pub fn from_base64(text: &str) -> Result<Self, String> {
-        let bytes = BASE64
-            .decode(text.trim())
-            .map_err(|_| "it is not base64".to_string())?;
-        let key: [u8; KEY_BYTES] = bytes.try_into().map_err(|bytes: Vec<u8>| {
-            format!("it decodes to {} bytes, not {KEY_BYTES}", bytes.len())
-        })?;
+        let bytes = BASE64.decode(text.trim()).map_err(|_| "it is not base64".to_string())?;
+        let key: [u8; KEY_BYTES] = bytes
+            .try_into()
+            .map_err(|bytes: Vec<u8>| format!("it decodes to {} bytes, not {KEY_BYTES}", bytes.len()))?;
         Ok(EncryptionKey(key))
     }
 
@@ -255,8 +237,7 @@ impl EncryptionKey {
     pub fn load(key_file: &Path) -> Result<(Self, KeyOrigin), SecretError> {
         match std::env::var(KEY_ENV) {
             Ok(text) if !text.trim().is_empty() => {
-                let key = EncryptionKey::from_base64(&text)
-                    .map_err(|reason| SecretError::InvalidEnvKey { reason })?;
+                let key = EncryptionKey::from_base64(&text).map_err(|reason| SecretError::InvalidEnvKey { reason })?;
                 Ok((key, KeyOrigin::Environment))
             }
             _ => EncryptionKey::load_or_create_file(key_file),
@@ -269,12 +250,8 @@ impl EncryptionKey {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 warn_if_readable_by_others(path);
-                let key = EncryptionKey::from_base64(&text).map_err(|reason| {
-                    SecretError::InvalidKeyFile {
-                        path: path.to_path_buf(),
-                        reason,
-                    }
-                })?;
+                let key = EncryptionKey::from_base64(&text)
+                    .map_err(|reason| SecretError::InvalidKeyFile { path: path.to_path_buf(), reason })?;
                 Ok((key, KeyOrigin::File(path.to_path_buf())))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -288,19 +265,11 @@ impl EncryptionKey {
                         Ok((key, KeyOrigin::Created(path.to_path_buf())))
                     }
                     // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        EncryptionKey::load_or_create_file(path)
-                    }
-                    Err(source) => Err(SecretError::CreateKeyFile {
-                        path: path.to_path_buf(),
-                        source,
-                    }),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => EncryptionKey::load_or_create_file(path),
+                    Err(source) => Err(SecretError::CreateKeyFile { path: path.to_path_buf(), source }),
                 }
             }
-            Err(source) => Err(SecretError::ReadKeyFile {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(source) => Err(SecretError::ReadKeyFile { path: path.to_path_buf(), source }),
         }
     }
 
@@ -338,9 +307,7 @@ fn warn_if_readable_by_others(path: &Path) {
 }
 
 fn fill_random(bytes: &mut [u8]) -> Result<(), SecretError> {
-    getrandom::fill(bytes).map_err(|e| SecretError::Random {
-        reason: e.to_string(),
-    })
+    getrandom::fill(bytes).map_err(|e| SecretError::Random { reason: e.to_string() })
 }
 
 /// The associated data a secret is sealed with: which org and which secret,
@@ -355,29 +322,15 @@ fn associated_data(org: &str, secret: OrgSecret) -> Vec<u8> {
 }
 
 /// Encrypts `value` for `org`'s `secret` into a versioned blob.
-fn seal(
-    key: &EncryptionKey,
-    org: &str,
-    secret: OrgSecret,
-    value: &Secret,
-) -> Result<Vec<u8>, SecretError> {
+fn seal(key: &EncryptionKey, org: &str, secret: OrgSecret, value: &Secret) -> Result<Vec<u8>, SecretError> {
     let mut nonce = [0u8; NONCE_BYTES];
     fill_random(&mut nonce)?;
     let aad = associated_data(org, secret);
     let ciphertext = key
         .cipher()
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: value.expose().as_bytes(),
-                aad: &aad,
-            },
-        )
+        .encrypt(&Nonce::from(nonce), Payload { msg: value.expose().as_bytes(), aad: &aad })
         // Only inputs beyond 256 GiB fail to encrypt.
-        .map_err(|_| SecretError::Damaged {
-            org: org.to_string(),
-            secret,
-        })?;
+        .map_err(|_| SecretError::Damaged { org: org.to_string(), secret })?;
     let mut blob = Vec::with_capacity(1 + NONCE_BYTES + ciphertext.len());
     blob.push(BLOB_VERSION);
     blob.extend_from_slice(&nonce);
@@ -386,54 +339,23 @@ fn seal(
 }
 
 /// Decrypts a blob written by [`seal`] for the same org and secret.
-fn open(
-    key: &EncryptionKey,
-    org: &str,
-    secret: OrgSecret,
-    blob: &[u8],
-) -> Result<Secret, SecretError> {
-    let (&version, rest) = blob.split_first().ok_or_else(|| SecretError::Damaged {
-        org: org.to_string(),
-        secret,
-    })?;
+fn open(key: &EncryptionKey, org: &str, secret: OrgSecret, blob: &[u8]) -> Result<Secret, SecretError> {
+    let (&version, rest) = blob.split_first().ok_or_else(|| SecretError::Damaged { org: org.to_string(), secret })?;
     if version != BLOB_VERSION {
-        return Err(SecretError::UnsupportedFormat {
-            org: org.to_string(),
-            secret,
-            version,
-        });
+        return Err(SecretError::UnsupportedFormat { org: org.to_string(), secret, version });
     }
     if rest.len() < NONCE_BYTES + TAG_BYTES {
-        return Err(SecretError::Damaged {
-            org: org.to_string(),
-            secret,
-        });
+        return Err(SecretError::Damaged { org: org.to_string(), secret });
     }
     let (nonce, ciphertext) = rest.split_at(NONCE_BYTES);
-    let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| SecretError::Damaged {
-        org: org.to_string(),
-        secret,
-    })?;
+    let nonce: [u8; NONCE_BYTES] =
+        nonce.try_into().map_err(|_| SecretError::Damaged { org: org.to_string(), secret })?;
     let aad = associated_data(org, secret);
     let plaintext = key
         .cipher()
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: ciphertext,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| SecretError::Undecryptable {
-            org: org.to_string(),
-            secret,
-        })?;
-    String::from_utf8(plaintext)
-        .map(Secret)
-        .map_err(|_| SecretError::Damaged {
-            org: org.to_string(),
-            secret,
-        })
+        .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: &aad })
+        .map_err(|_| SecretError::Undecryptable { org: org.to_string(), secret })?;
+    String::from_utf8(plaintext).map(Secret).map_err(|_| SecretError::Damaged { org: org.to_string(), secret })
 }
 
 /// Org secrets, encrypted in the database's `org_secrets` table.
@@ -482,22 +404,16 @@ impl SecretVault {
         org: &OrgConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<OrgCredentials, SecretError> {
-        let resolve =
-            |secret: OrgSecret, env_var: &Option<String>| -> Result<Secret, SecretError> {
-                if let Some(value) = env_var
-                    .as_deref()
-                    .and_then(&env)
-                    .filter(|value| !value.is_empty())
-                {
-                    return Ok(Secret(value));
-                }
-                self.get(&org.name, secret)?
-                    .ok_or_else(|| SecretError::Missing {
-                        org: org.name.clone(),
-                        secret,
-                        env_var: env_var.clone(),
-                    })
-            };
+        let resolve = |secret: OrgSecret, env_var: &Option<String>| -> Result<Secret, SecretError> {
+            if let Some(value) = env_var.as_deref().and_then(&env).filter(|value| !value.is_empty()) {
+                return Ok(Secret(value));
+            }
+            self.get(&org.name, secret)?.ok_or_else(|| SecretError::Missing {
+                org: org.name.clone(),
+                secret,
+                env_var: env_var.clone(),
+            })
+        };
         Ok(OrgCredentials {
             client_id: org.client_id.clone(),
             client_secret: resolve(OrgSecret::ClientSecret, &org.client_secret_env)?,

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use casebridge::config::{
-    AgentConfig, Config, ConfigError, EXAMPLE_CONFIG, HandOff, MailConfig, ReplyAs, SmtpTls,
-};
+use casebridge::config::{AgentConfig, Config, ConfigError, EXAMPLE_CONFIG, HandOff, MailConfig, ReplyAs, SmtpTls};
 use casebridge::secrets::{OrgCredentials, Secret};
 
 /// A minimal valid org, for tests that change one option.
@@ -20,9 +18,7 @@ hand_off = { queue = "00G5g00000SupQuEAJ" }
 
 fn problems_of(text: &str) -> Vec<String> {
     match Config::parse(text) {
-        Err(error @ ConfigError::Invalid { .. }) => {
-            error.problems().iter().map(ToString::to_string).collect()
-        }
+        Err(error @ ConfigError::Invalid { .. }) => error.problems().iter().map(ToString::to_string).collect(),
         other => panic!("expected validation problems, got {other:?}"),
     }
 }
@@ -37,18 +33,13 @@ fn the_example_configuration_parses() {
     let config = Config::parse(EXAMPLE_CONFIG).expect("the example parses");
     assert_eq!(config.host.max_concurrent_cycles, 32);
     assert_eq!(config.host.key_file, PathBuf::from("casebridge.key"));
-    assert!(
-        matches!(&config.agent, AgentConfig::Builtin(builtin) if builtin.help_center == Path::new("help-center"))
-    );
+    assert!(matches!(&config.agent, AgentConfig::Builtin(builtin) if builtin.help_center == Path::new("help-center")));
     assert_eq!(config.mail.from_address(), "support@example.com");
     assert_eq!(config.orgs.len(), 2);
     let acme = config.org("acme").expect("acme");
     assert_eq!(acme.hand_off, HandOff::Queue("00G5g00000SupQuEAJ".into()));
     assert_eq!(acme.topics, ["casebridge"]);
-    assert_eq!(
-        acme.client_secret_env.as_deref(),
-        Some("ACME_CLIENT_SECRET")
-    );
+    assert_eq!(acme.client_secret_env.as_deref(), Some("ACME_CLIENT_SECRET"));
     let emulator = config.org("emulator").expect("emulator");
     assert_eq!(emulator.login_url, "http://127.0.0.1:8080");
 }
@@ -93,10 +84,7 @@ fn the_example_shows_every_option() {
         "agent",
     ];
     for option in options {
-        assert!(
-            EXAMPLE_CONFIG.contains(&format!("{option} =")),
-            "{option} is missing from the example"
-        );
+        assert!(EXAMPLE_CONFIG.contains(&format!("{option} =")), "{option} is missing from the example");
     }
 }
 
@@ -105,14 +93,8 @@ fn an_org_with_only_the_required_options_gets_safe_defaults() {
     let config = Config::parse(ORG).expect("minimal");
     assert_eq!(config.host.database, PathBuf::from("casebridge.db"));
     assert_eq!(config.host.guest_memory_mb, 64);
-    assert_eq!(
-        config.host.guest_limits().deadline,
-        Duration::from_secs(300)
-    );
-    assert!(
-        matches!(config.mail, MailConfig::Outbox(_)),
-        "nothing is sent unless configured"
-    );
+    assert_eq!(config.host.guest_limits().deadline, Duration::from_secs(300));
+    assert!(matches!(config.mail, MailConfig::Outbox(_)), "nothing is sent unless configured");
     let org = &config.orgs[0];
     assert_eq!(org.login_url, "https://login.salesforce.com");
     assert_eq!(org.api_version, "62.0");
@@ -136,61 +118,25 @@ fn an_empty_file_is_a_valid_configuration_with_no_orgs() {
 #[test]
 fn each_invalid_value_is_reported_with_its_option() {
     let cases: &[(&str, String)] = &[
-        (
-            "host.max_concurrent_cycles",
-            format!("[host]\nmax_concurrent_cycles = 0\n{ORG}"),
-        ),
-        (
-            "host.max_concurrent_cycles",
-            format!("[host]\nmax_concurrent_cycles = 100000\n{ORG}"),
-        ),
-        (
-            "host.guest_memory_mb",
-            format!("[host]\nguest_memory_mb = 4096\n{ORG}"),
-        ),
-        (
-            "host.cycle_deadline_seconds",
-            format!("[host]\ncycle_deadline_seconds = 0\n{ORG}"),
-        ),
-        (
-            "host.cycle_log_per_org",
-            format!("[host]\ncycle_log_per_org = 0\n{ORG}"),
-        ),
+        ("host.max_concurrent_cycles", format!("[host]\nmax_concurrent_cycles = 0\n{ORG}")),
+        ("host.max_concurrent_cycles", format!("[host]\nmax_concurrent_cycles = 100000\n{ORG}")),
+        ("host.guest_memory_mb", format!("[host]\nguest_memory_mb = 4096\n{ORG}")),
+        ("host.cycle_deadline_seconds", format!("[host]\ncycle_deadline_seconds = 0\n{ORG}")),
+        ("host.cycle_log_per_org", format!("[host]\ncycle_log_per_org = 0\n{ORG}")),
         ("host.database", format!("[host]\ndatabase = \"\"\n{ORG}")),
-        (
-            "agent.url",
-            format!("[agent]\nkind = \"webhook\"\nurl = \"http://agent.example.com\"\n{ORG}"),
-        ),
-        (
-            "agent.url",
-            format!("[agent]\nkind = \"webhook\"\nurl = \"not a url\"\n{ORG}"),
-        ),
-        (
-            "agent.url",
-            format!(
-                "[agent]\nkind = \"webhook\"\nurl = \"https://user:pw@agent.example.com\"\n{ORG}"
-            ),
-        ),
+        ("agent.url", format!("[agent]\nkind = \"webhook\"\nurl = \"http://agent.example.com\"\n{ORG}")),
+        ("agent.url", format!("[agent]\nkind = \"webhook\"\nurl = \"not a url\"\n{ORG}")),
+        ("agent.url", format!("[agent]\nkind = \"webhook\"\nurl = \"https://user:pw@agent.example.com\"\n{ORG}")),
         (
             "agent.timeout_seconds",
-            format!(
-                "[agent]\nkind = \"webhook\"\nurl = \"https://a.example\"\ntimeout_seconds = 0\n{ORG}"
-            ),
+            format!("[agent]\nkind = \"webhook\"\nurl = \"https://a.example\"\ntimeout_seconds = 0\n{ORG}"),
         ),
+        ("mail.from", format!("[mail]\nkind = \"outbox\"\nfrom = \"support\"\n{ORG}")),
         (
             "mail.from",
-            format!("[mail]\nkind = \"outbox\"\nfrom = \"support\"\n{ORG}"),
+            format!("[mail]\nkind = \"smtp\"\nfrom = \"a b@example.com\"\nhost = \"smtp.example.com\"\n{ORG}"),
         ),
-        (
-            "mail.from",
-            format!(
-                "[mail]\nkind = \"smtp\"\nfrom = \"a b@example.com\"\nhost = \"smtp.example.com\"\n{ORG}"
-            ),
-        ),
-        (
-            "mail.host",
-            format!("[mail]\nkind = \"smtp\"\nfrom = \"s@example.com\"\nhost = \"\"\n{ORG}"),
-        ),
+        ("mail.host", format!("[mail]\nkind = \"smtp\"\nfrom = \"s@example.com\"\nhost = \"\"\n{ORG}")),
         (
             "mail.tls",
             format!(
@@ -211,95 +157,36 @@ fn each_invalid_value_is_reported_with_its_option() {
         ),
         ("org[0].name", ORG.replace("\"acme\"", "\"Acme Corp\"")),
         ("org[0].name", ORG.replace("\"acme\"", "\"\"")),
-        (
-            "org[acme].login_url",
-            org_with("login_url = \"http://login.salesforce.com\""),
-        ),
-        (
-            "org[acme].login_url",
-            org_with("login_url = \"https://login.salesforce.com/services/oauth2/token\""),
-        ),
-        (
-            "org[acme].login_url",
-            org_with("login_url = \"ftp://login.salesforce.com\""),
-        ),
+        ("org[acme].login_url", org_with("login_url = \"http://login.salesforce.com\"")),
+        ("org[acme].login_url", org_with("login_url = \"https://login.salesforce.com/services/oauth2/token\"")),
+        ("org[acme].login_url", org_with("login_url = \"ftp://login.salesforce.com\"")),
         ("org[acme].api_version", org_with("api_version = \"v62\"")),
-        (
-            "org[acme].client_id",
-            ORG.replace("\"3MVG9example\"", "\"\""),
-        ),
-        (
-            "org[acme].client_secret_env",
-            org_with("client_secret_env = \"my secret value\""),
-        ),
-        (
-            "org[acme].refresh_token_env",
-            org_with("refresh_token_env = \"5Aep861.TSESvWeug\""),
-        ),
-        (
-            "org[acme].agent_user",
-            ORG.replace("0055g00000AgentAAB", "005xyz"),
-        ),
-        (
-            "org[acme].agent_user",
-            ORG.replace("0055g00000AgentAAB", "00G5g00000SupQuEAJ"),
-        ),
-        (
-            "org[acme].agent_user",
-            ORG.replace("0055g00000AgentAAB", "0055g00000AgentZZZ"),
-        ),
-        (
-            "org[acme].hand_off.queue",
-            ORG.replace("00G5g00000SupQuEAJ", "0055g00000AgentAAB"),
-        ),
+        ("org[acme].client_id", ORG.replace("\"3MVG9example\"", "\"\"")),
+        ("org[acme].client_secret_env", org_with("client_secret_env = \"my secret value\"")),
+        ("org[acme].refresh_token_env", org_with("refresh_token_env = \"5Aep861.TSESvWeug\"")),
+        ("org[acme].agent_user", ORG.replace("0055g00000AgentAAB", "005xyz")),
+        ("org[acme].agent_user", ORG.replace("0055g00000AgentAAB", "00G5g00000SupQuEAJ")),
+        ("org[acme].agent_user", ORG.replace("0055g00000AgentAAB", "0055g00000AgentZZZ")),
+        ("org[acme].hand_off.queue", ORG.replace("00G5g00000SupQuEAJ", "0055g00000AgentAAB")),
         (
             "org[acme].hand_off.user",
-            ORG.replace(
-                "{ queue = \"00G5g00000SupQuEAJ\" }",
-                "{ user = \"00G5g00000SupQuEAJ\" }",
-            ),
+            ORG.replace("{ queue = \"00G5g00000SupQuEAJ\" }", "{ user = \"00G5g00000SupQuEAJ\" }"),
         ),
-        (
-            "org[acme].involved_field",
-            org_with("involved_field = \"Fin Involved\""),
-        ),
-        (
-            "org[acme].resolution_state_field",
-            org_with("resolution_state_field = \"1State__c\""),
-        ),
+        ("org[acme].involved_field", org_with("involved_field = \"Fin Involved\"")),
+        ("org[acme].resolution_state_field", org_with("resolution_state_field = \"1State__c\"")),
         ("org[acme].topics[1]", org_with("topics = [\"ok\", \" \"]")),
-        (
-            "org[acme].poll_interval_seconds",
-            org_with("poll_interval_seconds = 0"),
-        ),
-        (
-            "org[acme].poll_overlap_seconds",
-            org_with("poll_overlap_seconds = 0"),
-        ),
-        (
-            "org[acme].daily_api_budget",
-            org_with("daily_api_budget = 0"),
-        ),
-        (
-            "org[acme].soft_resolution_after_seconds",
-            org_with("soft_resolution_after_seconds = 0"),
-        ),
-        (
-            "org[acme].abandoned_after_seconds",
-            org_with("abandoned_after_seconds = 999999999"),
-        ),
-        (
-            "org[acme].agent.url",
-            org_with("agent = { kind = \"webhook\", url = \"http://10.0.0.1/agent\" }"),
-        ),
+        ("org[acme].poll_interval_seconds", org_with("poll_interval_seconds = 0")),
+        ("org[acme].poll_overlap_seconds", org_with("poll_overlap_seconds = 0")),
+        ("org[acme].daily_api_budget", org_with("daily_api_budget = 0")),
+        ("org[acme].soft_resolution_after_seconds", org_with("soft_resolution_after_seconds = 0")),
+        ("org[acme].abandoned_after_seconds", org_with("abandoned_after_seconds = 999999999")),
+        ("org[acme].agent.url", org_with("agent = { kind = \"webhook\", url = \"http://10.0.0.1/agent\" }")),
         ("org[acme].name", format!("{ORG}{ORG}")),
     ];
     for (option, text) in cases {
         let problems = problems_of(text);
         assert!(
-            problems
-                .iter()
-                .any(|problem| problem.starts_with(&format!("{option}: "))),
+            problems.iter().any(|problem| problem.starts_with(&format!("{option}: "))),
             "expected a problem with {option}, got {problems:#?}\nfor:\n{text}"
         );
         // Every problem says what to do or what is expected, not just "invalid".
@@ -311,37 +198,23 @@ fn each_invalid_value_is_reported_with_its_option() {
 
 #[test]
 fn all_problems_are_reported_at_once() {
-    let text = format!(
-        "[host]\nguest_memory_mb = 1\n{}",
-        org_with("daily_api_budget = 0\npoll_interval_seconds = 0")
-    );
+    let text = format!("[host]\nguest_memory_mb = 1\n{}", org_with("daily_api_budget = 0\npoll_interval_seconds = 0"));
     let error = Config::parse(&text).expect_err("invalid");
     assert_eq!(error.problems().len(), 3, "{error}");
     let message = error.to_string();
-    assert!(
-        message.starts_with("the configuration text has 3 problems:"),
-        "{message}"
-    );
+    assert!(message.starts_with("the configuration text has 3 problems:"), "{message}");
 }
 
 #[test]
 fn an_unknown_option_is_an_error_that_names_it() {
     for (text, option) in [
         (format!("[host]\ndatabse = \"x.db\"\n{ORG}"), "databse"),
+        (org_with("pol_interval_seconds = 30"), "pol_interval_seconds"),
         (
-            org_with("pol_interval_seconds = 30"),
-            "pol_interval_seconds",
-        ),
-        (
-            format!(
-                "[agent]\nkind = \"webhook\"\nurl = \"https://a.example\"\nhelp_center = \"x\"\n{ORG}"
-            ),
+            format!("[agent]\nkind = \"webhook\"\nurl = \"https://a.example\"\nhelp_center = \"x\"\n{ORG}"),
             "help_center",
         ),
-        (
-            format!("[mail]\nkind = \"outbox\"\nhost = \"smtp.example.com\"\n{ORG}"),
-            "host",
-        ),
+        (format!("[mail]\nkind = \"outbox\"\nhost = \"smtp.example.com\"\n{ORG}"), "host"),
         (format!("[surprise]\n{ORG}"), "surprise"),
     ] {
         match Config::parse(&text) {
@@ -355,66 +228,41 @@ fn an_unknown_option_is_an_error_that_names_it() {
 
 #[test]
 fn an_unknown_kind_is_an_error_that_lists_the_kinds() {
-    let error = Config::parse(&format!("[mail]\nkind = \"carrier-pigeon\"\n{ORG}"))
-        .expect_err("unknown kind");
+    let error = Config::parse(&format!("[mail]\nkind = \"carrier-pigeon\"\n{ORG}")).expect_err("unknown kind");
     let message = error.to_string();
-    assert!(
-        message.contains("carrier-pigeon")
-            && message.contains("smtp")
-            && message.contains("outbox"),
-        "{message}"
-    );
+    assert!(message.contains("carrier-pigeon") && message.contains("smtp") && message.contains("outbox"), "{message}");
 }
 
 #[test]
 fn a_secret_written_into_the_file_is_refused_with_where_it_belongs() {
     let error = Config::parse(&org_with("client_secret = \"ABC123\"")).expect_err("secret in file");
     let message = error.to_string();
-    assert!(
-        message.contains("client_secret_env") && message.contains("casebridge org connect"),
-        "{message}"
-    );
+    assert!(message.contains("client_secret_env") && message.contains("casebridge org connect"), "{message}");
 }
 
 #[test]
 fn plain_http_is_accepted_only_for_this_machine() {
-    for url in [
-        "http://127.0.0.1:8080",
-        "http://localhost:8080",
-        "http://[::1]:8080/",
-    ] {
+    for url in ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080/"] {
         let config = Config::parse(&org_with(&format!("login_url = \"{url}\""))).expect(url);
-        assert!(
-            !config.orgs[0].login_url.ends_with('/'),
-            "trailing slash trimmed"
-        );
+        assert!(!config.orgs[0].login_url.ends_with('/'), "trailing slash trimmed");
     }
-    for url in [
-        "https://acme.my.salesforce.com",
-        "https://test.salesforce.com/",
-    ] {
+    for url in ["https://acme.my.salesforce.com", "https://test.salesforce.com/"] {
         Config::parse(&org_with(&format!("login_url = \"{url}\""))).expect(url);
     }
 }
 
 #[test]
 fn fifteen_character_ids_are_completed_to_eighteen() {
-    let text = ORG
-        .replace("0055g00000AgentAAB", "0055g00000Agent")
-        .replace("00G5g00000SupQuEAJ", "00G5g00000SupQu");
+    let text = ORG.replace("0055g00000AgentAAB", "0055g00000Agent").replace("00G5g00000SupQuEAJ", "00G5g00000SupQu");
     let config = Config::parse(&text).expect("15-character ids");
     assert_eq!(config.orgs[0].agent_user, "0055g00000AgentAAB");
-    assert_eq!(
-        config.orgs[0].hand_off,
-        HandOff::Queue("00G5g00000SupQuEAJ".into())
-    );
+    assert_eq!(config.orgs[0].hand_off, HandOff::Queue("00G5g00000SupQuEAJ".into()));
 }
 
 #[test]
 fn an_org_can_have_its_own_agent() {
-    let text = org_with(
-        "agent = { kind = \"webhook\", url = \"https://agent.acme.example/turn\", timeout_seconds = 20 }",
-    );
+    let text =
+        org_with("agent = { kind = \"webhook\", url = \"https://agent.acme.example/turn\", timeout_seconds = 20 }");
     let config = Config::parse(&text).expect("per-org agent");
     match config.agent_for(&config.orgs[0]) {
         AgentConfig::Webhook(webhook) => {
@@ -427,9 +275,7 @@ fn an_org_can_have_its_own_agent() {
 
 #[test]
 fn smtp_defaults_to_starttls_on_its_usual_port() {
-    let text = format!(
-        "[mail]\nkind = \"smtp\"\nfrom = \"support@example.com\"\nhost = \"smtp.example.com\"\n{ORG}"
-    );
+    let text = format!("[mail]\nkind = \"smtp\"\nfrom = \"support@example.com\"\nhost = \"smtp.example.com\"\n{ORG}");
     match Config::parse(&text).expect("smtp").mail {
         MailConfig::Smtp(smtp) => {
             assert_eq!(smtp.tls, SmtpTls::Starttls);
@@ -443,21 +289,14 @@ fn smtp_defaults_to_starttls_on_its_usual_port() {
 fn load_resolves_relative_paths_against_the_file_folder() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("casebridge.toml");
-    std::fs::write(
-        &path,
-        format!("[host]\ndatabase = \"state/cb.db\"\nkey_file = \"/etc/casebridge.key\"\n{ORG}"),
-    )
-    .expect("write");
+    std::fs::write(&path, format!("[host]\ndatabase = \"state/cb.db\"\nkey_file = \"/etc/casebridge.key\"\n{ORG}"))
+        .expect("write");
 
     let config = Config::load(&path).expect("load");
     assert_eq!(config.host.database, dir.path().join("state/cb.db"));
     assert_eq!(config.host.key_file, PathBuf::from("/etc/casebridge.key"));
-    assert!(
-        matches!(&config.mail, MailConfig::Outbox(outbox) if outbox.outbox == dir.path().join("outbox"))
-    );
-    assert!(
-        matches!(&config.agent, AgentConfig::Builtin(b) if b.help_center == dir.path().join("help-center"))
-    );
+    assert!(matches!(&config.mail, MailConfig::Outbox(outbox) if outbox.outbox == dir.path().join("outbox")));
+    assert!(matches!(&config.agent, AgentConfig::Builtin(b) if b.help_center == dir.path().join("help-center")));
 }
 
 #[test]
@@ -465,10 +304,7 @@ fn errors_of_a_loaded_file_name_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("missing.toml");
     let error = Config::load(&missing).expect_err("missing");
-    assert!(
-        error.to_string().contains("missing.toml") && error.to_string().contains("create it"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("missing.toml") && error.to_string().contains("create it"), "{error}");
 
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, org_with("poll_interval_seconds = 0")).expect("write");
@@ -493,10 +329,7 @@ fn an_org_becomes_the_connectors_org_record() {
     assert_eq!(record.name, "acme");
     assert_eq!(record.agent_user_id, "0055g00000AgentAAB");
     assert_eq!(record.credentials.refresh_token, "refresh-token");
-    assert_eq!(
-        record.resolution_timeouts.soft_resolution_after_ms,
-        1440 * 60_000
-    );
+    assert_eq!(record.resolution_timeouts.soft_resolution_after_ms, 1440 * 60_000);
     assert_eq!(record.poll_overlap_seconds, 120);
     assert_eq!(record.topics, ["casebridge"]);
 }

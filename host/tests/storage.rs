@@ -6,16 +6,11 @@ use std::sync::{Arc, Barrier};
 
 use casebridge::runtime::KeyValueStore;
 use casebridge::runtime::bindings::store::{Entry, Expectation, StoreError, Write};
-use casebridge::storage::{
-    CycleEnd, CycleOutcome, MAX_KEY_BYTES, MAX_VALUE_BYTES, SqliteStore, StorageError,
-};
+use casebridge::storage::{CycleEnd, CycleOutcome, MAX_KEY_BYTES, MAX_VALUE_BYTES, SqliteStore, StorageError};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 fn put(key: &str, value: &str) -> Write {
-    Write::Put(Entry {
-        key: key.into(),
-        value: value.into(),
-    })
+    Write::Put(Entry { key: key.into(), value: value.into() })
 }
 
 fn delete(key: &str) -> Write {
@@ -23,10 +18,7 @@ fn delete(key: &str) -> Write {
 }
 
 fn expect(key: &str, value: Option<&str>) -> Expectation {
-    Expectation {
-        key: key.into(),
-        value: value.map(str::to_string),
-    }
+    Expectation { key: key.into(), value: value.map(str::to_string) }
 }
 
 fn keys(entries: &[Entry]) -> Vec<&str> {
@@ -38,9 +30,7 @@ fn store() -> SqliteStore {
 }
 
 fn at(minute: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 1, 12, minute, 0)
-        .single()
-        .expect("valid time")
+    Utc.with_ymd_and_hms(2025, 3, 1, 12, minute, 0).single().expect("valid time")
 }
 
 // ---- commit ----
@@ -48,24 +38,13 @@ fn at(minute: u32) -> DateTime<Utc> {
 #[test]
 fn commit_applies_every_write_when_every_expectation_holds() {
     let store = store();
-    store
-        .commit(
-            "acme",
-            &[],
-            &[put("a", "1"), put("b", "2"), put("gone", "x")],
-        )
-        .expect("seed");
+    store.commit("acme", &[], &[put("a", "1"), put("b", "2"), put("gone", "x")]).expect("seed");
 
     store
         .commit(
             "acme",
             &[expect("a", Some("1")), expect("new", None)],
-            &[
-                put("a", "10"),
-                put("new", "n"),
-                delete("gone"),
-                delete("never-there"),
-            ],
+            &[put("a", "10"), put("new", "n"), delete("gone"), delete("never-there")],
         )
         .expect("commit");
 
@@ -78,72 +57,36 @@ fn commit_applies_every_write_when_every_expectation_holds() {
 #[test]
 fn commit_with_a_failed_expectation_writes_nothing() {
     let store = store();
-    store
-        .commit("acme", &[], &[put("watermark", "t1"), put("case/1", "old")])
-        .expect("seed");
+    store.commit("acme", &[], &[put("watermark", "t1"), put("case/1", "old")]).expect("seed");
 
     let result = store.commit(
         "acme",
-        &[
-            expect("case/1", Some("old")),
-            expect("watermark", Some("t0")),
-        ],
-        &[
-            put("case/1", "new"),
-            put("case/2", "added"),
-            delete("watermark"),
-        ],
+        &[expect("case/1", Some("old")), expect("watermark", Some("t0"))],
+        &[put("case/1", "new"), put("case/2", "added"), delete("watermark")],
     );
 
-    assert!(
-        matches!(&result, Err(StoreError::Conflict(key)) if key == "watermark"),
-        "{result:?}"
-    );
-    assert_eq!(
-        store.get("acme", "case/1").expect("get").as_deref(),
-        Some("old")
-    );
+    assert!(matches!(&result, Err(StoreError::Conflict(key)) if key == "watermark"), "{result:?}");
+    assert_eq!(store.get("acme", "case/1").expect("get").as_deref(), Some("old"));
     assert_eq!(store.get("acme", "case/2").expect("get"), None);
-    assert_eq!(
-        store.get("acme", "watermark").expect("get").as_deref(),
-        Some("t1")
-    );
+    assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("t1"));
 }
 
 #[test]
 fn expecting_absence_fails_when_the_key_exists_and_holds_when_it_was_deleted() {
     let store = store();
-    store
-        .commit("acme", &[], &[put("lock", "held")])
-        .expect("seed");
+    store.commit("acme", &[], &[put("lock", "held")]).expect("seed");
 
     let taken = store.commit("acme", &[expect("lock", None)], &[put("lock", "mine")]);
-    assert!(
-        matches!(&taken, Err(StoreError::Conflict(key)) if key == "lock"),
-        "{taken:?}"
-    );
-    store
-        .commit("acme", &[expect("lock", Some("held"))], &[delete("lock")])
-        .expect("release");
-    store
-        .commit("acme", &[expect("lock", None)], &[put("lock", "mine")])
-        .expect("take");
-    assert_eq!(
-        store.get("acme", "lock").expect("get").as_deref(),
-        Some("mine")
-    );
+    assert!(matches!(&taken, Err(StoreError::Conflict(key)) if key == "lock"), "{taken:?}");
+    store.commit("acme", &[expect("lock", Some("held"))], &[delete("lock")]).expect("release");
+    store.commit("acme", &[expect("lock", None)], &[put("lock", "mine")]).expect("take");
+    assert_eq!(store.get("acme", "lock").expect("get").as_deref(), Some("mine"));
 }
 
 #[test]
 fn later_writes_in_one_commit_win_over_earlier_ones() {
     let store = store();
-    store
-        .commit(
-            "acme",
-            &[],
-            &[put("k", "1"), put("k", "2"), delete("j"), put("j", "3")],
-        )
-        .expect("commit");
+    store.commit("acme", &[], &[put("k", "1"), put("k", "2"), delete("j"), put("j", "3")]).expect("commit");
     assert_eq!(store.get("acme", "k").expect("get").as_deref(), Some("2"));
     assert_eq!(store.get("acme", "j").expect("get").as_deref(), Some("3"));
 }
@@ -152,9 +95,7 @@ fn later_writes_in_one_commit_win_over_earlier_ones() {
 fn concurrent_compare_and_swap_commits_have_exactly_one_winner() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(dir.path().join("casebridge.db")).expect("open"));
-    store
-        .commit("acme", &[], &[put("watermark", "v0")])
-        .expect("seed");
+    store.commit("acme", &[], &[put("watermark", "v0")]).expect("seed");
 
     const THREADS: usize = 8;
     let barrier = Arc::new(Barrier::new(THREADS));
@@ -165,38 +106,20 @@ fn concurrent_compare_and_swap_commits_have_exactly_one_winner() {
             std::thread::spawn(move || {
                 barrier.wait();
                 let value = format!("v1-from-{thread}");
-                store
-                    .commit(
-                        "acme",
-                        &[expect("watermark", Some("v0"))],
-                        &[put("watermark", &value)],
-                    )
-                    .map(|()| value)
+                store.commit("acme", &[expect("watermark", Some("v0"))], &[put("watermark", &value)]).map(|()| value)
             })
         })
         .collect();
-    let results: Vec<_> = handles
-        .into_iter()
-        .map(|handle| handle.join().expect("thread"))
-        .collect();
+    let results: Vec<_> = handles.into_iter().map(|handle| handle.join().expect("thread")).collect();
 
-    let winners: Vec<&String> = results
-        .iter()
-        .filter_map(|result| result.as_ref().ok())
-        .collect();
+    let winners: Vec<&String> = results.iter().filter_map(|result| result.as_ref().ok()).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for result in &results {
         if let Err(error) = result {
-            assert!(
-                matches!(error, StoreError::Conflict(key) if key == "watermark"),
-                "{error:?}"
-            );
+            assert!(matches!(error, StoreError::Conflict(key) if key == "watermark"), "{error:?}");
         }
     }
-    assert_eq!(
-        store.get("acme", "watermark").expect("get").as_ref(),
-        Some(winners[0])
-    );
+    assert_eq!(store.get("acme", "watermark").expect("get").as_ref(), Some(winners[0]));
 }
 
 // ---- namespaces ----
@@ -204,46 +127,18 @@ fn concurrent_compare_and_swap_commits_have_exactly_one_winner() {
 #[test]
 fn namespaces_are_isolated() {
     let store = store();
-    store
-        .commit(
-            "acme",
-            &[],
-            &[put("watermark", "acme-t"), put("case/1", "a")],
-        )
-        .expect("acme");
-    store
-        .commit("globex", &[], &[put("case/2", "g")])
-        .expect("globex");
+    store.commit("acme", &[], &[put("watermark", "acme-t"), put("case/1", "a")]).expect("acme");
+    store.commit("globex", &[], &[put("case/2", "g")]).expect("globex");
 
     assert_eq!(store.get("globex", "watermark").expect("get"), None);
-    assert_eq!(
-        keys(&store.scan("acme", "").expect("scan")),
-        ["case/1", "watermark"]
-    );
-    assert_eq!(
-        keys(&store.scan("globex", "case/").expect("scan")),
-        ["case/2"]
-    );
+    assert_eq!(keys(&store.scan("acme", "").expect("scan")), ["case/1", "watermark"]);
+    assert_eq!(keys(&store.scan("globex", "case/").expect("scan")), ["case/2"]);
     // An expectation sees only its own namespace: the key is absent in globex.
-    store
-        .commit(
-            "globex",
-            &[expect("watermark", None)],
-            &[put("watermark", "globex-t")],
-        )
-        .expect("globex");
-    assert_eq!(
-        store.get("acme", "watermark").expect("get").as_deref(),
-        Some("acme-t")
-    );
+    store.commit("globex", &[expect("watermark", None)], &[put("watermark", "globex-t")]).expect("globex");
+    assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("acme-t"));
     // Namespaces that are prefixes of each other do not leak either.
-    store
-        .commit("acme-2", &[], &[put("case/9", "x")])
-        .expect("acme-2");
-    assert_eq!(
-        keys(&store.scan("acme", "case/").expect("scan")),
-        ["case/1"]
-    );
+    store.commit("acme-2", &[], &[put("case/9", "x")]).expect("acme-2");
+    assert_eq!(keys(&store.scan("acme", "case/").expect("scan")), ["case/1"]);
 }
 
 // ---- scan ----
@@ -251,25 +146,10 @@ fn namespaces_are_isolated() {
 #[test]
 fn scan_returns_exactly_the_keys_with_the_prefix_in_key_order() {
     let store = store();
-    let all = [
-        "case",
-        "case/",
-        "case/10",
-        "case/2",
-        "case/1",
-        "case0",
-        "casf",
-        "cas",
-        "conversation/1",
-    ];
-    store
-        .commit("acme", &[], &all.map(|key| put(key, "v")))
-        .expect("seed");
+    let all = ["case", "case/", "case/10", "case/2", "case/1", "case0", "casf", "cas", "conversation/1"];
+    store.commit("acme", &[], &all.map(|key| put(key, "v"))).expect("seed");
 
-    assert_eq!(
-        keys(&store.scan("acme", "case/").expect("scan")),
-        ["case/", "case/1", "case/10", "case/2"]
-    );
+    assert_eq!(keys(&store.scan("acme", "case/").expect("scan")), ["case/", "case/1", "case/10", "case/2"]);
     assert_eq!(
         keys(&store.scan("acme", "case").expect("scan")),
         ["case", "case/", "case/1", "case/10", "case/2", "case0"]
@@ -282,18 +162,10 @@ fn scan_returns_exactly_the_keys_with_the_prefix_in_key_order() {
 fn scan_treats_percent_and_underscore_as_plain_characters() {
     let store = store();
     let all = ["a%b", "a%c", "axb", "a_b", "a_", "aXb", "a\\b", "a%"];
-    store
-        .commit("acme", &[], &all.map(|key| put(key, "v")))
-        .expect("seed");
+    store.commit("acme", &[], &all.map(|key| put(key, "v"))).expect("seed");
 
-    assert_eq!(
-        keys(&store.scan("acme", "a%").expect("scan")),
-        ["a%", "a%b", "a%c"]
-    );
-    assert_eq!(
-        keys(&store.scan("acme", "a_").expect("scan")),
-        ["a_", "a_b"]
-    );
+    assert_eq!(keys(&store.scan("acme", "a%").expect("scan")), ["a%", "a%b", "a%c"]);
+    assert_eq!(keys(&store.scan("acme", "a_").expect("scan")), ["a_", "a_b"]);
     assert_eq!(keys(&store.scan("acme", "a\\").expect("scan")), ["a\\b"]);
 }
 
@@ -319,31 +191,14 @@ fn scan_handles_multi_byte_and_extreme_unicode_prefixes() {
         "\u{10FFFF}",
         "\u{10FFFF}a",
     ];
-    store
-        .commit("acme", &[], &all.map(|key| put(key, "v")))
-        .expect("seed");
+    store.commit("acme", &[], &all.map(|key| put(key, "v"))).expect("seed");
 
     assert_eq!(keys(&store.scan("acme", "é").expect("scan")), ["é", "é/1"]);
-    assert_eq!(
-        keys(&store.scan("acme", "日本").expect("scan")),
-        ["日本/1", "日本語"]
-    );
-    assert_eq!(
-        keys(&store.scan("acme", "🦀").expect("scan")),
-        ["🦀/1", "🦀🦀"]
-    );
-    assert_eq!(
-        keys(&store.scan("acme", "\u{7F}").expect("scan")),
-        ["\u{7F}/1"]
-    );
-    assert_eq!(
-        keys(&store.scan("acme", "z\u{10FFFF}").expect("scan")),
-        ["z\u{10FFFF}", "z\u{10FFFF}/1"]
-    );
-    assert_eq!(
-        keys(&store.scan("acme", "\u{10FFFF}").expect("scan")),
-        ["\u{10FFFF}", "\u{10FFFF}a"]
-    );
+    assert_eq!(keys(&store.scan("acme", "日本").expect("scan")), ["日本/1", "日本語"]);
+    assert_eq!(keys(&store.scan("acme", "🦀").expect("scan")), ["🦀/1", "🦀🦀"]);
+    assert_eq!(keys(&store.scan("acme", "\u{7F}").expect("scan")), ["\u{7F}/1"]);
+    assert_eq!(keys(&store.scan("acme", "z\u{10FFFF}").expect("scan")), ["z\u{10FFFF}", "z\u{10FFFF}/1"]);
+    assert_eq!(keys(&store.scan("acme", "\u{10FFFF}").expect("scan")), ["\u{10FFFF}", "\u{10FFFF}a"]);
 }
 
 // ---- limits ----
@@ -364,28 +219,17 @@ fn too_large_keys_and_values_are_refused_with_the_limit_and_nothing_is_written()
     let value_error = store.commit("acme", &[], &[put("ok", "1"), put("big", &big_value)]);
     match value_error {
         Err(StoreError::TooLarge(message)) => {
-            assert!(
-                message.contains(&MAX_VALUE_BYTES.to_string()) && message.contains("big"),
-                "{message}"
-            )
+            assert!(message.contains(&MAX_VALUE_BYTES.to_string()) && message.contains("big"), "{message}")
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
     assert_eq!(store.get("acme", "ok").expect("get"), None);
-    assert!(matches!(
-        store.get("acme", &long_key),
-        Err(StoreError::TooLarge(_))
-    ));
+    assert!(matches!(store.get("acme", &long_key), Err(StoreError::TooLarge(_))));
 
     // Exactly at the limits is fine.
     let max_key = "k".repeat(MAX_KEY_BYTES);
-    store
-        .commit("acme", &[], &[put(&max_key, &"v".repeat(MAX_VALUE_BYTES))])
-        .expect("at the limits");
-    assert_eq!(
-        store.get("acme", &max_key).expect("get").map(|v| v.len()),
-        Some(MAX_VALUE_BYTES)
-    );
+    store.commit("acme", &[], &[put(&max_key, &"v".repeat(MAX_VALUE_BYTES))]).expect("at the limits");
+    assert_eq!(store.get("acme", &max_key).expect("get").map(|v| v.len()), Some(MAX_VALUE_BYTES));
 }
 
 // ---- the file ----
@@ -396,43 +240,15 @@ fn committed_data_is_there_after_reopening_the_file() {
     let path = dir.path().join("casebridge.db");
     {
         let store = SqliteStore::open(&path).expect("open");
-        store
-            .commit(
-                "acme",
-                &[],
-                &[
-                    put("watermark", "2025-03-01T12:00:00Z"),
-                    put("case/1", "{}"),
-                ],
-            )
-            .expect("commit");
-        store
-            .record_sent_mail("acme", "reply-1", "support@example.com", "<m1@example.com>")
-            .expect("mail");
+        store.commit("acme", &[], &[put("watermark", "2025-03-01T12:00:00Z"), put("case/1", "{}")]).expect("commit");
+        store.record_sent_mail("acme", "reply-1", "support@example.com", "<m1@example.com>").expect("mail");
         store.start_cycle("acme", at(0)).expect("start");
     }
     let store = SqliteStore::open(&path).expect("reopen");
-    assert_eq!(
-        store.get("acme", "watermark").expect("get").as_deref(),
-        Some("2025-03-01T12:00:00Z")
-    );
-    assert_eq!(
-        keys(&store.scan("acme", "case/").expect("scan")),
-        ["case/1"]
-    );
-    assert!(
-        store
-            .find_sent_mail("acme", "reply-1")
-            .expect("mail")
-            .is_some()
-    );
-    assert_eq!(
-        store
-            .org_status("acme")
-            .expect("status")
-            .and_then(|s| s.last_cycle_started_at),
-        Some(at(0))
-    );
+    assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("2025-03-01T12:00:00Z"));
+    assert_eq!(keys(&store.scan("acme", "case/").expect("scan")), ["case/1"]);
+    assert!(store.find_sent_mail("acme", "reply-1").expect("mail").is_some());
+    assert_eq!(store.org_status("acme").expect("status").and_then(|s| s.last_cycle_started_at), Some(at(0)));
     assert_eq!(store.schema_version().expect("version"), 1);
 }
 
@@ -443,10 +259,7 @@ fn the_database_file_is_readable_by_its_owner_only() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("casebridge.db");
     SqliteStore::open(&path).expect("open");
-    let mode = std::fs::metadata(&path)
-        .expect("metadata")
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
     assert_eq!(mode & 0o077, 0, "mode {mode:o}");
 }
 
@@ -457,10 +270,7 @@ fn a_file_that_is_not_a_database_is_refused_with_its_name() {
     std::fs::write(&path, "these are my notes, not a database. ".repeat(50)).expect("write");
 
     let error = SqliteStore::open(&path).expect_err("not a database");
-    assert!(
-        matches!(error, StorageError::NotADatabase { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, StorageError::NotADatabase { .. }), "{error:?}");
     assert!(error.to_string().contains("notes.db"), "{error}");
 }
 
@@ -470,30 +280,12 @@ fn a_database_from_a_newer_casebridge_is_refused() {
     let path = dir.path().join("casebridge.db");
     SqliteStore::open(&path).expect("create");
     rusqlite::Connection::open(&path)
-        .and_then(|conn| {
-            conn.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (99, 0)",
-                [],
-            )
-        })
+        .and_then(|conn| conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, 0)", []))
         .expect("bump the version");
 
     let error = SqliteStore::open(&path).expect_err("newer schema");
-    assert!(
-        matches!(
-            error,
-            StorageError::NewerSchema {
-                found: 99,
-                supported: 1,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(
-        error.to_string().contains("upgrade") || error.to_string().contains("newer"),
-        "{error}"
-    );
+    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 1, .. }), "{error:?}");
+    assert!(error.to_string().contains("upgrade") || error.to_string().contains("newer"), "{error}");
 }
 
 #[test]
@@ -502,27 +294,18 @@ fn a_write_lock_held_by_another_process_is_reported_as_such() {
     let path = dir.path().join("casebridge.db");
     let store = SqliteStore::open(&path).expect("open");
     let other = rusqlite::Connection::open(&path).expect("second connection");
-    other
-        .execute_batch("BEGIN IMMEDIATE")
-        .expect("take the write lock");
+    other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
 
-    let error = store
-        .commit("acme", &[], &[put("k", "v")])
-        .expect_err("locked");
+    let error = store.commit("acme", &[], &[put("k", "v")]).expect_err("locked");
     match error {
         StoreError::Unavailable(message) => {
-            assert!(
-                message.contains("locked by another casebridge process"),
-                "{message}"
-            );
+            assert!(message.contains("locked by another casebridge process"), "{message}");
             assert!(message.contains("casebridge.db"), "{message}");
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     other.execute_batch("ROLLBACK").expect("release");
-    store
-        .commit("acme", &[], &[put("k", "v")])
-        .expect("commit after release");
+    store.commit("acme", &[], &[put("k", "v")]).expect("commit after release");
 }
 
 // ---- host tables ----
@@ -540,34 +323,20 @@ fn cycles_update_the_org_status_and_count_failures_in_a_row() {
     };
     let status = store.finish_cycle(&first, &failed).expect("finish");
     assert_eq!(status.consecutive_failures, 1);
-    assert_eq!(
-        status.last_outcome,
-        Some(CycleOutcome::Error(
-            "Salesforce could not be reached".into()
-        ))
-    );
+    assert_eq!(status.last_outcome, Some(CycleOutcome::Error("Salesforce could not be reached".into())));
 
     let second = store.start_cycle("acme", at(2)).expect("start");
     assert_eq!(
         store
-            .finish_cycle(
-                &second,
-                &CycleEnd {
-                    finished_at: at(3),
-                    ..failed.clone()
-                }
-            )
+            .finish_cycle(&second, &CycleEnd { finished_at: at(3), ..failed.clone() })
             .expect("finish")
             .consecutive_failures,
         2
     );
 
     let third = store.start_cycle("acme", at(4)).expect("start");
-    let ok = CycleEnd {
-        finished_at: at(5),
-        outcome: CycleOutcome::Ok,
-        report_json: Some(r#"{"cases_seen":3}"#.into()),
-    };
+    let ok =
+        CycleEnd { finished_at: at(5), outcome: CycleOutcome::Ok, report_json: Some(r#"{"cases_seen":3}"#.into()) };
     let status = store.finish_cycle(&third, &ok).expect("finish");
     assert_eq!(status.consecutive_failures, 0);
     assert_eq!(status.last_outcome, Some(CycleOutcome::Ok));
@@ -578,10 +347,7 @@ fn cycles_update_the_org_status_and_count_failures_in_a_row() {
     assert_eq!(log.len(), 3);
     assert_eq!(log[0].report_json.as_deref(), Some(r#"{"cases_seen":3}"#));
     assert_eq!(log[0].error, None);
-    assert_eq!(
-        log[2].error.as_deref(),
-        Some("Salesforce could not be reached")
-    );
+    assert_eq!(log[2].error.as_deref(), Some("Salesforce could not be reached"));
     assert_eq!(store.org_status("acme").expect("status"), Some(status));
 }
 
@@ -591,21 +357,12 @@ fn the_cycle_log_keeps_only_the_newest_cycles_of_each_org() {
     for minute in 0..5 {
         for org in ["acme", "globex"] {
             let cycle = store.start_cycle(org, at(minute)).expect("start");
-            let end = CycleEnd {
-                finished_at: at(minute),
-                outcome: CycleOutcome::Ok,
-                report_json: None,
-            };
+            let end = CycleEnd { finished_at: at(minute), outcome: CycleOutcome::Ok, report_json: None };
             store.finish_cycle(&cycle, &end).expect("finish");
         }
     }
     for org in ["acme", "globex"] {
-        let started: Vec<_> = store
-            .recent_cycles(org, 10)
-            .expect("log")
-            .iter()
-            .map(|c| c.started_at)
-            .collect();
+        let started: Vec<_> = store.recent_cycles(org, 10).expect("log").iter().map(|c| c.started_at).collect();
         assert_eq!(started, [at(4), at(3), at(2)], "{org}");
     }
 }
@@ -615,28 +372,14 @@ fn cycles_the_host_did_not_see_finish_are_closed_at_start_up() {
     let store = store();
     let done = store.start_cycle("acme", at(0)).expect("start");
     store
-        .finish_cycle(
-            &done,
-            &CycleEnd {
-                finished_at: at(1),
-                outcome: CycleOutcome::Ok,
-                report_json: None,
-            },
-        )
+        .finish_cycle(&done, &CycleEnd { finished_at: at(1), outcome: CycleOutcome::Ok, report_json: None })
         .expect("finish");
-    store
-        .start_cycle("acme", at(2))
-        .expect("start, then the host stops");
+    store.start_cycle("acme", at(2)).expect("start, then the host stops");
 
     assert_eq!(store.close_interrupted_cycles(at(10)).expect("close"), 1);
     let log = store.recent_cycles("acme", 10).expect("log");
     assert_eq!(log[0].finished_at, Some(at(10)));
-    assert!(
-        log[0]
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("host stopped"))
-    );
+    assert!(log[0].error.as_deref().is_some_and(|e| e.contains("host stopped")));
     assert_eq!(log[1].error, None);
 }
 
@@ -664,10 +407,7 @@ fn next_run_is_stored_per_org() {
     store.set_next_run("globex", at(8)).expect("set");
     store.set_next_run("acme", at(9)).expect("set");
     let statuses = store.org_statuses().expect("statuses");
-    let next: Vec<_> = statuses
-        .iter()
-        .map(|s| (s.org.as_str(), s.next_run_at))
-        .collect();
+    let next: Vec<_> = statuses.iter().map(|s| (s.org.as_str(), s.next_run_at)).collect();
     assert_eq!(next, [("acme", Some(at(9))), ("globex", Some(at(8)))]);
 }
 
@@ -675,33 +415,13 @@ fn next_run_is_stored_per_org() {
 fn the_first_record_of_a_sent_email_wins() {
     let store = store();
     assert_eq!(store.find_sent_mail("acme", "reply-1").expect("find"), None);
-    store
-        .record_sent_mail(
-            "acme",
-            "reply-1",
-            "support@example.com",
-            "<first@example.com>",
-        )
-        .expect("record");
-    store
-        .record_sent_mail(
-            "acme",
-            "reply-1",
-            "other@example.com",
-            "<second@example.com>",
-        )
-        .expect("record again");
+    store.record_sent_mail("acme", "reply-1", "support@example.com", "<first@example.com>").expect("record");
+    store.record_sent_mail("acme", "reply-1", "other@example.com", "<second@example.com>").expect("record again");
     assert_eq!(
         store.find_sent_mail("acme", "reply-1").expect("find"),
-        Some((
-            "support@example.com".to_string(),
-            "<first@example.com>".to_string()
-        ))
+        Some(("support@example.com".to_string(), "<first@example.com>".to_string()))
     );
-    assert_eq!(
-        store.find_sent_mail("globex", "reply-1").expect("find"),
-        None
-    );
+    assert_eq!(store.find_sent_mail("globex", "reply-1").expect("find"), None);
 }
 
 // ---- the secret vault (backed by the store's `org_secrets` table) ----
@@ -711,9 +431,7 @@ mod secret_vault {
     use std::sync::Arc;
 
     use casebridge::config::Config;
-    use casebridge::secrets::{
-        EncryptionKey, KeyOrigin, OrgSecret, Secret, SecretError, SecretVault,
-    };
+    use casebridge::secrets::{EncryptionKey, KeyOrigin, OrgSecret, Secret, SecretError, SecretVault};
     use casebridge::storage::SqliteStore;
 
     const REFRESH_TOKEN: &str = "5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJo7Xr34yOQ7GP";
@@ -727,56 +445,22 @@ mod secret_vault {
     #[test]
     fn a_stored_secret_reads_back() {
         let (_store, vault) = vault();
-        assert!(
-            vault
-                .get("acme", OrgSecret::RefreshToken)
-                .expect("get")
-                .is_none()
-        );
-        vault
-            .put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN))
-            .expect("put");
-        let secret = vault
-            .get("acme", OrgSecret::RefreshToken)
-            .expect("get")
-            .expect("stored");
+        assert!(vault.get("acme", OrgSecret::RefreshToken).expect("get").is_none());
+        vault.put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN)).expect("put");
+        let secret = vault.get("acme", OrgSecret::RefreshToken).expect("get").expect("stored");
         assert_eq!(secret.expose(), REFRESH_TOKEN);
-        assert!(
-            vault
-                .get("acme", OrgSecret::ClientSecret)
-                .expect("get")
-                .is_none()
-        );
-        assert!(
-            vault
-                .delete("acme", OrgSecret::RefreshToken)
-                .expect("delete")
-        );
-        assert!(
-            vault
-                .get("acme", OrgSecret::RefreshToken)
-                .expect("get")
-                .is_none()
-        );
+        assert!(vault.get("acme", OrgSecret::ClientSecret).expect("get").is_none());
+        assert!(vault.delete("acme", OrgSecret::RefreshToken).expect("delete"));
+        assert!(vault.get("acme", OrgSecret::RefreshToken).expect("get").is_none());
     }
 
     #[test]
     fn the_same_secret_is_sealed_differently_each_time() {
         let (store, vault) = vault();
-        vault
-            .put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN))
-            .expect("put");
-        let first = store
-            .secret_blob("acme", "refresh_token")
-            .expect("blob")
-            .expect("stored");
-        vault
-            .put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN))
-            .expect("put");
-        let second = store
-            .secret_blob("acme", "refresh_token")
-            .expect("blob")
-            .expect("stored");
+        vault.put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN)).expect("put");
+        let first = store.secret_blob("acme", "refresh_token").expect("blob").expect("stored");
+        vault.put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN)).expect("put");
+        let second = store.secret_blob("acme", "refresh_token").expect("blob").expect("stored");
         assert_ne!(first, second, "a fresh nonce per value");
         assert_eq!(first[0], 1, "versioned format");
     }
@@ -784,66 +468,35 @@ mod secret_vault {
     #[test]
     fn a_different_key_gives_a_clear_error() {
         let (store, vault) = vault();
-        vault
-            .put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN))
-            .expect("put");
+        vault.put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN)).expect("put");
         let other = SecretVault::new(store, EncryptionKey::generate().expect("key"));
 
-        let error = other
-            .get("acme", OrgSecret::RefreshToken)
-            .expect_err("wrong key");
-        assert!(
-            matches!(error, SecretError::Undecryptable { .. }),
-            "{error:?}"
-        );
+        let error = other.get("acme", OrgSecret::RefreshToken).expect_err("wrong key");
+        assert!(matches!(error, SecretError::Undecryptable { .. }), "{error:?}");
         let message = error.to_string();
-        assert!(
-            message.contains("acme") && message.contains("refresh token"),
-            "{message}"
-        );
+        assert!(message.contains("acme") && message.contains("refresh token"), "{message}");
         assert!(message.contains("casebridge org connect acme"), "{message}");
     }
 
     #[test]
     fn a_tampered_blob_is_refused() {
         let (store, vault) = vault();
-        vault
-            .put(
-                "acme",
-                OrgSecret::ClientSecret,
-                &Secret::new("s3cr3t-consumer"),
-            )
-            .expect("put");
-        let blob = store
-            .secret_blob("acme", "client_secret")
-            .expect("blob")
-            .expect("stored");
+        vault.put("acme", OrgSecret::ClientSecret, &Secret::new("s3cr3t-consumer")).expect("put");
+        let blob = store.secret_blob("acme", "client_secret").expect("blob").expect("stored");
         for index in [1, 13, blob.len() - 1] {
             let mut tampered = blob.clone();
             tampered[index] ^= 0x01;
-            store
-                .put_secret_blob("acme", "client_secret", &tampered)
-                .expect("tamper");
+            store.put_secret_blob("acme", "client_secret", &tampered).expect("tamper");
             assert!(
-                matches!(
-                    vault.get("acme", OrgSecret::ClientSecret),
-                    Err(SecretError::Undecryptable { .. })
-                ),
+                matches!(vault.get("acme", OrgSecret::ClientSecret), Err(SecretError::Undecryptable { .. })),
                 "byte {index}"
             );
         }
-        store
-            .put_secret_blob("acme", "client_secret", &blob[..10])
-            .expect("truncate");
-        assert!(matches!(
-            vault.get("acme", OrgSecret::ClientSecret),
-            Err(SecretError::Damaged { .. })
-        ));
+        store.put_secret_blob("acme", "client_secret", &blob[..10]).expect("truncate");
+        assert!(matches!(vault.get("acme", OrgSecret::ClientSecret), Err(SecretError::Damaged { .. })));
         let mut future = blob.clone();
         future[0] = 2;
-        store
-            .put_secret_blob("acme", "client_secret", &future)
-            .expect("version");
+        store.put_secret_blob("acme", "client_secret", &future).expect("version");
         assert!(matches!(
             vault.get("acme", OrgSecret::ClientSecret),
             Err(SecretError::UnsupportedFormat { version: 2, .. })
@@ -853,28 +506,13 @@ mod secret_vault {
     #[test]
     fn a_blob_cannot_be_moved_to_another_org_or_secret() {
         let (store, vault) = vault();
-        vault
-            .put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN))
-            .expect("put");
-        let blob = store
-            .secret_blob("acme", "refresh_token")
-            .expect("blob")
-            .expect("stored");
+        vault.put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN)).expect("put");
+        let blob = store.secret_blob("acme", "refresh_token").expect("blob").expect("stored");
 
-        store
-            .put_secret_blob("globex", "refresh_token", &blob)
-            .expect("copy to another org");
-        assert!(matches!(
-            vault.get("globex", OrgSecret::RefreshToken),
-            Err(SecretError::Undecryptable { .. })
-        ));
-        store
-            .put_secret_blob("acme", "client_secret", &blob)
-            .expect("copy to another secret");
-        assert!(matches!(
-            vault.get("acme", OrgSecret::ClientSecret),
-            Err(SecretError::Undecryptable { .. })
-        ));
+        store.put_secret_blob("globex", "refresh_token", &blob).expect("copy to another org");
+        assert!(matches!(vault.get("globex", OrgSecret::RefreshToken), Err(SecretError::Undecryptable { .. })));
+        store.put_secret_blob("acme", "client_secret", &blob).expect("copy to another secret");
+        assert!(matches!(vault.get("acme", OrgSecret::ClientSecret), Err(SecretError::Undecryptable { .. })));
     }
 
     #[test]
@@ -886,28 +524,17 @@ mod secret_vault {
         assert!(!format!("{key:?}").contains(&key.to_base64()));
 
         let (store, vault) = vault();
-        vault
-            .put("acme", OrgSecret::RefreshToken, &secret)
-            .expect("put");
+        vault.put("acme", OrgSecret::RefreshToken, &secret).expect("put");
         let config = Config::parse(casebridge::config::EXAMPLE_CONFIG).expect("config");
         let env = HashMap::from([("ACME_CLIENT_SECRET", "consumer-s3cr3t")]);
-        let credentials = vault
-            .credentials_with_env(&config.orgs[0], |name| env.get(name).map(|v| v.to_string()))
-            .expect("creds");
+        let credentials =
+            vault.credentials_with_env(&config.orgs[0], |name| env.get(name).map(|v| v.to_string())).expect("creds");
         let printed = format!("{credentials:?}");
-        assert!(
-            !printed.contains(REFRESH_TOKEN) && !printed.contains("consumer-s3cr3t"),
-            "{printed}"
-        );
+        assert!(!printed.contains(REFRESH_TOKEN) && !printed.contains("consumer-s3cr3t"), "{printed}");
 
         let wrong = SecretVault::new(store, EncryptionKey::generate().expect("key"));
-        let error = wrong
-            .get("acme", OrgSecret::RefreshToken)
-            .expect_err("wrong key");
-        assert!(
-            !error.to_string().contains(REFRESH_TOKEN)
-                && !format!("{error:?}").contains(REFRESH_TOKEN)
-        );
+        let error = wrong.get("acme", OrgSecret::RefreshToken).expect_err("wrong key");
+        assert!(!error.to_string().contains(REFRESH_TOKEN) && !format!("{error:?}").contains(REFRESH_TOKEN));
         let invalid = EncryptionKey::from_base64("bm90IGEga2V5").expect_err("short key");
         assert!(!invalid.contains("bm90IGEga2V5"), "{invalid}");
     }
@@ -918,16 +545,8 @@ mod secret_vault {
         let path = dir.path().join("casebridge.db");
         let store = Arc::new(SqliteStore::open(&path).expect("open"));
         let vault = SecretVault::new(Arc::clone(&store), EncryptionKey::generate().expect("key"));
-        vault
-            .put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN))
-            .expect("put");
-        vault
-            .put(
-                "acme",
-                OrgSecret::ClientSecret,
-                &Secret::new("consumer-s3cr3t-value"),
-            )
-            .expect("put");
+        vault.put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN)).expect("put");
+        vault.put("acme", OrgSecret::ClientSecret, &Secret::new("consumer-s3cr3t-value")).expect("put");
 
         // The main file and its WAL, before and after the store is closed.
         let contains_plaintext = || {
@@ -935,11 +554,7 @@ mod secret_vault {
                 let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
                 [REFRESH_TOKEN, "consumer-s3cr3t-value"]
                     .iter()
-                    .any(|needle| {
-                        bytes
-                            .windows(needle.len())
-                            .any(|window| window == needle.as_bytes())
-                    })
+                    .any(|needle| bytes.windows(needle.len()).any(|window| window == needle.as_bytes()))
             })
         };
         assert!(!contains_plaintext());
@@ -954,44 +569,22 @@ mod secret_vault {
         let (_store, vault) = vault();
         let config = Config::parse(casebridge::config::EXAMPLE_CONFIG).expect("config");
         let acme = &config.orgs[0];
-        vault
-            .put(
-                "acme",
-                OrgSecret::ClientSecret,
-                &Secret::new("stored-secret"),
-            )
-            .expect("put");
-        vault
-            .put(
-                "acme",
-                OrgSecret::RefreshToken,
-                &Secret::new("stored-token"),
-            )
-            .expect("put");
+        vault.put("acme", OrgSecret::ClientSecret, &Secret::new("stored-secret")).expect("put");
+        vault.put("acme", OrgSecret::RefreshToken, &Secret::new("stored-token")).expect("put");
 
-        let env = HashMap::from([
-            ("ACME_CLIENT_SECRET", "env-secret"),
-            ("ACME_REFRESH_TOKEN", ""),
-        ]);
-        let credentials = vault
-            .credentials_with_env(acme, |name| env.get(name).map(|v| v.to_string()))
-            .expect("credentials");
+        let env = HashMap::from([("ACME_CLIENT_SECRET", "env-secret"), ("ACME_REFRESH_TOKEN", "")]);
+        let credentials =
+            vault.credentials_with_env(acme, |name| env.get(name).map(|v| v.to_string())).expect("credentials");
         assert_eq!(credentials.client_id, acme.client_id);
         assert_eq!(credentials.client_secret.expose(), "env-secret");
-        assert_eq!(
-            credentials.refresh_token.expose(),
-            "stored-token",
-            "an empty variable counts as unset"
-        );
+        assert_eq!(credentials.refresh_token.expose(), "stored-token", "an empty variable counts as unset");
     }
 
     #[test]
     fn a_missing_secret_says_how_to_provide_it() {
         let (_store, vault) = vault();
         let config = Config::parse(casebridge::config::EXAMPLE_CONFIG).expect("config");
-        let error = vault
-            .credentials_with_env(&config.orgs[0], |_| None)
-            .expect_err("missing");
+        let error = vault.credentials_with_env(&config.orgs[0], |_| None).expect_err("missing");
         assert!(matches!(error, SecretError::Missing { .. }), "{error:?}");
         let message = error.to_string();
         assert!(message.contains("casebridge org connect acme"), "{message}");
@@ -1011,27 +604,20 @@ mod secret_vault {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path)
-                .expect("metadata")
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
         }
 
         std::fs::write(&path, "not base64 at all!").expect("damage");
         let error = EncryptionKey::load_or_create_file(&path).expect_err("damaged key file");
-        assert!(
-            matches!(error, SecretError::InvalidKeyFile { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, SecretError::InvalidKeyFile { .. }), "{error:?}");
         assert!(error.to_string().contains("casebridge.key"), "{error}");
     }
 
     #[test]
     fn a_key_in_base64_reads_back_and_a_wrong_length_is_named() {
         let key = EncryptionKey::generate().expect("key");
-        let again =
-            EncryptionKey::from_base64(&format!("  {}\n", key.to_base64())).expect("round trip");
+        let again = EncryptionKey::from_base64(&format!("  {}\n", key.to_base64())).expect("round trip");
         assert_eq!(again.to_base64(), key.to_base64());
         let error = EncryptionKey::from_base64("AAAA").expect_err("3 bytes");
         assert!(error.contains("3 bytes"), "{error}");

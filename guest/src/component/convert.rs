@@ -24,17 +24,48 @@ macro_rules! mirror_enum {
     };
 }
 
-mirror_enum!(wt::FieldType, m::FieldType, [
-    Id, Reference, String, Textarea, Email, Phone, Url, Picklist, Multipicklist, Combobox, Boolean, Int,
-    Long, Double, Currency, Percent, Date, Datetime, Time, Base64, Encryptedstring, Address, Location,
-    AnyType, Complexvalue, Datacategorygroupreference,
-]);
+mirror_enum!(
+    wt::FieldType,
+    m::FieldType,
+    [
+        Id,
+        Reference,
+        String,
+        Textarea,
+        Email,
+        Phone,
+        Url,
+        Picklist,
+        Multipicklist,
+        Combobox,
+        Boolean,
+        Int,
+        Long,
+        Double,
+        Currency,
+        Percent,
+        Date,
+        Datetime,
+        Time,
+        Base64,
+        Encryptedstring,
+        Address,
+        Location,
+        AnyType,
+        Complexvalue,
+        Datacategorygroupreference,
+    ]
+);
 mirror_enum!(wt::AuthorRole, m::AuthorRole, [Customer, Agent, Teammate, System]);
 mirror_enum!(wt::PartSource, m::PartSource, [CaseDescription, FeedItem, FeedComment, EmailMessage, CaseComment]);
 mirror_enum!(wt::ResolutionState, m::ResolutionState, [None, SoftResolution, HardResolution, Abandoned, RoutedToTeam]);
 mirror_enum!(wd::FieldKind, m::FieldKind, [System, Standard, Custom]);
 mirror_enum!(wd::Direction, m::Direction, [ToPlatform, ToSalesforce]);
-mirror_enum!(wc::MatchReason, m::MatchReason, [EmailExact, NameExact, LastNameExact, FirstNameExact, EmailConflict, TermFound]);
+mirror_enum!(
+    wc::MatchReason,
+    m::MatchReason,
+    [EmailExact, NameExact, LastNameExact, FirstNameExact, EmailConflict, TermFound]
+);
 
 /// Convert every element of a list.
 pub fn all<A, B: From<A>>(items: Vec<A>) -> Vec<B> {
@@ -151,7 +182,13 @@ impl From<m::Attribute> for wt::Attribute {
 
 impl From<m::Attachment> for wt::Attachment {
     fn from(a: m::Attachment) -> Self {
-        wt::Attachment { name: a.name, content_type: a.content_type, size: a.size, content_path: a.content_path, inline: a.inline }
+        wt::Attachment {
+            name: a.name,
+            content_type: a.content_type,
+            size: a.size,
+            content_path: a.content_path,
+            inline: a.inline,
+        }
     }
 }
 
@@ -307,13 +344,25 @@ impl From<wc::Customer> for m::Customer {
 
 impl From<wc::Candidate> for m::Candidate {
     fn from(c: wc::Candidate) -> Self {
-        m::Candidate { id: c.id, first_name: c.first_name, last_name: c.last_name, email: c.email, account_id: c.account_id }
+        m::Candidate {
+            id: c.id,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            email: c.email,
+            account_id: c.account_id,
+        }
     }
 }
 
 impl From<m::Candidate> for wc::Candidate {
     fn from(c: m::Candidate) -> Self {
-        wc::Candidate { id: c.id, first_name: c.first_name, last_name: c.last_name, email: c.email, account_id: c.account_id }
+        wc::Candidate {
+            id: c.id,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            email: c.email,
+            account_id: c.account_id,
+        }
     }
 }
 

@@ -40,7 +40,9 @@ impl Capabilities for HostCapabilities {
         let writes: Vec<store::Write> = writes
             .iter()
             .map(|write| match write {
-                StoreWrite::Put(key, value) => store::Write::Put(store::Entry { key: key.clone(), value: value.clone() }),
+                StoreWrite::Put(key, value) => {
+                    store::Write::Put(store::Entry { key: key.clone(), value: value.clone() })
+                }
                 StoreWrite::Delete(key) => store::Write::Delete(key.clone()),
             })
             .collect();

@@ -346,7 +346,11 @@ impl sync::Guest for Connector {
     }
 }
 
-fn change_field(org: wo::OrgConfig, object: &str, change: setup::FieldChange) -> Result<wd::ObjectCatalog, wo::SyncError> {
+fn change_field(
+    org: wo::OrgConfig,
+    object: &str,
+    change: setup::FieldChange,
+) -> Result<wd::ObjectCatalog, wo::SyncError> {
     Ok(setup::change_field(&org.into(), WakiTransport::new(), &mut HostCapabilities, object, change)?.into())
 }
 

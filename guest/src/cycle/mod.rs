@@ -164,7 +164,10 @@ fn validate(org: &OrgConfig) -> Result<(), SyncError> {
         return Err(SyncError::InvalidConfig(format!("agent user `{}` is not a Salesforce Id", org.agent_user_id)));
     }
     if !id_ok(org.hand_off.owner_id()) {
-        return Err(SyncError::InvalidConfig(format!("hand-off owner `{}` is not a Salesforce Id", org.hand_off.owner_id())));
+        return Err(SyncError::InvalidConfig(format!(
+            "hand-off owner `{}` is not a Salesforce Id",
+            org.hand_off.owner_id()
+        )));
     }
     for field in [&org.involved_field, &org.resolution_state_field] {
         if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -221,7 +224,8 @@ fn cycle<T: Transport, C: Capabilities>(
     let overlap = i64::from(org.poll_overlap_seconds) * 1000;
     let since = watermark.read_through.map(|t| t.saturating_sub(overlap));
     let extra_fields = vec![org.involved_field.clone(), org.resolution_state_field.clone()];
-    let catalog_refs = poll::Catalogs { case: &catalogs["Case"], contact: &catalogs["Contact"], account: &catalogs["Account"] };
+    let catalog_refs =
+        poll::Catalogs { case: &catalogs["Case"], contact: &catalogs["Contact"], account: &catalogs["Account"] };
     let request = poll::PollRequest {
         agent_user_id: &org.agent_user_id,
         extra_case_fields: &extra_fields,

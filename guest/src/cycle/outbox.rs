@@ -20,9 +20,9 @@ use crate::salesforce::client::{SalesforceClient, SubResponse, Subrequest};
 use crate::salesforce::escape::{soql_datetime, soql_quoted};
 use crate::salesforce::transport::{Method, Transport};
 
+use super::SyncError;
 use super::parts::{same_id, text};
 use super::state::{self, Batch, CaseState, OutboxEntry, OutboxStatus, ReplyKind, SentRecord, StoredError};
-use super::SyncError;
 
 /// Salesforce's limit on a CaseComment body, in bytes.
 pub const CASE_COMMENT_MAX_BYTES: usize = 4000;
@@ -198,7 +198,8 @@ impl Outbox {
 
 /// The subject of an email reply.
 fn reply_subject(case: &CaseState) -> String {
-    let subject = case.conversation.subject.clone().unwrap_or_else(|| format!("Case {}", case.conversation.case_number));
+    let subject =
+        case.conversation.subject.clone().unwrap_or_else(|| format!("Case {}", case.conversation.case_number));
     if subject.to_ascii_lowercase().starts_with("re:") { subject } else { format!("Re: {subject}") }
 }
 
@@ -271,7 +272,10 @@ fn involved(case: &CaseState) -> bool {
 }
 
 /// The case fields to write: only values that differ from the case's (A9).
-fn case_update(case: &CaseState, org: &OrgConfig) -> Option<(Map<String, Value>, Option<Option<ResolutionState>>, bool)> {
+fn case_update(
+    case: &CaseState,
+    org: &OrgConfig,
+) -> Option<(Map<String, Value>, Option<Option<ResolutionState>>, bool)> {
     let mut body = Map::new();
     let mut state_change = None;
     if involved(case) && !case.involved_written {
@@ -315,9 +319,10 @@ pub fn write_back<T: Transport, C: Capabilities>(
             ReplyKind::CaseComment => {
                 ("CaseComment", json!({"ParentId": entry.case_id, "CommentBody": entry.body, "IsPublished": true}))
             }
-            ReplyKind::FeedPost => {
-                ("FeedItem", json!({"ParentId": entry.case_id, "Body": entry.body, "Type": "TextPost", "IsRichText": false}))
-            }
+            ReplyKind::FeedPost => (
+                "FeedItem",
+                json!({"ParentId": entry.case_id, "Body": entry.body, "Type": "TextPost", "IsRichText": false}),
+            ),
             ReplyKind::Email => {
                 let Some(sent) = &entry.sent_email else { continue };
                 let message_date = crate::convert::format_datetime(sent.sent_at);
@@ -363,7 +368,11 @@ pub fn write_back<T: Transport, C: Capabilities>(
     let wants_topics: Vec<String> = if org.topics.is_empty() {
         Vec::new()
     } else {
-        cases.values().filter(|c| c.in_session && !c.topics_added && involved(c)).map(|c| c.conversation.id.clone()).collect()
+        cases
+            .values()
+            .filter(|c| c.in_session && !c.topics_added && involved(c))
+            .map(|c| c.conversation.id.clone())
+            .collect()
     };
     if !wants_topics.is_empty() {
         let topic_ids = ensure_topics(client, caps, org)?;
@@ -394,7 +403,13 @@ pub fn write_back<T: Transport, C: Capabilities>(
     Ok(results)
 }
 
-fn send_emails(caps: &mut impl Capabilities, org: &OrgConfig, outbox: &mut Outbox, results: &mut WriteResults, now: Timestamp) {
+fn send_emails(
+    caps: &mut impl Capabilities,
+    org: &OrgConfig,
+    outbox: &mut Outbox,
+    results: &mut WriteResults,
+    now: Timestamp,
+) {
     for mut entry in outbox.pending().into_iter().filter(|e| e.kind == ReplyKind::Email && e.sent_email.is_none()) {
         let Some(to) = entry.email_to.clone() else { continue };
         let email = OutgoingEmail {
@@ -412,10 +427,11 @@ fn send_emails(caps: &mut impl Capabilities, org: &OrgConfig, outbox: &mut Outbo
                 outbox.update(entry);
             }
             Err(HostFailure::Unavailable(reason)) => {
-                caps.log(LogLevel::Warn, "mail is unavailable; the reply is retried next cycle", &[
-                    ("case", entry.case_id.as_str()),
-                    ("reason", reason.as_str()),
-                ]);
+                caps.log(
+                    LogLevel::Warn,
+                    "mail is unavailable; the reply is retried next cycle",
+                    &[("case", entry.case_id.as_str()), ("reason", reason.as_str())],
+                );
             }
             Err(HostFailure::Rejected(reason)) => {
                 let key = entry.key();

@@ -179,7 +179,9 @@ pub fn rich_text(html: &str, api_version: &str) -> (String, Vec<Attachment>) {
         match name.to_ascii_lowercase().as_str() {
             "p" | "br" | "li" | "div" if tag.starts_with('/') || name.eq_ignore_ascii_case("br") => out.push('\n'),
             "img" => {
-                if let Some(document_id) = attribute(tag, "src").and_then(|src| src.strip_prefix("sfdc://").map(str::to_string)) {
+                if let Some(document_id) =
+                    attribute(tag, "src").and_then(|src| src.strip_prefix("sfdc://").map(str::to_string))
+                {
                     images.push(Attachment {
                         name: attribute(tag, "alt").unwrap_or_else(|| document_id.clone()),
                         content_type: "image/*".into(),
@@ -221,8 +223,10 @@ mod tests {
 
     #[test]
     fn rich_text_becomes_plain_text_with_inline_images() {
-        let (text, images) =
-            rich_text("<p>It crashes <b>here</b>:</p><p><img src=\"sfdc://069000000000001AAA\" alt=\"shot.png\"></img></p>&amp; more", "62.0");
+        let (text, images) = rich_text(
+            "<p>It crashes <b>here</b>:</p><p><img src=\"sfdc://069000000000001AAA\" alt=\"shot.png\"></img></p>&amp; more",
+            "62.0",
+        );
         assert_eq!(text, "It crashes here:\n\n& more");
         assert_eq!(images.len(), 1);
         assert!(images[0].inline);

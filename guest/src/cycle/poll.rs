@@ -31,13 +31,11 @@ pub const REQUIRED_CASE_FIELDS: &[&str] = &[
     "SystemModstamp",
 ];
 
-const CASE_COMMENT_FIELDS: &str = "Id, ParentId, CommentBody, IsPublished, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
-const EMAIL_FIELDS: &str =
-    "Id, ParentId, Incoming, FromAddress, FromName, ToAddress, Subject, TextBody, HtmlBody, MessageDate, CreatedDate, CreatedById, HasAttachment, MessageIdentifier";
-const FEED_ITEM_FIELDS: &str =
-    "Id, ParentId, Type, Body, IsRichText, RelatedRecordId, Title, CommentCount, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
-const FEED_COMMENT_FIELDS: &str =
-    "Id, ParentId, FeedItemId, CommentBody, IsRichText, RelatedRecordId, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
+const CASE_COMMENT_FIELDS: &str =
+    "Id, ParentId, CommentBody, IsPublished, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
+const EMAIL_FIELDS: &str = "Id, ParentId, Incoming, FromAddress, FromName, ToAddress, Subject, TextBody, HtmlBody, MessageDate, CreatedDate, CreatedById, HasAttachment, MessageIdentifier";
+const FEED_ITEM_FIELDS: &str = "Id, ParentId, Type, Body, IsRichText, RelatedRecordId, Title, CommentCount, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
+const FEED_COMMENT_FIELDS: &str = "Id, ParentId, FeedItemId, CommentBody, IsRichText, RelatedRecordId, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
 
 /// Field types that cannot be selected in a multi-record query.
 fn selectable(field_type: crate::model::FieldType) -> bool {
@@ -117,7 +115,9 @@ pub fn poll_queries(request: &PollRequest, catalogs: &Catalogs) -> Vec<(&'static
         // First poll: every open case the agent owns, with its whole history.
         return vec![(
             "cases",
-            format!("SELECT {select} FROM Case WHERE OwnerId = {agent} AND IsClosed = false ORDER BY SystemModstamp, Id"),
+            format!(
+                "SELECT {select} FROM Case WHERE OwnerId = {agent} AND IsClosed = false ORDER BY SystemModstamp, Id"
+            ),
         )];
     };
     let since = soql_datetime(since);
@@ -129,11 +129,22 @@ pub fn poll_queries(request: &PollRequest, catalogs: &Catalogs) -> Vec<(&'static
     };
     let agent_cases = format!("ParentId IN (SELECT Id FROM Case WHERE OwnerId = {agent})");
     vec![
-        ("cases", format!("SELECT {select} FROM Case WHERE {owned} AND SystemModstamp >= {since} ORDER BY SystemModstamp, Id")),
-        ("comments", format!("SELECT {CASE_COMMENT_FIELDS} FROM CaseComment WHERE {agent_cases} AND CreatedDate >= {since}")),
+        (
+            "cases",
+            format!(
+                "SELECT {select} FROM Case WHERE {owned} AND SystemModstamp >= {since} ORDER BY SystemModstamp, Id"
+            ),
+        ),
+        (
+            "comments",
+            format!("SELECT {CASE_COMMENT_FIELDS} FROM CaseComment WHERE {agent_cases} AND CreatedDate >= {since}"),
+        ),
         ("emails", format!("SELECT {EMAIL_FIELDS} FROM EmailMessage WHERE {agent_cases} AND CreatedDate >= {since}")),
         ("posts", format!("SELECT {FEED_ITEM_FIELDS} FROM FeedItem WHERE {agent_cases} AND CreatedDate >= {since}")),
-        ("replies", format!("SELECT {FEED_COMMENT_FIELDS} FROM FeedComment WHERE {agent_cases} AND CreatedDate >= {since}")),
+        (
+            "replies",
+            format!("SELECT {FEED_COMMENT_FIELDS} FROM FeedComment WHERE {agent_cases} AND CreatedDate >= {since}"),
+        ),
     ]
 }
 

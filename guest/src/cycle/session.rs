@@ -61,7 +61,10 @@ impl Sessions<'_> {
             let in_session = cases.get(&id).is_some_and(|c| c.in_session);
             if owned && !closed && !in_session {
                 let case = self.start_session(record, cases.remove(&id))?;
-                if child_records(record, "Feeds").iter().any(|f| f.get("CommentCount").and_then(Value::as_u64).unwrap_or(0) > 0) {
+                if child_records(record, "Feeds")
+                    .iter()
+                    .any(|f| f.get("CommentCount").and_then(Value::as_u64).unwrap_or(0) > 0)
+                {
                     new_sessions_with_comments.push(id.clone());
                 }
                 cases.insert(id, case);
@@ -123,10 +126,7 @@ impl Sessions<'_> {
             parts,
             resolution: ResolutionState::None,
         };
-        let reply_to = record
-            .get("Contact")
-            .and_then(|c| text(c, "Email"))
-            .or_else(|| text(record, "SuppliedEmail"));
+        let reply_to = record.get("Contact").and_then(|c| text(c, "Email")).or_else(|| text(record, "SuppliedEmail"));
         let mut case = CaseState {
             conversation,
             in_session: true,
@@ -173,7 +173,8 @@ impl Sessions<'_> {
             return Vec::new();
         };
         let fields = wire_fields(record);
-        let mappings: Vec<_> = self.org.mappings.iter().filter(|m| m.object.eq_ignore_ascii_case(object)).cloned().collect();
+        let mappings: Vec<_> =
+            self.org.mappings.iter().filter(|m| m.object.eq_ignore_ascii_case(object)).cloned().collect();
         match record_to_attributes(catalog, &fields, &mappings) {
             Ok(attributes) => attributes,
             Err(errors) => {
@@ -208,10 +209,13 @@ impl Sessions<'_> {
     fn record_parts(&self, record: &Value) -> Vec<ConversationPart> {
         let authors = self.authors();
         let mut parts = Vec::new();
-        parts.extend(child_records(record, "CaseComments").iter().filter_map(|r| parts::case_comment_part(r, &authors)));
+        parts
+            .extend(child_records(record, "CaseComments").iter().filter_map(|r| parts::case_comment_part(r, &authors)));
         parts.extend(child_records(record, "EmailMessages").iter().filter_map(|r| parts::email_part(r, &authors)));
         parts.extend(
-            child_records(record, "Feeds").iter().filter_map(|r| parts::feed_item_part(r, &authors, &self.org.api_version)),
+            child_records(record, "Feeds")
+                .iter()
+                .filter_map(|r| parts::feed_item_part(r, &authors, &self.org.api_version)),
         );
         parts
     }
@@ -267,10 +271,11 @@ impl Sessions<'_> {
             let turn = match caps.respond(&case.conversation) {
                 Ok(turn) => turn,
                 Err(HostFailure::Unavailable(reason)) | Err(HostFailure::Rejected(reason)) => {
-                    caps.log(LogLevel::Warn, "the agent gave no turn; retrying next cycle", &[
-                        ("case", case.conversation.id.as_str()),
-                        ("reason", reason.as_str()),
-                    ]);
+                    caps.log(
+                        LogLevel::Warn,
+                        "the agent gave no turn; retrying next cycle",
+                        &[("case", case.conversation.id.as_str()), ("reason", reason.as_str())],
+                    );
                     continue;
                 }
             };
@@ -332,12 +337,7 @@ impl Sessions<'_> {
 
 /// The records of a child subquery (`null` when there are none).
 fn child_records<'v>(record: &'v Value, relationship: &str) -> &'v [Value] {
-    record
-        .get(relationship)
-        .and_then(|r| r.get("records"))
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    record.get(relationship).and_then(|r| r.get("records")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 /// A record's scalar fields on the wire (relationships and subqueries left out).

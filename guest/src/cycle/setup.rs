@@ -89,7 +89,10 @@ pub fn list_queues<T: Transport>(
 }
 
 /// A fresh catalog of `object` from describe: every field synced.
-pub fn describe_catalog<T: Transport>(client: &mut SalesforceClient<T>, object: &str) -> Result<ObjectCatalog, SyncError> {
+pub fn describe_catalog<T: Transport>(
+    client: &mut SalesforceClient<T>,
+    object: &str,
+) -> Result<ObjectCatalog, SyncError> {
     let described = describe(client, object)?;
     Ok(catalog::from_describe(described))
 }
@@ -142,10 +145,9 @@ pub fn change_field<T: Transport, C: Capabilities>(
     let invalid = |e: catalog::CatalogError| SyncError::InvalidConfig(e.to_string());
     let (catalog, _, _) = with_budget(org, transport, caps, |client, caps| {
         let mut batch = Batch::default();
-        let current = super::catalogs(client, caps, &mut batch)?.remove(object).unwrap_or_else(|| ObjectCatalog {
-            object: object.to_string(),
-            fields: Vec::new(),
-        });
+        let current = super::catalogs(client, caps, &mut batch)?
+            .remove(object)
+            .unwrap_or_else(|| ObjectCatalog { object: object.to_string(), fields: Vec::new() });
         let updated = match change {
             FieldChange::Remove(field) => catalog::remove_field(current, field).map_err(invalid)?,
             FieldChange::Add(field) => {

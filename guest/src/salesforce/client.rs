@@ -35,9 +35,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::transport::{
-    HttpRequest, HttpResponse, Method, Transport, TransportError, url_authority,
-};
+use super::transport::{HttpRequest, HttpResponse, Method, Transport, TransportError, url_authority};
 use crate::model::OrgConfig;
 
 pub use wire::parse_limit_info;
@@ -98,9 +96,7 @@ impl ClientConfig {
             )));
         }
         let version = self.version();
-        let valid_version = version
-            .split_once('.')
-            .is_some_and(|(major, minor)| is_digits(major) && is_digits(minor));
+        let valid_version = version.split_once('.').is_some_and(|(major, minor)| is_digits(major) && is_digits(minor));
         if !valid_version {
             return Err(ClientError::InvalidConfig(format!(
                 "api-version `{}` is not a Salesforce API version: use e.g. 62.0",
@@ -271,12 +267,7 @@ pub struct Subrequest {
 
 impl Subrequest {
     pub fn new(method: Method, url: impl Into<String>, reference_id: impl Into<String>) -> Self {
-        Subrequest {
-            method,
-            url: url.into(),
-            reference_id: reference_id.into(),
-            body: None,
-        }
+        Subrequest { method, url: url.into(), reference_id: reference_id.into(), body: None }
     }
 
     pub fn with_body(mut self, body: Value) -> Self {
@@ -404,22 +395,12 @@ struct RestCall<'a> {
 
 impl<'a> RestCall<'a> {
     fn new(label: &'a str, method: Method, path: String) -> Self {
-        RestCall {
-            label,
-            method,
-            path,
-            body: None,
-            accept: JSON,
-            headers: Vec::new(),
-        }
+        RestCall { label, method, path, body: None, accept: JSON, headers: Vec::new() }
     }
 
     fn json_body(mut self, body: &impl serde::Serialize) -> Result<Self, ClientError> {
         let bytes = serde_json::to_vec(body).map_err(|e| {
-            ClientError::Unsupported(format!(
-                "{}: the request body cannot be written as JSON: {e}",
-                self.label
-            ))
+            ClientError::Unsupported(format!("{}: the request body cannot be written as JSON: {e}", self.label))
         })?;
         self.body = Some(bytes);
         Ok(self)
@@ -435,10 +416,7 @@ impl<T: Transport> fmt::Debug for SalesforceClient<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SalesforceClient")
             .field("config", &self.config)
-            .field(
-                "instance_url",
-                &self.session.as_ref().map(|s| s.instance_url.as_str()),
-            )
+            .field("instance_url", &self.session.as_ref().map(|s| s.instance_url.as_str()))
             .field("reconnect_required", &self.reconnect_required.is_some())
             .field("calls", &self.calls)
             .field("token_calls", &self.token_calls)
@@ -501,11 +479,7 @@ impl<T: Transport> SalesforceClient<T> {
     /// `/services/data/v{version}/{rest}`: the path composite subrequests and
     /// attachment paths are written with.
     pub fn data_path(&self, rest: &str) -> String {
-        format!(
-            "/services/data/v{}/{}",
-            self.config.version(),
-            rest.trim_start_matches('/')
-        )
+        format!("/services/data/v{}/{}", self.config.version(), rest.trim_start_matches('/'))
     }
 
     /// `/services/data/v{version}/sobjects/{object}[/{id}]`, segments encoded.
@@ -535,15 +509,9 @@ impl<T: Transport> SalesforceClient<T> {
         ]);
         let request = HttpRequest {
             method: Method::Post,
-            url: format!(
-                "{}{TOKEN_PATH}",
-                self.config.login_url.trim().trim_end_matches('/')
-            ),
+            url: format!("{}{TOKEN_PATH}", self.config.login_url.trim().trim_end_matches('/')),
             headers: vec![
-                (
-                    "Content-Type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
+                ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
                 ("Accept".into(), JSON.into()),
             ],
             body: Some(form.into_bytes()),
@@ -565,30 +533,20 @@ impl<T: Transport> SalesforceClient<T> {
                     e.column()
                 ))
             })?;
-            let access_token = token
-                .access_token
-                .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| {
-                    ClientError::MalformedResponse(
-                        "token request: the answer has no access_token".into(),
-                    )
-                })?;
+            let access_token = token.access_token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                ClientError::MalformedResponse("token request: the answer has no access_token".into())
+            })?;
             let instance_url = token
                 .instance_url
                 .map(|url| url.trim().trim_end_matches('/').to_string())
                 .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
                 .ok_or_else(|| {
-                    ClientError::MalformedResponse(
-                        "token request: the answer has no http(s) instance_url".into(),
-                    )
+                    ClientError::MalformedResponse("token request: the answer has no http(s) instance_url".into())
                 })?;
             if let Some(user_id) = token.id.as_deref().and_then(identity_user_id) {
                 self.identity_user_id = Some(user_id);
             }
-            self.session = Some(Session {
-                access_token,
-                instance_url,
-            });
+            self.session = Some(Session { access_token, instance_url });
             return Ok(());
         }
 
@@ -630,14 +588,13 @@ impl<T: Transport> SalesforceClient<T> {
     /// Every record of a query result already in hand (a composite query
     /// subrequest's body), following its `nextRecordsUrl` until done.
     pub fn all_records(&mut self, query_result: Value) -> Result<Vec<Value>, ClientError> {
-        let page = <wire::QueryResponse as serde::Deserialize>::deserialize(&query_result)
-            .map_err(|e| {
-                let body = query_result.to_string();
-                ClientError::MalformedResponse(format!(
-                    "query (composite): expected a query result ({e}): {}",
-                    wire::snippet(body.as_bytes(), SNIPPET_CHARS)
-                ))
-            })?;
+        let page = <wire::QueryResponse as serde::Deserialize>::deserialize(&query_result).map_err(|e| {
+            let body = query_result.to_string();
+            ClientError::MalformedResponse(format!(
+                "query (composite): expected a query result ({e}): {}",
+                wire::snippet(body.as_bytes(), SNIPPET_CHARS)
+            ))
+        })?;
         self.collect_pages("query", page.into())
     }
 
@@ -659,18 +616,12 @@ impl<T: Transport> SalesforceClient<T> {
     }
 
     /// The records of `page` and of every page after it.
-    fn collect_pages(
-        &mut self,
-        resource: &str,
-        mut page: QueryPage,
-    ) -> Result<Vec<Value>, ClientError> {
+    fn collect_pages(&mut self, resource: &str, mut page: QueryPage) -> Result<Vec<Value>, ClientError> {
         let mut records = std::mem::take(&mut page.records);
         let mut visited = HashSet::new();
         while !page.done {
             let next = page.next_records_url.take().ok_or_else(|| {
-                ClientError::MalformedResponse(format!(
-                    "{resource}: a page says done=false but has no nextRecordsUrl"
-                ))
+                ClientError::MalformedResponse(format!("{resource}: a page says done=false but has no nextRecordsUrl"))
             })?;
             if !visited.insert(next.clone()) {
                 return Err(ClientError::MalformedResponse(format!(
@@ -707,9 +658,8 @@ impl<T: Transport> SalesforceClient<T> {
         let label = format!("describe {object}");
         let path = self.data_path(&format!("sobjects/{}/describe", segment(object)));
         let response = self.rest(RestCall::new(&label, Method::Get, path))?;
-        String::from_utf8(response.body).map_err(|e| {
-            ClientError::MalformedResponse(format!("{label}: the body is not UTF-8 text ({e})"))
-        })
+        String::from_utf8(response.body)
+            .map_err(|e| ClientError::MalformedResponse(format!("{label}: the body is not UTF-8 text ({e})")))
     }
 
     /// A GET under `/services/data/vXX.X/` (e.g. `sobjects/Case/updated/?start=…&end=…`,
@@ -748,35 +698,21 @@ impl<T: Transport> SalesforceClient<T> {
         let path = self.data_path("limits");
         let response = self.rest(RestCall::new("limits", Method::Get, path))?;
         let raw: Value = self.parse("limits", "the limits JSON", &response)?;
-        let parsed =
-            <wire::LimitsResponse as serde::Deserialize>::deserialize(&raw).map_err(|e| {
-                ClientError::MalformedResponse(format!(
-                    "limits: no readable DailyApiRequests ({e})"
-                ))
-            })?;
+        let parsed = <wire::LimitsResponse as serde::Deserialize>::deserialize(&raw)
+            .map_err(|e| ClientError::MalformedResponse(format!("limits: no readable DailyApiRequests ({e})")))?;
         let usage = ApiUsage {
-            used: parsed
-                .daily_api_requests
-                .max
-                .saturating_sub(parsed.daily_api_requests.remaining),
+            used: parsed.daily_api_requests.max.saturating_sub(parsed.daily_api_requests.remaining),
             max: parsed.daily_api_requests.max,
         };
         self.last_usage = Some(usage);
-        Ok(Limits {
-            daily_api_requests: usage,
-            raw,
-        })
+        Ok(Limits { daily_api_requests: usage, raw })
     }
 
     // --- writes --------------------------------------------------------------------
 
     /// Creates a record; returns its Id. Setting `OwnerId` sends
     /// `Sforce-Auto-Assign: FALSE` so assignment rules keep our owner.
-    pub fn create(
-        &mut self,
-        object: &str,
-        fields: &Map<String, Value>,
-    ) -> Result<String, ClientError> {
+    pub fn create(&mut self, object: &str, fields: &Map<String, Value>) -> Result<String, ClientError> {
         let label = format!("create {object}");
         let path = self.sobject_path(object, None);
         let mut call = RestCall::new(&label, Method::Post, path).json_body(fields)?;
@@ -786,10 +722,7 @@ impl<T: Transport> SalesforceClient<T> {
         let response = self.rest(call)?;
         let saved: wire::SaveResult = self.parse(&label, "a save result", &response)?;
         if !saved.success {
-            return Err(ClientError::Salesforce(save_error(
-                response.status,
-                saved.errors,
-            )));
+            return Err(ClientError::Salesforce(save_error(response.status, saved.errors)));
         }
         saved
             .id
@@ -799,12 +732,7 @@ impl<T: Transport> SalesforceClient<T> {
 
     /// Updates a record's fields (PATCH, 204). Setting `OwnerId` sends
     /// `Sforce-Auto-Assign: FALSE`.
-    pub fn update(
-        &mut self,
-        object: &str,
-        id: &str,
-        fields: &Map<String, Value>,
-    ) -> Result<(), ClientError> {
+    pub fn update(&mut self, object: &str, id: &str, fields: &Map<String, Value>) -> Result<(), ClientError> {
         let label = format!("update {object} {id}");
         let path = self.sobject_path(object, Some(id));
         let mut call = RestCall::new(&label, Method::Patch, path).json_body(fields)?;
@@ -818,8 +746,7 @@ impl<T: Transport> SalesforceClient<T> {
     pub fn delete(&mut self, object: &str, id: &str) -> Result<(), ClientError> {
         let label = format!("delete {object} {id}");
         let path = self.sobject_path(object, Some(id));
-        self.rest(RestCall::new(&label, Method::Delete, path))
-            .map(drop)
+        self.rest(RestCall::new(&label, Method::Delete, path)).map(drop)
     }
 
     /// Runs subrequests through `POST /composite`, one call per 25. More than 25
@@ -853,20 +780,13 @@ impl<T: Transport> SalesforceClient<T> {
         Ok(results)
     }
 
-    fn composite_request(
-        &mut self,
-        all_or_none: bool,
-        chunk: &[Subrequest],
-    ) -> Result<Vec<SubResponse>, ClientError> {
+    fn composite_request(&mut self, all_or_none: bool, chunk: &[Subrequest]) -> Result<Vec<SubResponse>, ClientError> {
         let composite_request = chunk
             .iter()
             .map(|sub| {
                 let mut http_headers = BTreeMap::new();
-                let sets_owner = sub
-                    .body
-                    .as_ref()
-                    .and_then(Value::as_object)
-                    .is_some_and(|b| b.contains_key("OwnerId"));
+                let sets_owner =
+                    sub.body.as_ref().and_then(Value::as_object).is_some_and(|b| b.contains_key("OwnerId"));
                 if sets_owner && matches!(sub.method, Method::Post | Method::Patch) {
                     http_headers.insert(AUTO_ASSIGN_HEADER, "FALSE");
                 }
@@ -879,23 +799,15 @@ impl<T: Transport> SalesforceClient<T> {
                 }
             })
             .collect();
-        let body = wire::CompositeRequest {
-            all_or_none,
-            composite_request,
-        };
+        let body = wire::CompositeRequest { all_or_none, composite_request };
         let path = self.data_path("composite");
         let call = RestCall::new("composite", Method::Post, path).json_body(&body)?;
         let response = self.rest(call)?;
-        let parsed: wire::CompositeResponse =
-            self.parse("composite", "a composite response", &response)?;
+        let parsed: wire::CompositeResponse = self.parse("composite", "a composite response", &response)?;
         Ok(parsed
             .composite_response
             .into_iter()
-            .map(|sub| SubResponse {
-                reference_id: sub.reference_id,
-                status: sub.http_status_code,
-                body: sub.body,
-            })
+            .map(|sub| SubResponse { reference_id: sub.reference_id, status: sub.http_status_code, body: sub.body })
             .collect())
     }
 
@@ -930,17 +842,12 @@ impl<T: Transport> SalesforceClient<T> {
         all_or_none: bool,
         chunk: &[RecordUpdate],
     ) -> Result<Vec<Result<(), ApiError>>, ClientError> {
-        let sets_owner = chunk
-            .iter()
-            .any(|record| record.fields.contains_key("OwnerId"));
+        let sets_owner = chunk.iter().any(|record| record.fields.contains_key("OwnerId"));
         let records = chunk
             .iter()
             .map(|record| {
                 let mut body = Map::new();
-                body.insert(
-                    "attributes".into(),
-                    serde_json::json!({ "type": record.object }),
-                );
+                body.insert("attributes".into(), serde_json::json!({ "type": record.object }));
                 body.insert("id".into(), Value::String(record.id.clone()));
                 for (name, value) in &record.fields {
                     if !matches!(name.as_str(), "attributes" | "id" | "Id") {
@@ -951,18 +858,13 @@ impl<T: Transport> SalesforceClient<T> {
             })
             .collect();
         let path = self.data_path("composite/sobjects");
-        let mut call = RestCall::new("collection update", Method::Patch, path).json_body(
-            &wire::CollectionRequest {
-                all_or_none,
-                records,
-            },
-        )?;
+        let mut call = RestCall::new("collection update", Method::Patch, path)
+            .json_body(&wire::CollectionRequest { all_or_none, records })?;
         if sets_owner {
             call = call.header(AUTO_ASSIGN_HEADER, "FALSE");
         }
         let response = self.rest(call)?;
-        let saved: Vec<wire::SaveResult> =
-            self.parse("collection update", "a list of save results", &response)?;
+        let saved: Vec<wire::SaveResult> = self.parse("collection update", "a list of save results", &response)?;
         if saved.len() != chunk.len() {
             return Err(self.malformed(
                 "collection update",
@@ -973,13 +875,7 @@ impl<T: Transport> SalesforceClient<T> {
         }
         Ok(saved
             .into_iter()
-            .map(|result| {
-                if result.success {
-                    Ok(())
-                } else {
-                    Err(save_error(400, result.errors))
-                }
-            })
+            .map(|result| if result.success { Ok(()) } else { Err(save_error(400, result.errors)) })
             .collect())
     }
 
@@ -1014,16 +910,10 @@ impl<T: Transport> SalesforceClient<T> {
             self.authenticate()?;
         }
         let Some(session) = &self.session else {
-            return Err(ClientError::Transport(format!(
-                "{}: no session after authenticating",
-                call.label
-            )));
+            return Err(ClientError::Transport(format!("{}: no session after authenticating", call.label)));
         };
         let mut headers = vec![
-            (
-                "Authorization".to_string(),
-                format!("Bearer {}", session.access_token),
-            ),
+            ("Authorization".to_string(), format!("Bearer {}", session.access_token)),
             ("Accept".to_string(), call.accept.to_string()),
             ("Sforce-Call-Options".to_string(), CALL_OPTIONS.to_string()),
         ];
@@ -1039,14 +929,9 @@ impl<T: Transport> SalesforceClient<T> {
         };
 
         self.calls += 1;
-        let response = self
-            .transport
-            .send(&request)
-            .map_err(|error| self.transport_error(call.label, &request.url, error))?;
-        if let Some(usage) = response
-            .header("Sforce-Limit-Info")
-            .and_then(parse_limit_info)
-        {
+        let response =
+            self.transport.send(&request).map_err(|error| self.transport_error(call.label, &request.url, error))?;
+        if let Some(usage) = response.header("Sforce-Limit-Info").and_then(parse_limit_info) {
             self.last_usage = Some(usage);
         }
         Ok(response)
@@ -1055,10 +940,7 @@ impl<T: Transport> SalesforceClient<T> {
     fn check_budget_for(&self, calls: usize) -> Result<(), ClientError> {
         let needed = u32::try_from(calls).unwrap_or(u32::MAX);
         if self.calls.saturating_add(needed) > self.config.call_budget {
-            return Err(ClientError::BudgetExhausted {
-                used: self.calls,
-                budget: self.config.call_budget,
-            });
+            return Err(ClientError::BudgetExhausted { used: self.calls, budget: self.config.call_budget });
         }
         Ok(())
     }
@@ -1077,14 +959,8 @@ impl<T: Transport> SalesforceClient<T> {
 
     // --- turning answers into values and errors ----------------------------------------
 
-    fn parse<D: DeserializeOwned>(
-        &self,
-        label: &str,
-        what: &str,
-        response: &HttpResponse,
-    ) -> Result<D, ClientError> {
-        serde_json::from_slice(&response.body)
-            .map_err(|e| self.malformed(label, what, response, Some(e)))
+    fn parse<D: DeserializeOwned>(&self, label: &str, what: &str, response: &HttpResponse) -> Result<D, ClientError> {
+        serde_json::from_slice(&response.body).map_err(|e| self.malformed(label, what, response, Some(e)))
     }
 
     fn malformed(
@@ -1112,9 +988,7 @@ impl<T: Transport> SalesforceClient<T> {
         match wire::parse_api_error(status, &response.body) {
             // "ConcurrentPerOrgLongTxn Limit exceeded." shares the code but passes in seconds.
             Some(error)
-                if status == 403
-                    && error.code == "REQUEST_LIMIT_EXCEEDED"
-                    && !error.message.contains("Concurrent") =>
+                if status == 403 && error.code == "REQUEST_LIMIT_EXCEEDED" && !error.message.contains("Concurrent") =>
             {
                 ClientError::ApiLimit(self.last_usage.unwrap_or_default())
             }
@@ -1135,13 +1009,12 @@ impl<T: Transport> SalesforceClient<T> {
     }
 
     fn session_refused(&self, label: &str, response: &HttpResponse) -> ClientError {
-        let mut error =
-            wire::parse_api_error(response.status, &response.body).unwrap_or_else(|| ApiError {
-                status: response.status,
-                code: String::new(),
-                message: String::new(),
-                fields: Vec::new(),
-            });
+        let mut error = wire::parse_api_error(response.status, &response.body).unwrap_or_else(|| ApiError {
+            status: response.status,
+            code: String::new(),
+            message: String::new(),
+            fields: Vec::new(),
+        });
         error.message = self.scrub(&format!(
             "{label}: {} (refused again right after a token refresh: check the connected app's session and IP policies and the user's API access)",
             if error.message.is_empty() { "session refused" } else { &error.message }
@@ -1153,13 +1026,9 @@ impl<T: Transport> SalesforceClient<T> {
     fn scrub(&self, text: &str) -> String {
         let mut text = text.to_string();
         let access_token = self.session.as_ref().map(|s| s.access_token.as_str());
-        for secret in [
-            Some(self.config.client_secret.as_str()),
-            Some(self.config.refresh_token.as_str()),
-            access_token,
-        ]
-        .into_iter()
-        .flatten()
+        for secret in [Some(self.config.client_secret.as_str()), Some(self.config.refresh_token.as_str()), access_token]
+            .into_iter()
+            .flatten()
         {
             let secret = secret.trim();
             if !secret.is_empty() {
@@ -1176,10 +1045,7 @@ impl<T: Transport> SalesforceClient<T> {
 
 /// What to tell the user when the token endpoint refuses.
 fn reconnect_reason(refusal: &wire::OAuthError) -> String {
-    let description = refusal
-        .error_description
-        .as_deref()
-        .unwrap_or("no description");
+    let description = refusal.error_description.as_deref().unwrap_or("no description");
     match refusal.error.as_str() {
         "invalid_grant" => format!(
             "Salesforce refused the refresh token (invalid_grant: {description}): it has expired or been revoked. Connect the org again."
@@ -1188,9 +1054,9 @@ fn reconnect_reason(refusal: &wire::OAuthError) -> String {
             "Salesforce refused the connected app's credentials ({}: {description}): check the client id and secret, then connect the org again.",
             refusal.error
         ),
-        other => format!(
-            "Salesforce refused to issue an access token ({other}: {description}): connect the org again."
-        ),
+        other => {
+            format!("Salesforce refused to issue an access token ({other}: {description}): connect the org again.")
+        }
     }
 }
 

@@ -57,13 +57,7 @@ pub enum DescribeError {
         "{object}.{field}: describe property `{property}` is {found}, expected {expected}; \
          the org may use an API version casebridge does not read yet"
     )]
-    BadProperty {
-        object: String,
-        field: String,
-        property: &'static str,
-        expected: &'static str,
-        found: String,
-    },
+    BadProperty { object: String, field: String, property: &'static str, expected: &'static str, found: String },
 }
 
 impl DescribeError {
@@ -151,17 +145,12 @@ impl FieldType {
 
     /// The type describe calls `name` (ASCII case-insensitive), if it is one we know.
     pub fn from_api_name(name: &str) -> Option<FieldType> {
-        FieldType::ALL
-            .into_iter()
-            .find(|t| t.api_name().eq_ignore_ascii_case(name))
+        FieldType::ALL.into_iter().find(|t| t.api_name().eq_ignore_ascii_case(name))
     }
 
     /// A list field with allowed values: picklist, multi-select picklist or combobox.
     pub fn is_list(self) -> bool {
-        matches!(
-            self,
-            FieldType::Picklist | FieldType::Multipicklist | FieldType::Combobox
-        )
+        matches!(self, FieldType::Picklist | FieldType::Multipicklist | FieldType::Combobox)
     }
 }
 
@@ -187,9 +176,7 @@ fn type_from_soap_type(soap_type: &str) -> FieldType {
 
 /// Read the JSON body of `GET /sobjects/{object}/describe`.
 pub fn parse_describe(json: &str) -> Result<DescribedObject, DescribeError> {
-    let root: Value = serde_json::from_str(json).map_err(|e| DescribeError::NotJson {
-        detail: e.to_string(),
-    })?;
+    let root: Value = serde_json::from_str(json).map_err(|e| DescribeError::NotJson { detail: e.to_string() })?;
     let root = root.as_object().ok_or(DescribeError::MissingObjectName)?;
     let object = match root.get("name") {
         Some(Value::String(name)) if !name.is_empty() => name.clone(),
@@ -206,31 +193,19 @@ pub fn parse_describe(json: &str) -> Result<DescribedObject, DescribeError> {
     Ok(DescribedObject { object, fields })
 }
 
-fn parse_field(
-    object: &str,
-    index: usize,
-    field: &Value,
-) -> Result<FieldDescriptor, DescribeError> {
-    let without_name = || DescribeError::FieldWithoutName {
-        object: object.to_string(),
-        index,
-    };
+fn parse_field(object: &str, index: usize, field: &Value) -> Result<FieldDescriptor, DescribeError> {
+    let without_name = || DescribeError::FieldWithoutName { object: object.to_string(), index };
     let properties = field.as_object().ok_or_else(without_name)?;
     let name = match properties.get("name") {
         Some(Value::String(name)) if !name.is_empty() => name.as_str(),
         _ => return Err(without_name()),
     };
-    let read = Properties {
-        object,
-        field: name,
-        properties,
-    };
+    let read = Properties { object, field: name, properties };
 
     let type_name = read.text("type")?;
     let soap_type = read.text("soapType")?;
     let field_type = match (type_name, soap_type) {
-        (Some(t), soap) => FieldType::from_api_name(t)
-            .unwrap_or_else(|| type_from_soap_type(soap.unwrap_or_default())),
+        (Some(t), soap) => FieldType::from_api_name(t).unwrap_or_else(|| type_from_soap_type(soap.unwrap_or_default())),
         (None, Some(soap)) => type_from_soap_type(soap),
         (None, None) => return Err(read.bad("type", "a field type name", "missing".into())),
     };
@@ -248,9 +223,7 @@ fn parse_field(
         length: read.count("length")?,
         precision,
         scale: read.count("scale")?,
-        custom: read
-            .flag("custom")?
-            .unwrap_or_else(|| name.to_ascii_lowercase().ends_with("__c")),
+        custom: read.flag("custom")?.unwrap_or_else(|| name.to_ascii_lowercase().ends_with("__c")),
         nillable: read.flag("nillable")?.unwrap_or(true),
         createable: read.flag("createable")?.unwrap_or(false),
         updateable: read.flag("updateable")?.unwrap_or(false),
@@ -318,16 +291,10 @@ impl<'a> Properties<'a> {
             return Ok(Vec::new());
         };
         let expected = "a list of strings";
-        let items = value
-            .as_array()
-            .ok_or_else(|| self.bad(property, expected, kind_of(value)))?;
+        let items = value.as_array().ok_or_else(|| self.bad(property, expected, kind_of(value)))?;
         items
             .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| self.bad(property, expected, kind_of(item)))
-            })
+            .map(|item| item.as_str().map(str::to_string).ok_or_else(|| self.bad(property, expected, kind_of(item))))
             .collect()
     }
 
@@ -337,9 +304,7 @@ impl<'a> Properties<'a> {
         let Some(value) = self.get(PROPERTY) else {
             return Ok(Vec::new());
         };
-        let entries = value
-            .as_array()
-            .ok_or_else(|| self.bad(PROPERTY, EXPECTED, kind_of(value)))?;
+        let entries = value.as_array().ok_or_else(|| self.bad(PROPERTY, EXPECTED, kind_of(value)))?;
         entries
             .iter()
             .map(|entry| {
@@ -352,10 +317,7 @@ impl<'a> Properties<'a> {
                     label: label.to_string(),
                     // Older API versions omit `active`; listed values were active then.
                     active: entry.get("active").and_then(Value::as_bool).unwrap_or(true),
-                    is_default: entry
-                        .get("defaultValue")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
+                    is_default: entry.get("defaultValue").and_then(Value::as_bool).unwrap_or(false),
                 })
             })
             .collect()
@@ -415,11 +377,8 @@ mod tests {
         let status = field(&case, "Status");
         assert_eq!(status.field_type, FieldType::Picklist);
         assert_eq!(status.length, 40);
-        let values: Vec<(&str, bool, bool)> = status
-            .picklist_values
-            .iter()
-            .map(|e| (e.value.as_str(), e.active, e.is_default))
-            .collect();
+        let values: Vec<(&str, bool, bool)> =
+            status.picklist_values.iter().map(|e| (e.value.as_str(), e.active, e.is_default)).collect();
         assert_eq!(
             values,
             vec![
@@ -439,10 +398,7 @@ mod tests {
         let case = parse_describe(CASE_DESCRIBE).unwrap();
         let owner = field(&case, "OwnerId");
         assert_eq!(owner.field_type, FieldType::Reference);
-        assert_eq!(
-            owner.reference_to,
-            vec!["Group".to_string(), "User".to_string()]
-        );
+        assert_eq!(owner.reference_to, vec!["Group".to_string(), "User".to_string()]);
         assert_eq!(owner.relationship_name.as_deref(), Some("Owner"));
         assert_eq!(field(&case, "Subject").relationship_name, None);
     }
@@ -451,16 +407,10 @@ mod tests {
     fn case_fixture_numbers_keep_precision_and_scale() {
         let case = parse_describe(CASE_DESCRIBE).unwrap();
         let amount = field(&case, "Refund_Amount__c");
-        assert_eq!(
-            (amount.field_type, amount.precision, amount.scale),
-            (FieldType::Currency, 18, 2)
-        );
+        assert_eq!((amount.field_type, amount.precision, amount.scale), (FieldType::Currency, 18, 2));
         assert!(amount.custom);
         let score = field(&case, "Satisfaction__c");
-        assert_eq!(
-            (score.field_type, score.precision, score.scale),
-            (FieldType::Percent, 5, 2)
-        );
+        assert_eq!((score.field_type, score.precision, score.scale), (FieldType::Percent, 5, 2));
         let formula = field(&case, "Age_Days__c");
         assert!(formula.calculated && !formula.createable && !formula.updateable);
     }
@@ -468,12 +418,7 @@ mod tests {
     #[test]
     fn case_fixture_name_field_is_case_number() {
         let case = parse_describe(CASE_DESCRIBE).unwrap();
-        let named: Vec<&str> = case
-            .fields
-            .iter()
-            .filter(|f| f.name_field)
-            .map(|f| f.name.as_str())
-            .collect();
+        let named: Vec<&str> = case.fields.iter().filter(|f| f.name_field).map(|f| f.name.as_str()).collect();
         assert_eq!(named, vec!["CaseNumber"]);
     }
 
@@ -537,21 +482,8 @@ mod tests {
             {"name":"B__c","type":"futurenumber","soapType":"xsd:double"},
             {"name":"TaskWhoIds","type":"junctionidlist","soapType":"urn:JunctionIdListNames"},
             {"name":"C__c","soapType":"xsd:dateTime"}]}"#;
-        let types: Vec<FieldType> = parse_describe(json)
-            .unwrap()
-            .fields
-            .iter()
-            .map(|f| f.field_type)
-            .collect();
-        assert_eq!(
-            types,
-            vec![
-                FieldType::String,
-                FieldType::Double,
-                FieldType::Complexvalue,
-                FieldType::Datetime
-            ]
-        );
+        let types: Vec<FieldType> = parse_describe(json).unwrap().fields.iter().map(|f| f.field_type).collect();
+        assert_eq!(types, vec![FieldType::String, FieldType::Double, FieldType::Complexvalue, FieldType::Datetime]);
     }
 
     #[test]
@@ -565,8 +497,7 @@ mod tests {
 
     #[test]
     fn wrong_property_kinds_name_object_field_and_property() {
-        let json =
-            r#"{"name":"Case","fields":[{"name":"Subject","type":"string","length":"255"}]}"#;
+        let json = r#"{"name":"Case","fields":[{"name":"Subject","type":"string","length":"255"}]}"#;
         let err = parse_describe(json).unwrap_err();
         assert_eq!(
             err,
@@ -578,65 +509,28 @@ mod tests {
                 found: "a string".into(),
             }
         );
-        let negative =
-            r#"{"name":"Case","fields":[{"name":"Subject","type":"string","length":-1}]}"#;
-        assert!(matches!(
-            parse_describe(negative),
-            Err(DescribeError::BadProperty {
-                property: "length",
-                ..
-            })
-        ));
-        let flag =
-            r#"{"name":"Case","fields":[{"name":"Subject","type":"string","nillable":"yes"}]}"#;
-        assert!(matches!(
-            parse_describe(flag),
-            Err(DescribeError::BadProperty {
-                property: "nillable",
-                ..
-            })
-        ));
-        let entry = r#"{"name":"Case","fields":[{"name":"Status","type":"picklist","picklistValues":[{"label":"New"}]}]}"#;
-        assert!(matches!(
-            parse_describe(entry),
-            Err(DescribeError::BadProperty {
-                property: "picklistValues",
-                ..
-            })
-        ));
+        let negative = r#"{"name":"Case","fields":[{"name":"Subject","type":"string","length":-1}]}"#;
+        assert!(matches!(parse_describe(negative), Err(DescribeError::BadProperty { property: "length", .. })));
+        let flag = r#"{"name":"Case","fields":[{"name":"Subject","type":"string","nillable":"yes"}]}"#;
+        assert!(matches!(parse_describe(flag), Err(DescribeError::BadProperty { property: "nillable", .. })));
+        let entry =
+            r#"{"name":"Case","fields":[{"name":"Status","type":"picklist","picklistValues":[{"label":"New"}]}]}"#;
+        assert!(matches!(parse_describe(entry), Err(DescribeError::BadProperty { property: "picklistValues", .. })));
     }
 
     #[test]
     fn malformed_responses_are_reported() {
-        assert!(matches!(
-            parse_describe("not json"),
-            Err(DescribeError::NotJson { .. })
-        ));
+        assert!(matches!(parse_describe("not json"), Err(DescribeError::NotJson { .. })));
         assert_eq!(parse_describe("[]"), Err(DescribeError::MissingObjectName));
-        assert_eq!(
-            parse_describe(r#"{"fields":[]}"#),
-            Err(DescribeError::MissingObjectName)
-        );
-        assert_eq!(
-            parse_describe(r#"{"name":"Case"}"#),
-            Err(DescribeError::MissingFields {
-                object: "Case".into()
-            })
-        );
+        assert_eq!(parse_describe(r#"{"fields":[]}"#), Err(DescribeError::MissingObjectName));
+        assert_eq!(parse_describe(r#"{"name":"Case"}"#), Err(DescribeError::MissingFields { object: "Case".into() }));
         assert_eq!(
             parse_describe(r#"{"name":"Case","fields":[{"type":"string"}]}"#),
-            Err(DescribeError::FieldWithoutName {
-                object: "Case".into(),
-                index: 0
-            })
+            Err(DescribeError::FieldWithoutName { object: "Case".into(), index: 0 })
         );
         // Salesforce's error array for an unknown object is not a describe either.
-        let not_found =
-            r#"[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]"#;
-        assert_eq!(
-            parse_describe(not_found),
-            Err(DescribeError::MissingObjectName)
-        );
+        let not_found = r#"[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]"#;
+        assert_eq!(parse_describe(not_found), Err(DescribeError::MissingObjectName));
     }
 
     #[test]
@@ -646,10 +540,7 @@ mod tests {
             assert_eq!(serde_name.as_str(), Some(t.api_name()));
             assert_eq!(FieldType::from_api_name(t.api_name()), Some(t));
         }
-        assert_eq!(
-            FieldType::from_api_name("ANYTYPE"),
-            Some(FieldType::AnyType)
-        );
+        assert_eq!(FieldType::from_api_name("ANYTYPE"), Some(FieldType::AnyType));
         assert_eq!(FieldType::from_api_name("junctionidlist"), None);
     }
 }

@@ -48,9 +48,8 @@ pub const SOQL_MIN_DATETIME_MS: Timestamp = -8_520_336_000_000;
 pub const SOQL_MAX_DATETIME_MS: Timestamp = 64_092_124_800_000;
 
 /// Characters with a meaning inside `FIND {…}`; each is escaped with a backslash.
-pub const SOSL_RESERVED: [char; 19] = [
-    '?', '&', '|', '!', '{', '}', '[', ']', '(', ')', '^', '~', '*', ':', '\\', '"', '\'', '+', '-',
-];
+pub const SOSL_RESERVED: [char; 19] =
+    ['?', '&', '|', '!', '{', '}', '[', ']', '(', ')', '^', '~', '*', ':', '\\', '"', '\'', '+', '-'];
 
 /// The content of a SOQL string literal (without the quotes).
 ///
@@ -240,9 +239,7 @@ pub(crate) mod reference_lexer {
             }
             if c == '\'' {
                 tokens.push(Token::Str(scan_until(&mut chars, '\'')?));
-            } else if c == '{'
-                && matches!(tokens.last(), Some(Token::Word(w)) if w.eq_ignore_ascii_case("FIND"))
-            {
+            } else if c == '{' && matches!(tokens.last(), Some(Token::Word(w)) if w.eq_ignore_ascii_case("FIND")) {
                 tokens.push(Token::Search(scan_until(&mut chars, '}')?));
             } else if c.is_ascii_alphabetic() || c == '_' {
                 let mut word = String::from(c);
@@ -364,10 +361,7 @@ pub(crate) mod reference_lexer {
 
     /// Decodes a SOSL search that is exactly one quoted phrase.
     pub(crate) fn decode_sosl_phrase(raw: &str) -> Result<String, LexError> {
-        let inner = raw
-            .strip_prefix('"')
-            .and_then(|rest| rest.strip_suffix('"'))
-            .ok_or(LexError::Unterminated)?;
+        let inner = raw.strip_prefix('"').and_then(|rest| rest.strip_suffix('"')).ok_or(LexError::Unterminated)?;
         // A closing quote that is itself escaped leaves a dangling backslash,
         // which decode_sosl_term rejects.
         decode_sosl_term(inner)
@@ -377,8 +371,7 @@ pub(crate) mod reference_lexer {
 #[cfg(test)]
 mod tests {
     use super::reference_lexer::{
-        LexError, Piece, Token, decode_soql, decode_sosl_phrase, decode_sosl_term, lex,
-        literal_text,
+        LexError, Piece, Token, decode_soql, decode_sosl_phrase, decode_sosl_term, lex, literal_text,
     };
     use super::*;
     use proptest::prelude::*;
@@ -389,12 +382,9 @@ mod tests {
         let query = format!("x = {literal} y");
         let tokens = lex(&query).expect("query lexes");
         match tokens.as_slice() {
-            [
-                Token::Word(x),
-                Token::Symbol('='),
-                Token::Str(raw),
-                Token::Word(y),
-            ] if x == "x" && y == "y" => raw.clone(),
+            [Token::Word(x), Token::Symbol('='), Token::Str(raw), Token::Word(y)] if x == "x" && y == "y" => {
+                raw.clone()
+            }
             other => panic!("{query:?} lexed as {other:?}"),
         }
     }
@@ -434,9 +424,7 @@ mod tests {
     }
 
     fn spaced(text: &str) -> String {
-        text.chars()
-            .map(|c| if is_line_break_or_control(c) { ' ' } else { c })
-            .collect()
+        text.chars().map(|c| if is_line_break_or_control(c) { ' ' } else { c }).collect()
     }
 
     #[test]
@@ -463,20 +451,13 @@ mod tests {
     #[test]
     fn line_breaks_tabs_and_form_feeds_use_short_escapes() {
         assert_eq!(soql_string("a\nb\rc\td\u{0C}e"), r"a\nb\rc\td\fe");
-        assert_eq!(
-            decoded_string("line one\r\nline two"),
-            "line one\r\nline two"
-        );
+        assert_eq!(decoded_string("line one\r\nline two"), "line one\r\nline two");
     }
 
     #[test]
     fn other_control_characters_use_unicode_escapes() {
         assert_eq!(soql_string("nul\0"), r"nul\u0000");
-        assert_eq!(
-            soql_string("\u{08}"),
-            r"\u0008",
-            "backspace is not written as the ambiguous \\b"
-        );
+        assert_eq!(soql_string("\u{08}"), r"\u0008", "backspace is not written as the ambiguous \\b");
         assert_eq!(soql_string("\u{1b}[0m"), r"\u001b[0m");
         assert_eq!(soql_string("\u{7f}\u{85}\u{9f}"), r"\u007f\u0085\u009f");
         assert_eq!(decoded_string("\0\u{1}\u{85}"), "\0\u{1}\u{85}");
@@ -507,34 +488,21 @@ mod tests {
         let pieces = decode_soql(&raw, true).expect("decodes");
         assert_eq!(
             pieces,
-            vec![
-                Piece::Char('5'),
-                Piece::Char('0'),
-                Piece::Char('%'),
-                Piece::Char('_'),
-                Piece::AnyChars
-            ]
+            vec![Piece::Char('5'), Piece::Char('0'), Piece::Char('%'), Piece::Char('_'), Piece::AnyChars]
         );
     }
 
     #[test]
     fn like_escapes_are_rejected_outside_like() {
         // Guards the reference lexer itself: `\%` is only valid in LIKE.
-        assert_eq!(
-            decode_soql(r"\%", false),
-            Err(LexError::BadEscape(r"\%".into()))
-        );
+        assert_eq!(decode_soql(r"\%", false), Err(LexError::BadEscape(r"\%".into())));
     }
 
     #[test]
     fn the_reference_lexer_catches_an_unescaped_quote() {
         // Without escaping, the name ends the literal early and injects a condition.
         let tokens = lex(&format!("x = '{}' y", "' OR Name != '")).expect("lexes");
-        assert_eq!(
-            tokens.len(),
-            9,
-            "the name injected an OR condition: {tokens:?}"
-        );
+        assert_eq!(tokens.len(), 9, "the name injected an OR condition: {tokens:?}");
         assert_eq!(lex("x = 'trailing\\' y"), Err(LexError::Unterminated));
     }
 
@@ -543,28 +511,16 @@ mod tests {
         for c in SOSL_RESERVED {
             let term = sosl_term(&format!("a{c}b"));
             assert_eq!(term, format!("a\\{c}b"), "{c}");
-            assert_eq!(
-                decode_sosl_term(&embedded_search(&term)).as_deref(),
-                Ok(format!("a{c}b").as_str())
-            );
+            assert_eq!(decode_sosl_term(&embedded_search(&term)).as_deref(), Ok(format!("a{c}b").as_str()));
         }
-        assert_eq!(
-            sosl_term(r#"?&|!{}[]()^~*:\"'+-"#),
-            r#"\?\&\|\!\{\}\[\]\(\)\^\~\*\:\\\"\'\+\-"#
-        );
+        assert_eq!(sosl_term(r#"?&|!{}[]()^~*:\"'+-"#), r#"\?\&\|\!\{\}\[\]\(\)\^\~\*\:\\\"\'\+\-"#);
     }
 
     #[test]
     fn a_closing_brace_cannot_end_the_search() {
         let term = sosl_term("} IN ALL FIELDS RETURNING User(Id) //");
-        assert_eq!(
-            decode_sosl_term(&embedded_search(&term)).as_deref(),
-            Ok("} IN ALL FIELDS RETURNING User(Id) //")
-        );
-        assert_eq!(
-            decode_sosl_term(&embedded_search(&sosl_term("trailing\\"))).as_deref(),
-            Ok("trailing\\")
-        );
+        assert_eq!(decode_sosl_term(&embedded_search(&term)).as_deref(), Ok("} IN ALL FIELDS RETURNING User(Id) //"));
+        assert_eq!(decode_sosl_term(&embedded_search(&sosl_term("trailing\\"))).as_deref(), Ok("trailing\\"));
     }
 
     #[test]
@@ -585,10 +541,7 @@ mod tests {
         let long = "'\\%_".repeat(50_000);
         assert_eq!(decoded_string(&long), long);
         assert_eq!(soql_like(&long).len(), 2 * long.len());
-        assert_eq!(
-            decode_sosl_term(&embedded_search(&sosl_term(&long))).as_deref(),
-            Ok(long.as_str())
-        );
+        assert_eq!(decode_sosl_term(&embedded_search(&sosl_term(&long))).as_deref(), Ok(long.as_str()));
     }
 
     #[test]
@@ -605,16 +558,8 @@ mod tests {
         assert_eq!(soql_datetime(1_704_164_645_000), "2024-01-02T03:04:05Z");
         assert_eq!(soql_datetime(1_704_164_645_999), "2024-01-02T03:04:05Z");
         assert_eq!(soql_datetime(0), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            soql_datetime(-1),
-            "1969-12-31T23:59:59Z",
-            "rounds down, not toward zero"
-        );
-        let tokens = lex(&format!(
-            "SystemModstamp > {}",
-            soql_datetime(1_704_164_645_000)
-        ))
-        .expect("lexes");
+        assert_eq!(soql_datetime(-1), "1969-12-31T23:59:59Z", "rounds down, not toward zero");
+        let tokens = lex(&format!("SystemModstamp > {}", soql_datetime(1_704_164_645_000))).expect("lexes");
         assert_eq!(tokens[2], Token::Literal("2024-01-02T03:04:05Z".into()));
     }
 
@@ -629,10 +574,7 @@ mod tests {
     #[test]
     fn salesforce_id_accepts_15_and_18_alphanumerics_only() {
         assert_eq!(salesforce_id("003A0000006Vm9r"), Some("003A0000006Vm9r"));
-        assert_eq!(
-            salesforce_id("003A0000006Vm9rIAC"),
-            Some("003A0000006Vm9rIAC")
-        );
+        assert_eq!(salesforce_id("003A0000006Vm9rIAC"), Some("003A0000006Vm9rIAC"));
         for bad in [
             "",
             "003A0000006Vm9",
@@ -658,10 +600,7 @@ mod tests {
             1 => prop::sample::select(SOSL_RESERVED.to_vec()),
             2 => any::<char>(),
         ];
-        prop_oneof![
-            prop::collection::vec(special, 0..48).prop_map(|cs| cs.into_iter().collect()),
-            any::<String>(),
-        ]
+        prop_oneof![prop::collection::vec(special, 0..48).prop_map(|cs| cs.into_iter().collect()), any::<String>(),]
     }
 
     proptest! {

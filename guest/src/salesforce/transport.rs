@@ -67,11 +67,7 @@ impl fmt::Debug for HttpRequest {
             .headers
             .iter()
             .map(|(name, value)| {
-                let shown = if name.eq_ignore_ascii_case("authorization") {
-                    "[redacted]"
-                } else {
-                    value.as_str()
-                };
+                let shown = if name.eq_ignore_ascii_case("authorization") { "[redacted]" } else { value.as_str() };
                 (name.as_str(), shown)
             })
             .collect();
@@ -95,11 +91,7 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// A response with no headers.
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        HttpResponse {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        HttpResponse { status, headers: Vec::new(), body: body.into() }
     }
 
     /// The same response with one more header.
@@ -115,10 +107,7 @@ impl HttpResponse {
 }
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
+    headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
 }
 
 /// Sends requests, one at a time, blocking until the response body is read.
@@ -131,9 +120,7 @@ pub trait Transport {
 pub enum TransportError {
     /// The host refused to connect to this host name (it is not in the org's
     /// allowed hosts, or it resolves to an address the host forbids).
-    #[error(
-        "the host does not allow connecting to this host name (is it in the org's allowed hosts?)"
-    )]
+    #[error("the host does not allow connecting to this host name (is it in the org's allowed hosts?)")]
     Denied,
     /// Connecting, resolving or waiting for the response took too long.
     #[error("timed out: {0}")]
@@ -161,11 +148,7 @@ pub struct UrlParts<'a> {
 /// A fragment is not expected (the client never builds one) and stays in the path.
 pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let (scheme, rest) = url.split_once("://")?;
-    if scheme.is_empty()
-        || !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-    {
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
         return None;
     }
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -174,11 +157,7 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
         return None;
     }
     let path_with_query = if path.is_empty() { "/" } else { path };
-    Some(UrlParts {
-        scheme,
-        authority,
-        path_with_query,
-    })
+    Some(UrlParts { scheme, authority, path_with_query })
 }
 
 /// The `host[:port]` of a URL, for error messages; the whole text when it has none.
@@ -205,8 +184,7 @@ mod wasi_http {
     use std::time::Duration;
     use waki::bindings::wasi::http::outgoing_handler;
     use waki::bindings::wasi::http::types::{
-        ErrorCode, Fields, IncomingResponse, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
-        http_error_code,
+        ErrorCode, Fields, IncomingResponse, OutgoingBody, OutgoingRequest, RequestOptions, Scheme, http_error_code,
     };
     use waki::bindings::wasi::io::streams::StreamError;
 
@@ -289,9 +267,8 @@ mod wasi_http {
 
     impl Transport for WakiTransport {
         fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-            let parts = split_url(&request.url).ok_or_else(|| {
-                TransportError::Other(format!("not an absolute URL: {}", request.url))
-            })?;
+            let parts = split_url(&request.url)
+                .ok_or_else(|| TransportError::Other(format!("not an absolute URL: {}", request.url)))?;
 
             let mut entries: Vec<(String, Vec<u8>)> = request
                 .headers
@@ -303,9 +280,8 @@ mod wasi_http {
                     entries.push(("content-length".into(), body.len().to_string().into_bytes()));
                 }
             }
-            let headers = Fields::from_list(&entries).map_err(|e| {
-                TransportError::Other(format!("a request header was refused: {e:?}"))
-            })?;
+            let headers = Fields::from_list(&entries)
+                .map_err(|e| TransportError::Other(format!("a request header was refused: {e:?}")))?;
 
             let outgoing = OutgoingRequest::new(headers);
             let method = match request.method {
@@ -322,21 +298,13 @@ mod wasi_http {
             let set = outgoing.set_method(&method).is_ok()
                 && outgoing.set_scheme(Some(&scheme)).is_ok()
                 && outgoing.set_authority(Some(parts.authority)).is_ok()
-                && outgoing
-                    .set_path_with_query(Some(parts.path_with_query))
-                    .is_ok();
+                && outgoing.set_path_with_query(Some(parts.path_with_query)).is_ok();
             if !set {
-                return Err(TransportError::Other(format!(
-                    "the host refused the request line for {}",
-                    request.url
-                )));
+                return Err(TransportError::Other(format!("the host refused the request line for {}", request.url)));
             }
-            let body = outgoing
-                .body()
-                .map_err(|()| TransportError::Other("request body unavailable".into()))?;
+            let body = outgoing.body().map_err(|()| TransportError::Other("request body unavailable".into()))?;
 
-            let future =
-                outgoing_handler::handle(outgoing, Some(self.options())).map_err(map_error_code)?;
+            let future = outgoing_handler::handle(outgoing, Some(self.options())).map_err(map_error_code)?;
 
             // Write the body; on failure keep going: the response future usually
             // carries the real reason (a denied host closes the body stream).
@@ -353,14 +321,10 @@ mod wasi_http {
                 Some(Ok(Ok(response))) => response,
                 Some(Ok(Err(code))) => return Err(map_error_code(code)),
                 Some(Err(())) => {
-                    return Err(TransportError::Other(
-                        "the response was already taken".into(),
-                    ));
+                    return Err(TransportError::Other("the response was already taken".into()));
                 }
                 None => {
-                    return Err(TransportError::Other(
-                        "the response was not ready after waiting for it".into(),
-                    ));
+                    return Err(TransportError::Other("the response was not ready after waiting for it".into()));
                 }
             };
             if let Some(error) = write_error {
@@ -372,24 +336,17 @@ mod wasi_http {
 
     fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), TransportError> {
         if !bytes.is_empty() {
-            let stream = body
-                .write()
-                .map_err(|()| TransportError::Other("request body stream unavailable".into()))?;
+            let stream = body.write().map_err(|()| TransportError::Other("request body stream unavailable".into()))?;
             for chunk in bytes.chunks(WRITE_CHUNK) {
                 // `stream` is a child of `body`: it is dropped before `finish` on every path.
-                stream
-                    .blocking_write_and_flush(chunk)
-                    .map_err(|e| map_stream_error(e, "writing the request body"))?;
+                stream.blocking_write_and_flush(chunk).map_err(|e| map_stream_error(e, "writing the request body"))?;
             }
             drop(stream);
         }
         OutgoingBody::finish(body, None).map_err(map_error_code)
     }
 
-    fn read_response(
-        response: IncomingResponse,
-        max_body_bytes: usize,
-    ) -> Result<HttpResponse, TransportError> {
+    fn read_response(response: IncomingResponse, max_body_bytes: usize) -> Result<HttpResponse, TransportError> {
         let status = response.status();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -397,18 +354,14 @@ mod wasi_http {
             .into_iter()
             .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
             .collect();
-        let declared = super::find_header(&headers, "content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = super::find_header(&headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|length| length > max_body_bytes as u64) {
             return Err(too_large(max_body_bytes));
         }
 
-        let incoming = response
-            .consume()
-            .map_err(|()| TransportError::Other("response body unavailable".into()))?;
-        let stream = incoming
-            .stream()
-            .map_err(|()| TransportError::Other("response body stream unavailable".into()))?;
+        let incoming = response.consume().map_err(|()| TransportError::Other("response body unavailable".into()))?;
+        let stream =
+            incoming.stream().map_err(|()| TransportError::Other("response body stream unavailable".into()))?;
         let mut body = Vec::new();
         let result = loop {
             match stream.blocking_read(READ_CHUNK) {
@@ -426,11 +379,7 @@ mod wasi_http {
         drop(stream);
         drop(incoming);
         drop(response);
-        result.map(|()| HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        result.map(|()| HttpResponse { status, headers, body })
     }
 
     fn too_large(max: usize) -> TransportError {
@@ -439,15 +388,10 @@ mod wasi_http {
 
     fn map_stream_error(error: StreamError, doing: &str) -> TransportError {
         match error {
-            StreamError::Closed => {
-                TransportError::Connection(format!("the connection closed while {doing}"))
-            }
+            StreamError::Closed => TransportError::Connection(format!("the connection closed while {doing}")),
             StreamError::LastOperationFailed(io_error) => match http_error_code(&io_error) {
                 Some(code) => map_error_code(code),
-                None => TransportError::Connection(format!(
-                    "{doing} failed: {}",
-                    io_error.to_debug_string()
-                )),
+                None => TransportError::Connection(format!("{doing} failed: {}", io_error.to_debug_string())),
             },
         }
     }
@@ -456,28 +400,20 @@ mod wasi_http {
     /// policy, not a network fault: the org's allowed hosts need fixing.
     fn map_error_code(code: ErrorCode) -> TransportError {
         match code {
-            ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => {
-                TransportError::Denied
-            }
+            ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => TransportError::Denied,
             ErrorCode::DnsTimeout => TransportError::Timeout("resolving the host name".into()),
             ErrorCode::ConnectionTimeout => TransportError::Timeout("connecting".into()),
             ErrorCode::ConnectionReadTimeout | ErrorCode::ConnectionWriteTimeout => {
                 TransportError::Timeout("the connection stalled".into())
             }
-            ErrorCode::HttpResponseTimeout => {
-                TransportError::Timeout("waiting for the response".into())
-            }
+            ErrorCode::HttpResponseTimeout => TransportError::Timeout("waiting for the response".into()),
             ErrorCode::DnsError(payload) => TransportError::Connection(format!(
                 "the host name could not be resolved{}",
-                payload
-                    .rcode
-                    .map(|rcode| format!(" ({rcode})"))
-                    .unwrap_or_default()
+                payload.rcode.map(|rcode| format!(" ({rcode})")).unwrap_or_default()
             )),
-            ErrorCode::InternalError(detail) => TransportError::Other(format!(
-                "the host's HTTP client failed: {}",
-                detail.unwrap_or_default()
-            )),
+            ErrorCode::InternalError(detail) => {
+                TransportError::Other(format!("the host's HTTP client failed: {}", detail.unwrap_or_default()))
+            }
             code @ (ErrorCode::DestinationNotFound
             | ErrorCode::DestinationUnavailable
             | ErrorCode::DestinationIpUnroutable
@@ -537,12 +473,9 @@ impl ScriptedTransport {
 impl Transport for ScriptedTransport {
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         self.requests.push(request.clone());
-        self.answers.pop_front().unwrap_or_else(|| {
-            Err(TransportError::Other(format!(
-                "no scripted response left for {}",
-                request.url
-            )))
-        })
+        self.answers
+            .pop_front()
+            .unwrap_or_else(|| Err(TransportError::Other(format!("no scripted response left for {}", request.url))))
     }
 }
 
@@ -552,27 +485,16 @@ mod tests {
 
     #[test]
     fn url_splits_into_scheme_authority_and_path() {
-        let parts =
-            split_url("https://na1.salesforce.com:8443/services/data/v62.0/query?q=SELECT%20Id")
-                .unwrap();
+        let parts = split_url("https://na1.salesforce.com:8443/services/data/v62.0/query?q=SELECT%20Id").unwrap();
         assert_eq!(parts.scheme, "https");
         assert_eq!(parts.authority, "na1.salesforce.com:8443");
-        assert_eq!(
-            parts.path_with_query,
-            "/services/data/v62.0/query?q=SELECT%20Id"
-        );
+        assert_eq!(parts.path_with_query, "/services/data/v62.0/query?q=SELECT%20Id");
     }
 
     #[test]
     fn url_without_path_gets_root_path() {
-        assert_eq!(
-            split_url("http://localhost:8080").unwrap().path_with_query,
-            "/"
-        );
-        assert_eq!(
-            split_url("http://localhost?x=1").unwrap().path_with_query,
-            "?x=1"
-        );
+        assert_eq!(split_url("http://localhost:8080").unwrap().path_with_query, "/");
+        assert_eq!(split_url("http://localhost?x=1").unwrap().path_with_query, "?x=1");
     }
 
     #[test]
@@ -604,16 +526,8 @@ mod tests {
     #[test]
     fn scripted_transport_reports_an_empty_script_as_an_error() {
         let mut transport = ScriptedTransport::new();
-        let request = HttpRequest {
-            method: Method::Get,
-            url: "https://x/".into(),
-            headers: vec![],
-            body: None,
-        };
-        assert!(matches!(
-            transport.send(&request),
-            Err(TransportError::Other(_))
-        ));
+        let request = HttpRequest { method: Method::Get, url: "https://x/".into(), headers: vec![], body: None };
+        assert!(matches!(transport.send(&request), Err(TransportError::Other(_))));
         assert_eq!(transport.requests.len(), 1);
     }
 }

@@ -31,9 +31,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::error::SfError;
 use crate::ids;
-use crate::schema::{
-    FieldDef, FieldType, ObjectDef, RecordTypeInfo, Schema, address_components, data_path,
-};
+use crate::schema::{FieldDef, FieldType, ObjectDef, RecordTypeInfo, Schema, address_components, data_path};
 
 /// Who writes and when: every write stamps `LastModifiedDate`/`SystemModstamp`
 /// with `now` and `LastModifiedById` with `user_id`.
@@ -159,11 +157,7 @@ enum Undo {
     /// A row was appended: remove the table's last row.
     Insert { object: String },
     /// A row was changed: put this copy back.
-    Restore {
-        object: String,
-        index: usize,
-        record: Record,
-    },
+    Restore { object: String, index: usize, record: Record },
 }
 
 /// A point [`Database::rollback`] returns the records to. Cheaper than
@@ -216,11 +210,7 @@ impl Database {
 
     /// Undoes every change made since `savepoint`.
     pub fn rollback(&mut self, savepoint: Savepoint) {
-        let journal = self
-            .journal
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default();
+        let journal = self.journal.as_mut().map(std::mem::take).unwrap_or_default();
         let (kept, undo) = journal.split_at(savepoint.mark.min(journal.len()));
         for entry in undo.iter().rev() {
             match entry {
@@ -231,16 +221,8 @@ impl Database {
                         table.by_id.remove(&row.id);
                     }
                 }
-                Undo::Restore {
-                    object,
-                    index,
-                    record,
-                } => {
-                    if let Some(row) = self
-                        .tables
-                        .get_mut(object)
-                        .and_then(|t| t.rows.get_mut(*index))
-                    {
+                Undo::Restore { object, index, record } => {
+                    if let Some(row) = self.tables.get_mut(object).and_then(|t| t.rows.get_mut(*index)) {
                         *row = record.clone();
                     }
                 }
@@ -272,10 +254,7 @@ impl Database {
 
     /// All rows of an object, recycle bin included, in insertion order.
     pub(crate) fn rows(&self, object: &str) -> &[Record] {
-        self.tables
-            .get(object)
-            .map(|t| t.rows.as_slice())
-            .unwrap_or(&[])
+        self.tables.get(object).map(|t| t.rows.as_slice()).unwrap_or(&[])
     }
 
     /// A record by 15- or 18-character id, recycle bin included.
@@ -292,18 +271,14 @@ impl Database {
     }
 
     fn object_def(&self, object: &str) -> Result<&ObjectDef, SfError> {
-        self.schema
-            .object(object)
-            .ok_or_else(|| SfError::unknown_sobject(object))
+        self.schema.object(object).ok_or_else(|| SfError::unknown_sobject(object))
     }
 
     /// The record `id` of `object`, or NOT_FOUND / ENTITY_IS_DELETED / MALFORMED_ID.
     fn existing(&self, object: &str, id: &str) -> Result<(&ObjectDef, &Record), SfError> {
         let obj = self.object_def(object)?;
         let Some(id18) = ids::normalize(id) else {
-            return Err(
-                SfError::malformed_id(Some(&format!("{} ID", obj.label)), id).with_fields(vec![]),
-            );
+            return Err(SfError::malformed_id(Some(&format!("{} ID", obj.label)), id).with_fields(vec![]));
         };
         match self.record(&id18) {
             Some((o, r)) if o.name == obj.name => {
@@ -383,12 +358,7 @@ impl Database {
 
     /// Moves a record to the recycle bin (`IsDeleted = true`), with the
     /// children whose relationship cascades deletes.
-    pub fn delete(
-        &mut self,
-        object: &str,
-        id: &str,
-        ctx: &WriteContext,
-    ) -> Result<(), Vec<SfError>> {
+    pub fn delete(&mut self, object: &str, id: &str, ctx: &WriteContext) -> Result<(), Vec<SfError>> {
         let (obj, record) = self.existing(object, id).map_err(|e| vec![e])?;
         if !obj.deletable {
             return Err(vec![SfError::new(
@@ -420,12 +390,9 @@ impl Database {
             let row = self.row_mut(&o, doomed_id).expect("collected above");
             row.deleted_at = Some(stamp(ctx.now));
             row.values.insert("IsDeleted".into(), Value::Bool(true));
-            row.values
-                .insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-            row.values
-                .insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-            row.values
-                .insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+            row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+            row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
+            row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
         }
         self.recycle_bin.insert(root, doomed);
         Ok(())
@@ -440,16 +407,9 @@ impl Database {
             return Err(vec![SfError::not_found()]);
         };
         if !record.is_deleted() {
-            return Err(vec![SfError::new(
-                400,
-                "UNDELETE_FAILED",
-                "Entity is not in the recycle bin",
-            )]);
+            return Err(vec![SfError::new(400, "UNDELETE_FAILED", "Entity is not in the recycle bin")]);
         }
-        let restored = self
-            .recycle_bin
-            .remove(&id18)
-            .unwrap_or_else(|| vec![id18.clone()]);
+        let restored = self.recycle_bin.remove(&id18).unwrap_or_else(|| vec![id18.clone()]);
         for rid in restored {
             let Some((o, _)) = self.record(&rid) else {
                 continue;
@@ -458,12 +418,9 @@ impl Database {
             let row = self.row_mut(&o, &rid).expect("found above");
             row.deleted_at = None;
             row.values.insert("IsDeleted".into(), Value::Bool(false));
-            row.values
-                .insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-            row.values
-                .insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-            row.values
-                .insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+            row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+            row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
+            row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
         }
         Ok(())
     }
@@ -484,33 +441,19 @@ impl Database {
                 .iter()
                 .map(|n| n.trim())
                 .filter(|n| !n.is_empty())
-                .map(|n| {
-                    obj.field(n)
-                        .ok_or_else(|| SfError::no_such_column_on_entity(n, &obj.name))
-                })
+                .map(|n| obj.field(n).ok_or_else(|| SfError::no_such_column_on_entity(n, &obj.name)))
                 .collect::<Result<_, _>>()?,
         };
         let mut out = Map::new();
-        out.insert(
-            "attributes".into(),
-            attributes(obj, &record.id, api_version),
-        );
+        out.insert("attributes".into(), attributes(obj, &record.id, api_version));
         for f in selected {
-            out.insert(
-                f.name.clone(),
-                self.render_field(obj, record, f, api_version),
-            );
+            out.insert(f.name.clone(), self.render_field(obj, record, f, api_version));
         }
         Ok(Json::Object(out))
     }
 
     /// Runs a SOQL query; `include_deleted` is queryAll.
-    pub fn query(
-        &self,
-        soql: &str,
-        include_deleted: bool,
-        ctx: &QueryContext,
-    ) -> Result<QueryResult, SfError> {
+    pub fn query(&self, soql: &str, include_deleted: bool, ctx: &QueryContext) -> Result<QueryResult, SfError> {
         crate::soql::execute(self, soql, include_deleted, ctx)
     }
 
@@ -541,9 +484,7 @@ impl Database {
             return Err(SfError::new(
                 400,
                 "EXCEEDED_ID_LIMIT",
-                format!(
-                    "record limit reached. cannot submit more than {UPDATED_ID_LIMIT} records into this call"
-                ),
+                format!("record limit reached. cannot submit more than {UPDATED_ID_LIMIT} records into this call"),
             ));
         }
         ids.sort_unstable();
@@ -564,17 +505,11 @@ impl Database {
         let mut deleted: Vec<(DateTime<Utc>, &str)> = self
             .rows(&obj.name)
             .iter()
-            .filter_map(|r| {
-                r.deleted_at
-                    .filter(|t| *t >= start && *t <= end)
-                    .map(|t| (t, r.id.as_str()))
-            })
+            .filter_map(|r| r.deleted_at.filter(|t| *t >= start && *t <= end).map(|t| (t, r.id.as_str())))
             .collect();
         deleted.sort_unstable();
-        let records: Vec<Json> = deleted
-            .iter()
-            .map(|(t, id)| json!({"id": id, "deletedDate": format_datetime(*t)}))
-            .collect();
+        let records: Vec<Json> =
+            deleted.iter().map(|(t, id)| json!({"id": id, "deletedDate": format_datetime(*t)})).collect();
         Ok(json!({
             "deletedRecords": records,
             // Nothing is ever purged here, so the whole window is available.
@@ -586,10 +521,7 @@ impl Database {
     /// The bytes of a base64 field (`ContentVersion.VersionData`, `Attachment.Body`).
     pub fn blob(&self, object: &str, id: &str, field: &str) -> Result<Vec<u8>, SfError> {
         let (obj, record) = self.existing(object, id)?;
-        let f = obj
-            .field(field)
-            .filter(|f| f.field_type == FieldType::Base64)
-            .ok_or_else(SfError::not_found)?;
+        let f = obj.field(field).filter(|f| f.field_type == FieldType::Base64).ok_or_else(SfError::not_found)?;
         match record.get(&f.name) {
             Value::Blob(bytes) => Ok(bytes.clone()),
             _ => Err(SfError::not_found()),
@@ -599,20 +531,13 @@ impl Database {
     // ---- rendering ----
 
     /// A field's value as Salesforce JSON.
-    pub(crate) fn render_field(
-        &self,
-        obj: &ObjectDef,
-        record: &Record,
-        field: &FieldDef,
-        api_version: &str,
-    ) -> Json {
+    pub(crate) fn render_field(&self, obj: &ObjectDef, record: &Record, field: &FieldDef, api_version: &str) -> Json {
         match field.field_type {
             FieldType::Address => {
                 let parts: Vec<(&str, Json)> = address_components(&field.name)
                     .into_iter()
                     .filter_map(|(key, component)| {
-                        obj.field(&component)
-                            .map(|f| (key, render_value(record.get(&f.name))))
+                        obj.field(&component).map(|f| (key, render_value(record.get(&f.name))))
                     })
                     .collect();
                 if parts.iter().all(|(_, v)| v.is_null()) {
@@ -624,13 +549,7 @@ impl Database {
             // Checkboxes added after a record was written read as false, never null.
             FieldType::Boolean => Json::Bool(record.get(&field.name).as_bool()),
             FieldType::Base64 if !record.get(&field.name).is_null() => {
-                json!(format!(
-                    "{}/sobjects/{}/{}/{}",
-                    data_path(api_version),
-                    obj.name,
-                    record.id,
-                    field.name
-                ))
+                json!(format!("{}/sobjects/{}/{}/{}", data_path(api_version), obj.name, record.id, field.name))
             }
             _ => render_value(record.get(&field.name)),
         }
@@ -689,11 +608,7 @@ impl Database {
             .map(|(f, _)| f.name.clone())
             .collect();
         if !not_writable.is_empty() {
-            let verb = if kind == WriteKind::Insert {
-                "create"
-            } else {
-                "update"
-            };
+            let verb = if kind == WriteKind::Insert { "create" } else { "update" };
             return Err(vec![SfError::new(
                 400,
                 "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -714,11 +629,7 @@ impl Database {
                 Err(e) => errors.push(e),
             }
         }
-        if errors.is_empty() {
-            Ok(values)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(values) } else { Err(errors) }
     }
 
     /// Checks a typed value against the field's rules: length, picklist
@@ -733,20 +644,15 @@ impl Database {
             return Err(SfError::new(
                 400,
                 "STRING_TOO_LONG",
-                format!(
-                    "{}: data value too large: {shown} (max length={})",
-                    f.label, f.length
-                ),
+                format!("{}: data value too large: {shown} (max length={})", f.label, f.length),
             )
             .with_fields(vec![f.name.clone()]));
         }
         match t {
-            FieldType::Email if !is_email(text) => Err(SfError::new(
-                400,
-                "INVALID_EMAIL_ADDRESS",
-                format!("{}: invalid email address: {text}", f.label),
-            )
-            .with_fields(vec![f.name.clone()])),
+            FieldType::Email if !is_email(text) => {
+                Err(SfError::new(400, "INVALID_EMAIL_ADDRESS", format!("{}: invalid email address: {text}", f.label))
+                    .with_fields(vec![f.name.clone()]))
+            }
             FieldType::Picklist if f.restricted_picklist => match picklist_canonical(f, text) {
                 Some(v) => Ok(Value::Text(v.to_string())),
                 None => Err(bad_picklist(f, text)),
@@ -763,17 +669,11 @@ impl Database {
                         chosen.push(canonical);
                     }
                 }
-                Ok(if chosen.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Text(chosen.join(";"))
-                })
+                Ok(if chosen.is_empty() { Value::Null } else { Value::Text(chosen.join(";")) })
             }
-            FieldType::Picklist => Ok(Value::Text(
-                picklist_canonical(f, text)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| text.clone()),
-            )),
+            FieldType::Picklist => {
+                Ok(Value::Text(picklist_canonical(f, text).map(str::to_string).unwrap_or_else(|| text.clone())))
+            }
             FieldType::Reference => self.check_reference(obj, f, text).map(Value::Text),
             _ => Ok(value),
         }
@@ -783,17 +683,11 @@ impl Database {
     /// objects; owners must be active users or queues taking this object.
     fn check_reference(&self, obj: &ObjectDef, f: &FieldDef, raw: &str) -> Result<String, SfError> {
         let wrong_type = || {
-            SfError::new(
-                400,
-                "FIELD_INTEGRITY_EXCEPTION",
-                format!("{}: id value of incorrect type: {raw}", f.label),
-            )
-            .with_fields(vec![f.name.clone()])
+            SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", format!("{}: id value of incorrect type: {raw}", f.label))
+                .with_fields(vec![f.name.clone()])
         };
         let Some(id) = ids::normalize(raw) else {
-            return Err(
-                SfError::malformed_id(Some(&f.label), raw).with_fields(vec![f.name.clone()])
-            );
+            return Err(SfError::malformed_id(Some(&f.label), raw).with_fields(vec![f.name.clone()]));
         };
         let Some(target) = self.schema.object_for_id(&id) else {
             return Err(wrong_type());
@@ -802,16 +696,11 @@ impl Database {
             return Err(wrong_type());
         }
         let Some((_, record)) = self.record(&id) else {
-            return Err(SfError::new(
-                400,
-                "INVALID_CROSS_REFERENCE_KEY",
-                "invalid cross reference id",
-            )
-            .with_fields(vec![f.name.clone()]));
+            return Err(SfError::new(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+                .with_fields(vec![f.name.clone()]));
         };
         if record.is_deleted() {
-            return Err(SfError::new(400, "ENTITY_IS_DELETED", "entity is deleted")
-                .with_fields(vec![f.name.clone()]));
+            return Err(SfError::new(400, "ENTITY_IS_DELETED", "entity is deleted").with_fields(vec![f.name.clone()]));
         }
         if f.name == "OwnerId" {
             match target.name.as_str() {
@@ -829,15 +718,11 @@ impl Database {
                 _ => {}
             }
         }
-        if f.name == "RecordTypeId" && record.get("SobjectType").as_str() != Some(obj.name.as_str())
-        {
+        if f.name == "RecordTypeId" && record.get("SobjectType").as_str() != Some(obj.name.as_str()) {
             return Err(SfError::new(
                 400,
                 "INVALID_CROSS_REFERENCE_KEY",
-                format!(
-                    "{}: id value not valid for the {} standard controller: {id}",
-                    f.label, obj.name
-                ),
+                format!("{}: id value not valid for the {} standard controller: {id}", f.label, obj.name),
             )
             .with_fields(vec![f.name.clone()]));
         }
@@ -846,9 +731,7 @@ impl Database {
 
     /// Whether group `group_id` is a queue that accepts records of `object`.
     fn queue_takes(&self, group_id: &str, object: &str) -> bool {
-        let is_queue = self
-            .live_record(group_id)
-            .is_some_and(|(_, g)| g.get("Type").as_str() == Some("Queue"));
+        let is_queue = self.live_record(group_id).is_some_and(|(_, g)| g.get("Type").as_str() == Some("Queue"));
         is_queue
             && self.rows("QueueSobject").iter().any(|q| {
                 !q.is_deleted()
@@ -858,32 +741,18 @@ impl Database {
     }
 
     /// Insert-time defaults: checkbox and picklist defaults, the owner.
-    fn fill_defaults(
-        &self,
-        obj: &ObjectDef,
-        values: &mut HashMap<String, Value>,
-        ctx: &WriteContext,
-    ) {
+    fn fill_defaults(&self, obj: &ObjectDef, values: &mut HashMap<String, Value>, ctx: &WriteContext) {
         for f in &obj.fields {
             if values.contains_key(&f.name) {
                 continue;
             }
             let default = match f.field_type {
-                FieldType::Boolean => Value::Bool(
-                    f.default_value
-                        .as_ref()
-                        .and_then(Json::as_bool)
-                        .unwrap_or(false),
-                ),
-                FieldType::Picklist | FieldType::Multipicklist => {
-                    match f.default_picklist_value() {
-                        Some(v) => Value::Text(v.to_string()),
-                        None => continue,
-                    }
-                }
-                FieldType::Reference if f.name == "OwnerId" && f.createable => {
-                    Value::Text(ctx.user_id.clone())
-                }
+                FieldType::Boolean => Value::Bool(f.default_value.as_ref().and_then(Json::as_bool).unwrap_or(false)),
+                FieldType::Picklist | FieldType::Multipicklist => match f.default_picklist_value() {
+                    Some(v) => Value::Text(v.to_string()),
+                    None => continue,
+                },
+                FieldType::Reference if f.name == "OwnerId" && f.createable => Value::Text(ctx.user_id.clone()),
                 _ => continue,
             };
             values.insert(f.name.clone(), default);
@@ -899,9 +768,8 @@ impl Database {
         previous: Option<&HashMap<String, Value>>,
         ctx: &WriteContext,
     ) {
-        let text = |values: &HashMap<String, Value>, f: &str| {
-            values.get(f).and_then(|v| v.as_str().map(str::to_string))
-        };
+        let text =
+            |values: &HashMap<String, Value>, f: &str| values.get(f).and_then(|v| v.as_str().map(str::to_string));
         let obj = self.schema.object(object);
         let has = |f: &str| obj.is_some_and(|o| o.field(f).is_some());
         if has("FirstName") && has("LastName") && has("Name") {
@@ -910,20 +778,12 @@ impl Database {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-            values.insert(
-                "Name".into(),
-                if name.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Text(name)
-                },
-            );
+            values.insert("Name".into(), if name.is_empty() { Value::Null } else { Value::Text(name) });
         }
         match object {
             "Case" => {
                 let closed = text(values, "Status").is_some_and(|s| s == "Closed");
-                let was_closed =
-                    previous.is_some_and(|p| p.get("IsClosed").is_some_and(Value::as_bool));
+                let was_closed = previous.is_some_and(|p| p.get("IsClosed").is_some_and(Value::as_bool));
                 values.insert("IsClosed".into(), Value::Bool(closed));
                 if closed && !was_closed {
                     values.insert("ClosedDate".into(), Value::DateTime(stamp(ctx.now)));
@@ -948,10 +808,7 @@ impl Database {
                             .and_then(|who| self.live_record(&who))
                             .and_then(|(_, r)| r.reference("AccountId").map(str::to_string))
                     });
-                values.insert(
-                    "AccountId".into(),
-                    account.map(Value::Text).unwrap_or(Value::Null),
-                );
+                values.insert("AccountId".into(), account.map(Value::Text).unwrap_or(Value::Null));
             }
             "Opportunity" => {
                 let stage = text(values, "StageName").unwrap_or_default();
@@ -969,9 +826,7 @@ impl Database {
                 let path = text(values, "PathOnClient").unwrap_or_default();
                 let file_name = path.rsplit(['/', '\\']).next().unwrap_or("").to_string();
                 let (stem, extension) = match file_name.rsplit_once('.') {
-                    Some((stem, ext)) if !stem.is_empty() => {
-                        (stem.to_string(), ext.to_ascii_lowercase())
-                    }
+                    Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), ext.to_ascii_lowercase()),
                     _ => (file_name.clone(), String::new()),
                 };
                 if values.get("Title").is_none_or(Value::is_null) && !stem.is_empty() {
@@ -982,41 +837,25 @@ impl Database {
                     _ => 0,
                 };
                 values.insert("ContentSize".into(), Value::Int(size));
-                values.insert(
-                    "FileType".into(),
-                    Value::Text(file_type(&extension).to_string()),
-                );
+                values.insert("FileType".into(), Value::Text(file_type(&extension).to_string()));
                 values.insert(
                     "FileExtension".into(),
-                    if extension.is_empty() {
-                        Value::Null
-                    } else {
-                        Value::Text(extension)
-                    },
+                    if extension.is_empty() { Value::Null } else { Value::Text(extension) },
                 );
                 values.insert("IsLatest".into(), Value::Bool(true));
             }
             "TopicAssignment" => {
                 if let Some(entity) = text(values, "EntityId") {
-                    values.insert(
-                        "EntityKeyPrefix".into(),
-                        Value::Text(entity[..3].to_string()),
-                    );
+                    values.insert("EntityKeyPrefix".into(), Value::Text(entity[..3].to_string()));
                     let entity_type = self.schema.object_for_id(&entity).map(|o| o.name.clone());
-                    values.insert(
-                        "EntityType".into(),
-                        entity_type.map(Value::Text).unwrap_or(Value::Null),
-                    );
+                    values.insert("EntityType".into(), entity_type.map(Value::Text).unwrap_or(Value::Null));
                 }
             }
             "FeedComment" if previous.is_none() => {
                 let parent = text(values, "FeedItemId")
                     .and_then(|f| self.live_record(&f))
                     .and_then(|(_, item)| item.reference("ParentId").map(str::to_string));
-                values.insert(
-                    "ParentId".into(),
-                    parent.map(Value::Text).unwrap_or(Value::Null),
-                );
+                values.insert("ParentId".into(), parent.map(Value::Text).unwrap_or(Value::Null));
                 values.insert("InsertedById".into(), Value::Text(ctx.user_id.clone()));
             }
             "FeedItem" if previous.is_none() => {
@@ -1024,19 +863,13 @@ impl Database {
                 values.insert("LikeCount".into(), Value::Int(0));
                 values.insert("InsertedById".into(), Value::Text(ctx.user_id.clone()));
             }
-            "Group" | "RecordType"
-                if previous.is_none() && values.get("DeveloperName").is_none_or(Value::is_null) =>
-            {
+            "Group" | "RecordType" if previous.is_none() && values.get("DeveloperName").is_none_or(Value::is_null) => {
                 if let Some(name) = text(values, "Name") {
                     values.insert("DeveloperName".into(), Value::Text(developer_name(&name)));
                 }
             }
             "User" if previous.is_none() && values.get("Alias").is_none_or(Value::is_null) => {
-                let alias: String = text(values, "LastName")
-                    .unwrap_or_default()
-                    .chars()
-                    .take(8)
-                    .collect();
+                let alias: String = text(values, "LastName").unwrap_or_default().chars().take(8).collect();
                 values.insert("Alias".into(), Value::Text(alias));
             }
             _ => {}
@@ -1051,14 +884,9 @@ impl Database {
         values: &HashMap<String, Value>,
         kind: WriteKind,
     ) -> Result<(), Vec<SfError>> {
-        let empty = |f: &str| {
-            values
-                .get(f)
-                .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
-        };
-        let text_post_without_body = obj.name == "FeedItem"
-            && values.get("Type").and_then(Value::as_str) == Some("TextPost")
-            && empty("Body");
+        let empty = |f: &str| values.get(f).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+        let text_post_without_body =
+            obj.name == "FeedItem" && values.get("Type").and_then(Value::as_str) == Some("TextPost") && empty("Body");
         let mut missing: Vec<&str> = obj
             .fields
             .iter()
@@ -1073,11 +901,7 @@ impl Database {
         if text_post_without_body {
             missing.push("Body");
         }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(vec![SfError::required_field_missing(&missing)])
-        }
+        if missing.is_empty() { Ok(()) } else { Err(vec![SfError::required_field_missing(&missing)]) }
     }
 
     /// Rules across records: unique fields, one assignment per topic and
@@ -1088,20 +912,12 @@ impl Database {
         own_id: Option<&str>,
         values: &HashMap<String, Value>,
     ) -> Result<(), Vec<SfError>> {
-        let others = || {
-            self.rows(&obj.name)
-                .iter()
-                .filter(|r| !r.is_deleted() && Some(r.id.as_str()) != own_id)
-        };
+        let others = || self.rows(&obj.name).iter().filter(|r| !r.is_deleted() && Some(r.id.as_str()) != own_id);
         for f in obj.fields.iter().filter(|f| f.unique) {
             let Some(Value::Text(v)) = values.get(&f.name) else {
                 continue;
             };
-            if let Some(dup) = others().find(|r| {
-                r.get(&f.name)
-                    .as_str()
-                    .is_some_and(|o| o.eq_ignore_ascii_case(v))
-            }) {
+            if let Some(dup) = others().find(|r| r.get(&f.name).as_str().is_some_and(|o| o.eq_ignore_ascii_case(v))) {
                 return Err(vec![duplicate_value(&f.name, &dup.id)]);
             }
         }
@@ -1114,29 +930,19 @@ impl Database {
         for (a, b) in pairs {
             let (va, vb) = (values.get(*a), values.get(*b));
             if let Some(dup) = others().find(|r| Some(r.get(a)) == va && Some(r.get(b)) == vb) {
-                return Err(vec![
-                    duplicate_value(&format!("{a}, {b}"), &dup.id).with_fields(vec![]),
-                ]);
+                return Err(vec![duplicate_value(&format!("{a}, {b}"), &dup.id).with_fields(vec![])]);
             }
         }
         Ok(())
     }
 
     /// Stores a validated record with its id, auto-numbers and system fields.
-    fn insert_row(
-        &mut self,
-        object: &str,
-        mut values: HashMap<String, Value>,
-        ctx: &WriteContext,
-    ) -> String {
+    fn insert_row(&mut self, object: &str, mut values: HashMap<String, Value>, ctx: &WriteContext) -> String {
         let obj = self.schema.object(object).expect("validated object");
         let id = ids::new_id(&obj.key_prefix, self.next_id);
         self.next_id += 1;
         for f in obj.fields.iter().filter(|f| f.auto_number) {
-            let counter = self
-                .auto_numbers
-                .entry(format!("{}.{}", obj.name, f.name))
-                .or_insert(FIRST_AUTO_NUMBER);
+            let counter = self.auto_numbers.entry(format!("{}.{}", obj.name, f.name)).or_insert(FIRST_AUTO_NUMBER);
             values.insert(f.name.clone(), Value::Text(format!("{:08}", *counter)));
             *counter += 1;
         }
@@ -1152,17 +958,11 @@ impl Database {
         // Absent means null; not storing nulls keeps 100k-record orgs small.
         values.retain(|_, v| !v.is_null());
         if let Some(journal) = &mut self.journal {
-            journal.push(Undo::Insert {
-                object: obj.name.clone(),
-            });
+            journal.push(Undo::Insert { object: obj.name.clone() });
         }
         let table = self.tables.entry(obj.name.clone()).or_default();
         table.by_id.insert(id.clone(), table.rows.len());
-        table.rows.push(Record {
-            id: id.clone(),
-            values,
-            deleted_at: None,
-        });
+        table.rows.push(Record { id: id.clone(), values, deleted_at: None });
         id
     }
 
@@ -1171,16 +971,13 @@ impl Database {
         match object {
             "ContentVersion" => self.publish_content_version(id, ctx),
             "FeedComment" => {
-                let item = self
-                    .record(id)
-                    .and_then(|(_, r)| r.reference("FeedItemId").map(str::to_string));
+                let item = self.record(id).and_then(|(_, r)| r.reference("FeedItemId").map(str::to_string));
                 if let Some(row) = item.and_then(|item| self.row_mut("FeedItem", &item)) {
                     let count = match row.get("CommentCount") {
                         Value::Int(n) => *n,
                         _ => 0,
                     };
-                    row.values
-                        .insert("CommentCount".into(), Value::Int(count + 1));
+                    row.values.insert("CommentCount".into(), Value::Int(count + 1));
                 }
             }
             "RecordType" => {
@@ -1189,25 +986,16 @@ impl Database {
                 };
                 let info = RecordTypeInfo {
                     name: rt.get("Name").as_str().unwrap_or_default().to_string(),
-                    developer_name: rt
-                        .get("DeveloperName")
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
+                    developer_name: rt.get("DeveloperName").as_str().unwrap_or_default().to_string(),
                     record_type_id: id.to_string(),
                     active: rt.get("IsActive").as_bool(),
                     available: rt.get("IsActive").as_bool(),
                     default_record_type_mapping: false,
                     master: false,
                 };
-                let target = rt
-                    .get("SobjectType")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let target = rt.get("SobjectType").as_str().unwrap_or_default().to_string();
                 if let Some(obj) = self.schema.object_mut(&target) {
-                    obj.record_types
-                        .insert(obj.record_types.len().saturating_sub(1), info);
+                    obj.record_types.insert(obj.record_types.len().saturating_sub(1), info);
                 }
             }
             "Attachment" => self.mark_email_attachment(id, "ParentId"),
@@ -1224,22 +1012,14 @@ impl Database {
             return;
         };
         let copy = |f: &str| v.get(f).clone();
-        let (title, file_type, extension, size, owner) = (
-            copy("Title"),
-            copy("FileType"),
-            copy("FileExtension"),
-            copy("ContentSize"),
-            copy("OwnerId"),
-        );
+        let (title, file_type, extension, size, owner) =
+            (copy("Title"), copy("FileType"), copy("FileExtension"), copy("ContentSize"), copy("OwnerId"));
         let existing_doc = v.reference("ContentDocumentId").map(str::to_string);
         let publish_to = v.reference("FirstPublishLocationId").map(str::to_string);
         let document_fields = |latest: &str| {
             HashMap::from([
                 ("Title".to_string(), title.clone()),
-                (
-                    "LatestPublishedVersionId".to_string(),
-                    Value::Text(latest.to_string()),
-                ),
+                ("LatestPublishedVersionId".to_string(), Value::Text(latest.to_string())),
                 ("FileType".to_string(), file_type.clone()),
                 ("FileExtension".to_string(), extension.clone()),
                 ("ContentSize".to_string(), size.clone()),
@@ -1251,10 +1031,7 @@ impl Database {
                 let older: Vec<String> = self
                     .rows("ContentVersion")
                     .iter()
-                    .filter(|r| {
-                        r.reference("ContentDocumentId") == Some(doc_id.as_str())
-                            && r.id != version_id
-                    })
+                    .filter(|r| r.reference("ContentDocumentId") == Some(doc_id.as_str()) && r.id != version_id)
                     .map(|r| r.id.clone())
                     .collect();
                 for old in &older {
@@ -1263,37 +1040,27 @@ impl Database {
                     }
                 }
                 if let Some(row) = self.row_mut("ContentVersion", version_id) {
-                    row.values.insert(
-                        "VersionNumber".into(),
-                        Value::Text((older.len() + 1).to_string()),
-                    );
+                    row.values.insert("VersionNumber".into(), Value::Text((older.len() + 1).to_string()));
                 }
                 let fields = document_fields(version_id);
                 if let Some(doc) = self.row_mut("ContentDocument", &doc_id) {
                     doc.values.extend(fields);
-                    doc.values
-                        .insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-                    doc.values
-                        .insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+                    doc.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+                    doc.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
                 }
             }
             None => {
                 let doc_id = self.insert_row("ContentDocument", document_fields(version_id), ctx);
                 if let Some(row) = self.row_mut("ContentVersion", version_id) {
-                    row.values
-                        .insert("ContentDocumentId".into(), Value::Text(doc_id.clone()));
-                    row.values
-                        .insert("VersionNumber".into(), Value::Text("1".into()));
+                    row.values.insert("ContentDocumentId".into(), Value::Text(doc_id.clone()));
+                    row.values.insert("VersionNumber".into(), Value::Text("1".into()));
                 }
                 let mut link = |entity: String, share: &str| {
                     let fields = HashMap::from([
                         ("ContentDocumentId".to_string(), Value::Text(doc_id.clone())),
                         ("LinkedEntityId".to_string(), Value::Text(entity)),
                         ("ShareType".to_string(), Value::Text(share.to_string())),
-                        (
-                            "Visibility".to_string(),
-                            Value::Text("AllUsers".to_string()),
-                        ),
+                        ("Visibility".to_string(), Value::Text("AllUsers".to_string())),
                     ]);
                     let link = self.insert_row("ContentDocumentLink", fields, ctx);
                     self.mark_email_attachment(&link, "LinkedEntityId");
@@ -1310,9 +1077,7 @@ impl Database {
 
     /// An Attachment or a file linked to an EmailMessage sets its `HasAttachment`.
     fn mark_email_attachment(&mut self, attachment_id: &str, parent_field: &str) {
-        let parent = self
-            .record(attachment_id)
-            .and_then(|(_, r)| r.reference(parent_field).map(str::to_string));
+        let parent = self.record(attachment_id).and_then(|(_, r)| r.reference(parent_field).map(str::to_string));
         if let Some(row) = parent.and_then(|p| self.row_mut("EmailMessage", &p)) {
             row.values.insert("HasAttachment".into(), Value::Bool(true));
         }
@@ -1323,11 +1088,7 @@ impl Database {
         let table = self.tables.get_mut(object)?;
         let &i = table.by_id.get(id)?;
         if let Some(journal) = &mut self.journal {
-            journal.push(Undo::Restore {
-                object: object.to_string(),
-                index: i,
-                record: table.rows[i].clone(),
-            });
+            journal.push(Undo::Restore { object: object.to_string(), index: i, record: table.rows[i].clone() });
         }
         table.rows.get_mut(i)
     }
@@ -1344,9 +1105,7 @@ pub(crate) fn render_value(value: &Value) -> Json {
         Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
         Value::Int(i) => json!(i),
-        Value::Double(d) => serde_json::Number::from_f64(*d)
-            .map(Json::Number)
-            .unwrap_or(Json::Null),
+        Value::Double(d) => serde_json::Number::from_f64(*d).map(Json::Number).unwrap_or(Json::Null),
         Value::Text(s) => Json::String(s.clone()),
         Value::Date(d) => Json::String(d.format("%Y-%m-%d").to_string()),
         Value::DateTime(t) => Json::String(format_datetime(*t)),
@@ -1368,27 +1127,17 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%dT%H:%M:%S%z",
-        "%Y-%m-%dT%H:%M%z",
-    ] {
+    for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"] {
         if let Ok(t) = DateTime::parse_from_str(s, format) {
             return Some(t.with_timezone(&Utc));
         }
     }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S",
-    ] {
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
             return Some(t.and_utc());
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .map(|d| d.and_time(NaiveTime::MIN).and_utc())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN).and_utc())
 }
 
 /// Salesforce keeps timestamps to the millisecond.
@@ -1403,19 +1152,12 @@ fn replication_window(
     now: DateTime<Utc>,
     max_days: i64,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), SfError> {
-    let minute =
-        |t: DateTime<Utc>| chrono::Timelike::with_second(&t.trunc_subsecs(0), 0).unwrap_or(t);
+    let minute = |t: DateTime<Utc>| chrono::Timelike::with_second(&t.trunc_subsecs(0), 0).unwrap_or(t);
     let (start, end) = (minute(start), minute(end.min(now)));
     if start > end {
-        return Err(SfError::new(
-            400,
-            "INVALID_REPLICATION_DATE",
-            "startDate must chronologically precede endDate",
-        ));
+        return Err(SfError::new(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate"));
     }
-    let oldest = now
-        .checked_sub_signed(Duration::days(max_days))
-        .map_or(now, minute);
+    let oldest = now.checked_sub_signed(Duration::days(max_days)).map_or(now, minute);
     if start < oldest {
         return Err(SfError::new(
             400,
@@ -1428,9 +1170,7 @@ fn replication_window(
 
 /// The oldest moment getDeleted covers.
 fn earliest_available(now: DateTime<Utc>) -> DateTime<Utc> {
-    now.checked_sub_signed(Duration::days(DELETED_WINDOW_DAYS))
-        .unwrap_or(now)
-        .trunc_subsecs(0)
+    now.checked_sub_signed(Duration::days(DELETED_WINDOW_DAYS)).unwrap_or(now).trunc_subsecs(0)
 }
 
 fn duplicate_value(field: &str, other_id: &str) -> SfError {
@@ -1446,20 +1186,14 @@ fn bad_picklist(f: &FieldDef, value: &str) -> SfError {
     SfError::new(
         400,
         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-        format!(
-            "{}: bad value for restricted picklist field: {value}",
-            f.label
-        ),
+        format!("{}: bad value for restricted picklist field: {value}", f.label),
     )
     .with_fields(vec![f.name.clone()])
 }
 
 /// The defined picklist value matching `value` case-insensitively.
 fn picklist_canonical<'a>(f: &'a FieldDef, value: &str) -> Option<&'a str> {
-    f.picklist_values
-        .iter()
-        .find(|p| p.value.eq_ignore_ascii_case(value))
-        .map(|p| p.value.as_str())
+    f.picklist_values.iter().find(|p| p.value.eq_ignore_ascii_case(value)).map(|p| p.value.as_str())
 }
 
 /// A plausible `local@domain.tld` address, the check Salesforce applies to email fields.
@@ -1477,10 +1211,7 @@ fn is_email(s: &str) -> bool {
 
 /// `My Queue` → `My_Queue`.
 fn developer_name(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let cleaned: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     cleaned.trim_matches('_').to_string()
 }
 
@@ -1532,11 +1263,7 @@ fn coerce(f: &FieldDef, raw: &Json) -> Result<Value, SfError> {
     };
     if raw.is_null() {
         // Checkboxes are never null: null clears them to false.
-        return Ok(if t == FieldType::Boolean {
-            Value::Bool(false)
-        } else {
-            Value::Null
-        });
+        return Ok(if t == FieldType::Boolean { Value::Bool(false) } else { Value::Null });
     }
     if raw.is_array() || raw.is_object() {
         return Err(parser_error(&value_desc(raw)));
@@ -1555,9 +1282,7 @@ fn coerce(f: &FieldDef, raw: &Json) -> Result<Value, SfError> {
         },
         FieldType::Int | FieldType::Long => {
             let n = match raw {
-                Json::Number(n) => n
-                    .as_i64()
-                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+                Json::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
                 Json::String(s) => s.trim().parse::<i64>().ok(),
                 _ => None,
             };
@@ -1566,11 +1291,7 @@ fn coerce(f: &FieldDef, raw: &Json) -> Result<Value, SfError> {
                 Some(_) => Err(SfError::new(
                     400,
                     "NUMBER_OUTSIDE_VALID_RANGE",
-                    format!(
-                        "{}: value outside of valid range on numeric field: {}",
-                        f.label,
-                        as_text()
-                    ),
+                    format!("{}: value outside of valid range on numeric field: {}", f.label, as_text()),
                 )
                 .with_fields(vec![f.name.clone()])),
                 None if raw.is_number() => Err(SfError::new(
@@ -1594,19 +1315,12 @@ fn coerce(f: &FieldDef, raw: &Json) -> Result<Value, SfError> {
                 return Err(SfError::new(
                     400,
                     "NUMBER_OUTSIDE_VALID_RANGE",
-                    format!(
-                        "{}: value outside of valid range on numeric field: {n}",
-                        f.label
-                    ),
+                    format!("{}: value outside of valid range on numeric field: {n}", f.label),
                 )
                 .with_fields(vec![f.name.clone()]));
             }
             let factor = 10f64.powi(f.scale as i32);
-            Ok(Value::Double(if f.precision > 0 {
-                (n * factor).round() / factor
-            } else {
-                n
-            }))
+            Ok(Value::Double(if f.precision > 0 { (n * factor).round() / factor } else { n }))
         }
         FieldType::Date => match raw {
             Json::String(s) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
@@ -1617,9 +1331,9 @@ fn coerce(f: &FieldDef, raw: &Json) -> Result<Value, SfError> {
             _ => Err(parser_error(&value_desc(raw))),
         },
         FieldType::Datetime => match raw {
-            Json::String(s) => parse_datetime(s)
-                .map(|t| Value::DateTime(stamp(t)))
-                .ok_or_else(|| parser_error(&value_desc(raw))),
+            Json::String(s) => {
+                parse_datetime(s).map(|t| Value::DateTime(stamp(t))).ok_or_else(|| parser_error(&value_desc(raw)))
+            }
             _ => Err(parser_error(&value_desc(raw))),
         },
         FieldType::Time => match raw {
@@ -1643,24 +1357,15 @@ fn coerce(f: &FieldDef, raw: &Json) -> Result<Value, SfError> {
             }
             _ => Err(parser_error(&value_desc(raw))),
         },
-        FieldType::Address | FieldType::Location | FieldType::AnyType => {
-            Err(parser_error(&value_desc(raw)))
-        }
-        FieldType::Id | FieldType::Reference => {
-            match raw {
-                Json::String(s) if s.is_empty() => Ok(Value::Null),
-                Json::String(s) => Ok(Value::Text(s.trim().to_string())),
-                _ => Err(SfError::malformed_id(Some(&f.label), &as_text())
-                    .with_fields(vec![f.name.clone()])),
-            }
-        }
+        FieldType::Address | FieldType::Location | FieldType::AnyType => Err(parser_error(&value_desc(raw))),
+        FieldType::Id | FieldType::Reference => match raw {
+            Json::String(s) if s.is_empty() => Ok(Value::Null),
+            Json::String(s) => Ok(Value::Text(s.trim().to_string())),
+            _ => Err(SfError::malformed_id(Some(&f.label), &as_text()).with_fields(vec![f.name.clone()])),
+        },
         _ => {
             let s = as_text();
-            Ok(if s.is_empty() {
-                Value::Null
-            } else {
-                Value::Text(s)
-            })
+            Ok(if s.is_empty() { Value::Null } else { Value::Text(s) })
         }
     }
 }
@@ -1676,10 +1381,7 @@ mod tests {
         Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap()
     }
     fn ctx() -> WriteContext {
-        WriteContext {
-            now: t0(),
-            user_id: USER.into(),
-        }
+        WriteContext { now: t0(), user_id: USER.into() }
     }
     fn body(v: Json) -> Map<String, Json> {
         v.as_object().unwrap().clone()
@@ -1694,17 +1396,10 @@ mod tests {
     #[test]
     fn case_insert_fills_defaults_auto_number_and_system_fields() {
         let mut db = db();
-        let id = db
-            .create("Case", &body(json!({"Subject": "Hi"})), &ctx())
-            .unwrap();
-        let id2 = db
-            .create("case", &body(json!({"subject": "Again"})), &ctx())
-            .unwrap();
+        let id = db.create("Case", &body(json!({"Subject": "Hi"})), &ctx()).unwrap();
+        let id2 = db.create("case", &body(json!({"subject": "Again"})), &ctx()).unwrap();
         let r = db.retrieve("Case", &id, None, "59.0").unwrap();
-        assert_eq!(
-            r["attributes"]["url"],
-            json!(format!("/services/data/v59.0/sobjects/Case/{id}"))
-        );
+        assert_eq!(r["attributes"]["url"], json!(format!("/services/data/v59.0/sobjects/Case/{id}")));
         assert_eq!(r["Status"], "New");
         assert_eq!(r["Priority"], "Medium");
         assert_eq!(r["IsClosed"], false);
@@ -1712,103 +1407,54 @@ mod tests {
         assert_eq!(r["CaseNumber"], "00001001");
         assert_eq!(r["OwnerId"], USER);
         assert_eq!(r["CreatedDate"], "2024-01-02T03:04:05.000+0000");
-        assert_eq!(
-            db.retrieve("Case", &id2, None, "v59.0").unwrap()["CaseNumber"],
-            "00001002"
-        );
-        assert_eq!(
-            db.retrieve("Case", &id2, None, "v59.0").unwrap()["Subject"],
-            "Again"
-        );
+        assert_eq!(db.retrieve("Case", &id2, None, "v59.0").unwrap()["CaseNumber"], "00001002");
+        assert_eq!(db.retrieve("Case", &id2, None, "v59.0").unwrap()["Subject"], "Again");
     }
 
     #[test]
     fn update_stamps_last_modified_and_closing_sets_closed_date() {
         let mut db = db();
-        let id = db
-            .create("Case", &body(json!({"Subject": "Hi"})), &ctx())
-            .unwrap();
-        let later = WriteContext {
-            now: t0() + Duration::hours(1),
-            user_id: "005000000000002AAA".into(),
-        };
-        db.update("Case", &id, &body(json!({"Status": "Closed"})), &later)
-            .unwrap();
+        let id = db.create("Case", &body(json!({"Subject": "Hi"})), &ctx()).unwrap();
+        let later = WriteContext { now: t0() + Duration::hours(1), user_id: "005000000000002AAA".into() };
+        db.update("Case", &id, &body(json!({"Status": "Closed"})), &later).unwrap();
         let r = db.retrieve("Case", &id, None, "59.0").unwrap();
         assert_eq!(r["IsClosed"], true);
         assert_eq!(r["ClosedDate"], "2024-01-02T04:04:05.000+0000");
         assert_eq!(r["SystemModstamp"], "2024-01-02T04:04:05.000+0000");
         assert_eq!(r["LastModifiedById"], "005000000000002AAA");
         assert_eq!(r["CreatedDate"], "2024-01-02T03:04:05.000+0000");
-        db.update("Case", &id, &body(json!({"Status": "Working"})), &later)
-            .unwrap();
+        db.update("Case", &id, &body(json!({"Status": "Working"})), &later).unwrap();
         let r = db.retrieve("Case", &id, None, "59.0").unwrap();
-        assert_eq!(
-            (r["IsClosed"].clone(), r["ClosedDate"].clone()),
-            (json!(false), Json::Null)
-        );
+        assert_eq!((r["IsClosed"].clone(), r["ClosedDate"].clone()), (json!(false), Json::Null));
     }
 
     #[test]
     fn required_fields_are_reported_together() {
         let mut db = db();
-        let err = db
-            .create("Lead", &body(json!({"FirstName": "Ann"})), &ctx())
-            .unwrap_err();
+        let err = db.create("Lead", &body(json!({"FirstName": "Ann"})), &ctx()).unwrap_err();
         assert_eq!(err.len(), 1);
         assert_eq!(err[0].error_code, "REQUIRED_FIELD_MISSING");
-        assert_eq!(
-            err[0].message,
-            "Required fields are missing: [LastName, Company]"
-        );
+        assert_eq!(err[0].message, "Required fields are missing: [LastName, Company]");
         assert_eq!(err[0].fields, vec!["LastName", "Company"]);
-        let id = db
-            .create(
-                "Contact",
-                &body(json!({"LastName": "Lee", "FirstName": "Ann"})),
-                &ctx(),
-            )
-            .unwrap();
-        assert_eq!(
-            db.retrieve("Contact", &id, None, "59.0").unwrap()["Name"],
-            "Ann Lee"
-        );
-        let err = db
-            .update("Contact", &id, &body(json!({"LastName": null})), &ctx())
-            .unwrap_err();
+        let id = db.create("Contact", &body(json!({"LastName": "Lee", "FirstName": "Ann"})), &ctx()).unwrap();
+        assert_eq!(db.retrieve("Contact", &id, None, "59.0").unwrap()["Name"], "Ann Lee");
+        let err = db.update("Contact", &id, &body(json!({"LastName": null})), &ctx()).unwrap_err();
         assert_eq!(err[0].error_code, "REQUIRED_FIELD_MISSING");
     }
 
     #[test]
     fn unknown_and_read_only_fields_are_rejected() {
         let mut db = db();
-        let err = db
-            .create("Case", &body(json!({"Foo": 1})), &ctx())
-            .unwrap_err();
-        assert_eq!(
-            err[0].message,
-            "No such column 'Foo' on sobject of type Case"
-        );
+        let err = db.create("Case", &body(json!({"Foo": 1})), &ctx()).unwrap_err();
+        assert_eq!(err[0].message, "No such column 'Foo' on sobject of type Case");
         assert_eq!(err[0].error_code, "INVALID_FIELD");
         assert_eq!(
-            codes(db.create(
-                "Case",
-                &body(json!({"CaseNumber": "1", "IsClosed": true})),
-                &ctx()
-            )),
+            codes(db.create("Case", &body(json!({"CaseNumber": "1", "IsClosed": true})), &ctx())),
             ["INVALID_FIELD_FOR_INSERT_UPDATE"]
         );
         let case = db_case(&mut db);
-        let id = db
-            .create(
-                "CaseComment",
-                &body(json!({"ParentId": case, "CommentBody": "x"})),
-                &ctx(),
-            )
-            .unwrap();
-        let err = db
-            .update("CaseComment", &id, &body(json!({"ParentId": null})), &ctx())
-            .unwrap_err();
+        let id = db.create("CaseComment", &body(json!({"ParentId": case, "CommentBody": "x"})), &ctx()).unwrap();
+        let err = db.update("CaseComment", &id, &body(json!({"ParentId": null})), &ctx()).unwrap_err();
         assert_eq!(err[0].fields, vec!["ParentId"]);
         assert_eq!(
             codes(db.create("Case", &body(json!({"Id": "500000000000001"})), &ctx())),
@@ -1817,73 +1463,32 @@ mod tests {
     }
 
     fn db_case(db: &mut Database) -> String {
-        db.create("Case", &body(json!({"Subject": "parent"})), &ctx())
-            .unwrap()
+        db.create("Case", &body(json!({"Subject": "parent"})), &ctx()).unwrap()
     }
 
     #[test]
     fn values_are_checked_against_their_field() {
         let mut db = db();
-        let err = db
-            .create(
-                "Case",
-                &body(json!({"FinResolutionState__c": "Maybe"})),
-                &ctx(),
-            )
-            .unwrap_err();
+        let err = db.create("Case", &body(json!({"FinResolutionState__c": "Maybe"})), &ctx()).unwrap_err();
         assert_eq!(err[0].error_code, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
-        assert_eq!(
-            err[0].message,
-            "Fin Resolution State: bad value for restricted picklist field: Maybe"
-        );
-        let id = db
-            .create(
-                "Case",
-                &body(json!({"FinResolutionState__c": "soft resolution"})),
-                &ctx(),
-            )
-            .unwrap();
-        assert_eq!(
-            db.retrieve("Case", &id, None, "59.0").unwrap()["FinResolutionState__c"],
-            "Soft Resolution"
-        );
-        assert_eq!(
-            codes(db.create("Case", &body(json!({"Subject": "x".repeat(256)})), &ctx())),
-            ["STRING_TOO_LONG"]
-        );
+        assert_eq!(err[0].message, "Fin Resolution State: bad value for restricted picklist field: Maybe");
+        let id = db.create("Case", &body(json!({"FinResolutionState__c": "soft resolution"})), &ctx()).unwrap();
+        assert_eq!(db.retrieve("Case", &id, None, "59.0").unwrap()["FinResolutionState__c"], "Soft Resolution");
+        assert_eq!(codes(db.create("Case", &body(json!({"Subject": "x".repeat(256)})), &ctx())), ["STRING_TOO_LONG"]);
         assert_eq!(
             codes(db.create("Case", &body(json!({"SuppliedEmail": "nope"})), &ctx())),
             ["INVALID_EMAIL_ADDRESS"]
         );
+        assert_eq!(codes(db.create("Case", &body(json!({"IsEscalated": "yes"})), &ctx())), ["JSON_PARSER_ERROR"]);
+        assert_eq!(codes(db.create("Case", &body(json!({"Subject": {"a": 1}})), &ctx())), ["JSON_PARSER_ERROR"]);
+        assert_eq!(codes(db.create("Case", &body(json!({"ContactId": "abc"})), &ctx())), ["MALFORMED_ID"]);
         assert_eq!(
-            codes(db.create("Case", &body(json!({"IsEscalated": "yes"})), &ctx())),
-            ["JSON_PARSER_ERROR"]
-        );
-        assert_eq!(
-            codes(db.create("Case", &body(json!({"Subject": {"a": 1}})), &ctx())),
-            ["JSON_PARSER_ERROR"]
-        );
-        assert_eq!(
-            codes(db.create("Case", &body(json!({"ContactId": "abc"})), &ctx())),
-            ["MALFORMED_ID"]
-        );
-        assert_eq!(
-            codes(db.create(
-                "Case",
-                &body(json!({"ContactId": ids::new_id("003", 999)})),
-                &ctx()
-            )),
+            codes(db.create("Case", &body(json!({"ContactId": ids::new_id("003", 999)})), &ctx())),
             ["INVALID_CROSS_REFERENCE_KEY"]
         );
-        assert_eq!(
-            codes(db.create("Case", &body(json!({"ContactId": id})), &ctx())),
-            ["FIELD_INTEGRITY_EXCEPTION"]
-        );
+        assert_eq!(codes(db.create("Case", &body(json!({"ContactId": id})), &ctx())), ["FIELD_INTEGRITY_EXCEPTION"]);
         let opp = json!({"Name": "Deal", "StageName": "Closed Won", "CloseDate": "2024-13-01"});
-        assert_eq!(
-            codes(db.create("Opportunity", &body(opp), &ctx())),
-            ["JSON_PARSER_ERROR"]
-        );
+        assert_eq!(codes(db.create("Opportunity", &body(opp), &ctx())), ["JSON_PARSER_ERROR"]);
     }
 
     #[test]
@@ -1903,45 +1508,26 @@ mod tests {
     #[test]
     fn owners_must_be_active_users_or_queues_for_the_object() {
         let mut db = db();
-        let user = db.create("User", &body(json!({"Username": "a@x.com", "LastName": "A", "Email": "a@x.com", "IsActive": false})), &ctx()).unwrap();
-        assert_eq!(
-            codes(db.create("Case", &body(json!({"OwnerId": user})), &ctx())),
-            ["INACTIVE_OWNER_OR_USER"]
-        );
-        let queue = db
+        let user = db
             .create(
-                "Group",
-                &body(json!({"Name": "Support", "Type": "Queue"})),
+                "User",
+                &body(json!({"Username": "a@x.com", "LastName": "A", "Email": "a@x.com", "IsActive": false})),
                 &ctx(),
             )
             .unwrap();
-        assert_eq!(
-            codes(db.create("Case", &body(json!({"OwnerId": queue})), &ctx())),
-            ["FIELD_INTEGRITY_EXCEPTION"]
-        );
-        db.create(
-            "QueueSobject",
-            &body(json!({"QueueId": queue, "SobjectType": "Case"})),
-            &ctx(),
-        )
-        .unwrap();
-        db.create("Case", &body(json!({"OwnerId": queue})), &ctx())
-            .unwrap();
-        assert_eq!(
-            db.retrieve("Group", &queue, None, "59.0").unwrap()["DeveloperName"],
-            "Support"
-        );
+        assert_eq!(codes(db.create("Case", &body(json!({"OwnerId": user})), &ctx())), ["INACTIVE_OWNER_OR_USER"]);
+        let queue = db.create("Group", &body(json!({"Name": "Support", "Type": "Queue"})), &ctx()).unwrap();
+        assert_eq!(codes(db.create("Case", &body(json!({"OwnerId": queue})), &ctx())), ["FIELD_INTEGRITY_EXCEPTION"]);
+        db.create("QueueSobject", &body(json!({"QueueId": queue, "SobjectType": "Case"})), &ctx()).unwrap();
+        db.create("Case", &body(json!({"OwnerId": queue})), &ctx()).unwrap();
+        assert_eq!(db.retrieve("Group", &queue, None, "59.0").unwrap()["DeveloperName"], "Support");
     }
 
     #[test]
     fn topic_names_are_unique_case_insensitively() {
         let mut db = db();
-        let id = db
-            .create("Topic", &body(json!({"Name": "Billing"})), &ctx())
-            .unwrap();
-        let err = db
-            .create("Topic", &body(json!({"Name": "billing"})), &ctx())
-            .unwrap_err();
+        let id = db.create("Topic", &body(json!({"Name": "Billing"})), &ctx()).unwrap();
+        let err = db.create("Topic", &body(json!({"Name": "billing"})), &ctx()).unwrap_err();
         assert_eq!(err[0].error_code, "DUPLICATE_VALUE");
         assert!(err[0].message.contains(&id));
     }
@@ -1950,45 +1536,15 @@ mod tests {
     fn delete_cascades_to_the_recycle_bin_and_undelete_restores() {
         let mut db = db();
         let case = db_case(&mut db);
-        let comment = db
-            .create(
-                "CaseComment",
-                &body(json!({"ParentId": case, "CommentBody": "x"})),
-                &ctx(),
-            )
-            .unwrap();
+        let comment = db.create("CaseComment", &body(json!({"ParentId": case, "CommentBody": "x"})), &ctx()).unwrap();
         db.delete("Case", &case, &ctx()).unwrap();
-        assert_eq!(
-            db.retrieve("CaseComment", &comment, None, "59.0")
-                .unwrap_err()
-                .error_code,
-            "ENTITY_IS_DELETED"
-        );
-        assert_eq!(
-            codes(db.delete("Case", &case, &ctx())),
-            ["ENTITY_IS_DELETED"]
-        );
-        assert_eq!(
-            codes(db.update("Case", &case, &Map::new(), &ctx())),
-            ["ENTITY_IS_DELETED"]
-        );
-        assert_eq!(
-            db.retrieve("Case", &ids::new_id("500", 999), None, "59.0")
-                .unwrap_err()
-                .status,
-            404
-        );
-        assert_eq!(
-            db.retrieve("Case", "bogus", None, "59.0")
-                .unwrap_err()
-                .error_code,
-            "MALFORMED_ID"
-        );
+        assert_eq!(db.retrieve("CaseComment", &comment, None, "59.0").unwrap_err().error_code, "ENTITY_IS_DELETED");
+        assert_eq!(codes(db.delete("Case", &case, &ctx())), ["ENTITY_IS_DELETED"]);
+        assert_eq!(codes(db.update("Case", &case, &Map::new(), &ctx())), ["ENTITY_IS_DELETED"]);
+        assert_eq!(db.retrieve("Case", &ids::new_id("500", 999), None, "59.0").unwrap_err().status, 404);
+        assert_eq!(db.retrieve("Case", "bogus", None, "59.0").unwrap_err().error_code, "MALFORMED_ID");
         db.undelete(&case, &ctx()).unwrap();
-        assert_eq!(
-            db.retrieve("CaseComment", &comment, None, "59.0").unwrap()["IsDeleted"],
-            false
-        );
+        assert_eq!(db.retrieve("CaseComment", &comment, None, "59.0").unwrap()["IsDeleted"], false);
     }
 
     #[test]
@@ -2000,34 +1556,14 @@ mod tests {
         let id = db.create("ContentVersion", &body(cv), &ctx()).unwrap();
         let v = db.retrieve("ContentVersion", &id, None, "59.0").unwrap();
         assert_eq!(
-            (
-                v["Title"].clone(),
-                v["FileType"].clone(),
-                v["FileExtension"].clone(),
-                v["ContentSize"].clone()
-            ),
+            (v["Title"].clone(), v["FileType"].clone(), v["FileExtension"].clone(), v["ContentSize"].clone()),
             (json!("Report"), json!("PDF"), json!("pdf"), json!(5))
         );
-        assert_eq!(
-            v["VersionData"],
-            json!(format!(
-                "/services/data/v59.0/sobjects/ContentVersion/{id}/VersionData"
-            ))
-        );
-        assert_eq!(
-            db.blob("ContentVersion", &id, "VersionData").unwrap(),
-            b"hello"
-        );
+        assert_eq!(v["VersionData"], json!(format!("/services/data/v59.0/sobjects/ContentVersion/{id}/VersionData")));
+        assert_eq!(db.blob("ContentVersion", &id, "VersionData").unwrap(), b"hello");
         let doc = v["ContentDocumentId"].as_str().unwrap();
-        assert_eq!(
-            db.retrieve("ContentDocument", doc, None, "59.0").unwrap()["LatestPublishedVersionId"],
-            json!(id)
-        );
-        let links: Vec<_> = db
-            .rows("ContentDocumentLink")
-            .iter()
-            .map(|l| l.get("LinkedEntityId").clone())
-            .collect();
+        assert_eq!(db.retrieve("ContentDocument", doc, None, "59.0").unwrap()["LatestPublishedVersionId"], json!(id));
+        let links: Vec<_> = db.rows("ContentDocumentLink").iter().map(|l| l.get("LinkedEntityId").clone()).collect();
         assert_eq!(links, vec![Value::Text(USER.into()), Value::Text(case)]);
     }
 
@@ -2037,38 +1573,22 @@ mod tests {
         let kept = db_case(&mut db);
         let before = db.retrieve("Case", &kept, None, "59.0").unwrap();
         let outer = db.savepoint();
-        db.update("Case", &kept, &body(json!({"Subject": "changed"})), &ctx())
-            .unwrap();
+        db.update("Case", &kept, &body(json!({"Subject": "changed"})), &ctx()).unwrap();
         let inner = db.savepoint();
         let doomed = db_case(&mut db);
-        db.create(
-            "ContentVersion",
-            &body(json!({"PathOnClient": "a.txt", "VersionData": "aGk="})),
-            &ctx(),
-        )
-        .unwrap();
+        db.create("ContentVersion", &body(json!({"PathOnClient": "a.txt", "VersionData": "aGk="})), &ctx()).unwrap();
         db.release(inner);
         db.delete("Case", &kept, &ctx()).unwrap();
         db.rollback(outer);
         assert_eq!(db.retrieve("Case", &kept, None, "59.0").unwrap(), before);
-        assert_eq!(
-            db.retrieve("Case", &doomed, None, "59.0")
-                .unwrap_err()
-                .error_code,
-            "NOT_FOUND"
-        );
+        assert_eq!(db.retrieve("Case", &doomed, None, "59.0").unwrap_err().error_code, "NOT_FOUND");
         assert!(db.rows("ContentDocument").is_empty());
         // Numbering continues as if the rolled-back inserts never happened.
         assert_eq!(db_case(&mut db), doomed);
         let inner_only = db.savepoint();
         db.delete("Case", &doomed, &ctx()).unwrap();
         db.release(inner_only);
-        assert_eq!(
-            db.retrieve("Case", &doomed, None, "59.0")
-                .unwrap_err()
-                .error_code,
-            "ENTITY_IS_DELETED"
-        );
+        assert_eq!(db.retrieve("Case", &doomed, None, "59.0").unwrap_err().error_code, "ENTITY_IS_DELETED");
     }
 
     #[test]
@@ -2076,37 +1596,22 @@ mod tests {
         let mut db = db();
         let a = db_case(&mut db);
         let b = db_case(&mut db);
-        let later = WriteContext {
-            now: t0() + Duration::days(1),
-            user_id: USER.into(),
-        };
+        let later = WriteContext { now: t0() + Duration::days(1), user_id: USER.into() };
         db.delete("Case", &b, &later).unwrap();
         let now = t0() + Duration::days(2);
-        let u = db
-            .updated("Case", t0() - Duration::minutes(1), now, now)
-            .unwrap();
+        let u = db.updated("Case", t0() - Duration::minutes(1), now, now).unwrap();
         assert_eq!(u["ids"], json!([a]));
-        assert_eq!(
-            u["latestDateCovered"],
-            json!(format_datetime(now.trunc_subsecs(0) - Duration::seconds(5)))
-        );
+        assert_eq!(u["latestDateCovered"], json!(format_datetime(now.trunc_subsecs(0) - Duration::seconds(5))));
         let d = db.deleted("Case", t0(), now, now).unwrap();
         assert_eq!(d["deletedRecords"][0]["id"], json!(b));
         assert_eq!(
-            db.updated("Case", now - Duration::days(31), now, now)
-                .unwrap_err()
-                .error_code,
+            db.updated("Case", now - Duration::days(31), now, now).unwrap_err().error_code,
             "INVALID_REPLICATION_DATE"
         );
         assert_eq!(
-            db.deleted("Case", now - Duration::days(16), now, now)
-                .unwrap_err()
-                .error_code,
+            db.deleted("Case", now - Duration::days(16), now, now).unwrap_err().error_code,
             "INVALID_REPLICATION_DATE"
         );
-        assert_eq!(
-            db.updated("Case", now, t0(), now).unwrap_err().error_code,
-            "INVALID_REPLICATION_DATE"
-        );
+        assert_eq!(db.updated("Case", now, t0(), now).unwrap_err().error_code, "INVALID_REPLICATION_DATE");
     }
 }

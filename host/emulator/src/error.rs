@@ -35,12 +35,7 @@ pub struct SfError {
 
 impl SfError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        SfError {
-            status,
-            error_code: code.to_string(),
-            message: message.into(),
-            fields: Vec::new(),
-        }
+        SfError { status, error_code: code.to_string(), message: message.into(), fields: Vec::new() }
     }
 
     pub fn with_fields(mut self, fields: Vec<String>) -> Self {
@@ -63,11 +58,7 @@ impl SfError {
 
     /// `INVALID_TYPE` (400): the sObject named in a query does not exist.
     pub fn invalid_type(object: &str) -> Self {
-        SfError::new(
-            400,
-            "INVALID_TYPE",
-            format!("sObject type '{object}' is not supported."),
-        )
+        SfError::new(400, "INVALID_TYPE", format!("sObject type '{object}' is not supported."))
     }
 
     /// `NOT_FOUND` (404) for an unknown sObject type in a URL.
@@ -75,19 +66,13 @@ impl SfError {
         SfError::new(
             404,
             "NOT_FOUND",
-            format!(
-                "The requested resource does not exist: sObject type '{object}' is not supported."
-            ),
+            format!("The requested resource does not exist: sObject type '{object}' is not supported."),
         )
     }
 
     /// `INVALID_FIELD` (400) for a write naming a field the object does not have.
     pub fn no_such_column_on_sobject(field: &str, object: &str) -> Self {
-        SfError::new(
-            400,
-            "INVALID_FIELD",
-            format!("No such column '{field}' on sobject of type {object}"),
-        )
+        SfError::new(400, "INVALID_FIELD", format!("No such column '{field}' on sobject of type {object}"))
     }
 
     /// `INVALID_FIELD` (400) for a query or field list naming a field the object does not have.
@@ -103,23 +88,15 @@ impl SfError {
 
     /// `REQUIRED_FIELD_MISSING` (400), listing the fields.
     pub fn required_field_missing(fields: &[&str]) -> Self {
-        SfError::new(
-            400,
-            "REQUIRED_FIELD_MISSING",
-            format!("Required fields are missing: [{}]", fields.join(", ")),
-        )
-        .with_fields(fields.iter().map(|f| f.to_string()).collect())
+        SfError::new(400, "REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", fields.join(", ")))
+            .with_fields(fields.iter().map(|f| f.to_string()).collect())
     }
 
     /// `MALFORMED_ID` (400).
     pub fn malformed_id(field: Option<&str>, value: &str) -> Self {
         match field {
-            Some(field) => SfError::new(
-                400,
-                "MALFORMED_ID",
-                format!("{field}: id value of incorrect type: {value}"),
-            )
-            .with_fields(vec![field.to_string()]),
+            Some(field) => SfError::new(400, "MALFORMED_ID", format!("{field}: id value of incorrect type: {value}"))
+                .with_fields(vec![field.to_string()]),
             None => SfError::new(400, "MALFORMED_ID", format!("malformed id {value}")),
         }
     }

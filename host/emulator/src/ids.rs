@@ -35,10 +35,7 @@ pub fn new_id(key_prefix: &str, counter: u64) -> String {
         *slot = BASE62[(n % 62) as usize];
         n /= 62;
     }
-    let id15 = format!(
-        "{key_prefix}{POD}{}",
-        std::str::from_utf8(&digits).expect("ascii digits")
-    );
+    let id15 = format!("{key_prefix}{POD}{}", std::str::from_utf8(&digits).expect("ascii digits"));
     let sum = checksum(&id15);
     id15 + &sum
 }
@@ -137,9 +134,6 @@ mod tests {
         assert_eq!(normalize("001A0000006Vm9rIAD"), None); // wrong checksum
         assert_eq!(normalize("001A0000006Vm9ré"), None); // non-ASCII, 16 bytes
         assert_eq!(normalize("001A0000006Vm9rIA\u{e9}"), None); // 19 bytes
-        assert_eq!(
-            normalize("001A0000006Vm9riac").as_deref(),
-            Some("001A0000006Vm9rIAC")
-        );
+        assert_eq!(normalize("001A0000006Vm9riac").as_deref(), Some("001A0000006Vm9rIAC"));
     }
 }

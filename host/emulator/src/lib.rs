@@ -18,6 +18,6 @@ pub mod sosl;
 
 pub use seed::{Seed, SeededOrg};
 pub use server::{
-    ApiUsage, CallCounters, Credentials, EmulatorOptions, Fault, FaultKind, FaultTarget, Repeat,
-    RunningEmulator, run_cli, spawn, start,
+    ApiUsage, CallCounters, Credentials, EmulatorOptions, Fault, FaultKind, FaultTarget, Repeat, RunningEmulator,
+    run_cli, spawn, start,
 };

@@ -126,14 +126,7 @@ impl FieldType {
 
     /// Numeric types.
     pub fn is_number(self) -> bool {
-        matches!(
-            self,
-            FieldType::Int
-                | FieldType::Long
-                | FieldType::Double
-                | FieldType::Currency
-                | FieldType::Percent
-        )
+        matches!(self, FieldType::Int | FieldType::Long | FieldType::Double | FieldType::Currency | FieldType::Percent)
     }
 
     /// The type name SOQL uses in "must be of type …" messages.
@@ -166,12 +159,7 @@ pub struct PicklistValue {
 impl PicklistValue {
     /// An active value whose label is the value itself.
     pub fn new(value: &str) -> Self {
-        PicklistValue {
-            value: value.to_string(),
-            label: value.to_string(),
-            active: true,
-            default_value: false,
-        }
+        PicklistValue { value: value.to_string(), label: value.to_string(), active: true, default_value: false }
     }
 }
 
@@ -308,10 +296,7 @@ impl FieldDef {
     pub fn values(mut self, values: &[&str], default: Option<&str>) -> Self {
         self.picklist_values = values
             .iter()
-            .map(|v| PicklistValue {
-                default_value: Some(*v) == default,
-                ..PicklistValue::new(v)
-            })
+            .map(|v| PicklistValue { default_value: Some(*v) == default, ..PicklistValue::new(v) })
             .collect();
         if default.is_some() {
             self.defaulted_on_create = true;
@@ -365,9 +350,7 @@ impl FieldDef {
     pub fn filterable(&self) -> bool {
         match self.field_type {
             FieldType::Textarea => self.length <= 255,
-            FieldType::Base64 | FieldType::Address | FieldType::Location | FieldType::AnyType => {
-                false
-            }
+            FieldType::Base64 | FieldType::Address | FieldType::Location | FieldType::AnyType => false,
             _ => true,
         }
     }
@@ -382,20 +365,13 @@ impl FieldDef {
         self.sortable()
             && !matches!(
                 self.field_type,
-                FieldType::Double
-                    | FieldType::Currency
-                    | FieldType::Percent
-                    | FieldType::Datetime
-                    | FieldType::Time
+                FieldType::Double | FieldType::Currency | FieldType::Percent | FieldType::Datetime | FieldType::Time
             )
     }
 
     /// The picklist value inserts get when the field is left out.
     pub fn default_picklist_value(&self) -> Option<&str> {
-        self.picklist_values
-            .iter()
-            .find(|v| v.default_value && v.active)
-            .map(|v| v.value.as_str())
+        self.picklist_values.iter().find(|v| v.default_value && v.active).map(|v| v.value.as_str())
     }
 
     /// The polymorphic flag describe shows.
@@ -478,28 +454,13 @@ impl ObjectDef {
     /// An object with the system fields every record has (`Id`, `IsDeleted`,
     /// `CreatedDate`, `CreatedById`, `LastModifiedDate`, `LastModifiedById`,
     /// `SystemModstamp`) around `fields`.
-    pub fn new(
-        name: &str,
-        label: &str,
-        label_plural: &str,
-        key_prefix: &str,
-        fields: Vec<FieldDef>,
-    ) -> Self {
+    pub fn new(name: &str, label: &str, label_plural: &str, key_prefix: &str, fields: Vec<FieldDef>) -> Self {
         let user_ref = |n: &str, l: &str, rel: &str| {
-            FieldDef::new(n, l, FieldType::Reference)
-                .references(&["User"], rel)
-                .required()
-                .derived()
+            FieldDef::new(n, l, FieldType::Reference).references(&["User"], rel).required().derived()
         };
-        let stamp = |n: &str, l: &str| {
-            FieldDef::new(n, l, FieldType::Datetime)
-                .required()
-                .derived()
-        };
+        let stamp = |n: &str, l: &str| FieldDef::new(n, l, FieldType::Datetime).required().derived();
         let mut all = vec![
-            FieldDef::new("Id", &format!("{label} ID"), FieldType::Id)
-                .required()
-                .derived(),
+            FieldDef::new("Id", &format!("{label} ID"), FieldType::Id).required().derived(),
             FieldDef::new("IsDeleted", "Deleted", FieldType::Boolean).derived(),
         ];
         all.extend(fields);
@@ -528,25 +489,19 @@ impl ObjectDef {
 
     /// A field by name, case-insensitively.
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
-        self.fields
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// The reference field whose parent relationship has this name, case-insensitively.
     pub fn field_by_relationship(&self, relationship: &str) -> Option<&FieldDef> {
-        self.fields.iter().find(|f| {
-            f.relationship_name
-                .as_deref()
-                .is_some_and(|r| r.eq_ignore_ascii_case(relationship))
-        })
+        self.fields
+            .iter()
+            .find(|f| f.relationship_name.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(relationship)))
     }
 
     /// A child relationship by name, case-insensitively.
     pub fn child_relationship(&self, name: &str) -> Option<&ChildRelationship> {
-        self.child_relationships
-            .iter()
-            .find(|c| c.relationship_name.eq_ignore_ascii_case(name))
+        self.child_relationships.iter().find(|c| c.relationship_name.eq_ignore_ascii_case(name))
     }
 
     /// The record's name field, if it has one.
@@ -606,23 +561,18 @@ impl Schema {
             self.objects[i] = object;
         } else {
             self.by_name.insert(key, self.objects.len());
-            self.by_prefix
-                .insert(object.key_prefix.clone(), self.objects.len());
+            self.by_prefix.insert(object.key_prefix.clone(), self.objects.len());
             self.objects.push(object);
         }
     }
 
     /// An object by API name, case-insensitively.
     pub fn object(&self, name: &str) -> Option<&ObjectDef> {
-        self.by_name
-            .get(&name.to_ascii_lowercase())
-            .map(|&i| &self.objects[i])
+        self.by_name.get(&name.to_ascii_lowercase()).map(|&i| &self.objects[i])
     }
 
     pub(crate) fn object_mut(&mut self, name: &str) -> Option<&mut ObjectDef> {
-        self.by_name
-            .get(&name.to_ascii_lowercase())
-            .map(|&i| &mut self.objects[i])
+        self.by_name.get(&name.to_ascii_lowercase()).map(|&i| &mut self.objects[i])
     }
 
     pub fn objects(&self) -> impl Iterator<Item = &ObjectDef> {
@@ -631,9 +581,7 @@ impl Schema {
 
     /// The object an id belongs to, by its key prefix.
     pub fn object_for_id(&self, id: &str) -> Option<&ObjectDef> {
-        ids::key_prefix(id)
-            .and_then(|p| self.by_prefix.get(p))
-            .map(|&i| &self.objects[i])
+        ids::key_prefix(id).and_then(|p| self.by_prefix.get(p)).map(|&i| &self.objects[i])
     }
 
     /// Adds a custom field to an object. It then behaves like any other field
@@ -654,10 +602,7 @@ impl Schema {
             return Err(SfError::new(
                 400,
                 "DUPLICATE_DEVELOPER_NAME",
-                format!(
-                    "There is already a field named {} on {}.",
-                    field.name, obj.name
-                ),
+                format!("There is already a field named {} on {}.", field.name, obj.name),
             ));
         }
         field.custom = true;
@@ -677,16 +622,11 @@ impl Schema {
                 },
             )
         });
-        self.object_mut(object)
-            .expect("checked above")
-            .fields
-            .push(field);
+        self.object_mut(object).expect("checked above").fields.push(field);
         if let Some((targets, relationship)) = child_link {
             for target in targets {
                 if let Some(parent) = self.object_mut(&target)
-                    && parent
-                        .child_relationship(&relationship.relationship_name)
-                        .is_none()
+                    && parent.child_relationship(&relationship.relationship_name).is_none()
                 {
                     parent.child_relationships.push(relationship.clone());
                 }
@@ -698,10 +638,7 @@ impl Schema {
 
 /// `/services/data/vXX.X` for an API version given as `59.0` or `v59.0`.
 pub fn data_path(api_version: &str) -> String {
-    format!(
-        "/services/data/v{}",
-        api_version.trim_start_matches(['v', 'V'])
-    )
+    format!("/services/data/v{}", api_version.trim_start_matches(['v', 'V']))
 }
 
 /// The describe of one sObject (`GET /sobjects/{name}/describe`).
@@ -749,19 +686,13 @@ pub fn describe_object(obj: &ObjectDef, api_version: &str) -> Json {
     map.insert("namedLayoutInfos".into(), json!([]));
     map.insert("networkScopeFieldName".into(), Json::Null);
     map.insert("sobjectDescribeOption".into(), json!("FULL"));
-    map.insert(
-        "supportedScopes".into(),
-        json!([{"label": "All", "name": "everything"}]),
-    );
+    map.insert("supportedScopes".into(), json!([{"label": "All", "name": "everything"}]));
     out
 }
 
 /// The describe of every sObject (`GET /sobjects`).
 pub fn describe_global(schema: &Schema, api_version: &str) -> Json {
-    let sobjects: Vec<Json> = schema
-        .objects()
-        .map(|o| global_entry(o, api_version))
-        .collect();
+    let sobjects: Vec<Json> = schema.objects().map(|o| global_entry(o, api_version)).collect();
     json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
 }
 
@@ -817,15 +748,8 @@ fn describe_field(obj: &ObjectDef, f: &FieldDef) -> Json {
         .iter()
         .map(|p| json!({"active": p.active, "defaultValue": p.default_value, "label": p.label, "validFor": null, "value": p.value}))
         .collect();
-    let digits = if matches!(t, FieldType::Int) {
-        f.precision
-    } else {
-        0
-    };
-    let (precision, scale) = if matches!(
-        t,
-        FieldType::Double | FieldType::Currency | FieldType::Percent
-    ) {
+    let digits = if matches!(t, FieldType::Int) { f.precision } else { 0 };
+    let (precision, scale) = if matches!(t, FieldType::Double | FieldType::Currency | FieldType::Percent) {
         (f.precision, f.scale)
     } else {
         (0, 0)
@@ -907,11 +831,7 @@ fn compound_field_name(obj: &ObjectDef, f: &FieldDef) -> Option<String> {
     obj.fields
         .iter()
         .filter(|a| a.field_type == FieldType::Address)
-        .find(|a| {
-            address_components(&a.name)
-                .iter()
-                .any(|(_, c)| *c == f.name)
-        })
+        .find(|a| address_components(&a.name).iter().any(|(_, c)| *c == f.name))
         .map(|a| a.name.clone())
 }
 
@@ -955,9 +875,7 @@ mod standard {
         FieldDef::new(name, label, T::Textarea).length(length)
     }
     fn pick(name: &str, label: &str, values: &[&str], default: Option<&str>) -> FieldDef {
-        FieldDef::new(name, label, T::Picklist)
-            .length(255)
-            .values(values, default)
+        FieldDef::new(name, label, T::Picklist).length(255).values(values, default)
     }
     fn lookup(name: &str, label: &str, targets: &[&str], relationship: &str) -> FieldDef {
         FieldDef::new(name, label, T::Reference).references(targets, relationship)
@@ -970,9 +888,7 @@ mod standard {
     }
     /// `OwnerId`: filled with the running user on insert.
     fn owner(targets: &[&str]) -> FieldDef {
-        lookup("OwnerId", "Owner ID", targets, "Owner")
-            .required()
-            .defaulted()
+        lookup("OwnerId", "Owner ID", targets, "Owner").required().defaulted()
     }
     /// A person's name: `FirstName`, `LastName`, and the derived `Name`.
     fn person_name(last_required: bool) -> Vec<FieldDef> {
@@ -987,29 +903,11 @@ mod standard {
         vec![
             area(&format!("{prefix}Street"), &format!("{label} Street"), 255),
             text(&format!("{prefix}City"), &format!("{label} City"), 40),
-            text(
-                &format!("{prefix}State"),
-                &format!("{label} State/Province"),
-                80,
-            ),
-            text(
-                &format!("{prefix}PostalCode"),
-                &format!("{label} Zip/Postal Code"),
-                20,
-            ),
+            text(&format!("{prefix}State"), &format!("{label} State/Province"), 80),
+            text(&format!("{prefix}PostalCode"), &format!("{label} Zip/Postal Code"), 20),
             text(&format!("{prefix}Country"), &format!("{label} Country"), 80),
-            of(
-                &format!("{prefix}Latitude"),
-                &format!("{label} Latitude"),
-                T::Double,
-            )
-            .precision(18, 15),
-            of(
-                &format!("{prefix}Longitude"),
-                &format!("{label} Longitude"),
-                T::Double,
-            )
-            .precision(18, 15),
+            of(&format!("{prefix}Latitude"), &format!("{label} Latitude"), T::Double).precision(18, 15),
+            of(&format!("{prefix}Longitude"), &format!("{label} Longitude"), T::Double).precision(18, 15),
             pick(
                 &format!("{prefix}GeocodeAccuracy"),
                 &format!("{label} Geocode Accuracy"),
@@ -1029,74 +927,28 @@ mod standard {
                 None,
             )
             .restricted(),
-            of(
-                &format!("{prefix}Address"),
-                &format!("{label} Address"),
-                T::Address,
-            )
-            .read_only(),
+            of(&format!("{prefix}Address"), &format!("{label} Address"), T::Address).read_only(),
         ]
     }
     /// Everything a feed, file or topic can hang off.
-    const FEED_PARENTS: &[&str] = &[
-        "Account",
-        "Case",
-        "Contact",
-        "Lead",
-        "Opportunity",
-        "User",
-        "Group",
-        "Topic",
-    ];
+    const FEED_PARENTS: &[&str] = &["Account", "Case", "Contact", "Lead", "Opportunity", "User", "Group", "Topic"];
     /// Everything a file can be shared with.
-    const FILE_LINK_TARGETS: &[&str] = &[
-        "Account",
-        "Case",
-        "Contact",
-        "Lead",
-        "Opportunity",
-        "User",
-        "Group",
-        "Topic",
-        "EmailMessage",
-    ];
+    const FILE_LINK_TARGETS: &[&str] =
+        &["Account", "Case", "Contact", "Lead", "Opportunity", "User", "Group", "Topic", "EmailMessage"];
 
     pub(super) fn objects() -> Vec<ObjectDef> {
         let case_fields = vec![
-            text("CaseNumber", "Case Number", 30)
-                .auto_number()
-                .name_field(),
+            text("CaseNumber", "Case Number", 30).auto_number().name_field(),
             lookup("ContactId", "Contact ID", &["Contact"], "Contact"),
             lookup("AccountId", "Account ID", &["Account"], "Account"),
             lookup("ParentId", "Parent Case ID", &["Case"], "Parent"),
-            lookup(
-                "RecordTypeId",
-                "Record Type ID",
-                &["RecordType"],
-                "RecordType",
-            ),
+            lookup("RecordTypeId", "Record Type ID", &["RecordType"], "RecordType"),
             FieldDef::new("SuppliedName", "Name", T::String).length(80),
             FieldDef::new("SuppliedEmail", "Email Address", T::Email),
             FieldDef::new("SuppliedPhone", "Phone", T::String).length(40),
             FieldDef::new("SuppliedCompany", "Company", T::String).length(80),
-            pick(
-                "Type",
-                "Case Type",
-                &[
-                    "Mechanical",
-                    "Electrical",
-                    "Electronic",
-                    "Structural",
-                    "Other",
-                ],
-                None,
-            ),
-            pick(
-                "Status",
-                "Status",
-                &["New", "Working", "Escalated", "Closed"],
-                Some("New"),
-            ),
+            pick("Type", "Case Type", &["Mechanical", "Electrical", "Electronic", "Structural", "Other"], None),
+            pick("Status", "Status", &["New", "Working", "Escalated", "Closed"], Some("New")),
             pick(
                 "Reason",
                 "Case Reason",
@@ -1113,12 +965,7 @@ mod standard {
             ),
             pick("Origin", "Case Origin", &["Phone", "Email", "Web"], None),
             text("Subject", "Subject", 255),
-            pick(
-                "Priority",
-                "Priority",
-                &["High", "Medium", "Low"],
-                Some("Medium"),
-            ),
+            pick("Priority", "Priority", &["High", "Medium", "Low"], Some("Medium")),
             area("Description", "Description", 32000),
             flag("IsClosed", "Closed").derived(),
             of("ClosedDate", "Closed Date", T::Datetime).derived(),
@@ -1128,12 +975,7 @@ mod standard {
             pick(
                 "FinResolutionState__c",
                 "Fin Resolution State",
-                &[
-                    "Soft Resolution",
-                    "Hard Resolution",
-                    "Abandoned",
-                    "Routed to team",
-                ],
+                &["Soft Resolution", "Hard Resolution", "Abandoned", "Routed to team"],
                 None,
             )
             .restricted(),
@@ -1147,21 +989,11 @@ mod standard {
                 ("Tasks", "Task", "WhatId", true),
                 ("TopicAssignments", "TopicAssignment", "EntityId", true),
                 ("Attachments", "Attachment", "ParentId", true),
-                (
-                    "ContentDocumentLinks",
-                    "ContentDocumentLink",
-                    "LinkedEntityId",
-                    true,
-                ),
+                ("ContentDocumentLinks", "ContentDocumentLink", "LinkedEntityId", true),
             ])
             .searchable();
 
-        let mut contact_fields = vec![pick(
-            "Salutation",
-            "Salutation",
-            &["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."],
-            None,
-        )];
+        let mut contact_fields = vec![pick("Salutation", "Salutation", &["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."], None)];
         contact_fields.extend(person_name(true));
         contact_fields.extend([
             lookup("AccountId", "Account ID", &["Account"], "Account"),
@@ -1173,13 +1005,7 @@ mod standard {
             pick(
                 "LeadSource",
                 "Lead Source",
-                &[
-                    "Web",
-                    "Phone Inquiry",
-                    "Partner Referral",
-                    "Purchased List",
-                    "Other",
-                ],
+                &["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"],
                 None,
             ),
             flag("HasOptedOutOfEmail", "Email Opt Out"),
@@ -1191,20 +1017,10 @@ mod standard {
             .children(&[
                 ("Cases", "Case", "ContactId", false),
                 ("Tasks", "Task", "WhoId", true),
-                (
-                    "OpportunityContactRoles",
-                    "OpportunityContactRole",
-                    "ContactId",
-                    true,
-                ),
+                ("OpportunityContactRoles", "OpportunityContactRole", "ContactId", true),
                 ("Feeds", "FeedItem", "ParentId", true),
                 ("TopicAssignments", "TopicAssignment", "EntityId", true),
-                (
-                    "ContentDocumentLinks",
-                    "ContentDocumentLink",
-                    "LinkedEntityId",
-                    true,
-                ),
+                ("ContentDocumentLinks", "ContentDocumentLink", "LinkedEntityId", true),
             ])
             .searchable();
 
@@ -1282,12 +1098,7 @@ mod standard {
                 ("Tasks", "Task", "WhatId", true),
                 ("Feeds", "FeedItem", "ParentId", true),
                 ("TopicAssignments", "TopicAssignment", "EntityId", true),
-                (
-                    "ContentDocumentLinks",
-                    "ContentDocumentLink",
-                    "LinkedEntityId",
-                    true,
-                ),
+                ("ContentDocumentLinks", "ContentDocumentLink", "LinkedEntityId", true),
             ])
             .searchable();
 
@@ -1303,57 +1114,24 @@ mod standard {
             pick(
                 "LeadSource",
                 "Lead Source",
-                &[
-                    "Web",
-                    "Phone Inquiry",
-                    "Partner Referral",
-                    "Purchased List",
-                    "Other",
-                ],
+                &["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"],
                 None,
             ),
             pick(
                 "Status",
                 "Status",
-                &[
-                    "Open - Not Contacted",
-                    "Working - Contacted",
-                    "Closed - Converted",
-                    "Closed - Not Converted",
-                ],
+                &["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"],
                 Some("Open - Not Contacted"),
             )
             .required(),
-            pick(
-                "Industry",
-                "Industry",
-                &["Banking", "Technology", "Retail", "Other"],
-                None,
-            ),
+            pick("Industry", "Industry", &["Banking", "Technology", "Retail", "Other"], None),
             owner(&["Group", "User"]),
             flag("IsConverted", "Converted").derived(),
             of("ConvertedDate", "Converted Date", T::Date).derived(),
-            lookup(
-                "ConvertedAccountId",
-                "Converted Account ID",
-                &["Account"],
-                "ConvertedAccount",
-            )
-            .derived(),
-            lookup(
-                "ConvertedContactId",
-                "Converted Contact ID",
-                &["Contact"],
-                "ConvertedContact",
-            )
-            .derived(),
-            lookup(
-                "ConvertedOpportunityId",
-                "Converted Opportunity ID",
-                &["Opportunity"],
-                "ConvertedOpportunity",
-            )
-            .derived(),
+            lookup("ConvertedAccountId", "Converted Account ID", &["Account"], "ConvertedAccount").derived(),
+            lookup("ConvertedContactId", "Converted Contact ID", &["Contact"], "ConvertedContact").derived(),
+            lookup("ConvertedOpportunityId", "Converted Opportunity ID", &["Opportunity"], "ConvertedOpportunity")
+                .derived(),
         ]);
         lead_fields.extend(address("", ""));
         let lead = ObjectDef::new("Lead", "Lead", "Leads", "00Q", lead_fields)
@@ -1398,23 +1176,14 @@ mod standard {
             pick(
                 "TimeZoneSidKey",
                 "Time Zone",
-                &[
-                    "GMT",
-                    "Europe/London",
-                    "Europe/Paris",
-                    "America/New_York",
-                    "America/Los_Angeles",
-                ],
+                &["GMT", "Europe/London", "Europe/Paris", "America/New_York", "America/Los_Angeles"],
                 Some("GMT"),
             ),
         ]);
         let user = ObjectDef::new("User", "User", "Users", "005", user_fields)
             .children(&[("Feeds", "FeedItem", "ParentId", true)])
             .searchable();
-        let user = ObjectDef {
-            deletable: false,
-            ..user
-        };
+        let user = ObjectDef { deletable: false, ..user };
 
         let group = ObjectDef::new(
             "Group",
@@ -1427,14 +1196,7 @@ mod standard {
                 pick(
                     "Type",
                     "Type",
-                    &[
-                        "Regular",
-                        "Queue",
-                        "Role",
-                        "RoleAndSubordinates",
-                        "Organization",
-                        "Manager",
-                    ],
+                    &["Regular", "Queue", "Role", "RoleAndSubordinates", "Organization", "Manager"],
                     Some("Regular"),
                 )
                 .restricted()
@@ -1453,24 +1215,14 @@ mod standard {
             "Queue Sobjects",
             "03g",
             vec![
-                lookup("QueueId", "Group ID", &["Group"], "Queue")
+                lookup("QueueId", "Group ID", &["Group"], "Queue").required().create_only(),
+                pick("SobjectType", "Sobject Type", &["Case", "Lead", "Task", "ContentVersion"], None)
                     .required()
+                    .restricted()
                     .create_only(),
-                pick(
-                    "SobjectType",
-                    "Sobject Type",
-                    &["Case", "Lead", "Task", "ContentVersion"],
-                    None,
-                )
-                .required()
-                .restricted()
-                .create_only(),
             ],
         );
-        let queue_sobject = ObjectDef {
-            updateable: false,
-            ..queue_sobject
-        };
+        let queue_sobject = ObjectDef { updateable: false, ..queue_sobject };
 
         let case_comment = ObjectDef::new(
             "CaseComment",
@@ -1478,9 +1230,7 @@ mod standard {
             "Case Comments",
             "00a",
             vec![
-                lookup("ParentId", "Parent ID", &["Case"], "Parent")
-                    .required()
-                    .create_only(),
+                lookup("ParentId", "Parent ID", &["Case"], "Parent").required().create_only(),
                 flag("IsPublished", "Published"),
                 area("CommentBody", "Body", 4000),
             ],
@@ -1492,9 +1242,7 @@ mod standard {
             "Feed Items",
             "0D5",
             vec![
-                lookup("ParentId", "Parent ID", FEED_PARENTS, "Parent")
-                    .required()
-                    .create_only(),
+                lookup("ParentId", "Parent ID", FEED_PARENTS, "Parent").required().create_only(),
                 pick(
                     "Type",
                     "Feed Item Type",
@@ -1519,19 +1267,8 @@ mod standard {
                 flag("IsRichText", "Is Rich Text"),
                 text("Title", "Title", 255),
                 FieldDef::new("LinkUrl", "Link Url", T::Url).length(1000),
-                lookup(
-                    "RelatedRecordId",
-                    "Related Record ID",
-                    &["ContentVersion"],
-                    "RelatedRecord",
-                ),
-                pick(
-                    "Visibility",
-                    "Visibility",
-                    &["AllUsers", "InternalUsers"],
-                    Some("InternalUsers"),
-                )
-                .restricted(),
+                lookup("RelatedRecordId", "Related Record ID", &["ContentVersion"], "RelatedRecord"),
+                pick("Visibility", "Visibility", &["AllUsers", "InternalUsers"], Some("InternalUsers")).restricted(),
                 of("CommentCount", "Comment Count", T::Int).derived(),
                 of("LikeCount", "Like Count", T::Int).derived(),
                 lookup("InsertedById", "InsertedBy ID", &["User"], "InsertedBy").derived(),
@@ -1545,26 +1282,14 @@ mod standard {
             "Feed Comments",
             "0D7",
             vec![
-                lookup("FeedItemId", "Feed Item ID", &["FeedItem"], "FeedItem")
-                    .required()
-                    .create_only(),
+                lookup("FeedItemId", "Feed Item ID", &["FeedItem"], "FeedItem").required().create_only(),
                 lookup("ParentId", "Parent ID", FEED_PARENTS, "Parent").derived(),
                 area("CommentBody", "Comment Body", 10000).required(),
                 flag("IsRichText", "Is Rich Text"),
-                pick(
-                    "CommentType",
-                    "Comment Type",
-                    &["TextComment", "ContentComment"],
-                    Some("TextComment"),
-                )
-                .restricted()
-                .create_only(),
-                lookup(
-                    "RelatedRecordId",
-                    "Related Record ID",
-                    &["ContentVersion"],
-                    "RelatedRecord",
-                ),
+                pick("CommentType", "Comment Type", &["TextComment", "ContentComment"], Some("TextComment"))
+                    .restricted()
+                    .create_only(),
+                lookup("RelatedRecordId", "Related Record ID", &["ContentVersion"], "RelatedRecord"),
                 lookup("InsertedById", "InsertedBy ID", &["User"], "InsertedBy").derived(),
             ],
         );
@@ -1606,12 +1331,7 @@ mod standard {
         )
         .children(&[
             ("Attachments", "Attachment", "ParentId", true),
-            (
-                "ContentDocumentLinks",
-                "ContentDocumentLink",
-                "LinkedEntityId",
-                true,
-            ),
+            ("ContentDocumentLinks", "ContentDocumentLink", "LinkedEntityId", true),
         ]);
 
         let attachment = ObjectDef::new(
@@ -1623,15 +1343,7 @@ mod standard {
                 lookup(
                     "ParentId",
                     "Parent ID",
-                    &[
-                        "Account",
-                        "Case",
-                        "Contact",
-                        "Lead",
-                        "Opportunity",
-                        "EmailMessage",
-                        "Task",
-                    ],
+                    &["Account", "Case", "Contact", "Lead", "Opportunity", "EmailMessage", "Task"],
                     "Parent",
                 )
                 .required()
@@ -1652,39 +1364,21 @@ mod standard {
             "Content Versions",
             "068",
             vec![
-                lookup(
-                    "ContentDocumentId",
-                    "ContentDocument ID",
-                    &["ContentDocument"],
-                    "ContentDocument",
-                )
-                .create_only()
-                .defaulted(),
+                lookup("ContentDocumentId", "ContentDocument ID", &["ContentDocument"], "ContentDocument")
+                    .create_only()
+                    .defaulted(),
                 flag("IsLatest", "Is Latest").derived(),
                 text("Title", "Title", 255).name_field().defaulted(),
                 text("Description", "Description", 1000),
-                text("PathOnClient", "Path On Client", 500)
-                    .required()
-                    .create_only(),
-                of("VersionData", "Version Data", T::Base64)
-                    .required()
-                    .create_only(),
+                text("PathOnClient", "Path On Client", 500).required().create_only(),
+                of("VersionData", "Version Data", T::Base64).required().create_only(),
                 text("VersionNumber", "Version Number", 20).derived(),
                 text("FileType", "File Type", 20).derived(),
                 text("FileExtension", "File Extension", 40).derived(),
                 of("ContentSize", "Size", T::Int).derived(),
                 text("ReasonForChange", "Reason For Change", 1000),
-                pick("Origin", "Content Origin", &["C", "H"], Some("C"))
-                    .restricted()
-                    .create_only(),
-                pick(
-                    "ContentLocation",
-                    "Content Location",
-                    &["S", "E", "L"],
-                    Some("S"),
-                )
-                .restricted()
-                .create_only(),
+                pick("Origin", "Content Origin", &["C", "H"], Some("C")).restricted().create_only(),
+                pick("ContentLocation", "Content Location", &["S", "E", "L"], Some("S")).restricted().create_only(),
                 lookup(
                     "FirstPublishLocationId",
                     "First Publish Location ID",
@@ -1718,23 +1412,10 @@ mod standard {
             ],
         )
         .children(&[
-            (
-                "ContentVersions",
-                "ContentVersion",
-                "ContentDocumentId",
-                true,
-            ),
-            (
-                "ContentDocumentLinks",
-                "ContentDocumentLink",
-                "ContentDocumentId",
-                true,
-            ),
+            ("ContentVersions", "ContentVersion", "ContentDocumentId", true),
+            ("ContentDocumentLinks", "ContentDocumentLink", "ContentDocumentId", true),
         ]);
-        let content_document = ObjectDef {
-            createable: false,
-            ..content_document
-        };
+        let content_document = ObjectDef { createable: false, ..content_document };
 
         let content_document_link = ObjectDef::new(
             "ContentDocumentLink",
@@ -1742,33 +1423,18 @@ mod standard {
             "Content Document Links",
             "06A",
             vec![
-                lookup(
-                    "LinkedEntityId",
-                    "Linked Entity ID",
-                    FILE_LINK_TARGETS,
-                    "LinkedEntity",
-                )
-                .required()
-                .create_only(),
-                lookup(
-                    "ContentDocumentId",
-                    "ContentDocument ID",
-                    &["ContentDocument"],
-                    "ContentDocument",
-                )
-                .required()
-                .create_only(),
+                lookup("LinkedEntityId", "Linked Entity ID", FILE_LINK_TARGETS, "LinkedEntity")
+                    .required()
+                    .create_only(),
+                lookup("ContentDocumentId", "ContentDocument ID", &["ContentDocument"], "ContentDocument")
+                    .required()
+                    .create_only(),
                 FieldDef::new("ShareType", "Share Type", T::Picklist)
                     .values(&["V", "C", "I"], Some("V"))
                     .labels(&["Viewer", "Collaborator", "Inferred"])
                     .restricted(),
-                pick(
-                    "Visibility",
-                    "Visibility",
-                    &["AllUsers", "InternalUsers", "SharedUsers"],
-                    Some("AllUsers"),
-                )
-                .restricted(),
+                pick("Visibility", "Visibility", &["AllUsers", "InternalUsers", "SharedUsers"], Some("AllUsers"))
+                    .restricted(),
             ],
         );
 
@@ -1779,12 +1445,7 @@ mod standard {
             "00T",
             vec![
                 lookup("WhoId", "Name ID", &["Contact", "Lead"], "Who"),
-                lookup(
-                    "WhatId",
-                    "Related To ID",
-                    &["Account", "Case", "Opportunity"],
-                    "What",
-                ),
+                lookup("WhatId", "Related To ID", &["Account", "Case", "Opportunity"], "What"),
                 FieldDef::new("Subject", "Subject", T::Combobox)
                     .values(&["Call", "Send Letter", "Send Quote", "Other"], None)
                     .name_field(),
@@ -1792,23 +1453,11 @@ mod standard {
                 pick(
                     "Status",
                     "Status",
-                    &[
-                        "Not Started",
-                        "In Progress",
-                        "Completed",
-                        "Waiting on someone else",
-                        "Deferred",
-                    ],
+                    &["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"],
                     Some("Not Started"),
                 )
                 .required(),
-                pick(
-                    "Priority",
-                    "Priority",
-                    &["High", "Normal", "Low"],
-                    Some("Normal"),
-                )
-                .required(),
+                pick("Priority", "Priority", &["High", "Normal", "Low"], Some("Normal")).required(),
                 owner(&["Group", "User"]),
                 area("Description", "Description", 32000),
                 pick("Type", "Type", &["Call", "Email", "Meeting", "Other"], None),
@@ -1858,23 +1507,13 @@ mod standard {
                 pick(
                     "Type",
                     "Opportunity Type",
-                    &[
-                        "Existing Customer - Upgrade",
-                        "Existing Customer - Replacement",
-                        "New Customer",
-                    ],
+                    &["Existing Customer - Upgrade", "Existing Customer - Replacement", "New Customer"],
                     None,
                 ),
                 pick(
                     "LeadSource",
                     "Lead Source",
-                    &[
-                        "Web",
-                        "Phone Inquiry",
-                        "Partner Referral",
-                        "Purchased List",
-                        "Other",
-                    ],
+                    &["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"],
                     None,
                 ),
                 flag("IsClosed", "Closed").derived(),
@@ -1883,12 +1522,7 @@ mod standard {
             ],
         )
         .children(&[
-            (
-                "OpportunityContactRoles",
-                "OpportunityContactRole",
-                "OpportunityId",
-                true,
-            ),
+            ("OpportunityContactRoles", "OpportunityContactRole", "OpportunityId", true),
             ("Tasks", "Task", "WhatId", true),
             ("Feeds", "FeedItem", "ParentId", true),
         ])
@@ -1900,14 +1534,7 @@ mod standard {
             "Opportunity Contact Role",
             "00K",
             vec![
-                lookup(
-                    "OpportunityId",
-                    "Opportunity ID",
-                    &["Opportunity"],
-                    "Opportunity",
-                )
-                .required()
-                .create_only(),
+                lookup("OpportunityId", "Opportunity ID", &["Opportunity"], "Opportunity").required().create_only(),
                 lookup("ContactId", "Contact ID", &["Contact"], "Contact").required(),
                 pick(
                     "Role",
@@ -1949,20 +1576,11 @@ mod standard {
             "Topic Assignments",
             "0FT",
             vec![
-                lookup("TopicId", "Topic ID", &["Topic"], "Topic")
-                    .required()
-                    .create_only(),
+                lookup("TopicId", "Topic ID", &["Topic"], "Topic").required().create_only(),
                 lookup(
                     "EntityId",
                     "Entity ID",
-                    &[
-                        "Account",
-                        "Case",
-                        "Contact",
-                        "Lead",
-                        "Opportunity",
-                        "FeedItem",
-                    ],
+                    &["Account", "Case", "Contact", "Lead", "Opportunity", "FeedItem"],
                     "Entity",
                 )
                 .required()
@@ -1971,10 +1589,7 @@ mod standard {
                 text("EntityType", "Entity Type", 255).derived(),
             ],
         );
-        let topic_assignment = ObjectDef {
-            updateable: false,
-            ..topic_assignment
-        };
+        let topic_assignment = ObjectDef { updateable: false, ..topic_assignment };
 
         let record_type = ObjectDef::new(
             "RecordType",
@@ -1997,10 +1612,7 @@ mod standard {
                 flag("IsActive", "Active").checkbox_default(true),
             ],
         );
-        let record_type = ObjectDef {
-            deletable: false,
-            ..record_type
-        };
+        let record_type = ObjectDef { deletable: false, ..record_type };
 
         let profile = ObjectDef::new(
             "Profile",
@@ -2009,12 +1621,7 @@ mod standard {
             "00e",
             vec![
                 text("Name", "Name", 255).required().name_field(),
-                pick(
-                    "UserType",
-                    "User Type",
-                    &["Standard", "Guest"],
-                    Some("Standard"),
-                ),
+                pick("UserType", "User Type", &["Standard", "Guest"], Some("Standard")),
             ],
         );
 
@@ -2053,10 +1660,7 @@ mod tests {
     fn objects_are_found_case_insensitively_and_by_id_prefix() {
         let schema = Schema::standard();
         assert_eq!(schema.object("cAsE").unwrap().name, "Case");
-        assert_eq!(
-            schema.object_for_id("5005g00000001AAAAA").unwrap().name,
-            "Case"
-        );
+        assert_eq!(schema.object_for_id("5005g00000001AAAAA").unwrap().name, "Case");
         assert!(schema.object("Nope").is_none());
         // Every object's key prefix is distinct.
         let mut prefixes: Vec<_> = schema.objects().map(|o| o.key_prefix.clone()).collect();
@@ -2070,12 +1674,8 @@ mod tests {
         let schema = Schema::standard();
         for parent in schema.objects() {
             for rel in &parent.child_relationships {
-                let child = schema
-                    .object(&rel.child_sobject)
-                    .unwrap_or_else(|| panic!("{}", rel.child_sobject));
-                let field = child
-                    .field(&rel.field)
-                    .unwrap_or_else(|| panic!("{}.{}", child.name, rel.field));
+                let child = schema.object(&rel.child_sobject).unwrap_or_else(|| panic!("{}", rel.child_sobject));
+                let field = child.field(&rel.field).unwrap_or_else(|| panic!("{}.{}", child.name, rel.field));
                 assert!(
                     field.reference_to.contains(&parent.name),
                     "{}.{} does not reference {}",
@@ -2093,12 +1693,7 @@ mod tests {
         for obj in schema.objects() {
             for f in &obj.fields {
                 for target in &f.reference_to {
-                    assert!(
-                        schema.object(target).is_some(),
-                        "{}.{} → {target}",
-                        obj.name,
-                        f.name
-                    );
+                    assert!(schema.object(target).is_some(), "{}.{} → {target}", obj.name, f.name);
                 }
             }
         }
@@ -2126,81 +1721,35 @@ mod tests {
             assert!(d.get(key).is_some(), "{key}");
         }
         assert_eq!(d["urls"]["sobject"], "/services/data/v59.0/sobjects/Case");
-        let status = d["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == "Status")
-            .unwrap();
+        let status = d["fields"].as_array().unwrap().iter().find(|f| f["name"] == "Status").unwrap();
         assert_eq!(status["type"], "picklist");
         assert_eq!(status["soapType"], "xsd:string");
         assert_eq!(status["picklistValues"][0]["value"], "New");
         assert_eq!(status["picklistValues"][0]["defaultValue"], true);
-        let state = d["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == "FinResolutionState__c")
-            .unwrap();
+        let state = d["fields"].as_array().unwrap().iter().find(|f| f["name"] == "FinResolutionState__c").unwrap();
         assert_eq!(state["restrictedPicklist"], true);
         assert_eq!(state["custom"], true);
-        let owner = d["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == "OwnerId")
-            .unwrap();
+        let owner = d["fields"].as_array().unwrap().iter().find(|f| f["name"] == "OwnerId").unwrap();
         assert_eq!(owner["referenceTo"], json!(["Group", "User"]));
         assert_eq!(owner["polymorphicForeignKey"], true);
-        let feeds = d["childRelationships"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["relationshipName"] == "Feeds")
-            .unwrap();
+        let feeds =
+            d["childRelationships"].as_array().unwrap().iter().find(|c| c["relationshipName"] == "Feeds").unwrap();
         assert_eq!(feeds["childSObject"], "FeedItem");
     }
 
     #[test]
     fn custom_fields_need_the_suffix_and_a_free_name() {
         let mut schema = Schema::standard();
-        assert!(
-            schema
-                .add_custom_field("Case", FieldDef::new("Region", "Region", FieldType::String))
-                .is_err()
-        );
+        assert!(schema.add_custom_field("Case", FieldDef::new("Region", "Region", FieldType::String)).is_err());
+        schema.add_custom_field("Case", FieldDef::new("Region__c", "Region", FieldType::String)).unwrap();
+        assert!(schema.add_custom_field("Case", FieldDef::new("region__c", "Region", FieldType::String)).is_err());
+        assert!(schema.add_custom_field("Nope", FieldDef::new("X__c", "X", FieldType::String)).is_err());
         schema
             .add_custom_field(
                 "Case",
-                FieldDef::new("Region__c", "Region", FieldType::String),
+                FieldDef::new("Sponsor__c", "Sponsor", FieldType::Reference).references(&["Contact"], "Sponsor__r"),
             )
             .unwrap();
-        assert!(
-            schema
-                .add_custom_field(
-                    "Case",
-                    FieldDef::new("region__c", "Region", FieldType::String)
-                )
-                .is_err()
-        );
-        assert!(
-            schema
-                .add_custom_field("Nope", FieldDef::new("X__c", "X", FieldType::String))
-                .is_err()
-        );
-        schema
-            .add_custom_field(
-                "Case",
-                FieldDef::new("Sponsor__c", "Sponsor", FieldType::Reference)
-                    .references(&["Contact"], "Sponsor__r"),
-            )
-            .unwrap();
-        assert!(
-            schema
-                .object("Contact")
-                .unwrap()
-                .child_relationship("Cases__r")
-                .is_some()
-        );
+        assert!(schema.object("Contact").unwrap().child_relationship("Cases__r").is_some());
     }
 }

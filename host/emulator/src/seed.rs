@@ -109,48 +109,28 @@ struct Seeder<'a> {
 
 impl Seeder<'_> {
     /// Creates a record as `user`, `ago` before now.
-    fn create(
-        &mut self,
-        object: &str,
-        user: &str,
-        ago: Duration,
-        fields: Value,
-    ) -> Result<String, String> {
-        let ctx = WriteContext {
-            now: self.now - ago,
-            user_id: user.to_string(),
-        };
+    fn create(&mut self, object: &str, user: &str, ago: Duration, fields: Value) -> Result<String, String> {
+        let ctx = WriteContext { now: self.now - ago, user_id: user.to_string() };
         let Value::Object(fields) = fields else {
             return Err(format!("seed {object}: fields must be an object"));
         };
         self.db.create(object, &fields, &ctx).map_err(|errors| {
-            let reasons: Vec<String> = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.error_code, e.message))
-                .collect();
+            let reasons: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.error_code, e.message)).collect();
             format!("seed {object}: {}", reasons.join("; "))
         })
     }
 
     fn update(&mut self, object: &str, id: &str, user: &str, fields: Value) -> Result<(), String> {
-        let ctx = WriteContext {
-            now: self.now,
-            user_id: user.to_string(),
-        };
+        let ctx = WriteContext { now: self.now, user_id: user.to_string() };
         let Value::Object(fields) = fields else {
             return Err(format!("seed {object}: fields must be an object"));
         };
-        self.db
-            .update(object, id, &fields, &ctx)
-            .map_err(|errors| format!("seed {object} {id}: {errors:?}"))
+        self.db.update(object, id, &fields, &ctx).map_err(|errors| format!("seed {object} {id}: {errors:?}"))
     }
 
     /// One field of a record, as text.
     fn field(&self, object: &str, id: &str, field: &str) -> Option<String> {
-        let record = self
-            .db
-            .retrieve(object, id, Some(&[field.to_string()]), "59.0")
-            .ok()?;
+        let record = self.db.retrieve(object, id, Some(&[field.to_string()]), "59.0").ok()?;
         record[field].as_str().map(str::to_string)
     }
 
@@ -182,12 +162,7 @@ impl Seeder<'_> {
             Duration::days(30),
             json!({"Name": "Standard User", "UserType": "Standard"}),
         )?;
-        self.update(
-            "User",
-            &integration,
-            &integration,
-            json!({"ProfileId": admin_profile}),
-        )?;
+        self.update("User", &integration, &integration, json!({"ProfileId": admin_profile}))?;
         let automated_process = self.create(
             "User",
             &integration,
@@ -200,10 +175,7 @@ impl Seeder<'_> {
         Ok(SeededOrg {
             integration_user_id: integration,
             integration_username,
-            integration_password: format!(
-                "demo-{}",
-                Alphanumeric.sample_string(&mut rand::rng(), 16)
-            ),
+            integration_password: format!("demo-{}", Alphanumeric.sample_string(&mut rand::rng(), 16)),
             automated_process_user_id: automated_process,
             ..SeededOrg::default()
         })
@@ -217,12 +189,7 @@ impl Seeder<'_> {
 
         // ---- users ----
         let standard_profile = self.profile("Standard User")?;
-        let user = |s: &mut Self,
-                    username: &str,
-                    first: &str,
-                    last: &str,
-                    title: &str,
-                    extra: Value| {
+        let user = |s: &mut Self, username: &str, first: &str, last: &str, title: &str, extra: Value| {
             let mut fields = json!({
                 "Username": format!("{username}@{DOMAIN}"), "FirstName": first, "LastName": last,
                 "Email": format!("{username}@{DOMAIN}"), "Title": title, "ProfileId": standard_profile,
@@ -240,22 +207,8 @@ impl Seeder<'_> {
             "AI Support Agent",
             json!({"Alias": "fin", "UserType": "Standard"}),
         )?;
-        let handoff = user(
-            self,
-            "maya.patel",
-            "Maya",
-            "Patel",
-            "Support Team Lead",
-            json!({"UserType": "Standard"}),
-        )?;
-        user(
-            self,
-            "tom.becker",
-            "Tom",
-            "Becker",
-            "Support Engineer",
-            json!({"UserType": "Standard"}),
-        )?;
+        let handoff = user(self, "maya.patel", "Maya", "Patel", "Support Team Lead", json!({"UserType": "Standard"}))?;
+        user(self, "tom.becker", "Tom", "Becker", "Support Engineer", json!({"UserType": "Standard"}))?;
         user(
             self,
             "ola.nordmann",
@@ -277,40 +230,20 @@ impl Seeder<'_> {
 
         // ---- queues ----
         let queue = self.create("Group", &admin, days(20), json!({"Name": "Tier 2 Support", "DeveloperName": "Tier_2_Support", "Type": "Queue", "Email": format!("tier2@{DOMAIN}")}))?;
-        self.create(
-            "QueueSobject",
-            &admin,
-            days(20),
-            json!({"QueueId": queue, "SobjectType": "Case"}),
-        )?;
+        self.create("QueueSobject", &admin, days(20), json!({"QueueId": queue, "SobjectType": "Case"}))?;
         let lead_queue = self.create(
             "Group",
             &admin,
             days(20),
             json!({"Name": "Inbound Leads", "DeveloperName": "Inbound_Leads", "Type": "Queue"}),
         )?;
-        self.create(
-            "QueueSobject",
-            &admin,
-            days(20),
-            json!({"QueueId": lead_queue, "SobjectType": "Lead"}),
-        )?;
-        self.create(
-            "Group",
-            &admin,
-            days(20),
-            json!({"Name": "Support Team", "Type": "Regular"}),
-        )?;
+        self.create("QueueSobject", &admin, days(20), json!({"QueueId": lead_queue, "SobjectType": "Lead"}))?;
+        self.create("Group", &admin, days(20), json!({"Name": "Support Team", "Type": "Regular"}))?;
         out.handoff_queue_id = Some(queue.clone());
         out.lead_queue_id = Some(lead_queue.clone());
 
         // ---- accounts and contacts ----
-        let account = |s: &mut Self,
-                       name: &str,
-                       industry: &str,
-                       website: &str,
-                       city: &str,
-                       country: &str| {
+        let account = |s: &mut Self, name: &str, industry: &str, website: &str, city: &str, country: &str| {
             s.create(
                 "Account",
                 &admin,
@@ -318,14 +251,8 @@ impl Seeder<'_> {
                 json!({"Name": name, "Industry": industry, "Website": website, "BillingCity": city, "BillingCountry": country, "Type": "Customer - Direct", "OwnerId": handoff}),
             )
         };
-        let northwind = account(
-            self,
-            "Northwind Traders",
-            "Retail",
-            "https://northwind.example",
-            "Seattle",
-            "United States",
-        )?;
+        let northwind =
+            account(self, "Northwind Traders", "Retail", "https://northwind.example", "Seattle", "United States")?;
         let globex = account(
             self,
             "Globex Corporation",
@@ -334,14 +261,7 @@ impl Seeder<'_> {
             "Springfield",
             "United States",
         )?;
-        let initech = account(
-            self,
-            "Initech",
-            "Technology",
-            "https://initech.example",
-            "Austin",
-            "United States",
-        )?;
+        let initech = account(self, "Initech", "Technology", "https://initech.example", "Austin", "United States")?;
         let umbrella = account(
             self,
             "Umbrella Health",
@@ -350,20 +270,9 @@ impl Seeder<'_> {
             "London",
             "United Kingdom",
         )?;
-        out.account_ids = vec![
-            northwind.clone(),
-            globex.clone(),
-            initech.clone(),
-            umbrella.clone(),
-        ];
+        out.account_ids = vec![northwind.clone(), globex.clone(), initech.clone(), umbrella.clone()];
 
-        let contact = |s: &mut Self,
-                       first: &str,
-                       last: &str,
-                       email: &str,
-                       account: &str,
-                       title: &str,
-                       phone: &str| {
+        let contact = |s: &mut Self, first: &str, last: &str, email: &str, account: &str, title: &str, phone: &str| {
             s.create(
                 "Contact",
                 &admin,
@@ -458,9 +367,7 @@ impl Seeder<'_> {
 
         // ---- cases owned by the agent ----
         let auto = out.automated_process_user_id.clone();
-        let case = |s: &mut Self, creator: &str, ago: Duration, fields: Value| {
-            s.create("Case", creator, ago, fields)
-        };
+        let case = |s: &mut Self, creator: &str, ago: Duration, fields: Value| s.create("Case", creator, ago, fields);
 
         let password = case(
             self,
@@ -511,14 +418,24 @@ impl Seeder<'_> {
                 "SuppliedEmail": "dmitri.volkov@initech.example", "SuppliedName": "Dmitri Volkov", "SuppliedCompany": "Initech",
             }),
         )?;
-        let post = self.create("FeedItem", &customer, days(1) + hours(4), json!({
-            "ParentId": export, "Type": "TextPost", "IsRichText": false, "Visibility": "AllUsers",
-            "Body": "The audit deadline is next Wednesday, so we need the export by Monday at the latest.",
-        }))?;
-        self.create("FeedComment", &customer, days(1) + hours(3), json!({
-            "FeedItemId": post,
-            "CommentBody": "Adding to this: we need the file attachments too, not only the records.",
-        }))?;
+        let post = self.create(
+            "FeedItem",
+            &customer,
+            days(1) + hours(4),
+            json!({
+                "ParentId": export, "Type": "TextPost", "IsRichText": false, "Visibility": "AllUsers",
+                "Body": "The audit deadline is next Wednesday, so we need the export by Monday at the latest.",
+            }),
+        )?;
+        self.create(
+            "FeedComment",
+            &customer,
+            days(1) + hours(3),
+            json!({
+                "FeedItemId": post,
+                "CommentBody": "Adding to this: we need the file attachments too, not only the records.",
+            }),
+        )?;
 
         let crash = case(
             self,
@@ -567,10 +484,15 @@ impl Seeder<'_> {
                 "ContactId": eva, "AccountId": umbrella, "OwnerId": agent,
             }),
         )?;
-        self.create("CaseComment", &handoff, hours(6) - minutes(5), json!({
-            "ParentId": address, "IsPublished": false,
-            "CommentBody": "Customer called in, reproduced on her side twice. Assigned to Fin for a first answer.",
-        }))?;
+        self.create(
+            "CaseComment",
+            &handoff,
+            hours(6) - minutes(5),
+            json!({
+                "ParentId": address, "IsPublished": false,
+                "CommentBody": "Customer called in, reproduced on her side twice. Assigned to Fin for a first answer.",
+            }),
+        )?;
 
         let seats = case(
             self,
@@ -584,14 +506,8 @@ impl Seeder<'_> {
                 "SuppliedEmail": "farah.haddad@globex.example", "SuppliedName": "Farah Haddad",
             }),
         )?;
-        out.agent_case_ids = vec![
-            password.clone(),
-            invoice.clone(),
-            export.clone(),
-            crash.clone(),
-            address,
-            seats.clone(),
-        ];
+        out.agent_case_ids =
+            vec![password.clone(), invoice.clone(), export.clone(), crash.clone(), address, seats.clone()];
         out.email_case_id = Some(invoice.clone());
         out.chatter_case_id = Some(export.clone());
         out.screenshot_case_id = Some(crash.clone());
@@ -608,7 +524,12 @@ impl Seeder<'_> {
                 "ContactId": george, "AccountId": initech, "OwnerId": agent,
             }),
         )?;
-        self.update("Case", &closed, &agent, json!({"Status": "Closed", "FinInvolved__c": true, "FinResolutionState__c": "Hard Resolution"}))?;
+        self.update(
+            "Case",
+            &closed,
+            &agent,
+            json!({"Status": "Closed", "FinInvolved__c": true, "FinResolutionState__c": "Hard Resolution"}),
+        )?;
         out.closed_case_id = Some(closed);
         let queued = case(
             self,
@@ -624,37 +545,42 @@ impl Seeder<'_> {
         out.queued_case_id = Some(queued);
 
         // ---- topics ----
-        let topic =
-            |s: &mut Self, name: &str| s.create("Topic", &admin, days(10), json!({"Name": name}));
+        let topic = |s: &mut Self, name: &str| s.create("Topic", &admin, days(10), json!({"Name": name}));
         let billing = topic(self, "Billing")?;
         let login = topic(self, "Login")?;
         let mobile = topic(self, "Mobile App")?;
         let data_export = topic(self, "Data Export")?;
-        for (topic_id, entity) in [
-            (&billing, &invoice),
-            (&billing, &seats),
-            (&login, &password),
-            (&mobile, &crash),
-            (&data_export, &export),
-        ] {
-            self.create(
-                "TopicAssignment",
-                &agent,
-                hours(1),
-                json!({"TopicId": topic_id, "EntityId": entity}),
-            )?;
+        for (topic_id, entity) in
+            [(&billing, &invoice), (&billing, &seats), (&login, &password), (&mobile, &crash), (&data_export, &export)]
+        {
+            self.create("TopicAssignment", &agent, hours(1), json!({"TopicId": topic_id, "EntityId": entity}))?;
         }
 
         // ---- sales records, for the profile view and lead matching ----
-        let renewal = self.create("Opportunity", &handoff, days(9), json!({
-            "Name": "Northwind Traders - Renewal 2025", "AccountId": northwind, "StageName": "Negotiation/Review",
-            "Amount": 24000, "CloseDate": (self.now + days(21)).format("%Y-%m-%d").to_string(), "OwnerId": handoff,
-        }))?;
-        self.create("OpportunityContactRole", &handoff, days(9), json!({"OpportunityId": renewal, "ContactId": amelia, "Role": "Decision Maker", "IsPrimary": true}))?;
-        self.create("Opportunity", &handoff, days(8), json!({
-            "Name": "Globex - Team plan expansion", "AccountId": globex, "StageName": "Qualification",
-            "Amount": 5700, "CloseDate": (self.now + days(40)).format("%Y-%m-%d").to_string(), "OwnerId": handoff,
-        }))?;
+        let renewal = self.create(
+            "Opportunity",
+            &handoff,
+            days(9),
+            json!({
+                "Name": "Northwind Traders - Renewal 2025", "AccountId": northwind, "StageName": "Negotiation/Review",
+                "Amount": 24000, "CloseDate": (self.now + days(21)).format("%Y-%m-%d").to_string(), "OwnerId": handoff,
+            }),
+        )?;
+        self.create(
+            "OpportunityContactRole",
+            &handoff,
+            days(9),
+            json!({"OpportunityId": renewal, "ContactId": amelia, "Role": "Decision Maker", "IsPrimary": true}),
+        )?;
+        self.create(
+            "Opportunity",
+            &handoff,
+            days(8),
+            json!({
+                "Name": "Globex - Team plan expansion", "AccountId": globex, "StageName": "Qualification",
+                "Amount": 5700, "CloseDate": (self.now + days(40)).format("%Y-%m-%d").to_string(), "OwnerId": handoff,
+            }),
+        )?;
         self.create("Lead", &admin, days(2), json!({
             "FirstName": "Hana", "LastName": "Kowalski", "Company": "Vandelay Industries", "Email": "hana.kowalski@vandelay.example",
             "LeadSource": "Web", "OwnerId": lead_queue,
@@ -663,24 +589,22 @@ impl Seeder<'_> {
             "FirstName": "Ivan", "LastName": "Petrov", "Company": "Stark Logistics", "Email": "ivan.petrov@stark-logistics.example",
             "LeadSource": "Partner Referral", "OwnerId": handoff,
         }))?;
-        self.create("Task", &handoff, days(1), json!({
-            "Subject": "Call", "WhoId": amelia, "WhatId": northwind, "Status": "Completed", "Priority": "Normal",
-            "Description": "Walked Amelia through the renewal quote.", "OwnerId": handoff,
-        }))?;
+        self.create(
+            "Task",
+            &handoff,
+            days(1),
+            json!({
+                "Subject": "Call", "WhoId": amelia, "WhatId": northwind, "Status": "Completed", "Priority": "Normal",
+                "Description": "Walked Amelia through the renewal quote.", "OwnerId": handoff,
+            }),
+        )?;
         Ok(())
     }
 
     fn profile(&self, name: &str) -> Result<String, String> {
         let soql = format!("SELECT Id FROM Profile WHERE Name = '{name}'");
-        let ctx = crate::db::QueryContext {
-            now: self.now,
-            api_version: "59.0".into(),
-            user_id: String::new(),
-        };
-        let result = self
-            .db
-            .query(&soql, false, &ctx)
-            .map_err(|e| format!("seed: {e}"))?;
+        let ctx = crate::db::QueryContext { now: self.now, api_version: "59.0".into(), user_id: String::new() };
+        let result = self.db.query(&soql, false, &ctx).map_err(|e| format!("seed: {e}"))?;
         result
             .records
             .first()
@@ -715,19 +639,9 @@ mod tests {
         let mut db = Database::new(Schema::standard());
         let seeded = seed(&mut db, Seed::Demo, Utc::now()).unwrap();
         assert_eq!(seeded.agent_case_ids.len(), 6);
-        assert!(
-            seeded
-                .screenshot_content_document_id
-                .as_deref()
-                .is_some_and(|d| d.starts_with("069"))
-        );
-        let png = db
-            .blob(
-                "ContentVersion",
-                seeded.screenshot_content_version_id.as_deref().unwrap(),
-                "VersionData",
-            )
-            .unwrap();
+        assert!(seeded.screenshot_content_document_id.as_deref().is_some_and(|d| d.starts_with("069")));
+        let png =
+            db.blob("ContentVersion", seeded.screenshot_content_version_id.as_deref().unwrap(), "VersionData").unwrap();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
     }
 }

@@ -81,10 +81,7 @@ pub(crate) fn search(db: &Database, sosl: &str, ctx: &QueryContext) -> Result<Ve
             "EMAIL" => Scope::Email,
             "PHONE" => Scope::Phone,
             _ => {
-                return Err(SfError::malformed_search(format!(
-                    "unexpected token: '{}'",
-                    word.text
-                )));
+                return Err(SfError::malformed_search(format!("unexpected token: '{}'", word.text)));
             }
         };
         p.expect_kw("FIELDS").map_err(search_error)?;
@@ -110,11 +107,7 @@ pub(crate) fn search(db: &Database, sosl: &str, ctx: &QueryContext) -> Result<Ve
             }
         }
     }
-    let overall_limit = if p.eat_kw("LIMIT") {
-        Some(p.count().map_err(search_error)?.value)
-    } else {
-        None
-    };
+    let overall_limit = if p.eat_kw("LIMIT") { Some(p.count().map_err(search_error)?.value) } else { None };
     p.expect_end().map_err(search_error)?;
 
     if targets.is_empty() {
@@ -122,20 +115,12 @@ pub(crate) fn search(db: &Database, sosl: &str, ctx: &QueryContext) -> Result<Ve
             .schema()
             .objects()
             .filter(|o| o.searchable)
-            .map(|o| {
-                id_only(Name {
-                    text: o.name.clone(),
-                    pos: Default::default(),
-                })
-            })
+            .map(|o| id_only(Name { text: o.name.clone(), pos: Default::default() }))
             .collect();
     }
     let mut found = Vec::new();
     for target in &targets {
-        let object = db
-            .schema()
-            .object(&target.from.text)
-            .ok_or_else(|| SfError::invalid_type(&target.from.text))?;
+        let object = db.schema().object(&target.from.text).ok_or_else(|| SfError::invalid_type(&target.from.text))?;
         if !object.searchable {
             return Err(SfError::new(
                 400,
@@ -146,11 +131,7 @@ pub(crate) fn search(db: &Database, sosl: &str, ctx: &QueryContext) -> Result<Ve
         let fields = searched_fields(object, scope);
         let matched = |r: &Record| term.matches(&record_tokens(r, &fields));
         let result = run_returning(db, target, ctx, &matched).map_err(|e| {
-            let code = if e.code == "MALFORMED_QUERY" {
-                "MALFORMED_SEARCH"
-            } else {
-                e.code
-            };
+            let code = if e.code == "MALFORMED_QUERY" { "MALFORMED_SEARCH" } else { e.code };
             SfError::new(400, code, e.message)
         })?;
         found.extend(result.records);
@@ -169,10 +150,7 @@ fn search_error(e: QueryError) -> SfError {
 fn id_only(from: Name) -> Query {
     let pos = from.pos;
     Query {
-        select: vec![SelectItem::Field(Path {
-            parts: vec!["Id".into()],
-            pos,
-        })],
+        select: vec![SelectItem::Field(Path { parts: vec!["Id".into()], pos })],
         from,
         alias: None,
         filter: None,
@@ -189,13 +167,8 @@ fn id_only(from: Name) -> Query {
 fn split_find(sosl: &str) -> Result<(String, String), SfError> {
     let trimmed = sosl.trim_start();
     let lead = sosl.len() - trimmed.len();
-    if !trimmed
-        .get(..4)
-        .is_some_and(|f| f.eq_ignore_ascii_case("FIND"))
-    {
-        return Err(SfError::malformed_search(
-            "unexpected token: 'FIND' expected at the start of a search",
-        ));
+    if !trimmed.get(..4).is_some_and(|f| f.eq_ignore_ascii_case("FIND")) {
+        return Err(SfError::malformed_search("unexpected token: 'FIND' expected at the start of a search"));
     }
     let after_find = lead + 4;
     let open_at = after_find + sosl[after_find..].len() - sosl[after_find..].trim_start().len();
@@ -203,9 +176,7 @@ fn split_find(sosl: &str) -> Result<(String, String), SfError> {
         Some('{') => ('}', false),
         Some('\'') => ('\'', true),
         _ => {
-            return Err(SfError::malformed_search(
-                "No search term found. The search term must be enclosed in braces.",
-            ));
+            return Err(SfError::malformed_search("No search term found. The search term must be enclosed in braces."));
         }
     };
     let mut term = String::new();
@@ -234,10 +205,7 @@ fn split_find(sosl: &str) -> Result<(String, String), SfError> {
             Some((_, c)) => term.push(c),
         }
     };
-    let blanked: String = sosl[open_at..=end]
-        .chars()
-        .map(|c| if c == '\n' { '\n' } else { ' ' })
-        .collect();
+    let blanked: String = sosl[open_at..=end].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
     let rest = format!("{}{}{}", &sosl[..open_at], blanked, &sosl[end + 1..]);
     Ok((term, rest))
 }
@@ -287,17 +255,13 @@ fn lex_term(text: &str) -> Result<Vec<TermToken>, SfError> {
                 loop {
                     match chars.next() {
                         None => {
-                            return Err(SfError::malformed_search(
-                                "Invalid search term: unmatched '\"'",
-                            ));
+                            return Err(SfError::malformed_search("Invalid search term: unmatched '\"'"));
                         }
                         Some('"') => break,
                         Some('\\') => match chars.next() {
                             Some(e) => phrase.push((e, true)),
                             None => {
-                                return Err(SfError::malformed_search(
-                                    "Invalid search term: unmatched '\"'",
-                                ));
+                                return Err(SfError::malformed_search("Invalid search term: unmatched '\"'"));
                             }
                         },
                         Some(c) => phrase.push((c, false)),
@@ -308,9 +272,7 @@ fn lex_term(text: &str) -> Result<Vec<TermToken>, SfError> {
             '*' | '?' => word.push((c, false)),
             // Inside a word a hyphen or plus just separates tokens (`e-mail`);
             // anywhere else a reserved character must be escaped.
-            '-' | '+' if !word.is_empty() && chars.peek().is_some_and(|n| n.is_alphanumeric()) => {
-                word.push((c, true))
-            }
+            '-' | '+' if !word.is_empty() && chars.peek().is_some_and(|n| n.is_alphanumeric()) => word.push((c, true)),
             c if RESERVED.contains(c) => {
                 return Err(SfError::malformed_search(format!(
                     "Invalid search term: reserved character '{c}' must be escaped with a backslash"
@@ -326,20 +288,12 @@ fn lex_term(text: &str) -> Result<Vec<TermToken>, SfError> {
 fn parse_term(text: &str) -> Result<Term, SfError> {
     let tokens = lex_term(text)?;
     if tokens.is_empty() {
-        return Err(SfError::malformed_search(
-            "search term must be longer than one character",
-        ));
+        return Err(SfError::malformed_search("search term must be longer than one character"));
     }
-    let mut p = TermParser {
-        tokens: &tokens,
-        i: 0,
-        depth: 0,
-    };
+    let mut p = TermParser { tokens: &tokens, i: 0, depth: 0 };
     let term = p.or()?;
     if p.i < tokens.len() {
-        return Err(SfError::malformed_search(
-            "Invalid search term: unmatched ')'",
-        ));
+        return Err(SfError::malformed_search("Invalid search term: unmatched ')'"));
     }
     Ok(term)
 }
@@ -381,10 +335,7 @@ impl TermParser<'_> {
                     let right = self.primary()?;
                     left = Term::And(Box::new(left), Box::new(right));
                 }
-            } else if self.i < self.tokens.len()
-                && !self.keyword("OR")
-                && self.tokens[self.i] != TermToken::RParen
-            {
+            } else if self.i < self.tokens.len() && !self.keyword("OR") && self.tokens[self.i] != TermToken::RParen {
                 let right = self.primary()?;
                 left = Term::And(Box::new(left), Box::new(right));
             } else {
@@ -403,16 +354,12 @@ impl TermParser<'_> {
             Some(TermToken::LParen) => {
                 self.depth += 1;
                 if self.depth > MAX_TERM_DEPTH {
-                    return Err(SfError::malformed_search(
-                        "Invalid search term: too many nested parentheses",
-                    ));
+                    return Err(SfError::malformed_search("Invalid search term: too many nested parentheses"));
                 }
                 self.i += 1;
                 let inner = self.or()?;
                 if self.tokens.get(self.i) != Some(&TermToken::RParen) {
-                    return Err(SfError::malformed_search(
-                        "Invalid search term: unmatched '('",
-                    ));
+                    return Err(SfError::malformed_search("Invalid search term: unmatched '('"));
                 }
                 self.i += 1;
                 self.depth -= 1;
@@ -423,12 +370,8 @@ impl TermParser<'_> {
                 self.i += 1;
                 token_patterns(chars, is_word)
             }
-            Some(TermToken::RParen) => Err(SfError::malformed_search(
-                "Invalid search term: unmatched ')'",
-            )),
-            None => Err(SfError::malformed_search(
-                "Invalid search term: an operator is missing its second term",
-            )),
+            Some(TermToken::RParen) => Err(SfError::malformed_search("Invalid search term: unmatched ')'")),
+            None => Err(SfError::malformed_search("Invalid search term: an operator is missing its second term")),
         }
     }
 }
@@ -452,20 +395,12 @@ fn token_patterns(chars: &[(char, bool)], is_word: bool) -> Result<Term, SfError
     if !current.is_empty() {
         patterns.push(Pattern(current));
     }
-    let literal_chars = patterns
-        .iter()
-        .flat_map(|p| &p.0)
-        .filter(|c| matches!(c, PatternChar::Lit(_)))
-        .count();
+    let literal_chars = patterns.iter().flat_map(|p| &p.0).filter(|c| matches!(c, PatternChar::Lit(_))).count();
     if is_word && literal_chars < 2 {
-        return Err(SfError::malformed_search(
-            "search term must be longer than one character",
-        ));
+        return Err(SfError::malformed_search("search term must be longer than one character"));
     }
     if patterns.first().and_then(|p| p.0.first()) == Some(&PatternChar::Any) {
-        return Err(SfError::malformed_search(
-            "Invalid search term: a wildcard cannot start a search term",
-        ));
+        return Err(SfError::malformed_search("Invalid search term: a wildcard cannot start a search term"));
     }
     Ok(Term::Tokens(patterns))
 }
@@ -482,15 +417,8 @@ impl Term {
         match self {
             Term::Tokens(patterns) => fields.iter().any(|field| {
                 let by_tokens = !patterns.is_empty()
-                    && field
-                        .tokens
-                        .windows(patterns.len())
-                        .any(|w| w.iter().zip(patterns).all(|(t, p)| p.matches(t)));
-                by_tokens
-                    || field
-                        .digits
-                        .as_deref()
-                        .is_some_and(|d| phone_digits_match(d, patterns))
+                    && field.tokens.windows(patterns.len()).any(|w| w.iter().zip(patterns).all(|(t, p)| p.matches(t)));
+                by_tokens || field.digits.as_deref().is_some_and(|d| phone_digits_match(d, patterns))
             }),
             Term::And(a, b) => a.matches(fields) && b.matches(fields),
             Term::Or(a, b) => a.matches(fields) || b.matches(fields),
@@ -582,13 +510,9 @@ fn record_tokens(record: &Record, fields: &[(&str, FieldType)]) -> Vec<SearchFie
             let Value::Text(text) = record.get(name) else {
                 return None;
             };
-            let tokens = text
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|t| !t.is_empty())
-                .map(str::to_lowercase)
-                .collect();
-            let digits = (*field_type == FieldType::Phone)
-                .then(|| text.chars().filter(char::is_ascii_digit).collect());
+            let tokens =
+                text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect();
+            let digits = (*field_type == FieldType::Phone).then(|| text.chars().filter(char::is_ascii_digit).collect());
             Some(SearchField { tokens, digits })
         })
         .collect()
@@ -603,32 +527,22 @@ mod tests {
     use serde_json::json;
 
     fn ctx() -> QueryContext {
-        QueryContext {
-            now: Utc::now(),
-            api_version: "59.0".into(),
-            user_id: "005000000000001AAA".into(),
-        }
+        QueryContext { now: Utc::now(), api_version: "59.0".into(), user_id: "005000000000001AAA".into() }
     }
 
     fn org() -> Database {
         let mut db = Database::new(Schema::standard());
-        let w = WriteContext {
-            now: Utc::now(),
-            user_id: "005000000000001AAA".into(),
-        };
+        let w = WriteContext { now: Utc::now(), user_id: "005000000000001AAA".into() };
         for fields in [
             json!({"FirstName": "Ann", "LastName": "Lee", "Email": "ann.lee@example.com", "Phone": "+1 (555) 123-4567"}),
             json!({"FirstName": "Bob", "LastName": "Leeds", "Email": "bob@example.org", "Title": "Ann's manager"}),
             json!({"FirstName": "Cy", "LastName": "O'Neil", "Email": "cy+news@example.com"}),
         ] {
-            db.create("Contact", fields.as_object().unwrap(), &w)
-                .unwrap();
+            db.create("Contact", fields.as_object().unwrap(), &w).unwrap();
         }
         db.create(
             "Lead",
-            json!({"LastName": "Lee", "Company": "Lee & Sons", "Email": "lead@lee.com"})
-                .as_object()
-                .unwrap(),
+            json!({"LastName": "Lee", "Company": "Lee & Sons", "Email": "lead@lee.com"}).as_object().unwrap(),
             &w,
         )
         .unwrap();
@@ -639,139 +553,58 @@ mod tests {
         db.search(sosl, &ctx())
             .unwrap_or_else(|e| panic!("{sosl}: {e:?}"))
             .iter()
-            .map(|r| {
-                r.get("Name")
-                    .or(r.get("Id"))
-                    .and_then(Json::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            })
+            .map(|r| r.get("Name").or(r.get("Id")).and_then(Json::as_str).unwrap_or("").to_string())
             .collect()
     }
 
     #[test]
     fn scopes_choose_the_fields_searched() {
         let db = org();
-        assert_eq!(
-            names(&db, "FIND {Lee} IN NAME FIELDS RETURNING Contact(Name)"),
-            ["Ann Lee"]
-        );
-        assert_eq!(
-            names(&db, "FIND {Lee*} IN NAME FIELDS RETURNING Contact(Name)"),
-            ["Ann Lee", "Bob Leeds"]
-        );
-        assert_eq!(
-            names(&db, "FIND {ann} IN ALL FIELDS RETURNING Contact(Name)"),
-            ["Ann Lee", "Bob Leeds"]
-        );
-        assert_eq!(
-            names(&db, "FIND {ann} IN NAME FIELDS RETURNING Contact(Name)"),
-            ["Ann Lee"]
-        );
-        assert_eq!(
-            names(
-                &db,
-                "find {ann.lee@example.com} in email fields returning contact(name)"
-            ),
-            ["Ann Lee"]
-        );
-        assert_eq!(
-            names(
-                &db,
-                "FIND {5551234567} IN PHONE FIELDS RETURNING Contact(Name)"
-            ),
-            ["Ann Lee"]
-        );
-        assert_eq!(
-            names(
-                &db,
-                "FIND {example.org} IN EMAIL FIELDS RETURNING Contact(Name)"
-            ),
-            ["Bob Leeds"]
-        );
+        assert_eq!(names(&db, "FIND {Lee} IN NAME FIELDS RETURNING Contact(Name)"), ["Ann Lee"]);
+        assert_eq!(names(&db, "FIND {Lee*} IN NAME FIELDS RETURNING Contact(Name)"), ["Ann Lee", "Bob Leeds"]);
+        assert_eq!(names(&db, "FIND {ann} IN ALL FIELDS RETURNING Contact(Name)"), ["Ann Lee", "Bob Leeds"]);
+        assert_eq!(names(&db, "FIND {ann} IN NAME FIELDS RETURNING Contact(Name)"), ["Ann Lee"]);
+        assert_eq!(names(&db, "find {ann.lee@example.com} in email fields returning contact(name)"), ["Ann Lee"]);
+        assert_eq!(names(&db, "FIND {5551234567} IN PHONE FIELDS RETURNING Contact(Name)"), ["Ann Lee"]);
+        assert_eq!(names(&db, "FIND {example.org} IN EMAIL FIELDS RETURNING Contact(Name)"), ["Bob Leeds"]);
     }
 
     #[test]
     fn returning_lists_objects_in_order_with_filters_and_limits() {
         let db = org();
-        let found = db.search("FIND {Lee} RETURNING Contact(Id, Name, Email WHERE Email LIKE '%.com' LIMIT 5), Lead(Id, Company)", &ctx()).unwrap();
+        let found = db
+            .search(
+                "FIND {Lee} RETURNING Contact(Id, Name, Email WHERE Email LIKE '%.com' LIMIT 5), Lead(Id, Company)",
+                &ctx(),
+            )
+            .unwrap();
         assert_eq!(found.len(), 2);
         assert_eq!(found[0]["attributes"]["type"], "Contact");
         assert_eq!(found[1]["attributes"]["type"], "Lead");
         assert_eq!(found[1]["Company"], "Lee & Sons");
         let ids_only = db.search("FIND {Lee} RETURNING Lead", &ctx()).unwrap();
+        assert_eq!(ids_only[0].as_object().unwrap().keys().collect::<Vec<_>>(), ["attributes", "Id"]);
         assert_eq!(
-            ids_only[0].as_object().unwrap().keys().collect::<Vec<_>>(),
-            ["attributes", "Id"]
-        );
-        assert_eq!(
-            names(
-                &db,
-                "FIND {example} RETURNING Contact(Name ORDER BY Name DESC LIMIT 2)"
-            ),
+            names(&db, "FIND {example} RETURNING Contact(Name ORDER BY Name DESC LIMIT 2)"),
             ["Cy O'Neil", "Bob Leeds"]
         );
-        assert_eq!(
-            db.search(
-                "FIND {Lee} RETURNING Contact(Name), Lead(Name) LIMIT 1",
-                &ctx()
-            )
-            .unwrap()
-            .len(),
-            1
-        );
+        assert_eq!(db.search("FIND {Lee} RETURNING Contact(Name), Lead(Name) LIMIT 1", &ctx()).unwrap().len(), 1);
         assert_eq!(db.search("FIND {Lee}", &ctx()).unwrap().len(), 2);
-        assert_eq!(
-            names(&db, "FIND 'Leeds' RETURNING Contact(Name)"),
-            ["Bob Leeds"]
-        );
+        assert_eq!(names(&db, "FIND 'Leeds' RETURNING Contact(Name)"), ["Bob Leeds"]);
     }
 
     #[test]
     fn operators_phrases_and_escapes() {
         let db = org();
-        assert_eq!(
-            names(&db, "FIND {ann AND lee} RETURNING Contact(Name)"),
-            ["Ann Lee"]
-        );
-        assert_eq!(
-            names(&db, "FIND {ann AND NOT lee} RETURNING Contact(Name)"),
-            ["Bob Leeds"]
-        );
-        assert_eq!(
-            names(
-                &db,
-                "FIND {ann OR cy} IN NAME FIELDS RETURNING Contact(Name)"
-            ),
-            ["Ann Lee", "Cy O'Neil"]
-        );
-        assert_eq!(
-            names(&db, "FIND {\"ann lee\"} RETURNING Contact(Name)"),
-            ["Ann Lee"]
-        );
-        assert_eq!(
-            names(&db, "FIND {\"lee ann\"} RETURNING Contact(Name)"),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            names(
-                &db,
-                r"FIND {cy\+news@example.com} IN EMAIL FIELDS RETURNING Contact(Name)"
-            ),
-            ["Cy O'Neil"]
-        );
-        assert_eq!(
-            names(&db, r"FIND {O\'Neil} RETURNING Contact(Name)"),
-            ["Cy O'Neil"]
-        );
-        assert_eq!(
-            names(&db, r"FIND {Le?ds} RETURNING Contact(Name)"),
-            ["Bob Leeds"]
-        );
-        assert_eq!(
-            names(&db, r"FIND {\(555\) 123\-4567} RETURNING Contact(Name)"),
-            ["Ann Lee"]
-        );
+        assert_eq!(names(&db, "FIND {ann AND lee} RETURNING Contact(Name)"), ["Ann Lee"]);
+        assert_eq!(names(&db, "FIND {ann AND NOT lee} RETURNING Contact(Name)"), ["Bob Leeds"]);
+        assert_eq!(names(&db, "FIND {ann OR cy} IN NAME FIELDS RETURNING Contact(Name)"), ["Ann Lee", "Cy O'Neil"]);
+        assert_eq!(names(&db, "FIND {\"ann lee\"} RETURNING Contact(Name)"), ["Ann Lee"]);
+        assert_eq!(names(&db, "FIND {\"lee ann\"} RETURNING Contact(Name)"), Vec::<String>::new());
+        assert_eq!(names(&db, r"FIND {cy\+news@example.com} IN EMAIL FIELDS RETURNING Contact(Name)"), ["Cy O'Neil"]);
+        assert_eq!(names(&db, r"FIND {O\'Neil} RETURNING Contact(Name)"), ["Cy O'Neil"]);
+        assert_eq!(names(&db, r"FIND {Le?ds} RETURNING Contact(Name)"), ["Bob Leeds"]);
+        assert_eq!(names(&db, r"FIND {\(555\) 123\-4567} RETURNING Contact(Name)"), ["Ann Lee"]);
     }
 
     #[test]
@@ -797,24 +630,9 @@ mod tests {
             let e = db.search(bad, &ctx()).expect_err(bad);
             assert_eq!(e.error_code, "MALFORMED_SEARCH", "{bad}: {e:?}");
         }
-        assert_eq!(
-            db.search("FIND {lee} RETURNING Nope", &ctx())
-                .unwrap_err()
-                .error_code,
-            "INVALID_TYPE"
-        );
-        assert_eq!(
-            db.search("FIND {lee} RETURNING CaseComment", &ctx())
-                .unwrap_err()
-                .error_code,
-            "INVALID_TYPE"
-        );
-        assert_eq!(
-            db.search("FIND {lee} RETURNING Contact(Bogus)", &ctx())
-                .unwrap_err()
-                .error_code,
-            "INVALID_FIELD"
-        );
+        assert_eq!(db.search("FIND {lee} RETURNING Nope", &ctx()).unwrap_err().error_code, "INVALID_TYPE");
+        assert_eq!(db.search("FIND {lee} RETURNING CaseComment", &ctx()).unwrap_err().error_code, "INVALID_TYPE");
+        assert_eq!(db.search("FIND {lee} RETURNING Contact(Bogus)", &ctx()).unwrap_err().error_code, "INVALID_FIELD");
     }
 
     #[test]
@@ -823,15 +641,11 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let db = org();
         let alphabet: Vec<char> =
-            "FIND {}()'\"\\*?&|!-+: RETURNING Contact(Name WHERE) IN NAME FIELDS LIMIT 5 abé"
-                .chars()
-                .collect();
+            "FIND {}()'\"\\*?&|!-+: RETURNING Contact(Name WHERE) IN NAME FIELDS LIMIT 5 abé".chars().collect();
         let mut rng = StdRng::seed_from_u64(11);
         for _ in 0..3000 {
             let mut text = String::from(if rng.random_bool(0.7) { "FIND {" } else { "" });
-            text.extend(
-                (0..rng.random_range(0..40)).map(|_| alphabet[rng.random_range(0..alphabet.len())]),
-            );
+            text.extend((0..rng.random_range(0..40)).map(|_| alphabet[rng.random_range(0..alphabet.len())]));
             let _ = db.search(&text, &ctx());
         }
     }

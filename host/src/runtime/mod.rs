@@ -107,7 +107,8 @@ impl Runtime {
         match compiled.serialize() {
             Ok(bytes) => {
                 let temporary = path.with_extension("tmp");
-                if let Err(error) = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, &path)) {
+                if let Err(error) = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, &path))
+                {
                     tracing::warn!(path = %path.display(), "cannot cache the compiled connector: {error}");
                 }
             }
@@ -121,10 +122,9 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(ConnectorPre::new)
-            .map_err(|e| anyhow::Error::from(e).context("the component does not implement the casebridge:connector world"))?;
+        let pre = linker.instantiate_pre(&component).and_then(ConnectorPre::new).map_err(|e| {
+            anyhow::Error::from(e).context("the component does not implement the casebridge:connector world")
+        })?;
         let ticker = Arc::new(EpochTicker::start(engine.clone()));
         Ok(Runtime { engine, pre, _ticker: ticker })
     }

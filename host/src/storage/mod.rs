@@ -56,21 +56,11 @@ pub const DEFAULT_CYCLE_LOG_PER_ORG: u32 = 100;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The file could not be created.
-    #[error(
-        "cannot create the database {path}: {source}; check that its folder exists and is writable by casebridge"
-    )]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot create the database {path}: {source}; check that its folder exists and is writable by casebridge")]
+    Create { path: PathBuf, source: std::io::Error },
     /// The file could not be opened.
-    #[error(
-        "cannot open the database {path}: {source}; check that its folder exists and is writable by casebridge"
-    )]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    #[error("cannot open the database {path}: {source}; check that its folder exists and is writable by casebridge")]
+    Open { path: PathBuf, source: rusqlite::Error },
     /// Another connection held the write lock longer than the busy timeout.
     #[error(
         "the database {path} is locked by another casebridge process; stop the other process, or set [host] database to a different file"
@@ -82,60 +72,34 @@ pub enum StorageError {
     )]
     NotADatabase { path: PathBuf },
     /// The disk holding the file is full.
-    #[error(
-        "the disk holding the database {path} is full; free some space, casebridge retries on the next cycle"
-    )]
+    #[error("the disk holding the database {path} is full; free some space, casebridge retries on the next cycle")]
     DiskFull { path: PathBuf },
     /// The file was written by a newer casebridge with a schema this one does not know.
     #[error(
         "the database {path} has schema version {found}, but this casebridge knows only up to {supported}; run the newer casebridge that wrote it, or restore a backup"
     )]
-    NewerSchema {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
+    NewerSchema { path: PathBuf, found: i64, supported: i64 },
     /// Bringing the schema up to date failed; nothing of the failed step was applied.
     #[error("cannot upgrade the database {path} to schema version {version}: {source}")]
-    Migration {
-        path: PathBuf,
-        version: i64,
-        source: rusqlite::Error,
-    },
+    Migration { path: PathBuf, version: i64, source: rusqlite::Error },
     /// A stored row holds a value this casebridge cannot read.
-    #[error(
-        "the database {path} holds an unreadable {what}; it was changed outside casebridge or is damaged"
-    )]
+    #[error("the database {path} holds an unreadable {what}; it was changed outside casebridge or is damaged")]
     Corrupt { path: PathBuf, what: String },
     /// Any other SQLite failure, with the operation that failed.
     #[error("the database {path} failed to {operation}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        operation: &'static str,
-        source: rusqlite::Error,
-    },
+    Sqlite { path: PathBuf, operation: &'static str, source: rusqlite::Error },
 }
 
 impl StorageError {
     /// Classifies an SQLite error into the variants a user can act on.
-    pub(crate) fn from_sqlite(
-        path: &Path,
-        operation: &'static str,
-        source: rusqlite::Error,
-    ) -> Self {
+    pub(crate) fn from_sqlite(path: &Path, operation: &'static str, source: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
         let path = path.to_path_buf();
         match source.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-                StorageError::Locked { path }
-            }
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Locked { path },
             Some(ErrorCode::NotADatabase) => StorageError::NotADatabase { path },
             Some(ErrorCode::DiskFull) => StorageError::DiskFull { path },
-            _ => StorageError::Sqlite {
-                path,
-                operation,
-                source,
-            },
+            _ => StorageError::Sqlite { path, operation, source },
         }
     }
 }
@@ -173,11 +137,7 @@ pub struct OrgStatus {
 impl OrgStatus {
     /// The API calls counted on `day` (zero when the stored count is for another day).
     pub fn api_calls_on(&self, day: NaiveDate) -> u32 {
-        if self.api_calls_day == Some(day) {
-            self.api_calls
-        } else {
-            0
-        }
+        if self.api_calls_day == Some(day) { self.api_calls } else { 0 }
     }
 }
 

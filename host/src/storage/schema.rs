@@ -93,44 +93,27 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StorageE
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| failed("start a schema upgrade", e))?;
         let current: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))
             .map_err(|e| failed("read the schema version", e))?;
         if current >= version {
             continue;
         }
-        tx.execute_batch(sql)
-            .map_err(|source| StorageError::Migration {
-                path: path.to_path_buf(),
-                version,
-                source,
-            })?;
+        tx.execute_batch(sql).map_err(|source| StorageError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        })?;
         tx.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
             (version, chrono::Utc::now().timestamp_millis()),
         )
-        .map_err(|source| StorageError::Migration {
-            path: path.to_path_buf(),
-            version,
-            source,
-        })?;
-        tx.commit().map_err(|source| StorageError::Migration {
-            path: path.to_path_buf(),
-            version,
-            source,
-        })?;
+        .map_err(|source| StorageError::Migration { path: path.to_path_buf(), version, source })?;
+        tx.commit().map_err(|source| StorageError::Migration { path: path.to_path_buf(), version, source })?;
     }
 
     // A database written by a newer casebridge skipped every step above.
     let current: i64 = conn
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-            [],
-            |row| row.get(0),
-        )
+        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))
         .map_err(|e| failed("read the schema version", e))?;
     if current > latest_version() {
         return Err(StorageError::NewerSchema {

@@ -37,8 +37,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    CycleEnd, CycleId, CycleOutcome, CycleRecord, DEFAULT_CYCLE_LOG_PER_ORG, MAX_KEY_BYTES,
-    MAX_SCAN_BYTES, MAX_VALUE_BYTES, OrgStatus, StorageError, schema,
+    CycleEnd, CycleId, CycleOutcome, CycleRecord, DEFAULT_CYCLE_LOG_PER_ORG, MAX_KEY_BYTES, MAX_SCAN_BYTES,
+    MAX_VALUE_BYTES, OrgStatus, StorageError, schema,
 };
 use crate::runtime::KeyValueStore;
 use crate::runtime::bindings::store::{Entry, Expectation, StoreError, Write};
@@ -67,9 +67,7 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -79,16 +77,11 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
         create_private_file(&path)?;
-        let mut conn =
-            Connection::open(&path).map_err(|source| match source.sqlite_error_code() {
-                Some(_) => StorageError::from_sqlite(&path, "open", source),
-                None => StorageError::Open {
-                    path: path.clone(),
-                    source,
-                },
-            })?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| StorageError::from_sqlite(&path, "set the busy timeout", e))?;
+        let mut conn = Connection::open(&path).map_err(|source| match source.sqlite_error_code() {
+            Some(_) => StorageError::from_sqlite(&path, "open", source),
+            None => StorageError::Open { path: path.clone(), source },
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| StorageError::from_sqlite(&path, "set the busy timeout", e))?;
         let journal: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(|e| StorageError::from_sqlite(&path, "switch to the WAL journal", e))?;
@@ -100,26 +93,16 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| StorageError::from_sqlite(&path, "set synchronous = FULL", e))?;
         schema::migrate(&mut conn, &path)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-            path,
-            cycle_log_per_org: DEFAULT_CYCLE_LOG_PER_ORG,
-        })
+        Ok(SqliteStore { conn: Mutex::new(conn), path, cycle_log_per_org: DEFAULT_CYCLE_LOG_PER_ORG })
     }
 
     /// A fresh database in memory, gone when dropped: for tests.
     pub fn in_memory() -> Result<Self, StorageError> {
         let path = PathBuf::from(IN_MEMORY);
-        let mut conn = Connection::open_in_memory().map_err(|source| StorageError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        let mut conn =
+            Connection::open_in_memory().map_err(|source| StorageError::Open { path: path.clone(), source })?;
         schema::migrate(&mut conn, &path)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-            path,
-            cycle_log_per_org: DEFAULT_CYCLE_LOG_PER_ORG,
-        })
+        Ok(SqliteStore { conn: Mutex::new(conn), path, cycle_log_per_org: DEFAULT_CYCLE_LOG_PER_ORG })
     }
 
     /// Keeps at most `kept` cycles per org in the cycle log (at least one).
@@ -137,11 +120,7 @@ impl SqliteStore {
     /// The schema version the database is at.
     pub fn schema_version(&self) -> Result<i64, StorageError> {
         self.conn()
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))
             .map_err(self.failed("read the schema version"))
     }
 
@@ -151,9 +130,7 @@ impl SqliteStore {
     pub fn org_status(&self, org: &str) -> Result<Option<OrgStatus>, StorageError> {
         let conn = self.conn();
         let row = conn
-            .prepare_cached(&format!(
-                "SELECT {ORG_STATUS_COLUMNS} FROM org_status WHERE org = ?1"
-            ))
+            .prepare_cached(&format!("SELECT {ORG_STATUS_COLUMNS} FROM org_status WHERE org = ?1"))
             .and_then(|mut stmt| stmt.query_row([org], OrgStatusRow::read).optional())
             .map_err(self.failed("read an org's status"))?;
         row.map(|row| row.into_status(&self.path)).transpose()
@@ -163,46 +140,27 @@ impl SqliteStore {
     pub fn org_statuses(&self) -> Result<Vec<OrgStatus>, StorageError> {
         let conn = self.conn();
         let rows = conn
-            .prepare_cached(&format!(
-                "SELECT {ORG_STATUS_COLUMNS} FROM org_status ORDER BY org"
-            ))
-            .and_then(|mut stmt| {
-                stmt.query_map([], OrgStatusRow::read)?
-                    .collect::<Result<Vec<_>, _>>()
-            })
+            .prepare_cached(&format!("SELECT {ORG_STATUS_COLUMNS} FROM org_status ORDER BY org"))
+            .and_then(|mut stmt| stmt.query_map([], OrgStatusRow::read)?.collect::<Result<Vec<_>, _>>())
             .map_err(self.failed("read the orgs' status"))?;
-        rows.into_iter()
-            .map(|row| row.into_status(&self.path))
-            .collect()
+        rows.into_iter().map(|row| row.into_status(&self.path)).collect()
     }
 
     /// Records that a cycle of `org` started; finish it with [`finish_cycle`](Self::finish_cycle).
-    pub fn start_cycle(
-        &self,
-        org: &str,
-        started_at: DateTime<Utc>,
-    ) -> Result<CycleId, StorageError> {
+    pub fn start_cycle(&self, org: &str, started_at: DateTime<Utc>) -> Result<CycleId, StorageError> {
         let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(self.failed("start recording a cycle"))?;
+        let tx = conn.transaction().map_err(self.failed("start recording a cycle"))?;
         tx.execute(
             "INSERT INTO org_status (org, last_cycle_started_at) VALUES (?1, ?2)
              ON CONFLICT (org) DO UPDATE SET last_cycle_started_at = excluded.last_cycle_started_at",
             (org, started_at.timestamp_millis()),
         )
         .map_err(self.failed("record a cycle start"))?;
-        tx.execute(
-            "INSERT INTO cycle_log (org, started_at) VALUES (?1, ?2)",
-            (org, started_at.timestamp_millis()),
-        )
-        .map_err(self.failed("record a cycle start"))?;
+        tx.execute("INSERT INTO cycle_log (org, started_at) VALUES (?1, ?2)", (org, started_at.timestamp_millis()))
+            .map_err(self.failed("record a cycle start"))?;
         let id = tx.last_insert_rowid();
         tx.commit().map_err(self.failed("record a cycle start"))?;
-        Ok(CycleId {
-            org: org.to_string(),
-            id,
-        })
+        Ok(CycleId { org: org.to_string(), id })
     }
 
     /// Records how a cycle ended: its log entry, the org's last outcome and
@@ -216,9 +174,7 @@ impl SqliteStore {
         };
         let kept_before_newest = i64::from(self.cycle_log_per_org.saturating_sub(1));
         let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(self.failed("start recording a cycle end"))?;
+        let tx = conn.transaction().map_err(self.failed("start recording a cycle end"))?;
         tx.execute(
             "UPDATE cycle_log SET finished_at = ?2, report = ?3, error = ?4 WHERE id = ?1",
             (cycle.id, finished_at, end.report_json.as_deref(), error),
@@ -267,12 +223,7 @@ impl SqliteStore {
 
     /// Adds `calls` Salesforce API calls to `org`'s count for `day` (UTC) and
     /// returns that day's total. A count stored for another day restarts.
-    pub fn count_api_calls(
-        &self,
-        org: &str,
-        day: NaiveDate,
-        calls: u32,
-    ) -> Result<u32, StorageError> {
+    pub fn count_api_calls(&self, org: &str, day: NaiveDate, calls: u32) -> Result<u32, StorageError> {
         let total: i64 = self
             .conn()
             .query_row(
@@ -313,13 +264,7 @@ impl SqliteStore {
             )
             .and_then(|mut stmt| {
                 stmt.query_map((org, i64::from(limit)), |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                    ))
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
                 })?
                 .collect()
             })
@@ -329,9 +274,7 @@ impl SqliteStore {
                 Ok(CycleRecord {
                     org,
                     started_at: timestamp(&self.path, "cycle start time", started_at)?,
-                    finished_at: finished_at
-                        .map(|ms| timestamp(&self.path, "cycle end time", ms))
-                        .transpose()?,
+                    finished_at: finished_at.map(|ms| timestamp(&self.path, "cycle end time", ms)).transpose()?,
                     report_json,
                     error,
                 })
@@ -357,11 +300,7 @@ impl SqliteStore {
     /// The encrypted blob of a secret, if one is stored.
     pub fn secret_blob(&self, org: &str, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
         self.conn()
-            .query_row(
-                "SELECT blob FROM org_secrets WHERE org = ?1 AND name = ?2",
-                (org, name),
-                |row| row.get(0),
-            )
+            .query_row("SELECT blob FROM org_secrets WHERE org = ?1 AND name = ?2", (org, name), |row| row.get(0))
             .optional()
             .map_err(self.failed("read a secret"))
     }
@@ -369,10 +308,7 @@ impl SqliteStore {
     /// Removes a stored secret; `true` if there was one.
     pub fn delete_secret(&self, org: &str, name: &str) -> Result<bool, StorageError> {
         self.conn()
-            .execute(
-                "DELETE FROM org_secrets WHERE org = ?1 AND name = ?2",
-                (org, name),
-            )
+            .execute("DELETE FROM org_secrets WHERE org = ?1 AND name = ?2", (org, name))
             .map(|deleted| deleted > 0)
             .map_err(self.failed("delete a secret"))
     }
@@ -381,11 +317,7 @@ impl SqliteStore {
 
     /// The sender address and `Message-ID` of the email sent for this
     /// idempotency key, if one was sent.
-    pub fn find_sent_mail(
-        &self,
-        org: &str,
-        idempotency_key: &str,
-    ) -> Result<Option<(String, String)>, StorageError> {
+    pub fn find_sent_mail(&self, org: &str, idempotency_key: &str) -> Result<Option<(String, String)>, StorageError> {
         self.conn()
             .query_row(
                 "SELECT from_address, message_id FROM mail_sent WHERE org = ?1 AND idempotency_key = ?2",
@@ -410,13 +342,7 @@ impl SqliteStore {
                 "INSERT INTO mail_sent (org, idempotency_key, from_address, message_id, sent_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (org, idempotency_key) DO NOTHING",
-                (
-                    org,
-                    idempotency_key,
-                    from_address,
-                    message_id,
-                    Utc::now().timestamp_millis(),
-                ),
+                (org, idempotency_key, from_address, message_id, Utc::now().timestamp_millis()),
             )
             .map(drop)
             .map_err(self.failed("record a sent email"))
@@ -435,13 +361,8 @@ impl SqliteStore {
         move |e| StorageError::from_sqlite(&self.path, operation, e)
     }
 
-    fn unavailable(
-        &self,
-        operation: &'static str,
-    ) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-        move |e| {
-            StoreError::Unavailable(StorageError::from_sqlite(&self.path, operation, e).to_string())
-        }
+    fn unavailable(&self, operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        move |e| StoreError::Unavailable(StorageError::from_sqlite(&self.path, operation, e).to_string())
     }
 }
 
@@ -450,10 +371,7 @@ impl KeyValueStore for SqliteStore {
         check_key(key)?;
         self.conn()
             .prepare_cached("SELECT value FROM kv WHERE namespace = ?1 AND key = ?2")
-            .and_then(|mut stmt| {
-                stmt.query_row((namespace, key), |row| row.get(0))
-                    .optional()
-            })
+            .and_then(|mut stmt| stmt.query_row((namespace, key), |row| row.get(0)).optional())
             .map_err(self.unavailable("read a key"))
     }
 
@@ -470,12 +388,7 @@ impl KeyValueStore for SqliteStore {
             None => conn.prepare_cached("SELECT key, value FROM kv WHERE namespace = ?1 AND key >= ?2 ORDER BY key"),
         }
         .map_err(self.unavailable("scan keys"))?;
-        let read = |row: &rusqlite::Row<'_>| {
-            Ok(Entry {
-                key: row.get(0)?,
-                value: row.get(1)?,
-            })
-        };
+        let read = |row: &rusqlite::Row<'_>| Ok(Entry { key: row.get(0)?, value: row.get(1)? });
         let rows = match &end {
             Some(end) => stmt.query_map((namespace, prefix, end), read),
             None => stmt.query_map((namespace, prefix), read),
@@ -497,12 +410,7 @@ impl KeyValueStore for SqliteStore {
         Ok(entries)
     }
 
-    fn commit(
-        &self,
-        namespace: &str,
-        expect: &[Expectation],
-        writes: &[Write],
-    ) -> Result<(), StoreError> {
+    fn commit(&self, namespace: &str, expect: &[Expectation], writes: &[Write]) -> Result<(), StoreError> {
         for expectation in expect {
             check_key(&expectation.key)?;
         }
@@ -625,18 +533,13 @@ fn create_private_file(path: &Path) -> Result<(), StorageError> {
     match options.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(StorageError::Create {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(StorageError::Create { path: path.to_path_buf(), source }),
     }
 }
 
 fn timestamp(path: &Path, what: &str, millis: i64) -> Result<DateTime<Utc>, StorageError> {
-    DateTime::from_timestamp_millis(millis).ok_or_else(|| StorageError::Corrupt {
-        path: path.to_path_buf(),
-        what: format!("{what} ({millis})"),
-    })
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StorageError::Corrupt { path: path.to_path_buf(), what: format!("{what} ({millis})") })
 }
 
 const ORG_STATUS_COLUMNS: &str = "org, last_cycle_started_at, last_cycle_finished_at, last_outcome, last_error, \
@@ -709,16 +612,10 @@ mod tests {
         let end = prefix_successor(prefix);
         let selected = |key: &str| key >= prefix && end.as_deref().is_none_or(|end| key < end);
         for key in inside {
-            assert!(
-                key.starts_with(prefix) && selected(key),
-                "{key:?} should be selected by {prefix:?}"
-            );
+            assert!(key.starts_with(prefix) && selected(key), "{key:?} should be selected by {prefix:?}");
         }
         for key in outside {
-            assert!(
-                !key.starts_with(prefix) && !selected(key),
-                "{key:?} should not be selected by {prefix:?}"
-            );
+            assert!(!key.starts_with(prefix) && !selected(key), "{key:?} should not be selected by {prefix:?}");
         }
     }
 
@@ -726,11 +623,7 @@ mod tests {
     fn prefix_successor_bumps_the_last_character() {
         assert_eq!(prefix_successor("case/").as_deref(), Some("case0"));
         assert_eq!(prefix_successor("é").as_deref(), Some("ê"));
-        assert_bounds(
-            "case/",
-            &["case/", "case/1", "case/\u{10FFFF}"],
-            &["case", "case0", "case0/1", "cas"],
-        );
+        assert_bounds("case/", &["case/", "case/1", "case/\u{10FFFF}"], &["case", "case0", "case0/1", "cas"]);
     }
 
     #[test]
@@ -739,11 +632,7 @@ mod tests {
         assert_eq!(prefix_successor("a\u{7F}").as_deref(), Some("a\u{80}"));
         // U+FFFF → U+10000 (3 → 4 bytes).
         assert_eq!(prefix_successor("\u{FFFF}").as_deref(), Some("\u{10000}"));
-        assert_bounds(
-            "a\u{7F}",
-            &["a\u{7F}x", "a\u{7F}\u{10FFFF}"],
-            &["a\u{80}", "b"],
-        );
+        assert_bounds("a\u{7F}", &["a\u{7F}x", "a\u{7F}\u{10FFFF}"], &["a\u{80}", "b"]);
     }
 
     #[test]
@@ -753,17 +642,10 @@ mod tests {
 
     #[test]
     fn prefix_successor_drops_trailing_maximum_characters() {
-        assert_eq!(
-            prefix_successor("a\u{10FFFF}\u{10FFFF}").as_deref(),
-            Some("b")
-        );
+        assert_eq!(prefix_successor("a\u{10FFFF}\u{10FFFF}").as_deref(), Some("b"));
         assert_eq!(prefix_successor("\u{10FFFF}"), None);
         assert_eq!(prefix_successor(""), None);
-        assert_bounds(
-            "a\u{10FFFF}",
-            &["a\u{10FFFF}", "a\u{10FFFF}z"],
-            &["a", "b", "a\u{10FFFE}"],
-        );
+        assert_bounds("a\u{10FFFF}", &["a\u{10FFFF}", "a\u{10FFFF}z"], &["a", "b", "a\u{10FFFE}"]);
     }
 
     #[test]
@@ -778,16 +660,10 @@ mod tests {
             let params = rusqlite::params_from_iter(vec!["x"; sql.matches('?').count()]);
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .and_then(|mut stmt| {
-                    stmt.query_map(params, |row| row.get::<_, String>(3))?
-                        .collect()
-                })
+                .and_then(|mut stmt| stmt.query_map(params, |row| row.get::<_, String>(3))?.collect())
                 .expect("query plan");
             let plan = plan.join(" | ");
-            assert!(
-                plan.contains("SEARCH kv USING PRIMARY KEY"),
-                "{sql}: {plan}"
-            );
+            assert!(plan.contains("SEARCH kv USING PRIMARY KEY"), "{sql}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{sql} must not sort: {plan}");
         }
     }

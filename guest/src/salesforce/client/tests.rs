@@ -52,10 +52,7 @@ fn identity_user_id_comes_from_the_token_answer() {
     let mut client = client(authenticated());
     assert_eq!(client.identity_user_id(), None);
     client.authenticate().unwrap();
-    assert_eq!(
-        client.identity_user_id().as_deref(),
-        Some("005x00000012Q9P")
-    );
+    assert_eq!(client.identity_user_id().as_deref(), Some("005x00000012Q9P"));
 }
 
 fn page(records: &[Value], next: Option<&str>) -> String {
@@ -83,20 +80,12 @@ fn body_json(request: &HttpRequest) -> Value {
 }
 
 fn assert_no_secret(text: &str) {
-    for secret in [
-        SECRET,
-        REFRESH,
-        ACCESS,
-        ACCESS_2,
-        "s3cr%2Bt",
-        "5Aep861.REFRESH%2Btoken",
-    ] {
+    for secret in [SECRET, REFRESH, ACCESS, ACCESS_2, "s3cr%2Bt", "5Aep861.REFRESH%2Btoken"] {
         assert!(!text.contains(secret), "a secret leaked into: {text}");
     }
 }
 
-const SESSION_EXPIRED: &str =
-    r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
+const SESSION_EXPIRED: &str = r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
 
 // --- OAuth ------------------------------------------------------------------------
 
@@ -107,14 +96,8 @@ fn token_request_is_a_form_encoded_refresh_grant_to_the_login_host() {
 
     let request = &requests(&client)[0];
     assert_eq!(request.method, Method::Post);
-    assert_eq!(
-        request.url,
-        "https://login.salesforce.com/services/oauth2/token"
-    );
-    assert_eq!(
-        request.header("content-type"),
-        Some("application/x-www-form-urlencoded")
-    );
+    assert_eq!(request.url, "https://login.salesforce.com/services/oauth2/token");
+    assert_eq!(request.header("content-type"), Some("application/x-www-form-urlencoded"));
     assert_eq!(request.header("authorization"), None);
     assert_eq!(
         String::from_utf8(request.body.clone().unwrap()).unwrap(),
@@ -130,10 +113,7 @@ fn token_request_is_a_form_encoded_refresh_grant_to_the_login_host() {
 fn first_call_authenticates_lazily_then_talks_to_the_instance_with_a_bearer_token() {
     let transport = authenticated().answer_json(200, &page(&[case("500A")], None));
     let mut client = client(transport);
-    assert!(
-        requests(&client).is_empty(),
-        "nothing is sent before the first call"
-    );
+    assert!(requests(&client).is_empty(), "nothing is sent before the first call");
 
     let records = client.query("SELECT Id FROM Case").unwrap();
 
@@ -141,20 +121,10 @@ fn first_call_authenticates_lazily_then_talks_to_the_instance_with_a_bearer_toke
     let sent = requests(&client);
     assert_eq!(sent.len(), 2);
     assert!(sent[0].url.starts_with(LOGIN));
-    assert!(
-        sent[1]
-            .url
-            .starts_with("https://na1.salesforce.com/services/data/v62.0/query?q=")
-    );
-    assert_eq!(
-        sent[1].header("Authorization"),
-        Some(format!("Bearer {ACCESS}").as_str())
-    );
+    assert!(sent[1].url.starts_with("https://na1.salesforce.com/services/data/v62.0/query?q="));
+    assert_eq!(sent[1].header("Authorization"), Some(format!("Bearer {ACCESS}").as_str()));
     assert_eq!(sent[1].header("Accept"), Some("application/json"));
-    assert_eq!(
-        sent[1].header("Sforce-Call-Options"),
-        Some("client=casebridge")
-    );
+    assert_eq!(sent[1].header("Sforce-Call-Options"), Some("client=casebridge"));
     assert_eq!((client.token_calls(), client.calls()), (1, 1));
 }
 
@@ -173,10 +143,7 @@ fn expired_session_is_refreshed_once_and_the_call_retried() {
     assert_eq!(sent.len(), 4);
     assert!(sent[2].url.ends_with("/services/oauth2/token"));
     assert_eq!(sent[3].url, sent[1].url, "the same call is sent again");
-    assert_eq!(
-        sent[3].header("Authorization"),
-        Some(format!("Bearer {ACCESS_2}").as_str())
-    );
+    assert_eq!(sent[3].header("Authorization"), Some(format!("Bearer {ACCESS_2}").as_str()));
     assert_eq!((client.token_calls(), client.calls()), (2, 2));
 }
 
@@ -195,20 +162,12 @@ fn second_401_after_a_refresh_is_an_error_not_a_loop() {
     match &error {
         ClientError::Salesforce(api) => {
             assert_eq!((api.status, api.code.as_str()), (401, "INVALID_SESSION_ID"));
-            assert!(
-                api.message.contains("after a token refresh"),
-                "{}",
-                api.message
-            );
+            assert!(api.message.contains("after a token refresh"), "{}", api.message);
         }
         other => panic!("expected a Salesforce error, got {other:?}"),
     }
     assert!(!error.is_retryable());
-    assert_eq!(
-        requests(&client).len(),
-        4,
-        "token, call, token, call: then stop"
-    );
+    assert_eq!(requests(&client).len(), 4, "token, call, token, call: then stop");
     assert_eq!(client.transport().remaining(), 2);
     assert_no_secret(&error.to_string());
 }
@@ -216,57 +175,36 @@ fn second_401_after_a_refresh_is_an_error_not_a_loop() {
 #[test]
 fn refused_refresh_token_requires_reconnecting_and_leaks_no_secret() {
     let transport = ScriptedTransport::new()
-        .answer_json(
-            400,
-            r#"{"error":"invalid_grant","error_description":"expired access/refresh token"}"#,
-        )
+        .answer_json(400, r#"{"error":"invalid_grant","error_description":"expired access/refresh token"}"#)
         .answer_json(200, &token(ACCESS));
     let mut client = client(transport);
 
     let error = client.query("SELECT Id FROM Case").unwrap_err();
 
-    let ClientError::ReconnectRequired(message) = &error else {
-        panic!("expected ReconnectRequired, got {error:?}")
-    };
+    let ClientError::ReconnectRequired(message) = &error else { panic!("expected ReconnectRequired, got {error:?}") };
     assert!(message.contains("invalid_grant"), "{message}");
     assert!(message.contains("Connect the org again"), "{message}");
     assert!(!error.is_retryable());
-    for text in [
-        error.to_string(),
-        format!("{error:?}"),
-        format!("{client:?}"),
-        format!("{:?}", config(1)),
-    ] {
+    for text in [error.to_string(), format!("{error:?}"), format!("{client:?}"), format!("{:?}", config(1))] {
         assert_no_secret(&text);
     }
 
     let again = client.query("SELECT Id FROM Case").unwrap_err();
     assert_eq!(again, error, "the refusal is remembered");
-    assert_eq!(
-        requests(&client).len(),
-        1,
-        "a refused refresh token is never sent again"
-    );
+    assert_eq!(requests(&client).len(), 1, "a refused refresh token is never sent again");
     assert_eq!(client.calls(), 0);
 }
 
 #[test]
 fn refused_client_credentials_require_reconnecting_with_the_reason() {
-    let transport = ScriptedTransport::new().answer_json(
-        400,
-        r#"{"error":"invalid_client_id","error_description":"client identifier invalid"}"#,
-    );
+    let transport = ScriptedTransport::new()
+        .answer_json(400, r#"{"error":"invalid_client_id","error_description":"client identifier invalid"}"#);
     let mut client = client(transport);
 
     let error = client.describe("Case").unwrap_err();
 
-    let ClientError::ReconnectRequired(message) = &error else {
-        panic!("expected ReconnectRequired, got {error:?}")
-    };
-    assert!(
-        message.contains("invalid_client_id: client identifier invalid"),
-        "{message}"
-    );
+    let ClientError::ReconnectRequired(message) = &error else { panic!("expected ReconnectRequired, got {error:?}") };
+    assert!(message.contains("invalid_client_id: client identifier invalid"), "{message}");
     assert!(message.contains("client id and secret"), "{message}");
 }
 
@@ -290,10 +228,7 @@ fn unreadable_token_answer_does_not_quote_the_token() {
 
     let error = client.authenticate().unwrap_err();
 
-    assert!(
-        matches!(error, ClientError::MalformedResponse(_)),
-        "{error:?}"
-    );
+    assert!(matches!(error, ClientError::MalformedResponse(_)), "{error:?}");
     assert!(error.to_string().contains("token request"));
     assert_no_secret(&error.to_string());
 }
@@ -303,10 +238,7 @@ fn token_answer_without_instance_url_is_malformed() {
     let body = json!({ "access_token": ACCESS }).to_string();
     let mut client = client(ScriptedTransport::new().answer_json(200, &body));
     let error = client.authenticate().unwrap_err();
-    assert!(
-        matches!(&error, ClientError::MalformedResponse(m) if m.contains("instance_url")),
-        "{error:?}"
-    );
+    assert!(matches!(&error, ClientError::MalformedResponse(m) if m.contains("instance_url")), "{error:?}");
 }
 
 #[test]
@@ -314,18 +246,12 @@ fn invalid_configuration_sends_nothing() {
     let mut bad = config(10);
     bad.login_url = "login.salesforce.com".into();
     let mut client = SalesforceClient::new(authenticated(), bad);
-    assert!(matches!(
-        client.query("SELECT Id FROM Case"),
-        Err(ClientError::InvalidConfig(_))
-    ));
+    assert!(matches!(client.query("SELECT Id FROM Case"), Err(ClientError::InvalidConfig(_))));
 
     let mut bad = config(10);
     bad.api_version = "sixty-two".into();
     let mut client2 = SalesforceClient::new(authenticated(), bad);
-    assert!(matches!(
-        client2.query("SELECT Id FROM Case"),
-        Err(ClientError::InvalidConfig(_))
-    ));
+    assert!(matches!(client2.query("SELECT Id FROM Case"), Err(ClientError::InvalidConfig(_))));
     assert!(requests(&client).is_empty() && requests(&client2).is_empty());
 }
 
@@ -334,10 +260,7 @@ fn api_version_with_a_leading_v_is_accepted() {
     let mut with_v = config(10);
     with_v.api_version = "v59.0".into();
     let client = SalesforceClient::new(ScriptedTransport::new(), with_v);
-    assert_eq!(
-        client.data_path("/sobjects/Case"),
-        "/services/data/v59.0/sobjects/Case"
-    );
+    assert_eq!(client.data_path("/sobjects/Case"), "/services/data/v59.0/sobjects/Case");
 }
 
 #[test]
@@ -346,9 +269,7 @@ fn denied_host_is_a_transport_error_naming_the_host() {
 
     let error = client.authenticate().unwrap_err();
 
-    let ClientError::Transport(message) = &error else {
-        panic!("expected Transport, got {error:?}")
-    };
+    let ClientError::Transport(message) = &error else { panic!("expected Transport, got {error:?}") };
     assert!(message.contains("login.salesforce.com"), "{message}");
     assert!(message.contains("allowed hosts"), "{message}");
     assert!(error.is_retryable());
@@ -387,16 +308,11 @@ fn query_encodes_plus_as_percent_2b() {
     let transport = authenticated().answer_json(200, &page(&[], None));
     let mut client = client(transport);
 
-    client
-        .query("SELECT Id FROM Contact WHERE Phone = '+33 1' AND Name LIKE 'a&b%'")
-        .unwrap();
+    client.query("SELECT Id FROM Contact WHERE Phone = '+33 1' AND Name LIKE 'a&b%'").unwrap();
 
     let url = &requests(&client)[1].url;
     let query = url.split_once("?q=").unwrap().1;
-    assert!(
-        !query.contains('+') && !query.contains(' ') && !query.contains('&'),
-        "{query}"
-    );
+    assert!(!query.contains('+') && !query.contains(' ') && !query.contains('&'), "{query}");
     assert!(query.contains("%2B33%201"), "{query}");
     assert_eq!(
         query,
@@ -409,11 +325,7 @@ fn query_all_reads_deleted_rows_through_query_all() {
     let transport = authenticated().answer_json(200, &page(&[], None));
     let mut client = client(transport);
     client.query_all("SELECT Id FROM Case").unwrap();
-    assert!(
-        requests(&client)[1]
-            .url
-            .contains("/services/data/v62.0/queryAll?q=")
-    );
+    assert!(requests(&client)[1].url.contains("/services/data/v62.0/queryAll?q="));
 }
 
 #[test]
@@ -421,27 +333,16 @@ fn unfinished_page_without_next_url_is_malformed() {
     let body = json!({ "totalSize": 5, "done": false, "records": [] }).to_string();
     let mut client = client(authenticated().answer_json(200, &body));
     let error = client.query("SELECT Id FROM Case").unwrap_err();
-    assert!(
-        matches!(&error, ClientError::MalformedResponse(m) if m.contains("nextRecordsUrl")),
-        "{error:?}"
-    );
+    assert!(matches!(&error, ClientError::MalformedResponse(m) if m.contains("nextRecordsUrl")), "{error:?}");
 }
 
 #[test]
 fn next_records_url_on_another_host_is_not_followed() {
-    let transport = authenticated().answer_json(
-        200,
-        &page(
-            &[],
-            Some("https://evil.example/services/data/v62.0/query/01g-2000"),
-        ),
-    );
+    let transport =
+        authenticated().answer_json(200, &page(&[], Some("https://evil.example/services/data/v62.0/query/01g-2000")));
     let mut client = client(transport);
     let error = client.query("SELECT Id FROM Case").unwrap_err();
-    assert!(
-        matches!(error, ClientError::MalformedResponse(_)),
-        "{error:?}"
-    );
+    assert!(matches!(error, ClientError::MalformedResponse(_)), "{error:?}");
     assert_eq!(requests(&client).len(), 2, "no request to the other host");
 }
 
@@ -454,10 +355,7 @@ fn repeated_next_records_url_stops_instead_of_looping() {
         .answer_json(200, &page(&[], Some(next)));
     let mut client = client(transport);
     let error = client.query("SELECT Id FROM Case").unwrap_err();
-    assert!(
-        matches!(&error, ClientError::MalformedResponse(m) if m.contains("already followed")),
-        "{error:?}"
-    );
+    assert!(matches!(&error, ClientError::MalformedResponse(m) if m.contains("already followed")), "{error:?}");
     assert_eq!(client.calls(), 2);
 }
 
@@ -472,62 +370,34 @@ fn query_page_and_query_more_expose_paging() {
     let first = client.query_page("SELECT Id FROM Case").unwrap();
     assert!(!first.done);
     assert_eq!(first.total_size, 3);
-    let second = client
-        .query_more(first.next_records_url.as_deref().unwrap())
-        .unwrap();
+    let second = client.query_more(first.next_records_url.as_deref().unwrap()).unwrap();
     assert!(second.done);
     assert_eq!(second.records, vec![case("500B")]);
 }
 
 #[test]
 fn search_reads_search_records() {
-    let body =
-        json!({ "searchRecords": [ { "attributes": { "type": "Contact" }, "Id": "003A" } ] })
-            .to_string();
+    let body = json!({ "searchRecords": [ { "attributes": { "type": "Contact" }, "Id": "003A" } ] }).to_string();
     let mut client = client(authenticated().answer_json(200, &body));
 
-    let found = client
-        .search("FIND {a\\+b} IN EMAIL FIELDS RETURNING Contact(Id)")
-        .unwrap();
+    let found = client.search("FIND {a\\+b} IN EMAIL FIELDS RETURNING Contact(Id)").unwrap();
 
     assert_eq!(found.len(), 1);
     let url = &requests(&client)[1].url;
-    assert!(
-        url.starts_with(
-            "https://na1.salesforce.com/services/data/v62.0/search/?q=FIND%20%7Ba%5C%2Bb%7D"
-        ),
-        "{url}"
-    );
+    assert!(url.starts_with("https://na1.salesforce.com/services/data/v62.0/search/?q=FIND%20%7Ba%5C%2Bb%7D"), "{url}");
 }
 
 // --- limits and budget ---------------------------------------------------------------
 
 #[test]
 fn limit_info_is_read_with_or_without_the_per_app_part() {
+    assert_eq!(parse_limit_info("api-usage=18/5000"), Some(ApiUsage { used: 18, max: 5000 }));
     assert_eq!(
-        parse_limit_info("api-usage=18/5000"),
-        Some(ApiUsage {
-            used: 18,
-            max: 5000
-        })
+        parse_limit_info("api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"),
+        Some(ApiUsage { used: 25, max: 5000 })
     );
-    assert_eq!(
-        parse_limit_info(
-            "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"
-        ),
-        Some(ApiUsage {
-            used: 25,
-            max: 5000
-        })
-    );
-    assert_eq!(
-        parse_limit_info(" API-Usage = 1 / 2 "),
-        Some(ApiUsage { used: 1, max: 2 })
-    );
-    assert_eq!(
-        parse_limit_info("per-app-api-usage=17/250(appName=x)"),
-        None
-    );
+    assert_eq!(parse_limit_info(" API-Usage = 1 / 2 "), Some(ApiUsage { used: 1, max: 2 }));
+    assert_eq!(parse_limit_info("per-app-api-usage=17/250(appName=x)"), None);
     for garbage in [
         "",
         "api-usage",
@@ -545,51 +415,27 @@ fn limit_info_is_read_with_or_without_the_per_app_part() {
 #[test]
 fn last_usage_follows_the_header_and_survives_garbage() {
     let transport = authenticated()
-        .answer(
-            HttpResponse::new(200, page(&[], None))
-                .with_header("Sforce-Limit-Info", "api-usage=18/5000"),
-        )
-        .answer(
-            HttpResponse::new(200, page(&[], None))
-                .with_header("sforce-limit-info", "api-usage=oops"),
-        );
+        .answer(HttpResponse::new(200, page(&[], None)).with_header("Sforce-Limit-Info", "api-usage=18/5000"))
+        .answer(HttpResponse::new(200, page(&[], None)).with_header("sforce-limit-info", "api-usage=oops"));
     let mut client = client(transport);
     assert_eq!(client.last_usage(), None);
 
     client.query("SELECT Id FROM Case").unwrap();
-    assert_eq!(
-        client.last_usage(),
-        Some(ApiUsage {
-            used: 18,
-            max: 5000
-        })
-    );
+    assert_eq!(client.last_usage(), Some(ApiUsage { used: 18, max: 5000 }));
     client.query("SELECT Id FROM Case").unwrap();
-    assert_eq!(
-        client.last_usage(),
-        Some(ApiUsage {
-            used: 18,
-            max: 5000
-        })
-    );
+    assert_eq!(client.last_usage(), Some(ApiUsage { used: 18, max: 5000 }));
 }
 
 #[test]
 fn spent_budget_refuses_the_call_before_sending_it() {
-    let transport = authenticated()
-        .answer_json(200, &page(&[], None))
-        .answer_json(200, &page(&[], None));
+    let transport = authenticated().answer_json(200, &page(&[], None)).answer_json(200, &page(&[], None));
     let mut client = SalesforceClient::new(transport, config(1));
 
     client.query("SELECT Id FROM Case").unwrap();
     let error = client.query("SELECT Id FROM Case").unwrap_err();
 
     assert_eq!(error, ClientError::BudgetExhausted { used: 1, budget: 1 });
-    assert_eq!(
-        requests(&client).len(),
-        2,
-        "nothing sent for the refused call"
-    );
+    assert_eq!(requests(&client).len(), 2, "nothing sent for the refused call");
     assert_eq!(client.remaining_budget(), 0);
     assert!(!error.is_retryable());
 }
@@ -597,48 +443,30 @@ fn spent_budget_refuses_the_call_before_sending_it() {
 #[test]
 fn zero_budget_sends_not_even_a_token_request() {
     let mut client = SalesforceClient::new(authenticated(), config(0));
-    assert_eq!(
-        client.query("SELECT Id FROM Case"),
-        Err(ClientError::BudgetExhausted { used: 0, budget: 0 })
-    );
+    assert_eq!(client.query("SELECT Id FROM Case"), Err(ClientError::BudgetExhausted { used: 0, budget: 0 }));
     assert!(requests(&client).is_empty());
 }
 
 #[test]
 fn refresh_retry_counts_against_the_budget() {
-    let transport = authenticated()
-        .answer_json(401, SESSION_EXPIRED)
-        .answer_json(200, &token(ACCESS_2));
+    let transport = authenticated().answer_json(401, SESSION_EXPIRED).answer_json(200, &token(ACCESS_2));
     let mut client = SalesforceClient::new(transport, config(1));
     let error = client.query("SELECT Id FROM Case").unwrap_err();
     assert_eq!(error, ClientError::BudgetExhausted { used: 1, budget: 1 });
-    assert_eq!(
-        requests(&client).len(),
-        3,
-        "token, call, token; the retry is not sent"
-    );
+    assert_eq!(requests(&client).len(), 3, "token, call, token; the retry is not sent");
 }
 
 #[test]
 fn request_limit_exceeded_is_an_api_limit_with_the_reported_usage() {
     let transport = authenticated().answer(
-        HttpResponse::new(
-            403,
-            r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
-        )
-        .with_header("Sforce-Limit-Info", "api-usage=5001/5000"),
+        HttpResponse::new(403, r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#)
+            .with_header("Sforce-Limit-Info", "api-usage=5001/5000"),
     );
     let mut client = client(transport);
 
     let error = client.query("SELECT Id FROM Case").unwrap_err();
 
-    assert_eq!(
-        error,
-        ClientError::ApiLimit(ApiUsage {
-            used: 5001,
-            max: 5000
-        })
-    );
+    assert_eq!(error, ClientError::ApiLimit(ApiUsage { used: 5001, max: 5000 }));
     assert!(!error.is_retryable());
 }
 
@@ -650,10 +478,7 @@ fn concurrency_limit_is_a_retryable_salesforce_error() {
     );
     let mut client = client(transport);
     let error = client.query("SELECT Id FROM Case").unwrap_err();
-    assert!(
-        matches!(&error, ClientError::Salesforce(api) if api.code == "REQUEST_LIMIT_EXCEEDED"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, ClientError::Salesforce(api) if api.code == "REQUEST_LIMIT_EXCEEDED"), "{error:?}");
     assert!(error.is_retryable());
 }
 
@@ -664,55 +489,29 @@ fn limits_reads_daily_api_requests() {
 
     let limits = client.limits().unwrap();
 
-    assert_eq!(
-        limits.daily_api_requests,
-        ApiUsage {
-            used: 2,
-            max: 15000
-        }
-    );
+    assert_eq!(limits.daily_api_requests, ApiUsage { used: 2, max: 15000 });
     assert_eq!(limits.raw["DataStorageMB"]["Max"], 5);
-    assert_eq!(
-        client.last_usage(),
-        Some(ApiUsage {
-            used: 2,
-            max: 15000
-        })
-    );
-    assert!(
-        requests(&client)[1]
-            .url
-            .ends_with("/services/data/v62.0/limits")
-    );
+    assert_eq!(client.last_usage(), Some(ApiUsage { used: 2, max: 15000 }));
+    assert!(requests(&client)[1].url.ends_with("/services/data/v62.0/limits"));
 }
 
 // --- writes -----------------------------------------------------------------------------
 
 #[test]
 fn create_posts_json_and_returns_the_id() {
-    let transport = authenticated().answer_json(
-        201,
-        r#"{"id":"00a000000000001AAA","success":true,"errors":[]}"#,
-    );
+    let transport = authenticated().answer_json(201, r#"{"id":"00a000000000001AAA","success":true,"errors":[]}"#);
     let mut client = client(transport);
-    let comment =
-        fields(json!({ "ParentId": "500A", "CommentBody": "Hello", "IsPublished": true }));
+    let comment = fields(json!({ "ParentId": "500A", "CommentBody": "Hello", "IsPublished": true }));
 
     let id = client.create("CaseComment", &comment).unwrap();
 
     assert_eq!(id, "00a000000000001AAA");
     let request = &requests(&client)[1];
     assert_eq!(request.method, Method::Post);
-    assert_eq!(
-        request.url,
-        "https://na1.salesforce.com/services/data/v62.0/sobjects/CaseComment"
-    );
+    assert_eq!(request.url, "https://na1.salesforce.com/services/data/v62.0/sobjects/CaseComment");
     assert_eq!(request.header("Content-Type"), Some("application/json"));
     assert_eq!(request.header("Sforce-Auto-Assign"), None);
-    assert_eq!(
-        body_json(request),
-        json!({ "ParentId": "500A", "CommentBody": "Hello", "IsPublished": true })
-    );
+    assert_eq!(body_json(request), json!({ "ParentId": "500A", "CommentBody": "Hello", "IsPublished": true }));
 }
 
 #[test]
@@ -721,9 +520,7 @@ fn salesforce_error_array_becomes_a_typed_api_error() {
                   {"message":"Status: bad value","errorCode":"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST","fields":["Status"]}]"#;
     let mut client = client(authenticated().answer_json(400, body));
 
-    let error = client
-        .create("Case", &fields(json!({ "Status": "Nope" })))
-        .unwrap_err();
+    let error = client.create("Case", &fields(json!({ "Status": "Nope" }))).unwrap_err();
 
     let expected = ApiError {
         status: 400,
@@ -733,19 +530,15 @@ fn salesforce_error_array_becomes_a_typed_api_error() {
     };
     assert_eq!(error, ClientError::Salesforce(expected));
     assert!(!error.is_retryable());
-    assert!(
-        error
-            .to_string()
-            .contains("REQUIRED_FIELD_MISSING (HTTP 400)")
-    );
+    assert!(error.to_string().contains("REQUIRED_FIELD_MISSING (HTTP 400)"));
 }
 
 #[test]
 fn error_without_fields_is_read() {
-    let mut client = client(authenticated().answer_json(
-        404,
-        r#"[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]"#,
-    ));
+    let mut client = client(
+        authenticated()
+            .answer_json(404, r#"[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]"#),
+    );
     let error = client.delete("Case", "500A").unwrap_err();
     assert!(
         matches!(&error, ClientError::Salesforce(api) if api.code == "NOT_FOUND" && api.fields.is_empty() && api.status == 404)
@@ -757,45 +550,25 @@ fn error_without_fields_is_read() {
 #[test]
 fn update_patches_and_accepts_204() {
     let mut client = client(authenticated().answer(HttpResponse::new(204, "")));
-    client
-        .update("Case", "500A", &fields(json!({ "Status": "Working" })))
-        .unwrap();
+    client.update("Case", "500A", &fields(json!({ "Status": "Working" }))).unwrap();
     let request = &requests(&client)[1];
     assert_eq!(request.method, Method::Patch);
-    assert_eq!(
-        request.url,
-        "https://na1.salesforce.com/services/data/v62.0/sobjects/Case/500A"
-    );
+    assert_eq!(request.url, "https://na1.salesforce.com/services/data/v62.0/sobjects/Case/500A");
     assert_eq!(request.header("Sforce-Auto-Assign"), None);
 }
 
 #[test]
 fn changing_the_owner_turns_assignment_rules_off() {
     let mut client = client(authenticated().answer(HttpResponse::new(204, "")));
-    client
-        .update(
-            "Case",
-            "500A",
-            &fields(json!({ "OwnerId": "00G000000000001" })),
-        )
-        .unwrap();
-    assert_eq!(
-        requests(&client)[1].header("sforce-auto-assign"),
-        Some("FALSE")
-    );
+    client.update("Case", "500A", &fields(json!({ "OwnerId": "00G000000000001" }))).unwrap();
+    assert_eq!(requests(&client)[1].header("sforce-auto-assign"), Some("FALSE"));
 }
 
 #[test]
 fn ids_and_object_names_cannot_escape_their_path_segment() {
     let mut client = client(authenticated().answer(HttpResponse::new(204, "")));
-    client
-        .update("Case", "500A/../../x?y=1", &Map::new())
-        .unwrap();
-    assert!(
-        requests(&client)[1]
-            .url
-            .ends_with("/sobjects/Case/500A%2F..%2F..%2Fx%3Fy%3D1")
-    );
+    client.update("Case", "500A/../../x?y=1", &Map::new()).unwrap();
+    assert!(requests(&client)[1].url.ends_with("/sobjects/Case/500A%2F..%2F..%2Fx%3Fy%3D1"));
 }
 
 #[test]
@@ -817,18 +590,14 @@ fn composite_sends_subrequests_and_reads_each_result() {
             vec![
                 Subrequest::new(Method::Post, comment_url, "comment")
                     .with_body(json!({ "ParentId": "500A", "CommentBody": "Hi" })),
-                Subrequest::new(Method::Patch, case_url, "case")
-                    .with_body(json!({ "OwnerId": "00G000000000001" })),
+                Subrequest::new(Method::Patch, case_url, "case").with_body(json!({ "OwnerId": "00G000000000001" })),
             ],
         )
         .unwrap();
 
     let request = &requests(&client)[1];
     assert_eq!(request.method, Method::Post);
-    assert_eq!(
-        request.url,
-        "https://na1.salesforce.com/services/data/v62.0/composite"
-    );
+    assert_eq!(request.url, "https://na1.salesforce.com/services/data/v62.0/composite");
     assert_eq!(
         body_json(request),
         json!({ "allOrNone": true, "compositeRequest": [
@@ -840,17 +609,11 @@ fn composite_sends_subrequests_and_reads_each_result() {
     );
     assert_eq!(client.calls(), 1, "a composite request is one call");
     assert_eq!(results.len(), 2);
-    assert_eq!(
-        (results[0].reference_id.as_str(), results[0].status),
-        ("comment", 201)
-    );
+    assert_eq!((results[0].reference_id.as_str(), results[0].status), ("comment", 201));
     assert_eq!(results[0].body["id"], "00a000000000001AAA");
     assert!(results[0].is_success() && results[0].error().is_none());
     let halted = results[1].error().unwrap();
-    assert_eq!(
-        (halted.status, halted.code.as_str()),
-        (400, "PROCESSING_HALTED")
-    );
+    assert_eq!((halted.status, halted.code.as_str()), (400, "PROCESSING_HALTED"));
 }
 
 fn composite_answer(count: usize, offset: usize) -> String {
@@ -863,21 +626,16 @@ fn composite_answer(count: usize, offset: usize) -> String {
 fn subrequests(count: usize) -> Vec<Subrequest> {
     (0..count)
         .map(|i| {
-            Subrequest::new(
-                Method::Patch,
-                format!("/services/data/v62.0/sobjects/Case/500{i}"),
-                format!("r{i}"),
-            )
-            .with_body(json!({ "Status": "Working" }))
+            Subrequest::new(Method::Patch, format!("/services/data/v62.0/sobjects/Case/500{i}"), format!("r{i}"))
+                .with_body(json!({ "Status": "Working" }))
         })
         .collect()
 }
 
 #[test]
 fn more_than_25_subrequests_are_split_when_not_all_or_none() {
-    let transport = authenticated()
-        .answer_json(200, &composite_answer(25, 0))
-        .answer_json(200, &composite_answer(5, 25));
+    let transport =
+        authenticated().answer_json(200, &composite_answer(25, 0)).answer_json(200, &composite_answer(5, 25));
     let mut client = client(transport);
 
     let results = client.composite(false, subrequests(30)).unwrap();
@@ -887,11 +645,7 @@ fn more_than_25_subrequests_are_split_when_not_all_or_none() {
     assert_eq!(client.calls(), 2);
     let sizes: Vec<usize> = requests(&client)[1..]
         .iter()
-        .map(|r| {
-            body_json(r)["compositeRequest"]
-                .as_array()
-                .map_or(0, Vec::len)
-        })
+        .map(|r| body_json(r)["compositeRequest"].as_array().map_or(0, Vec::len))
         .collect();
     assert_eq!(sizes, vec![25, 5]);
     assert_eq!(body_json(&requests(&client)[1])["allOrNone"], false);
@@ -901,18 +655,11 @@ fn more_than_25_subrequests_are_split_when_not_all_or_none() {
 fn more_than_25_all_or_none_subrequests_are_refused_unsent() {
     let mut client = client(authenticated());
     let error = client.composite(true, subrequests(26)).unwrap_err();
-    assert!(
-        matches!(&error, ClientError::Unsupported(m) if m.contains("26 subrequests")),
-        "{error:?}"
-    );
+    assert!(matches!(&error, ClientError::Unsupported(m) if m.contains("26 subrequests")), "{error:?}");
     assert!(requests(&client).is_empty());
 
     let mut client = client_with(authenticated().answer_json(200, &composite_answer(25, 0)));
-    assert_eq!(
-        client.composite(true, subrequests(25)).unwrap().len(),
-        25,
-        "25 fit in one all-or-none request"
-    );
+    assert_eq!(client.composite(true, subrequests(25)).unwrap().len(), 25, "25 fit in one all-or-none request");
     assert_eq!(client.calls(), 1);
 }
 
@@ -950,11 +697,7 @@ fn collection_update_reports_each_record_with_status_code_errors() {
 
     let request = &requests(&client)[1];
     assert_eq!(request.method, Method::Patch);
-    assert!(
-        request
-            .url
-            .ends_with("/services/data/v62.0/composite/sobjects")
-    );
+    assert!(request.url.ends_with("/services/data/v62.0/composite/sobjects"));
     assert_eq!(
         body_json(request),
         json!({ "allOrNone": false, "records": [
@@ -976,43 +719,26 @@ fn collection_update_reports_each_record_with_status_code_errors() {
 
 #[test]
 fn collection_update_splits_at_200_records() {
-    let ok: Vec<Value> = (0..200)
-        .map(|_| json!({ "id": "500", "success": true, "errors": [] }))
-        .collect();
+    let ok: Vec<Value> = (0..200).map(|_| json!({ "id": "500", "success": true, "errors": [] })).collect();
     let transport = authenticated()
         .answer_json(200, &Value::Array(ok).to_string())
         .answer_json(200, r#"[{"id":"500","success":true,"errors":[]}]"#);
     let mut client = client(transport);
-    let records: Vec<RecordUpdate> = (0..201)
-        .map(|i| RecordUpdate {
-            object: "Case".into(),
-            id: format!("500{i}"),
-            fields: Map::new(),
-        })
-        .collect();
+    let records: Vec<RecordUpdate> =
+        (0..201).map(|i| RecordUpdate { object: "Case".into(), id: format!("500{i}"), fields: Map::new() }).collect();
 
     let results = client.collection_update(records.clone(), false).unwrap();
 
     assert_eq!(results.len(), 201);
     assert_eq!(client.calls(), 2);
-    assert!(matches!(
-        client.collection_update(records, true),
-        Err(ClientError::Unsupported(_))
-    ));
+    assert!(matches!(client.collection_update(records, true), Err(ClientError::Unsupported(_))));
 }
 
 #[test]
 fn collection_answer_of_the_wrong_length_is_malformed() {
     let mut client = client(authenticated().answer_json(200, "[]"));
-    let records = vec![RecordUpdate {
-        object: "Case".into(),
-        id: "500A".into(),
-        fields: Map::new(),
-    }];
-    assert!(matches!(
-        client.collection_update(records, false),
-        Err(ClientError::MalformedResponse(_))
-    ));
+    let records = vec![RecordUpdate { object: "Case".into(), id: "500A".into(), fields: Map::new() }];
+    assert!(matches!(client.collection_update(records, false), Err(ClientError::MalformedResponse(_))));
 }
 
 // --- reads of raw bodies ------------------------------------------------------------------
@@ -1022,11 +748,7 @@ fn describe_returns_the_body_as_it_came() {
     let body = r#"{"name":"Case","fields":[]}"#;
     let mut client = client(authenticated().answer_json(200, body));
     assert_eq!(client.describe("Case").unwrap(), body);
-    assert!(
-        requests(&client)[1]
-            .url
-            .ends_with("/services/data/v62.0/sobjects/Case/describe")
-    );
+    assert!(requests(&client)[1].url.ends_with("/services/data/v62.0/sobjects/Case/describe"));
 }
 
 #[test]
@@ -1049,22 +771,12 @@ fn get_bytes_returns_binary_bodies_from_the_instance_only() {
 #[test]
 fn server_errors_are_retryable_and_not_retried_by_the_client() {
     for (status, body) in [
-        (
-            500,
-            r#"[{"errorCode":"UNKNOWN_EXCEPTION","message":"An unexpected error occurred."}]"#,
-        ),
+        (500, r#"[{"errorCode":"UNKNOWN_EXCEPTION","message":"An unexpected error occurred."}]"#),
         (503, "<html>Down for maintenance</html>"),
     ] {
-        let mut client = client(
-            authenticated()
-                .answer_json(status, body)
-                .answer_json(200, &page(&[], None)),
-        );
+        let mut client = client(authenticated().answer_json(status, body).answer_json(200, &page(&[], None)));
         let error = client.query("SELECT Id FROM Case").unwrap_err();
-        assert!(
-            matches!(&error, ClientError::Salesforce(api) if api.status == status),
-            "{error:?}"
-        );
+        assert!(matches!(&error, ClientError::Salesforce(api) if api.status == status), "{error:?}");
         assert!(error.is_retryable(), "{error:?}");
         assert_eq!(client.calls(), 1, "no retry inside the client");
     }
@@ -1072,19 +784,14 @@ fn server_errors_are_retryable_and_not_retried_by_the_client() {
 
 #[test]
 fn transport_failures_are_retryable() {
-    let mut client =
-        client(authenticated().fail(TransportError::Timeout("waiting for the response".into())));
+    let mut client = client(authenticated().fail(TransportError::Timeout("waiting for the response".into())));
     let error = client.query("SELECT Id FROM Case").unwrap_err();
     assert!(
         matches!(&error, ClientError::Transport(m) if m.contains("na1.salesforce.com") && m.contains("timed out")),
         "{error:?}"
     );
     assert!(error.is_retryable());
-    assert_eq!(
-        client.calls(),
-        1,
-        "a sent request counts even without an answer"
-    );
+    assert_eq!(client.calls(), 1, "a sent request counts even without an answer");
 }
 
 #[test]
@@ -1094,48 +801,23 @@ fn malformed_json_is_reported_with_a_short_excerpt() {
 
     let error = client.query("SELECT Id FROM Case").unwrap_err();
 
-    let ClientError::MalformedResponse(message) = &error else {
-        panic!("expected MalformedResponse, got {error:?}")
-    };
-    assert!(
-        message.starts_with("query: expected a query result"),
-        "{message}"
-    );
-    assert!(
-        message.len() < 600,
-        "the excerpt is short: {} chars",
-        message.len()
-    );
+    let ClientError::MalformedResponse(message) = &error else { panic!("expected MalformedResponse, got {error:?}") };
+    assert!(message.starts_with("query: expected a query result"), "{message}");
+    assert!(message.len() < 600, "the excerpt is short: {} chars", message.len());
     assert!(error.is_retryable());
 }
 
 #[test]
 fn missing_fields_are_malformed_not_a_panic() {
-    for body in [
-        "{}",
-        "[]",
-        "null",
-        r#"{"done":true}"#,
-        r#"{"done":"yes","records":[]}"#,
-    ] {
+    for body in ["{}", "[]", "null", r#"{"done":true}"#, r#"{"done":"yes","records":[]}"#] {
         let mut client = client(authenticated().answer_json(200, body));
         let error = client.query("SELECT Id FROM Case").unwrap_err();
-        assert!(
-            matches!(error, ClientError::MalformedResponse(_)),
-            "{body}: {error:?}"
-        );
+        assert!(matches!(error, ClientError::MalformedResponse(_)), "{body}: {error:?}");
     }
     let mut creating = client(authenticated().answer_json(201, r#"{"success":true,"errors":[]}"#));
-    assert!(matches!(
-        creating.create("Case", &Map::new()),
-        Err(ClientError::MalformedResponse(_))
-    ));
-    let mut composing =
-        client(authenticated().answer_json(200, r#"{"compositeResponse":[{"body":{}}]}"#));
-    assert!(matches!(
-        composing.composite(false, subrequests(1)),
-        Err(ClientError::MalformedResponse(_))
-    ));
+    assert!(matches!(creating.create("Case", &Map::new()), Err(ClientError::MalformedResponse(_))));
+    let mut composing = client(authenticated().answer_json(200, r#"{"compositeResponse":[{"body":{}}]}"#));
+    assert!(matches!(composing.composite(false, subrequests(1)), Err(ClientError::MalformedResponse(_))));
 }
 
 #[test]
@@ -1148,38 +830,19 @@ fn non_utf8_bodies_do_not_panic() {
             .answer(HttpResponse::new(400, bytes.clone())),
     );
 
-    assert!(matches!(
-        client.query("SELECT Id FROM Case"),
-        Err(ClientError::MalformedResponse(_))
-    ));
-    assert!(matches!(
-        client.describe("Case"),
-        Err(ClientError::MalformedResponse(_))
-    ));
+    assert!(matches!(client.query("SELECT Id FROM Case"), Err(ClientError::MalformedResponse(_))));
+    assert!(matches!(client.describe("Case"), Err(ClientError::MalformedResponse(_))));
     let error = client.update("Case", "500A", &Map::new()).unwrap_err();
-    assert!(
-        matches!(&error, ClientError::Salesforce(api) if api.status == 400 && api.code.is_empty()),
-        "{error:?}"
-    );
+    assert!(matches!(&error, ClientError::Salesforce(api) if api.status == 400 && api.code.is_empty()), "{error:?}");
     assert!(error.to_string().contains('\u{fffd}'));
 }
 
 #[test]
 fn huge_and_deeply_nested_bodies_are_errors_not_crashes() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let mut client = client(
-        authenticated()
-            .answer_json(200, &deep)
-            .answer_json(400, &deep),
-    );
-    assert!(matches!(
-        client.query("SELECT Id FROM Case"),
-        Err(ClientError::MalformedResponse(_))
-    ));
-    assert!(matches!(
-        client.delete("Case", "500A"),
-        Err(ClientError::Salesforce(_))
-    ));
+    let mut client = client(authenticated().answer_json(200, &deep).answer_json(400, &deep));
+    assert!(matches!(client.query("SELECT Id FROM Case"), Err(ClientError::MalformedResponse(_))));
+    assert!(matches!(client.delete("Case", "500A"), Err(ClientError::Salesforce(_))));
 }
 
 #[test]
@@ -1190,21 +853,13 @@ fn errors_map_one_to_one_onto_sync_error_cases() {
         ClientError::ReconnectRequired(String::new()),
         ClientError::ApiLimit(ApiUsage::default()),
         ClientError::BudgetExhausted { used: 0, budget: 0 },
-        ClientError::Salesforce(ApiError {
-            status: 400,
-            code: String::new(),
-            message: String::new(),
-            fields: vec![],
-        }),
+        ClientError::Salesforce(ApiError { status: 400, code: String::new(), message: String::new(), fields: vec![] }),
         ClientError::Transport(String::new()),
         ClientError::MalformedResponse(String::new()),
         ClientError::Unsupported(String::new()),
     ];
     let retryable: Vec<bool> = all.iter().map(ClientError::is_retryable).collect();
-    assert_eq!(
-        retryable,
-        vec![false, false, false, false, false, true, true, false]
-    );
+    assert_eq!(retryable, vec![false, false, false, false, false, true, true, false]);
 }
 
 // --- queries inside composite calls ----------------------------------------------------
@@ -1212,32 +867,22 @@ fn errors_map_one_to_one_onto_sync_error_cases() {
 #[test]
 fn query_subrequest_path_is_encoded_and_its_pages_are_followed() {
     let next = "/services/data/v62.0/query/01gQ-2000";
-    let first =
-        json!({ "totalSize": 2, "done": false, "records": [case("500A")], "nextRecordsUrl": next });
+    let first = json!({ "totalSize": 2, "done": false, "records": [case("500A")], "nextRecordsUrl": next });
     let answer = json!({ "compositeResponse": [ { "body": first, "httpHeaders": {}, "httpStatusCode": 200, "referenceId": "cases" } ] });
-    let transport = authenticated()
-        .answer_json(200, &answer.to_string())
-        .answer_json(200, &page(&[case("500B")], None));
+    let transport =
+        authenticated().answer_json(200, &answer.to_string()).answer_json(200, &page(&[case("500B")], None));
     let mut client = client(transport);
 
     let path = client.query_path("SELECT Id FROM Case WHERE Subject = 'a+b'");
-    assert_eq!(
-        path,
-        "/services/data/v62.0/query?q=SELECT%20Id%20FROM%20Case%20WHERE%20Subject%20%3D%20%27a%2Bb%27"
-    );
-    let responses = client
-        .composite(false, vec![Subrequest::new(Method::Get, path, "cases")])
-        .unwrap();
+    assert_eq!(path, "/services/data/v62.0/query?q=SELECT%20Id%20FROM%20Case%20WHERE%20Subject%20%3D%20%27a%2Bb%27");
+    let responses = client.composite(false, vec![Subrequest::new(Method::Get, path, "cases")]).unwrap();
     let response = responses.into_iter().next().unwrap();
     let records = client.all_records(response.body).unwrap();
 
     assert_eq!(records, vec![case("500A"), case("500B")]);
     assert_eq!(requests(&client)[2].url, format!("{INSTANCE}{next}"));
     assert_eq!(client.calls(), 2);
-    assert!(matches!(
-        client.all_records(json!({ "records": 3 })),
-        Err(ClientError::MalformedResponse(_))
-    ));
+    assert!(matches!(client.all_records(json!({ "records": 3 })), Err(ClientError::MalformedResponse(_))));
 }
 
 #[test]
@@ -1253,17 +898,10 @@ fn failed_subresponse_becomes_a_salesforce_error() {
         message: "unexpected token: FORM".into(),
         fields: vec![],
     };
-    assert_eq!(
-        ClientError::from_subresponse(&failed),
-        ClientError::Salesforce(expected.clone())
-    );
+    assert_eq!(ClientError::from_subresponse(&failed), ClientError::Salesforce(expected.clone()));
     assert_eq!(failed.error(), Some(expected));
 
-    let odd = SubResponse {
-        reference_id: "x".into(),
-        status: 502,
-        body: json!("Bad Gateway"),
-    };
+    let odd = SubResponse { reference_id: "x".into(), status: 502, body: json!("Bad Gateway") };
     let error = ClientError::from_subresponse(&odd);
     assert!(
         matches!(&error, ClientError::Salesforce(api) if api.status == 502 && api.code.is_empty() && api.message.contains("Bad Gateway"))

@@ -73,17 +73,10 @@ pub(super) fn api_error_from_value(status: u16, body: &Value) -> Option<ApiError
 }
 
 pub(super) fn api_error_from_items(status: u16, items: Vec<ErrorItem>) -> Option<ApiError> {
-    if items.is_empty()
-        || items
-            .iter()
-            .all(|item| item.error_code.is_none() && item.message.is_none())
-    {
+    if items.is_empty() || items.iter().all(|item| item.error_code.is_none() && item.message.is_none()) {
         return None;
     }
-    let code = items
-        .iter()
-        .find_map(|item| item.error_code.clone())
-        .unwrap_or_default();
+    let code = items.iter().find_map(|item| item.error_code.clone()).unwrap_or_default();
     let mut messages: Vec<String> = Vec::new();
     let mut fields: Vec<String> = Vec::new();
     for item in items {
@@ -98,12 +91,7 @@ pub(super) fn api_error_from_items(status: u16, items: Vec<ErrorItem>) -> Option
             }
         }
     }
-    Some(ApiError {
-        status,
-        code,
-        message: messages.join("; "),
-        fields,
-    })
+    Some(ApiError { status, code, message: messages.join("; "), fields })
 }
 
 // --- query and search ------------------------------------------------------------
@@ -215,10 +203,7 @@ pub fn parse_limit_info(header: &str) -> Option<ApiUsage> {
             return None;
         }
         let (used, max) = value.trim().split_once('/')?;
-        Some(ApiUsage {
-            used: used.trim().parse().ok()?,
-            max: max.trim().parse().ok()?,
-        })
+        Some(ApiUsage { used: used.trim().parse().ok()?, max: max.trim().parse().ok()? })
     })
 }
 

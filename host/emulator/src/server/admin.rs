@@ -61,10 +61,7 @@ pub(super) fn router() -> Router<Arc<Emulator>> {
         .route("/seed", get(seed))
         .route("/counters", get(counters))
         .route("/counters/reset", post(reset_counters))
-        .route(
-            "/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
+        .route("/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/sessions", post(mint_session))
         .route("/sessions/expire", post(expire_sessions))
         .route("/limits", get(limits).put(set_limits).post(set_limits))
@@ -74,11 +71,7 @@ pub(super) fn router() -> Router<Arc<Emulator>> {
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": message.into()})),
-    )
-        .into_response()
+    (StatusCode::BAD_REQUEST, Json(json!({"error": message.into()}))).into_response()
 }
 
 /// The JSON body (`{}` when empty), or what is wrong with it.
@@ -125,12 +118,7 @@ async fn reset_counters(State(emulator): State<Arc<Emulator>>) -> Json<Value> {
 }
 
 async fn list_faults(State(emulator): State<Arc<Emulator>>) -> Json<Value> {
-    let faults: Vec<Value> = emulator
-        .faults()
-        .queued()
-        .iter()
-        .map(Fault::to_json)
-        .collect();
+    let faults: Vec<Value> = emulator.faults().queued().iter().map(Fault::to_json).collect();
     Json(json!({"faults": faults}))
 }
 
@@ -180,10 +168,7 @@ async fn set_limits(State(emulator): State<Arc<Emulator>>, raw: axum::body::Byte
     };
     let number = |name: &str| match &request[name] {
         Value::Null => Ok(None),
-        v => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| format!("{name} must be a non-negative integer")),
+        v => v.as_u64().map(Some).ok_or_else(|| format!("{name} must be a non-negative integer")),
     };
     let (used, max) = match (number("used"), number("max")) {
         (Ok(used), Ok(max)) => (used, max),
@@ -203,15 +188,11 @@ async fn advance_clock(State(emulator): State<Arc<Emulator>>, raw: axum::body::B
         Ok(v) => v,
         Err(message) => return bad_request(message),
     };
-    let Some(seconds) = request["seconds"]
-        .as_f64()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-    else {
+    let Some(seconds) = request["seconds"].as_f64().filter(|s| s.is_finite() && *s >= 0.0) else {
         return bad_request("give how far to move the clock as {\"seconds\": n} (n ≥ 0)");
     };
     let mut org = emulator.org();
-    org.clock
-        .advance(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
+    org.clock.advance(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
     Json(json!({"now": format_datetime(org.clock.now())})).into_response()
 }
 
@@ -220,23 +201,14 @@ async fn add_field(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes
         Ok(v) => v,
         Err(message) => return bad_request(message),
     };
-    let (Some(object), Some(field)) = (
-        request["object"].as_str(),
-        field_from_json(&request).transpose(),
-    ) else {
-        return bad_request(
-            "give at least {\"object\":\"Case\",\"name\":\"Region__c\",\"type\":\"string\"}",
-        );
+    let (Some(object), Some(field)) = (request["object"].as_str(), field_from_json(&request).transpose()) else {
+        return bad_request("give at least {\"object\":\"Case\",\"name\":\"Region__c\",\"type\":\"string\"}");
     };
     let field = match field {
         Ok(field) => field,
         Err(message) => return bad_request(message),
     };
-    let added = emulator
-        .org()
-        .db
-        .schema_mut()
-        .add_custom_field(object, field);
+    let added = emulator.org().db.schema_mut().add_custom_field(object, field);
     match added {
         Ok(()) => StatusCode::CREATED.into_response(),
         Err(e) => bad_request(e.message),
@@ -270,17 +242,12 @@ fn field_from_json(v: &Value) -> Result<Option<FieldDef>, String> {
     let (Some(name), Some(type_name)) = (v["name"].as_str(), v["type"].as_str()) else {
         return Ok(None);
     };
-    let Some(field_type) = CUSTOM_FIELD_TYPES
-        .iter()
-        .copied()
-        .find(|t| t.as_str().eq_ignore_ascii_case(type_name))
+    let Some(field_type) = CUSTOM_FIELD_TYPES.iter().copied().find(|t| t.as_str().eq_ignore_ascii_case(type_name))
     else {
         return Err(format!("unknown field type {type_name}"));
     };
-    let label = v["label"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| name.trim_end_matches("__c").replace('_', " "));
+    let label =
+        v["label"].as_str().map(str::to_string).unwrap_or_else(|| name.trim_end_matches("__c").replace('_', " "));
     let mut field = FieldDef::new(name, &label, field_type);
     if let Some(length) = v["length"].as_u64().and_then(|l| u32::try_from(l).ok()) {
         field = field.length(length);

@@ -24,10 +24,7 @@ pub(super) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri
-        .path()
-        .strip_prefix("/services/data/")
-        .unwrap_or_default();
+    let path = uri.path().strip_prefix("/services/data/").unwrap_or_default();
     let (version, rest) = path.split_once('/').unwrap_or((path, ""));
     let Some(version) = versions::parse(version) else {
         return ApiResponse::from(SfError::not_found()).into_response();
@@ -37,20 +34,15 @@ pub(super) async fn handle(
     if let Some(answer) = faults.before_org(connection.as_ref()).await {
         return answer;
     }
-    let request =
-        ApiRequest::new(method, &version, rest, uri.query(), body.to_vec()).with_headers(&headers);
+    let request = ApiRequest::new(method, &version, rest, uri.query(), body.to_vec()).with_headers(&headers);
     let answer = emulator.org().serve_api(&request, &headers);
     faults.after_org(answer, connection.as_ref()).await
 }
 
 /// A known path outside `/services/data/vXX.X/` asked with the wrong method.
 pub(super) async fn method_not_allowed(method: Method) -> Response {
-    ApiResponse::from(SfError::new(
-        405,
-        "METHOD_NOT_ALLOWED",
-        format!("HTTP Method '{method}' not allowed"),
-    ))
-    .into_response()
+    ApiResponse::from(SfError::new(405, "METHOD_NOT_ALLOWED", format!("HTTP Method '{method}' not allowed")))
+        .into_response()
 }
 
 /// Any path Salesforce does not serve.

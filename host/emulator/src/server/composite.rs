@@ -35,38 +35,18 @@ fn invalid_input(message: impl Into<String>) -> Vec<SfError> {
 
 /// A subrequest's URL (`/services/data/v59.0/sobjects/Case`, or for a batch
 /// `v59.0/sobjects/Case`) and body as a request to the org.
-fn subrequest(
-    method: &str,
-    url: &str,
-    body: Option<&Value>,
-    headers: Option<&Value>,
-) -> Result<ApiRequest, SfError> {
-    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
-        SfError::new(
-            400,
-            "INVALID_API_INPUT",
-            format!("Invalid HTTP method: {method}"),
-        )
-    })?;
-    let relative = url
-        .strip_prefix("/services/data/")
-        .or_else(|| url.strip_prefix("services/data/"))
-        .unwrap_or(url);
-    let (path, query) = relative
-        .split_once('?')
-        .map_or((relative, None), |(p, q)| (p, Some(q)));
+fn subrequest(method: &str, url: &str, body: Option<&Value>, headers: Option<&Value>) -> Result<ApiRequest, SfError> {
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| SfError::new(400, "INVALID_API_INPUT", format!("Invalid HTTP method: {method}")))?;
+    let relative = url.strip_prefix("/services/data/").or_else(|| url.strip_prefix("services/data/")).unwrap_or(url);
+    let (path, query) = relative.split_once('?').map_or((relative, None), |(p, q)| (p, Some(q)));
     let (version, rest) = path.split_once('/').unwrap_or((path, ""));
     let version = versions::parse(version).ok_or_else(SfError::not_found)?;
-    let body = body
-        .map(|b| serde_json::to_vec(b).unwrap_or_default())
-        .unwrap_or_default();
+    let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
     let mut request = ApiRequest::new(method, &version, rest, query, body);
     request.batch_size = headers
         .and_then(Value::as_object)
-        .and_then(|h| {
-            h.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("Sforce-Query-Options"))
-        })
+        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("Sforce-Query-Options")))
         .and_then(|(_, v)| v.as_str())
         .and_then(batch_size_option);
     Ok(request)
@@ -100,14 +80,9 @@ struct CompositeSubrequest {
 /// `POST /composite`.
 pub(crate) fn composite(org: &mut Org, user: &str, request: &ApiRequest) -> Answer {
     let body = request.json_object().map_err(|e| vec![e])?;
-    let all_or_none = body
-        .get("allOrNone")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let all_or_none = body.get("allOrNone").and_then(Value::as_bool).unwrap_or(false);
     let Some(items) = body.get("compositeRequest").and_then(Value::as_array) else {
-        return Err(vec![json_parser_error(
-            "compositeRequest: a list of subrequests is required",
-        )]);
+        return Err(vec![json_parser_error("compositeRequest: a list of subrequests is required")]);
     };
     if items.is_empty() || items.len() > MAX_COMPOSITE_SUBREQUESTS {
         return Err(invalid_input(format!(
@@ -118,25 +93,17 @@ pub(crate) fn composite(org: &mut Org, user: &str, request: &ApiRequest) -> Answ
     let mut subrequests = Vec::with_capacity(items.len());
     for item in items {
         let field = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_string);
-        let (Some(method), Some(url), Some(reference_id)) =
-            (field("method"), field("url"), field("referenceId"))
+        let (Some(method), Some(url), Some(reference_id)) = (field("method"), field("url"), field("referenceId"))
         else {
-            return Err(invalid_input(
-                "Each subrequest needs a method, a url and a referenceId",
-            ));
+            return Err(invalid_input("Each subrequest needs a method, a url and a referenceId"));
         };
         if !is_reference_id(&reference_id) {
             return Err(invalid_input(format!(
                 "Invalid referenceId {reference_id}: use letters, numbers and underscores, starting with a letter"
             )));
         }
-        if subrequests
-            .iter()
-            .any(|s: &CompositeSubrequest| s.reference_id == reference_id)
-        {
-            return Err(invalid_input(format!(
-                "Duplicate referenceId provided in the request: {reference_id}"
-            )));
+        if subrequests.iter().any(|s: &CompositeSubrequest| s.reference_id == reference_id) {
+            return Err(invalid_input(format!("Duplicate referenceId provided in the request: {reference_id}")));
         }
         let body = item.get("body").filter(|b| !b.is_null()).cloned();
         subrequests.push(CompositeSubrequest {
@@ -260,16 +227,11 @@ fn substitute_json(value: &Value, results: &HashMap<&str, Value>) -> Result<Valu
             Some(expr) => lookup(expr, results)?,
             None => Value::String(substitute(s, results)?),
         },
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| substitute_json(v, results))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| substitute_json(v, results)).collect::<Result<_, _>>()?)
+        }
         Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), substitute_json(v, results)?)))
-                .collect::<Result<_, SfError>>()?,
+            map.iter().map(|(k, v)| Ok((k.clone(), substitute_json(v, results)?))).collect::<Result<_, SfError>>()?,
         ),
         other => other.clone(),
     })
@@ -344,8 +306,7 @@ fn record_error(e: &SfError) -> Value {
 }
 
 fn record_failure(id: Option<&str>, errors: &[SfError]) -> Value {
-    let mut v =
-        json!({"success": false, "errors": errors.iter().map(record_error).collect::<Vec<_>>()});
+    let mut v = json!({"success": false, "errors": errors.iter().map(record_error).collect::<Vec<_>>()});
     if let Some(id) = id {
         v["id"] = json!(id);
     }
@@ -374,19 +335,15 @@ pub(crate) fn collection(org: &mut Org, user: &str, request: &ApiRequest) -> Ans
         operations
             .iter()
             .map(|op| match op {
-                Operation::Invalid { id, error } => {
-                    record_failure(id.as_deref(), std::slice::from_ref(error))
-                }
+                Operation::Invalid { id, error } => record_failure(id.as_deref(), std::slice::from_ref(error)),
                 Operation::Create { object, fields } => match org.db.create(object, fields, &ctx) {
                     Ok(id) => save_result(&id),
                     Err(errors) => record_failure(None, &errors),
                 },
-                Operation::Update { object, id, fields } => {
-                    match org.db.update(object, id, fields, &ctx) {
-                        Ok(()) => save_result(id),
-                        Err(errors) => record_failure(Some(id), &errors),
-                    }
-                }
+                Operation::Update { object, id, fields } => match org.db.update(object, id, fields, &ctx) {
+                    Ok(()) => save_result(id),
+                    Err(errors) => record_failure(Some(id), &errors),
+                },
                 Operation::Delete { object, id } => match org.db.delete(object, id, &ctx) {
                     Ok(()) => save_result(id),
                     Err(errors) => record_failure(Some(id), &errors),
@@ -401,16 +358,7 @@ pub(crate) fn collection(org: &mut Org, user: &str, request: &ApiRequest) -> Ans
             let results = if keep {
                 results
             } else {
-                results
-                    .iter()
-                    .map(|r| {
-                        if r["success"] == true {
-                            rolled_back_record(r)
-                        } else {
-                            r.clone()
-                        }
-                    })
-                    .collect()
+                results.iter().map(|r| if r["success"] == true { rolled_back_record(r) } else { r.clone() }).collect()
             };
             (results, keep)
         })
@@ -444,14 +392,9 @@ enum Operation {
 /// `{"allOrNone":…, "records":[{"attributes":{"type":"Case"}, …}]}` for POST and PATCH.
 fn save_operations(request: &ApiRequest) -> Result<(bool, Vec<Operation>), Vec<SfError>> {
     let body = request.json_object().map_err(|e| vec![e])?;
-    let all_or_none = body
-        .get("allOrNone")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let all_or_none = body.get("allOrNone").and_then(Value::as_bool).unwrap_or(false);
     let Some(records) = body.get("records").and_then(Value::as_array) else {
-        return Err(vec![json_parser_error(
-            "records: a list of sObjects is required",
-        )]);
+        return Err(vec![json_parser_error("records: a list of sObjects is required")]);
     };
     check_collection_size(records.len())?;
     let update = request.method == Method::PATCH;
@@ -459,20 +402,13 @@ fn save_operations(request: &ApiRequest) -> Result<(bool, Vec<Operation>), Vec<S
         .iter()
         .map(|record| {
             let Some(fields) = record.as_object() else {
-                return Operation::Invalid {
-                    id: None,
-                    error: json_parser_error("Each record must be a JSON object"),
-                };
+                return Operation::Invalid { id: None, error: json_parser_error("Each record must be a JSON object") };
             };
             let mut fields = fields.clone();
             fields.remove("attributes");
             let id = if update {
-                let key = fields
-                    .keys()
-                    .find(|k| k.eq_ignore_ascii_case("id"))
-                    .cloned();
-                key.and_then(|k| fields.remove(&k))
-                    .and_then(|v| v.as_str().map(str::to_string))
+                let key = fields.keys().find(|k| k.eq_ignore_ascii_case("id")).cloned();
+                key.and_then(|k| fields.remove(&k)).and_then(|v| v.as_str().map(str::to_string))
             } else {
                 None
             };
@@ -491,12 +427,8 @@ fn save_operations(request: &ApiRequest) -> Result<(bool, Vec<Operation>), Vec<S
                 (true, Some(id)) => Operation::Update { object, id, fields },
                 (true, None) => Operation::Invalid {
                     id: None,
-                    error: SfError::new(
-                        400,
-                        "MISSING_ARGUMENT",
-                        "Id not specified in an update call",
-                    )
-                    .with_fields(vec!["Id".into()]),
+                    error: SfError::new(400, "MISSING_ARGUMENT", "Id not specified in an update call")
+                        .with_fields(vec!["Id".into()]),
                 },
             }
         })
@@ -505,44 +437,21 @@ fn save_operations(request: &ApiRequest) -> Result<(bool, Vec<Operation>), Vec<S
 }
 
 /// `DELETE /composite/sobjects?ids=…&allOrNone=…`.
-fn delete_operations(
-    request: &ApiRequest,
-    schema: &Schema,
-) -> Result<(bool, Vec<Operation>), Vec<SfError>> {
-    let all_or_none = request
-        .param("allOrNone")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let ids: Vec<&str> = request
-        .param("ids")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
+fn delete_operations(request: &ApiRequest, schema: &Schema) -> Result<(bool, Vec<Operation>), Vec<SfError>> {
+    let all_or_none = request.param("allOrNone").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let ids: Vec<&str> =
+        request.param("ids").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     if ids.is_empty() {
-        return Err(vec![SfError::new(
-            400,
-            "MISSING_ARGUMENT",
-            "Missing required parameter: ids",
-        )]);
+        return Err(vec![SfError::new(400, "MISSING_ARGUMENT", "Missing required parameter: ids")]);
     }
     check_collection_size(ids.len())?;
     let operations = ids
         .iter()
         .map(|raw| match ids::normalize(raw) {
-            None => Operation::Invalid {
-                id: Some(raw.to_string()),
-                error: SfError::malformed_id(None, raw),
-            },
+            None => Operation::Invalid { id: Some(raw.to_string()), error: SfError::malformed_id(None, raw) },
             Some(id) => match schema.object_for_id(&id) {
-                Some(object) => Operation::Delete {
-                    object: object.name.clone(),
-                    id,
-                },
-                None => Operation::Invalid {
-                    id: Some(id),
-                    error: SfError::not_found(),
-                },
+                Some(object) => Operation::Delete { object: object.name.clone(), id },
+                None => Operation::Invalid { id: Some(id), error: SfError::not_found() },
             },
         })
         .collect();
@@ -554,9 +463,7 @@ fn check_collection_size(n: usize) -> Result<(), Vec<SfError>> {
         return Err(vec![SfError::new(
             400,
             "EXCEEDED_ID_LIMIT",
-            format!(
-                "record limit reached. cannot submit more than {MAX_COLLECTION_RECORDS} records into this call"
-            ),
+            format!("record limit reached. cannot submit more than {MAX_COLLECTION_RECORDS} records into this call"),
         )]);
     }
     Ok(())
@@ -570,11 +477,7 @@ pub(crate) fn retrieve_collection(org: &Org, request: &ApiRequest, object: &str)
         let strings = |name: &str| -> Vec<String> {
             body.get(name)
                 .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                 .unwrap_or_default()
         };
         (strings("ids"), strings("fields"))
@@ -591,11 +494,7 @@ pub(crate) fn retrieve_collection(org: &Org, request: &ApiRequest, object: &str)
         (list("ids"), list("fields"))
     };
     if fields.is_empty() {
-        return Err(vec![SfError::new(
-            400,
-            "MISSING_ARGUMENT",
-            "Missing required parameter: fields",
-        )]);
+        return Err(vec![SfError::new(400, "MISSING_ARGUMENT", "Missing required parameter: fields")]);
     }
     check_collection_size(ids.len())?;
     let mut records = Vec::with_capacity(ids.len());
@@ -615,14 +514,9 @@ pub(crate) fn retrieve_collection(org: &Org, request: &ApiRequest, object: &str)
 /// `haltOnError` answers the rest 412 `BATCH_PROCESSING_HALTED`.
 pub(crate) fn batch(org: &mut Org, user: &str, request: &ApiRequest) -> Answer {
     let body = request.json_object().map_err(|e| vec![e])?;
-    let halt_on_error = body
-        .get("haltOnError")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let halt_on_error = body.get("haltOnError").and_then(Value::as_bool).unwrap_or(false);
     let Some(items) = body.get("batchRequests").and_then(Value::as_array) else {
-        return Err(vec![json_parser_error(
-            "batchRequests: a list of subrequests is required",
-        )]);
+        return Err(vec![json_parser_error("batchRequests: a list of subrequests is required")]);
     };
     if items.is_empty() || items.len() > MAX_BATCH_SUBREQUESTS {
         return Err(invalid_input(format!(
@@ -654,7 +548,5 @@ pub(crate) fn batch(org: &mut Org, user: &str, request: &ApiRequest) -> Answer {
         }
         results.push(json!({"statusCode": answer.status.as_u16(), "result": answer.body_json()}));
     }
-    Ok(ApiResponse::ok(
-        json!({"hasErrors": has_errors, "results": results}),
-    ))
+    Ok(ApiResponse::ok(json!({"hasErrors": has_errors, "results": results})))
 }

@@ -77,11 +77,7 @@ pub struct Fault {
 
 impl Fault {
     fn once(kind: FaultKind) -> Self {
-        Fault {
-            kind,
-            repeat: Repeat::Times(1),
-            target: FaultTarget::Api,
-        }
+        Fault { kind, repeat: Repeat::Times(1), target: FaultTarget::Api }
     }
 
     /// The next API call fails with `status` (500 → `UNKNOWN_EXCEPTION`, 503 → `SERVER_UNAVAILABLE`).
@@ -168,9 +164,7 @@ impl Fault {
                 if !(400..=599).contains(&status) {
                     return Err(format!("status must be between 400 and 599, not {status}"));
                 }
-                FaultKind::Error {
-                    status: status as u16,
-                }
+                FaultKind::Error { status: status as u16 }
             }
             Some("latency") => match v["millis"].as_u64() {
                 Some(ms) => FaultKind::Latency(Duration::from_millis(ms)),
@@ -195,14 +189,9 @@ impl Fault {
         };
         let target = match &v["target"] {
             Value::Null => FaultTarget::Api,
-            t => serde_json::from_value(t.clone())
-                .map_err(|_| "target must be api, token or any".to_string())?,
+            t => serde_json::from_value(t.clone()).map_err(|_| "target must be api, token or any".to_string())?,
         };
-        Ok(Fault {
-            kind,
-            repeat,
-            target,
-        })
+        Ok(Fault { kind, repeat, target })
     }
 }
 
@@ -239,11 +228,7 @@ impl FaultPlan {
 
     /// Decides what happens to one request to `target`, using up the faults it takes.
     pub(crate) fn take(&mut self, target: FaultTarget) -> FaultDecision {
-        let mut decision = FaultDecision {
-            target,
-            delay: Duration::ZERO,
-            outcome: None,
-        };
+        let mut decision = FaultDecision { target, delay: Duration::ZERO, outcome: None };
         self.queued.retain_mut(|fault| {
             if !fault.applies_to(target) {
                 return true;
@@ -273,10 +258,7 @@ pub(crate) struct FaultDecision {
 impl FaultDecision {
     /// The part that happens before the org: the delay, then an injected error
     /// or a dropped request. `Some` is the answer to send instead of asking the org.
-    pub(crate) async fn before_org(
-        &self,
-        connection: Option<&ConnectionControl>,
-    ) -> Option<Response> {
+    pub(crate) async fn before_org(&self, connection: Option<&ConnectionControl>) -> Option<Response> {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
@@ -288,11 +270,7 @@ impl FaultDecision {
     }
 
     /// The part that happens to the org's answer: a lost or malformed response.
-    pub(crate) async fn after_org(
-        &self,
-        answer: ApiResponse,
-        connection: Option<&ConnectionControl>,
-    ) -> Response {
+    pub(crate) async fn after_org(&self, answer: ApiResponse, connection: Option<&ConnectionControl>) -> Response {
         match self.outcome {
             Some(FaultKind::DropResponse) => drop_connection(connection).await,
             Some(FaultKind::MalformedJson) => malformed(answer).into_response(),
@@ -310,11 +288,7 @@ impl FaultDecision {
             );
         }
         let error = match status {
-            503 => SfError::new(
-                503,
-                "SERVER_UNAVAILABLE",
-                "Server temporarily unavailable. Please try again later.",
-            ),
+            503 => SfError::new(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again later."),
             _ => SfError::new(
                 status,
                 "UNKNOWN_EXCEPTION",
@@ -376,40 +350,20 @@ mod tests {
         plan.push(Fault::drop_request());
         plan.push(Fault::error(500).on(FaultTarget::Token));
         let first = plan.take(FaultTarget::Api);
-        assert_eq!(
-            (first.delay, first.outcome),
-            (
-                Duration::from_millis(5),
-                Some(FaultKind::Error { status: 503 })
-            )
-        );
-        assert_eq!(
-            plan.take(FaultTarget::Api).outcome,
-            Some(FaultKind::Error { status: 503 })
-        );
-        assert_eq!(
-            plan.take(FaultTarget::Api).outcome,
-            Some(FaultKind::DropRequest)
-        );
+        assert_eq!((first.delay, first.outcome), (Duration::from_millis(5), Some(FaultKind::Error { status: 503 })));
+        assert_eq!(plan.take(FaultTarget::Api).outcome, Some(FaultKind::Error { status: 503 }));
+        assert_eq!(plan.take(FaultTarget::Api).outcome, Some(FaultKind::DropRequest));
         assert_eq!(plan.take(FaultTarget::Api).outcome, None);
-        assert_eq!(
-            plan.take(FaultTarget::Token).outcome,
-            Some(FaultKind::Error { status: 500 })
-        );
+        assert_eq!(plan.take(FaultTarget::Token).outcome, Some(FaultKind::Error { status: 500 }));
         assert_eq!(plan.injected(), 4);
         assert_eq!(plan.queued().len(), 1, "the latency stays");
     }
 
     #[test]
     fn admin_json_round_trips() {
-        let fault = Fault::latency(Duration::from_millis(250))
-            .always()
-            .on(FaultTarget::Any);
+        let fault = Fault::latency(Duration::from_millis(250)).always().on(FaultTarget::Any);
         assert_eq!(Fault::from_json(&fault.to_json()), Ok(fault));
-        assert_eq!(
-            Fault::from_json(&json!({"kind": "error", "status": 503})),
-            Ok(Fault::error(503))
-        );
+        assert_eq!(Fault::from_json(&json!({"kind": "error", "status": 503})), Ok(Fault::error(503)));
         assert!(Fault::from_json(&json!({"kind": "error", "status": 200})).is_err());
         assert!(Fault::from_json(&json!({"kind": "explode"})).is_err());
         assert!(Fault::from_json(&json!({"kind": "drop_request", "times": 0})).is_err());
@@ -417,9 +371,7 @@ mod tests {
 
     #[test]
     fn malformed_bodies_do_not_parse() {
-        let broken = malformed(ApiResponse::ok(
-            json!({"totalSize": 1, "done": true, "records": []}),
-        ));
+        let broken = malformed(ApiResponse::ok(json!({"totalSize": 1, "done": true, "records": []})));
         assert_eq!(broken.status, StatusCode::OK);
         assert!(serde_json::from_slice::<Value>(&broken.body_bytes()).is_err());
         let empty = malformed(ApiResponse::no_content());

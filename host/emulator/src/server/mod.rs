@@ -135,9 +135,7 @@ pub struct RunningEmulator {
 
 impl std::fmt::Debug for RunningEmulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningEmulator")
-            .field("url", &self.emulator.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("RunningEmulator").field("url", &self.emulator.base_url).finish_non_exhaustive()
     }
 }
 
@@ -146,17 +144,11 @@ pub async fn start(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> 
     let listener = TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is the port taken?)", options.listen))?;
-    let address = listener
-        .local_addr()
-        .context("the listening socket has no local address")?;
+    let address = listener.local_addr().context("the listening socket has no local address")?;
     let emulator = Arc::new(Emulator::new(base_url(address), &options)?);
     let (shutdown, stop) = watch::channel(false);
     tokio::spawn(serve(listener, router(emulator.clone()), stop));
-    Ok(RunningEmulator {
-        emulator,
-        shutdown,
-        thread: None,
-    })
+    Ok(RunningEmulator { emulator, shutdown, thread: None })
 }
 
 /// Starts an emulator on its own thread with its own tokio runtime, for
@@ -166,16 +158,10 @@ pub fn spawn(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> {
     let thread = std::thread::Builder::new()
         .name("salesforce-emulator".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {
-                    let _ = started_tx.send(Err(
-                        anyhow::Error::new(e).context("cannot start a tokio runtime")
-                    ));
+                    let _ = started_tx.send(Err(anyhow::Error::new(e).context("cannot start a tokio runtime")));
                     return;
                 }
             };
@@ -198,9 +184,7 @@ pub fn spawn(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> {
             });
         })
         .context("cannot start the emulator thread")?;
-    let mut running = started_rx
-        .recv()
-        .context("the emulator thread stopped before it started")??;
+    let mut running = started_rx.recv().context("the emulator thread stopped before it started")??;
     running.thread = Some(thread);
     Ok(running)
 }
@@ -210,21 +194,13 @@ pub fn spawn(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> {
 /// as the first line on stdout.
 pub async fn run_cli(listen: SocketAddr, seed: Seed) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let running = start(EmulatorOptions {
-        listen,
-        seed,
-        ..Default::default()
-    })
-    .await?;
+    let running = start(EmulatorOptions { listen, seed, ..Default::default() }).await?;
     {
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{}", running.credentials().to_json_line())
-            .context("cannot write to stdout")?;
+        writeln!(stdout, "{}", running.credentials().to_json_line()).context("cannot write to stdout")?;
         stdout.flush().context("cannot write to stdout")?;
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
     running.shutdown();
     Ok(())
 }
@@ -294,19 +270,12 @@ impl RunningEmulator {
     /// An access token acting as the active user with this username (a
     /// customer, another agent), as if that user had logged in.
     pub fn access_token_for(&self, username: &str) -> Result<String, SfError> {
-        self.emulator
-            .org()
-            .mint_session(username)
-            .map(|(token, _)| token)
+        self.emulator.org().mint_session(username).map(|(token, _)| token)
     }
 
     /// Adds a custom field to an object, as an admin would in Setup.
     pub fn add_custom_field(&self, object: &str, field: FieldDef) -> Result<(), SfError> {
-        self.emulator
-            .org()
-            .db
-            .schema_mut()
-            .add_custom_field(object, field)
+        self.emulator.org().db.schema_mut().add_custom_field(object, field)
     }
 
     /// Direct access to the org's records for assertions and set-up. Keep the
@@ -344,10 +313,7 @@ fn base_url(address: SocketAddr) -> String {
 fn router(emulator: Arc<Emulator>) -> Router {
     Router::new()
         .route("/services/oauth2/token", post(oauth::token))
-        .route(
-            "/services/oauth2/userinfo",
-            get(oauth::userinfo).post(oauth::userinfo),
-        )
+        .route("/services/oauth2/userinfo", get(oauth::userinfo).post(oauth::userinfo))
         .route("/id/{org_id}/{user_id}", get(oauth::identity))
         .route("/services/data", get(versions::list))
         .route("/services/data/", get(versions::list))

@@ -37,11 +37,10 @@ pub(super) async fn token(
         return answer;
     }
     // Salesforce reads the parameters from the form body or the query string.
-    let params: HashMap<String, String> =
-        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .chain(form_urlencoded::parse(&body))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+    let params: HashMap<String, String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .chain(form_urlencoded::parse(&body))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     let answer = {
         let mut org = emulator.org();
         org.counters.token_requests += 1;
@@ -52,27 +51,18 @@ pub(super) async fn token(
 
 /// The token endpoint's error body (an object, unlike the REST API's arrays).
 fn oauth_error(error: &str, description: &str) -> ApiResponse {
-    ApiResponse::json(
-        StatusCode::BAD_REQUEST,
-        json!({"error": error, "error_description": description}),
-    )
+    ApiResponse::json(StatusCode::BAD_REQUEST, json!({"error": error, "error_description": description}))
 }
 
 fn grant(org: &mut Org, params: &HashMap<String, String>, headers: &HeaderMap) -> ApiResponse {
     let param = |name: &str| params.get(name).map(String::as_str);
     let grant_type = param("grant_type").unwrap_or_default();
-    if !matches!(
-        grant_type,
-        "refresh_token" | "password" | "client_credentials"
-    ) {
+    if !matches!(grant_type, "refresh_token" | "password" | "client_credentials") {
         return oauth_error("unsupported_grant_type", "grant type not supported");
     }
     let (client_id, client_secret) = match basic_credentials(headers) {
         Some((id, secret)) => (Some(id), Some(secret)),
-        None => (
-            param("client_id").map(str::to_string),
-            param("client_secret").map(str::to_string),
-        ),
+        None => (param("client_id").map(str::to_string), param("client_secret").map(str::to_string)),
     };
     if client_id.as_deref() != Some(org.app.client_id.as_str()) {
         return oauth_error("invalid_client_id", "client identifier invalid");
@@ -82,9 +72,7 @@ fn grant(org: &mut Org, params: &HashMap<String, String>, headers: &HeaderMap) -
     }
     let user = match grant_type {
         "refresh_token" => {
-            let user_id = param("refresh_token")
-                .and_then(|t| org.sessions.refresh_user(t))
-                .map(str::to_string);
+            let user_id = param("refresh_token").and_then(|t| org.sessions.refresh_user(t)).map(str::to_string);
             match user_id.and_then(|id| org.user_by_id(&id)) {
                 Some(user) => user,
                 None => return oauth_error("invalid_grant", "expired access/refresh token"),
@@ -92,13 +80,8 @@ fn grant(org: &mut Org, params: &HashMap<String, String>, headers: &HeaderMap) -
         }
         "password" => {
             let username = param("username").unwrap_or_default();
-            let known = org
-                .passwords
-                .get(&username.to_lowercase())
-                .map(String::as_str);
-            let user = org
-                .user_by_username(username)
-                .and_then(|u| org.user_by_id(&u.id));
+            let known = org.passwords.get(&username.to_lowercase()).map(String::as_str);
+            let user = org.user_by_username(username).and_then(|u| org.user_by_id(&u.id));
             match (known, user) {
                 (Some(password), Some(user)) if Some(password) == param("password") => user,
                 _ => return oauth_error("invalid_grant", "authentication failure"),
@@ -170,10 +153,7 @@ fn signature(client_secret: &str, id: &str, issued_at: &str) -> String {
 }
 
 /// `GET|POST /services/oauth2/userinfo`: the OpenID Connect user info.
-pub(super) async fn userinfo(
-    State(emulator): State<Arc<Emulator>>,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn userinfo(State(emulator): State<Arc<Emulator>>, headers: HeaderMap) -> Response {
     let org = emulator.org();
     let answer = signed_in_user(&org, &headers).map(|user| {
         let user_id = user["Id"].as_str().unwrap_or_default();
@@ -254,10 +234,7 @@ fn signed_in_user(org: &Org, headers: &HeaderMap) -> Result<Value, SfError> {
 
 /// Identity responses spell user types in upper case (`STANDARD`).
 fn user_type(user: &Value) -> String {
-    user["UserType"]
-        .as_str()
-        .unwrap_or("Standard")
-        .to_uppercase()
+    user["UserType"].as_str().unwrap_or("Standard").to_uppercase()
 }
 
 /// The `urls` of an identity; `{version}` is literal, for the client to fill in.

@@ -41,15 +41,13 @@ impl Emulator {
         }
         let mut db = Database::new(schema);
         let clock = Clock::default();
-        let seeded = seed::seed(&mut db, options.seed, clock.now())
-            .map_err(|e| anyhow!("cannot seed the emulated org: {e}"))?;
+        let seeded =
+            seed::seed(&mut db, options.seed, clock.now()).map_err(|e| anyhow!("cannot seed the emulated org: {e}"))?;
         let org_id = ids::new_id("00D", 1);
         let mut sessions = Sessions::new(&org_id, options.token_ttl);
         let refresh_token = sessions.issue_refresh(&seeded.integration_user_id);
-        let passwords = HashMap::from([(
-            seeded.integration_username.to_lowercase(),
-            seeded.integration_password.clone(),
-        )]);
+        let passwords =
+            HashMap::from([(seeded.integration_username.to_lowercase(), seeded.integration_password.clone())]);
         let now = clock.now();
         let org = Org {
             db,
@@ -65,27 +63,18 @@ impl Emulator {
             counters: CallCounters::default(),
             cursors: QueryCursors::default(),
         };
-        Ok(Emulator {
-            base_url,
-            seeded,
-            org: Mutex::new(org),
-            faults: Mutex::new(FaultPlan::default()),
-        })
+        Ok(Emulator { base_url, seeded, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
     }
 
     /// The org, for one synchronous piece of work. A handler that panicked
     /// while holding it left it usable: every write validates before it
     /// changes anything.
     pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
-        self.org
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.org.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, FaultPlan> {
-        self.faults
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn credentials(&self) -> Credentials {
@@ -149,18 +138,11 @@ impl Org {
     }
 
     pub(crate) fn write_context(&self, user_id: &str) -> WriteContext {
-        WriteContext {
-            now: self.clock.now(),
-            user_id: user_id.to_string(),
-        }
+        WriteContext { now: self.clock.now(), user_id: user_id.to_string() }
     }
 
     pub(crate) fn query_context(&self, user_id: &str, version: &str) -> QueryContext {
-        QueryContext {
-            now: self.clock.now(),
-            api_version: version.to_string(),
-            user_id: user_id.to_string(),
-        }
+        QueryContext { now: self.clock.now(), api_version: version.to_string(), user_id: user_id.to_string() }
     }
 
     /// An HTTP request under `/services/data/vXX.X/`: the session, the
@@ -188,9 +170,7 @@ impl Org {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| {
-                scheme.eq_ignore_ascii_case("Bearer") || scheme.eq_ignore_ascii_case("OAuth")
-            })
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer") || scheme.eq_ignore_ascii_case("OAuth"))
             .map(|(_, token)| token.trim());
         token
             .and_then(|t| self.sessions.user_for(t, self.clock.now()))
@@ -204,47 +184,31 @@ impl Org {
             return self.check_allowance();
         }
         let now = self.clock.now();
-        usage::admit_call(
-            &mut self.allowance,
-            &mut self.counters,
-            &resource.counter_key(method),
-            now,
-        )
+        usage::admit_call(&mut self.allowance, &mut self.counters, &resource.counter_key(method), now)
     }
 
     /// REQUEST_LIMIT_EXCEEDED without counting anything.
     fn check_allowance(&self) -> Result<(), SfError> {
         let usage = self.usage();
         if usage.used >= usage.max {
-            return Err(SfError::new(
-                403,
-                "REQUEST_LIMIT_EXCEEDED",
-                "TotalRequests Limit exceeded.",
-            ));
+            return Err(SfError::new(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."));
         }
         Ok(())
     }
 
     /// Carries out a routed request as `user`, without authenticating or
     /// counting it: composite subrequests come through here too.
-    pub(crate) fn execute(
-        &mut self,
-        user: &str,
-        request: &ApiRequest,
-        resource: &Resource,
-    ) -> ApiResponse {
+    pub(crate) fn execute(&mut self, user: &str, request: &ApiRequest, resource: &Resource) -> ApiResponse {
         let get = request.method == Method::GET || request.method == Method::HEAD;
         let result = match resource {
             Resource::Resources => Ok(versions::resources(&request.version)),
             Resource::Limits => Ok(versions::limits(self.usage())),
-            Resource::Query {
-                include_deleted,
-                locator: None,
-            } => query::first_page(self, user, request, *include_deleted),
-            Resource::Query {
-                include_deleted,
-                locator: Some(locator),
-            } => query::next_page(self, user, request, locator, *include_deleted),
+            Resource::Query { include_deleted, locator: None } => {
+                query::first_page(self, user, request, *include_deleted)
+            }
+            Resource::Query { include_deleted, locator: Some(locator) } => {
+                query::next_page(self, user, request, locator, *include_deleted)
+            }
             Resource::Search => query::search(self, user, request),
             Resource::ParameterizedSearch => query::parameterized_search(self, user, request),
             Resource::SObjects => Ok(sobjects::describe_global(self, request)),
@@ -260,9 +224,7 @@ impl Org {
             },
             Resource::Blob { object, id, field } => sobjects::blob(self, object, id, field),
             Resource::Composite => composite::composite(self, user, request),
-            Resource::Collection {
-                object: Some(object),
-            } => composite::retrieve_collection(self, request, object),
+            Resource::Collection { object: Some(object) } => composite::retrieve_collection(self, request, object),
             Resource::Collection { object: None } => composite::collection(self, user, request),
             Resource::CompositeBatch => composite::batch(self, user, request),
         };
@@ -282,10 +244,7 @@ impl Org {
 
     /// A user by username (case-insensitive), deleted users excluded.
     pub(crate) fn user_by_username(&self, username: &str) -> Option<UserSummary> {
-        let soql = format!(
-            "SELECT Id, Username, IsActive FROM User WHERE Username = '{}'",
-            soql_string(username)
-        );
+        let soql = format!("SELECT Id, Username, IsActive FROM User WHERE Username = '{}'", soql_string(username));
         let ctx = self.query_context(&self.org_id, "59.0");
         let result = self.db.query(&soql, false, &ctx).ok()?;
         let row = result.records.first()?;
@@ -313,27 +272,17 @@ impl Org {
         .iter()
         .map(|f| f.to_string())
         .collect();
-        self.db
-            .retrieve("User", user_id, Some(&fields), "59.0")
-            .ok()
+        self.db.retrieve("User", user_id, Some(&fields), "59.0").ok()
     }
 
     /// An access token for the active user `username`, and the token
     /// endpoint's body for it: the admin path to act as any user.
     pub(crate) fn mint_session(&mut self, username: &str) -> Result<(String, Value), SfError> {
-        let user = self.user_by_username(username).ok_or_else(|| {
-            SfError::new(
-                404,
-                "NOT_FOUND",
-                format!("No user has the username {username}"),
-            )
-        })?;
+        let user = self
+            .user_by_username(username)
+            .ok_or_else(|| SfError::new(404, "NOT_FOUND", format!("No user has the username {username}")))?;
         if !user.is_active {
-            return Err(SfError::new(
-                400,
-                "INACTIVE_USER",
-                format!("The user {} is inactive", user.username),
-            ));
+            return Err(SfError::new(400, "INACTIVE_USER", format!("The user {} is inactive", user.username)));
         }
         Ok(oauth::issue(self, &user.id, None))
     }

@@ -44,26 +44,12 @@ struct Cursor {
 
 impl QueryCursors {
     /// Keeps `records` for paging and returns the new cursor's id.
-    fn open(
-        &mut self,
-        user_id: &str,
-        result: QueryResult,
-        batch_size: usize,
-        now: DateTime<Utc>,
-    ) -> String {
-        self.open
-            .retain(|_, c| now - c.last_used < CURSOR_IDLE_TIMEOUT);
-        let mine: Vec<(&String, DateTime<Utc>)> = self
-            .open
-            .iter()
-            .filter(|(_, c)| c.user_id == user_id)
-            .map(|(id, c)| (id, c.last_used))
-            .collect();
+    fn open(&mut self, user_id: &str, result: QueryResult, batch_size: usize, now: DateTime<Utc>) -> String {
+        self.open.retain(|_, c| now - c.last_used < CURSOR_IDLE_TIMEOUT);
+        let mine: Vec<(&String, DateTime<Utc>)> =
+            self.open.iter().filter(|(_, c)| c.user_id == user_id).map(|(id, c)| (id, c.last_used)).collect();
         if mine.len() >= MAX_CURSORS_PER_USER
-            && let Some(oldest) = mine
-                .iter()
-                .min_by_key(|(_, used)| *used)
-                .map(|(id, _)| (*id).clone())
+            && let Some(oldest) = mine.iter().min_by_key(|(_, used)| *used).map(|(id, _)| (*id).clone())
         {
             self.open.remove(&oldest);
         }
@@ -83,8 +69,7 @@ impl QueryCursors {
 
 /// One page: `{"totalSize","done","nextRecordsUrl"?,"records"}`.
 fn page(total_size: usize, records: &[Value], next_records_url: Option<String>) -> Value {
-    let mut body =
-        json!({"totalSize": total_size, "done": next_records_url.is_none(), "records": records});
+    let mut body = json!({"totalSize": total_size, "done": next_records_url.is_none(), "records": records});
     if let Some(url) = next_records_url {
         body["nextRecordsUrl"] = json!(url);
     }
@@ -93,10 +78,7 @@ fn page(total_size: usize, records: &[Value], next_records_url: Option<String>) 
 
 fn next_url(request: &ApiRequest, include_deleted: bool, cursor: &str, offset: usize) -> String {
     let resource = if include_deleted { "queryAll" } else { "query" };
-    format!(
-        "/services/data/v{}/{resource}/{cursor}-{offset}",
-        request.version
-    )
+    format!("/services/data/v{}/{resource}/{cursor}-{offset}", request.version)
 }
 
 /// `GET /query?q=` and `/queryAll?q=`: the first page.
@@ -107,22 +89,13 @@ pub(crate) fn first_page(
     include_deleted: bool,
 ) -> Result<ApiResponse, Vec<SfError>> {
     let Some(soql) = request.param("q").filter(|q| !q.trim().is_empty()) else {
-        return Err(vec![SfError::malformed_query(
-            "A query string has to be specified",
-        )]);
+        return Err(vec![SfError::malformed_query("A query string has to be specified")]);
     };
     let ctx = org.query_context(user, &request.version);
-    let result = org
-        .db
-        .query(soql, include_deleted, &ctx)
-        .map_err(|e| vec![e])?;
+    let result = org.db.query(soql, include_deleted, &ctx).map_err(|e| vec![e])?;
     let batch_size = request.batch_size.unwrap_or(MAX_BATCH_SIZE);
     if result.records.len() <= batch_size {
-        return Ok(ApiResponse::ok(page(
-            result.total_size,
-            &result.records,
-            None,
-        )));
+        return Ok(ApiResponse::ok(page(result.total_size, &result.records, None)));
     }
     let cursor = org.cursors.open(user, result, batch_size, ctx.now);
     next_page(org, user, request, &format!("{cursor}-0"), include_deleted)
@@ -136,13 +109,7 @@ pub(crate) fn next_page(
     locator: &str,
     include_deleted: bool,
 ) -> Result<ApiResponse, Vec<SfError>> {
-    let invalid = || {
-        vec![SfError::new(
-            400,
-            "INVALID_QUERY_LOCATOR",
-            "invalid query locator",
-        )]
-    };
+    let invalid = || vec![SfError::new(400, "INVALID_QUERY_LOCATOR", "invalid query locator")];
     let (cursor_id, offset) = locator.rsplit_once('-').ok_or_else(invalid)?;
     let offset: usize = offset.parse().map_err(|_| invalid())?;
     let now = org.clock.now();
@@ -157,21 +124,12 @@ pub(crate) fn next_page(
     }
     cursor.last_used = now;
     let end = (offset + cursor.batch_size).min(cursor.records.len());
-    let next =
-        (end < cursor.records.len()).then(|| next_url(request, include_deleted, cursor_id, end));
-    Ok(ApiResponse::ok(page(
-        cursor.total_size,
-        &cursor.records[offset..end],
-        next,
-    )))
+    let next = (end < cursor.records.len()).then(|| next_url(request, include_deleted, cursor_id, end));
+    Ok(ApiResponse::ok(page(cursor.total_size, &cursor.records[offset..end], next)))
 }
 
 /// `GET /search?q=` (SOSL).
-pub(crate) fn search(
-    org: &mut Org,
-    user: &str,
-    request: &ApiRequest,
-) -> Result<ApiResponse, Vec<SfError>> {
+pub(crate) fn search(org: &mut Org, user: &str, request: &ApiRequest) -> Result<ApiResponse, Vec<SfError>> {
     let Some(sosl) = request.param("q").filter(|q| !q.trim().is_empty()) else {
         return Err(vec![SfError::malformed_search(
             "No search term found. The search term must be enclosed in braces.",
@@ -180,12 +138,7 @@ pub(crate) fn search(
     run_search(org, user, request, sosl)
 }
 
-fn run_search(
-    org: &Org,
-    user: &str,
-    request: &ApiRequest,
-    sosl: &str,
-) -> Result<ApiResponse, Vec<SfError>> {
+fn run_search(org: &Org, user: &str, request: &ApiRequest, sosl: &str) -> Result<ApiResponse, Vec<SfError>> {
     let ctx = org.query_context(user, &request.version);
     let records = org.db.search(sosl, &ctx).map_err(|e| vec![e])?;
     Ok(ApiResponse::ok(json!({"searchRecords": records})))
@@ -199,11 +152,7 @@ pub(crate) fn parameterized_search(
     request: &ApiRequest,
 ) -> Result<ApiResponse, Vec<SfError>> {
     let Some(term) = request.param("q").filter(|q| !q.trim().is_empty()) else {
-        return Err(vec![SfError::new(
-            400,
-            "INVALID_SEARCH",
-            "Search term must be specified with 'q' parameter",
-        )]);
+        return Err(vec![SfError::new(400, "INVALID_SEARCH", "Search term must be specified with 'q' parameter")]);
     };
     let scope = match request.param("in").map(str::to_ascii_uppercase).as_deref() {
         None | Some("ALL") => "ALL",
@@ -219,16 +168,9 @@ pub(crate) fn parameterized_search(
         }
     };
     let mut returning = Vec::new();
-    for object in request
-        .query
-        .iter()
-        .filter(|(k, _)| k == "sobject")
-        .map(|(_, v)| v.as_str())
-    {
+    for object in request.query.iter().filter(|(k, _)| k == "sobject").map(|(_, v)| v.as_str()) {
         let fields = request.param(&format!("{object}.fields")).unwrap_or("Id");
-        let limit = request
-            .param(&format!("{object}.limit"))
-            .and_then(|l| l.parse::<u32>().ok());
+        let limit = request.param(&format!("{object}.limit")).and_then(|l| l.parse::<u32>().ok());
         let limit = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
         returning.push(format!("{object}({fields}{limit})"));
     }
@@ -236,10 +178,7 @@ pub(crate) fn parameterized_search(
     if !returning.is_empty() {
         sosl.push_str(&format!(" RETURNING {}", returning.join(", ")));
     }
-    if let Some(limit) = request
-        .param("overallLimit")
-        .and_then(|l| l.parse::<u32>().ok())
-    {
+    if let Some(limit) = request.param("overallLimit").and_then(|l| l.parse::<u32>().ok()) {
         sosl.push_str(&format!(" LIMIT {limit}"));
     }
     run_search(org, user, request, &sosl)
@@ -270,18 +209,10 @@ mod tests {
     fn a_user_keeps_at_most_ten_cursors() {
         let mut cursors = QueryCursors::default();
         let now = Utc::now();
-        let rows = || QueryResult {
-            total_size: 1,
-            records: vec![json!({})],
-        };
+        let rows = || QueryResult { total_size: 1, records: vec![json!({})] };
         let first = cursors.open("005A", rows(), 200, now);
         for i in 1..=MAX_CURSORS_PER_USER {
-            cursors.open(
-                "005A",
-                rows(),
-                200,
-                now + chrono::Duration::seconds(i as i64),
-            );
+            cursors.open("005A", rows(), 200, now + chrono::Duration::seconds(i as i64));
         }
         assert!(!cursors.open.contains_key(&first));
         assert_eq!(cursors.open.len(), MAX_CURSORS_PER_USER);

@@ -28,18 +28,8 @@ pub(crate) struct ApiRequest {
 
 impl ApiRequest {
     /// `rest` is the path after `/services/data/v{version}/`, `query` the raw query string.
-    pub(crate) fn new(
-        method: Method,
-        version: &str,
-        rest: &str,
-        query: Option<&str>,
-        body: Vec<u8>,
-    ) -> Self {
-        let path = rest
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+    pub(crate) fn new(method: Method, version: &str, rest: &str, query: Option<&str>, body: Vec<u8>) -> Self {
+        let path = rest.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
         let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
@@ -63,27 +53,19 @@ impl ApiRequest {
     /// `Sforce-Auto-Assign` is accepted and has nothing to do: the emulator
     /// runs no assignment rules.
     pub(crate) fn with_headers(mut self, headers: &HeaderMap) -> Self {
-        self.batch_size = headers
-            .get("sforce-query-options")
-            .and_then(|v| v.to_str().ok())
-            .and_then(batch_size_option);
+        self.batch_size = headers.get("sforce-query-options").and_then(|v| v.to_str().ok()).and_then(batch_size_option);
         self
     }
 
     /// The first value of a query parameter.
     pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON, or `JSON_PARSER_ERROR` as Salesforce words it.
     pub(crate) fn json_body(&self) -> Result<Value, SfError> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(json_parser_error(
-                "No content to map to Object due to end of input",
-            ));
+            return Err(json_parser_error("No content to map to Object due to end of input"));
         }
         serde_json::from_slice(&self.body).map_err(|e| json_syntax_error(&e))
     }
@@ -131,22 +113,14 @@ mod tests {
     fn query_options_are_clamped_to_salesforce_bounds() {
         assert_eq!(batch_size_option("batchSize=500"), Some(500));
         assert_eq!(batch_size_option("batchSize=10"), Some(MIN_BATCH_SIZE));
-        assert_eq!(
-            batch_size_option("foo=1, batchSize = 9999"),
-            Some(MAX_BATCH_SIZE)
-        );
+        assert_eq!(batch_size_option("foo=1, batchSize = 9999"), Some(MAX_BATCH_SIZE));
         assert_eq!(batch_size_option("batchSize=abc"), None);
     }
 
     #[test]
     fn paths_queries_and_method_override_are_decoded() {
-        let r = ApiRequest::new(
-            Method::POST,
-            "59.0",
-            "/sobjects/Case/500x/",
-            Some("_HttpMethod=patch&q=a+b%2B"),
-            vec![],
-        );
+        let r =
+            ApiRequest::new(Method::POST, "59.0", "/sobjects/Case/500x/", Some("_HttpMethod=patch&q=a+b%2B"), vec![]);
         assert_eq!(r.method, Method::PATCH);
         assert_eq!(r.path, ["sobjects", "Case", "500x"]);
         assert_eq!(r.param("q"), Some("a b+"));
@@ -156,13 +130,7 @@ mod tests {
     fn bodies_that_are_not_objects_are_parser_errors() {
         let r = ApiRequest::new(Method::POST, "59.0", "sobjects/Case", None, b"[1]".to_vec());
         assert_eq!(r.json_object().unwrap_err().error_code, "JSON_PARSER_ERROR");
-        let r = ApiRequest::new(
-            Method::POST,
-            "59.0",
-            "sobjects/Case",
-            None,
-            b"{\"a\":".to_vec(),
-        );
+        let r = ApiRequest::new(Method::POST, "59.0", "sobjects/Case", None, b"{\"a\":".to_vec());
         assert_eq!(r.json_object().unwrap_err().error_code, "JSON_PARSER_ERROR");
         let r = ApiRequest::new(Method::POST, "59.0", "sobjects/Case", None, b"".to_vec());
         assert_eq!(r.json_object().unwrap_err().error_code, "JSON_PARSER_ERROR");

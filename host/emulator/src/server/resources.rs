@@ -56,76 +56,37 @@ pub(crate) enum Resource {
 impl Resource {
     /// Finds the resource for a method and path, or NOT_FOUND (404) /
     /// METHOD_NOT_ALLOWED (405) as Salesforce answers them.
-    pub(crate) fn route(
-        method: &Method,
-        path: &[String],
-        schema: &Schema,
-    ) -> Result<Resource, SfError> {
-        let object = |name: &str| {
-            schema
-                .object(name)
-                .map(|o| o.name.clone())
-                .ok_or_else(|| SfError::unknown_sobject(name))
-        };
+    pub(crate) fn route(method: &Method, path: &[String], schema: &Schema) -> Result<Resource, SfError> {
+        let object =
+            |name: &str| schema.object(name).map(|o| o.name.clone()).ok_or_else(|| SfError::unknown_sobject(name));
         let segments: Vec<&str> = path.iter().map(String::as_str).collect();
         let resource = match segments.as_slice() {
             [] => Resource::Resources,
             ["limits"] => Resource::Limits,
-            ["query"] => Resource::Query {
-                include_deleted: false,
-                locator: None,
-            },
-            ["queryAll"] => Resource::Query {
-                include_deleted: true,
-                locator: None,
-            },
-            ["query", locator] => Resource::Query {
-                include_deleted: false,
-                locator: Some(locator.to_string()),
-            },
-            ["queryAll", locator] => Resource::Query {
-                include_deleted: true,
-                locator: Some(locator.to_string()),
-            },
+            ["query"] => Resource::Query { include_deleted: false, locator: None },
+            ["queryAll"] => Resource::Query { include_deleted: true, locator: None },
+            ["query", locator] => Resource::Query { include_deleted: false, locator: Some(locator.to_string()) },
+            ["queryAll", locator] => Resource::Query { include_deleted: true, locator: Some(locator.to_string()) },
             ["search"] => Resource::Search,
             ["parameterizedSearch"] => Resource::ParameterizedSearch,
             ["sobjects"] => Resource::SObjects,
-            ["sobjects", name] => Resource::SObject {
-                object: object(name)?,
-            },
-            ["sobjects", name, "describe"] => Resource::Describe {
-                object: object(name)?,
-            },
-            ["sobjects", name, "updated"] => Resource::Updated {
-                object: object(name)?,
-            },
-            ["sobjects", name, "deleted"] => Resource::Deleted {
-                object: object(name)?,
-            },
-            ["sobjects", name, id] => Resource::Record {
-                object: object(name)?,
-                id: id.to_string(),
-            },
+            ["sobjects", name] => Resource::SObject { object: object(name)? },
+            ["sobjects", name, "describe"] => Resource::Describe { object: object(name)? },
+            ["sobjects", name, "updated"] => Resource::Updated { object: object(name)? },
+            ["sobjects", name, "deleted"] => Resource::Deleted { object: object(name)? },
+            ["sobjects", name, id] => Resource::Record { object: object(name)?, id: id.to_string() },
             ["sobjects", _, "describe", ..] => return Err(SfError::not_found()),
-            ["sobjects", name, id, field] => Resource::Blob {
-                object: object(name)?,
-                id: id.to_string(),
-                field: field.to_string(),
-            },
+            ["sobjects", name, id, field] => {
+                Resource::Blob { object: object(name)?, id: id.to_string(), field: field.to_string() }
+            }
             ["composite"] => Resource::Composite,
             ["composite", "sobjects"] => Resource::Collection { object: None },
-            ["composite", "sobjects", name] => Resource::Collection {
-                object: Some(object(name)?),
-            },
+            ["composite", "sobjects", name] => Resource::Collection { object: Some(object(name)?) },
             ["composite", "batch"] => Resource::CompositeBatch,
             _ => return Err(SfError::not_found()),
         };
         let allowed = resource.methods();
-        let asked = if method == Method::HEAD {
-            &Method::GET
-        } else {
-            method
-        };
+        let asked = if method == Method::HEAD { &Method::GET } else { method };
         if !allowed.contains(asked) {
             let mut names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
             if allowed.contains(&Method::GET) {
@@ -134,10 +95,7 @@ impl Resource {
             return Err(SfError::new(
                 405,
                 "METHOD_NOT_ALLOWED",
-                format!(
-                    "HTTP Method '{method}' not allowed. Allowed are {}",
-                    names.join(",")
-                ),
+                format!("HTTP Method '{method}' not allowed. Allowed are {}", names.join(",")),
             ));
         }
         Ok(resource)
@@ -161,14 +119,8 @@ impl Resource {
         match self {
             Resource::Resources => "/".into(),
             Resource::Limits => "/limits".into(),
-            Resource::Query {
-                include_deleted: false,
-                ..
-            } => "/query".into(),
-            Resource::Query {
-                include_deleted: true,
-                ..
-            } => "/queryAll".into(),
+            Resource::Query { include_deleted: false, .. } => "/query".into(),
+            Resource::Query { include_deleted: true, .. } => "/queryAll".into(),
             Resource::Search => "/search".into(),
             Resource::ParameterizedSearch => "/parameterizedSearch".into(),
             Resource::SObjects => "/sobjects".into(),
@@ -181,9 +133,7 @@ impl Resource {
             Resource::Blob { object, field, .. } => format!("/sobjects/{object}/{field}"),
             Resource::Composite => "/composite".into(),
             Resource::Collection { object: None } => "/composite/sobjects".into(),
-            Resource::Collection {
-                object: Some(object),
-            } => format!("/composite/sobjects/{object}"),
+            Resource::Collection { object: Some(object) } => format!("/composite/sobjects/{object}"),
             Resource::CompositeBatch => "/composite/batch".into(),
         }
     }
@@ -205,11 +155,7 @@ mod tests {
     use super::*;
 
     fn route(method: Method, path: &str) -> Result<Resource, SfError> {
-        let path: Vec<String> = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+        let path: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
         Resource::route(&method, &path, &Schema::standard())
     }
 
@@ -217,28 +163,18 @@ mod tests {
     fn paths_map_to_resources_with_canonical_object_names() {
         assert_eq!(
             route(Method::PATCH, "sobjects/case/500x").unwrap(),
-            Resource::Record {
-                object: "Case".into(),
-                id: "500x".into()
-            }
+            Resource::Record { object: "Case".into(), id: "500x".into() }
         );
         assert_eq!(
             route(Method::GET, "query/01gXX-2000").unwrap(),
-            Resource::Query {
-                include_deleted: false,
-                locator: Some("01gXX-2000".into())
-            }
+            Resource::Query { include_deleted: false, locator: Some("01gXX-2000".into()) }
         );
         assert_eq!(
-            route(Method::GET, "sobjects/Case/describe")
-                .unwrap()
-                .counter_key(&Method::GET),
+            route(Method::GET, "sobjects/Case/describe").unwrap().counter_key(&Method::GET),
             "GET /sobjects/Case/describe"
         );
         assert_eq!(
-            route(Method::DELETE, "sobjects/Case/500x")
-                .unwrap()
-                .counter_key(&Method::DELETE),
+            route(Method::DELETE, "sobjects/Case/500x").unwrap().counter_key(&Method::DELETE),
             "DELETE /sobjects/Case"
         );
     }
@@ -246,20 +182,9 @@ mod tests {
     #[test]
     fn unknown_paths_objects_and_methods_are_refused_like_salesforce() {
         assert_eq!(route(Method::GET, "nope").unwrap_err().status, 404);
-        assert_eq!(
-            route(Method::GET, "sobjects/Nope__c")
-                .unwrap_err()
-                .error_code,
-            "NOT_FOUND"
-        );
+        assert_eq!(route(Method::GET, "sobjects/Nope__c").unwrap_err().error_code, "NOT_FOUND");
         let e = route(Method::PUT, "sobjects/Case/500x").unwrap_err();
-        assert_eq!(
-            (e.status, e.error_code.as_str()),
-            (405, "METHOD_NOT_ALLOWED")
-        );
-        assert_eq!(
-            e.message,
-            "HTTP Method 'PUT' not allowed. Allowed are HEAD,GET,PATCH,DELETE"
-        );
+        assert_eq!((e.status, e.error_code.as_str()), (405, "METHOD_NOT_ALLOWED"));
+        assert_eq!(e.message, "HTTP Method 'PUT' not allowed. Allowed are HEAD,GET,PATCH,DELETE");
     }
 }

@@ -32,11 +32,7 @@ pub(crate) struct ApiResponse {
 
 impl ApiResponse {
     pub(crate) fn json(status: StatusCode, body: Value) -> Self {
-        ApiResponse {
-            status,
-            body: Body::Json(body),
-            headers: Vec::new(),
-        }
+        ApiResponse { status, body: Body::Json(body), headers: Vec::new() }
     }
 
     pub(crate) fn ok(body: Value) -> Self {
@@ -44,22 +40,11 @@ impl ApiResponse {
     }
 
     pub(crate) fn no_content() -> Self {
-        ApiResponse {
-            status: StatusCode::NO_CONTENT,
-            body: Body::Empty,
-            headers: Vec::new(),
-        }
+        ApiResponse { status: StatusCode::NO_CONTENT, body: Body::Empty, headers: Vec::new() }
     }
 
     pub(crate) fn raw(status: StatusCode, content_type: &str, bytes: Vec<u8>) -> Self {
-        ApiResponse {
-            status,
-            body: Body::Raw {
-                content_type: content_type.to_string(),
-                bytes,
-            },
-            headers: Vec::new(),
-        }
+        ApiResponse { status, body: Body::Raw { content_type: content_type.to_string(), bytes }, headers: Vec::new() }
     }
 
     /// The one place Salesforce's error array is rendered: the status comes
@@ -67,10 +52,7 @@ impl ApiResponse {
     pub(crate) fn errors(errors: Vec<SfError>) -> Self {
         let status = errors.first().map_or(400, |e| e.status);
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        Self::json(
-            status,
-            serde_json::to_value(&errors).unwrap_or_else(|_| json!([])),
-        )
+        Self::json(status, serde_json::to_value(&errors).unwrap_or_else(|_| json!([])))
     }
 
     pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
@@ -115,15 +97,9 @@ impl From<Vec<SfError>> for ApiResponse {
 impl IntoResponse for ApiResponse {
     fn into_response(self) -> Response {
         let (content_type, bytes) = match self.body {
-            Body::Json(v) => (
-                Some(JSON_CONTENT_TYPE.to_string()),
-                serde_json::to_vec(&v).unwrap_or_default(),
-            ),
+            Body::Json(v) => (Some(JSON_CONTENT_TYPE.to_string()), serde_json::to_vec(&v).unwrap_or_default()),
             Body::Empty => (None, Vec::new()),
-            Body::Raw {
-                content_type,
-                bytes,
-            } => (Some(content_type), bytes),
+            Body::Raw { content_type, bytes } => (Some(content_type), bytes),
         };
         let mut response = (self.status, bytes).into_response();
         let headers = response.headers_mut();
@@ -137,10 +113,7 @@ impl IntoResponse for ApiResponse {
         }
         for (name, value) in self.headers {
             // `from_bytes` lower-cases the display spelling kept for composite bodies.
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
                 headers.insert(name, value);
             }
         }
@@ -162,9 +135,5 @@ pub(crate) fn json_syntax_error(e: &serde_json::Error) -> SfError {
         serde_json::error::Category::Eof => "Unexpected end-of-input".to_string(),
         _ => format!("Unexpected character: {reason}"),
     };
-    json_parser_error(format!(
-        "{what} at [line:{}, column:{}]",
-        e.line(),
-        e.column()
-    ))
+    json_parser_error(format!("{what} at [line:{}, column:{}]", e.line(), e.column()))
 }

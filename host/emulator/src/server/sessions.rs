@@ -19,13 +19,8 @@ impl ConnectedApp {
     pub(crate) fn generate() -> Self {
         let mut rng = rand::rng();
         let client_id = format!("3MVG9{}", Alphanumeric.sample_string(&mut rng, 80));
-        let client_secret: String = (0..64)
-            .map(|_| char::from(b"0123456789ABCDEF"[rng.random_range(0..16)]))
-            .collect();
-        ConnectedApp {
-            client_id,
-            client_secret,
-        }
+        let client_secret: String = (0..64).map(|_| char::from(b"0123456789ABCDEF"[rng.random_range(0..16)])).collect();
+        ConnectedApp { client_id, client_secret }
     }
 }
 
@@ -63,42 +58,25 @@ impl Sessions {
         let mut rng = rand::rng();
         let secret: String = (0..94)
             .map(|_| {
-                char::from(
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._"
-                        [rng.random_range(0..64)],
-                )
+                char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._"[rng.random_range(0..64)])
             })
             .collect();
         let token = format!("{}!AR{secret}", self.org_prefix);
-        let expires_at = now
-            .checked_add_signed(self.ttl)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        self.access.insert(
-            token.clone(),
-            Session {
-                user_id: user_id.to_string(),
-                expires_at,
-            },
-        );
+        let expires_at = now.checked_add_signed(self.ttl).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.access.insert(token.clone(), Session { user_id: user_id.to_string(), expires_at });
         token
     }
 
     /// A new refresh token for `user_id`.
     pub(crate) fn issue_refresh(&mut self, user_id: &str) -> String {
-        let token = format!(
-            "5Aep861{}",
-            Alphanumeric.sample_string(&mut rand::rng(), 80)
-        );
+        let token = format!("5Aep861{}", Alphanumeric.sample_string(&mut rand::rng(), 80));
         self.refresh.insert(token.clone(), user_id.to_string());
         token
     }
 
     /// The user an access token acts as, if it is known and not expired.
     pub(crate) fn user_for(&self, access_token: &str, now: DateTime<Utc>) -> Option<&str> {
-        self.access
-            .get(access_token)
-            .filter(|s| s.expires_at > now)
-            .map(|s| s.user_id.as_str())
+        self.access.get(access_token).filter(|s| s.expires_at > now).map(|s| s.user_id.as_str())
     }
 
     /// The user a refresh token belongs to.
@@ -122,14 +100,8 @@ mod tests {
         let t0 = Utc::now();
         let token = sessions.issue("005A", t0);
         assert!(token.starts_with("00D5g0000000001!AR"));
-        assert_eq!(
-            sessions.user_for(&token, t0 + chrono::Duration::seconds(59)),
-            Some("005A")
-        );
-        assert_eq!(
-            sessions.user_for(&token, t0 + chrono::Duration::seconds(60)),
-            None
-        );
+        assert_eq!(sessions.user_for(&token, t0 + chrono::Duration::seconds(59)), Some("005A"));
+        assert_eq!(sessions.user_for(&token, t0 + chrono::Duration::seconds(60)), None);
         assert_eq!(sessions.user_for("nope", t0), None);
     }
 }

@@ -20,11 +20,7 @@ pub(crate) fn describe_global(org: &Org, request: &ApiRequest) -> ApiResponse {
 
 /// `GET /sobjects/{object}/describe`.
 pub(crate) fn describe(org: &Org, request: &ApiRequest, object: &str) -> Answer {
-    let obj = org
-        .db
-        .schema()
-        .object(object)
-        .ok_or_else(|| vec![SfError::unknown_sobject(object)])?;
+    let obj = org.db.schema().object(object).ok_or_else(|| vec![SfError::unknown_sobject(object)])?;
     Ok(ApiResponse::ok(describe_object(obj, &request.version)))
 }
 
@@ -37,9 +33,7 @@ pub(crate) fn info(org: &Org, request: &ApiRequest, object: &str) -> Answer {
         .and_then(|objects| objects.iter().find(|o| o["name"] == object))
         .cloned()
         .ok_or_else(|| vec![SfError::unknown_sobject(object)])?;
-    Ok(ApiResponse::ok(
-        json!({"objectDescribe": entry, "recentItems": []}),
-    ))
+    Ok(ApiResponse::ok(json!({"objectDescribe": entry, "recentItems": []})))
 }
 
 /// The success body of a create, in REST and in collections.
@@ -63,24 +57,14 @@ pub(crate) fn create(org: &mut Org, user: &str, request: &ApiRequest, object: &s
 
 /// `GET /sobjects/{object}/{id}?fields=A,B`.
 pub(crate) fn retrieve(org: &Org, request: &ApiRequest, object: &str, id: &str) -> Answer {
-    let fields: Option<Vec<String>> = request
-        .param("fields")
-        .map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
-    let record = org
-        .db
-        .retrieve(object, id, fields.as_deref(), &request.version)
-        .map_err(|e| vec![e])?;
+    let fields: Option<Vec<String>> =
+        request.param("fields").map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
+    let record = org.db.retrieve(object, id, fields.as_deref(), &request.version).map_err(|e| vec![e])?;
     Ok(ApiResponse::ok(record))
 }
 
 /// `PATCH /sobjects/{object}/{id}` → 204.
-pub(crate) fn update(
-    org: &mut Org,
-    user: &str,
-    request: &ApiRequest,
-    object: &str,
-    id: &str,
-) -> Answer {
+pub(crate) fn update(org: &mut Org, user: &str, request: &ApiRequest, object: &str, id: &str) -> Answer {
     let fields = request.json_object().map_err(|e| vec![e])?;
     let ctx = org.write_context(user);
     org.db.update(object, id, &fields, &ctx)?;
@@ -99,32 +83,20 @@ pub(crate) fn updated(org: &Org, request: &ApiRequest, object: &str, deleted: bo
     let bound = |name: &str| -> Result<_, Vec<SfError>> {
         let raw = request.param(name).ok_or_else(|| {
             vec![
-                SfError::new(
-                    400,
-                    "MISSING_ARGUMENT",
-                    format!("Missing required parameter: {name}"),
-                )
-                .with_fields(vec![name.to_string()]),
+                SfError::new(400, "MISSING_ARGUMENT", format!("Missing required parameter: {name}"))
+                    .with_fields(vec![name.to_string()]),
             ]
         })?;
         parse_datetime(raw).ok_or_else(|| {
             vec![
-                SfError::new(
-                    400,
-                    "INVALID_REPLICATION_DATE",
-                    format!("Invalid {name} date: {raw}"),
-                )
-                .with_fields(vec![name.to_string()]),
+                SfError::new(400, "INVALID_REPLICATION_DATE", format!("Invalid {name} date: {raw}"))
+                    .with_fields(vec![name.to_string()]),
             ]
         })
     };
     let (start, end) = (bound("start")?, bound("end")?);
     let now = org.clock.now();
-    let body = if deleted {
-        org.db.deleted(object, start, end, now)
-    } else {
-        org.db.updated(object, start, end, now)
-    };
+    let body = if deleted { org.db.deleted(object, start, end, now) } else { org.db.updated(object, start, end, now) };
     Ok(ApiResponse::ok(body.map_err(|e| vec![e])?))
 }
 
@@ -138,11 +110,7 @@ pub(crate) fn blob(org: &Org, object: &str, id: &str, field: &str) -> Answer {
         .schema()
         .object(object)
         .and_then(|o| o.field("ContentType"))
-        .and_then(|_| {
-            org.db
-                .retrieve(object, id, Some(&["ContentType".to_string()]), "59.0")
-                .ok()
-        })
+        .and_then(|_| org.db.retrieve(object, id, Some(&["ContentType".to_string()]), "59.0").ok())
         .and_then(|r| r["ContentType"].as_str().map(str::to_string))
         .unwrap_or_else(|| "application/octetstream".to_string());
     Ok(ApiResponse::raw(StatusCode::OK, &content_type, bytes))

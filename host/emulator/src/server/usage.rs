@@ -61,23 +61,12 @@ pub(crate) struct Allowance {
 
 impl Allowance {
     pub(crate) fn new(max: u64, now: DateTime<Utc>) -> Self {
-        Allowance {
-            used: 0,
-            max,
-            window_start: now,
-        }
+        Allowance { used: 0, max, window_start: now }
     }
 
     pub(crate) fn usage(&self, now: DateTime<Utc>) -> ApiUsage {
-        let used = if now - self.window_start >= WINDOW {
-            0
-        } else {
-            self.used
-        };
-        ApiUsage {
-            used,
-            max: self.max,
-        }
+        let used = if now - self.window_start >= WINDOW { 0 } else { self.used };
+        ApiUsage { used, max: self.max }
     }
 
     pub(crate) fn set(&mut self, used: Option<u64>, max: Option<u64>) {
@@ -113,11 +102,7 @@ pub(crate) fn admit_call(
 ) -> Result<(), SfError> {
     allowance.roll(now);
     if allowance.used >= allowance.max {
-        return Err(SfError::new(
-            403,
-            "REQUEST_LIMIT_EXCEEDED",
-            "TotalRequests Limit exceeded.",
-        ));
+        return Err(SfError::new(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."));
     }
     allowance.used += 1;
     counters.record(endpoint);
@@ -136,10 +121,7 @@ mod tests {
         assert!(admit_call(&mut allowance, &mut counters, "GET /query", t0).is_ok());
         assert!(admit_call(&mut allowance, &mut counters, "GET /query", t0).is_ok());
         let refused = admit_call(&mut allowance, &mut counters, "GET /query", t0).unwrap_err();
-        assert_eq!(
-            (refused.status, refused.error_code.as_str()),
-            (403, "REQUEST_LIMIT_EXCEEDED")
-        );
+        assert_eq!((refused.status, refused.error_code.as_str()), (403, "REQUEST_LIMIT_EXCEEDED"));
         assert_eq!(counters.get("GET /query"), 2);
         assert_eq!(allowance.header(t0), "api-usage=2/2");
         let later = t0 + chrono::Duration::hours(25);

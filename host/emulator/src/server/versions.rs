@@ -80,10 +80,8 @@ pub(crate) fn resources(version: &str) -> ApiResponse {
         "actions",
         "support",
     ];
-    let map: serde_json::Map<String, Value> = names
-        .iter()
-        .map(|n| (n.to_string(), json!(format!("{base}/{n}"))))
-        .collect();
+    let map: serde_json::Map<String, Value> =
+        names.iter().map(|n| (n.to_string(), json!(format!("{base}/{n}")))).collect();
     ApiResponse::ok(Value::Object(map))
 }
 

@@ -75,21 +75,12 @@ pub fn range(name: &str, n: Option<i64>, today: NaiveDate) -> Option<(NaiveDate,
         return None;
     }
     let day = |k: i64| today.checked_add_signed(Duration::try_days(k)?);
-    let week_start = today.checked_sub_signed(Duration::days(i64::from(
-        today.weekday().num_days_from_sunday(),
-    )))?;
+    let week_start = today.checked_sub_signed(Duration::days(i64::from(today.weekday().num_days_from_sunday())))?;
     let week = |k: i64| week_start.checked_add_signed(Duration::try_days(k.checked_mul(7)?)?);
     let month_index = i64::from(today.year()) * 12 + i64::from(today.month0());
     let month = |k: i64| month_start(month_index.checked_add(k)?);
-    let quarter =
-        |k: i64| month_start((month_index - month_index % 3).checked_add(k.checked_mul(3)?)?);
-    let year = |k: i64| {
-        NaiveDate::from_ymd_opt(
-            i32::try_from(i64::from(today.year()).checked_add(k)?).ok()?,
-            1,
-            1,
-        )
-    };
+    let quarter = |k: i64| month_start((month_index - month_index % 3).checked_add(k.checked_mul(3)?)?);
+    let year = |k: i64| NaiveDate::from_ymd_opt(i32::try_from(i64::from(today.year()).checked_add(k)?).ok()?, 1, 1);
     Some(match name.as_str() {
         "YESTERDAY" => (day(-1)?, today),
         "TODAY" => (today, day(1)?),
@@ -151,31 +142,16 @@ mod tests {
         let r = |name: &str, n: Option<i64>| range(name, n, today).unwrap();
         assert_eq!(r("TODAY", None), (d("2024-05-15"), d("2024-05-16")));
         assert_eq!(r("YESTERDAY", None), (d("2024-05-14"), d("2024-05-15")));
-        assert_eq!(
-            r("LAST_N_DAYS", Some(1)),
-            (d("2024-05-14"), d("2024-05-16"))
-        );
-        assert_eq!(
-            r("NEXT_N_DAYS", Some(2)),
-            (d("2024-05-16"), d("2024-05-18"))
-        );
+        assert_eq!(r("LAST_N_DAYS", Some(1)), (d("2024-05-14"), d("2024-05-16")));
+        assert_eq!(r("NEXT_N_DAYS", Some(2)), (d("2024-05-16"), d("2024-05-18")));
         assert_eq!(r("THIS_WEEK", None), (d("2024-05-12"), d("2024-05-19")));
         assert_eq!(r("LAST_MONTH", None), (d("2024-04-01"), d("2024-05-01")));
         assert_eq!(r("THIS_QUARTER", None), (d("2024-04-01"), d("2024-07-01")));
-        assert_eq!(
-            r("LAST_FISCAL_YEAR", None),
-            (d("2023-01-01"), d("2024-01-01"))
-        );
+        assert_eq!(r("LAST_FISCAL_YEAR", None), (d("2023-01-01"), d("2024-01-01")));
         assert_eq!(r("N_DAYS_AGO", Some(3)), (d("2024-05-12"), d("2024-05-13")));
-        assert_eq!(
-            r("LAST_N_MONTHS", Some(13)),
-            (d("2023-04-01"), d("2024-05-01"))
-        );
+        assert_eq!(r("LAST_N_MONTHS", Some(13)), (d("2023-04-01"), d("2024-05-01")));
         let jan = d("2024-01-10");
-        assert_eq!(
-            range("LAST_MONTH", None, jan),
-            Some((d("2023-12-01"), d("2024-01-01")))
-        );
+        assert_eq!(range("LAST_MONTH", None, jan), Some((d("2023-12-01"), d("2024-01-01"))));
     }
 
     #[test]

@@ -16,12 +16,7 @@ static NULL: Value = Value::Null;
 static FALSE: Value = Value::Bool(false);
 
 /// Runs a planned query; `also` further restricts the rows (SOSL's search match).
-pub fn run(
-    db: &Database,
-    plan: &Plan<'_>,
-    api_version: &str,
-    also: &dyn Fn(&Record) -> bool,
-) -> QueryResult {
+pub fn run(db: &Database, plan: &Plan<'_>, api_version: &str, also: &dyn Fn(&Record) -> bool) -> QueryResult {
     let mut rows: Vec<&Record> = db
         .rows(&plan.object.name)
         .iter()
@@ -30,20 +25,14 @@ pub fn run(
         .filter(|r| also(r))
         .collect();
     match &plan.shape {
-        Shape::CountAll => QueryResult {
-            total_size: page(&rows, plan.offset, plan.limit).len(),
-            records: Vec::new(),
-        },
+        Shape::CountAll => QueryResult { total_size: page(&rows, plan.offset, plan.limit).len(), records: Vec::new() },
         Shape::Records(projection) => {
             sort_rows(db, &mut rows, &plan.order);
             let records: Vec<Json> = page(&rows, plan.offset, plan.limit)
                 .iter()
                 .map(|r| render_record(db, plan.object, r, projection, api_version))
                 .collect();
-            QueryResult {
-                total_size: records.len(),
-                records,
-            }
+            QueryResult { total_size: records.len(), records }
         }
         Shape::Aggregate(agg) => {
             let results = aggregate(db, &rows, agg);
@@ -52,17 +41,13 @@ pub fn run(
                 .map(|values| {
                     let mut m = Map::new();
                     m.insert("attributes".into(), json!({"type": "AggregateResult"}));
-                    for (column, value) in agg.columns.iter().zip(values).filter(|(c, _)| !c.hidden)
-                    {
+                    for (column, value) in agg.columns.iter().zip(values).filter(|(c, _)| !c.hidden) {
                         m.insert(column.name.clone(), render_value(value));
                     }
                     Json::Object(m)
                 })
                 .collect();
-            QueryResult {
-                total_size: records.len(),
-                records,
-            }
+            QueryResult { total_size: records.len(), records }
         }
     }
 }
@@ -82,10 +67,7 @@ pub fn resolve<'db>(db: &'db Database, record: &'db Record, field: &FieldRef) ->
     let mut current = record;
     let mut object = None;
     for hop in &field.hops {
-        match current
-            .reference(&hop.field)
-            .and_then(|id| db.live_record(id))
-        {
+        match current.reference(&hop.field).and_then(|id| db.live_record(id)) {
             Some((o, parent)) => {
                 current = parent;
                 object = Some(o);
@@ -122,9 +104,7 @@ fn entity_type(object: &ObjectDef, record: &Record) -> String {
 
 /// The field standing in for `Name` on an object without one.
 fn name_stand_in<'o>(object: &'o ObjectDef, requested: &str) -> Option<&'o FieldDef> {
-    (requested == "Name" && object.field("Name").is_none())
-        .then(|| object.name_field())
-        .flatten()
+    (requested == "Name" && object.field("Name").is_none()).then(|| object.name_field()).flatten()
 }
 
 /// Whether a record passes a compiled WHERE condition.
@@ -139,27 +119,16 @@ pub fn matches(db: &Database, record: &Record, filter: &Filter) -> bool {
             match test {
                 Test::Compare(op, operand) => compare_test(value, *op, operand, ci),
                 Test::In { negated, operands } => {
-                    operands
-                        .iter()
-                        .any(|o| compare_test(value, CompareOp::Eq, o, ci))
-                        != *negated
+                    operands.iter().any(|o| compare_test(value, CompareOp::Eq, o, ci)) != *negated
                 }
-                Test::IdSet { negated, ids } => {
-                    value.as_str().is_some_and(|id| ids.contains(id)) != *negated
+                Test::IdSet { negated, ids } => value.as_str().is_some_and(|id| ids.contains(id)) != *negated,
+                Test::Like(pattern) => {
+                    value.as_str().is_some_and(|s| like(&s.to_lowercase().chars().collect::<Vec<_>>(), pattern))
                 }
-                Test::Like(pattern) => value
-                    .as_str()
-                    .is_some_and(|s| like(&s.to_lowercase().chars().collect::<Vec<_>>(), pattern)),
                 Test::Includes { excludes, groups } => {
-                    let selected: Vec<String> = value
-                        .as_str()
-                        .unwrap_or("")
-                        .split(';')
-                        .map(|s| s.trim().to_lowercase())
-                        .collect();
-                    let hit = groups
-                        .iter()
-                        .any(|g| g.iter().all(|v| selected.contains(v)));
+                    let selected: Vec<String> =
+                        value.as_str().unwrap_or("").split(';').map(|s| s.trim().to_lowercase()).collect();
+                    let hit = groups.iter().any(|g| g.iter().all(|v| selected.contains(v)));
                     hit != *excludes
                 }
             }
@@ -192,10 +161,9 @@ fn compare_test(value: &Value, op: CompareOp, operand: &Operand, ci: bool) -> bo
             }
         }
         Operand::Range(start, end) => {
-            let (Some(from_start), Some(from_end)) = (
-                compare_values(value, start, false),
-                compare_values(value, end, false),
-            ) else {
+            let (Some(from_start), Some(from_end)) =
+                (compare_values(value, start, false), compare_values(value, end, false))
+            else {
                 return false;
             };
             let inside = from_start != Ordering::Less && from_end == Ordering::Less;
@@ -215,10 +183,9 @@ fn compare_test(value: &Value, op: CompareOp, operand: &Operand, ci: bool) -> bo
 /// Orders two non-null values of compatible types; text case-insensitively when `ci`.
 pub fn compare_values(a: &Value, b: &Value, ci: bool) -> Option<Ordering> {
     Some(match (a, b) {
-        (Value::Text(x), Value::Text(y)) if ci => x
-            .chars()
-            .flat_map(char::to_lowercase)
-            .cmp(y.chars().flat_map(char::to_lowercase)),
+        (Value::Text(x), Value::Text(y)) if ci => {
+            x.chars().flat_map(char::to_lowercase).cmp(y.chars().flat_map(char::to_lowercase))
+        }
         (Value::Text(x), Value::Text(y)) => x.cmp(y),
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
         (Value::Int(x), Value::Double(y)) => (*x as f64).partial_cmp(y)?,
@@ -262,10 +229,8 @@ fn sort_rows<'db>(db: &'db Database, rows: &mut Vec<&'db Record>, keys: &[SortKe
     if keys.is_empty() {
         return;
     }
-    let mut keyed: Vec<(Vec<Cow<'_, Value>>, &Record)> = rows
-        .iter()
-        .map(|r| (keys.iter().map(|k| resolve(db, r, &k.field)).collect(), *r))
-        .collect();
+    let mut keyed: Vec<(Vec<Cow<'_, Value>>, &Record)> =
+        rows.iter().map(|r| (keys.iter().map(|k| resolve(db, r, &k.field)).collect(), *r)).collect();
     keyed.sort_by(|(a, _), (b, _)| {
         keys.iter()
             .zip(a.iter().zip(b.iter()))
@@ -285,10 +250,7 @@ fn render_record(
     api_version: &str,
 ) -> Json {
     let mut m = Map::new();
-    m.insert(
-        "attributes".into(),
-        attributes(obj, &record.id, api_version),
-    );
+    m.insert("attributes".into(), attributes(obj, &record.id, api_version));
     for column in &projection.columns {
         match column {
             Column::Field(name) => {
@@ -302,15 +264,9 @@ fn render_record(
             Column::EntityType => {
                 m.insert("Type".into(), Json::String(entity_type(obj, record)));
             }
-            Column::Parent {
-                relationship,
-                field,
-                sub,
-            } => {
+            Column::Parent { relationship, field, sub } => {
                 let parent = record.reference(field).and_then(|id| db.live_record(id));
-                let value = parent.map_or(Json::Null, |(o, r)| {
-                    render_record(db, o, r, sub, api_version)
-                });
+                let value = parent.map_or(Json::Null, |(o, r)| render_record(db, o, r, sub, api_version));
                 m.insert(relationship.clone(), value);
             }
             Column::Children(child) => {
@@ -320,9 +276,7 @@ fn render_record(
                         sort_rows(db, &mut rows, &child.order);
                         let records: Vec<Json> = page(&rows, child.offset, child.limit)
                             .iter()
-                            .map(|r| {
-                                render_record(db, child.object, r, &child.projection, api_version)
-                            })
+                            .map(|r| render_record(db, child.object, r, &child.projection, api_version))
                             .collect();
                         if records.is_empty() {
                             Json::Null
@@ -345,8 +299,7 @@ fn aggregate(db: &Database, rows: &[&Record], agg: &AggregatePlan) -> Vec<Vec<Va
     let mut groups: Vec<(Vec<Cow<'_, Value>>, Vec<&Record>)> = Vec::new();
     let mut index: HashMap<Vec<String>, usize> = HashMap::new();
     for row in rows {
-        let values: Vec<Cow<'_, Value>> =
-            agg.group_by.iter().map(|g| resolve(db, row, g)).collect();
+        let values: Vec<Cow<'_, Value>> = agg.group_by.iter().map(|g| resolve(db, row, g)).collect();
         let key: Vec<String> = values.iter().map(|v| group_key(v)).collect();
         let i = *index.entry(key).or_insert_with(|| {
             groups.push((values, Vec::new()));
@@ -365,11 +318,8 @@ fn aggregate(db: &Database, rows: &[&Record], agg: &AggregatePlan) -> Vec<Vec<Va
                 .map(|c| match &c.source {
                     AggregateSource::Group(i) => keys[*i].clone().into_owned(),
                     AggregateSource::Aggregate(func, field) => {
-                        let values: Vec<Cow<'_, Value>> = members
-                            .iter()
-                            .map(|r| resolve(db, r, field))
-                            .filter(|v| !v.is_null())
-                            .collect();
+                        let values: Vec<Cow<'_, Value>> =
+                            members.iter().map(|r| resolve(db, r, field)).filter(|v| !v.is_null()).collect();
                         aggregate_values(*func, &values.iter().map(|v| &**v).collect::<Vec<_>>())
                     }
                 })
@@ -414,10 +364,7 @@ fn aggregate_values(func: AggregateFn, values: &[&Value]) -> Value {
         }
         AggregateFn::Sum if values.is_empty() => Value::Null,
         AggregateFn::Sum if values.iter().all(|v| matches!(v, Value::Int(_))) => Value::Int(
-            values
-                .iter()
-                .map(|v| if let Value::Int(i) = v { *i } else { 0 })
-                .fold(0i64, i64::saturating_add),
+            values.iter().map(|v| if let Value::Int(i) = v { *i } else { 0 }).fold(0i64, i64::saturating_add),
         ),
         AggregateFn::Sum => Value::Double(numbers().sum()),
         AggregateFn::Avg if values.is_empty() => Value::Null,
@@ -425,11 +372,7 @@ fn aggregate_values(func: AggregateFn, values: &[&Value]) -> Value {
         AggregateFn::Min | AggregateFn::Max => {
             let pick = values.iter().copied().reduce(|best, v| {
                 let ord = compare_values(v, best, true).unwrap_or(Ordering::Equal);
-                let better = if func == AggregateFn::Min {
-                    ord == Ordering::Less
-                } else {
-                    ord == Ordering::Greater
-                };
+                let better = if func == AggregateFn::Min { ord == Ordering::Less } else { ord == Ordering::Greater };
                 if better { v } else { best }
             });
             pick.cloned().unwrap_or(Value::Null)

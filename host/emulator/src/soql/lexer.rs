@@ -72,13 +72,7 @@ pub struct Token {
 
 /// Tokenizes the whole text. The last token is always [`Tok::Eof`].
 pub fn tokenize(text: &str) -> Result<Vec<Token>, QueryError> {
-    let mut lexer = Lexer {
-        chars: text.char_indices().collect(),
-        i: 0,
-        row: 1,
-        column: 1,
-        text_len: text.len(),
-    };
+    let mut lexer = Lexer { chars: text.char_indices().collect(), i: 0, row: 1, column: 1, text_len: text.len() };
     let mut tokens = Vec::new();
     loop {
         let token = lexer.next_token()?;
@@ -104,11 +98,7 @@ impl Lexer {
     }
 
     fn pos(&self) -> Pos {
-        Pos {
-            row: self.row,
-            column: self.column,
-            offset: self.chars.get(self.i).map_or(self.text_len, |&(o, _)| o),
-        }
+        Pos { row: self.row, column: self.column, offset: self.chars.get(self.i).map_or(self.text_len, |&(o, _)| o) }
     }
 
     fn bump(&mut self) -> Option<char> {
@@ -161,10 +151,7 @@ impl Lexer {
                     ('<', _) => Tok::Op("<"),
                     ('>', _) => Tok::Op(">"),
                     (other, _) => {
-                        return Err(QueryError::malformed(
-                            pos,
-                            format!("unexpected token: '{other}'"),
-                        ));
+                        return Err(QueryError::malformed(pos, format!("unexpected token: '{other}'")));
                     }
                 }
             }
@@ -187,18 +174,12 @@ impl Lexer {
             let here = self.pos();
             match self.bump() {
                 None => {
-                    return Err(QueryError::malformed(
-                        start,
-                        "unexpected token: <EOF>".to_string(),
-                    ));
+                    return Err(QueryError::malformed(start, "unexpected token: <EOF>".to_string()));
                 }
                 Some('\'') => return Ok(Tok::Str { raw }),
                 Some('\\') => {
                     let Some(e) = self.bump() else {
-                        return Err(QueryError::malformed(
-                            start,
-                            "unexpected token: <EOF>".to_string(),
-                        ));
+                        return Err(QueryError::malformed(start, "unexpected token: <EOF>".to_string()));
                     };
                     match e {
                         'n' | 'r' | 't' | 'b' | 'f' | '"' | '\'' | '\\' | '_' | '%' => {}
@@ -247,10 +228,7 @@ impl Lexer {
                 s.push(c);
                 self.bump();
             }
-            return Err(QueryError::malformed(
-                pos,
-                format!("unexpected token: '{s}'"),
-            ));
+            return Err(QueryError::malformed(pos, format!("unexpected token: '{s}'")));
         }
         Ok(Tok::Number(s))
     }
@@ -272,9 +250,7 @@ impl Lexer {
         let mut len = 10;
         if at(10) == Some('T') {
             len = 11;
-            while at(len).is_some_and(|c| {
-                c.is_ascii_digit() || matches!(c, ':' | '.' | '+' | '-' | 'Z' | 'z')
-            }) {
+            while at(len).is_some_and(|c| c.is_ascii_digit() || matches!(c, ':' | '.' | '+' | '-' | 'Z' | 'z')) {
                 len += 1;
             }
         }
@@ -284,13 +260,9 @@ impl Lexer {
         }
         let bad = || QueryError::malformed(pos, format!("unexpected token: '{text}'"));
         if len == 10 {
-            return NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-                .map(|d| Some(Tok::Date(d)))
-                .map_err(|_| bad());
+            return NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(|d| Some(Tok::Date(d))).map_err(|_| bad());
         }
-        parse_datetime_literal(&text)
-            .map(|t| Some(Tok::DateTime(t)))
-            .ok_or_else(bad)
+        parse_datetime_literal(&text).map(|t| Some(Tok::DateTime(t))).ok_or_else(bad)
     }
 }
 
@@ -308,10 +280,7 @@ fn parse_datetime_literal(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn invalid_escape(pos: Pos) -> QueryError {
-    QueryError::malformed(
-        pos,
-        "Invalid string literal. Illegal character sequence '\\' in string literal.".to_string(),
-    )
+    QueryError::malformed(pos, "Invalid string literal. Illegal character sequence '\\' in string literal.".to_string())
 }
 
 /// Applies the escapes of a string literal's raw text. `\_` and `\%` keep
@@ -356,9 +325,7 @@ mod tests {
     #[test]
     fn dates_datetimes_and_numbers_are_told_apart() {
         assert_eq!(
-            toks(
-                "2024-01-02 2024-01-02T03:04:05Z 2024-01-02T04:04:05+01:00 2024-01-02T03:04:05.000+0000 42 -1.5"
-            ),
+            toks("2024-01-02 2024-01-02T03:04:05Z 2024-01-02T04:04:05+01:00 2024-01-02T03:04:05.000+0000 42 -1.5"),
             vec![
                 Tok::Date(NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()),
                 Tok::DateTime("2024-01-02T03:04:05Z".parse().unwrap()),

@@ -53,29 +53,17 @@ pub(crate) struct QueryError {
 impl QueryError {
     /// `MALFORMED_QUERY` at a position.
     pub fn malformed(pos: Pos, message: String) -> Self {
-        QueryError {
-            pos: Some(pos),
-            code: "MALFORMED_QUERY",
-            message,
-        }
+        QueryError { pos: Some(pos), code: "MALFORMED_QUERY", message }
     }
 
     /// Any code at a position.
     pub fn at(pos: Pos, code: &'static str, message: String) -> Self {
-        QueryError {
-            pos: Some(pos),
-            code,
-            message,
-        }
+        QueryError { pos: Some(pos), code, message }
     }
 
     /// An error Salesforce reports without pointing into the query.
     pub fn plain(code: &'static str, message: &str) -> Self {
-        QueryError {
-            pos: None,
-            code,
-            message: message.to_string(),
-        }
+        QueryError { pos: None, code, message: message.to_string() }
     }
 
     /// Renders the error as Salesforce does, quoting the offending line:
@@ -88,19 +76,12 @@ impl QueryError {
     /// unexpected token: 'FORM'
     /// ```
     pub fn into_sf(self, text: &str, error_code_for_malformed: &str) -> SfError {
-        let code = if self.code == "MALFORMED_QUERY" {
-            error_code_for_malformed
-        } else {
-            self.code
-        };
+        let code = if self.code == "MALFORMED_QUERY" { error_code_for_malformed } else { self.code };
         let message = match self.pos {
             Some(pos) => {
                 let line = text.lines().nth(pos.row.saturating_sub(1)).unwrap_or("");
                 let caret = " ".repeat(pos.column.saturating_sub(1));
-                format!(
-                    "\n{line}\n{caret}^\nERROR at Row:{}:Column:{}\n{}",
-                    pos.row, pos.column, self.message
-                )
+                format!("\n{line}\n{caret}^\nERROR at Row:{}:Column:{}\n{}", pos.row, pos.column, self.message)
             }
             None => self.message,
         };
@@ -116,18 +97,12 @@ pub(crate) fn execute(
     ctx: &QueryContext,
 ) -> Result<QueryResult, SfError> {
     if soql.trim().is_empty() {
-        return Err(SfError::malformed_query(
-            "SOQL statements cannot be empty or null",
-        ));
+        return Err(SfError::malformed_query("SOQL statements cannot be empty or null"));
     }
     let run = || -> Result<QueryResult, QueryError> {
         let tokens = tokenize(soql)?;
         let query = parser::parse_query(&tokens)?;
-        let planner = Planner {
-            db,
-            ctx,
-            include_deleted,
-        };
+        let planner = Planner { db, ctx, include_deleted };
         let plan = planner.plan(&query)?;
         Ok(eval::run(db, &plan, &ctx.api_version, &|_| true))
     };
@@ -142,11 +117,7 @@ pub(crate) fn run_returning(
     ctx: &QueryContext,
     matched: &dyn Fn(&Record) -> bool,
 ) -> Result<QueryResult, QueryError> {
-    let planner = Planner {
-        db,
-        ctx,
-        include_deleted: false,
-    };
+    let planner = Planner { db, ctx, include_deleted: false };
     let plan = planner.plan(query)?;
     Ok(eval::run(db, &plan, &ctx.api_version, matched))
 }

@@ -21,18 +21,13 @@ use super::lexer::{Pos, Tok, Token};
 
 /// Words that end a clause, so they cannot be aliases.
 const CLAUSE_WORDS: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "WITH", "GROUP", "HAVING", "ORDER", "LIMIT", "OFFSET", "FOR",
-    "USING", "AND", "OR", "NOT", "UPDATE", "ALL", "ASC", "DESC", "NULLS", "IN", "LIKE", "INCLUDES",
-    "EXCLUDES", "TYPEOF",
+    "SELECT", "FROM", "WHERE", "WITH", "GROUP", "HAVING", "ORDER", "LIMIT", "OFFSET", "FOR", "USING", "AND", "OR",
+    "NOT", "UPDATE", "ALL", "ASC", "DESC", "NULLS", "IN", "LIKE", "INCLUDES", "EXCLUDES", "TYPEOF",
 ];
 
 /// Parses a full query; everything after it must be the end of the text.
 pub fn parse_query(tokens: &[Token]) -> Result<Query, QueryError> {
-    let mut p = Parser {
-        tokens,
-        i: 0,
-        depth: 0,
-    };
+    let mut p = Parser { tokens, i: 0, depth: 0 };
     let q = p.query()?;
     p.expect_end()?;
     Ok(q)
@@ -52,11 +47,7 @@ const MAX_DEPTH: usize = 64;
 
 impl<'t> Parser<'t> {
     pub fn new(tokens: &'t [Token]) -> Self {
-        Parser {
-            tokens,
-            i: 0,
-            depth: 0,
-        }
+        Parser { tokens, i: 0, depth: 0 }
     }
 
     pub fn peek(&self) -> &Token {
@@ -90,11 +81,7 @@ impl<'t> Parser<'t> {
     }
 
     pub fn expect_kw(&mut self, kw: &str) -> Result<Pos, QueryError> {
-        if self.at_kw(kw) {
-            Ok(self.bump().pos)
-        } else {
-            Err(self.unexpected())
-        }
+        if self.at_kw(kw) { Ok(self.bump().pos) } else { Err(self.unexpected()) }
     }
 
     pub fn eat(&mut self, tok: &Tok) -> bool {
@@ -107,11 +94,7 @@ impl<'t> Parser<'t> {
     }
 
     pub fn expect(&mut self, tok: &Tok) -> Result<Pos, QueryError> {
-        if &self.peek().tok == tok {
-            Ok(self.bump().pos)
-        } else {
-            Err(self.unexpected())
-        }
+        if &self.peek().tok == tok { Ok(self.bump().pos) } else { Err(self.unexpected()) }
     }
 
     /// "unexpected token" at the current token.
@@ -121,20 +104,13 @@ impl<'t> Parser<'t> {
     }
 
     pub fn expect_end(&self) -> Result<(), QueryError> {
-        if self.peek().tok == Tok::Eof {
-            Ok(())
-        } else {
-            Err(self.unexpected())
-        }
+        if self.peek().tok == Tok::Eof { Ok(()) } else { Err(self.unexpected()) }
     }
 
     fn enter(&mut self) -> Result<(), QueryError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(QueryError::malformed(
-                self.peek().pos,
-                "query is nested too deeply".to_string(),
-            ));
+            return Err(QueryError::malformed(self.peek().pos, "query is nested too deeply".to_string()));
         }
         Ok(())
     }
@@ -151,21 +127,13 @@ impl<'t> Parser<'t> {
         self.expect_kw("FROM")?;
         let from = self.name()?;
         let mut q = self.query_tail(select, from, true)?;
-        if self.eat_kw("FOR")
-            && !(self.eat_kw("VIEW") || self.eat_kw("REFERENCE") || self.eat_kw("UPDATE"))
-        {
+        if self.eat_kw("FOR") && !(self.eat_kw("VIEW") || self.eat_kw("REFERENCE") || self.eat_kw("UPDATE")) {
             return Err(self.unexpected());
         }
         if self.at_kw("ALL") && self.peek_at(1).is_kw("ROWS") {
-            return Err(QueryError::malformed(
-                self.peek().pos,
-                "ALL ROWS not allowed in this context".to_string(),
-            ));
+            return Err(QueryError::malformed(self.peek().pos, "ALL ROWS not allowed in this context".to_string()));
         }
-        if q.alias
-            .as_deref()
-            .is_some_and(|a| a.eq_ignore_ascii_case(&q.from.text))
-        {
+        if q.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&q.from.text)) {
             q.alias = None;
         }
         self.leave();
@@ -174,33 +142,18 @@ impl<'t> Parser<'t> {
 
     /// Everything after `FROM name`: alias (when allowed), WHERE, GROUP BY,
     /// ORDER BY, LIMIT, OFFSET.
-    pub fn query_tail(
-        &mut self,
-        select: Vec<SelectItem>,
-        from: Name,
-        allow_alias: bool,
-    ) -> Result<Query, QueryError> {
+    pub fn query_tail(&mut self, select: Vec<SelectItem>, from: Name, allow_alias: bool) -> Result<Query, QueryError> {
         let alias = if allow_alias { self.alias() } else { None };
         if self.eat_kw("USING") {
             self.expect_kw("SCOPE")?;
             self.name()?;
         }
-        let filter = if self.eat_kw("WHERE") {
-            Some(self.condition()?)
-        } else {
-            None
-        };
+        let filter = if self.eat_kw("WHERE") { Some(self.condition()?) } else { None };
         if self.eat_kw("WITH") {
             // SECURITY_ENFORCED, USER_MODE, SYSTEM_MODE: sharing does not exist here.
             let mode = self.name()?;
-            if !["SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"]
-                .iter()
-                .any(|m| mode.text.eq_ignore_ascii_case(m))
-            {
-                return Err(QueryError::malformed(
-                    mode.pos,
-                    format!("unexpected token: '{}'", mode.text),
-                ));
+            if !["SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"].iter().any(|m| mode.text.eq_ignore_ascii_case(m)) {
+                return Err(QueryError::malformed(mode.pos, format!("unexpected token: '{}'", mode.text)));
             }
         }
         let mut group_by = Vec::new();
@@ -229,26 +182,9 @@ impl<'t> Parser<'t> {
                 }
             }
         }
-        let limit = if self.eat_kw("LIMIT") {
-            Some(self.count()?)
-        } else {
-            None
-        };
-        let offset = if self.eat_kw("OFFSET") {
-            Some(self.count()?)
-        } else {
-            None
-        };
-        Ok(Query {
-            select,
-            from,
-            alias,
-            filter,
-            group_by,
-            order_by,
-            limit,
-            offset,
-        })
+        let limit = if self.eat_kw("LIMIT") { Some(self.count()?) } else { None };
+        let offset = if self.eat_kw("OFFSET") { Some(self.count()?) } else { None };
+        Ok(Query { select, from, alias, filter, group_by, order_by, limit, offset })
     }
 
     fn alias(&mut self) -> Option<String> {
@@ -279,10 +215,7 @@ impl<'t> Parser<'t> {
         while self.eat(&Tok::Dot) {
             parts.push(self.name()?.text);
         }
-        Ok(Path {
-            parts,
-            pos: first.pos,
-        })
+        Ok(Path { parts, pos: first.pos })
     }
 
     pub fn count(&mut self) -> Result<Count, QueryError> {
@@ -329,20 +262,14 @@ impl<'t> Parser<'t> {
                     "STANDARD" => FieldsKind::Standard,
                     "CUSTOM" => FieldsKind::Custom,
                     _ => {
-                        return Err(QueryError::malformed(
-                            kind.pos,
-                            format!("unexpected token: '{}'", kind.text),
-                        ));
+                        return Err(QueryError::malformed(kind.pos, format!("unexpected token: '{}'", kind.text)));
                     }
                 };
                 self.expect(&Tok::RParen)?;
                 return Ok(SelectItem::Fields(kind, name.pos));
             }
             let Some(func) = AggregateFn::from_name(&name.text) else {
-                return Err(unsupported(
-                    name.pos,
-                    &format!("the function {}()", name.text),
-                ));
+                return Err(unsupported(name.pos, &format!("the function {}()", name.text)));
             };
             if func == AggregateFn::Count && self.eat(&Tok::RParen) {
                 return Ok(SelectItem::CountAll(name.pos));
@@ -350,12 +277,7 @@ impl<'t> Parser<'t> {
             let arg = self.path()?;
             self.expect(&Tok::RParen)?;
             let alias = self.alias();
-            return Ok(SelectItem::Aggregate(Aggregate {
-                func,
-                arg,
-                alias,
-                pos: name.pos,
-            }));
+            return Ok(SelectItem::Aggregate(Aggregate { func, arg, alias, pos: name.pos }));
         }
         Ok(SelectItem::Field(self.path()?))
     }
@@ -365,19 +287,11 @@ impl<'t> Parser<'t> {
             let name = self.name()?;
             self.bump();
             let Some(func) = AggregateFn::from_name(&name.text) else {
-                return Err(unsupported(
-                    name.pos,
-                    &format!("the function {}()", name.text),
-                ));
+                return Err(unsupported(name.pos, &format!("the function {}()", name.text)));
             };
             let arg = self.path()?;
             self.expect(&Tok::RParen)?;
-            OrderKey::Aggregate(Aggregate {
-                func,
-                arg,
-                alias: None,
-                pos: name.pos,
-            })
+            OrderKey::Aggregate(Aggregate { func, arg, alias: None, pos: name.pos })
         } else {
             OrderKey::Field(self.path()?)
         };
@@ -398,11 +312,7 @@ impl<'t> Parser<'t> {
         } else {
             None
         };
-        Ok(OrderItem {
-            key,
-            descending,
-            nulls_first,
-        })
+        Ok(OrderItem { key, descending, nulls_first })
     }
 
     /// A condition: terms joined by all-AND or all-OR.
@@ -419,11 +329,7 @@ impl<'t> Parser<'t> {
             if self.at_kw(other) {
                 return Err(self.unexpected());
             }
-            if joiner == "AND" {
-                Condition::And(terms)
-            } else {
-                Condition::Or(terms)
-            }
+            if joiner == "AND" { Condition::And(terms) } else { Condition::Or(terms) }
         } else {
             first
         };
@@ -468,18 +374,10 @@ impl<'t> Parser<'t> {
             if self.at_kw("SELECT") {
                 let query = self.query()?;
                 self.expect(&Tok::RParen)?;
-                return Ok(Condition::InQuery {
-                    path,
-                    negated,
-                    query: Box::new(query),
-                });
+                return Ok(Condition::InQuery { path, negated, query: Box::new(query) });
             }
             let values = self.value_list()?;
-            return Ok(Condition::In {
-                path,
-                negated,
-                values,
-            });
+            return Ok(Condition::In { path, negated, values });
         }
         if negated {
             return Err(self.unexpected());
@@ -488,11 +386,7 @@ impl<'t> Parser<'t> {
             if self.eat_kw(kw) {
                 self.expect(&Tok::LParen)?;
                 let values = self.value_list()?;
-                return Ok(Condition::Includes {
-                    path,
-                    excludes,
-                    values,
-                });
+                return Ok(Condition::Includes { path, excludes, values });
             }
         }
         Err(self.unexpected())
@@ -518,11 +412,7 @@ impl<'t> Parser<'t> {
             Tok::Minus | Tok::Plus => match self.peek().tok.clone() {
                 Tok::Number(n) => {
                     self.bump();
-                    LiteralKind::Number(if t.tok == Tok::Minus {
-                        format!("-{n}")
-                    } else {
-                        n
-                    })
+                    LiteralKind::Number(if t.tok == Tok::Minus { format!("-{n}") } else { n })
                 }
                 _ => return Err(self.unexpected()),
             },
@@ -539,9 +429,9 @@ impl<'t> Parser<'t> {
                         let negative = self.eat(&Tok::Minus);
                         let nt = self.bump();
                         let n = match nt.tok {
-                            Tok::Number(n) => n.parse::<i64>().map_err(|_| {
-                                QueryError::malformed(nt.pos, format!("unexpected token: '{n}'"))
-                            })?,
+                            Tok::Number(n) => n
+                                .parse::<i64>()
+                                .map_err(|_| QueryError::malformed(nt.pos, format!("unexpected token: '{n}'")))?,
                             other => {
                                 return Err(QueryError::malformed(
                                     nt.pos,
@@ -553,35 +443,20 @@ impl<'t> Parser<'t> {
                     } else {
                         None
                     };
-                    LiteralKind::DateLiteral {
-                        name: upper.to_string(),
-                        n,
-                    }
+                    LiteralKind::DateLiteral { name: upper.to_string(), n }
                 }
                 _ if *self.peek_at(0) == Tok::Colon => {
-                    return Err(QueryError::malformed(
-                        t.pos,
-                        format!("Invalid date literal: {word}"),
-                    ));
+                    return Err(QueryError::malformed(t.pos, format!("Invalid date literal: {word}")));
                 }
                 _ => {
-                    return Err(QueryError::malformed(
-                        t.pos,
-                        format!("unexpected token: '{word}'"),
-                    ));
+                    return Err(QueryError::malformed(t.pos, format!("unexpected token: '{word}'")));
                 }
             },
             Tok::Colon => {
-                return Err(QueryError::malformed(
-                    t.pos,
-                    "Bind variables are only allowed in Apex code".to_string(),
-                ));
+                return Err(QueryError::malformed(t.pos, "Bind variables are only allowed in Apex code".to_string()));
             }
             other => {
-                return Err(QueryError::malformed(
-                    t.pos,
-                    format!("unexpected token: {}", other.describe()),
-                ));
+                return Err(QueryError::malformed(t.pos, format!("unexpected token: {}", other.describe())));
             }
         };
         Ok(Literal { kind, pos: t.pos })
@@ -612,12 +487,8 @@ mod tests {
         .unwrap();
         assert_eq!(q.select.len(), 5);
         assert_eq!(q.from.text, "Case");
-        assert!(
-            matches!(&q.select[3], SelectItem::Field(p) if p.parts.join(".") == "Account.Owner.Name")
-        );
-        let SelectItem::Subquery(sub) = &q.select[4] else {
-            panic!()
-        };
+        assert!(matches!(&q.select[3], SelectItem::Field(p) if p.parts.join(".") == "Account.Owner.Name"));
+        let SelectItem::Subquery(sub) = &q.select[4] else { panic!() };
         assert!(sub.order_by[0].descending);
         assert_eq!(sub.order_by[0].nulls_first, Some(false));
         assert!(matches!(&q.filter, Some(Condition::And(terms)) if terms.len() == 2));
@@ -627,18 +498,9 @@ mod tests {
 
     #[test]
     fn keywords_are_case_insensitive() {
-        let q = parse(
-            "select id from case where subject like 'a%' order by id asc nulls first limit 1",
-        )
-        .unwrap();
+        let q = parse("select id from case where subject like 'a%' order by id asc nulls first limit 1").unwrap();
         assert_eq!(q.from.text, "case");
-        assert!(matches!(
-            q.filter,
-            Some(Condition::Compare {
-                op: CompareOp::Like,
-                ..
-            })
-        ));
+        assert!(matches!(q.filter, Some(Condition::Compare { op: CompareOp::Like, .. })));
     }
 
     #[test]
@@ -654,14 +516,8 @@ mod tests {
         let e = parse("SELECT Id FORM Case").unwrap_err();
         assert_eq!(e.message, "unexpected token: 'FORM'");
         assert_eq!(e.pos.map(|p| p.column), Some(11));
-        assert_eq!(
-            parse("SELECT Id FROM").unwrap_err().message,
-            "unexpected token: <EOF>"
-        );
-        assert_eq!(
-            parse("SELECT Id FROM Case LIMIT x").unwrap_err().message,
-            "unexpected token: 'x'"
-        );
+        assert_eq!(parse("SELECT Id FROM").unwrap_err().message, "unexpected token: <EOF>");
+        assert_eq!(parse("SELECT Id FROM Case LIMIT x").unwrap_err().message, "unexpected token: 'x'");
         assert!(parse("SELECT Id FROM Case WHERE Id = :x").is_err());
         assert!(parse("SELECT Id FROM Case WHERE Name NOT LIKE 'x'").is_err());
     }
@@ -673,26 +529,13 @@ mod tests {
              AND CreatedDate = LAST_N_DAYS:30 AND Tags__c INCLUDES ('a;b', 'c') AND Amount > -5.5",
         )
         .unwrap();
-        let Some(Condition::And(terms)) = q.filter else {
-            panic!()
-        };
-        assert!(matches!(
-            &terms[0],
-            Condition::InQuery { negated: true, .. }
-        ));
+        let Some(Condition::And(terms)) = q.filter else { panic!() };
+        assert!(matches!(&terms[0], Condition::InQuery { negated: true, .. }));
         assert!(matches!(
             &terms[1],
-            Condition::Compare {
-                value: Literal {
-                    kind: LiteralKind::DateLiteral { n: Some(30), .. },
-                    ..
-                },
-                ..
-            }
+            Condition::Compare { value: Literal { kind: LiteralKind::DateLiteral { n: Some(30), .. }, .. }, .. }
         ));
-        assert!(
-            matches!(&terms[2], Condition::Includes { excludes: false, values, .. } if values.len() == 2)
-        );
+        assert!(matches!(&terms[2], Condition::Includes { excludes: false, values, .. } if values.len() == 2));
         assert!(
             matches!(&terms[3], Condition::Compare { value: Literal { kind: LiteralKind::Number(n), .. }, .. } if n == "-5.5")
         );
@@ -702,25 +545,17 @@ mod tests {
     fn aggregates_and_count_parse() {
         let q = parse("SELECT COUNT() FROM Case").unwrap();
         assert!(matches!(q.select[0], SelectItem::CountAll(_)));
-        let q = parse("SELECT Status, COUNT(Id) n, MAX(CreatedDate) FROM Case GROUP BY Status ORDER BY COUNT(Id) DESC").unwrap();
-        assert!(
-            matches!(&q.select[1], SelectItem::Aggregate(a) if a.alias.as_deref() == Some("n"))
-        );
+        let q = parse("SELECT Status, COUNT(Id) n, MAX(CreatedDate) FROM Case GROUP BY Status ORDER BY COUNT(Id) DESC")
+            .unwrap();
+        assert!(matches!(&q.select[1], SelectItem::Aggregate(a) if a.alias.as_deref() == Some("n")));
         assert_eq!(q.group_by.len(), 1);
     }
 
     #[test]
     fn deep_nesting_is_refused_without_overflowing() {
-        let deep = format!(
-            "SELECT Id FROM Case WHERE {}Id = null{}",
-            "(".repeat(10_000),
-            ")".repeat(10_000)
-        );
+        let deep = format!("SELECT Id FROM Case WHERE {}Id = null{}", "(".repeat(10_000), ")".repeat(10_000));
         assert!(parse(&deep).is_err());
-        let nots = format!(
-            "SELECT Id FROM Case WHERE {}Id = null",
-            "NOT ".repeat(10_000)
-        );
+        let nots = format!("SELECT Id FROM Case WHERE {}Id = null", "NOT ".repeat(10_000));
         assert!(parse(&nots).is_err());
     }
 }

@@ -88,11 +88,7 @@ pub enum Column<'db> {
     /// `Type` of a record reached through a polymorphic lookup.
     EntityType,
     /// A parent record, rendered under the relationship name (or null).
-    Parent {
-        relationship: String,
-        field: String,
-        sub: Projection<'db>,
-    },
+    Parent { relationship: String, field: String, sub: Projection<'db> },
     /// A child subquery, rendered as a nested query result (or null).
     Children(Box<ChildPlan<'db>>),
 }
@@ -206,33 +202,20 @@ impl<'db, 'c> Planner<'db, 'c> {
     /// Plans a top-level query (also used for each SOSL `RETURNING` object).
     pub fn plan(&self, q: &Query) -> Result<Plan<'db>, QueryError> {
         let object = self.object(&q.from)?;
-        let scope = Scope {
-            object,
-            alias: q.alias.as_deref(),
-        };
+        let scope = Scope { object, alias: q.alias.as_deref() };
         if object.name == "ContentDocumentLink" {
             check_content_document_link_filter(q)?;
         }
-        let filter = q
-            .filter
-            .as_ref()
-            .map(|c| self.filter(scope, c, false))
-            .transpose()?;
+        let filter = q.filter.as_ref().map(|c| self.filter(scope, c, false)).transpose()?;
         let (offset, limit) = window(q)?;
-        let is_aggregate = !q.group_by.is_empty()
-            || q.select
-                .iter()
-                .any(|i| matches!(i, SelectItem::Aggregate(_)));
+        let is_aggregate = !q.group_by.is_empty() || q.select.iter().any(|i| matches!(i, SelectItem::Aggregate(_)));
         let count_all = q.select.iter().find_map(|i| match i {
             SelectItem::CountAll(pos) => Some(*pos),
             _ => None,
         });
         if let Some(pos) = count_all {
             if q.select.len() > 1 || !q.group_by.is_empty() {
-                return Err(QueryError::malformed(
-                    pos,
-                    "COUNT() must be the only element in the SELECT list".into(),
-                ));
+                return Err(QueryError::malformed(pos, "COUNT() must be the only element in the SELECT list".into()));
             }
             return Ok(Plan {
                 object,
@@ -288,8 +271,8 @@ impl<'db, 'c> Planner<'db, 'c> {
         if parts.len() > 1 {
             let first = &parts[0];
             let is_alias = scope.alias.is_some_and(|a| a.eq_ignore_ascii_case(first));
-            let is_own_name = first.eq_ignore_ascii_case(&scope.object.name)
-                && scope.object.field_by_relationship(first).is_none();
+            let is_own_name =
+                first.eq_ignore_ascii_case(&scope.object.name) && scope.object.field_by_relationship(first).is_none();
             if is_alias || is_own_name {
                 parts = &parts[1..];
             }
@@ -312,35 +295,18 @@ impl<'db, 'c> Planner<'db, 'c> {
             };
             let relationship = field.relationship_name.clone().unwrap_or_default();
             dotted.push(relationship.clone());
-            hops.push(Hop {
-                field: field.name.clone(),
-                relationship,
-            });
+            hops.push(Hop { field: field.name.clone(), relationship });
             polymorphic = field.is_polymorphic();
-            current = field
-                .reference_to
-                .iter()
-                .filter_map(|t| schema.object(t))
-                .collect();
+            current = field.reference_to.iter().filter_map(|t| schema.object(t)).collect();
         }
         if polymorphic && last.eq_ignore_ascii_case("Type") {
             dotted.push("Type".to_string());
             let def = Box::new(FieldDef::new("Type", "Type", FieldType::Picklist));
-            return Ok(FieldRef {
-                hops,
-                name: "Type".into(),
-                def,
-                dotted: dotted.join("."),
-                entity_type: true,
-            });
+            return Ok(FieldRef { hops, name: "Type".into(), def, dotted: dotted.join("."), entity_type: true });
         }
         let Some(def) = current.iter().find_map(|o| o.field(last)) else {
             // Polymorphic lookups resolve against Salesforce's "Name" entity.
-            let entity = if current.len() == 1 {
-                current[0].name.as_str()
-            } else {
-                "Name"
-            };
+            let entity = if current.len() == 1 { current[0].name.as_str() } else { "Name" };
             return Err(QueryError::at(
                 path.pos,
                 "INVALID_FIELD",
@@ -370,18 +336,13 @@ impl<'db, 'c> Planner<'db, 'c> {
             match item {
                 SelectItem::Field(path) => {
                     let f = self.resolve(scope, path)?;
-                    insert_field(&mut projection, &f, 0)
-                        .map_err(|()| duplicate(path.pos, &f.dotted))?;
+                    insert_field(&mut projection, &f, 0).map_err(|()| duplicate(path.pos, &f.dotted))?;
                 }
                 SelectItem::Fields(kind, pos) => {
-                    if *kind != FieldsKind::Standard
-                        && limit.is_none_or(|l| l.value > FIELDS_ALL_LIMIT)
-                    {
+                    if *kind != FieldsKind::Standard && limit.is_none_or(|l| l.value > FIELDS_ALL_LIMIT) {
                         return Err(QueryError::malformed(
                             *pos,
-                            format!(
-                                "The SOQL FIELDS function must have a LIMIT of at most {FIELDS_ALL_LIMIT}"
-                            ),
+                            format!("The SOQL FIELDS function must have a LIMIT of at most {FIELDS_ALL_LIMIT}"),
                         ));
                     }
                     for def in scope.object.fields.iter().filter(|f| match kind {
@@ -396,16 +357,12 @@ impl<'db, 'c> Planner<'db, 'c> {
                             dotted: def.name.clone(),
                             entity_type: false,
                         };
-                        insert_field(&mut projection, &f, 0)
-                            .map_err(|()| duplicate(*pos, &f.dotted))?;
+                        insert_field(&mut projection, &f, 0).map_err(|()| duplicate(*pos, &f.dotted))?;
                     }
                 }
                 SelectItem::Subquery(sub) => {
                     let child = self.child(scope.object, sub)?;
-                    if seen_children
-                        .iter()
-                        .any(|c| c.eq_ignore_ascii_case(&child.relationship))
-                    {
+                    if seen_children.iter().any(|c| c.eq_ignore_ascii_case(&child.relationship)) {
                         return Err(duplicate(sub.from.pos, &child.relationship));
                     }
                     seen_children.push(child.relationship.clone());
@@ -414,8 +371,7 @@ impl<'db, 'c> Planner<'db, 'c> {
                 SelectItem::CountAll(pos) | SelectItem::Aggregate(Aggregate { pos, .. }) => {
                     return Err(QueryError::malformed(
                         *pos,
-                        "Aggregate functions cannot be mixed with child relationship queries"
-                            .into(),
+                        "Aggregate functions cannot be mixed with child relationship queries".into(),
                     ));
                 }
             }
@@ -441,33 +397,22 @@ impl<'db, 'c> Planner<'db, 'c> {
             .object(&rel.child_sobject)
             .ok_or_else(|| QueryError::malformed(q.from.pos, "unknown child object".into()))?;
         if !q.group_by.is_empty()
-            || q.select
-                .iter()
-                .any(|i| matches!(i, SelectItem::Aggregate(_) | SelectItem::CountAll(_)))
+            || q.select.iter().any(|i| matches!(i, SelectItem::Aggregate(_) | SelectItem::CountAll(_)))
         {
             return Err(QueryError::malformed(
                 q.from.pos,
                 "Aggregate query does not support child relationship queries".into(),
             ));
         }
-        let scope = Scope {
-            object,
-            alias: q.alias.as_deref(),
-        };
-        let filter = q
-            .filter
-            .as_ref()
-            .map(|c| self.filter(scope, c, false))
-            .transpose()?;
+        let scope = Scope { object, alias: q.alias.as_deref() };
+        let filter = q.filter.as_ref().map(|c| self.filter(scope, c, false)).transpose()?;
         let projection = self.projection(scope, &q.select, q.limit)?;
         let order = self.sort_keys(scope, &q.order_by)?;
         let (offset, limit) = window(q)?;
         let mut by_parent: HashMap<&'db str, Vec<&'db Record>> = HashMap::new();
         for row in self.db.rows(&object.name) {
             if (!self.include_deleted && row.is_deleted())
-                || !filter
-                    .as_ref()
-                    .is_none_or(|f| eval::matches(self.db, row, f))
+                || !filter.as_ref().is_none_or(|f| eval::matches(self.db, row, f))
             {
                 continue;
             }
@@ -486,18 +431,12 @@ impl<'db, 'c> Planner<'db, 'c> {
         })
     }
 
-    pub fn sort_keys(
-        &self,
-        scope: Scope<'db, '_>,
-        items: &[OrderItem],
-    ) -> Result<Vec<SortKey>, QueryError> {
+    pub fn sort_keys(&self, scope: Scope<'db, '_>, items: &[OrderItem]) -> Result<Vec<SortKey>, QueryError> {
         items
             .iter()
             .map(|item| {
                 let OrderKey::Field(path) = &item.key else {
-                    let OrderKey::Aggregate(a) = &item.key else {
-                        unreachable!()
-                    };
+                    let OrderKey::Aggregate(a) = &item.key else { unreachable!() };
                     return Err(QueryError::malformed(
                         a.pos,
                         "Ordering by an aggregate needs a GROUP BY or an aggregate query".into(),
@@ -521,19 +460,11 @@ impl<'db, 'c> Planner<'db, 'c> {
     }
 
     /// Compiles a WHERE condition. `in_semi_join` forbids nesting another one.
-    pub fn filter(
-        &self,
-        scope: Scope<'db, '_>,
-        c: &Condition,
-        in_semi_join: bool,
-    ) -> Result<Filter, QueryError> {
+    pub fn filter(&self, scope: Scope<'db, '_>, c: &Condition, in_semi_join: bool) -> Result<Filter, QueryError> {
         Ok(match c {
-            Condition::And(terms) => Filter::And(
-                terms
-                    .iter()
-                    .map(|t| self.filter(scope, t, in_semi_join))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Condition::And(terms) => {
+                Filter::And(terms.iter().map(|t| self.filter(scope, t, in_semi_join)).collect::<Result<_, _>>()?)
+            }
             Condition::Or(terms) => {
                 if let Some(pos) = terms.iter().find_map(semi_join_pos) {
                     return Err(QueryError::malformed(
@@ -541,16 +472,9 @@ impl<'db, 'c> Planner<'db, 'c> {
                         "Semi join sub-selects are not allowed with the 'OR' operator".into(),
                     ));
                 }
-                Filter::Or(
-                    terms
-                        .iter()
-                        .map(|t| self.filter(scope, t, in_semi_join))
-                        .collect::<Result<_, _>>()?,
-                )
+                Filter::Or(terms.iter().map(|t| self.filter(scope, t, in_semi_join)).collect::<Result<_, _>>()?)
             }
-            Condition::Not(inner) => {
-                Filter::Not(Box::new(self.filter(scope, inner, in_semi_join)?))
-            }
+            Condition::Not(inner) => Filter::Not(Box::new(self.filter(scope, inner, in_semi_join)?)),
             Condition::Compare { path, op, value } => {
                 let field = self.filterable(scope, path)?;
                 let test = if *op == CompareOp::Like {
@@ -560,38 +484,18 @@ impl<'db, 'c> Planner<'db, 'c> {
                 };
                 Filter::Test(field, test)
             }
-            Condition::In {
-                path,
-                negated,
-                values,
-            } => {
+            Condition::In { path, negated, values } => {
                 let field = self.filterable(scope, path)?;
-                let operands = values
-                    .iter()
-                    .map(|v| self.operand(&field, v))
-                    .collect::<Result<_, _>>()?;
-                Filter::Test(
-                    field,
-                    Test::In {
-                        negated: *negated,
-                        operands,
-                    },
-                )
+                let operands = values.iter().map(|v| self.operand(&field, v)).collect::<Result<_, _>>()?;
+                Filter::Test(field, Test::In { negated: *negated, operands })
             }
-            Condition::Includes {
-                path,
-                excludes,
-                values,
-            } => {
+            Condition::Includes { path, excludes, values } => {
                 let field = self.filterable(scope, path)?;
                 if field.field_type() != FieldType::Multipicklist {
                     return Err(QueryError::at(
                         path.pos,
                         "INVALID_QUERY_FILTER_OPERATOR",
-                        format!(
-                            "includes or excludes operator only valid on multipicklist field: {}",
-                            field.name
-                        ),
+                        format!("includes or excludes operator only valid on multipicklist field: {}", field.name),
                     ));
                 }
                 let groups = values
@@ -605,19 +509,9 @@ impl<'db, 'c> Planner<'db, 'c> {
                         _ => Err(type_mismatch(v.pos, &field, "string", true)),
                     })
                     .collect::<Result<_, _>>()?;
-                Filter::Test(
-                    field,
-                    Test::Includes {
-                        excludes: *excludes,
-                        groups,
-                    },
-                )
+                Filter::Test(field, Test::Includes { excludes: *excludes, groups })
             }
-            Condition::InQuery {
-                path,
-                negated,
-                query,
-            } => {
+            Condition::InQuery { path, negated, query } => {
                 if in_semi_join {
                     return Err(QueryError::malformed(
                         query.from.pos,
@@ -628,20 +522,11 @@ impl<'db, 'c> Planner<'db, 'c> {
                 if !field.field_type().is_id() {
                     return Err(QueryError::malformed(
                         path.pos,
-                        format!(
-                            "Invalid semi join: field '{}' must be an id or a reference",
-                            field.name
-                        ),
+                        format!("Invalid semi join: field '{}' must be an id or a reference", field.name),
                     ));
                 }
                 let ids = self.semi_join(query)?;
-                Filter::Test(
-                    field,
-                    Test::IdSet {
-                        negated: *negated,
-                        ids,
-                    },
-                )
+                Filter::Test(field, Test::IdSet { negated: *negated, ids })
             }
         })
     }
@@ -661,38 +546,27 @@ impl<'db, 'c> Planner<'db, 'c> {
     /// Runs the inner query of `x IN (SELECT idField FROM …)` and returns the ids.
     fn semi_join(&self, q: &Query) -> Result<HashSet<String>, QueryError> {
         let object = self.object(&q.from)?;
-        let scope = Scope {
-            object,
-            alias: q.alias.as_deref(),
-        };
+        let scope = Scope { object, alias: q.alias.as_deref() };
         if object.name == "ContentDocumentLink" {
             check_content_document_link_filter(q)?;
         }
         let [SelectItem::Field(path)] = q.select.as_slice() else {
-            return Err(QueryError::malformed(q.from.pos, "The selected field in a semi join sub-select must be a single Id or reference field".into()));
+            return Err(QueryError::malformed(
+                q.from.pos,
+                "The selected field in a semi join sub-select must be a single Id or reference field".into(),
+            ));
         };
         let field = self.resolve(scope, path)?;
         if !field.field_type().is_id() {
             return Err(QueryError::malformed(
                 path.pos,
-                format!(
-                    "Invalid semi join: the selected field '{}' must be an Id or a reference",
-                    field.dotted
-                ),
+                format!("Invalid semi join: the selected field '{}' must be an Id or a reference", field.dotted),
             ));
         }
-        let filter = q
-            .filter
-            .as_ref()
-            .map(|c| self.filter(scope, c, true))
-            .transpose()?;
+        let filter = q.filter.as_ref().map(|c| self.filter(scope, c, true)).transpose()?;
         let mut ids = HashSet::new();
         for row in self.db.rows(&object.name) {
-            if row.is_deleted()
-                || !filter
-                    .as_ref()
-                    .is_none_or(|f| eval::matches(self.db, row, f))
-            {
+            if row.is_deleted() || !filter.as_ref().is_none_or(|f| eval::matches(self.db, row, f)) {
                 continue;
             }
             if let Value::Text(id) = &*eval::resolve(self.db, row, &field) {
@@ -711,10 +585,7 @@ impl<'db, 'c> Planner<'db, 'c> {
                 return Err(type_mismatch(lit.pos, field, t.soql_name(), false));
             }
             let Some((start, end)) = dates::range(name, *n, self.today()) else {
-                return Err(QueryError::malformed(
-                    lit.pos,
-                    format!("Invalid date literal: {name}"),
-                ));
+                return Err(QueryError::malformed(lit.pos, format!("Invalid date literal: {name}")));
             };
             return Ok(if t == FieldType::Date {
                 Operand::Range(Value::Date(start), Value::Date(end))
@@ -747,21 +618,13 @@ impl<'db, 'c> Planner<'db, 'c> {
             (LiteralKind::Number(n), t) if t.is_number() => match n.parse::<f64>() {
                 Ok(d) => Value::Double(d),
                 Err(_) => {
-                    return Err(QueryError::malformed(
-                        lit.pos,
-                        format!("unexpected token: '{n}'"),
-                    ));
+                    return Err(QueryError::malformed(lit.pos, format!("unexpected token: '{n}'")));
                 }
             },
             (LiteralKind::Date(d), FieldType::Date) => Value::Date(*d),
             (LiteralKind::DateTime(dt), FieldType::Datetime) => Value::DateTime(*dt),
             (_, t) => {
-                return Err(type_mismatch(
-                    lit.pos,
-                    field,
-                    t.soql_name(),
-                    t.is_text() || t.is_id(),
-                ));
+                return Err(type_mismatch(lit.pos, field, t.soql_name(), t.is_text() || t.is_id()));
             }
         };
         Ok(Operand::Value(value))
@@ -824,10 +687,7 @@ impl<'db, 'c> Planner<'db, 'c> {
                     ));
                 }
                 SelectItem::Fields(_, pos) | SelectItem::CountAll(pos) => {
-                    return Err(QueryError::malformed(
-                        *pos,
-                        "unexpected token in an aggregate query".into(),
-                    ));
+                    return Err(QueryError::malformed(*pos, "unexpected token in an aggregate query".into()));
                 }
             }
         }
@@ -842,10 +702,7 @@ impl<'db, 'c> Planner<'db, 'c> {
                             format!("Ordered field must be grouped or aggregated: {}", f.name),
                         ));
                     };
-                    match columns
-                        .iter()
-                        .position(|c| matches!(c.source, AggregateSource::Group(i) if i == g))
-                    {
+                    match columns.iter().position(|c| matches!(c.source, AggregateSource::Group(i) if i == g)) {
                         Some(c) => c,
                         None => {
                             columns.push(AggregateColumn {
@@ -882,11 +739,7 @@ impl<'db, 'c> Planner<'db, 'c> {
                 nulls_first: item.nulls_first.unwrap_or(!item.descending),
             });
         }
-        Ok(AggregatePlan {
-            group_by,
-            columns,
-            order,
-        })
+        Ok(AggregatePlan { group_by, columns, order })
     }
 
     fn aggregate_arg(&self, scope: Scope<'db, '_>, a: &Aggregate) -> Result<FieldRef, QueryError> {
@@ -901,10 +754,7 @@ impl<'db, 'c> Planner<'db, 'c> {
             let name = format!("{:?}", a.func).to_uppercase();
             return Err(QueryError::malformed(
                 a.arg.pos,
-                format!(
-                    "field {} does not support aggregate operator {name}",
-                    f.name
-                ),
+                format!("field {} does not support aggregate operator {name}", f.name),
             ));
         }
         Ok(f)
@@ -922,17 +772,14 @@ fn insert_field(projection: &mut Projection<'_>, f: &FieldRef, hop: usize) -> Re
         if taken {
             return Err(());
         }
-        projection.columns.push(if f.entity_type {
-            Column::EntityType
-        } else {
-            Column::Field(f.name.clone())
-        });
+        projection.columns.push(if f.entity_type { Column::EntityType } else { Column::Field(f.name.clone()) });
         return Ok(());
     }
     let h = &f.hops[hop];
-    let existing = projection.columns.iter_mut().position(
-        |c| matches!(c, Column::Parent { relationship, .. } if relationship == &h.relationship),
-    );
+    let existing = projection
+        .columns
+        .iter_mut()
+        .position(|c| matches!(c, Column::Parent { relationship, .. } if relationship == &h.relationship));
     let index = match existing {
         Some(i) => i,
         None => {
@@ -976,10 +823,7 @@ fn window(q: &Query) -> Result<(usize, Option<usize>), QueryError> {
         ));
     }
     let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-    Ok((
-        q.offset.map_or(0, |o| to_usize(o.value)),
-        q.limit.map(|l| to_usize(l.value)),
-    ))
+    Ok((q.offset.map_or(0, |o| to_usize(o.value)), q.limit.map(|l| to_usize(l.value))))
 }
 
 /// The position of a semi-join directly inside this condition, if any.
@@ -999,11 +843,7 @@ fn like_pattern(field: &FieldRef, lit: &Literal) -> Result<Vec<LikeToken>, Query
         return Err(QueryError::at(
             lit.pos,
             "INVALID_QUERY_FILTER_OPERATOR",
-            format!(
-                "invalid operator on {} field: {}",
-                t.soql_name(),
-                field.name
-            ),
+            format!("invalid operator on {} field: {}", t.soql_name(), field.name),
         ));
     }
     let LiteralKind::String(raw) = &lit.kind else {
@@ -1028,12 +868,7 @@ fn like_pattern(field: &FieldRef, lit: &Literal) -> Result<Vec<LikeToken>, Query
                     Some('f') => Some('\u{c}'),
                     other => other,
                 };
-                tokens.extend(
-                    escaped
-                        .into_iter()
-                        .flat_map(char::to_lowercase)
-                        .map(LikeToken::Char),
-                );
+                tokens.extend(escaped.into_iter().flat_map(char::to_lowercase).map(LikeToken::Char));
             }
             c => tokens.extend(c.to_lowercase().map(LikeToken::Char)),
         }
@@ -1048,26 +883,13 @@ fn check_content_document_link_filter(q: &Query) -> Result<(), QueryError> {
         let key_field = |p: &Path| {
             let last = p.parts.last().map(String::as_str).unwrap_or("");
             p.parts.len() <= 2
-                && ["ContentDocumentId", "LinkedEntityId", "Id"]
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(last))
+                && ["ContentDocumentId", "LinkedEntityId", "Id"].iter().any(|k| k.eq_ignore_ascii_case(last))
         };
         match c {
-            Condition::Compare {
-                path,
-                op: CompareOp::Eq,
-                value,
-            } => key_field(path) && value.kind != LiteralKind::Null,
-            Condition::In {
-                path,
-                negated: false,
-                ..
+            Condition::Compare { path, op: CompareOp::Eq, value } => key_field(path) && value.kind != LiteralKind::Null,
+            Condition::In { path, negated: false, .. } | Condition::InQuery { path, negated: false, .. } => {
+                key_field(path)
             }
-            | Condition::InQuery {
-                path,
-                negated: false,
-                ..
-            } => key_field(path),
             _ => false,
         }
     };

@@ -31,13 +31,8 @@ fn body(v: Json) -> Map<String, Json> {
 
 impl Org {
     fn create_at(&mut self, object: &str, fields: Json, at: DateTime<Utc>) -> String {
-        let ctx = WriteContext {
-            now: at,
-            user_id: self.user.clone(),
-        };
-        self.db
-            .create(object, &body(fields), &ctx)
-            .unwrap_or_else(|e| panic!("{object}: {e:?}"))
+        let ctx = WriteContext { now: at, user_id: self.user.clone() };
+        self.db.create(object, &body(fields), &ctx).unwrap_or_else(|e| panic!("{object}: {e:?}"))
     }
 
     fn create(&mut self, object: &str, fields: Json) -> String {
@@ -45,9 +40,7 @@ impl Org {
     }
 
     fn q(&self, soql: &str) -> Vec<Json> {
-        self.query(soql)
-            .unwrap_or_else(|e| panic!("{soql}\n{e:?}"))
-            .records
+        self.query(soql).unwrap_or_else(|e| panic!("{soql}\n{e:?}")).records
     }
 
     fn query(&self, soql: &str) -> Result<crate::db::QueryResult, SfError> {
@@ -60,11 +53,7 @@ impl Org {
 }
 
 fn ctx() -> QueryContext {
-    QueryContext {
-        now: t0(),
-        api_version: "59.0".into(),
-        user_id: USER.into(),
-    }
+    QueryContext { now: t0(), api_version: "59.0".into(), user_id: USER.into() }
 }
 
 /// A small org: two users, a queue, an account with a contact, and three
@@ -74,19 +63,11 @@ fn org() -> Org {
     schema
         .add_custom_field(
             "Case",
-            FieldDef::new("Tags__c", "Tags", FieldType::Multipicklist)
-                .values(&["Billing", "Bug", "VIP"], None),
+            FieldDef::new("Tags__c", "Tags", FieldType::Multipicklist).values(&["Billing", "Bug", "VIP"], None),
         )
         .unwrap();
-    schema
-        .add_custom_field(
-            "Case",
-            FieldDef::new("Score__c", "Score", FieldType::Double).precision(18, 2),
-        )
-        .unwrap();
-    schema
-        .add_custom_field("Case", FieldDef::new("Due__c", "Due", FieldType::Date))
-        .unwrap();
+    schema.add_custom_field("Case", FieldDef::new("Score__c", "Score", FieldType::Double).precision(18, 2)).unwrap();
+    schema.add_custom_field("Case", FieldDef::new("Due__c", "Due", FieldType::Date)).unwrap();
     let mut org = Org {
         db: Database::new(schema),
         user: USER.into(),
@@ -98,26 +79,25 @@ fn org() -> Org {
     };
     // The running user is the first user; its id is not known before creating it,
     // so bootstrap with a placeholder creator.
-    let admin = org.create("User", json!({"Username": "admin@x.com", "FirstName": "Ada", "LastName": "Admin", "Email": "admin@x.com"}));
+    let admin = org.create(
+        "User",
+        json!({"Username": "admin@x.com", "FirstName": "Ada", "LastName": "Admin", "Email": "admin@x.com"}),
+    );
     org.user = admin;
-    org.other_user = org.create("User", json!({"Username": "bob@x.com", "FirstName": "Bob", "LastName": "Baker", "Email": "bob@x.com"}));
+    org.other_user = org.create(
+        "User",
+        json!({"Username": "bob@x.com", "FirstName": "Bob", "LastName": "Baker", "Email": "bob@x.com"}),
+    );
     org.queue = org.create("Group", json!({"Name": "Support Queue", "Type": "Queue"}));
     let queue = org.queue.clone();
-    org.create(
-        "QueueSobject",
-        json!({"QueueId": queue, "SobjectType": "Case"}),
+    org.create("QueueSobject", json!({"QueueId": queue, "SobjectType": "Case"}));
+    org.account = org.create("Account", json!({"Name": "Acme", "Industry": "Technology", "OwnerId": org.other_user}));
+    org.contact = org.create(
+        "Contact",
+        json!({"FirstName": "Lee", "LastName": "Smith", "Email": "lee@acme.com", "AccountId": org.account}),
     );
-    org.account = org.create(
-        "Account",
-        json!({"Name": "Acme", "Industry": "Technology", "OwnerId": org.other_user}),
-    );
-    org.contact = org.create("Contact", json!({"FirstName": "Lee", "LastName": "Smith", "Email": "lee@acme.com", "AccountId": org.account}));
-    let (account, contact, user, other) = (
-        org.account.clone(),
-        org.contact.clone(),
-        org.user.clone(),
-        org.other_user.clone(),
-    );
+    let (account, contact, user, other) =
+        (org.account.clone(), org.contact.clone(), org.user.clone(), org.other_user.clone());
     let c1 = org.create_at(
         "Case",
         json!({"Subject": "Printer on fire", "Origin": "Email", "Priority": "High", "ContactId": contact, "AccountId": account,
@@ -140,15 +120,8 @@ fn org() -> Org {
         json!({"ParentId": c1, "CommentBody": "second", "IsPublished": true}),
         t0() - Duration::hours(1),
     );
-    org.create_at(
-        "CaseComment",
-        json!({"ParentId": c1, "CommentBody": "first"}),
-        t0() - Duration::hours(2),
-    );
-    org.create(
-        "FeedItem",
-        json!({"ParentId": c2, "Body": "hello from feed"}),
-    );
+    org.create_at("CaseComment", json!({"ParentId": c1, "CommentBody": "first"}), t0() - Duration::hours(2));
+    org.create("FeedItem", json!({"ParentId": c2, "Body": "hello from feed"}));
     org
 }
 
@@ -191,38 +164,15 @@ fn polymorphic_name_reads_the_name_field_and_new_checkboxes_read_false() {
     assert_eq!(rows[0]["What"]["attributes"]["type"], "Case");
     assert_eq!(rows[0]["What"]["Name"], "00001001");
     assert_eq!(rows[0]["What"]["Type"], "Case");
-    let owners: Vec<Json> = org
-        .q("SELECT Owner.Type FROM Case ORDER BY CreatedDate")
-        .iter()
-        .map(|r| r["Owner"]["Type"].clone())
-        .collect();
+    let owners: Vec<Json> =
+        org.q("SELECT Owner.Type FROM Case ORDER BY CreatedDate").iter().map(|r| r["Owner"]["Type"].clone()).collect();
     assert_eq!(owners, [json!("User"), json!("Queue"), json!("User")]);
-    assert_eq!(
-        org.q("SELECT Id FROM Case WHERE Owner.Type = 'Queue'")
-            .len(),
-        1
-    );
-    let by_type =
-        org.q("SELECT Owner.Type, COUNT(Id) FROM Case GROUP BY Owner.Type ORDER BY Owner.Type");
-    assert_eq!(
-        by_type[0],
-        json!({"attributes": {"type": "AggregateResult"}, "Type": "Queue", "expr0": 1})
-    );
-    org.db
-        .schema_mut()
-        .add_custom_field(
-            "Case",
-            FieldDef::new("Urgent__c", "Urgent", FieldType::Boolean),
-        )
-        .unwrap();
-    assert_eq!(
-        org.q("SELECT Id FROM Case WHERE Urgent__c = false").len(),
-        3
-    );
-    assert_eq!(
-        org.q("SELECT Urgent__c FROM Case LIMIT 1")[0]["Urgent__c"],
-        false
-    );
+    assert_eq!(org.q("SELECT Id FROM Case WHERE Owner.Type = 'Queue'").len(), 1);
+    let by_type = org.q("SELECT Owner.Type, COUNT(Id) FROM Case GROUP BY Owner.Type ORDER BY Owner.Type");
+    assert_eq!(by_type[0], json!({"attributes": {"type": "AggregateResult"}, "Type": "Queue", "expr0": 1}));
+    org.db.schema_mut().add_custom_field("Case", FieldDef::new("Urgent__c", "Urgent", FieldType::Boolean)).unwrap();
+    assert_eq!(org.q("SELECT Id FROM Case WHERE Urgent__c = false").len(), 3);
+    assert_eq!(org.q("SELECT Urgent__c FROM Case LIMIT 1")[0]["Urgent__c"], false);
 }
 
 #[test]
@@ -243,25 +193,18 @@ fn child_subqueries_nest_results_and_are_null_when_empty() {
     assert_eq!(limited[0]["CaseComments"]["totalSize"], 1);
     let e = org.err("SELECT Id, (SELECT Id FROM Comments) FROM Case");
     assert_eq!(e.error_code, "INVALID_TYPE");
-    assert!(
-        e.message
-            .contains("Didn't understand relationship 'Comments' in FROM part of query call")
-    );
+    assert!(e.message.contains("Didn't understand relationship 'Comments' in FROM part of query call"));
 }
 
 #[test]
 fn count_and_aggregates() {
     let org = org();
-    let r = org
-        .query("SELECT COUNT() FROM Case WHERE Origin != 'Phone'")
-        .unwrap();
+    let r = org.query("SELECT COUNT() FROM Case WHERE Origin != 'Phone'").unwrap();
     assert_eq!((r.total_size, r.records.len()), (2, 0));
     let rows = org.q("SELECT COUNT(Id) FROM Case");
-    assert_eq!(
-        rows,
-        vec![json!({"attributes": {"type": "AggregateResult"}, "expr0": 3})]
-    );
-    let rows = org.q("SELECT Origin, COUNT(Id) n, MAX(Score__c), SUM(Score__c) FROM Case GROUP BY Origin ORDER BY Origin");
+    assert_eq!(rows, vec![json!({"attributes": {"type": "AggregateResult"}, "expr0": 3})]);
+    let rows =
+        org.q("SELECT Origin, COUNT(Id) n, MAX(Score__c), SUM(Score__c) FROM Case GROUP BY Origin ORDER BY Origin");
     assert_eq!(rows.len(), 3);
     assert_eq!(
         rows[0],
@@ -270,11 +213,7 @@ fn count_and_aggregates() {
     let rows = org.q("SELECT COUNT(Id) FROM Case WHERE Subject = 'none'");
     assert_eq!(rows[0]["expr0"], 0);
     assert_eq!(
-        org.err("SELECT Subject, COUNT(Id) FROM Case GROUP BY Origin")
-            .message
-            .lines()
-            .last()
-            .unwrap(),
+        org.err("SELECT Subject, COUNT(Id) FROM Case GROUP BY Origin").message.lines().last().unwrap(),
         "Field must be grouped or aggregated: Subject"
     );
 }
@@ -290,56 +229,27 @@ fn comparisons_follow_salesforce_rules() {
     assert_eq!(count("SELECT Id FROM Case WHERE Score__c != 1"), 2);
     assert_eq!(count("SELECT Id FROM Case WHERE Score__c > 1"), 1);
     assert_eq!(count("SELECT Id FROM Case WHERE Score__c >= 1"), 2);
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE Subject LIKE 'printer%'"),
-        2
-    );
+    assert_eq!(count("SELECT Id FROM Case WHERE Subject LIKE 'printer%'"), 2);
     assert_eq!(count("SELECT Id FROM Case WHERE Subject LIKE '%JAM%'"), 1);
     assert_eq!(count("SELECT Id FROM Case WHERE Subject LIKE 'Refun_'"), 1);
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE Origin IN ('Email', 'web')"),
-        2
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE Origin NOT IN ('Email')"),
-        2
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE Tags__c INCLUDES ('vip;billing')"),
-        1
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE Tags__c INCLUDES ('VIP', 'Bug')"),
-        2
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE Tags__c EXCLUDES ('Bug')"),
-        2
-    );
+    assert_eq!(count("SELECT Id FROM Case WHERE Origin IN ('Email', 'web')"), 2);
+    assert_eq!(count("SELECT Id FROM Case WHERE Origin NOT IN ('Email')"), 2);
+    assert_eq!(count("SELECT Id FROM Case WHERE Tags__c INCLUDES ('vip;billing')"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE Tags__c INCLUDES ('VIP', 'Bug')"), 2);
+    assert_eq!(count("SELECT Id FROM Case WHERE Tags__c EXCLUDES ('Bug')"), 2);
     assert_eq!(count("SELECT Id FROM Case WHERE IsClosed = true"), 1);
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE NOT (Origin = 'Web' OR Origin = 'Phone')"),
-        1
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE (Origin = 'Web' OR Origin = 'Phone') AND Status = 'New'"),
-        1
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE Account.Industry = 'Technology'"),
-        1
-    );
+    assert_eq!(count("SELECT Id FROM Case WHERE NOT (Origin = 'Web' OR Origin = 'Phone')"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE (Origin = 'Web' OR Origin = 'Phone') AND Status = 'New'"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE Account.Industry = 'Technology'"), 1);
     let id15 = &org.cases[0][..15];
-    assert_eq!(
-        count(&format!("SELECT Id FROM Case WHERE Id = '{id15}'")),
-        1
-    );
+    assert_eq!(count(&format!("SELECT Id FROM Case WHERE Id = '{id15}'")), 1);
 }
 
 #[test]
 fn semi_joins_and_anti_joins() {
     let org = org();
-    let with_comments = org.q("SELECT Id FROM Case WHERE Id IN (SELECT ParentId FROM CaseComment WHERE IsPublished = true)");
+    let with_comments =
+        org.q("SELECT Id FROM Case WHERE Id IN (SELECT ParentId FROM CaseComment WHERE IsPublished = true)");
     assert_eq!(with_comments.len(), 1);
     assert_eq!(with_comments[0]["Id"], json!(org.cases[0]));
     let without = org.q("SELECT Id FROM Case WHERE Id NOT IN (SELECT ParentId FROM CaseComment)");
@@ -349,17 +259,12 @@ fn semi_joins_and_anti_joins() {
     );
     assert_eq!(queues.len(), 1);
     assert_eq!(queues[0]["DeveloperName"], "Support_Queue");
-    let e = org
-        .err("SELECT Id FROM Case WHERE Id IN (SELECT ParentId FROM CaseComment) OR Subject = 'x'");
-    assert!(
-        e.message
-            .ends_with("Semi join sub-selects are not allowed with the 'OR' operator")
+    let e = org.err("SELECT Id FROM Case WHERE Id IN (SELECT ParentId FROM CaseComment) OR Subject = 'x'");
+    assert!(e.message.ends_with("Semi join sub-selects are not allowed with the 'OR' operator"));
+    let e = org.err(
+        "SELECT Id FROM Case WHERE Id IN (SELECT ParentId FROM CaseComment WHERE ParentId IN (SELECT Id FROM Case))",
     );
-    let e = org.err("SELECT Id FROM Case WHERE Id IN (SELECT ParentId FROM CaseComment WHERE ParentId IN (SELECT Id FROM Case))");
-    assert!(
-        e.message
-            .ends_with("Nesting of semi join sub-selects is not supported")
-    );
+    assert!(e.message.ends_with("Nesting of semi join sub-selects is not supported"));
 }
 
 #[test]
@@ -367,35 +272,16 @@ fn date_and_datetime_literals() {
     let org = org();
     let count = |soql: &str| org.q(soql).len();
     assert_eq!(count("SELECT Id FROM Case WHERE CreatedDate = TODAY"), 1);
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE CreatedDate = YESTERDAY"),
-        1
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE CreatedDate = LAST_N_DAYS:1"),
-        2
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE CreatedDate < LAST_N_DAYS:1"),
-        1
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE CreatedDate > 2024-05-14T11:59:59Z"),
-        2
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE CreatedDate >= 2024-05-14T13:00:00+01:00"),
-        2
-    );
-    assert_eq!(
-        count("SELECT Id FROM Case WHERE SystemModstamp >= 2024-05-15T12:00:00.000+0000"),
-        1
-    );
+    assert_eq!(count("SELECT Id FROM Case WHERE CreatedDate = YESTERDAY"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE CreatedDate = LAST_N_DAYS:1"), 2);
+    assert_eq!(count("SELECT Id FROM Case WHERE CreatedDate < LAST_N_DAYS:1"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE CreatedDate > 2024-05-14T11:59:59Z"), 2);
+    assert_eq!(count("SELECT Id FROM Case WHERE CreatedDate >= 2024-05-14T13:00:00+01:00"), 2);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp >= 2024-05-15T12:00:00.000+0000"), 1);
     assert_eq!(count("SELECT Id FROM Case WHERE Due__c = 2024-05-15"), 1);
     assert_eq!(count("SELECT Id FROM Case WHERE Due__c = TODAY"), 1);
     assert_eq!(count("SELECT Id FROM Case WHERE Due__c = NEXT_N_DAYS:3"), 0);
-    let rows =
-        org.q("SELECT CreatedDate, Due__c, IsEscalated, Score__c FROM Case WHERE Due__c != null");
+    let rows = org.q("SELECT CreatedDate, Due__c, IsEscalated, Score__c FROM Case WHERE Due__c != null");
     assert_eq!(rows[0]["CreatedDate"], "2024-05-12T12:00:00.000+0000");
     assert_eq!(rows[0]["Due__c"], "2024-05-15");
     assert_eq!(rows[0]["IsEscalated"], false);
@@ -405,25 +291,15 @@ fn date_and_datetime_literals() {
 #[test]
 fn order_by_with_nulls_offset_and_limit() {
     let org = org();
-    let subjects = |soql: &str| {
-        org.q(soql)
-            .iter()
-            .map(|r| r["Subject"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        subjects("SELECT Subject FROM Case ORDER BY Subject"),
-        ["printer jammed", "Printer on fire", "Refund"]
-    );
+    let subjects =
+        |soql: &str| org.q(soql).iter().map(|r| r["Subject"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(subjects("SELECT Subject FROM Case ORDER BY Subject"), ["printer jammed", "Printer on fire", "Refund"]);
     assert_eq!(
         subjects("SELECT Subject FROM Case ORDER BY Subject DESC"),
         ["Refund", "Printer on fire", "printer jammed"]
     );
     // ASC puts nulls first by default, DESC last.
-    assert_eq!(
-        subjects("SELECT Subject FROM Case ORDER BY Score__c"),
-        ["Refund", "printer jammed", "Printer on fire"]
-    );
+    assert_eq!(subjects("SELECT Subject FROM Case ORDER BY Score__c"), ["Refund", "printer jammed", "Printer on fire"]);
     assert_eq!(
         subjects("SELECT Subject FROM Case ORDER BY Score__c NULLS LAST"),
         ["printer jammed", "Printer on fire", "Refund"]
@@ -436,21 +312,14 @@ fn order_by_with_nulls_offset_and_limit() {
         subjects("SELECT Subject FROM Case ORDER BY Contact.Email NULLS LAST, Subject DESC"),
         ["Printer on fire", "Refund", "printer jammed"]
     );
-    assert_eq!(
-        subjects("SELECT Subject FROM Case ORDER BY CreatedDate LIMIT 1 OFFSET 1"),
-        ["printer jammed"]
-    );
-    assert_eq!(
-        subjects("SELECT Subject FROM Case ORDER BY CreatedDate OFFSET 5"),
-        Vec::<String>::new()
-    );
+    assert_eq!(subjects("SELECT Subject FROM Case ORDER BY CreatedDate LIMIT 1 OFFSET 1"), ["printer jammed"]);
+    assert_eq!(subjects("SELECT Subject FROM Case ORDER BY CreatedDate OFFSET 5"), Vec::<String>::new());
 }
 
 #[test]
 fn names_are_case_insensitive_but_rendered_canonically() {
     let org = org();
-    let rows =
-        org.q("select subject, contact.email, CASENUMBER from CASE where SUBJECT = 'refund'");
+    let rows = org.q("select subject, contact.email, CASENUMBER from CASE where SUBJECT = 'refund'");
     let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["attributes", "Subject", "Contact", "CaseNumber"]);
     assert_eq!(rows[0]["attributes"]["type"], "Case");
@@ -461,20 +330,10 @@ fn names_are_case_insensitive_but_rendered_canonically() {
 #[test]
 fn query_all_includes_the_recycle_bin() {
     let mut org = org();
-    let ctx = WriteContext {
-        now: t0(),
-        user_id: org.user.clone(),
-    };
+    let ctx = WriteContext { now: t0(), user_id: org.user.clone() };
     org.db.delete("Case", &org.cases[2], &ctx).unwrap();
     assert_eq!(org.q("SELECT Id FROM Case").len(), 2);
-    let all = org
-        .db
-        .query(
-            "SELECT Id, IsDeleted FROM Case WHERE IsDeleted = true",
-            true,
-            &self::ctx(),
-        )
-        .unwrap();
+    let all = org.db.query("SELECT Id, IsDeleted FROM Case WHERE IsDeleted = true", true, &self::ctx()).unwrap();
     assert_eq!(all.total_size, 1);
     assert_eq!(all.records[0]["IsDeleted"], true);
 }
@@ -484,22 +343,8 @@ fn fields_functions_expand_the_object() {
     let org = org();
     let rows = org.q("SELECT FIELDS(CUSTOM) FROM Case LIMIT 1");
     let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
-    assert_eq!(
-        keys,
-        [
-            "attributes",
-            "FinInvolved__c",
-            "FinResolutionState__c",
-            "Tags__c",
-            "Score__c",
-            "Due__c"
-        ]
-    );
-    assert!(
-        org.q("SELECT FIELDS(STANDARD) FROM Case")[0]
-            .get("CaseNumber")
-            .is_some()
-    );
+    assert_eq!(keys, ["attributes", "FinInvolved__c", "FinResolutionState__c", "Tags__c", "Score__c", "Due__c"]);
+    assert!(org.q("SELECT FIELDS(STANDARD) FROM Case")[0].get("CaseNumber").is_some());
     assert!(
         org.err("SELECT FIELDS(ALL) FROM Case")
             .message
@@ -512,10 +357,7 @@ fn errors_look_like_salesforce_errors() {
     let org = org();
     let e = org.err("SELECT Id FORM Case");
     assert_eq!(e.error_code, "MALFORMED_QUERY");
-    assert_eq!(
-        e.message,
-        "\nSELECT Id FORM Case\n          ^\nERROR at Row:1:Column:11\nunexpected token: 'FORM'"
-    );
+    assert_eq!(e.message, "\nSELECT Id FORM Case\n          ^\nERROR at Row:1:Column:11\nunexpected token: 'FORM'");
     let e = org.err("SELECT Id, Foo FROM Case");
     assert_eq!(e.error_code, "INVALID_FIELD");
     assert!(e.message.starts_with("\nSELECT Id, Foo FROM Case\n           ^\nERROR at Row:1:Column:12\nNo such column 'Foo' on entity 'Case'. If you are attempting to use a custom field, be sure to append the '__c'"));
@@ -523,59 +365,28 @@ fn errors_look_like_salesforce_errors() {
     assert_eq!(e.error_code, "INVALID_TYPE");
     assert!(e.message.contains("sObject type 'Foo' is not supported."));
     let e = org.err("SELECT Owner.Bogus FROM Case");
-    assert!(
-        e.message
-            .contains("No such column 'Bogus' on entity 'Name'")
-    );
+    assert!(e.message.contains("No such column 'Bogus' on entity 'Name'"));
     let e = org.err("SELECT Nope.Name FROM Case");
-    assert!(
-        e.message
-            .contains("Didn't understand relationship 'Nope' in field path")
-    );
-    assert_eq!(
-        org.err("SELECT Id FROM Case WHERE Id = 'abc'").error_code,
-        "INVALID_QUERY_FILTER_OPERATOR"
-    );
-    assert!(
-        org.err("SELECT Id FROM Case WHERE Id = 'abc'")
-            .message
-            .ends_with("invalid ID field: abc")
-    );
+    assert!(e.message.contains("Didn't understand relationship 'Nope' in field path"));
+    assert_eq!(org.err("SELECT Id FROM Case WHERE Id = 'abc'").error_code, "INVALID_QUERY_FILTER_OPERATOR");
+    assert!(org.err("SELECT Id FROM Case WHERE Id = 'abc'").message.ends_with("invalid ID field: abc"));
     let e = org.err("SELECT Id FROM Case WHERE IsClosed = 'true'");
-    assert!(e.message.ends_with("value of filter criterion for field 'IsClosed' must be of type boolean and should not be enclosed in quotes"));
+    assert!(e.message.ends_with(
+        "value of filter criterion for field 'IsClosed' must be of type boolean and should not be enclosed in quotes"
+    ));
     let e = org.err("SELECT Id FROM Case WHERE CreatedDate > 2024-01-01");
     assert!(e.message.ends_with("value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be enclosed in quotes"));
     let e = org.err("SELECT Id FROM Case WHERE Subject = 5");
-    assert!(
-        e.message
-            .ends_with("must be of type string and should be enclosed in quotes")
-    );
+    assert!(e.message.ends_with("must be of type string and should be enclosed in quotes"));
     let e = org.err(r"SELECT Id FROM Case WHERE Subject = 'a\qb'");
     assert_eq!(e.error_code, "MALFORMED_QUERY");
     let e = org.err("SELECT Id FROM Case WHERE Description = 'x'");
-    assert!(
-        e.message
-            .ends_with("field 'Description' can not be filtered in a query call")
-    );
-    assert!(
-        org.err("SELECT Id FROM Case OFFSET 2001")
-            .message
-            .ends_with("Maximum SOQL offset allowed is 2000")
-    );
-    assert!(
-        org.err("SELECT Id, Id FROM Case")
-            .message
-            .ends_with("duplicate field selected: Id")
-    );
-    assert_eq!(
-        org.err("  ").message,
-        "SOQL statements cannot be empty or null"
-    );
+    assert!(e.message.ends_with("field 'Description' can not be filtered in a query call"));
+    assert!(org.err("SELECT Id FROM Case OFFSET 2001").message.ends_with("Maximum SOQL offset allowed is 2000"));
+    assert!(org.err("SELECT Id, Id FROM Case").message.ends_with("duplicate field selected: Id"));
+    assert_eq!(org.err("  ").message, "SOQL statements cannot be empty or null");
     let e = org.err("SELECT Id\nFROM Case\nWHERE Subject = 'x' AND Nope = 1");
-    assert_eq!(
-        e.message.lines().nth(1),
-        Some("WHERE Subject = 'x' AND Nope = 1")
-    );
+    assert_eq!(e.message.lines().nth(1), Some("WHERE Subject = 'x' AND Nope = 1"));
     assert_eq!(e.message.lines().nth(3), Some("ERROR at Row:3:Column:25"));
 }
 
@@ -584,22 +395,10 @@ fn string_escapes_match_literally() {
     let mut org = org();
     org.create("Case", json!({"Subject": "it's 100% done_now"}));
     let count = |soql: &str| org.q(soql).len();
-    assert_eq!(
-        count(r"SELECT Id FROM Case WHERE Subject = 'it\'s 100% done_now'"),
-        1
-    );
-    assert_eq!(
-        count(r"SELECT Id FROM Case WHERE Subject LIKE '%100\% done\_now'"),
-        1
-    );
-    assert_eq!(
-        count(r"SELECT Id FROM Case WHERE Subject LIKE '%100\%_done'"),
-        0
-    );
-    assert_eq!(
-        count(r"SELECT Id FROM Case WHERE Subject LIKE 'it\u0027s%'"),
-        1
-    );
+    assert_eq!(count(r"SELECT Id FROM Case WHERE Subject = 'it\'s 100% done_now'"), 1);
+    assert_eq!(count(r"SELECT Id FROM Case WHERE Subject LIKE '%100\% done\_now'"), 1);
+    assert_eq!(count(r"SELECT Id FROM Case WHERE Subject LIKE '%100\%_done'"), 0);
+    assert_eq!(count(r"SELECT Id FROM Case WHERE Subject LIKE 'it\u0027s%'"), 1);
 }
 
 #[test]
@@ -611,19 +410,15 @@ fn content_document_link_needs_a_document_or_entity_filter() {
         json!({"PathOnClient": "a.txt", "VersionData": "aGk=", "FirstPublishLocationId": case}),
     );
     let e = org.err("SELECT Id FROM ContentDocumentLink");
-    assert!(e.message.starts_with(
-        "Implementation restriction: ContentDocumentLink requires a filter by a single Id"
-    ));
-    assert!(
-        org.query("SELECT Id FROM ContentDocumentLink WHERE ShareType = 'V'")
-            .is_err()
-    );
+    assert!(e.message.starts_with("Implementation restriction: ContentDocumentLink requires a filter by a single Id"));
+    assert!(org.query("SELECT Id FROM ContentDocumentLink WHERE ShareType = 'V'").is_err());
     let rows = org.q(&format!(
         "SELECT ContentDocument.Title, ContentDocument.FileType FROM ContentDocumentLink WHERE LinkedEntityId = '{case}'"
     ));
     assert_eq!(rows[0]["ContentDocument"]["Title"], "a");
     assert_eq!(rows[0]["ContentDocument"]["FileType"], "TEXT");
-    let via_case = org.q(&format!("SELECT Id, (SELECT ContentDocumentId FROM ContentDocumentLinks) FROM Case WHERE Id = '{case}'"));
+    let via_case = org
+        .q(&format!("SELECT Id, (SELECT ContentDocumentId FROM ContentDocumentLinks) FROM Case WHERE Id = '{case}'"));
     assert_eq!(via_case[0]["ContentDocumentLinks"]["totalSize"], 1);
 }
 
@@ -636,15 +431,11 @@ fn random_input_never_panics() {
         "SELECT Origin, COUNT(Id) FROM Case WHERE Id IN (SELECT ParentId FROM CaseComment) GROUP BY Origin ORDER BY COUNT(Id)",
         "SELECT COUNT() FROM Case WHERE Tags__c INCLUDES ('a;b') AND NOT (Score__c > -1.5 OR Due__c = 2024-01-02)",
     ];
-    let alphabet: Vec<char> = "SELECT FROM WHERE ()',.:=<>!%_\\-+0123456789abcXYZ_\n\t\"é"
-        .chars()
-        .collect();
+    let alphabet: Vec<char> = "SELECT FROM WHERE ()',.:=<>!%_\\-+0123456789abcXYZ_\n\t\"é".chars().collect();
     let mut rng = StdRng::seed_from_u64(7);
     for _ in 0..3000 {
         let text: String = if rng.random_bool(0.5) {
-            (0..rng.random_range(0..60))
-                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
-                .collect()
+            (0..rng.random_range(0..60)).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect()
         } else {
             let mut chars: Vec<char> = seeds[rng.random_range(0..seeds.len())].chars().collect();
             for _ in 0..rng.random_range(1..6) {
@@ -689,15 +480,9 @@ fn a_hundred_thousand_cases_query_in_reasonable_time() {
         .unwrap();
     let queried = start.elapsed();
     let start = std::time::Instant::now();
-    let count = org
-        .query("SELECT COUNT() FROM Case WHERE CreatedDate = LAST_N_DAYS:30")
-        .unwrap()
-        .total_size;
+    let count = org.query("SELECT COUNT() FROM Case WHERE CreatedDate = LAST_N_DAYS:30").unwrap().total_size;
     let counted = start.elapsed();
-    eprintln!(
-        "create 100k: {created:?}, query: {queried:?} ({} rows), count: {counted:?} ({count})",
-        r.records.len()
-    );
+    eprintln!("create 100k: {created:?}, query: {queried:?} ({} rows), count: {counted:?} ({count})", r.records.len());
     assert_eq!(r.records.len(), 2000);
     assert!(queried < std::time::Duration::from_secs(5));
 }

@@ -8,41 +8,20 @@ use crate::support::{Org, error_codes, status_json};
 fn faults_are_queued_listed_and_cleared_over_http() {
     let org = Org::demo();
     let (status, queued) = status_json(
-        org.admin(Method::POST, "/faults")
-            .json(&json!({"kind": "error", "status": 503, "times": 2}))
-            .send()
-            .unwrap(),
+        org.admin(Method::POST, "/faults").json(&json!({"kind": "error", "status": 503, "times": 2})).send().unwrap(),
     );
     assert_eq!(status, 201);
-    assert_eq!(
-        queued,
-        json!({"kind": "error", "status": 503, "times": 2, "target": "api"})
-    );
+    assert_eq!(queued, json!({"kind": "error", "status": 503, "times": 2, "target": "api"}));
     let (_, list) = status_json(org.admin(Method::GET, "/faults").send().unwrap());
     assert_eq!(list["faults"].as_array().unwrap().len(), 1);
     assert_eq!(org.get("/limits").status(), 503);
-    assert_eq!(
-        org.admin(Method::DELETE, "/faults")
-            .send()
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(org.admin(Method::DELETE, "/faults").send().unwrap().status(), 204);
     assert_eq!(org.get("/limits").status(), 200);
 
-    let (status, body) = status_json(
-        org.admin(Method::POST, "/faults")
-            .json(&json!({"kind": "gremlins"}))
-            .send()
-            .unwrap(),
-    );
+    let (status, body) =
+        status_json(org.admin(Method::POST, "/faults").json(&json!({"kind": "gremlins"})).send().unwrap());
     assert_eq!(status, 400);
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("unknown fault kind")
-    );
+    assert!(body["error"].as_str().unwrap().contains("unknown fault kind"));
 
     for kind in ["latency", "drop_request", "drop_response", "malformed_json"] {
         let mut fault = json!({"kind": kind, "target": "token"});
@@ -50,23 +29,9 @@ fn faults_are_queued_listed_and_cleared_over_http() {
             fault["millis"] = json!(10);
             fault["times"] = json!("always");
         }
-        assert_eq!(
-            org.admin(Method::POST, "/faults")
-                .json(&fault)
-                .send()
-                .unwrap()
-                .status(),
-            201,
-            "{kind}"
-        );
+        assert_eq!(org.admin(Method::POST, "/faults").json(&fault).send().unwrap().status(), 201, "{kind}");
     }
-    assert_eq!(
-        status_json(org.admin(Method::GET, "/faults").send().unwrap()).1["faults"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(status_json(org.admin(Method::GET, "/faults").send().unwrap()).1["faults"].as_array().unwrap().len(), 4);
 }
 
 #[test]
@@ -87,29 +52,12 @@ fn counters_are_read_and_reset_over_http_and_admin_calls_are_not_counted() {
 fn sessions_are_minted_for_any_user_and_expired_over_http() {
     let org = Org::demo();
     let username = org.emulator.seeded().customer_username.clone().unwrap();
-    let (status, minted) = status_json(
-        org.admin(Method::POST, "/sessions")
-            .json(&json!({"username": username}))
-            .send()
-            .unwrap(),
-    );
+    let (status, minted) =
+        status_json(org.admin(Method::POST, "/sessions").json(&json!({"username": username})).send().unwrap());
     assert_eq!(status, 200, "{minted}");
-    assert!(
-        minted["id"]
-            .as_str()
-            .unwrap()
-            .ends_with(org.emulator.seeded().customer_user_id.as_deref().unwrap())
-    );
+    assert!(minted["id"].as_str().unwrap().ends_with(org.emulator.seeded().customer_user_id.as_deref().unwrap()));
     let token = minted["access_token"].as_str().unwrap();
-    assert_eq!(
-        org.http
-            .get(org.api("/limits"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(org.http.get(org.api("/limits")).bearer_auth(token).send().unwrap().status(), 200);
 
     let (status, _) = status_json(
         org.admin(Method::POST, "/sessions")
@@ -119,64 +67,31 @@ fn sessions_are_minted_for_any_user_and_expired_over_http() {
     );
     assert_eq!(status, 400, "inactive users cannot log in");
 
-    assert_eq!(
-        org.admin(Method::POST, "/sessions/expire")
-            .send()
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        org.http
-            .get(org.api("/limits"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(org.admin(Method::POST, "/sessions/expire").send().unwrap().status(), 204);
+    assert_eq!(org.http.get(org.api("/limits")).bearer_auth(token).send().unwrap().status(), 401);
     assert_eq!(org.get("/limits").status(), 401);
 }
 
 #[test]
 fn limits_and_the_clock_are_set_over_http() {
     let org = Org::demo();
-    let (status, usage) = status_json(
-        org.admin(Method::PUT, "/limits")
-            .json(&json!({"used": 99, "max": 100}))
-            .send()
-            .unwrap(),
-    );
+    let (status, usage) =
+        status_json(org.admin(Method::PUT, "/limits").json(&json!({"used": 99, "max": 100})).send().unwrap());
     assert_eq!((status, usage), (200, json!({"used": 99, "max": 100})));
-    assert_eq!(
-        org.get("/limits").headers()["sforce-limit-info"],
-        "api-usage=100/100"
-    );
+    assert_eq!(org.get("/limits").headers()["sforce-limit-info"], "api-usage=100/100");
     let (status, body) = status_json(org.get("/limits"));
-    assert_eq!(
-        (status, error_codes(&body)),
-        (403, vec!["REQUEST_LIMIT_EXCEEDED".to_string()])
-    );
+    assert_eq!((status, error_codes(&body)), (403, vec!["REQUEST_LIMIT_EXCEEDED".to_string()]));
 
     let (_, before) = status_json(org.admin(Method::GET, "/clock").send().unwrap());
-    let (status, after) = status_json(
-        org.admin(Method::POST, "/clock/advance")
-            .json(&json!({"seconds": 7200}))
-            .send()
-            .unwrap(),
-    );
+    let (status, after) =
+        status_json(org.admin(Method::POST, "/clock/advance").json(&json!({"seconds": 7200})).send().unwrap());
     assert_eq!(status, 200);
-    let parse = |v: &Value| {
-        chrono::DateTime::parse_from_str(v["now"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.3f%z")
-            .unwrap()
-    };
+    let parse =
+        |v: &Value| chrono::DateTime::parse_from_str(v["now"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap();
     assert!(parse(&after) - parse(&before) >= chrono::Duration::hours(2));
     // Records written now carry the emulator clock.
     org.emulator.set_api_usage(Some(0), Some(1000));
-    let fresh = crate::support::refresh(&org.http, &org.creds)["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fresh = crate::support::refresh(&org.http, &org.creds)["access_token"].as_str().unwrap().to_string();
     let created = org
         .http
         .post(org.api("/sobjects/Account"))
@@ -185,19 +100,10 @@ fn limits_and_the_clock_are_set_over_http() {
         .send()
         .unwrap();
     let id = status_json(created).1["id"].as_str().unwrap().to_string();
-    let record = status_json(
-        org.http
-            .get(org.api(&format!("/sobjects/Account/{id}")))
-            .bearer_auth(&fresh)
-            .send()
-            .unwrap(),
-    )
-    .1;
-    let created_date = chrono::DateTime::parse_from_str(
-        record["CreatedDate"].as_str().unwrap(),
-        "%Y-%m-%dT%H:%M:%S%.3f%z",
-    )
-    .unwrap();
+    let record =
+        status_json(org.http.get(org.api(&format!("/sobjects/Account/{id}"))).bearer_auth(&fresh).send().unwrap()).1;
+    let created_date =
+        chrono::DateTime::parse_from_str(record["CreatedDate"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap();
     assert!(created_date - parse(&before) >= chrono::Duration::hours(2));
 }
 
@@ -205,44 +111,15 @@ fn limits_and_the_clock_are_set_over_http() {
 fn custom_fields_added_over_http_are_described_and_writable() {
     let org = Org::demo();
     let field = json!({"object": "Case", "name": "Region__c", "type": "picklist", "label": "Region", "values": ["EMEA", "AMER"], "restricted": true});
-    assert_eq!(
-        org.admin(Method::POST, "/fields")
-            .json(&field)
-            .send()
-            .unwrap()
-            .status(),
-        201
-    );
+    assert_eq!(org.admin(Method::POST, "/fields").json(&field).send().unwrap().status(), 201);
     let (_, describe) = status_json(org.get("/sobjects/Case/describe"));
-    let region = describe["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "Region__c")
-        .cloned()
-        .unwrap();
+    let region = describe["fields"].as_array().unwrap().iter().find(|f| f["name"] == "Region__c").cloned().unwrap();
     assert_eq!(region["custom"], true);
     assert_eq!(region["restrictedPicklist"], true);
     let case = org.emulator.seeded().agent_case_ids[0].clone();
-    assert_eq!(
-        org.patch(
-            &format!("/sobjects/Case/{case}"),
-            json!({"Region__c": "EMEA"})
-        )
-        .status(),
-        204
-    );
-    let (status, body) = status_json(org.patch(
-        &format!("/sobjects/Case/{case}"),
-        json!({"Region__c": "Mars"}),
-    ));
-    assert_eq!(
-        (status, error_codes(&body)),
-        (
-            400,
-            vec!["INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST".to_string()]
-        )
-    );
+    assert_eq!(org.patch(&format!("/sobjects/Case/{case}"), json!({"Region__c": "EMEA"})).status(), 204);
+    let (status, body) = status_json(org.patch(&format!("/sobjects/Case/{case}"), json!({"Region__c": "Mars"})));
+    assert_eq!((status, error_codes(&body)), (400, vec!["INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST".to_string()]));
     let (status, _) = status_json(
         org.admin(Method::POST, "/fields")
             .json(&json!({"object": "Case", "name": "Bad", "type": "string"}))
@@ -259,14 +136,7 @@ fn the_cli_line_is_one_json_object_with_the_credentials() {
     assert!(!line.contains('\n'));
     let parsed: Value = serde_json::from_str(&line).unwrap();
     let keys: Vec<&String> = parsed.as_object().unwrap().keys().collect();
-    for key in [
-        "url",
-        "client_id",
-        "client_secret",
-        "refresh_token",
-        "username",
-        "password",
-    ] {
+    for key in ["url", "client_id", "client_secret", "refresh_token", "username", "password"] {
         assert!(keys.iter().any(|k| *k == key), "{key} in {line}");
     }
     let back: Credentials = serde_json::from_str(&line).unwrap();
@@ -274,8 +144,5 @@ fn the_cli_line_is_one_json_object_with_the_credentials() {
     let (_, over_http) = status_json(org.admin(Method::GET, "/credentials").send().unwrap());
     assert_eq!(over_http, parsed);
     let (_, seed) = status_json(org.admin(Method::GET, "/seed").send().unwrap());
-    assert_eq!(
-        seed["agent_user_id"],
-        json!(org.emulator.seeded().agent_user_id)
-    );
+    assert_eq!(seed["agent_user_id"], json!(org.emulator.seeded().agent_user_id));
 }

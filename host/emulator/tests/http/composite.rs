@@ -25,11 +25,7 @@ fn composite_resolves_references_and_counts_as_one_call() {
     assert_eq!(status, 200, "{body}");
     let results = body["compositeResponse"].as_array().unwrap();
     let codes: Vec<&Value> = results.iter().map(|r| &r["httpStatusCode"]).collect();
-    assert_eq!(
-        codes,
-        [&json!(200), &json!(201), &json!(204), &json!(200)],
-        "{body}"
-    );
+    assert_eq!(codes, [&json!(200), &json!(201), &json!(204), &json!(200)], "{body}");
     assert_eq!(results[1]["referenceId"], "Reply");
     assert!(
         results[1]["httpHeaders"]["Location"]
@@ -40,17 +36,10 @@ fn composite_resolves_references_and_counts_as_one_call() {
     assert_eq!(results[2]["body"], Value::Null);
     let first_case = &results[0]["body"]["records"][0];
     assert_eq!(results[3]["body"]["ParentId"], first_case["Id"]);
-    assert_eq!(
-        results[3]["body"]["CommentBody"],
-        json!(format!("Re: {}", first_case["Subject"].as_str().unwrap()))
-    );
+    assert_eq!(results[3]["body"]["CommentBody"], json!(format!("Re: {}", first_case["Subject"].as_str().unwrap())));
 
     let counters = org.emulator.counters();
-    assert_eq!(
-        counters.total - before,
-        1,
-        "a composite request is one API call"
-    );
+    assert_eq!(counters.total - before, 1, "a composite request is one API call");
     assert_eq!(counters.get("POST /composite"), 1);
 }
 
@@ -77,11 +66,7 @@ fn all_or_none_composite_rolls_back_and_halts_siblings() {
     assert_eq!(results[1]["httpStatusCode"], 400);
     assert_eq!(error_codes(&results[1]["body"]), ["REQUIRED_FIELD_MISSING"]);
     assert_eq!(results[2]["body"], halted);
-    assert_eq!(
-        org.query("SELECT Id FROM Account WHERE Name = 'Rollback Ltd'")["totalSize"],
-        0,
-        "rolled back"
-    );
+    assert_eq!(org.query("SELECT Id FROM Account WHERE Name = 'Rollback Ltd'")["totalSize"], 0, "rolled back");
 
     // Without allOrNone the account stays and only the contact fails.
     let (_, body) = status_json(org.post(
@@ -99,10 +84,7 @@ fn all_or_none_composite_rolls_back_and_halts_siblings() {
     assert_eq!(results[1]["httpStatusCode"], 400);
     assert_eq!(results[2]["httpStatusCode"], 400);
     assert_eq!(error_codes(&results[2]["body"]), ["PROCESSING_HALTED"]);
-    assert_eq!(
-        org.query("SELECT Id FROM Account WHERE Name = 'Partial Ltd'")["totalSize"],
-        1
-    );
+    assert_eq!(org.query("SELECT Id FROM Account WHERE Name = 'Partial Ltd'")["totalSize"], 1);
 }
 
 #[test]
@@ -111,8 +93,7 @@ fn composite_refuses_more_than_25_subrequests() {
     let subrequests: Vec<Value> = (0..26)
         .map(|i| json!({"method": "GET", "referenceId": format!("r{i}"), "url": "/services/data/v59.0/limits"}))
         .collect();
-    let (status, body) =
-        status_json(org.post("/composite", json!({"compositeRequest": subrequests})));
+    let (status, body) = status_json(org.post("/composite", json!({"compositeRequest": subrequests})));
     assert_eq!(status, 400, "{body}");
     assert!(body.is_array());
 }
@@ -125,10 +106,8 @@ fn sobject_collections_report_per_record_errors_with_status_code() {
         {"attributes": {"type": "Contact"}, "FirstName": "Nameless"},
         {"attributes": {"type": "Account"}, "Name": "Collected Inc"},
     ]);
-    let (status, results) = status_json(org.post(
-        "/composite/sobjects",
-        json!({"allOrNone": false, "records": records}),
-    ));
+    let (status, results) =
+        status_json(org.post("/composite/sobjects", json!({"allOrNone": false, "records": records})));
     assert_eq!(status, 200);
     assert_eq!(results[0]["success"], true);
     assert_eq!(results[1]["success"], false);
@@ -149,55 +128,38 @@ fn sobject_collections_report_per_record_errors_with_status_code() {
             {"attributes": {"type": "Contact"}, "FirstName": "Nameless"},
         ]}),
     ));
-    assert_eq!(
-        results[0]["errors"][0]["statusCode"],
-        "ALL_OR_NONE_OPERATION_ROLLED_BACK"
-    );
-    assert_eq!(
-        results[1]["errors"][0]["statusCode"],
-        "REQUIRED_FIELD_MISSING"
-    );
-    assert_eq!(
-        org.query("SELECT Id FROM Account WHERE Name = 'Never Inc'")["totalSize"],
-        0
-    );
+    assert_eq!(results[0]["errors"][0]["statusCode"], "ALL_OR_NONE_OPERATION_ROLLED_BACK");
+    assert_eq!(results[1]["errors"][0]["statusCode"], "REQUIRED_FIELD_MISSING");
+    assert_eq!(org.query("SELECT Id FROM Account WHERE Name = 'Never Inc'")["totalSize"], 0);
 
     let (status, results) = status_json(org.patch(
         "/composite/sobjects",
         json!({"records": [{"attributes": {"type": "Contact"}, "id": contact, "Title": "Buyer"}, {"attributes": {"type": "Contact"}, "Title": "No id"}]}),
     ));
     assert_eq!(status, 200);
-    assert_eq!(
-        results[0],
-        json!({"id": contact, "success": true, "errors": []})
-    );
+    assert_eq!(results[0], json!({"id": contact, "success": true, "errors": []}));
     assert_eq!(results[1]["success"], false);
 
-    let (status, records) = status_json(org.get(&format!(
-        "/composite/sobjects/Contact?ids={contact}&fields=Title"
-    )));
+    let (status, records) = status_json(org.get(&format!("/composite/sobjects/Contact?ids={contact}&fields=Title")));
     assert_eq!(status, 200);
     assert_eq!(records[0]["Title"], "Buyer");
     let missing = "003000000000000AAA";
-    let (status, records) = status_json(org.post(
-        "/composite/sobjects/Contact",
-        json!({"ids": [contact, missing], "fields": ["Title", "Email"]}),
-    ));
+    let (status, records) = status_json(
+        org.post("/composite/sobjects/Contact", json!({"ids": [contact, missing], "fields": ["Title", "Email"]})),
+    );
     assert_eq!(status, 200);
     assert_eq!(records[0]["Email"], "collected@example.com");
     assert_eq!(records[1], Value::Null);
 
-    let (status, results) = status_json(org.delete(&format!(
-        "/composite/sobjects?ids={contact},{account},001nonsense&allOrNone=false"
-    )));
+    let (status, results) =
+        status_json(org.delete(&format!("/composite/sobjects?ids={contact},{account},001nonsense&allOrNone=false")));
     assert_eq!(status, 200);
     assert_eq!(results[0]["success"], true);
     assert_eq!(results[1]["success"], true);
     assert_eq!(results[2]["errors"][0]["statusCode"], "MALFORMED_ID");
 
-    let too_many: Vec<Value> = (0..201)
-        .map(|i| json!({"attributes": {"type": "Contact"}, "LastName": format!("N{i}")}))
-        .collect();
+    let too_many: Vec<Value> =
+        (0..201).map(|i| json!({"attributes": {"type": "Contact"}, "LastName": format!("N{i}")})).collect();
     let (status, body) = status_json(org.post("/composite/sobjects", json!({"records": too_many})));
     assert_eq!(status, 400, "{body}");
     assert_eq!(org.emulator.counters().get("POST /composite/sobjects"), 3);
@@ -228,11 +190,7 @@ fn composite_batch_runs_independent_subrequests_and_counts_each() {
         json!({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED", "message": "Batch processing halted per request"}]})
     );
     let counters = org.emulator.counters();
-    assert_eq!(
-        counters.total - before,
-        3,
-        "each subrequest that ran is a call"
-    );
+    assert_eq!(counters.total - before, 3, "each subrequest that ran is a call");
     assert_eq!(counters.get("PATCH /sobjects/Case"), 1);
     assert_eq!(counters.get("POST /composite/batch"), 0);
 }

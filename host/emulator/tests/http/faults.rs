@@ -10,19 +10,13 @@ fn injected_errors_fail_the_next_calls_without_counting_them() {
     let org = Org::demo();
     org.emulator.inject(Fault::error(503).times(2));
     let (status, body) = status_json(org.get("/limits"));
-    assert_eq!(
-        (status, error_codes(&body)),
-        (503, vec!["SERVER_UNAVAILABLE".to_string()])
-    );
+    assert_eq!((status, error_codes(&body)), (503, vec!["SERVER_UNAVAILABLE".to_string()]));
     assert_eq!(org.get("/limits").status(), 503);
     assert_eq!(org.get("/limits").status(), 200);
 
     org.emulator.inject(Fault::error(500));
     let (status, body) = status_json(org.get("/limits"));
-    assert_eq!(
-        (status, error_codes(&body)),
-        (500, vec!["UNKNOWN_EXCEPTION".to_string()])
-    );
+    assert_eq!((status, error_codes(&body)), (500, vec!["UNKNOWN_EXCEPTION".to_string()]));
 
     let counters = org.emulator.counters();
     assert_eq!(counters.total, 1);
@@ -32,8 +26,7 @@ fn injected_errors_fail_the_next_calls_without_counting_them() {
 #[test]
 fn token_endpoint_faults_leave_api_calls_alone() {
     let org = Org::demo();
-    org.emulator
-        .inject(Fault::error(500).on(FaultTarget::Token));
+    org.emulator.inject(Fault::error(500).on(FaultTarget::Token));
     assert_eq!(org.get("/limits").status(), 200);
     let response = org
         .http
@@ -48,18 +41,14 @@ fn token_endpoint_faults_leave_api_calls_alone() {
         .unwrap();
     assert_eq!(
         status_json(response),
-        (
-            500,
-            json!({"error": "unknown_error", "error_description": "retry your request"})
-        )
+        (500, json!({"error": "unknown_error", "error_description": "retry your request"}))
     );
 }
 
 #[test]
 fn latency_delays_calls() {
     let org = Org::demo();
-    org.emulator
-        .inject(Fault::latency(Duration::from_millis(300)).times(2));
+    org.emulator.inject(Fault::latency(Duration::from_millis(300)).times(2));
     for _ in 0..2 {
         let started = Instant::now();
         assert_eq!(org.get("/limits").status(), 200);
@@ -74,27 +63,14 @@ fn latency_delays_calls() {
 fn dropped_connections_give_no_response_and_drop_response_still_writes() {
     let org = Org::demo();
     org.emulator.inject(Fault::drop_request());
-    let lost = org
-        .request(reqwest::Method::POST, "/sobjects/Account")
-        .json(&json!({"Name": "Never Written"}))
-        .send();
+    let lost = org.request(reqwest::Method::POST, "/sobjects/Account").json(&json!({"Name": "Never Written"})).send();
     assert!(lost.is_err(), "the connection closes without an answer");
-    assert_eq!(
-        org.query("SELECT Id FROM Account WHERE Name = 'Never Written'")["totalSize"],
-        0
-    );
+    assert_eq!(org.query("SELECT Id FROM Account WHERE Name = 'Never Written'")["totalSize"], 0);
 
     org.emulator.inject(Fault::drop_response());
-    let lost = org
-        .request(reqwest::Method::POST, "/sobjects/Account")
-        .json(&json!({"Name": "Written Anyway"}))
-        .send();
+    let lost = org.request(reqwest::Method::POST, "/sobjects/Account").json(&json!({"Name": "Written Anyway"})).send();
     assert!(lost.is_err(), "the connection closes without an answer");
-    assert_eq!(
-        org.query("SELECT Id FROM Account WHERE Name = 'Written Anyway'")["totalSize"],
-        1,
-        "the write happened"
-    );
+    assert_eq!(org.query("SELECT Id FROM Account WHERE Name = 'Written Anyway'")["totalSize"], 1, "the write happened");
     assert_eq!(org.emulator.counters().get("POST /sobjects/Account"), 1);
 }
 
@@ -116,9 +92,6 @@ fn expired_sessions_answer_401_until_refreshed() {
     org.emulator.expire_sessions();
     assert_eq!(
         status_json(org.get("/limits")),
-        (
-            401,
-            json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
-        )
+        (401, json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]))
     );
 }

@@ -9,13 +9,7 @@ use sha2::Sha256;
 use crate::support::{Org, refresh, status_json};
 
 fn token_request(org: &Org, form: &[(&str, &str)]) -> (u16, Value) {
-    status_json(
-        org.http
-            .post(format!("{}/services/oauth2/token", org.creds.url))
-            .form(form)
-            .send()
-            .unwrap(),
-    )
+    status_json(org.http.post(format!("{}/services/oauth2/token", org.creds.url)).form(form).send().unwrap())
 }
 
 #[test]
@@ -29,19 +23,10 @@ fn refresh_token_grant_answers_salesforce_token_body_without_a_new_refresh_token
     assert_eq!(body["scope"], "api refresh_token offline_access");
     assert!(body.get("refresh_token").is_none(), "no rotation: {body}");
     let issued_at = body["issued_at"].as_str().unwrap();
-    assert!(
-        issued_at
-            .parse::<i64>()
-            .is_ok_and(|ms| ms > 1_600_000_000_000),
-        "{issued_at}"
-    );
+    assert!(issued_at.parse::<i64>().is_ok_and(|ms| ms > 1_600_000_000_000), "{issued_at}");
     let id = body["id"].as_str().unwrap();
     let user_id = &org.emulator.seeded().integration_user_id;
-    assert!(
-        id.starts_with(&format!("{}/id/00D", org.creds.url))
-            && id.ends_with(&format!("/{user_id}")),
-        "{id}"
-    );
+    assert!(id.starts_with(&format!("{}/id/00D", org.creds.url)) && id.ends_with(&format!("/{user_id}")), "{id}");
     // The signature is HMAC-SHA256(id + issued_at) keyed with the client secret.
     let mut mac = Hmac::<Sha256>::new_from_slice(org.creds.client_secret.as_bytes()).unwrap();
     mac.update(format!("{id}{issued_at}").as_bytes());
@@ -52,13 +37,7 @@ fn refresh_token_grant_answers_salesforce_token_body_without_a_new_refresh_token
 #[test]
 fn password_and_client_credentials_grants_log_in_the_integration_user() {
     let org = Org::demo();
-    let Credentials {
-        client_id,
-        client_secret,
-        username,
-        password,
-        ..
-    } = org.creds.clone();
+    let Credentials { client_id, client_secret, username, password, .. } = org.creds.clone();
     let (status, body) = token_request(
         &org,
         &[
@@ -82,20 +61,14 @@ fn password_and_client_credentials_grants_log_in_the_integration_user() {
         .unwrap();
     let (status, body) = status_json(response);
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body["id"]
-            .as_str()
-            .unwrap()
-            .ends_with(&org.emulator.seeded().integration_user_id)
-    );
+    assert!(body["id"].as_str().unwrap().ends_with(&org.emulator.seeded().integration_user_id));
 }
 
 #[test]
 fn bad_credentials_get_salesforce_oauth_errors() {
     let org = Org::demo();
     let c = org.creds.clone();
-    let error =
-        |error: &str, description: &str| json!({"error": error, "error_description": description});
+    let error = |error: &str, description: &str| json!({"error": error, "error_description": description});
 
     let bad_password = token_request(
         &org,
@@ -107,10 +80,7 @@ fn bad_credentials_get_salesforce_oauth_errors() {
             ("password", "wrong"),
         ],
     );
-    assert_eq!(
-        bad_password,
-        (400, error("invalid_grant", "authentication failure"))
-    );
+    assert_eq!(bad_password, (400, error("invalid_grant", "authentication failure")));
 
     let bad_refresh = token_request(
         &org,
@@ -121,10 +91,7 @@ fn bad_credentials_get_salesforce_oauth_errors() {
             ("refresh_token", "5Aep861nope"),
         ],
     );
-    assert_eq!(
-        bad_refresh,
-        (400, error("invalid_grant", "expired access/refresh token"))
-    );
+    assert_eq!(bad_refresh, (400, error("invalid_grant", "expired access/refresh token")));
 
     let unknown_client = token_request(
         &org,
@@ -135,10 +102,7 @@ fn bad_credentials_get_salesforce_oauth_errors() {
             ("refresh_token", &c.refresh_token),
         ],
     );
-    assert_eq!(
-        unknown_client,
-        (400, error("invalid_client_id", "client identifier invalid"))
-    );
+    assert_eq!(unknown_client, (400, error("invalid_client_id", "client identifier invalid")));
 
     let wrong_secret = token_request(
         &org,
@@ -149,61 +113,29 @@ fn bad_credentials_get_salesforce_oauth_errors() {
             ("refresh_token", &c.refresh_token),
         ],
     );
-    assert_eq!(
-        wrong_secret,
-        (400, error("invalid_client", "invalid client credentials"))
-    );
+    assert_eq!(wrong_secret, (400, error("invalid_client", "invalid client credentials")));
 
-    let unsupported = token_request(
-        &org,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", &c.client_id),
-        ],
-    );
-    assert_eq!(
-        unsupported,
-        (
-            400,
-            error("unsupported_grant_type", "grant type not supported")
-        )
-    );
+    let unsupported = token_request(&org, &[("grant_type", "authorization_code"), ("client_id", &c.client_id)]);
+    assert_eq!(unsupported, (400, error("unsupported_grant_type", "grant type not supported")));
 }
 
 #[test]
 fn expired_or_unknown_access_tokens_get_invalid_session_id() {
-    let org = Org::with(EmulatorOptions {
-        token_ttl: Duration::from_secs(600),
-        ..Default::default()
-    });
-    let expired =
-        json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]);
+    let org = Org::with(EmulatorOptions { token_ttl: Duration::from_secs(600), ..Default::default() });
+    let expired = json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]);
 
     assert_eq!(org.get("/limits").status(), 200);
     org.emulator.advance_clock(Duration::from_secs(601));
     assert_eq!(status_json(org.get("/limits")), (401, expired.clone()));
 
-    let unknown = org
-        .http
-        .get(org.api("/limits"))
-        .bearer_auth("00Dxx!ARnope")
-        .send()
-        .unwrap();
+    let unknown = org.http.get(org.api("/limits")).bearer_auth("00Dxx!ARnope").send().unwrap();
     assert_eq!(status_json(unknown), (401, expired.clone()));
     let missing = org.http.get(org.api("/limits")).send().unwrap();
     assert_eq!(status_json(missing), (401, expired));
 
     // Refreshing gives a working token again; refused calls were not counted.
-    let fresh = refresh(&org.http, &org.creds)["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let again = org
-        .http
-        .get(org.api("/limits"))
-        .bearer_auth(&fresh)
-        .send()
-        .unwrap();
+    let fresh = refresh(&org.http, &org.creds)["access_token"].as_str().unwrap().to_string();
+    let again = org.http.get(org.api("/limits")).bearer_auth(&fresh).send().unwrap();
     assert_eq!(again.status(), 200);
     assert_eq!(org.emulator.counters().get("GET /limits"), 2);
     assert_eq!(org.emulator.counters().token_requests, 2);
@@ -214,30 +146,15 @@ fn userinfo_and_identity_url_describe_the_logged_in_user() {
     let org = Org::demo();
     let token = refresh(&org.http, &org.creds);
     let (status, info) = status_json(
-        org.http
-            .get(format!("{}/services/oauth2/userinfo", org.creds.url))
-            .bearer_auth(&org.token)
-            .send()
-            .unwrap(),
+        org.http.get(format!("{}/services/oauth2/userinfo", org.creds.url)).bearer_auth(&org.token).send().unwrap(),
     );
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["preferred_username"], json!(org.creds.username));
-    assert_eq!(
-        info["user_id"],
-        json!(org.emulator.seeded().integration_user_id)
-    );
+    assert_eq!(info["user_id"], json!(org.emulator.seeded().integration_user_id));
 
-    let (status, identity) = status_json(
-        org.http
-            .get(token["id"].as_str().unwrap())
-            .bearer_auth(&org.token)
-            .send()
-            .unwrap(),
-    );
+    let (status, identity) =
+        status_json(org.http.get(token["id"].as_str().unwrap()).bearer_auth(&org.token).send().unwrap());
     assert_eq!(status, 200, "{identity}");
     assert_eq!(identity["username"], json!(org.creds.username));
-    assert_eq!(
-        identity["urls"]["rest"],
-        json!(format!("{}/services/data/v{{version}}/", org.creds.url))
-    );
+    assert_eq!(identity["urls"]["rest"], json!(format!("{}/services/data/v{{version}}/", org.creds.url)));
 }

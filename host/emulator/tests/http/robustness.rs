@@ -9,12 +9,7 @@ use crate::support::Org;
 fn malformed_requests_get_errors_and_the_server_keeps_serving() {
     let org = Org::demo();
     let long_id = "a".repeat(5000);
-    let version = org
-        .emulator
-        .seeded()
-        .screenshot_content_version_id
-        .clone()
-        .unwrap();
+    let version = org.emulator.seeded().screenshot_content_version_id.clone().unwrap();
     let cases: Vec<(Method, String, Option<Vec<u8>>)> = vec![
         (Method::GET, "/sobjects/Case/%ZZ".into(), None),
         (Method::GET, format!("/sobjects/Case/{long_id}"), None),
@@ -53,19 +48,11 @@ fn malformed_requests_get_errors_and_the_server_keeps_serving() {
     for (method, path, body) in cases {
         let mut request = org.request(method.clone(), &path);
         if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/json")
-                .body(body);
+            request = request.header("Content-Type", "application/json").body(body);
         }
-        let response = request
-            .send()
-            .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
+        let response = request.send().unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
         let status = response.status().as_u16();
-        assert!(
-            status < 500,
-            "{method} {path}: {status} {}",
-            response.text().unwrap_or_default()
-        );
+        assert!(status < 500, "{method} {path}: {status} {}", response.text().unwrap_or_default());
     }
     assert_eq!(org.get("/limits").status(), 200);
 }

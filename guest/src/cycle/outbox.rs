@@ -149,15 +149,6 @@ impl Outbox {
             ("posts", format!("SELECT Id, ParentId, Body FROM FeedItem WHERE {filter}")),
             ("emails", format!("SELECT Id, ParentId, TextBody FROM EmailMessage WHERE Incoming = false AND {filter}")),
         ];
-        let subrequests = queries
-            .iter()
-            .map(|(reference, soql)| Subrequest {
-                method: Method::Get,
-                url: client.query_path(soql),
-                reference_id: reference.to_string(),
-                body: None,
-            })
-            .collect();
         let already_known = |parent: &str, id: &str| {
             cases
                 .values()
@@ -165,16 +156,13 @@ impl Outbox {
                 .any(|case| case.conversation.parts.iter().any(|part| same_id(&part.id, id)))
         };
         let mut written: Vec<(String, String, String)> = Vec::new();
-        for response in client.composite(false, subrequests)? {
-            if !(200..300).contains(&response.status) {
-                return Err(crate::salesforce::client::ClientError::from_subresponse(&response).into());
-            }
-            let body_field = match response.reference_id.as_str() {
+        for (reference, records) in super::poll::composite_queries(client, &queries)? {
+            let body_field = match reference.as_str() {
                 "comments" => "CommentBody",
                 "posts" => "Body",
                 _ => "TextBody",
             };
-            for record in client.all_records(response.body)? {
+            for record in records {
                 if let (Some(id), Some(parent)) = (text(&record, "Id"), text(&record, "ParentId")) {
                     if !already_known(&parent, &id) {
                         written.push((id, parent, text(&record, body_field).unwrap_or_default()));

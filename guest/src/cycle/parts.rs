@@ -88,30 +88,29 @@ pub fn feed_item_part(record: &Value, authors: &Authors, api_version: &str) -> O
     if !MESSAGE_FEED_TYPES.contains(&kind.as_str()) {
         return None;
     }
-    let body = text(record, "Body").unwrap_or_default();
-    let rich = record.get("IsRichText").and_then(Value::as_bool).unwrap_or(false);
-    let (text_body, mut attachments) = if rich { rich_text(&body, api_version) } else { (body, Vec::new()) };
-    attachments.extend(related_file(record, api_version));
-    Some(ConversationPart {
-        id: text(record, "Id")?,
-        source: PartSource::FeedItem,
-        author: authors.role(record),
-        author_name: record.get("CreatedBy").and_then(|u| text(u, "Name")),
-        text: text_body,
-        created_at: timestamp(record, "CreatedDate")?,
-        attachments,
-    })
+    feed_part(record, "Body", PartSource::FeedItem, authors, api_version)
 }
 
 /// A FeedComment record as a part.
 pub fn feed_comment_part(record: &Value, authors: &Authors, api_version: &str) -> Option<ConversationPart> {
-    let body = text(record, "CommentBody").unwrap_or_default();
+    feed_part(record, "CommentBody", PartSource::FeedComment, authors, api_version)
+}
+
+/// A Chatter post or comment: its (possibly rich) text, inline images and attached file.
+fn feed_part(
+    record: &Value,
+    body_field: &str,
+    source: PartSource,
+    authors: &Authors,
+    api_version: &str,
+) -> Option<ConversationPart> {
+    let body = text(record, body_field).unwrap_or_default();
     let rich = record.get("IsRichText").and_then(Value::as_bool).unwrap_or(false);
     let (text_body, mut attachments) = if rich { rich_text(&body, api_version) } else { (body, Vec::new()) };
     attachments.extend(related_file(record, api_version));
     Some(ConversationPart {
         id: text(record, "Id")?,
-        source: PartSource::FeedComment,
+        source,
         author: authors.role(record),
         author_name: record.get("CreatedBy").and_then(|u| text(u, "Name")),
         text: text_body,

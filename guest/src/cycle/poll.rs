@@ -155,29 +155,15 @@ pub fn poll<T: Transport>(
     catalogs: &Catalogs,
 ) -> Result<PollResult, ClientError> {
     let queries = poll_queries(request, catalogs);
-    let subrequests = queries
-        .iter()
-        .map(|(reference, soql)| Subrequest {
-            method: Method::Get,
-            url: client.query_path(soql),
-            reference_id: reference.to_string(),
-            body: None,
-        })
-        .collect();
-    let responses = client.composite(false, subrequests)?;
     let mut result = PollResult::default();
-    for response in responses {
-        if !(200..300).contains(&response.status) {
-            return Err(ClientError::from_subresponse(&response));
-        }
-        let records = client.all_records(response.body)?;
+    for (reference, records) in composite_queries(client, &queries)? {
         for record in records {
             let stamp = ["SystemModstamp", "CreatedDate"]
                 .iter()
                 .find_map(|f| record.get(*f).and_then(Value::as_str).and_then(crate::convert::parse_datetime));
             result.newest = result.newest.max(stamp);
             let parent = text(&record, "ParentId").unwrap_or_default();
-            let child = match response.reference_id.as_str() {
+            let child = match reference.as_str() {
                 "cases" => {
                     result.cases.push(record);
                     continue;
@@ -191,6 +177,27 @@ pub fn poll<T: Transport>(
         }
     }
     Ok(result)
+}
+
+/// Run up to five SOQL queries in one composite request (one API call),
+/// following any further pages; returns each query's records by reference id.
+pub fn composite_queries<T: Transport>(
+    client: &mut SalesforceClient<T>,
+    queries: &[(&str, String)],
+) -> Result<Vec<(String, Vec<Value>)>, ClientError> {
+    let subrequests = queries
+        .iter()
+        .map(|(reference, soql)| Subrequest::new(Method::Get, client.query_path(soql), *reference))
+        .collect();
+    let mut results = Vec::with_capacity(queries.len());
+    for response in client.composite(false, subrequests)? {
+        if !response.is_success() {
+            return Err(ClientError::from_subresponse(&response));
+        }
+        let records = client.all_records(response.body)?;
+        results.push((response.reference_id, records));
+    }
+    Ok(results)
 }
 
 /// The comments on feed posts of newly seen cases (history older than the watermark).

@@ -224,12 +224,9 @@ impl Workload<'_> {
         phase.replies += u64::from(report.replies_posted + report.emails_sent);
         phase.hand_offs += u64::from(report.hand_offs);
         phase.state_changes += u64::from(report.state_changes);
-        for kind in &kinds {
-            match kind {
-                Kind::HandOff => phase.expected_hand_offs += 1,
-                _ => phase.expected_replies += 1,
-            }
-        }
+        // Every update gets a message from the agent; a hand-off also moves the case.
+        phase.expected_replies += kinds.len() as u64;
+        phase.expected_hand_offs += kinds.iter().filter(|k| **k == Kind::HandOff).count() as u64;
         if let [kind] = kinds[..] {
             phase.by_kind.push((kind, counts.calls));
         }

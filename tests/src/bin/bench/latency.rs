@@ -91,10 +91,8 @@ pub async fn run(params: &Params, remote: Arc<RemoteOrg>, bench: &BenchHost) -> 
 
     let latencies_ms = latencies(&remote, &cases, &remote.seeded_id("integration_user_id"))?;
     let cycles = host.store().recent_cycles(&name, 10_000)?;
-    let cycle_ms: Vec<f64> = cycles
-        .iter()
-        .filter_map(|c| c.finished_at.map(|f| (f - c.started_at).num_milliseconds() as f64))
-        .collect();
+    let cycle_ms: Vec<f64> =
+        cycles.iter().filter_map(|c| c.finished_at.map(|f| (f - c.started_at).num_milliseconds() as f64)).collect();
     Ok(json!({
         "interval_s": params.interval.as_secs_f64(),
         "samples": params.samples,

@@ -5,8 +5,12 @@
 //! Every org polls the same emulated org (the seeded cases are handed to the
 //! queue first, so every cycle is an idle one, as most cycles are) under its
 //! own name, store namespace and `[[org]]`. The scheduler spreads the first
-//! cycles over the first interval (the warm-up: each org's first cycle also
-//! reads the field catalogs); the window after it is steady state.
+//! cycles over the first interval. Each org's first cycle also reads the
+//! field catalogs (three describe calls) and stores them; the warm-up lasts
+//! until every org has finished its first cycle (at least one interval, at
+//! most `warm_up_max`); when the first cycles fell behind, one more interval
+//! lets the backlog of second cycles drain. The window after it is steady
+//! state; the whole run (late first cycles included) is reported too.
 //!
 //! Late and missed cycles are read from the host's cycle log, not only from
 //! the scheduler's own count: the scheduler counts a cycle as started when it
@@ -30,7 +34,11 @@ use crate::setup::BenchHost;
 #[derive(Debug, Clone)]
 pub struct Params {
     pub interval: Duration,
-    pub warm_up: Duration,
+    /// The window starts once every org has finished its first cycle, and
+    /// no earlier than this …
+    pub warm_up_min: Duration,
+    /// … and no later than this.
+    pub warm_up_max: Duration,
     pub window: Duration,
 }
 
@@ -56,28 +64,58 @@ struct Sample {
 
 fn sample(remote: &RemoteOrg) -> anyhow::Result<Sample> {
     let counts = remote.counts()?;
-    Ok(Sample { cpu: process_cpu(), emulator_cpu: remote.cpu()?, calls: counts.calls, tokens: counts.tokens, at: Utc::now() })
+    Ok(Sample {
+        cpu: process_cpu(),
+        emulator_cpu: remote.cpu()?,
+        calls: counts.calls,
+        tokens: counts.tokens,
+        at: Utc::now(),
+    })
 }
 
 pub async fn run(params: &Params, remote: Arc<RemoteOrg>, bench: &BenchHost) -> anyhow::Result<Value> {
     let host = bench.host.clone();
-    let total = params.warm_up + params.window;
     let started = tokio::time::Instant::now();
     let started_at = Utc::now();
     let at_start = sample(&remote)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let sampler = {
-        let remote = remote.clone();
-        let warm_up = params.warm_up;
+        let (remote, host, params) = (remote.clone(), host.clone(), params.clone());
+        let orgs = bench.names.len();
         tokio::spawn(async move {
-            tokio::time::sleep_until(started + warm_up).await;
+            // Warm-up: until every org has had its first cycle (it reads and stores the field catalogs).
+            tokio::time::sleep_until(started + params.warm_up_min).await;
+            let mut warmed = 0;
+            while started.elapsed() < params.warm_up_max {
+                warmed = host
+                    .store()
+                    .org_statuses()
+                    .map_or(0, |all| all.iter().filter(|s| s.last_cycle_finished_at.is_some()).count());
+                if warmed >= orgs {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            // First cycles that fell behind leave second cycles due in a backlog:
+            // let one more interval drain it, so the window is steady state.
+            let settled = started.elapsed() > params.warm_up_min + Duration::from_secs(5);
+            if settled {
+                tokio::time::sleep(params.interval).await;
+            }
+            let warm_up = started.elapsed();
             let window_start = sample(&remote);
-            tokio::time::sleep_until(started + total - Duration::from_millis(50)).await;
-            (window_start, sample(&remote))
+            tokio::time::sleep(params.window).await;
+            let window_end = sample(&remote);
+            let _ = stop.send(());
+            (warm_up, warmed, settled, window_start, window_end)
         })
     };
-    let stats = casebridge::scheduler::run(host.clone(), tokio::time::sleep_until(started + total)).await;
+    let stats = casebridge::scheduler::run(host.clone(), async {
+        let _ = stopped.await;
+    })
+    .await;
     let ended_at = Utc::now();
-    let (window_start, window_end) = sampler.await?;
+    let (warm_up, warmed, settled, window_start, window_end) = sampler.await?;
     let (window_start, window_end) = (window_start?, window_end?);
     let peak_rss_kib = status_kib("VmHWM").unwrap_or(0);
     let rss_kib = status_kib("VmRSS").unwrap_or(0);
@@ -86,8 +124,12 @@ pub async fn run(params: &Params, remote: Arc<RemoteOrg>, bench: &BenchHost) -> 
     let interval = chrono::Duration::from_std(params.interval)?;
     let late_after = chrono::Duration::from_std(casebridge::scheduler::LATE_AFTER)?;
     let count = bench.names.len() as i32;
-    let (mut cycles, mut in_window, mut failed, mut late, mut missed, mut running) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut cycles, mut in_window, mut failed, mut late, mut missed, mut running) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let mut delays_ms = Vec::new();
+    // Cycles that began in the steady-state window: (delay, late).
+    let mut window_delays_ms = Vec::new();
+    let mut window_late = 0u64;
     let mut first_error = None;
     for (index, name) in bench.names.iter().enumerate() {
         let offset = interval * index as i32 / count;
@@ -104,6 +146,10 @@ pub async fn run(params: &Params, remote: Arc<RemoteOrg>, bench: &BenchHost) -> 
                 delays_ms.push(delay.num_milliseconds() as f64);
                 if delay > late_after {
                     late += 1;
+                }
+                if cycle.started_at >= window_start.at {
+                    window_delays_ms.push(delay.num_milliseconds() as f64);
+                    window_late += u64::from(delay > late_after);
                 }
             }
             if let Some(error) = &cycle.error {
@@ -130,6 +176,9 @@ pub async fn run(params: &Params, remote: Arc<RemoteOrg>, bench: &BenchHost) -> 
         "interval_s": params.interval.as_secs(),
         "max_concurrent_cycles": host.config().host.max_concurrent_cycles,
         "run_s": whole.as_secs_f64(),
+        "warm_up_s": warm_up.as_secs_f64(),
+        "orgs_warmed_up": warmed,
+        "settled_one_more_interval": settled,
         "window_s": window.as_secs_f64(),
         "host_cpu_share_window": share(window_end.cpu - window_start.cpu),
         "host_cpu_share_run": (window_end.cpu - at_start.cpu).as_secs_f64() / whole.as_secs_f64(),
@@ -156,6 +205,15 @@ pub async fn run(params: &Params, remote: Arc<RemoteOrg>, bench: &BenchHost) -> 
             "p99_delay_ms": percentile(&delays_ms, 99.0),
             "worst_delay_ms": max(&delays_ms),
             "first_error": first_error,
+        },
+        "window": {
+            "cycles": in_window,
+            "cycles_per_s": in_window as f64 / window.as_secs_f64(),
+            "needed_per_s": bench.names.len() as f64 / params.interval.as_secs_f64(),
+            "late": window_late,
+            "median_delay_ms": median(&window_delays_ms),
+            "p99_delay_ms": percentile(&window_delays_ms, 99.0),
+            "worst_delay_ms": max(&window_delays_ms),
         },
     }))
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use casebridge::runtime::bindings::{contacts, describe, matching, resolution, routing, types};
-use casebridge::runtime::{GuestInstance, KeyValueStore as _};
+use casebridge::runtime::{AllowedHosts, Capabilities, GuestInstance, GuestLimits, KeyValueStore as _, Runtime};
 use casebridge_guest::model as m;
 use casebridge_guest::resolution as r;
 use casebridge_guest::routing as ro;
@@ -97,9 +97,22 @@ struct Shared {
     timeouts_wit: types::Timeouts,
 }
 
+/// Set to a `.wasm` file to run the component side on another build of the
+/// connector (to compare builds); the embedded one by default.
+pub const COMPONENT_ENV: &str = "CASEBRIDGE_BENCH_COMPONENT";
+
 pub async fn run(records: usize, seed: u64) -> anyhow::Result<Value> {
     let shared = shared().await?;
-    let mut guest = casebridge_tests::isolated_instance().await;
+    let (runtime, component) = match std::env::var_os(COMPONENT_ENV).filter(|p| !p.is_empty()) {
+        Some(path) => (Runtime::new(&std::fs::read(&path)?)?, path.to_string_lossy().into_owned()),
+        None => (casebridge_tests::runtime().clone(), "embedded".to_string()),
+    };
+    let mut guest =
+        runtime.instantiate(Capabilities::in_memory("bench"), AllowedHosts::none(), GuestLimits::default()).await?;
+    // A catalog without fields: every field is skipped, what is left is crossing the boundary.
+    let empty_catalog = describe::ObjectCatalog { object: "Case".into(), fields: Vec::new() };
+    let empty_native = m::ObjectCatalog { object: "Case".into(), fields: Vec::new() };
+    let mut boundary = Pair::default();
     let mut mapping = Pair::default();
     let mut batched = Pair::default();
     let mut flattening = Pair::default();
@@ -114,13 +127,15 @@ pub async fn run(records: usize, seed: u64) -> anyhow::Result<Value> {
         let component_first = chunk_index % 2 == 0;
         for first in [component_first, !component_first] {
             if first {
-                mapping.component.add_pair(component_mapping(&mut guest, &shared, &chunk).await?);
+                mapping.component.add_pair(component_mapping(&mut guest, &shared.catalog_wit, &shared, &chunk).await?);
+                boundary.component.add_pair(component_mapping(&mut guest, &empty_catalog, &shared, &chunk).await?);
                 batched.component.add_pair(component_mapping_batched(&mut guest, &shared, &chunk).await?);
                 flattening.component.add_pair(component_flattening(&mut guest, &chunk).await?);
                 decide.component.add_pair(component_decide(&mut guest, &shared, &chunk).await?);
                 matching.component.add_pair(component_matching(&mut guest, &chunk).await?);
             } else {
-                mapping.native.add_pair(native_mapping(&shared, &chunk));
+                mapping.native.add_pair(native_mapping(&shared.catalog, &shared, &chunk));
+                boundary.native.add_pair(native_mapping(&empty_native, &shared, &chunk));
                 batched.native.add_pair(native_mapping_batched(&shared, &chunk));
                 flattening.native.add_pair(native_flattening(&chunk));
                 decide.native.add_pair(native_decide(&shared, &chunk));
@@ -142,6 +157,8 @@ pub async fn run(records: usize, seed: u64) -> anyhow::Result<Value> {
     let all = Pair { component: total(|p| p.component), native: total(|p| p.native) };
     Ok(json!({
         "records": records,
+        "component": component,
+        "mapping_boundary": boundary.to_json(records),
         "case_fields": shared.catalog.fields.iter().filter(|f| f.synced).count(),
         "mapping": mapping.to_json(records),
         "mapping_batched": batched.to_json(records.div_ceil(BATCH)),
@@ -230,7 +247,9 @@ fn wire_value(rng: &mut Rng, field: &m::FieldDescriptor) -> m::WireValue {
         T::Id | T::Reference => text(id(rng, "500")),
         T::Boolean => m::WireValue::Boolean(rng.chance(0.5)),
         T::Int | T::Long => m::WireValue::Number(format!("{}", rng.below(100_000))),
-        T::Double | T::Currency | T::Percent => m::WireValue::Number(format!("{}.{}", rng.below(10_000), rng.below(100))),
+        T::Double | T::Currency | T::Percent => {
+            m::WireValue::Number(format!("{}.{}", rng.below(10_000), rng.below(100)))
+        }
         T::Date => text(format!("20{:02}-{:02}-{:02}", 10 + rng.below(15), 1 + rng.below(12), 1 + rng.below(28))),
         T::Datetime => text(format!(
             "20{:02}-{:02}-{:02}T{:02}:{:02}:{:02}.000+0000",
@@ -328,7 +347,8 @@ fn record(shared: &Shared, seed: u64) -> Record {
         first_name: named.then(|| first.clone()),
         last_name: named.then(|| last.clone()),
         email: rng.chance(0.7).then(|| email.clone()),
-        username: (!named || rng.chance(0.3)).then(|| format!("{}{}", first.to_lowercase().replace(' ', ""), seed % 997)),
+        username: (!named || rng.chance(0.3))
+            .then(|| format!("{}{}", first.to_lowercase().replace(' ', ""), seed % 997)),
         handle: rng.chance(0.2).then(|| format!("@{}", last.to_lowercase())),
         phone: rng.chance(0.3).then(|| "+44 20 7946 0000".to_string()),
     };
@@ -340,7 +360,11 @@ fn record(shared: &Shared, seed: u64) -> Record {
                 id: id(&mut rng, "003"),
                 first_name: Some(if same_name { first.clone() } else { rng.pick(FIRST).to_string() }),
                 last_name: Some(if same_name { last.clone() } else { rng.pick(LAST).to_string() }),
-                email: Some(if same_email { email.to_uppercase() } else { format!("other{}@example.org", rng.below(99)) }),
+                email: Some(if same_email {
+                    email.to_uppercase()
+                } else {
+                    format!("other{}@example.org", rng.below(99))
+                }),
                 account_id: rng.chance(0.8).then(|| id(&mut rng, "001")),
             }
         })
@@ -365,12 +389,19 @@ fn record(shared: &Shared, seed: u64) -> Record {
 
 // ---- the component side --------------------------------------------------------------------
 
-async fn component_mapping(guest: &mut GuestInstance, shared: &Shared, chunk: &[Record]) -> anyhow::Result<(Duration, u64)> {
+async fn component_mapping(
+    guest: &mut GuestInstance,
+    catalog: &describe::ObjectCatalog,
+    shared: &Shared,
+    chunk: &[Record],
+) -> anyhow::Result<(Duration, u64)> {
     let api = guest.connector.casebridge_connector_mapping();
     let started = Instant::now();
     let mut out = Vec::with_capacity(chunk.len());
     for record in chunk {
-        out.push(api.call_record_to_attributes(&mut guest.store, &shared.catalog_wit, &record.fields_wit, &shared.mappings_wit).await?);
+        out.push(
+            api.call_record_to_attributes(&mut guest.store, catalog, &record.fields_wit, &shared.mappings_wit).await?,
+        );
     }
     let time = started.elapsed();
     Ok((time, out.iter().map(hash::mapping_wit).fold(0, u64::wrapping_add)))
@@ -387,7 +418,9 @@ async fn component_mapping_batched(
     let started = Instant::now();
     let mut out = Vec::with_capacity(batches.len());
     for fields in &batches {
-        out.push(api.call_record_to_attributes(&mut guest.store, &shared.catalog_wit, fields, &shared.mappings_wit).await?);
+        out.push(
+            api.call_record_to_attributes(&mut guest.store, &shared.catalog_wit, fields, &shared.mappings_wit).await?,
+        );
     }
     let time = started.elapsed();
     Ok((time, out.iter().map(hash::mapping_wit).fold(0, u64::wrapping_add)))
@@ -404,7 +437,11 @@ async fn component_flattening(guest: &mut GuestInstance, chunk: &[Record]) -> an
     Ok((time, out.iter().map(hash::pairs).fold(0, u64::wrapping_add)))
 }
 
-async fn component_decide(guest: &mut GuestInstance, shared: &Shared, chunk: &[Record]) -> anyhow::Result<(Duration, u64)> {
+async fn component_decide(
+    guest: &mut GuestInstance,
+    shared: &Shared,
+    chunk: &[Record],
+) -> anyhow::Result<(Duration, u64)> {
     let api = guest.connector.casebridge_connector_resolution();
     let started = Instant::now();
     let mut out = Vec::with_capacity(chunk.len());
@@ -425,7 +462,10 @@ async fn component_matching(guest: &mut GuestInstance, chunk: &[Record]) -> anyh
         out.push((search, ranked));
     }
     let time = started.elapsed();
-    Ok((time, out.iter().map(|(s, r)| hash::search_wit(s).wrapping_add(hash::outcome_wit(r))).fold(0, u64::wrapping_add)))
+    Ok((
+        time,
+        out.iter().map(|(s, r)| hash::search_wit(s).wrapping_add(hash::outcome_wit(r))).fold(0, u64::wrapping_add),
+    ))
 }
 
 /// The cost of crossing into the component and back: `matching.escape-soql("x")`, in µs per call.
@@ -440,11 +480,11 @@ async fn call_overhead(guest: &mut GuestInstance, calls: usize) -> anyhow::Resul
 
 // ---- the native side -----------------------------------------------------------------------
 
-fn native_mapping(shared: &Shared, chunk: &[Record]) -> (Duration, u64) {
+fn native_mapping(catalog: &m::ObjectCatalog, shared: &Shared, chunk: &[Record]) -> (Duration, u64) {
     let started = Instant::now();
     let out: Vec<_> = chunk
         .iter()
-        .map(|r| casebridge_guest::mapping::record_to_attributes(&shared.catalog, &r.fields, &shared.mappings))
+        .map(|r| casebridge_guest::mapping::record_to_attributes(catalog, &r.fields, &shared.mappings))
         .collect();
     let time = started.elapsed();
     (time, out.iter().map(hash::mapping_native).fold(0, u64::wrapping_add))
@@ -482,7 +522,12 @@ fn native_matching(chunk: &[Record]) -> (Duration, u64) {
     let out: Vec<_> =
         chunk.iter().map(|r| (mm::search_for(&r.customer), mm::rank(&r.customer, &r.candidates))).collect();
     let time = started.elapsed();
-    (time, out.iter().map(|(s, r)| hash::search_native(s).wrapping_add(hash::outcome_native(r))).fold(0, u64::wrapping_add))
+    (
+        time,
+        out.iter()
+            .map(|(s, r)| hash::search_native(s).wrapping_add(hash::outcome_native(r)))
+            .fold(0, u64::wrapping_add),
+    )
 }
 
 // ---- the same inputs as the component's types ------------------------------------------------
@@ -552,7 +597,11 @@ mod wit {
             attributes: c
                 .attributes
                 .iter()
-                .map(|a| routing::ConversationAttribute { name: a.name.clone(), custom: a.custom, value: value(&a.value) })
+                .map(|a| routing::ConversationAttribute {
+                    name: a.name.clone(),
+                    custom: a.custom,
+                    value: value(&a.value),
+                })
                 .collect(),
         }
     }
@@ -602,7 +651,9 @@ mod hash {
         hasher.finish()
     }
 
-    pub fn mapping_wit(out: &Result<Vec<types::Attribute>, Vec<casebridge::runtime::bindings::mapping::ConversionError>>) -> u64 {
+    pub fn mapping_wit(
+        out: &Result<Vec<types::Attribute>, Vec<casebridge::runtime::bindings::mapping::ConversionError>>,
+    ) -> u64 {
         match out {
             Ok(attributes) => of((0u8, attributes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>())),
             Err(errors) => of((1u8, errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>())),
@@ -665,7 +716,9 @@ mod hash {
         }
     }
 
-    pub fn search_native(s: &Result<casebridge_guest::matching::ContactSearch, casebridge_guest::matching::MatchingError>) -> u64 {
+    pub fn search_native(
+        s: &Result<casebridge_guest::matching::ContactSearch, casebridge_guest::matching::MatchingError>,
+    ) -> u64 {
         use casebridge_guest::matching::ContactQuery;
         match s {
             Ok(search) => match &search.query {
@@ -681,7 +734,9 @@ mod hash {
             Ok(contacts::Outcome::Suggest(list)) => {
                 of((1u8, list.iter().map(|c| (c.candidate.id.as_str(), c.score)).collect::<Vec<_>>()))
             }
-            Ok(contacts::Outcome::Create(fields)) => of((2u8, fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>())),
+            Ok(contacts::Outcome::Create(fields)) => {
+                of((2u8, fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>()))
+            }
             Err(_) => of(3u8),
         }
     }

@@ -49,7 +49,9 @@ fn answer(emulator: &RunningEmulator, request: &Value) -> anyhow::Result<Value> 
     let text = |key: &str| request[key].as_str().with_context(|| format!("`{key}` is missing"));
     let fields = || request["fields"].as_object().context("`fields` is not an object");
     let errors = |errors: Vec<casebridge_emulator::error::SfError>| {
-        anyhow::anyhow!(errors.iter().map(|e| format!("{}: {}", e.error_code, e.message)).collect::<Vec<_>>().join("; "))
+        anyhow::anyhow!(
+            errors.iter().map(|e| format!("{}: {}", e.error_code, e.message)).collect::<Vec<_>>().join("; ")
+        )
     };
     Ok(match text("op")? {
         "create" => {
@@ -68,7 +70,8 @@ fn answer(emulator: &RunningEmulator, request: &Value) -> anyhow::Result<Value> 
                 api_version: "62.0".into(),
                 user_id: emulator.seeded().integration_user_id.clone(),
             };
-            let result = emulator.with_database(|db| db.query(text("soql")?, false, &ctx).map_err(|e| errors(vec![e])))?;
+            let result =
+                emulator.with_database(|db| db.query(text("soql")?, false, &ctx).map_err(|e| errors(vec![e])))?;
             json!({"records": result.records})
         }
         "counters" => serde_json::to_value(emulator.counters())?,
@@ -123,11 +126,6 @@ impl RemoteOrg {
         Ok(RemoteOrg { child, io: Mutex::new((stdin, stdout)), credentials, seeded: hello["seeded"].clone() })
     }
 
-    /// The emulator process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     fn call(&self, request: Value) -> anyhow::Result<Value> {
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let (stdin, stdout) = &mut *io;
@@ -147,9 +145,9 @@ impl RemoteOrg {
     }
 
     pub fn seeded_ids(&self, key: &str) -> Vec<String> {
-        self.seeded[key].as_array().map_or_else(Vec::new, |ids| {
-            ids.iter().filter_map(|id| id.as_str().map(str::to_string)).collect()
-        })
+        self.seeded[key]
+            .as_array()
+            .map_or_else(Vec::new, |ids| ids.iter().filter_map(|id| id.as_str().map(str::to_string)).collect())
     }
 
     /// The Id of the user with this username.

@@ -42,10 +42,9 @@ pub struct OrgSettings {
 /// The host and what the bench reads back from it.
 pub struct BenchHost {
     pub host: Arc<Host>,
-    pub agent: Arc<ScriptedAgent>,
     pub names: Vec<String>,
     /// Holds the database; removed when dropped.
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 /// `count` org names: `org-00001`, `org-00002`, …
@@ -81,7 +80,8 @@ pub fn build_host(remote: &RemoteOrg, names: &[String], settings: &OrgSettings) 
         )?;
     }
     let config = Config::parse(&text)?;
-    let store = Arc::new(SqliteStore::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org));
+    let store =
+        Arc::new(SqliteStore::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org));
     let vault = SecretVault::new(store.clone(), EncryptionKey::generate()?);
     let agent = Arc::new(ScriptedAgent::default());
     let agents: BTreeMap<String, Arc<dyn Agent>> =
@@ -89,5 +89,5 @@ pub fn build_host(remote: &RemoteOrg, names: &[String], settings: &OrgSettings) 
     let mail: Arc<dyn Mailer> = Arc::new(RecordingMail::default());
     let runtime = Runtime::new(casebridge::GUEST_COMPONENT)?;
     let host = Host::new(config, runtime, store, vault, agents, mail);
-    Ok(BenchHost { host: Arc::new(host), agent, names: names.to_vec(), dir })
+    Ok(BenchHost { host: Arc::new(host), names: names.to_vec(), _dir: dir })
 }

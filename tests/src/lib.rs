@@ -88,8 +88,8 @@ pub struct TestOrg {
 impl TestOrg {
     /// The demo org, with timeouts short enough for a test.
     pub fn demo() -> TestOrg {
-        let emulator =
-            casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() }).expect("emulator starts");
+        let emulator = casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() })
+            .expect("emulator starts");
         let credentials = emulator.credentials();
         let seeded = emulator.seeded().clone();
         let config = org::OrgConfig {
@@ -122,7 +122,12 @@ impl TestOrg {
     }
 
     pub fn capabilities(&self) -> Capabilities {
-        Capabilities { org: self.config.name.clone(), store: self.store.clone(), agent: self.agent.clone(), mail: self.mail.clone() }
+        Capabilities {
+            org: self.config.name.clone(),
+            store: self.store.clone(),
+            agent: self.agent.clone(),
+            mail: self.mail.clone(),
+        }
     }
 
     pub fn allowed_hosts(&self) -> AllowedHosts {
@@ -131,13 +136,21 @@ impl TestOrg {
 
     /// A fresh connector instance for this org.
     pub async fn instance(&self) -> GuestInstance {
-        runtime().instantiate(self.capabilities(), self.allowed_hosts(), GuestLimits::default()).await.expect("instantiates")
+        runtime()
+            .instantiate(self.capabilities(), self.allowed_hosts(), GuestLimits::default())
+            .await
+            .expect("instantiates")
     }
 
     /// One cycle in a fresh instance.
     pub async fn cycle(&self) -> Result<sync::CycleReport, org::SyncError> {
         let mut guest = self.instance().await;
-        guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &self.config).await.expect("no trap")
+        guest
+            .connector
+            .casebridge_connector_sync()
+            .call_run_cycle(&mut guest.store, &self.config)
+            .await
+            .expect("no trap")
     }
 
     /// The conversation the connector keeps for a case.

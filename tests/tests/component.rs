@@ -31,7 +31,12 @@ fn resolution_field() -> describe::FieldDescriptor {
     field.restricted_picklist = true;
     field.picklist_values = ["Soft Resolution", "Hard Resolution", "Abandoned", "Routed to team"]
         .iter()
-        .map(|v| describe::PicklistEntry { value: v.to_string(), label: v.to_string(), active: true, is_default: false })
+        .map(|v| describe::PicklistEntry {
+            value: v.to_string(),
+            label: v.to_string(),
+            active: true,
+            is_default: false,
+        })
         .collect();
     field
 }
@@ -94,7 +99,12 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
 
     let when = field("CreatedDate", types::FieldType::Datetime);
     let value = exports
-        .call_to_attribute(&mut guest.store, "Case", &when, &types::WireValue::Text("2024-01-02T03:04:05.000+0000".into()))
+        .call_to_attribute(
+            &mut guest.store,
+            "Case",
+            &when,
+            &types::WireValue::Text("2024-01-02T03:04:05.000+0000".into()),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -123,7 +133,12 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
         let mut f = field("Topics__c", types::FieldType::Multipicklist);
         f.picklist_values = ["A", "B"]
             .iter()
-            .map(|v| describe::PicklistEntry { value: v.to_string(), label: v.to_string(), active: true, is_default: false })
+            .map(|v| describe::PicklistEntry {
+                value: v.to_string(),
+                label: v.to_string(),
+                active: true,
+                is_default: false,
+            })
             .collect();
         f
     };
@@ -149,7 +164,10 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
         .await
         .unwrap()
         .unwrap_err();
-    assert!(matches!(not_a_number.problem, mapping::ConversionProblem::WrongType(_) | mapping::ConversionProblem::InvalidNumber));
+    assert!(matches!(
+        not_a_number.problem,
+        mapping::ConversionProblem::WrongType(_) | mapping::ConversionProblem::InvalidNumber
+    ));
 
     assert_eq!(exports.call_entity_of(&mut guest.store, "Case").await.unwrap(), Some(mapping::Entity::Conversation));
     assert_eq!(exports.call_entity_of(&mut guest.store, "Contact").await.unwrap(), Some(mapping::Entity::Person));
@@ -175,7 +193,8 @@ async fn records_map_to_attributes_and_back_by_direction() {
         attribute: "priority".into(),
         direction: describe::Direction::ToPlatform,
     }];
-    let attributes = exports.call_record_to_attributes(&mut guest.store, &catalog, &record, &mappings).await.unwrap().unwrap();
+    let attributes =
+        exports.call_record_to_attributes(&mut guest.store, &catalog, &record, &mappings).await.unwrap().unwrap();
     assert!(attributes.iter().any(|a| a.name == "priority" && a.value == types::AttributeValue::Text("High".into())));
     assert!(attributes.iter().any(|a| a.name == "Id"));
 
@@ -232,9 +251,17 @@ async fn resolution_state_follows_the_documented_machine() {
         (vec![E::CustomerMessage(0), E::AgentAnswer(100)], 1_100, types::ResolutionState::SoftResolution),
         (vec![E::CustomerMessage(0), E::AgentQuestion(100)], 1_100, types::ResolutionState::None),
         (vec![E::CustomerMessage(0), E::AgentQuestion(100)], 2_100, types::ResolutionState::Abandoned),
-        (vec![E::CustomerMessage(0), E::AgentAnswer(100), E::CustomerConfirmed(200)], 300, types::ResolutionState::HardResolution),
+        (
+            vec![E::CustomerMessage(0), E::AgentAnswer(100), E::CustomerConfirmed(200)],
+            300,
+            types::ResolutionState::HardResolution,
+        ),
         (vec![E::CustomerMessage(0), E::CustomerAskedForPerson(50)], 60, types::ResolutionState::RoutedToTeam),
-        (vec![E::AgentCouldNotHelp(50), E::CustomerMessage(60), E::AgentAnswer(70)], 10_000, types::ResolutionState::RoutedToTeam),
+        (
+            vec![E::AgentCouldNotHelp(50), E::CustomerMessage(60), E::AgentAnswer(70)],
+            10_000,
+            types::ResolutionState::RoutedToTeam,
+        ),
         // Out of order: the same facts in another order decide the same.
         (vec![E::AgentAnswer(100), E::CustomerMessage(0)], 1_100, types::ResolutionState::SoftResolution),
         // Reopened after a confirmation.
@@ -333,11 +360,15 @@ async fn matching_escapes_every_term_and_ranks_candidates() {
         handle: Some("@ann".into()),
         phone: None,
     };
-    let by_name = exports.call_search_for(&mut guest.store, &customer(Some("Ann"), Some("O'Neil"), None)).await.unwrap().unwrap();
+    let by_name =
+        exports.call_search_for(&mut guest.store, &customer(Some("Ann"), Some("O'Neil"), None)).await.unwrap().unwrap();
     assert_eq!(by_name.basis, matching::SearchBasis::Name);
-    let matching::ContactQuery::Soql(soql) = &by_name.query else { panic!("a name search is SOQL: {:?}", by_name.query) };
+    let matching::ContactQuery::Soql(soql) = &by_name.query else {
+        panic!("a name search is SOQL: {:?}", by_name.query)
+    };
     assert!(soql.contains("O\\'Neil"), "{soql}");
-    let by_username = exports.call_search_for(&mut guest.store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
+    let by_username =
+        exports.call_search_for(&mut guest.store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
     assert_eq!(by_username.basis, matching::SearchBasis::Username);
     assert!(matches!(by_username.query, matching::ContactQuery::Sosl(_)));
     let by_handle = exports.call_search_for(&mut guest.store, &customer(None, None, None)).await.unwrap().unwrap();
@@ -363,14 +394,25 @@ async fn matching_escapes_every_term_and_ranks_candidates() {
         account_id: None,
     };
     let exact = exports
-        .call_rank(&mut guest.store, &ann, &[candidate("003A", "Bob", "Ray", "bob@example.com"), candidate("003B", "Ann", "Lee", "ann@example.com")])
+        .call_rank(
+            &mut guest.store,
+            &ann,
+            &[candidate("003A", "Bob", "Ray", "bob@example.com"), candidate("003B", "Ann", "Lee", "ann@example.com")],
+        )
         .await
         .unwrap()
         .unwrap();
     let contacts::Outcome::Link(linked) = exact else { panic!("an exact email match links: {exact:?}") };
     assert_eq!(linked.candidate.id, "003B");
     let ambiguous = exports
-        .call_rank(&mut guest.store, &ann, &[candidate("003C", "Ann", "Lee", "ann.lee@work.example"), candidate("003D", "Ann", "Lee", "a.lee@home.example")])
+        .call_rank(
+            &mut guest.store,
+            &ann,
+            &[
+                candidate("003C", "Ann", "Lee", "ann.lee@work.example"),
+                candidate("003D", "Ann", "Lee", "a.lee@home.example"),
+            ],
+        )
         .await
         .unwrap()
         .unwrap();
@@ -378,7 +420,8 @@ async fn matching_escapes_every_term_and_ranks_candidates() {
     let none = exports.call_rank(&mut guest.store, &ann, &[]).await.unwrap().unwrap();
     let contacts::Outcome::Create(fields) = none else { panic!("no candidate creates: {none:?}") };
     assert!(fields.iter().any(|f| f.name == "LastName" && f.value == types::WireValue::Text("Lee".into())));
-    let fields = exports.call_new_contact(&mut guest.store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
+    let fields =
+        exports.call_new_contact(&mut guest.store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
     assert!(fields.iter().any(|f| f.name == "LastName"), "a Contact needs a last name: {fields:?}");
 }
 
@@ -406,13 +449,20 @@ async fn org_level_calls_fail_with_typed_errors_without_network() {
         mappings: vec![],
     };
     // The instance may reach no host: the cycle fails as a transport error, naming no secret.
-    let error = guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &config).await.unwrap().unwrap_err();
+    let error = guest
+        .connector
+        .casebridge_connector_sync()
+        .call_run_cycle(&mut guest.store, &config)
+        .await
+        .unwrap()
+        .unwrap_err();
     let text = format!("{error:?}");
     assert!(matches!(error, org::SyncError::Transport(_)), "{text}");
     assert!(!text.contains("very-secret-value") && !text.contains("refresh-secret-value"), "{text}");
 
     let mut bad = config.clone();
     bad.agent_user_id = "x' OR Id != '".into();
-    let error = guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &bad).await.unwrap().unwrap_err();
+    let error =
+        guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &bad).await.unwrap().unwrap_err();
     assert!(matches!(error, org::SyncError::InvalidConfig(_)), "{error:?}");
 }

@@ -72,15 +72,24 @@ async fn case_contact_and_account_fields_become_attributes_at_assignment() {
     org.cycle().await.unwrap();
     let case_id = &org.emulator.seeded().agent_case_ids[0];
     let conversation = org.conversation(case_id).await.expect("a conversation per case");
-    let attribute = |list: &[types::Attribute], name: &str| list.iter().find(|a| a.name == name).map(|a| a.value.clone());
+    let attribute =
+        |list: &[types::Attribute], name: &str| list.iter().find(|a| a.name == name).map(|a| a.value.clone());
     assert_eq!(attribute(&conversation.attributes, "Priority"), Some(types::AttributeValue::Text("High".into())));
     assert!(matches!(attribute(&conversation.attributes, "CreatedDate"), Some(types::AttributeValue::Datetime(_))));
-    assert_eq!(attribute(&conversation.person, "Email"), Some(types::AttributeValue::Text("amelia.clarke@northwind.example".into())));
+    assert_eq!(
+        attribute(&conversation.person, "Email"),
+        Some(types::AttributeValue::Text("amelia.clarke@northwind.example".into()))
+    );
     assert!(matches!(attribute(&conversation.company, "Name"), Some(types::AttributeValue::Text(_))));
 
     // Not refreshed mid-session (A4): a changed priority shows only at the next assignment.
-    let ctx = casebridge_emulator::db::WriteContext { now: org.emulator.now(), user_id: org.emulator.seeded().integration_user_id.clone() };
-    org.emulator.with_database(|db| db.update("Case", case_id, json!({"Priority": "Low"}).as_object().unwrap(), &ctx)).unwrap();
+    let ctx = casebridge_emulator::db::WriteContext {
+        now: org.emulator.now(),
+        user_id: org.emulator.seeded().integration_user_id.clone(),
+    };
+    org.emulator
+        .with_database(|db| db.update("Case", case_id, json!({"Priority": "Low"}).as_object().unwrap(), &ctx))
+        .unwrap();
     org.cycle().await.unwrap();
     let conversation = org.conversation(case_id).await.unwrap();
     assert_eq!(attribute(&conversation.attributes, "Priority"), Some(types::AttributeValue::Text("High".into())));
@@ -93,18 +102,33 @@ async fn posts_comments_emails_and_images_become_parts_in_time_order() {
     let seeded = org.emulator.seeded().clone();
     let chatter = org.conversation(seeded.chatter_case_id.as_deref().unwrap()).await.unwrap();
     let sources: Vec<types::PartSource> = chatter.parts.iter().map(|p| p.source).collect();
-    assert!(sources.contains(&types::PartSource::FeedItem) && sources.contains(&types::PartSource::FeedComment), "{sources:?}");
+    assert!(
+        sources.contains(&types::PartSource::FeedItem) && sources.contains(&types::PartSource::FeedComment),
+        "{sources:?}"
+    );
     assert!(chatter.parts.windows(2).all(|w| w[0].created_at <= w[1].created_at), "parts are in time order");
     assert_eq!(chatter.parts[0].source, types::PartSource::CaseDescription);
-    assert!(chatter.parts.iter().filter(|p| p.source != types::PartSource::CaseComment).all(|p| p.author == types::AuthorRole::Customer));
+    assert!(
+        chatter
+            .parts
+            .iter()
+            .filter(|p| p.source != types::PartSource::CaseComment)
+            .all(|p| p.author == types::AuthorRole::Customer)
+    );
 
     let crash = org.conversation(seeded.screenshot_case_id.as_deref().unwrap()).await.unwrap();
-    let images: Vec<&types::Attachment> = crash.parts.iter().flat_map(|p| p.attachments.iter()).filter(|a| a.inline).collect();
+    let images: Vec<&types::Attachment> =
+        crash.parts.iter().flat_map(|p| p.attachments.iter()).filter(|a| a.inline).collect();
     assert_eq!(images.len(), 1, "the inline screenshot: {crash:#?}");
     assert!(images[0].content_path.contains(seeded.screenshot_content_document_id.as_deref().unwrap()));
 
     let email = org.conversation(seeded.email_case_id.as_deref().unwrap()).await.unwrap();
-    assert!(email.parts.iter().any(|p| p.source == types::PartSource::EmailMessage && p.author == types::AuthorRole::Customer));
+    assert!(
+        email
+            .parts
+            .iter()
+            .any(|p| p.source == types::PartSource::EmailMessage && p.author == types::AuthorRole::Customer)
+    );
 }
 
 #[tokio::test]
@@ -118,7 +142,9 @@ async fn email_cases_are_answered_by_email_and_recorded_on_the_case() {
     assert_eq!(email.to, vec!["carla.mendes@globex.example".to_string()]);
     assert!(email.subject.starts_with("Re: Invoice INV-2024-0117"), "{}", email.subject);
     assert_eq!(email.in_reply_to.as_deref(), Some("<CAF7x9Q2@mail.globex.example>"), "the reply stays in the thread");
-    let recorded = org.query(&format!("SELECT Id, TextBody, MessageIdentifier FROM EmailMessage WHERE ParentId = '{case_id}' AND Incoming = false"));
+    let recorded = org.query(&format!(
+        "SELECT Id, TextBody, MessageIdentifier FROM EmailMessage WHERE ParentId = '{case_id}' AND Incoming = false"
+    ));
     assert_eq!(recorded.len(), 1, "the sent email is recorded on the case");
     assert_eq!(recorded[0]["TextBody"].as_str(), Some(email.text_body.as_str()));
 }
@@ -130,7 +156,8 @@ async fn replies_can_be_chatter_posts() {
     org.cycle().await.unwrap();
     let case_id = &org.emulator.seeded().agent_case_ids[0];
     let integration = &org.emulator.seeded().integration_user_id;
-    let posts = org.query(&format!("SELECT Body FROM FeedItem WHERE ParentId = '{case_id}' AND CreatedById = '{integration}'"));
+    let posts =
+        org.query(&format!("SELECT Body FROM FeedItem WHERE ParentId = '{case_id}' AND CreatedById = '{integration}'"));
     assert_eq!(posts.len(), 1);
     assert!(agent_comments(&org, case_id).is_empty());
 }
@@ -142,13 +169,21 @@ async fn a_request_for_a_person_hands_the_case_to_the_configured_owner() {
     org.config.hand_off = org::HandOffTarget::User(hand_off_user.clone());
     org.cycle().await.unwrap();
     let case_id = org.emulator.seeded().agent_case_ids[0].clone();
-    org.create_as(&customer(&org), "CaseComment", json!({"ParentId": case_id, "CommentBody": "Can I talk to a person?", "IsPublished": true}));
+    org.create_as(
+        &customer(&org),
+        "CaseComment",
+        json!({"ParentId": case_id, "CommentBody": "Can I talk to a person?", "IsPublished": true}),
+    );
     let report = org.cycle().await.unwrap();
     assert_eq!(report.hand_offs, 1, "{report:?}");
     assert_eq!(org.field("Case", &case_id, "OwnerId"), json!(hand_off_user));
     assert_eq!(org.field("Case", &case_id, "FinResolutionState__c"), json!("Routed to team"));
     // Handed off: the agent no longer answers on it.
-    org.create_as(&customer(&org), "CaseComment", json!({"ParentId": case_id, "CommentBody": "Hello?", "IsPublished": true}));
+    org.create_as(
+        &customer(&org),
+        "CaseComment",
+        json!({"ParentId": case_id, "CommentBody": "Hello?", "IsPublished": true}),
+    );
     let after = org.cycle().await.unwrap();
     assert_eq!(after.replies_posted, 0, "{after:?}");
 }
@@ -160,7 +195,11 @@ async fn resolution_states_are_written_only_when_they_change() {
     org.cycle().await.unwrap();
     let cases = org.emulator.seeded().agent_case_ids.clone();
     let (confirmed, quiet) = (&cases[0], &cases[2]);
-    org.create_as(&customer(&org), "CaseComment", json!({"ParentId": confirmed, "CommentBody": "That fixed it, thanks!", "IsPublished": true}));
+    org.create_as(
+        &customer(&org),
+        "CaseComment",
+        json!({"ParentId": confirmed, "CommentBody": "That fixed it, thanks!", "IsPublished": true}),
+    );
     org.cycle().await.unwrap();
     assert_eq!(org.field("Case", confirmed, "FinResolutionState__c"), json!("Hard Resolution"));
     assert_eq!(org.field("Case", quiet, "FinResolutionState__c"), serde_json::Value::Null, "still within the timeout");
@@ -175,8 +214,13 @@ async fn resolution_states_are_written_only_when_they_change() {
     assert_eq!((idle.state_changes, idle.api_calls), (0, 1), "unchanged values are not written again: {idle:?}");
 
     // Someone clears the checkbox: the next cycle that reads the case writes it back.
-    let ctx = casebridge_emulator::db::WriteContext { now: org.emulator.now(), user_id: org.emulator.seeded().integration_user_id.clone() };
-    org.emulator.with_database(|db| db.update("Case", quiet, json!({"FinInvolved__c": false}).as_object().unwrap(), &ctx)).unwrap();
+    let ctx = casebridge_emulator::db::WriteContext {
+        now: org.emulator.now(),
+        user_id: org.emulator.seeded().integration_user_id.clone(),
+    };
+    org.emulator
+        .with_database(|db| db.update("Case", quiet, json!({"FinInvolved__c": false}).as_object().unwrap(), &ctx))
+        .unwrap();
     org.cycle().await.unwrap();
     assert_eq!(org.field("Case", quiet, "FinInvolved__c"), json!(true));
 }
@@ -189,7 +233,8 @@ async fn topics_are_added_to_worked_cases() {
     assert_eq!(topic.len(), 1);
     let topic_id = topic[0]["Id"].as_str().unwrap().to_string();
     for case_id in &org.emulator.seeded().agent_case_ids {
-        let assigned = org.query(&format!("SELECT Id FROM TopicAssignment WHERE TopicId = '{topic_id}' AND EntityId = '{case_id}'"));
+        let assigned = org
+            .query(&format!("SELECT Id FROM TopicAssignment WHERE TopicId = '{topic_id}' AND EntityId = '{case_id}'"));
         assert_eq!(assigned.len(), 1, "case {case_id}");
     }
 }
@@ -204,18 +249,28 @@ async fn the_field_catalog_is_discovered_and_managed_per_org() {
     assert_eq!(objects, vec!["Account", "Case", "Contact"]);
     let case = catalogs.iter().find(|c| c.object == "Case").unwrap();
     assert!(case.fields.iter().all(|f| f.synced), "every field is synced at first");
-    assert!(case.fields.iter().any(|f| f.descriptor.name == "FinResolutionState__c" && f.kind == describe::FieldKind::Custom));
+    assert!(
+        case.fields
+            .iter()
+            .any(|f| f.descriptor.name == "FinResolutionState__c" && f.kind == describe::FieldKind::Custom)
+    );
 
     let refused = sync.call_remove_field(&mut guest.store, &org.config, "Case", "Id").await.unwrap().unwrap_err();
     assert!(matches!(refused, org::SyncError::InvalidConfig(ref m) if m.contains("Id")), "{refused:?}");
-    let removed = sync.call_remove_field(&mut guest.store, &org.config, "Case", "FinInvolved__c").await.unwrap().unwrap();
+    let removed =
+        sync.call_remove_field(&mut guest.store, &org.config, "Case", "FinInvolved__c").await.unwrap().unwrap();
     assert!(!removed.fields.iter().find(|f| f.descriptor.name == "FinInvolved__c").unwrap().synced);
 
     // A field created in Salesforce later can be added.
     org.emulator
         .add_custom_field(
             "Case",
-            casebridge_emulator::schema::FieldDef::new("Tier__c", "Tier", casebridge_emulator::schema::FieldType::Picklist).values(&["Gold", "Silver"], None),
+            casebridge_emulator::schema::FieldDef::new(
+                "Tier__c",
+                "Tier",
+                casebridge_emulator::schema::FieldType::Picklist,
+            )
+            .values(&["Gold", "Silver"], None),
         )
         .unwrap();
     let added = sync.call_add_field(&mut guest.store, &org.config, "Case", "Tier__c").await.unwrap().unwrap();

@@ -15,7 +15,11 @@
 //! 6. idle C.
 //!
 //! Every update phase ends with a few update-free cycles, counted in the
-//! phase, so work a change causes in later polls is charged to it.
+//! phase, so work a change causes in later polls is charged to it. Every
+//! cycle with updates is preceded by an uncounted idle cycle at the same
+//! state, the baseline its CPU time is compared with: the idle cycle's cost
+//! grows with the cases the org knows, so idle phases before and after a
+//! phase would not do.
 
 use std::time::{Duration, Instant};
 
@@ -103,6 +107,10 @@ struct Phase {
     known_cases: usize,
     /// Calls of each single-update cycle, by kind (single phase only).
     by_kind: Vec<(Kind, u64)>,
+    /// Updates in cycles that had a baseline, and the CPU time those cycles
+    /// took beyond their baselines.
+    paired_updates: u64,
+    paired_extra_cpu_ms: f64,
 }
 
 impl Phase {
@@ -128,6 +136,7 @@ impl Phase {
             "expected_replies": self.expected_replies,
             "expected_hand_offs": self.expected_hand_offs,
             "known_cases": self.known_cases,
+            "cpu_ms_per_update_over_baseline": self.paired_extra_cpu_ms / self.paired_updates.max(1) as f64,
             "calls_by_kind": by_kind,
         })
     }
@@ -202,17 +211,19 @@ impl Workload<'_> {
     }
 
     /// Moves the clock one poll interval, makes the updates, runs one cycle.
+    ///
+    /// A cycle with updates is preceded by a baseline: an idle cycle at the
+    /// same state (same known cases), not counted in the phase, whose CPU time
+    /// is subtracted from the update cycle's for the CPU time per updated case.
+    /// Both cycles re-read the cases the previous updates changed (the poll's
+    /// look-back), so that cost cancels out.
     async fn cycle(&mut self, updates: usize, phase: &mut Phase) -> anyhow::Result<()> {
-        self.remote.advance_clock(POLL_INTERVAL_SECONDS)?;
-        let kinds = self.update(updates)?;
-        let before = self.remote.counts()?;
-        let cpu = process_cpu();
-        let started = Instant::now();
-        let result = self.host.cycle(&self.name).await;
-        let wall = started.elapsed();
-        let cpu = process_cpu() - cpu;
-        let counts = self.remote.counts()? - before;
-        let report = result.with_context(|| format!("a cycle with {} update(s) failed", kinds.len()))?;
+        let baseline = if updates > 0 { Some(self.measured_cycle(0).await?.2) } else { None };
+        let (kinds, counts, cpu, wall, report) = self.measured_cycle(updates).await?;
+        if let Some(baseline) = baseline {
+            phase.paired_updates += kinds.len() as u64;
+            phase.paired_extra_cpu_ms += ms(cpu) - ms(baseline);
+        }
         phase.cycles += 1;
         phase.updates += kinds.len() as u64;
         phase.counts.calls += counts.calls;
@@ -231,6 +242,23 @@ impl Workload<'_> {
             phase.by_kind.push((kind, counts.calls));
         }
         Ok(())
+    }
+
+    async fn measured_cycle(
+        &mut self,
+        updates: usize,
+    ) -> anyhow::Result<(Vec<Kind>, Counts, Duration, Duration, casebridge::runtime::bindings::sync::CycleReport)> {
+        self.remote.advance_clock(POLL_INTERVAL_SECONDS)?;
+        let kinds = self.update(updates)?;
+        let before = self.remote.counts()?;
+        let cpu = process_cpu();
+        let started = Instant::now();
+        let result = self.host.cycle(&self.name).await;
+        let wall = started.elapsed();
+        let cpu = process_cpu() - cpu;
+        let counts = self.remote.counts()? - before;
+        let report = result.with_context(|| format!("a cycle with {} update(s) failed", kinds.len()))?;
+        Ok((kinds, counts, cpu, wall, report))
     }
 
     async fn idle(&mut self, cycles: usize) -> anyhow::Result<Phase> {

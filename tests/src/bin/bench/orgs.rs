@@ -8,8 +8,9 @@
 //! cycles over the first interval. Each org's first cycle also reads the
 //! field catalogs (three describe calls) and stores them; the warm-up lasts
 //! until every org has finished its first cycle (at least one interval, at
-//! most `warm_up_max`); when the first cycles fell behind, one more interval
-//! lets the backlog of second cycles drain. The window after it is steady
+//! most `warm_up_max`); when the first cycles fell behind, the backlog of
+//! second cycles gets as long to drain as the warm-up overran (at most an
+//! interval). The window after it is steady
 //! state; the whole run (late first cycles included) is reported too.
 //!
 //! Late and missed cycles are read from the host's cycle log, not only from
@@ -97,10 +98,12 @@ pub async fn run(params: &Params, remote: Arc<RemoteOrg>, bench: &BenchHost) -> 
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             // First cycles that fell behind leave second cycles due in a backlog:
-            // let one more interval drain it, so the window is steady state.
-            let settled = started.elapsed() > params.warm_up_min + Duration::from_secs(5);
+            // give it as long to drain as the warm-up overran (at most an
+            // interval), so the window is steady state.
+            let overran = started.elapsed().saturating_sub(params.warm_up_min);
+            let settled = overran > Duration::from_secs(5);
             if settled {
-                tokio::time::sleep(params.interval).await;
+                tokio::time::sleep(overran.min(params.interval)).await;
             }
             let warm_up = started.elapsed();
             let window_start = sample(&remote);

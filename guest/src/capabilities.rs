@@ -92,3 +92,86 @@ pub trait Capabilities {
     /// Write a log line (never with secrets).
     fn log(&mut self, level: LogLevel, message: &str, fields: &[(&str, &str)]);
 }
+
+/// A host for native tests: an in-memory store with the host's
+/// compare-and-swap semantics, an agent that answers from a script, mail
+/// that records, and a fixed clock.
+#[cfg(test)]
+pub mod testing {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    pub struct MemoryHost {
+        pub store: BTreeMap<String, String>,
+        pub now: Timestamp,
+        /// Turns to give, in order; when empty the agent is unavailable.
+        pub turns: Vec<AgentTurn>,
+        /// Conversations the agent was shown.
+        pub asked: Vec<Conversation>,
+        pub mailed: Vec<(String, OutgoingEmail)>,
+        pub logs: Vec<String>,
+        /// Commits that carried expectations, as the keys they expected.
+        pub commits: Vec<Vec<String>>,
+    }
+
+    impl Capabilities for MemoryHost {
+        fn now(&self) -> Timestamp {
+            self.now
+        }
+
+        fn get(&mut self, key: &str) -> Result<Option<String>, StoreFailure> {
+            Ok(self.store.get(key).cloned())
+        }
+
+        fn scan(&mut self, prefix: &str) -> Result<Vec<(String, String)>, StoreFailure> {
+            Ok(self
+                .store
+                .range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+
+        fn commit(&mut self, expect: &[(String, Option<String>)], writes: &[StoreWrite]) -> Result<(), StoreFailure> {
+            for (key, value) in expect {
+                if self.store.get(key) != value.as_ref() {
+                    return Err(StoreFailure::Conflict(key.clone()));
+                }
+            }
+            self.commits.push(expect.iter().map(|(k, _)| k.clone()).collect());
+            for write in writes {
+                match write {
+                    StoreWrite::Put(key, value) => {
+                        self.store.insert(key.clone(), value.clone());
+                    }
+                    StoreWrite::Delete(key) => {
+                        self.store.remove(key);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        fn respond(&mut self, conversation: &Conversation) -> Result<AgentTurn, HostFailure> {
+            self.asked.push(conversation.clone());
+            if self.turns.is_empty() {
+                return Err(HostFailure::Unavailable("no scripted turn".into()));
+            }
+            Ok(self.turns.remove(0))
+        }
+
+        fn send_mail(&mut self, idempotency_key: &str, email: &OutgoingEmail) -> Result<SentEmail, HostFailure> {
+            self.mailed.push((idempotency_key.to_string(), email.clone()));
+            Ok(SentEmail {
+                from_address: "support@example.com".into(),
+                message_id: format!("<{idempotency_key}@example.com>"),
+            })
+        }
+
+        fn log(&mut self, _level: LogLevel, message: &str, _fields: &[(&str, &str)]) {
+            self.logs.push(message.to_string());
+        }
+    }
+}

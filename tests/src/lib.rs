@@ -32,6 +32,9 @@ use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
 #[derive(Default)]
 pub struct ScriptedAgent {
     pub seen: Mutex<Vec<types::Conversation>>,
+    /// How long each turn takes (a slow agent): the turn is recorded in
+    /// `seen` when it starts, and answered after this pause.
+    pub thinking_time: Mutex<std::time::Duration>,
 }
 
 #[async_trait::async_trait]
@@ -46,6 +49,10 @@ impl Agent for ScriptedAgent {
             .unwrap_or_default();
         let subject = conversation.subject.clone().unwrap_or_default();
         self.seen.lock().unwrap().push(conversation);
+        let pause = *self.thinking_time.lock().unwrap();
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         let action = if last.contains("person") || last.contains("human") {
             agent::Action::HandOff("the customer asked for a person".into())
         } else if last.contains("fixed") || last.contains("works now") {
@@ -209,6 +216,14 @@ pub const CUSTOMER_USERNAME: &str = "support-site.guest@casebridge.example";
 pub const HOLD: std::time::Duration = std::time::Duration::from_millis(400);
 
 impl TestOrg {
+    /// Moves the emulated org's clock past the time a write sent now could
+    /// still land ([`casebridge_guest::cycle::SETTLE_WINDOW_MS`]), so the
+    /// connector looks such writes up.
+    pub fn pass_settle_window(&self) {
+        let window = u64::try_from(casebridge_guest::cycle::SETTLE_WINDOW_MS).unwrap_or(u64::MAX);
+        self.emulator.advance_clock(std::time::Duration::from_millis(window + 1000));
+    }
+
     /// A published CaseComment by the customer; returns its Id.
     pub fn customer_writes(&self, case_id: &str, text: &str) -> String {
         self.create_as(

@@ -126,7 +126,7 @@ async fn an_expired_session_is_refreshed_once_and_the_cycle_succeeds() {
         .await
         .expect("the connector refreshes the session and the cycle succeeds");
     let after = org.emulator.counters();
-    assert_eq!(after.token_requests - before.token_requests, 2, "the cycle's own token, then one refresh");
+    assert_eq!(after.token_requests - before.token_requests, 1, "the kept token is refused, then one refresh");
     assert_eq!((report.replies_posted, report.emails_sent), (2, 1), "two case comments and one email: {report:?}");
     for case_id in &cases {
         assert_eq!(org.replies_on(case_id).iter().filter(|b| *b == QUESTION).count(), 1, "case {case_id}");
@@ -152,9 +152,20 @@ async fn request_limit_exceeded_fails_as_api_limit_without_writing_and_the_next_
     assert_next_cycle_answers_each_follow_up_once(&org, &cases).await;
 }
 
+/// Whether Salesforce answered the failed write-back (the write is over) or
+/// the connection broke (the write may still land for a while).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Given,
+    Lost,
+}
+
 /// A fault on the write-back, carried out before Salesforce sees the request:
-/// nothing is written, and the next cycle posts every reply once.
-async fn write_back_fault_before_salesforce_loses_nothing(fault: Fault, expected: fn(&SyncError) -> bool) {
+/// nothing is written. When Salesforce answered, the next cycle posts every
+/// reply once. When the connection broke, the replies may still land, so they
+/// wait — no second write, no second turn — until they can no longer land,
+/// and are then posted once.
+async fn write_back_fault_before_salesforce_loses_nothing(fault: Fault, answer: Answer, expected: fn(&SyncError) -> bool) {
     let (org, cases) = org_with_follow_ups().await;
     let before = org.reply_counts(&[]);
     let composites = org.emulator.counters().get("POST /composite");
@@ -162,17 +173,24 @@ async fn write_back_fault_before_salesforce_loses_nothing(fault: Fault, expected
     assert!(expected(&error), "unexpected error: {error:?}");
     assert_eq!(org.emulator.counters().get("POST /composite"), composites + 1, "the poll went through");
     assert_eq!(org.reply_counts(&[]), before, "Salesforce never saw the write-back");
+    if answer == Answer::Lost {
+        let asked = org.agent.seen.lock().unwrap().len();
+        let waiting = org.cycle().await.expect("a cycle inside the settle window succeeds");
+        assert_eq!(waiting.replies_posted, 0, "a write that may still land is not made again: {waiting:?}");
+        assert_eq!(org.agent.seen.lock().unwrap().len(), asked, "no second turn while a reply is unsent");
+        org.pass_settle_window();
+    }
     assert_next_cycle_answers_each_follow_up_once(&org, &cases).await;
 }
 
 #[tokio::test]
 async fn a_write_back_answered_503_is_sent_again_next_cycle_and_posted_once() {
-    write_back_fault_before_salesforce_loses_nothing(Fault::error(503), |e| is_server_error(503)(e)).await;
+    write_back_fault_before_salesforce_loses_nothing(Fault::error(503), Answer::Given, |e| is_server_error(503)(e)).await;
 }
 
 #[tokio::test]
-async fn a_write_back_whose_connection_drops_before_salesforce_sees_it_is_posted_next_cycle_once() {
-    write_back_fault_before_salesforce_loses_nothing(Fault::drop_request(), is_transport).await;
+async fn a_write_back_whose_connection_drops_is_posted_once_after_it_can_no_longer_land() {
+    write_back_fault_before_salesforce_loses_nothing(Fault::drop_request(), Answer::Lost, is_transport).await;
 }
 
 /// A fault on the write-back that Salesforce carried out before the answer
@@ -214,6 +232,7 @@ async fn a_pending_reply_identical_to_an_earlier_reply_is_still_posted() {
     let error =
         org.cycle_with_fault_on_call(WRITE_BACK, Fault::drop_request()).await.expect_err("the write-back is lost");
     assert!(is_transport(&error), "{error:?}");
+    org.pass_settle_window();
     org.cycle().await.expect("the next cycle succeeds");
     for case_id in &cases {
         let replies = org.replies_on(case_id);

@@ -1,28 +1,32 @@
-//! The outbox and the write-back (A7–A9, A12, A13, E1).
+//! Replies and the write-back (A7–A9, A12, A13, E1): each reply is written
+//! to Salesforce exactly once.
 //!
-//! Replies are recorded in the outbox and committed before anything is sent.
-//! A reply still pending when a cycle starts may have been written by a cycle
-//! that crashed before it could record so: it is looked up on its case first,
-//! and sent only if it is not there. Emails are sent through the host with an
-//! idempotency key, so a retry never emails the customer twice.
+//! A reply is an [`OutboxEntry`] of its conversation, committed before it is
+//! sent. Just before the write goes out its entry is marked
+//! [`Delivery::Attempted`] (in the same commit), so after a crash, a lost
+//! answer or a timeout the connector knows the write may have landed:
 //!
-//! Everything a cycle writes goes out in composite requests of up to 25
-//! subrequests (one API call each): replies, the involved flag and resolution
-//! state (only when they change), the owner on hand-off, topics.
+//! - when the connector's own reply comes back through the poll, the entry is settled;
+//! - when Salesforce answered with an error, the write is over: the reply is
+//!   looked up on its case in the next cycle and sent again only if it is not there;
+//! - when no answer came (timeout, connection lost, crash), Salesforce may
+//!   still carry the write out: it is looked up only once it can no longer
+//!   land, [`SETTLE_WINDOW_MS`] after it was sent (by Salesforce's clock), and
+//!   the conversation waits until then — no turn starts while a reply of it
+//!   is unsent.
+//!
+//! Emails go out through the host with an idempotency key, so a retry never
+//! emails the customer twice; their record on the case follows the same rules.
+//! Everything a page writes goes out in composite requests of up to 25
+//! subrequests (one API call each): replies first, then case updates, then topics.
 
-use std::collections::{BTreeMap, BTreeSet};
+use serde_json::{Map, Value};
 
-use serde_json::{Map, Value, json};
+use crate::model::{AuthorRole, ConversationPart, OrgConfig, PartSource, ReplyChannel, ResolutionState, Timestamp};
+use crate::salesforce::cases::{CaseWrite, ChildKind, ChildRecord, NewReply, WriteOutcome};
+use crate::salesforce::client::ApiError;
 
-use crate::capabilities::{Capabilities, HostFailure, LogLevel, OutgoingEmail};
-use crate::model::{OrgConfig, ResolutionState, Timestamp};
-use crate::salesforce::client::{SalesforceClient, SubResponse, Subrequest};
-use crate::salesforce::escape::{soql_datetime, soql_quoted};
-use crate::salesforce::transport::{Method, Transport};
-
-use super::SyncError;
-use super::parts::{same_id, text};
-use super::state::{self, Batch, CaseState, OutboxEntry, OutboxStatus, ReplyKind, SentRecord, StoredError};
+use super::state::{CaseState, Delivery, OutboxEntry, ReplyKind, SentRecord, StoredError};
 
 /// Salesforce's limit on a CaseComment body, in bytes.
 pub const CASE_COMMENT_MAX_BYTES: usize = 4000;
@@ -30,157 +34,50 @@ pub const CASE_COMMENT_MAX_BYTES: usize = 4000;
 pub const FEED_POST_MAX_BYTES: usize = 10_000;
 /// EmailMessage.TextBody holds at most 32,000 characters; the email itself is sent whole.
 pub const EMAIL_RECORD_MAX_BYTES: usize = 32_000;
-/// Subrequests in one composite request.
-pub const COMPOSITE_MAX_SUBREQUESTS: usize = 25;
-/// How far before a pending reply's creation its record is looked for (clock skew).
-const CONFIRM_SKEW_MS: i64 = 5 * 60 * 1000;
 
-/// The replies of the org, by store key.
-pub struct Outbox {
-    entries: BTreeMap<String, OutboxEntry>,
-    changed: BTreeSet<String>,
-    removed: BTreeSet<String>,
-    pending_at_start: Vec<String>,
+/// How long after it was sent a write may still land: Salesforce ends a
+/// synchronous request that runs longer than 10 minutes
+/// (`REQUEST_RUNNING_TOO_LONG`), whether or not the client is still there;
+/// one more minute covers the one-second resolution of its `Date` header
+/// and the request's trip. Measured on Salesforce's clock.
+pub const SETTLE_WINDOW_MS: i64 = 11 * 60 * 1000;
+
+/// How far before a reply was sent its record is looked for: Salesforce's
+/// `CreatedDate` is its own clock, which the `Date` header tracks to a second.
+const LOOKUP_SLACK_MS: i64 = 60 * 1000;
+
+/// How a conversation's replies are written: by email for email-origin cases
+/// with an address, else as the org's reply channel says.
+pub fn reply_kind(case: &CaseState, org: &OrgConfig) -> ReplyKind {
+    let by_email = case.conversation.origin.as_deref() == Some("Email") && case.reply_to.is_some();
+    match (by_email, org.reply_as) {
+        (true, _) => ReplyKind::Email,
+        (false, ReplyChannel::CaseComment) => ReplyKind::CaseComment,
+        (false, ReplyChannel::FeedPost) => ReplyKind::FeedPost,
+    }
 }
 
-impl Outbox {
-    pub fn load(caps: &mut impl Capabilities) -> Result<Self, SyncError> {
-        let entries: BTreeMap<String, OutboxEntry> = state::load_all(caps, "outbox/")?.into_iter().collect();
-        let pending_at_start =
-            entries.iter().filter(|(_, e)| e.status == OutboxStatus::Pending).map(|(k, _)| k.clone()).collect();
-        Ok(Outbox { entries, changed: BTreeSet::new(), removed: BTreeSet::new(), pending_at_start })
-    }
-
-    /// Record a reply (split to fit Salesforce's limits) for a case.
-    pub fn add(&mut self, case: &mut CaseState, kind: ReplyKind, body: &str, now: Timestamp) {
-        let limit = match kind {
-            ReplyKind::CaseComment => CASE_COMMENT_MAX_BYTES,
-            ReplyKind::FeedPost => FEED_POST_MAX_BYTES,
-            ReplyKind::Email => usize::MAX,
-        };
-        for chunk in split_reply(body, limit) {
-            let entry = OutboxEntry {
-                case_id: case.conversation.id.clone(),
-                seq: case.next_outbox_seq,
-                kind,
-                body: chunk,
-                email_to: (kind == ReplyKind::Email).then(|| case.reply_to.clone()).flatten(),
-                email_subject: (kind == ReplyKind::Email).then(|| reply_subject(case)),
-                in_reply_to: (kind == ReplyKind::Email).then(|| case.last_message_id.clone()).flatten(),
-                created_at: now,
-                status: OutboxStatus::Pending,
-                sent_email: None,
-            };
-            case.next_outbox_seq += 1;
-            let key = entry.key();
-            self.changed.insert(key.clone());
-            self.entries.insert(key, entry);
-        }
-    }
-
-    /// Put every change into the batch.
-    pub fn stage(&mut self, batch: &mut Batch) {
-        for key in std::mem::take(&mut self.changed) {
-            if let Some(entry) = self.entries.get(&key) {
-                batch.put(key, entry);
-            }
-        }
-        for key in std::mem::take(&mut self.removed) {
-            batch.delete(key);
-        }
-    }
-
-    fn pending(&self) -> Vec<OutboxEntry> {
-        self.entries.values().filter(|e| e.status == OutboxStatus::Pending).cloned().collect()
-    }
-
-    fn mark_sent(&mut self, key: &str) {
-        if self.entries.remove(key).is_some() {
-            self.changed.remove(key);
-            self.removed.insert(key.to_string());
-        }
-    }
-
-    fn update(&mut self, entry: OutboxEntry) {
-        let key = entry.key();
-        self.changed.insert(key.clone());
-        self.entries.insert(key, entry);
-    }
-
-    /// Re-queue a failed reply (`retry-error`).
-    pub fn requeue(caps: &mut impl Capabilities, key: &str) -> Result<bool, SyncError> {
-        let Some(mut entry) = state::load::<OutboxEntry>(caps, key)? else { return Ok(false) };
-        entry.status = OutboxStatus::Pending;
-        let mut batch = Batch::default();
-        batch.put(key.to_string(), &entry);
-        batch.commit(caps)?;
-        Ok(true)
-    }
-
-    /// Replies pending since a previous cycle: find the ones that were written
-    /// before a crash, so they are not written again. One API call when any.
-    ///
-    /// Pending replies are confirmed before each poll and committed with its
-    /// results, so a record a conversation already holds is never one of them:
-    /// it is an earlier reply with the same text (the agent asked the same
-    /// question twice), and taking it for the pending one would lose a reply.
-    pub fn confirm_pending<T: Transport>(
-        &mut self,
-        client: &mut SalesforceClient<T>,
-        org: &OrgConfig,
-        cases: &BTreeMap<String, CaseState>,
-    ) -> Result<(), SyncError> {
-        let pending: Vec<OutboxEntry> = self
-            .pending_at_start
-            .iter()
-            .filter_map(|key| self.entries.get(key))
-            .filter(|e| e.status == OutboxStatus::Pending)
-            .cloned()
-            .collect();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let case_ids: BTreeSet<&str> = pending.iter().map(|e| e.case_id.as_str()).collect();
-        let ids: Vec<String> = case_ids.iter().map(|id| soql_quoted(id)).collect();
-        let since = soql_datetime(pending.iter().map(|e| e.created_at).min().unwrap_or(0) - CONFIRM_SKEW_MS);
-        let filter = format!("ParentId IN ({}) AND CreatedDate >= {since}", ids.join(", "));
-        let queries = [
-            ("comments", format!("SELECT Id, ParentId, CommentBody FROM CaseComment WHERE {filter}")),
-            ("posts", format!("SELECT Id, ParentId, Body FROM FeedItem WHERE {filter}")),
-            ("emails", format!("SELECT Id, ParentId, TextBody FROM EmailMessage WHERE Incoming = false AND {filter}")),
-        ];
-        let already_known = |parent: &str, id: &str| {
-            cases
-                .values()
-                .filter(|case| same_id(&case.conversation.id, parent))
-                .any(|case| case.conversation.parts.iter().any(|part| same_id(&part.id, id)))
-        };
-        let mut written: Vec<(String, String, String)> = Vec::new();
-        for (reference, records) in super::poll::composite_queries(client, &queries)? {
-            let body_field = match reference.as_str() {
-                "comments" => "CommentBody",
-                "posts" => "Body",
-                _ => "TextBody",
-            };
-            for record in records {
-                if let (Some(id), Some(parent)) = (text(&record, "Id"), text(&record, "ParentId")) {
-                    if !already_known(&parent, &id) {
-                        written.push((id, parent, text(&record, body_field).unwrap_or_default()));
-                    }
-                }
-            }
-        }
-        for entry in pending {
-            let record_body = record_body(&entry, org);
-            let found = written
-                .iter()
-                .position(|(_, parent, body)| same_id(parent, &entry.case_id) && body.trim() == record_body.trim());
-            if let Some(index) = found {
-                written.remove(index);
-                self.mark_sent(&entry.key());
-            }
-        }
-        Ok(())
+/// Record a reply (split to fit Salesforce's limits) in the conversation's outbox.
+pub fn add_reply(case: &mut CaseState, kind: ReplyKind, body: &str, now: Timestamp) {
+    let limit = match kind {
+        ReplyKind::CaseComment => CASE_COMMENT_MAX_BYTES,
+        ReplyKind::FeedPost => FEED_POST_MAX_BYTES,
+        ReplyKind::Email => usize::MAX,
+    };
+    for chunk in split_reply(body, limit) {
+        let email = kind == ReplyKind::Email;
+        case.outbox.push(OutboxEntry {
+            seq: case.next_outbox_seq,
+            kind,
+            body: chunk,
+            email_to: email.then(|| case.reply_to.clone()).flatten(),
+            email_subject: email.then(|| reply_subject(case)),
+            in_reply_to: email.then(|| case.last_message_id.clone()).flatten(),
+            created_at: now,
+            delivery: Delivery::Queued,
+            sent_email: None,
+        });
+        case.next_outbox_seq += 1;
     }
 }
 
@@ -192,10 +89,293 @@ fn reply_subject(case: &CaseState) -> String {
 }
 
 /// The text a reply's record holds on the case.
-fn record_body(entry: &OutboxEntry, _org: &OrgConfig) -> String {
+fn record_body(entry: &OutboxEntry) -> &str {
     match entry.kind {
-        ReplyKind::Email => truncate_bytes(&entry.body, EMAIL_RECORD_MAX_BYTES).to_string(),
-        _ => entry.body.clone(),
+        ReplyKind::Email => truncate_bytes(&entry.body, EMAIL_RECORD_MAX_BYTES),
+        _ => &entry.body,
+    }
+}
+
+fn record_kind(kind: ReplyKind) -> ChildKind {
+    match kind {
+        ReplyKind::CaseComment => ChildKind::CaseComment,
+        ReplyKind::FeedPost => ChildKind::FeedItem,
+        ReplyKind::Email => ChildKind::EmailMessage,
+    }
+}
+
+/// Whether `record` is the record `entry` would have written.
+fn is_record_of(entry: &OutboxEntry, record: &ChildRecord) -> bool {
+    let Delivery::Attempted { at, .. } = entry.delivery else { return false };
+    let outgoing = record.email.as_ref().is_none_or(|e| !e.incoming);
+    record.kind == record_kind(entry.kind)
+        && outgoing
+        && record.created_at >= at - LOOKUP_SLACK_MS
+        && record.body.trim() == record_body(entry).trim()
+}
+
+/// A record the connector wrote came back through the poll: if it is an
+/// attempted reply's, that reply is on the case. The oldest matching entry
+/// is the one settled, so two replies with the same text settle one each.
+pub fn settle_seen_reply(case: &mut CaseState, record: &ChildRecord) {
+    if case.conversation.parts.iter().any(|p| p.id == record.id) {
+        return;
+    }
+    if let Some(index) = case.outbox.iter().position(|entry| is_record_of(entry, record)) {
+        case.outbox.remove(index);
+    }
+}
+
+/// Whether an attempted reply of the conversation can be looked up now:
+/// Salesforce answered, or the write can no longer land.
+pub fn lookup_due(case: &CaseState, now: Timestamp) -> Option<Timestamp> {
+    case.outbox
+        .iter()
+        .filter_map(|entry| match entry.delivery {
+            Delivery::Attempted { at, answered } if answered || now >= at + SETTLE_WINDOW_MS => Some(at),
+            _ => None,
+        })
+        .min()
+}
+
+/// The replies found on the case decide every attempted reply that was due
+/// for a look-up: found, it is settled (and becomes a part of the
+/// conversation); not found, it is queued to be sent again.
+pub fn settle_by_lookup(case: &mut CaseState, found: &[&ChildRecord], now: Timestamp) {
+    let mut found: Vec<&ChildRecord> =
+        found.iter().copied().filter(|record| !case.conversation.parts.iter().any(|p| p.id == record.id)).collect();
+    let mut settled = Vec::new();
+    for entry in case.outbox.iter_mut() {
+        let Delivery::Attempted { at, answered } = entry.delivery else { continue };
+        if !answered && now < at + SETTLE_WINDOW_MS {
+            continue;
+        }
+        match found.iter().position(|record| is_record_of(entry, record)) {
+            Some(index) => {
+                let record = found.remove(index);
+                settled.push((entry.seq, reply_part(entry, &record.id, record.created_at)));
+            }
+            None => entry.delivery = Delivery::Queued,
+        }
+    }
+    for (seq, part) in settled {
+        case.outbox.retain(|e| e.seq != seq);
+        case.conversation.parts.push(part);
+    }
+}
+
+/// The conversation part of a reply written with Id `id`.
+fn reply_part(entry: &OutboxEntry, id: &str, created_at: Timestamp) -> ConversationPart {
+    ConversationPart {
+        id: id.to_string(),
+        source: match entry.kind {
+            ReplyKind::CaseComment => PartSource::CaseComment,
+            ReplyKind::FeedPost => PartSource::FeedItem,
+            ReplyKind::Email => PartSource::EmailMessage,
+        },
+        author: AuthorRole::Agent,
+        author_name: None,
+        text: entry.body.clone(),
+        created_at,
+        attachments: Vec::new(),
+    }
+}
+
+/// Mark every queued reply as about to be sent at `now`; returns their sequence numbers.
+pub fn mark_attempted(case: &mut CaseState, now: Timestamp) -> Vec<u32> {
+    case.outbox
+        .iter_mut()
+        .filter(|entry| entry.delivery == Delivery::Queued)
+        .map(|entry| {
+            entry.delivery = Delivery::Attempted { at: now, answered: false };
+            entry.seq
+        })
+        .collect()
+}
+
+/// A reply that did not go out after all (mail unavailable, no write made):
+/// back in the queue.
+pub fn unsend(case: &mut CaseState, seq: u32) {
+    if let Some(entry) =
+        case.outbox.iter_mut().find(|e| e.seq == seq && matches!(e.delivery, Delivery::Attempted { .. }))
+    {
+        entry.delivery = Delivery::Queued;
+    }
+}
+
+/// Record what the host did with an email reply.
+pub fn email_sent(case: &mut CaseState, seq: u32, from_address: String, message_id: String, now: Timestamp) {
+    if let Some(entry) = case.outbox.iter_mut().find(|e| e.seq == seq) {
+        entry.sent_email = Some(SentRecord { from_address, message_id, sent_at: now });
+    }
+}
+
+/// The write of an attempted reply (an email's record only once the email was sent).
+pub fn reply_write(case: &CaseState, seq: u32) -> Option<CaseWrite> {
+    let entry = case.outbox.iter().find(|e| e.seq == seq)?;
+    let case_id = case.conversation.id.clone();
+    let reply = match entry.kind {
+        ReplyKind::CaseComment => NewReply::CaseComment { case_id, body: entry.body.clone() },
+        ReplyKind::FeedPost => NewReply::FeedPost { case_id, body: entry.body.clone() },
+        ReplyKind::Email => {
+            let sent = entry.sent_email.as_ref()?;
+            NewReply::EmailRecord {
+                case_id,
+                from_address: sent.from_address.clone(),
+                to_address: entry.email_to.clone(),
+                subject: entry.email_subject.clone(),
+                text_body: record_body(entry).to_string(),
+                message_date: sent.sent_at,
+                message_id: sent.message_id.clone(),
+            }
+        }
+    };
+    Some(CaseWrite::Reply(reply))
+}
+
+/// What happened to a reply's write; returns the error to keep, if refused.
+pub fn reply_written(case: &mut CaseState, seq: u32, outcome: &WriteOutcome, now: Timestamp) -> Option<StoredError> {
+    let index = case.outbox.iter().position(|e| e.seq == seq)?;
+    match outcome {
+        WriteOutcome::Done(id) => {
+            let entry = case.outbox.remove(index);
+            let id = id.clone().unwrap_or_else(|| format!("{}:reply:{seq}", case.conversation.id));
+            case.conversation.parts.push(reply_part(&entry, &id, now));
+            None
+        }
+        WriteOutcome::AlreadyThere => {
+            case.outbox.remove(index);
+            None
+        }
+        WriteOutcome::TryAgain(_) => {
+            if let Delivery::Attempted { at, .. } = case.outbox[index].delivery {
+                case.outbox[index].delivery = Delivery::Attempted { at, answered: true };
+            }
+            None
+        }
+        WriteOutcome::Refused(error) => {
+            case.outbox[index].delivery = Delivery::Refused(error.message.clone());
+            let operation =
+                if case.outbox[index].kind == ReplyKind::Email { "record email reply" } else { "post reply" };
+            Some(stored_error(
+                format!("reply:{}:{seq}", case.conversation.id),
+                &case.conversation.id,
+                operation,
+                error,
+                now,
+                Some(format!("{}/{seq}", case.conversation.id)),
+            ))
+        }
+    }
+}
+
+/// A failed write (or agent turn) as the error kept for a person.
+pub fn stored_error(
+    id: String,
+    record: &str,
+    operation: &str,
+    error: &ApiError,
+    now: Timestamp,
+    outbox_key: Option<String>,
+) -> StoredError {
+    StoredError {
+        id,
+        record_id: Some(record.to_string()),
+        operation: operation.into(),
+        status: error.status,
+        code: error.code.clone(),
+        message: error.message.clone(),
+        fields: error.fields.clone(),
+        failed_at: now,
+        outbox_key,
+    }
+}
+
+/// Whether the agent has worked the case, so the write-back fields apply.
+fn involved(case: &CaseState) -> bool {
+    case.agent_turns > 0 || case.handed_off || case.conversation.resolution != ResolutionState::None
+}
+
+/// A case update and what it changes, once written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseUpdate {
+    pub fields: Map<String, Value>,
+    /// The resolution state it writes (`Some(None)`: clears it).
+    pub state: Option<Option<ResolutionState>>,
+    /// Whether it hands the case off.
+    pub hands_off: bool,
+}
+
+/// The case fields to write: only values that differ from the case's (A9),
+/// and nothing Salesforce refused before until it is retried.
+pub fn case_update(case: &CaseState, org: &OrgConfig) -> Option<CaseUpdate> {
+    let mut fields = Map::new();
+    let mut state = None;
+    if involved(case) && !case.involved_written {
+        fields.insert(org.involved_field.clone(), Value::Bool(true));
+    }
+    let desired = Some(case.conversation.resolution).filter(|s| *s != ResolutionState::None);
+    if involved(case) && desired != case.written_state {
+        let value = desired.and_then(ResolutionState::picklist_value).map_or(Value::Null, |v| Value::String(v.into()));
+        fields.insert(org.resolution_state_field.clone(), value);
+        state = Some(desired);
+    }
+    if let Some(owner) = &case.pending_owner {
+        fields.insert("OwnerId".into(), Value::String(owner.clone()));
+    }
+    if fields.is_empty() || case.refused_update.as_deref() == Some(Value::Object(fields.clone()).to_string().as_str()) {
+        return None;
+    }
+    Some(CaseUpdate { fields, state, hands_off: case.pending_owner.is_some() })
+}
+
+/// What happened to a case update. Returns the error to keep when it was refused.
+pub fn case_updated(
+    case: &mut CaseState,
+    update: &CaseUpdate,
+    outcome: &WriteOutcome,
+    now: Timestamp,
+) -> Option<StoredError> {
+    match outcome {
+        WriteOutcome::Done(_) | WriteOutcome::AlreadyThere => {
+            if update.fields.values().any(|v| *v == Value::Bool(true)) {
+                case.involved_written = true;
+            }
+            if let Some(state) = update.state {
+                case.written_state = state;
+            }
+            if update.hands_off {
+                case.pending_owner = None;
+                case.in_session = false;
+            }
+            case.refused_update = None;
+            None
+        }
+        WriteOutcome::TryAgain(_) => None,
+        WriteOutcome::Refused(error) => {
+            case.refused_update = Some(Value::Object(update.fields.clone()).to_string());
+            Some(stored_error(format!("case-update:{}", case.id()), case.id(), "update case", error, now, None))
+        }
+    }
+}
+
+/// Whether the configured topics are still to be added to the case (A12).
+pub fn wants_topics(case: &CaseState, org: &OrgConfig) -> bool {
+    !org.topics.is_empty() && case.in_session && !case.topics_added && involved(case)
+}
+
+/// What happened to a topic assignment. Returns the error to keep when refused.
+pub fn topic_added(case: &mut CaseState, outcome: &WriteOutcome, now: Timestamp) -> Option<StoredError> {
+    match outcome {
+        WriteOutcome::Done(_) | WriteOutcome::AlreadyThere => {
+            case.topics_added = true;
+            None
+        }
+        WriteOutcome::TryAgain(_) => None,
+        WriteOutcome::Refused(error) => {
+            case.topics_added = true;
+            Some(stored_error(format!("topic:{}", case.id()), case.id(), "add topic", error, now, None))
+        }
     }
 }
 
@@ -237,337 +417,11 @@ pub fn split_reply(body: &str, limit: usize) -> Vec<String> {
     pieces
 }
 
-/// What the write-back did.
-#[derive(Debug, Default)]
-pub struct WriteResults {
-    pub replies_posted: u32,
-    pub emails_sent: u32,
-    pub hand_offs: u32,
-    pub state_changes: u32,
-    pub errors: Vec<StoredError>,
-}
-
-/// What a subrequest was for.
-enum Purpose {
-    Reply { key: String, kind: ReplyKind },
-    CaseUpdate { case_id: String, body: Map<String, Value>, state: Option<Option<ResolutionState>>, owner: bool },
-    Topic { case_id: String },
-}
-
-/// Whether the agent has worked the case, so the write-back fields apply.
-fn involved(case: &CaseState) -> bool {
-    case.agent_turns > 0 || case.handed_off || case.conversation.resolution != ResolutionState::None
-}
-
-/// The case fields to write: only values that differ from the case's (A9).
-fn case_update(
-    case: &CaseState,
-    org: &OrgConfig,
-) -> Option<(Map<String, Value>, Option<Option<ResolutionState>>, bool)> {
-    let mut body = Map::new();
-    let mut state_change = None;
-    if involved(case) && !case.involved_written {
-        body.insert(org.involved_field.clone(), Value::Bool(true));
-    }
-    let desired = Some(case.conversation.resolution).filter(|s| *s != ResolutionState::None);
-    if involved(case) && desired != case.written_state {
-        let value = desired.and_then(ResolutionState::picklist_value).map_or(Value::Null, |v| Value::String(v.into()));
-        body.insert(org.resolution_state_field.clone(), value);
-        state_change = Some(desired);
-    }
-    let owner = case.pending_owner.clone();
-    if let Some(owner) = &owner {
-        body.insert("OwnerId".into(), Value::String(owner.clone()));
-    }
-    if body.is_empty() {
-        return None;
-    }
-    if case.refused_update.as_deref() == Some(Value::Object(body.clone()).to_string().as_str()) {
-        return None;
-    }
-    Some((body, state_change, owner.is_some()))
-}
-
-/// Send everything the cycle decided.
-pub fn write_back<T: Transport, C: Capabilities>(
-    client: &mut SalesforceClient<T>,
-    caps: &mut C,
-    org: &OrgConfig,
-    cases: &mut BTreeMap<String, CaseState>,
-    outbox: &mut Outbox,
-    now: Timestamp,
-) -> Result<WriteResults, SyncError> {
-    let mut results = WriteResults::default();
-    send_emails(caps, org, outbox, &mut results, now);
-
-    let version = &org.api_version;
-    let mut requests: Vec<(Subrequest, Purpose)> = Vec::new();
-    for entry in outbox.pending() {
-        let (object, body) = match entry.kind {
-            ReplyKind::CaseComment => {
-                ("CaseComment", json!({"ParentId": entry.case_id, "CommentBody": entry.body, "IsPublished": true}))
-            }
-            ReplyKind::FeedPost => (
-                "FeedItem",
-                json!({"ParentId": entry.case_id, "Body": entry.body, "Type": "TextPost", "IsRichText": false}),
-            ),
-            ReplyKind::Email => {
-                let Some(sent) = &entry.sent_email else { continue };
-                let message_date = crate::convert::format_datetime(sent.sent_at);
-                (
-                    "EmailMessage",
-                    json!({
-                        "ParentId": entry.case_id,
-                        "Incoming": false,
-                        "FromAddress": sent.from_address,
-                        "ToAddress": entry.email_to,
-                        "Subject": entry.email_subject,
-                        "TextBody": record_body(&entry, org),
-                        "MessageDate": message_date,
-                        "MessageIdentifier": sent.message_id,
-                        "Status": "3",
-                    }),
-                )
-            }
-        };
-        requests.push((
-            Subrequest {
-                method: Method::Post,
-                url: format!("/services/data/v{version}/sobjects/{object}"),
-                reference_id: format!("reply{}", requests.len()),
-                body: Some(body),
-            },
-            Purpose::Reply { key: entry.key(), kind: entry.kind },
-        ));
-    }
-    for case in cases.values() {
-        if let Some((body, state, owner)) = case_update(case, org) {
-            requests.push((
-                Subrequest {
-                    method: Method::Patch,
-                    url: format!("/services/data/v{version}/sobjects/Case/{}", case.conversation.id),
-                    reference_id: format!("case{}", requests.len()),
-                    body: Some(Value::Object(body.clone())),
-                },
-                Purpose::CaseUpdate { case_id: case.conversation.id.clone(), body, state, owner },
-            ));
-        }
-    }
-    let wants_topics: Vec<String> = if org.topics.is_empty() {
-        Vec::new()
-    } else {
-        cases
-            .values()
-            .filter(|c| c.in_session && !c.topics_added && involved(c))
-            .map(|c| c.conversation.id.clone())
-            .collect()
-    };
-    if !wants_topics.is_empty() {
-        let topic_ids = ensure_topics(client, caps, org)?;
-        for case_id in wants_topics {
-            for topic_id in topic_ids.values() {
-                requests.push((
-                    Subrequest {
-                        method: Method::Post,
-                        url: format!("/services/data/v{version}/sobjects/TopicAssignment"),
-                        reference_id: format!("topic{}", requests.len()),
-                        body: Some(json!({"TopicId": topic_id, "EntityId": case_id})),
-                    },
-                    Purpose::Topic { case_id: case_id.clone() },
-                ));
-            }
-        }
-    }
-
-    let mut requests = requests.into_iter().peekable();
-    while requests.peek().is_some() {
-        let chunk: Vec<(Subrequest, Purpose)> = requests.by_ref().take(COMPOSITE_MAX_SUBREQUESTS).collect();
-        let (subrequests, purposes): (Vec<Subrequest>, Vec<Purpose>) = chunk.into_iter().unzip();
-        let responses = client.composite(false, subrequests)?;
-        for (purpose, response) in purposes.into_iter().zip(responses) {
-            apply_response(purpose, &response, cases, outbox, &mut results, now);
-        }
-    }
-    Ok(results)
-}
-
-fn send_emails(
-    caps: &mut impl Capabilities,
-    org: &OrgConfig,
-    outbox: &mut Outbox,
-    results: &mut WriteResults,
-    now: Timestamp,
-) {
-    for mut entry in outbox.pending().into_iter().filter(|e| e.kind == ReplyKind::Email && e.sent_email.is_none()) {
-        let Some(to) = entry.email_to.clone() else { continue };
-        let email = OutgoingEmail {
-            to: vec![to],
-            cc: Vec::new(),
-            subject: entry.email_subject.clone().unwrap_or_default(),
-            text_body: entry.body.clone(),
-            in_reply_to: entry.in_reply_to.clone(),
-        };
-        match caps.send_mail(&entry.idempotency_key(&org.name), &email) {
-            Ok(sent) => {
-                entry.sent_email =
-                    Some(SentRecord { from_address: sent.from_address, message_id: sent.message_id, sent_at: now });
-                results.emails_sent += 1;
-                outbox.update(entry);
-            }
-            Err(HostFailure::Unavailable(reason)) => {
-                caps.log(
-                    LogLevel::Warn,
-                    "mail is unavailable; the reply is retried next cycle",
-                    &[("case", entry.case_id.as_str()), ("reason", reason.as_str())],
-                );
-            }
-            Err(HostFailure::Rejected(reason)) => {
-                let key = entry.key();
-                results.errors.push(StoredError {
-                    id: format!("mail:{key}"),
-                    record_id: Some(entry.case_id.clone()),
-                    operation: "email reply".into(),
-                    status: 0,
-                    code: "MAIL_REJECTED".into(),
-                    message: reason.clone(),
-                    fields: Vec::new(),
-                    failed_at: now,
-                    outbox_key: Some(key),
-                });
-                entry.status = OutboxStatus::Failed(reason);
-                outbox.update(entry);
-            }
-        }
-    }
-}
-
-fn apply_response(
-    purpose: Purpose,
-    response: &SubResponse,
-    cases: &mut BTreeMap<String, CaseState>,
-    outbox: &mut Outbox,
-    results: &mut WriteResults,
-    now: Timestamp,
-) {
-    let ok = (200..300).contains(&response.status);
-    let retry_later = response.status >= 500 || response.status == 0;
-    let error = |id: String, record: &str, operation: &str, outbox_key: Option<String>| {
-        let api = crate::salesforce::client::ClientError::from_subresponse(response);
-        let (code, message, fields) = match api {
-            crate::salesforce::client::ClientError::Salesforce(e) => (e.code, e.message, e.fields),
-            other => ("UNKNOWN".into(), other.to_string(), Vec::new()),
-        };
-        StoredError {
-            id,
-            record_id: Some(record.to_string()),
-            operation: operation.into(),
-            status: response.status,
-            code,
-            message,
-            fields,
-            failed_at: now,
-            outbox_key,
-        }
-    };
-    match purpose {
-        Purpose::Reply { key, kind } => {
-            if ok {
-                outbox.mark_sent(&key);
-                // An email reply is counted when it is sent; its record on the case is bookkeeping.
-                if kind != ReplyKind::Email {
-                    results.replies_posted += 1;
-                }
-            } else if !retry_later {
-                if let Some(mut entry) = outbox.entries.get(&key).cloned() {
-                    let stored = error(format!("reply:{key}"), &entry.case_id, "post reply", Some(key.clone()));
-                    entry.status = OutboxStatus::Failed(stored.message.clone());
-                    outbox.update(entry);
-                    results.errors.push(stored);
-                }
-            }
-        }
-        Purpose::CaseUpdate { case_id, body, state, owner } => {
-            let Some(case) = cases.get_mut(&case_id) else { return };
-            if ok {
-                if body.values().any(|v| *v == Value::Bool(true)) {
-                    case.involved_written = true;
-                }
-                if let Some(state) = state {
-                    case.written_state = state;
-                    results.state_changes += 1;
-                }
-                if owner {
-                    case.pending_owner = None;
-                    case.in_session = false;
-                    results.hand_offs += 1;
-                }
-                case.refused_update = None;
-            } else if !retry_later {
-                case.refused_update = Some(Value::Object(body).to_string());
-                results.errors.push(error(format!("case-update:{case_id}"), &case_id, "update case", None));
-            }
-        }
-        Purpose::Topic { case_id } => {
-            let duplicate = response.body.to_string().contains("DUPLICATE_VALUE");
-            if let Some(case) = cases.get_mut(&case_id) {
-                if ok || duplicate || !retry_later {
-                    case.topics_added = true;
-                }
-            }
-            if !ok && !duplicate && !retry_later {
-                results.errors.push(error(format!("topic:{case_id}"), &case_id, "add topic", None));
-            }
-        }
-    }
-}
-
-/// The Ids of the configured topics, created when missing; remembered in the store.
-fn ensure_topics<T: Transport>(
-    client: &mut SalesforceClient<T>,
-    caps: &mut impl Capabilities,
-    org: &OrgConfig,
-) -> Result<BTreeMap<String, String>, SyncError> {
-    let mut known: BTreeMap<String, String> = state::load(caps, state::TOPICS_KEY)?.unwrap_or_default();
-    known.retain(|name, _| org.topics.contains(name));
-    let missing: Vec<&String> = org.topics.iter().filter(|t| !known.contains_key(*t)).collect();
-    if missing.is_empty() {
-        return Ok(known);
-    }
-    let names: Vec<String> = missing.iter().map(|t| soql_quoted(t)).collect();
-    for record in client.query(&format!("SELECT Id, Name FROM Topic WHERE Name IN ({})", names.join(", ")))? {
-        if let (Some(id), Some(name)) = (text(&record, "Id"), text(&record, "Name")) {
-            if let Some(topic) = org.topics.iter().find(|t| t.eq_ignore_ascii_case(&name)) {
-                known.insert(topic.clone(), id);
-            }
-        }
-    }
-    let to_create: Vec<String> = org.topics.iter().filter(|t| !known.contains_key(*t)).cloned().collect();
-    if !to_create.is_empty() {
-        let subrequests = to_create
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Subrequest {
-                method: Method::Post,
-                url: format!("/services/data/v{}/sobjects/Topic", org.api_version),
-                reference_id: format!("topic{i}"),
-                body: Some(json!({ "Name": name })),
-            })
-            .collect();
-        for (name, response) in to_create.iter().zip(client.composite(false, subrequests)?) {
-            if let Some(id) = response.body.get("id").and_then(Value::as_str) {
-                known.insert(name.clone(), id.to_string());
-            }
-        }
-    }
-    let mut batch = Batch::default();
-    batch.put(state::TOPICS_KEY.to_string(), &known);
-    batch.commit(caps)?;
-    Ok(known)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Conversation;
+    use crate::salesforce::cases::RecordAuthor;
 
     #[test]
     fn long_replies_are_split_within_the_limit_without_losing_text() {
@@ -584,5 +438,75 @@ mod tests {
     #[test]
     fn short_replies_stay_whole() {
         assert_eq!(split_reply("  Hello there  ", 20), vec!["Hello there".to_string()]);
+    }
+
+    fn state() -> CaseState {
+        let mut case: CaseState = serde_json::from_value(serde_json::json!({
+            "conversation": serde_json::to_value(Conversation {
+                id: "500000000000001AAA".into(), case_number: "1".into(), subject: None, origin: None,
+                attributes: vec![], person: vec![], company: vec![], parts: vec![], resolution: ResolutionState::None,
+            }).unwrap(),
+            "in_session": true, "last_modstamp": 0, "events": [], "agent_turns": 0, "written_state": null,
+            "involved_written": false, "handed_off": false, "pending_owner": null, "refused_update": null,
+            "topics_added": false, "changes_at": null, "next_outbox_seq": 0, "reply_to": null,
+            "last_message_id": null, "updated_at": 0
+        }))
+        .unwrap();
+        add_reply(&mut case, ReplyKind::CaseComment, "Same words", 1_000);
+        add_reply(&mut case, ReplyKind::CaseComment, "Same words", 1_000);
+        case
+    }
+
+    fn comment(id: &str, body: &str, at: Timestamp) -> ChildRecord {
+        ChildRecord {
+            kind: ChildKind::CaseComment,
+            id: id.into(),
+            parent_id: "500000000000001AAA".into(),
+            created_at: at,
+            author: RecordAuthor::default(),
+            body: body.into(),
+            rich_text: false,
+            published: true,
+            feed_type: None,
+            related_record_id: None,
+            title: None,
+            comment_count: 0,
+            email: None,
+        }
+    }
+
+    #[test]
+    fn a_write_with_no_answer_is_looked_up_only_after_it_can_no_longer_land() {
+        let mut case = state();
+        assert_eq!(mark_attempted(&mut case, 10_000), vec![0, 1]);
+        assert_eq!(lookup_due(&case, 10_000 + SETTLE_WINDOW_MS - 1), None);
+        assert_eq!(lookup_due(&case, 10_000 + SETTLE_WINDOW_MS), Some(10_000));
+        // Only the first landed: it is settled, the second is sent again.
+        let landed = comment("00a000000000001AAA", "Same words", 10_500);
+        settle_by_lookup(&mut case, &[&landed], 10_000 + SETTLE_WINDOW_MS);
+        assert_eq!(case.outbox.len(), 1);
+        assert_eq!(case.outbox[0].delivery, Delivery::Queued);
+        assert_eq!(case.conversation.parts.len(), 1);
+    }
+
+    #[test]
+    fn a_reply_seen_in_the_poll_settles_one_entry_and_an_older_twin_settles_none() {
+        let mut case = state();
+        mark_attempted(&mut case, 10_000);
+        // A reply with the same words written long before this attempt is not this one.
+        settle_seen_reply(&mut case, &comment("00a000000000009AAA", "Same words", 10_000 - 10 * LOOKUP_SLACK_MS));
+        assert_eq!(case.outbox.len(), 2);
+        settle_seen_reply(&mut case, &comment("00a000000000001AAA", "Same words", 10_200));
+        assert_eq!(case.outbox.len(), 1);
+        assert_eq!(case.outbox[0].seq, 1);
+    }
+
+    #[test]
+    fn an_answered_failure_is_looked_up_at_once() {
+        let mut case = state();
+        mark_attempted(&mut case, 10_000);
+        let error = ApiError { status: 503, code: "SERVER_UNAVAILABLE".into(), message: "down".into(), fields: vec![] };
+        reply_written(&mut case, 0, &WriteOutcome::TryAgain(error), 10_100);
+        assert_eq!(lookup_due(&case, 10_200), Some(10_000));
     }
 }

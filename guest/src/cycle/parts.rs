@@ -1,10 +1,9 @@
 //! A case's Chatter posts, their comments, its case comments and its emails,
 //! read from query records into conversation parts (A6).
 
-use serde_json::Value;
-
-use crate::convert::parse_datetime;
-use crate::model::{Attachment, AuthorRole, ConversationPart, PartSource, Timestamp};
+use crate::model::{Attachment, AuthorRole, ConversationPart, PartSource};
+use crate::salesforce::cases::{CaseRecord, ChildKind, ChildRecord, RecordAuthor};
+use crate::salesforce::ids::same_record;
 
 /// Salesforce user types whose users are customers (portal, community, guest).
 const CUSTOMER_USER_TYPES: &[&str] =
@@ -21,134 +20,115 @@ pub struct Authors<'a> {
 }
 
 impl Authors<'_> {
-    fn role(&self, record: &Value) -> AuthorRole {
-        let created_by = text(record, "CreatedById").unwrap_or_default();
-        if self.agent_user_ids.iter().any(|id| same_id(id, &created_by)) {
+    /// Whether the connector (or the agent user) wrote a record.
+    pub fn is_agent(&self, author: &RecordAuthor) -> bool {
+        self.agent_user_ids.iter().any(|id| same_record(id, &author.user_id))
+    }
+
+    fn role(&self, author: &RecordAuthor) -> AuthorRole {
+        if self.is_agent(author) {
             return AuthorRole::Agent;
         }
-        let user_type = record.get("CreatedBy").and_then(|user| text(user, "UserType")).unwrap_or_default();
-        if CUSTOMER_USER_TYPES.contains(&user_type.as_str()) {
-            AuthorRole::Customer
-        } else if user_type == "AutomatedProcess" {
-            AuthorRole::System
-        } else {
-            AuthorRole::Teammate
+        match author.user_type.as_deref() {
+            Some(user_type) if CUSTOMER_USER_TYPES.contains(&user_type) => AuthorRole::Customer,
+            Some("AutomatedProcess") => AuthorRole::System,
+            _ => AuthorRole::Teammate,
         }
     }
 }
 
 /// Whether two Salesforce ids name the same record (15- or 18-character forms).
 pub fn same_id(a: &str, b: &str) -> bool {
-    a.len() >= 15 && b.len() >= 15 && a.get(..15) == b.get(..15)
-}
-
-/// A string field of a record, if present and not null.
-pub fn text(record: &Value, field: &str) -> Option<String> {
-    record.get(field).and_then(Value::as_str).map(str::to_string)
-}
-
-fn timestamp(record: &Value, field: &str) -> Option<Timestamp> {
-    record.get(field).and_then(Value::as_str).and_then(parse_datetime)
+    same_record(a, b)
 }
 
 /// The case's description as the conversation's opening customer message.
-pub fn description_part(case: &Value) -> Option<ConversationPart> {
-    let id = text(case, "Id")?;
-    let body = text(case, "Description").filter(|d| !d.trim().is_empty())?;
+pub fn description_part(case: &CaseRecord) -> Option<ConversationPart> {
+    let body = case.description.clone().filter(|d| !d.trim().is_empty())?;
     Some(ConversationPart {
-        id: format!("{id}:description"),
+        id: format!("{}:description", case.id),
         source: PartSource::CaseDescription,
         author: AuthorRole::Customer,
-        author_name: text(case, "SuppliedName"),
+        author_name: case.supplied_name.clone(),
         text: body,
-        created_at: timestamp(case, "CreatedDate").unwrap_or_default(),
+        created_at: case.created_at.unwrap_or(case.modstamp),
         attachments: Vec::new(),
     })
 }
 
-/// A CaseComment record as a part; unpublished (internal) comments are skipped.
-pub fn case_comment_part(record: &Value, authors: &Authors) -> Option<ConversationPart> {
-    if record.get("IsPublished").and_then(Value::as_bool) == Some(false) {
-        return None;
+/// A child record as a conversation part; `None` for records that are not
+/// messages (internal comments, tracked changes).
+pub fn child_part(record: &ChildRecord, authors: &Authors, api_version: &str) -> Option<ConversationPart> {
+    match record.kind {
+        ChildKind::CaseComment => case_comment_part(record, authors),
+        ChildKind::EmailMessage => Some(email_part(record, authors)),
+        ChildKind::FeedItem => {
+            let kind = record.feed_type.as_deref().unwrap_or("TextPost");
+            MESSAGE_FEED_TYPES.contains(&kind).then(|| feed_part(record, PartSource::FeedItem, authors, api_version))
+        }
+        ChildKind::FeedComment => Some(feed_part(record, PartSource::FeedComment, authors, api_version)),
     }
-    Some(ConversationPart {
-        id: text(record, "Id")?,
+}
+
+/// A CaseComment as a part; unpublished (internal) comments are skipped.
+fn case_comment_part(record: &ChildRecord, authors: &Authors) -> Option<ConversationPart> {
+    record.published.then(|| ConversationPart {
+        id: record.id.clone(),
         source: PartSource::CaseComment,
-        author: authors.role(record),
-        author_name: record.get("CreatedBy").and_then(|u| text(u, "Name")),
-        text: text(record, "CommentBody").unwrap_or_default(),
-        created_at: timestamp(record, "CreatedDate")?,
+        author: authors.role(&record.author),
+        author_name: record.author.name.clone(),
+        text: record.body.clone(),
+        created_at: record.created_at,
         attachments: Vec::new(),
     })
-}
-
-/// A FeedItem record as a part, with its inline images and attached file.
-pub fn feed_item_part(record: &Value, authors: &Authors, api_version: &str) -> Option<ConversationPart> {
-    let kind = text(record, "Type").unwrap_or_else(|| "TextPost".into());
-    if !MESSAGE_FEED_TYPES.contains(&kind.as_str()) {
-        return None;
-    }
-    feed_part(record, "Body", PartSource::FeedItem, authors, api_version)
-}
-
-/// A FeedComment record as a part.
-pub fn feed_comment_part(record: &Value, authors: &Authors, api_version: &str) -> Option<ConversationPart> {
-    feed_part(record, "CommentBody", PartSource::FeedComment, authors, api_version)
 }
 
 /// A Chatter post or comment: its (possibly rich) text, inline images and attached file.
-fn feed_part(
-    record: &Value,
-    body_field: &str,
-    source: PartSource,
-    authors: &Authors,
-    api_version: &str,
-) -> Option<ConversationPart> {
-    let body = text(record, body_field).unwrap_or_default();
-    let rich = record.get("IsRichText").and_then(Value::as_bool).unwrap_or(false);
-    let (text_body, mut attachments) = if rich { rich_text(&body, api_version) } else { (body, Vec::new()) };
+fn feed_part(record: &ChildRecord, source: PartSource, authors: &Authors, api_version: &str) -> ConversationPart {
+    let (text_body, mut attachments) =
+        if record.rich_text { rich_text(&record.body, api_version) } else { (record.body.clone(), Vec::new()) };
     attachments.extend(related_file(record, api_version));
-    Some(ConversationPart {
-        id: text(record, "Id")?,
+    ConversationPart {
+        id: record.id.clone(),
         source,
-        author: authors.role(record),
-        author_name: record.get("CreatedBy").and_then(|u| text(u, "Name")),
+        author: authors.role(&record.author),
+        author_name: record.author.name.clone(),
         text: text_body,
-        created_at: timestamp(record, "CreatedDate")?,
+        created_at: record.created_at,
         attachments,
-    })
+    }
 }
 
-/// An EmailMessage record as a part: incoming emails are the customer's.
-pub fn email_part(record: &Value, authors: &Authors) -> Option<ConversationPart> {
-    let incoming = record.get("Incoming").and_then(Value::as_bool).unwrap_or(false);
-    let author = if incoming {
+/// An EmailMessage as a part: incoming emails are the customer's.
+fn email_part(record: &ChildRecord, authors: &Authors) -> ConversationPart {
+    let email = record.email.clone().unwrap_or_default();
+    let author = if email.incoming {
         AuthorRole::Customer
-    } else if authors.role(record) == AuthorRole::Agent {
+    } else if authors.is_agent(&record.author) {
         AuthorRole::Agent
     } else {
         AuthorRole::Teammate
     };
-    let body = text(record, "TextBody")
+    let body = Some(record.body.clone())
         .filter(|b| !b.trim().is_empty())
-        .or_else(|| text(record, "HtmlBody").map(|html| rich_text(&html, "").0))
+        .or_else(|| email.html_body.as_deref().map(|html| rich_text(html, "").0))
         .unwrap_or_default();
-    Some(ConversationPart {
-        id: text(record, "Id")?,
+    ConversationPart {
+        id: record.id.clone(),
         source: PartSource::EmailMessage,
         author,
-        author_name: text(record, "FromName").or_else(|| text(record, "FromAddress")),
+        author_name: email.from_name.clone().or(email.from_address.clone()),
         text: body,
-        created_at: timestamp(record, "MessageDate").or_else(|| timestamp(record, "CreatedDate"))?,
+        created_at: email.message_date.unwrap_or(record.created_at),
         attachments: Vec::new(),
-    })
+    }
 }
 
 /// A file attached to a feed post or comment (`RelatedRecordId` is a ContentVersion).
-fn related_file(record: &Value, api_version: &str) -> Option<Attachment> {
-    let version_id = text(record, "RelatedRecordId").filter(|id| id.starts_with("068"))?;
+fn related_file(record: &ChildRecord, api_version: &str) -> Option<Attachment> {
+    let version_id = record.related_record_id.clone().filter(|id| id.starts_with("068"))?;
     Some(Attachment {
-        name: text(record, "Title").unwrap_or_else(|| version_id.clone()),
+        name: record.title.clone().unwrap_or_else(|| version_id.clone()),
         content_type: "application/octet-stream".into(),
         size: 0,
         content_path: version_data_path(api_version, &version_id),
@@ -218,6 +198,7 @@ fn decode_entities(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::salesforce::cases::parse_child;
     use serde_json::json;
 
     #[test]
@@ -240,35 +221,53 @@ mod tests {
         assert!(images.is_empty());
     }
 
+    fn record(kind: ChildKind, extra: serde_json::Value) -> ChildRecord {
+        let mut base = json!({"Id": "00a000000000001", "ParentId": "500000000000001",
+            "CreatedDate": "2024-01-02T03:04:05.000+0000", "CreatedById": "005000000000002",
+            "CreatedBy": {"UserType": "Standard"}});
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        parse_child(kind, &base).unwrap()
+    }
+
     #[test]
     fn authors_are_told_apart_by_user_and_user_type() {
         let agents = vec!["005000000000001AAA".to_string()];
         let authors = Authors { agent_user_ids: &agents };
-        let by = |id: &str, user_type: &str| json!({"CreatedById": id, "CreatedBy": {"UserType": user_type}});
+        let by = |id: &str, user_type: &str| RecordAuthor {
+            user_id: crate::salesforce::ids::canonical_id(id).unwrap(),
+            user_type: Some(user_type.into()),
+            name: None,
+        };
         assert_eq!(authors.role(&by("005000000000001", "Standard")), AuthorRole::Agent);
-        assert_eq!(authors.role(&by("005000000000002AAA", "CspLitePortal")), AuthorRole::Customer);
-        assert_eq!(authors.role(&by("005000000000002AAA", "Standard")), AuthorRole::Teammate);
-        assert_eq!(authors.role(&by("005000000000002AAA", "AutomatedProcess")), AuthorRole::System);
+        assert_eq!(authors.role(&by("005000000000002", "CspLitePortal")), AuthorRole::Customer);
+        assert_eq!(authors.role(&by("005000000000002", "Standard")), AuthorRole::Teammate);
+        assert_eq!(authors.role(&by("005000000000002", "AutomatedProcess")), AuthorRole::System);
     }
 
     #[test]
     fn internal_comments_and_tracked_changes_are_not_parts() {
         let agents = vec![];
         let authors = Authors { agent_user_ids: &agents };
-        let comment = json!({"Id": "00a1", "IsPublished": false, "CommentBody": "note", "CreatedDate": "2024-01-02T03:04:05.000+0000"});
-        assert!(case_comment_part(&comment, &authors).is_none());
-        let change = json!({"Id": "0D51", "Type": "TrackedChange", "CreatedDate": "2024-01-02T03:04:05.000+0000"});
-        assert!(feed_item_part(&change, &authors, "62.0").is_none());
+        let comment = record(ChildKind::CaseComment, json!({"IsPublished": false, "CommentBody": "note"}));
+        assert!(child_part(&comment, &authors, "62.0").is_none());
+        let change = record(ChildKind::FeedItem, json!({"Id": "0D5000000000001", "Type": "TrackedChange"}));
+        assert!(child_part(&change, &authors, "62.0").is_none());
     }
 
     #[test]
     fn incoming_email_is_the_customers() {
         let agents = vec![];
         let authors = Authors { agent_user_ids: &agents };
-        let email = json!({"Id": "02s1", "Incoming": true, "FromName": "Ann", "TextBody": "Help",
-            "MessageDate": "2024-01-02T03:04:05.000+0000"});
-        let part = email_part(&email, &authors).unwrap();
+        let email = record(
+            ChildKind::EmailMessage,
+            json!({"Id": "02s000000000001", "Incoming": true, "FromName": "Ann", "TextBody": "Help",
+                "MessageDate": "2024-01-02T03:04:05.000+0000"}),
+        );
+        let part = child_part(&email, &authors, "62.0").unwrap();
         assert_eq!(part.author, AuthorRole::Customer);
         assert_eq!(part.text, "Help");
+        assert_eq!(part.author_name.as_deref(), Some("Ann"));
     }
 }

@@ -1,216 +1,188 @@
-//! The poll (A3): one composite request with up to five queries finds the
-//! agent's new and changed cases and every new post, comment and email on
-//! them since the watermark. An idle cycle costs exactly this one API call.
+//! The poll (A3, E2, E7) as sweeps: where each sweep reads next, and how far
+//! it has read after a page.
+//!
+//! Five sweeps run side by side, each in `(timestamp, Id)` order with its own
+//! key: the agent's cases by `SystemModstamp`, and the new CaseComments,
+//! EmailMessages, FeedItems and FeedComments on them by `CreatedDate` (a new
+//! post does not change its case). A page reads every sweep that may have
+//! more; each page is bounded, so any backlog completes page by page in
+//! bounded memory, with the progress committed after each page.
+//!
+//! - **First sweep.** The agent's open cases, from the beginning of time.
+//!   The child sweeps start when it starts (their history comes with each
+//!   case). When it reaches its end, the case sweep goes back to when it
+//!   started, now for every change of the agent's cases (a case closed during
+//!   the first sweep is seen), and carries on incrementally.
+//! - **Caught up.** A sweep whose page is not full has read everything up to
+//!   the moment of the query. Its key moves to that moment minus the overlap,
+//!   by Salesforce's clock (records committed late carry an earlier stamp, so
+//!   the last overlap is read again and de-duplicated), so once the overlap
+//!   has passed, an idle cycle reads no record at all.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
-use serde_json::Value;
+use crate::model::Timestamp;
+use crate::salesforce::cases::{ChildKind, SweepKey, SweepPage};
 
-use crate::model::{ObjectCatalog, Timestamp};
-use crate::salesforce::client::{ClientError, SalesforceClient, Subrequest};
-use crate::salesforce::escape::{soql_datetime, soql_quoted};
-use crate::salesforce::transport::{Method, Transport};
+use super::state::PollState;
 
-use super::parts::text;
-
-/// Case fields the cycle itself reads, whatever the catalog holds.
-pub const REQUIRED_CASE_FIELDS: &[&str] = &[
-    "Id",
-    "CaseNumber",
-    "Subject",
-    "Description",
-    "Origin",
-    "Status",
-    "IsClosed",
-    "OwnerId",
-    "ContactId",
-    "AccountId",
-    "SuppliedEmail",
-    "SuppliedName",
-    "CreatedDate",
-    "SystemModstamp",
-];
-
-const CASE_COMMENT_FIELDS: &str =
-    "Id, ParentId, CommentBody, IsPublished, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
-const EMAIL_FIELDS: &str = "Id, ParentId, Incoming, FromAddress, FromName, ToAddress, Subject, TextBody, HtmlBody, MessageDate, CreatedDate, CreatedById, HasAttachment, MessageIdentifier";
-const FEED_ITEM_FIELDS: &str = "Id, ParentId, Type, Body, IsRichText, RelatedRecordId, Title, CommentCount, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
-const FEED_COMMENT_FIELDS: &str = "Id, ParentId, FeedItemId, CommentBody, IsRichText, RelatedRecordId, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType";
-
-/// Field types that cannot be selected in a multi-record query.
-fn selectable(field_type: crate::model::FieldType) -> bool {
-    !matches!(field_type, crate::model::FieldType::Base64)
+/// Which sweeps may have more to read in this cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub cases: bool,
+    pub children: BTreeSet<ChildKind>,
 }
 
-/// The catalogs the poll selects fields from.
-pub struct Catalogs<'a> {
-    pub case: &'a ObjectCatalog,
-    pub contact: &'a ObjectCatalog,
-    pub account: &'a ObjectCatalog,
-}
-
-/// What the poll asks for.
-pub struct PollRequest<'a> {
-    pub agent_user_id: &'a str,
-    pub extra_case_fields: &'a [String],
-    /// Cases known to be in a session: changes to them are read even if their owner changed.
-    pub known_open_cases: &'a [String],
-    /// Read changes at or after this instant (watermark minus overlap); None on the first poll.
-    pub since: Option<Timestamp>,
-}
-
-/// Everything the poll found, by case.
-#[derive(Debug, Default)]
-pub struct PollResult {
-    /// Changed cases, with their Contact, Account and child records.
-    pub cases: Vec<Value>,
-    /// New child records by case Id, from the child queries.
-    pub children: BTreeMap<String, Vec<Child>>,
-    /// The newest `SystemModstamp` / `CreatedDate` seen.
-    pub newest: Option<Timestamp>,
-}
-
-/// A child record and what kind it is.
-#[derive(Debug, Clone)]
-pub enum Child {
-    CaseComment(Value),
-    Email(Value),
-    FeedItem(Value),
-    FeedComment(Value),
-}
-
-/// The SOQL select list of the case query.
-pub fn case_select(request: &PollRequest, catalogs: &Catalogs) -> String {
-    let mut fields: Vec<String> = REQUIRED_CASE_FIELDS.iter().map(|f| f.to_string()).collect();
-    let mut push = |field: String| {
-        if !fields.iter().any(|f| f.eq_ignore_ascii_case(&field)) {
-            fields.push(field);
-        }
-    };
-    for field in request.extra_case_fields {
-        push(field.clone());
+impl Pending {
+    /// At the start of a cycle every sweep is read once.
+    pub fn start() -> Self {
+        Pending { cases: true, children: ChildKind::ALL.into_iter().collect() }
     }
-    for field in catalogs.case.fields.iter().filter(|f| f.synced && selectable(f.descriptor.field_type)) {
-        push(field.descriptor.name.clone());
+
+    pub fn any(&self) -> bool {
+        self.cases || !self.children.is_empty()
     }
-    for (relationship, catalog) in [("Contact", catalogs.contact), ("Account", catalogs.account)] {
-        for field in catalog.fields.iter().filter(|f| f.synced && selectable(f.descriptor.field_type)) {
-            push(format!("{relationship}.{}", field.descriptor.name));
-        }
-    }
-    let children = [
-        format!("(SELECT {CASE_COMMENT_FIELDS} FROM CaseComments ORDER BY CreatedDate)"),
-        format!("(SELECT {EMAIL_FIELDS} FROM EmailMessages ORDER BY MessageDate)"),
-        format!("(SELECT {FEED_ITEM_FIELDS} FROM Feeds ORDER BY CreatedDate)"),
-    ];
-    fields.extend(children);
-    fields.join(", ")
 }
 
-/// The poll's queries, as `(reference id, SOQL)`.
-pub fn poll_queries(request: &PollRequest, catalogs: &Catalogs) -> Vec<(&'static str, String)> {
-    let agent = soql_quoted(request.agent_user_id);
-    let select = case_select(request, catalogs);
-    let Some(since) = request.since else {
-        // First poll: every open case the agent owns, with its whole history.
-        return vec![(
-            "cases",
-            format!(
-                "SELECT {select} FROM Case WHERE OwnerId = {agent} AND IsClosed = false ORDER BY SystemModstamp, Id"
-            ),
-        )];
-    };
-    let since = soql_datetime(since);
-    let owned = if request.known_open_cases.is_empty() {
-        format!("OwnerId = {agent}")
-    } else {
-        let ids: Vec<String> = request.known_open_cases.iter().map(|id| soql_quoted(id)).collect();
-        format!("(OwnerId = {agent} OR Id IN ({}))", ids.join(", "))
-    };
-    let agent_cases = format!("ParentId IN (SELECT Id FROM Case WHERE OwnerId = {agent})");
-    vec![
-        (
-            "cases",
-            format!(
-                "SELECT {select} FROM Case WHERE {owned} AND SystemModstamp >= {since} ORDER BY SystemModstamp, Id"
-            ),
-        ),
-        (
-            "comments",
-            format!("SELECT {CASE_COMMENT_FIELDS} FROM CaseComment WHERE {agent_cases} AND CreatedDate >= {since}"),
-        ),
-        ("emails", format!("SELECT {EMAIL_FIELDS} FROM EmailMessage WHERE {agent_cases} AND CreatedDate >= {since}")),
-        ("posts", format!("SELECT {FEED_ITEM_FIELDS} FROM FeedItem WHERE {agent_cases} AND CreatedDate >= {since}")),
-        (
-            "replies",
-            format!("SELECT {FEED_COMMENT_FIELDS} FROM FeedComment WHERE {agent_cases} AND CreatedDate >= {since}"),
-        ),
-    ]
+/// What the next page reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub cases: Option<SweepKey>,
+    pub open_cases_only: bool,
+    pub children: Vec<(ChildKind, SweepKey)>,
 }
 
-/// Run the poll: one composite call (plus a call per extra page of a large result).
-pub fn poll<T: Transport>(
-    client: &mut SalesforceClient<T>,
-    request: &PollRequest,
-    catalogs: &Catalogs,
-) -> Result<PollResult, ClientError> {
-    let queries = poll_queries(request, catalogs);
-    let mut result = PollResult::default();
-    for (reference, records) in composite_queries(client, &queries)? {
-        for record in records {
-            let stamp = ["SystemModstamp", "CreatedDate"]
-                .iter()
-                .find_map(|f| record.get(*f).and_then(Value::as_str).and_then(crate::convert::parse_datetime));
-            result.newest = result.newest.max(stamp);
-            let parent = text(&record, "ParentId").unwrap_or_default();
-            let child = match reference.as_str() {
-                "cases" => {
-                    result.cases.push(record);
-                    continue;
+/// The next page of the sweeps that may have more. The child sweeps start
+/// once the first page has told the time the first sweep started.
+pub fn plan(poll: &PollState, pending: &Pending, overlap_ms: i64) -> Plan {
+    let children = match poll.started_at {
+        Some(started) => pending
+            .children
+            .iter()
+            .map(|kind| (*kind, poll.children.get(kind).cloned().unwrap_or_else(|| SweepKey::at(started - overlap_ms))))
+            .collect(),
+        None => Vec::new(),
+    };
+    Plan { cases: pending.cases.then(|| poll.cases.clone()), open_cases_only: !poll.first_sweep_done, children }
+}
+
+/// Move the keys after `page` (read at Salesforce time `now`) and note which
+/// sweeps have more.
+pub fn advance(
+    poll: &mut PollState,
+    pending: &mut Pending,
+    plan: &Plan,
+    page: &SweepPage,
+    now: Timestamp,
+    overlap_ms: i64,
+) {
+    let started = *poll.started_at.get_or_insert(now);
+    let caught_up = SweepKey::at(now - overlap_ms);
+    if let (Some(before), Some(cases)) = (&plan.cases, &page.cases) {
+        let last = cases.last().map(|c| SweepKey { stamp: c.modstamp, id: c.id.clone() });
+        match last.filter(|last| page.cases_full() && last > before) {
+            Some(last) => poll.cases = last,
+            None => {
+                pending.cases = false;
+                if poll.first_sweep_done {
+                    poll.cases = caught_up.clone();
+                } else {
+                    poll.first_sweep_done = true;
+                    poll.cases = SweepKey::at(started - overlap_ms);
                 }
-                "comments" => Child::CaseComment(record),
-                "emails" => Child::Email(record),
-                "posts" => Child::FeedItem(record),
-                _ => Child::FeedComment(record),
-            };
-            result.children.entry(parent).or_default().push(child);
+            }
         }
     }
-    Ok(result)
-}
-
-/// Run up to five SOQL queries in one composite request (one API call),
-/// following any further pages; returns each query's records by reference id.
-pub fn composite_queries<T: Transport>(
-    client: &mut SalesforceClient<T>,
-    queries: &[(&str, String)],
-) -> Result<Vec<(String, Vec<Value>)>, ClientError> {
-    let subrequests = queries
-        .iter()
-        .map(|(reference, soql)| Subrequest::new(Method::Get, client.query_path(soql), *reference))
-        .collect();
-    let mut results = Vec::with_capacity(queries.len());
-    for response in client.composite(false, subrequests)? {
-        if !response.is_success() {
-            return Err(ClientError::from_subresponse(&response));
+    for (kind, before) in &plan.children {
+        let records = page.children.iter().find(|(k, _)| k == kind).map(|(_, r)| r.as_slice()).unwrap_or_default();
+        let last = records.last().map(|r| SweepKey { stamp: r.created_at, id: r.id.clone() });
+        match last.filter(|last| page.children_full(*kind) && last > before) {
+            Some(last) => {
+                poll.children.insert(*kind, last);
+            }
+            None => {
+                pending.children.remove(kind);
+                poll.children.insert(*kind, caught_up.clone());
+            }
         }
-        let records = client.all_records(response.body)?;
-        results.push((response.reference_id, records));
     }
-    Ok(results)
+    if poll.started_at.is_some() {
+        for kind in ChildKind::ALL {
+            poll.children.entry(kind).or_insert_with(|| SweepKey::at(started - overlap_ms));
+        }
+    }
 }
 
-/// The comments on feed posts of newly seen cases (history older than the watermark).
-pub fn feed_comments_of<T: Transport>(
-    client: &mut SalesforceClient<T>,
-    case_ids: &[String],
-) -> Result<Vec<Value>, ClientError> {
-    if case_ids.is_empty() {
-        return Ok(Vec::new());
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesforce::cases::{CASES_PER_PAGE, CaseRecord};
+
+    const OVERLAP: i64 = 120_000;
+
+    fn case(stamp: Timestamp, n: usize) -> CaseRecord {
+        CaseRecord {
+            id: format!("500{n:012}AAA"),
+            case_number: String::new(),
+            subject: None,
+            description: None,
+            origin: None,
+            is_closed: false,
+            owner_id: String::new(),
+            supplied_email: None,
+            supplied_name: None,
+            created_at: None,
+            modstamp: stamp,
+            involved: None,
+            resolution_state: None,
+            contact_email: None,
+            fields: vec![],
+            contact: None,
+            account: None,
+        }
     }
-    let ids: Vec<String> = case_ids.iter().map(|id| soql_quoted(id)).collect();
-    client.query(&format!(
-        "SELECT {FEED_COMMENT_FIELDS} FROM FeedComment WHERE ParentId IN ({}) ORDER BY CreatedDate",
-        ids.join(", ")
-    ))
+
+    fn page(cases: Vec<CaseRecord>) -> SweepPage {
+        SweepPage { cases: Some(cases), children: ChildKind::ALL.iter().map(|k| (*k, vec![])).collect() }
+    }
+
+    #[test]
+    fn the_first_page_reads_cases_only_and_starts_the_child_sweeps_at_its_time() {
+        let mut poll = PollState::default();
+        let mut pending = Pending::start();
+        let first = plan(&poll, &pending, OVERLAP);
+        assert!(first.children.is_empty() && first.open_cases_only);
+        let full: Vec<CaseRecord> = (0..CASES_PER_PAGE as usize).map(|n| case(1_000 + n as i64, n)).collect();
+        advance(&mut poll, &mut pending, &first, &page(full), 1_000_000, OVERLAP);
+        assert_eq!(poll.started_at, Some(1_000_000));
+        assert_eq!(poll.cases.stamp, 1_000 + CASES_PER_PAGE as i64 - 1, "a full page continues after its last case");
+        assert!(pending.cases);
+        let second = plan(&poll, &pending, OVERLAP);
+        assert_eq!(second.children.len(), 4);
+        assert!(second.children.iter().all(|(_, key)| key.stamp == 1_000_000 - OVERLAP));
+    }
+
+    #[test]
+    fn the_end_of_the_first_sweep_goes_back_to_when_it_started() {
+        let mut poll = PollState { started_at: Some(500_000), ..Default::default() };
+        let mut pending = Pending::start();
+        let p = plan(&poll, &pending, OVERLAP);
+        advance(&mut poll, &mut pending, &p, &page(vec![case(10, 1)]), 2_000_000, OVERLAP);
+        assert!(poll.first_sweep_done && !pending.cases);
+        assert_eq!(poll.cases, SweepKey::at(500_000 - OVERLAP));
+        assert!(!plan(&poll, &Pending::start(), OVERLAP).open_cases_only);
+    }
+
+    #[test]
+    fn a_quiet_org_reads_nothing_once_the_overlap_has_passed() {
+        let mut poll = PollState { started_at: Some(0), first_sweep_done: true, ..Default::default() };
+        let mut pending = Pending::start();
+        let p = plan(&poll, &pending, OVERLAP);
+        advance(&mut poll, &mut pending, &p, &page(vec![]), 10_000_000, OVERLAP);
+        // The next query starts at the last query's time minus the overlap:
+        // records older than that are never read again.
+        assert_eq!(poll.cases, SweepKey::at(10_000_000 - OVERLAP));
+        assert!(poll.children.values().all(|k| *k == SweepKey::at(10_000_000 - OVERLAP)));
+        assert!(!pending.any());
+    }
 }

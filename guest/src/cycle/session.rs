@@ -1,363 +1,337 @@
-//! Cases become conversations (A4, A6), and the agent takes its turns (A7, A8, A10).
+//! Cases become conversations (A4, A6), and what each conversation needs
+//! next: a turn of the agent, a write, a timer, or nothing (it has ended).
+//! Pure functions of the stored state and the records read; the cycle does
+//! the I/O around them.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
-use crate::capabilities::{AgentAction, Capabilities, HostFailure, LogLevel};
 use crate::mapping::record_to_attributes;
 use crate::model::{
-    Attribute, AuthorRole, Conversation, ConversationPart, ObjectCatalog, OrgConfig, ResolutionState, Timestamp,
-    WireField, WireValue,
+    Attribute, AuthorRole, Conversation, ConversationPart, ObjectCatalog, OrgConfig, PartSource, ResolutionState,
+    Timestamp, WireField,
 };
 use crate::resolution::{Event, decide};
-use crate::salesforce::client::SalesforceClient;
-use crate::salesforce::transport::Transport;
+use crate::salesforce::cases::{CaseRecord, ChildKind, ChildRecord};
+use crate::salesforce::ids::same_record;
 
-use super::outbox::Outbox;
-use super::parts::{self, Authors, same_id, text};
-use super::poll::{Child, PollResult, feed_comments_of};
-use super::state::{CaseState, ReplyKind};
-use super::{CycleReport, SyncError};
+use super::outbox;
+use super::parts::{self, Authors};
+use super::state::CaseState;
 
 /// What the customer is told when a person takes over.
 pub const HAND_OFF_MESSAGE: &str =
     "I'm passing your case to our support team so a person can help you. They will reply here.";
 
-/// The work of one cycle on the org's conversations.
-pub struct Sessions<'a> {
+/// What the cycle knows while it works on one page of conversations.
+pub struct Context<'a> {
     pub org: &'a OrgConfig,
     pub catalogs: &'a BTreeMap<&'static str, ObjectCatalog>,
+    /// The agent user and the integration user the connector writes as.
     pub agent_user_ids: &'a [String],
+    /// Salesforce's time now.
     pub now: Timestamp,
-    pub report: &'a mut CycleReport,
-    /// Values that could not be mapped, logged by the cycle.
-    pub warnings: std::cell::RefCell<Vec<String>>,
 }
 
-impl Sessions<'_> {
-    fn authors(&self) -> Authors<'_> {
+impl Context<'_> {
+    pub fn authors(&self) -> Authors<'_> {
         Authors { agent_user_ids: self.agent_user_ids }
     }
 
-    /// Bring the poll's cases and child records into the conversations.
-    pub fn apply_poll<T: Transport>(
-        &mut self,
-        client: &mut SalesforceClient<T>,
-        cases: &mut BTreeMap<String, CaseState>,
-        polled: PollResult,
-    ) -> Result<(), SyncError> {
-        let mut new_sessions_with_comments = Vec::new();
-        for record in &polled.cases {
-            let Some(id) = text(record, "Id") else { continue };
-            let owner = text(record, "OwnerId").unwrap_or_default();
-            let closed = record.get("IsClosed").and_then(Value::as_bool).unwrap_or(false);
-            let modstamp = record
-                .get("SystemModstamp")
-                .and_then(Value::as_str)
-                .and_then(crate::convert::parse_datetime)
-                .unwrap_or(self.now);
-            let owned = same_id(&owner, &self.org.agent_user_id);
-            let in_session = cases.get(&id).is_some_and(|c| c.in_session);
-            if owned && !closed && !in_session {
-                let case = self.start_session(record, cases.remove(&id))?;
-                if child_records(record, "Feeds")
-                    .iter()
-                    .any(|f| f.get("CommentCount").and_then(Value::as_u64).unwrap_or(0) > 0)
-                {
-                    new_sessions_with_comments.push(id.clone());
-                }
-                cases.insert(id, case);
-                self.report.conversations_created += 1;
-                continue;
-            }
-            let Some(case) = cases.get_mut(&id).filter(|c| c.in_session) else { continue };
-            case.last_modstamp = case.last_modstamp.max(modstamp);
-            self.read_write_back_fields(case, record);
-            Self::note_incoming_emails(case, &child_records(record, "EmailMessages").iter().collect::<Vec<_>>());
-            let added = self.merge_parts(case, self.record_parts(record));
-            if !owned || closed {
-                // A person took the case over or closed it: the agent's session ends.
+    fn owned_by_agent(&self, record: &CaseRecord) -> bool {
+        same_record(&record.owner_id, &self.org.agent_user_id)
+    }
+}
+
+/// What a case record did to its conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseChange {
+    /// Nothing the conversation cares about (an unknown case not for the agent, a version already seen).
+    None,
+    /// The agent was assigned: a new session started; the case's history must be read.
+    SessionStarted,
+    /// The session goes on; the record was newer.
+    Updated,
+    /// A person took the case over, or it was closed: the session ended.
+    SessionEnded,
+}
+
+/// Bring a case record into its conversation (`state`: what is stored, if anything).
+pub fn apply_case(
+    ctx: &Context,
+    state: &mut Option<CaseState>,
+    record: &CaseRecord,
+    warnings: &mut Vec<String>,
+) -> CaseChange {
+    let owned = ctx.owned_by_agent(record) && !record.is_closed;
+    match state {
+        Some(case) if case.in_session => {
+            if !owned {
                 case.in_session = false;
+                case.last_modstamp = case.last_modstamp.max(record.modstamp);
+                case.updated_at = ctx.now;
+                return CaseChange::SessionEnded;
             }
-            if added > 0 || !case.in_session {
-                case.updated_at = self.now;
-                self.report.conversations_updated += 1;
+            if record.modstamp <= case.last_modstamp {
+                return CaseChange::None;
             }
+            case.last_modstamp = record.modstamp;
+            read_write_back_fields(case, record);
+            CaseChange::Updated
         }
-        for (case_id, children) in polled.children {
-            let Some(case) = cases.get_mut(&case_id).filter(|c| c.in_session) else { continue };
-            let emails: Vec<&Value> =
-                children.iter().filter_map(|c| if let Child::Email(r) = c { Some(r) } else { None }).collect();
-            Self::note_incoming_emails(case, &emails);
-            let parts: Vec<ConversationPart> = children.iter().filter_map(|child| self.child_part(child)).collect();
-            if self.merge_parts(case, parts) > 0 {
-                case.updated_at = self.now;
-                self.report.conversations_updated += 1;
-            }
+        _ if owned => {
+            let previous = state.take();
+            *state = Some(start_session(ctx, record, previous, warnings));
+            CaseChange::SessionStarted
         }
-        for comment in feed_comments_of(client, &new_sessions_with_comments)? {
-            let Some(case_id) = text(&comment, "ParentId") else { continue };
-            let part = parts::feed_comment_part(&comment, &self.authors(), &self.org.api_version);
-            if let (Some(case), Some(part)) = (cases.get_mut(&case_id), part) {
-                self.merge_parts(case, vec![part]);
-            }
+        Some(case) => {
+            case.last_modstamp = case.last_modstamp.max(record.modstamp);
+            CaseChange::None
         }
-        Ok(())
-    }
-
-    /// A new session: the agent was assigned the case. Fields are pulled now and
-    /// kept for the session (A4); the next assignment pulls the latest.
-    fn start_session(&self, record: &Value, previous: Option<CaseState>) -> Result<CaseState, SyncError> {
-        let id = text(record, "Id").unwrap_or_default();
-        let attributes = self.attributes("Case", Some(record));
-        let person = self.attributes("Contact", record.get("Contact"));
-        let company = self.attributes("Account", record.get("Account"));
-        let mut parts: Vec<ConversationPart> = previous.map(|p| p.conversation.parts).unwrap_or_default();
-        parts.retain(|p| !p.id.ends_with(":description"));
-        let conversation = Conversation {
-            id: id.clone(),
-            case_number: text(record, "CaseNumber").unwrap_or_default(),
-            subject: text(record, "Subject"),
-            origin: text(record, "Origin"),
-            attributes,
-            person,
-            company,
-            parts,
-            resolution: ResolutionState::None,
-        };
-        let reply_to = record.get("Contact").and_then(|c| text(c, "Email")).or_else(|| text(record, "SuppliedEmail"));
-        let mut case = CaseState {
-            conversation,
-            in_session: true,
-            last_modstamp: record
-                .get("SystemModstamp")
-                .and_then(Value::as_str)
-                .and_then(crate::convert::parse_datetime)
-                .unwrap_or(self.now),
-            events: Vec::new(),
-            answered_through: None,
-            agent_turns: 0,
-            written_state: None,
-            involved_written: false,
-            handed_off: false,
-            pending_owner: None,
-            refused_update: None,
-            topics_added: false,
-            changes_at: None,
-            next_outbox_seq: 0,
-            reply_to,
-            last_message_id: None,
-            updated_at: self.now,
-        };
-        self.read_write_back_fields(&mut case, record);
-        Self::note_incoming_emails(&mut case, &child_records(record, "EmailMessages").iter().collect::<Vec<_>>());
-        let mut all_parts: Vec<ConversationPart> = parts::description_part(record).into_iter().collect();
-        all_parts.extend(self.record_parts(record));
-        self.merge_parts(&mut case, all_parts);
-        Ok(case)
-    }
-
-    /// The current values of the write-back fields, so only changes are written (A9).
-    fn read_write_back_fields(&self, case: &mut CaseState, record: &Value) {
-        if let Some(involved) = record.get(&self.org.involved_field).and_then(Value::as_bool) {
-            case.involved_written = involved;
-        }
-        if let Some(value) = record.get(&self.org.resolution_state_field) {
-            case.written_state = value.as_str().and_then(state_from_picklist);
-        }
-    }
-
-    fn attributes(&self, object: &str, record: Option<&Value>) -> Vec<Attribute> {
-        let (Some(record), Some(catalog)) = (record.filter(|r| r.is_object()), self.catalogs.get(object)) else {
-            return Vec::new();
-        };
-        let fields = wire_fields(record);
-        let mappings: Vec<_> =
-            self.org.mappings.iter().filter(|m| m.object.eq_ignore_ascii_case(object)).cloned().collect();
-        match record_to_attributes(catalog, &fields, &mappings) {
-            Ok(attributes) => attributes,
-            Err(errors) => {
-                // Keep every good value; a bad one is reported, never guessed.
-                self.warnings.borrow_mut().extend(errors.iter().map(|e| e.to_string()));
-                let good: Vec<WireField> = fields
-                    .into_iter()
-                    .filter(|f| !errors.iter().any(|e| e.field.eq_ignore_ascii_case(&f.name)))
-                    .collect();
-                record_to_attributes(catalog, &good, &mappings).unwrap_or_default()
-            }
-        }
-    }
-
-    /// Where email replies go: the sender of the customer's latest email, in its thread.
-    fn note_incoming_emails(case: &mut CaseState, emails: &[&Value]) {
-        let mut latest: Option<(&Value, String)> = None;
-        for email in emails.iter().filter(|e| e.get("Incoming").and_then(Value::as_bool) == Some(true)) {
-            let at = text(email, "MessageDate").or_else(|| text(email, "CreatedDate")).unwrap_or_default();
-            if latest.as_ref().is_none_or(|(_, seen)| at >= *seen) {
-                latest = Some((email, at));
-            }
-        }
-        if let Some((email, _)) = latest {
-            if let Some(from) = text(email, "FromAddress") {
-                case.reply_to = Some(from);
-            }
-            case.last_message_id = text(email, "MessageIdentifier").or(case.last_message_id.take());
-        }
-    }
-
-    fn record_parts(&self, record: &Value) -> Vec<ConversationPart> {
-        let authors = self.authors();
-        let mut parts = Vec::new();
-        parts
-            .extend(child_records(record, "CaseComments").iter().filter_map(|r| parts::case_comment_part(r, &authors)));
-        parts.extend(child_records(record, "EmailMessages").iter().filter_map(|r| parts::email_part(r, &authors)));
-        parts.extend(
-            child_records(record, "Feeds")
-                .iter()
-                .filter_map(|r| parts::feed_item_part(r, &authors, &self.org.api_version)),
-        );
-        parts
-    }
-
-    fn child_part(&self, child: &Child) -> Option<ConversationPart> {
-        let authors = self.authors();
-        match child {
-            Child::CaseComment(r) => parts::case_comment_part(r, &authors),
-            Child::Email(r) => parts::email_part(r, &authors),
-            Child::FeedItem(r) => parts::feed_item_part(r, &authors, &self.org.api_version),
-            Child::FeedComment(r) => parts::feed_comment_part(r, &authors, &self.org.api_version),
-        }
-    }
-
-    /// Add parts not seen before, keep time order, and record the customer's
-    /// messages as resolution facts. Returns how many were added.
-    fn merge_parts(&self, case: &mut CaseState, parts: Vec<ConversationPart>) -> usize {
-        let mut added = 0;
-        for part in parts {
-            if case.conversation.parts.iter().any(|p| p.id == part.id) {
-                continue;
-            }
-            if part.author == AuthorRole::Customer {
-                case.events.push(Event::CustomerMessage(part.created_at));
-            }
-            case.conversation.parts.push(part);
-            added += 1;
-        }
-        // Time order; the case's description opens the conversation even when a
-        // post was created in the same instant.
-        let opening = |p: &ConversationPart| p.source != crate::model::PartSource::CaseDescription;
-        case.conversation.parts.sort_by(|a, b| {
-            a.created_at.cmp(&b.created_at).then_with(|| opening(a).cmp(&opening(b))).then_with(|| a.id.cmp(&b.id))
-        });
-        added
-    }
-
-    /// Ask the agent for its turn wherever the customer wrote last (A7, A8).
-    pub fn take_turns<C: Capabilities>(
-        &mut self,
-        caps: &mut C,
-        cases: &mut BTreeMap<String, CaseState>,
-        outbox: &mut Outbox,
-    ) -> Result<(), SyncError> {
-        for case in cases.values_mut().filter(|c| c.in_session && !c.handed_off) {
-            let Some(last) = case.conversation.parts.iter().rev().find(|p| p.author != AuthorRole::System) else {
-                continue;
-            };
-            if last.author != AuthorRole::Customer || case.answered_through.as_deref() == Some(last.id.as_str()) {
-                continue;
-            }
-            let (last_id, last_at) = (last.id.clone(), last.created_at);
-            let turn = match caps.respond(&case.conversation) {
-                Ok(turn) => turn,
-                Err(HostFailure::Unavailable(reason)) | Err(HostFailure::Rejected(reason)) => {
-                    caps.log(
-                        LogLevel::Warn,
-                        "the agent gave no turn; retrying next cycle",
-                        &[("case", case.conversation.id.as_str()), ("reason", reason.as_str())],
-                    );
-                    continue;
-                }
-            };
-            case.answered_through = Some(last_id);
-            case.updated_at = self.now;
-            for detected in turn.detected {
-                match case.conversation.attributes.iter_mut().find(|a| a.name == detected.name) {
-                    Some(existing) => existing.value = detected.value,
-                    None => case.conversation.attributes.push(detected),
-                }
-            }
-            let kind = self.reply_kind(case);
-            match turn.action {
-                AgentAction::Answer(text) => {
-                    outbox.add(case, kind, &text, self.now);
-                    case.events.push(Event::AgentAnswer(self.now));
-                    case.agent_turns += 1;
-                }
-                AgentAction::Ask(text) => {
-                    outbox.add(case, kind, &text, self.now);
-                    case.events.push(Event::AgentQuestion(self.now));
-                    case.agent_turns += 1;
-                }
-                AgentAction::HandOff(_reason) => {
-                    outbox.add(case, kind, HAND_OFF_MESSAGE, self.now);
-                    case.events.push(Event::AgentCouldNotHelp(self.now));
-                    case.handed_off = true;
-                    case.pending_owner = Some(self.org.hand_off.owner_id().to_string());
-                }
-                AgentAction::Solved(closing) => {
-                    if let Some(text) = closing.filter(|t| !t.trim().is_empty()) {
-                        outbox.add(case, kind, &text, self.now);
-                    }
-                    case.events.push(Event::CustomerConfirmed(last_at));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn reply_kind(&self, case: &CaseState) -> ReplyKind {
-        let by_email = case.conversation.origin.as_deref() == Some("Email") && case.reply_to.is_some();
-        match (by_email, self.org.reply_as) {
-            (true, _) => ReplyKind::Email,
-            (false, crate::model::ReplyChannel::CaseComment) => ReplyKind::CaseComment,
-            (false, crate::model::ReplyChannel::FeedPost) => ReplyKind::FeedPost,
-        }
-    }
-
-    /// The resolution state of every conversation in session, by the state machine (A10).
-    pub fn decide_resolutions(&mut self, cases: &mut BTreeMap<String, CaseState>) {
-        for case in cases.values_mut().filter(|c| c.in_session || c.handed_off) {
-            let decision = decide(&case.events, self.now, &self.org.resolution_timeouts);
-            case.conversation.resolution = decision.state;
-            case.changes_at = decision.changes_at;
-        }
+        None => CaseChange::None,
     }
 }
 
-/// The records of a child subquery (`null` when there are none).
-fn child_records<'v>(record: &'v Value, relationship: &str) -> &'v [Value] {
-    record.get(relationship).and_then(|r| r.get("records")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+/// A new session: the agent was assigned the case. Fields are pulled now and
+/// kept for the session (A4); the next assignment pulls the latest. Parts,
+/// the answered customer parts and unsent replies of an earlier session carry over.
+fn start_session(
+    ctx: &Context,
+    record: &CaseRecord,
+    previous: Option<CaseState>,
+    warnings: &mut Vec<String>,
+) -> CaseState {
+    let attributes = attributes(ctx, "Case", Some(&record.fields), warnings);
+    let person = attributes_of(ctx, "Contact", record.contact.as_ref(), warnings);
+    let company = attributes_of(ctx, "Account", record.account.as_ref(), warnings);
+    let (mut parts, covered, outbox, next_seq, reply_to, last_message_id) = match previous {
+        Some(p) => (p.conversation.parts, p.covered, p.outbox, p.next_outbox_seq, p.reply_to, p.last_message_id),
+        None => Default::default(),
+    };
+    parts.retain(|p| p.source != PartSource::CaseDescription);
+    let conversation = Conversation {
+        id: record.id.clone(),
+        case_number: record.case_number.clone(),
+        subject: record.subject.clone(),
+        origin: record.origin.clone(),
+        attributes,
+        person,
+        company,
+        parts,
+        resolution: ResolutionState::None,
+    };
+    let mut case = CaseState {
+        conversation,
+        in_session: true,
+        last_modstamp: record.modstamp,
+        events: Vec::new(),
+        covered,
+        agent_turns: 0,
+        written_state: None,
+        involved_written: false,
+        handed_off: false,
+        pending_owner: None,
+        refused_update: None,
+        topics_added: false,
+        changes_at: None,
+        next_outbox_seq: next_seq,
+        outbox,
+        reply_to: reply_to.or_else(|| record.contact_email.clone()).or_else(|| record.supplied_email.clone()),
+        last_message_id,
+        agent_failure: None,
+        updated_at: ctx.now,
+    };
+    read_write_back_fields(&mut case, record);
+    let existing: Vec<ConversationPart> = std::mem::take(&mut case.conversation.parts);
+    merge_parts(&mut case, existing, false);
+    merge_parts(&mut case, parts::description_part(record).into_iter().collect(), true);
+    case
 }
 
-/// A record's scalar fields on the wire (relationships and subqueries left out).
-fn wire_fields(record: &Value) -> Vec<WireField> {
-    let Some(object) = record.as_object() else { return Vec::new() };
-    object
+/// After the history of a new session is merged: every customer part older
+/// than the latest reply of the agent or a person has had its answer.
+pub fn cover_history(case: &mut CaseState) {
+    let answered_until = case
+        .conversation
+        .parts
         .iter()
-        .filter(|(name, _)| name.as_str() != "attributes")
-        .filter_map(|(name, value)| {
-            let value = match value {
-                Value::Null => WireValue::Null,
-                Value::Bool(b) => WireValue::Boolean(*b),
-                Value::Number(n) => WireValue::Number(n.to_string()),
-                Value::String(s) => WireValue::Text(s.clone()),
-                Value::Object(o) if o.contains_key("attributes") || o.contains_key("records") => return None,
-                other => WireValue::Compound(other.to_string()),
-            };
-            Some(WireField { name: name.clone(), value })
-        })
-        .collect()
+        .filter(|p| matches!(p.author, AuthorRole::Agent | AuthorRole::Teammate))
+        .map(|p| p.created_at)
+        .max();
+    if let Some(until) = answered_until {
+        let answered: Vec<String> = case
+            .conversation
+            .parts
+            .iter()
+            .filter(|p| p.author == AuthorRole::Customer && p.created_at < until)
+            .map(|p| p.id.clone())
+            .collect();
+        case.covered.extend(answered);
+    }
+}
+
+/// The current values of the write-back fields, so only changes are written (A9).
+fn read_write_back_fields(case: &mut CaseState, record: &CaseRecord) {
+    if let Some(involved) = record.involved {
+        case.involved_written = involved;
+    }
+    if let Some(value) = &record.resolution_state {
+        case.written_state = value.as_deref().and_then(state_from_picklist);
+    }
+}
+
+fn attributes_of(
+    ctx: &Context,
+    object: &str,
+    fields: Option<&Vec<WireField>>,
+    warnings: &mut Vec<String>,
+) -> Vec<Attribute> {
+    attributes(ctx, object, fields.map(Vec::as_slice), warnings)
+}
+
+fn attributes(ctx: &Context, object: &str, fields: Option<&[WireField]>, warnings: &mut Vec<String>) -> Vec<Attribute> {
+    let (Some(fields), Some(catalog)) = (fields, ctx.catalogs.get(object)) else {
+        return Vec::new();
+    };
+    let mappings: Vec<_> = ctx.org.mappings.iter().filter(|m| m.object.eq_ignore_ascii_case(object)).cloned().collect();
+    match record_to_attributes(catalog, fields, &mappings) {
+        Ok(attributes) => attributes,
+        Err(errors) => {
+            // Keep every good value; a bad one is reported, never guessed.
+            warnings.extend(errors.iter().map(|e| e.to_string()));
+            let good: Vec<WireField> = fields
+                .iter()
+                .filter(|f| !errors.iter().any(|e| e.field.eq_ignore_ascii_case(&f.name)))
+                .cloned()
+                .collect();
+            record_to_attributes(catalog, &good, &mappings).unwrap_or_default()
+        }
+    }
+}
+
+/// Bring child records (posts, comments, emails) into a conversation in
+/// session. Returns how many parts were new. A reply of the connector's own
+/// that comes back through the poll settles its outbox entry.
+pub fn apply_children(ctx: &Context, case: &mut CaseState, records: &[&ChildRecord]) -> usize {
+    note_incoming_emails(case, records);
+    let authors = ctx.authors();
+    let mut new_parts = Vec::new();
+    for record in records {
+        if authors.is_agent(&record.author) {
+            outbox::settle_seen_reply(case, record);
+        }
+        if let Some(part) = parts::child_part(record, &authors, &ctx.org.api_version) {
+            new_parts.push(part);
+        }
+    }
+    let added = merge_parts(case, new_parts, case.in_session);
+    if added > 0 {
+        case.updated_at = ctx.now;
+    }
+    added
+}
+
+/// Add parts not seen before and keep time order; the customer's new
+/// messages are resolution facts when `in_session`. Returns how many were added.
+pub fn merge_parts(case: &mut CaseState, parts: Vec<ConversationPart>, in_session: bool) -> usize {
+    let mut added = 0;
+    for part in parts {
+        if case.conversation.parts.iter().any(|p| p.id == part.id) {
+            continue;
+        }
+        if in_session && part.author == AuthorRole::Customer {
+            case.events.push(Event::CustomerMessage(part.created_at));
+        }
+        case.conversation.parts.push(part);
+        added += 1;
+    }
+    // Time order; the case's description opens the conversation even when a
+    // post was created in the same instant.
+    let opening = |p: &ConversationPart| p.source != PartSource::CaseDescription;
+    case.conversation.parts.sort_by(|a, b| {
+        a.created_at.cmp(&b.created_at).then_with(|| opening(a).cmp(&opening(b))).then_with(|| a.id.cmp(&b.id))
+    });
+    added
+}
+
+/// Where email replies go: the sender of the customer's latest email, in its thread.
+fn note_incoming_emails(case: &mut CaseState, records: &[&ChildRecord]) {
+    let latest = records
+        .iter()
+        .filter(|r| r.kind == ChildKind::EmailMessage)
+        .filter_map(|r| r.email.as_ref().filter(|e| e.incoming).map(|e| (e.message_date.unwrap_or(r.created_at), e)))
+        .max_by_key(|(at, _)| *at);
+    if let Some((_, email)) = latest {
+        if let Some(from) = &email.from_address {
+            case.reply_to = Some(from.clone());
+        }
+        if let Some(id) = &email.message_id {
+            case.last_message_id = Some(id.clone());
+        }
+    }
+}
+
+/// The customer parts that are owed an answer now, oldest first; empty when
+/// the agent must not take a turn: no session, handed off, a reply of the
+/// conversation still unsent (it goes first), or nothing unanswered.
+///
+/// A customer part a person answered (a teammate's reply after it) counts
+/// as answered and is marked so.
+pub fn owed_answer(case: &mut CaseState) -> Vec<String> {
+    if !case.in_session || case.handed_off || case.outbox.iter().any(|e| e.is_unsent()) {
+        return Vec::new();
+    }
+    let open: Vec<(String, Timestamp)> = case
+        .conversation
+        .parts
+        .iter()
+        .filter(|p| p.author == AuthorRole::Customer && !case.covered.contains(&p.id))
+        .map(|p| (p.id.clone(), p.created_at))
+        .collect();
+    let Some(latest) = open.iter().map(|(_, at)| *at).max() else { return Vec::new() };
+    let person_replied =
+        case.conversation.parts.iter().any(|p| p.author == AuthorRole::Teammate && p.created_at > latest);
+    if person_replied {
+        case.covered.extend(open.into_iter().map(|(id, _)| id));
+        return Vec::new();
+    }
+    open.into_iter().map(|(id, _)| id).collect()
+}
+
+/// The resolution state of a conversation by the state machine (A10), as of `now`.
+pub fn decide_resolution(case: &mut CaseState, ctx: &Context) {
+    if case.in_session || case.handed_off {
+        let decision = decide(&case.events, ctx.now, &ctx.org.resolution_timeouts);
+        case.conversation.resolution = decision.state;
+        case.changes_at = decision.changes_at;
+    } else {
+        case.changes_at = None;
+    }
+}
+
+/// When a conversation next needs a look although the poll brings nothing
+/// (`Some`: it stays open), or `None`: nothing is left to do and it leaves
+/// the open set. `write_pending`: a case update is still to be written.
+pub fn next_look(case: &CaseState, write_pending: bool, turn_failed: bool, now: Timestamp) -> Option<Timestamp> {
+    let mut at: Option<Timestamp> = None;
+    let mut wake = |t: Timestamp| at = Some(at.map_or(t, |a| a.min(t)));
+    for entry in &case.outbox {
+        match &entry.delivery {
+            crate::cycle::state::Delivery::Queued => wake(now),
+            crate::cycle::state::Delivery::Attempted { at, answered: true } => wake(now.max(*at)),
+            crate::cycle::state::Delivery::Attempted { at, answered: false } => wake(at + outbox::SETTLE_WINDOW_MS),
+            crate::cycle::state::Delivery::Refused(_) => {}
+        }
+    }
+    if write_pending || turn_failed {
+        wake(now);
+    }
+    if case.in_session
+        && !case.handed_off
+        && let Some(changes_at) = case.changes_at
+    {
+        wake(changes_at);
+    }
+    at
 }
 
 /// The state a picklist value names.
@@ -370,4 +344,127 @@ pub fn state_from_picklist(value: &str) -> Option<ResolutionState> {
     ]
     .into_iter()
     .find(|state| state.picklist_value().is_some_and(|v| v.eq_ignore_ascii_case(value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cycle::state::{Delivery, OutboxEntry, ReplyKind};
+
+    fn part(id: &str, author: AuthorRole, at: Timestamp) -> ConversationPart {
+        ConversationPart {
+            id: id.into(),
+            source: PartSource::CaseComment,
+            author,
+            author_name: None,
+            text: id.into(),
+            created_at: at,
+            attachments: vec![],
+        }
+    }
+
+    fn case(parts: Vec<ConversationPart>) -> CaseState {
+        CaseState {
+            conversation: Conversation {
+                id: "500000000000001AAA".into(),
+                case_number: "1".into(),
+                subject: None,
+                origin: None,
+                attributes: vec![],
+                person: vec![],
+                company: vec![],
+                parts,
+                resolution: ResolutionState::None,
+            },
+            in_session: true,
+            last_modstamp: 0,
+            events: vec![],
+            covered: Default::default(),
+            agent_turns: 0,
+            written_state: None,
+            involved_written: false,
+            handed_off: false,
+            pending_owner: None,
+            refused_update: None,
+            topics_added: false,
+            changes_at: None,
+            next_outbox_seq: 0,
+            outbox: vec![],
+            reply_to: None,
+            last_message_id: None,
+            agent_failure: None,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_message_written_while_the_agent_composed_is_still_owed_an_answer() {
+        // The agent's turn covered m1; m2 arrived before the reply was created.
+        let mut state = case(vec![
+            part("m1", AuthorRole::Customer, 10),
+            part("m2", AuthorRole::Customer, 11),
+            part("r1", AuthorRole::Agent, 14),
+        ]);
+        state.covered.insert("m1".into());
+        assert_eq!(owed_answer(&mut state), vec!["m2".to_string()]);
+    }
+
+    #[test]
+    fn no_turn_while_a_reply_is_unsent() {
+        let mut state = case(vec![part("m1", AuthorRole::Customer, 10), part("m2", AuthorRole::Customer, 20)]);
+        state.covered.insert("m1".into());
+        state.outbox.push(OutboxEntry {
+            seq: 0,
+            kind: ReplyKind::CaseComment,
+            body: "r1".into(),
+            email_to: None,
+            email_subject: None,
+            in_reply_to: None,
+            created_at: 12,
+            delivery: Delivery::Attempted { at: 12, answered: true },
+            sent_email: None,
+        });
+        assert!(owed_answer(&mut state).is_empty());
+        state.outbox[0].delivery = Delivery::Refused("no".into());
+        assert_eq!(owed_answer(&mut state), vec!["m2".to_string()]);
+    }
+
+    #[test]
+    fn a_persons_reply_answers_the_customer() {
+        let mut state = case(vec![part("m1", AuthorRole::Customer, 10), part("t1", AuthorRole::Teammate, 11)]);
+        assert!(owed_answer(&mut state).is_empty());
+        assert!(state.covered.contains("m1"));
+    }
+
+    #[test]
+    fn history_before_the_last_reply_is_answered() {
+        let mut state = case(vec![
+            part("m1", AuthorRole::Customer, 10),
+            part("r1", AuthorRole::Agent, 11),
+            part("m2", AuthorRole::Customer, 12),
+        ]);
+        cover_history(&mut state);
+        assert_eq!(owed_answer(&mut state), vec!["m2".to_string()]);
+    }
+
+    #[test]
+    fn a_write_that_may_still_land_wakes_the_conversation_after_the_settle_window() {
+        let mut state = case(vec![]);
+        state.outbox.push(OutboxEntry {
+            seq: 0,
+            kind: ReplyKind::CaseComment,
+            body: "r".into(),
+            email_to: None,
+            email_subject: None,
+            in_reply_to: None,
+            created_at: 100,
+            delivery: Delivery::Attempted { at: 100, answered: false },
+            sent_email: None,
+        });
+        assert_eq!(next_look(&state, false, false, 200), Some(100 + outbox::SETTLE_WINDOW_MS));
+        state.outbox.clear();
+        assert_eq!(next_look(&state, false, false, 200), None, "nothing left: the conversation leaves the open set");
+        state.changes_at = Some(5000);
+        assert_eq!(next_look(&state, false, false, 200), Some(5000));
+    }
 }

@@ -10,10 +10,12 @@ use crate::salesforce::client::SalesforceClient;
 use crate::salesforce::describe::parse_describe;
 use crate::salesforce::transport::Transport;
 
-use super::outbox::Outbox;
-use super::parts::text;
-use super::state::{self, Batch, CaseState, StoredError};
+use super::state::{self, Batch, CaseState, Delivery, StateView, StoredError, Summary};
 use super::{CATALOG_OBJECTS, SyncError, with_budget};
+
+fn text(record: &Value, field: &str) -> Option<String> {
+    record.get(field).and_then(Value::as_str).map(str::to_string)
+}
 
 /// A user who can own cases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,9 +120,7 @@ pub fn list_fields<T: Transport, C: Capabilities>(
     caps: &mut C,
 ) -> Result<Vec<ObjectCatalog>, SyncError> {
     let (catalogs, _, _) = with_budget(org, transport, caps, |client, caps| {
-        let mut batch = Batch::default();
-        let catalogs = super::catalogs(client, caps, &mut batch)?;
-        batch.commit(caps)?;
+        let catalogs = super::catalogs(client, caps, &mut StateView::default())?;
         Ok(catalogs.into_values().collect())
     })?;
     Ok(catalogs)
@@ -144,8 +144,8 @@ pub fn change_field<T: Transport, C: Capabilities>(
     let object = checked_object(object)?;
     let invalid = |e: catalog::CatalogError| SyncError::InvalidConfig(e.to_string());
     let (catalog, _, _) = with_budget(org, transport, caps, |client, caps| {
-        let mut batch = Batch::default();
-        let current = super::catalogs(client, caps, &mut batch)?
+        let mut view = StateView::default();
+        let current = super::catalogs(client, caps, &mut view)?
             .remove(object)
             .unwrap_or_else(|| ObjectCatalog { object: object.to_string(), fields: Vec::new() });
         let updated = match change {
@@ -164,58 +164,81 @@ pub fn change_field<T: Transport, C: Capabilities>(
                 catalog::resync_list_field(current, fresh).map_err(invalid)?
             }
         };
-        batch.put(state::catalog_key(object), &updated);
-        batch.commit(caps)?;
+        let mut batch = Batch::default();
+        view.put(&mut batch, state::catalog_key(object), &updated);
+        view.commit(caps, batch)?;
         Ok(updated)
     })?;
     Ok(catalog)
 }
 
+/// Every known conversation in brief, from the stored summaries (a listing
+/// never reads whole conversations, however many the org has).
 pub fn list_conversations(caps: &mut impl Capabilities) -> Result<Vec<ConversationSummary>, SyncError> {
-    Ok(state::load_all::<CaseState>(caps, "case/")?
-        .into_iter()
-        .map(|(_, case)| ConversationSummary {
-            parts: u32::try_from(case.conversation.parts.len()).unwrap_or(u32::MAX),
-            case_id: case.conversation.id,
-            case_number: case.conversation.case_number,
-            subject: case.conversation.subject,
-            resolution: case.conversation.resolution,
-            handed_off: case.handed_off,
-            updated_at: case.updated_at,
-        })
-        .collect())
+    let mut summaries = Vec::new();
+    state::for_each_entry(caps, state::SUMMARY_PREFIX, &mut |key, text| {
+        let summary: Summary = serde_json::from_str(&text)
+            .map_err(|e| SyncError::Storage(format!("the stored value `{key}` cannot be read ({e})")))?;
+        summaries.push(ConversationSummary {
+            case_id: summary.case_id,
+            case_number: summary.case_number,
+            subject: summary.subject,
+            resolution: summary.resolution,
+            parts: summary.parts,
+            handed_off: summary.handed_off,
+            updated_at: summary.updated_at,
+        });
+        Ok(())
+    })?;
+    Ok(summaries)
 }
 
+/// One conversation by case Id, in any of the Id's forms (15 characters, or
+/// 18 in any letter case).
 pub fn get_conversation(caps: &mut impl Capabilities, case_id: &str) -> Result<Option<Conversation>, SyncError> {
-    Ok(state::load::<CaseState>(caps, &state::case_key(case_id))?.map(|case| case.conversation))
+    let Some(id) = crate::salesforce::ids::canonical_id(case_id.trim()) else {
+        return Err(SyncError::InvalidConfig(format!(
+            "`{case_id}` is not a Salesforce case Id (15 or 18 letters and digits, like 500Ws00000AbCdE)"
+        )));
+    };
+    Ok(StateView::default().load::<CaseState>(caps, &state::conversation_key(&id))?.map(|case| case.conversation))
 }
 
 pub fn list_errors(caps: &mut impl Capabilities) -> Result<Vec<StoredError>, SyncError> {
-    Ok(state::load_all::<StoredError>(caps, "error/")?.into_iter().map(|(_, e)| e).collect())
+    Ok(StateView::default().load_all::<StoredError>(caps, state::ERROR_PREFIX)?.into_iter().map(|(_, e)| e).collect())
 }
 
-/// Retry a failed write: re-queue its reply or let the case update go out again
-/// next cycle, and drop the error.
+/// Retry a failed write: re-queue its reply or let the case update go out
+/// again next cycle, and drop the error. Committed against what was read, so
+/// a cycle running at the same time cannot undo it (nor it the cycle's work).
 pub fn retry_error(caps: &mut impl Capabilities, error_id: &str) -> Result<(), SyncError> {
+    let mut view = StateView::default();
     let key = state::error_key(error_id);
-    let Some(error) = state::load::<StoredError>(caps, &key)? else {
+    let Some(error) = view.load::<StoredError>(caps, &key)? else {
         return Err(SyncError::InvalidConfig(format!("there is no error `{error_id}`; `errors list` shows them")));
     };
-    if let Some(outbox_key) = &error.outbox_key {
-        Outbox::requeue(caps, outbox_key)?;
-    }
     let mut batch = Batch::default();
     if let Some(case_id) = &error.record_id {
-        if let Some(mut case) = state::load::<CaseState>(caps, &state::case_key(case_id))? {
+        let conversation = state::conversation_key(case_id);
+        if let Some(mut case) = view.load::<CaseState>(caps, &conversation)? {
+            let seq =
+                error.outbox_key.as_deref().and_then(|k| k.rsplit('/').next()).and_then(|s| s.parse::<u32>().ok());
+            for entry in case.outbox.iter_mut().filter(|e| Some(e.seq) == seq) {
+                entry.delivery = Delivery::Queued;
+            }
             case.refused_update = None;
             if error.operation == "add topic" {
                 case.topics_added = false;
             }
-            batch.put(state::case_key(case_id), &case);
+            view.put(&mut batch, conversation, &case);
+            // Back in the open set, due now.
+            let mut hot: state::HotIndex = view.load(caps, state::HOT_KEY)?.unwrap_or_default();
+            hot.0.insert(case.id().to_string(), 0);
+            view.put(&mut batch, state::HOT_KEY.to_string(), &hot);
         }
     }
-    batch.delete(key);
-    batch.commit(caps)
+    view.delete(&mut batch, key);
+    view.commit(caps, batch)
 }
 
 /// A JSON value's text, for error messages.

@@ -42,6 +42,9 @@ pub use wire::parse_limit_info;
 
 /// Salesforce runs at most 25 subrequests in one composite request.
 pub const MAX_COMPOSITE_SUBREQUESTS: usize = 25;
+/// Of a composite request's subrequests, at most five may be queries or
+/// collections (Salesforce refuses the request otherwise).
+pub const MAX_COMPOSITE_QUERIES: usize = 5;
 /// sObject Collections take at most 200 records per request.
 pub const MAX_COLLECTION_RECORDS: usize = 200;
 
@@ -373,12 +376,33 @@ pub struct SalesforceClient<T: Transport> {
     last_usage: Option<ApiUsage>,
     /// The user the refresh token belongs to (`005…`), from the token answer's `id`.
     identity_user_id: Option<String>,
+    /// Whether the session was obtained by this client (and should be kept).
+    session_is_new: bool,
+    /// Salesforce's clock minus the local clock (ms), from the last `Date` header.
+    server_offset_ms: Option<i64>,
 }
 
-struct Session {
-    access_token: String,
+/// An access token and the instance it is for: what the token answer gives,
+/// kept between cycles (encrypted, see [`super::session`]) so a token is
+/// requested once per session lifetime, not once per cycle.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    pub access_token: String,
     /// Without a trailing `/`.
-    instance_url: String,
+    pub instance_url: String,
+    /// The user the org was connected as (`005…`), from the token answer's `id`.
+    #[serde(default)]
+    pub identity_user_id: Option<String>,
+}
+
+/// The access token is never printed.
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("instance_url", &self.instance_url)
+            .field("identity_user_id", &self.identity_user_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One REST request, described once so it can be sent again after a token refresh.
@@ -437,7 +461,42 @@ impl<T: Transport> SalesforceClient<T> {
             token_calls: 0,
             last_usage: None,
             identity_user_id: None,
+            session_is_new: false,
+            server_offset_ms: None,
         }
+    }
+
+    /// Starts from a session kept from an earlier cycle: no token request
+    /// until Salesforce answers 401 (then one refresh and one retry).
+    pub fn resume_session(&mut self, session: Session) {
+        self.identity_user_id = session.identity_user_id.clone().or(self.identity_user_id.take());
+        self.session = Some(session);
+        self.session_is_new = false;
+    }
+
+    /// The session this client obtained with a token request, if it did:
+    /// keep it for the next cycle.
+    pub fn new_session(&self) -> Option<&Session> {
+        self.session.as_ref().filter(|_| self.session_is_new)
+    }
+
+    /// Salesforce's time now, by the `Date` header of its last answer and the
+    /// local clock's progress since; `None` before any answer carried one.
+    pub fn salesforce_now(&self) -> Option<crate::model::Timestamp> {
+        self.server_offset_ms.map(|offset| local_now().saturating_add(offset))
+    }
+
+    /// Remembers how far Salesforce's clock is from ours. The header names
+    /// whole seconds; half a second is added, the middle of the second it names.
+    fn note_server_time(&mut self, response: &HttpResponse) {
+        if let Some(server) = response.header("Date").and_then(wire::parse_http_date) {
+            self.server_offset_ms = Some(server + 500 - local_now());
+        }
+    }
+
+    /// Salesforce's clock minus the local clock (ms), from the last `Date` header.
+    pub fn server_offset(&self) -> Option<i64> {
+        self.server_offset_ms
     }
 
     /// REST requests sent so far (each composite or collection request is one).
@@ -521,6 +580,7 @@ impl<T: Transport> SalesforceClient<T> {
             .transport
             .send(&request)
             .map_err(|error| self.transport_error("token request", &request.url, error))?;
+        self.note_server_time(&response);
 
         if (200..300).contains(&response.status) {
             // The body holds the access token: no error below quotes it.
@@ -546,16 +606,18 @@ impl<T: Transport> SalesforceClient<T> {
             if let Some(user_id) = token.id.as_deref().and_then(identity_user_id) {
                 self.identity_user_id = Some(user_id);
             }
-            self.session = Some(Session { access_token, instance_url });
+            self.session =
+                Some(Session { access_token, instance_url, identity_user_id: self.identity_user_id.clone() });
+            self.session_is_new = true;
             return Ok(());
         }
 
-        if (400..500).contains(&response.status) {
-            if let Ok(refusal) = serde_json::from_slice::<wire::OAuthError>(&response.body) {
-                let reason = self.scrub(&reconnect_reason(&refusal));
-                self.reconnect_required = Some(reason.clone());
-                return Err(ClientError::ReconnectRequired(reason));
-            }
+        if (400..500).contains(&response.status)
+            && let Ok(refusal) = serde_json::from_slice::<wire::OAuthError>(&response.body)
+        {
+            let reason = self.scrub(&reconnect_reason(&refusal));
+            self.reconnect_required = Some(reason.clone());
+            return Err(ClientError::ReconnectRequired(reason));
         }
         Err(self.error_from_response("token request", &response))
     }
@@ -749,6 +811,27 @@ impl<T: Transport> SalesforceClient<T> {
         self.rest(RestCall::new(&label, Method::Delete, path)).map(drop)
     }
 
+    /// Runs SOQL queries as composite query subrequests (five per call, the
+    /// most Salesforce allows), following each result's further pages; returns
+    /// each query's records by reference id, in order.
+    pub fn query_many(&mut self, queries: &[(String, String)]) -> Result<Vec<(String, Vec<Value>)>, ClientError> {
+        let mut results = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(MAX_COMPOSITE_QUERIES) {
+            let subrequests = chunk
+                .iter()
+                .map(|(reference, soql)| Subrequest::new(Method::Get, self.query_path(soql), reference.clone()))
+                .collect();
+            for response in self.composite(false, subrequests)? {
+                if !response.is_success() {
+                    return Err(ClientError::from_subresponse(&response));
+                }
+                let records = self.all_records(response.body)?;
+                results.push((response.reference_id, records));
+            }
+        }
+        Ok(results)
+    }
+
     /// Runs subrequests through `POST /composite`, one call per 25. More than 25
     /// are split into several requests only when `all_or_none` is false (a
     /// later request cannot then refer to an earlier one's `@{ref}`); with
@@ -934,6 +1017,7 @@ impl<T: Transport> SalesforceClient<T> {
         if let Some(usage) = response.header("Sforce-Limit-Info").and_then(parse_limit_info) {
             self.last_usage = Some(usage);
         }
+        self.note_server_time(&response);
         Ok(response)
     }
 
@@ -1041,6 +1125,14 @@ impl<T: Transport> SalesforceClient<T> {
         }
         text
     }
+}
+
+/// The local wall clock, ms since the epoch (`wasi:clocks` in the component).
+fn local_now() -> crate::model::Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// What to tell the user when the token endpoint refuses.

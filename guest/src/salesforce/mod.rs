@@ -2,7 +2,10 @@
 //! authentication, errors and limits. The rest of the connector speaks in
 //! cases, conversations and outcomes, not JSON.
 
+pub mod cases;
 pub mod client;
 pub mod describe;
 pub mod escape;
+pub mod ids;
+pub mod session;
 pub mod transport;

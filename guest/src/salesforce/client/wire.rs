@@ -80,10 +80,10 @@ pub(super) fn api_error_from_items(status: u16, items: Vec<ErrorItem>) -> Option
     let mut messages: Vec<String> = Vec::new();
     let mut fields: Vec<String> = Vec::new();
     for item in items {
-        if let Some(message) = item.message.filter(|m| !m.is_empty()) {
-            if !messages.contains(&message) {
-                messages.push(message);
-            }
+        if let Some(message) = item.message.filter(|m| !m.is_empty())
+            && !messages.contains(&message)
+        {
+            messages.push(message);
         }
         for field in item.fields.unwrap_or_default() {
             if !fields.contains(&field) {
@@ -205,6 +205,12 @@ pub fn parse_limit_info(header: &str) -> Option<ApiUsage> {
         let (used, max) = value.trim().split_once('/')?;
         Some(ApiUsage { used: used.trim().parse().ok()?, max: max.trim().parse().ok()? })
     })
+}
+
+/// An HTTP `Date` header (RFC 7231 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`)
+/// as ms since the epoch.
+pub(super) fn parse_http_date(value: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc2822(value.trim()).ok().map(|t| t.timestamp_millis())
 }
 
 // --- encoding ------------------------------------------------------------------------

@@ -45,7 +45,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -259,12 +261,12 @@ impl RunningEmulator {
     /// Moves the emulator clock forward: record timestamps, token expiry,
     /// query locator expiry and the daily allowance all follow it.
     pub fn advance_clock(&self, by: Duration) {
-        self.emulator.org().clock.advance(by);
+        self.emulator.clock.advance(by);
     }
 
-    /// The emulator clock's current time.
+    /// The emulator clock's current time (what responses' `Date` header says).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.emulator.org().clock.now()
+        self.emulator.clock.now()
     }
 
     /// An access token acting as the active user with this username (a
@@ -322,7 +324,17 @@ fn router(emulator: Arc<Emulator>) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(axum::middleware::map_response_with_state(emulator.clone(), date_header))
         .with_state(emulator)
+}
+
+/// Every answer carries `Date` from the emulator clock, as Salesforce's carry
+/// its own time: a client can read the org's "now" from any response.
+async fn date_header(State(emulator): State<Arc<Emulator>>, mut response: Response) -> Response {
+    if let Ok(date) = HeaderValue::from_str(&clock::http_date(emulator.clock.now())) {
+        response.headers_mut().insert(header::DATE, date);
+    }
+    response
 }
 
 /// Accepts connections until `stop` turns true. Each connection carries a

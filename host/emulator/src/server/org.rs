@@ -27,6 +27,8 @@ use crate::seed::{self, SeededOrg};
 pub(crate) struct Emulator {
     pub base_url: String,
     pub seeded: SeededOrg,
+    /// The org's clock, readable without the org's lock (it shares the offset).
+    pub clock: Clock,
     org: Mutex<Org>,
     faults: Mutex<FaultPlan>,
 }
@@ -51,7 +53,7 @@ impl Emulator {
         let now = clock.now();
         let org = Org {
             db,
-            clock,
+            clock: clock.clone(),
             org_id,
             base_url: base_url.clone(),
             app: ConnectedApp::generate(),
@@ -63,7 +65,7 @@ impl Emulator {
             counters: CallCounters::default(),
             cursors: QueryCursors::default(),
         };
-        Ok(Emulator { base_url, seeded, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
+        Ok(Emulator { base_url, seeded, clock, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
     }
 
     /// The org, for one synchronous piece of work. A handler that panicked

@@ -84,3 +84,28 @@ fn calls_are_counted_by_endpoint() {
     assert_eq!(counters.total, 4);
     assert_eq!(org.emulator.api_usage().used, 4);
 }
+
+/// The `Date` header of a response, parsed.
+fn date_of(response: &reqwest::blocking::Response) -> chrono::DateTime<chrono::FixedOffset> {
+    assert_eq!(response.headers().get_all("date").iter().count(), 1, "hyper adds no second Date");
+    let date = response.headers()["date"].to_str().unwrap().to_string();
+    // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`, always 29 characters.
+    assert!(date.len() == 29 && date.ends_with(" GMT"), "{date}");
+    chrono::DateTime::parse_from_rfc2822(&date).unwrap_or_else(|e| panic!("{date}: {e}"))
+}
+
+#[test]
+fn every_response_carries_a_date_header_that_follows_the_emulator_clock() {
+    let org = Org::demo();
+    let before = date_of(&org.get("/limits"));
+    assert!((before.to_utc() - org.emulator.now()).num_seconds().abs() <= 2);
+
+    org.emulator.advance_clock(std::time::Duration::from_secs(3 * 24 * 3600));
+    let api = org.get("/limits");
+    let admin = org.admin(reqwest::Method::GET, "/clock").send().unwrap();
+    let not_found = org.http.get(format!("{}/nowhere", org.creds.url)).send().unwrap();
+    for response in [&api, &admin, &not_found] {
+        let moved = date_of(response) - before;
+        assert!(moved >= chrono::Duration::days(3) && moved < chrono::Duration::days(3) + chrono::Duration::minutes(1));
+    }
+}

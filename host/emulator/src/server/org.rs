@@ -23,9 +23,19 @@ use crate::ids;
 use crate::schema::Schema;
 use crate::seed::{self, SeededOrg};
 
+/// The two origins an org is reached at, as `https://login.salesforce.com`
+/// and `https://acme.my.salesforce.com` are.
+#[derive(Debug, Clone)]
+pub(crate) struct Origins {
+    /// Where clients log in: OAuth (and the admin API) only.
+    pub login_url: String,
+    /// The org's own host: the REST API, OAuth too (a My Domain host serves it) and the admin API.
+    pub instance_url: String,
+}
+
 /// What the server shares between connections.
 pub(crate) struct Emulator {
-    pub base_url: String,
+    pub origins: Origins,
     pub seeded: SeededOrg,
     /// The org's clock, readable without the org's lock (it shares the offset).
     pub clock: Clock,
@@ -34,7 +44,7 @@ pub(crate) struct Emulator {
 }
 
 impl Emulator {
-    pub(crate) fn new(base_url: String, options: &EmulatorOptions) -> anyhow::Result<Self> {
+    pub(crate) fn new(origins: Origins, options: &EmulatorOptions) -> anyhow::Result<Self> {
         let mut schema = Schema::standard();
         for (object, field) in &options.custom_fields {
             schema
@@ -55,7 +65,7 @@ impl Emulator {
             db,
             clock: clock.clone(),
             org_id,
-            base_url: base_url.clone(),
+            origins: origins.clone(),
             app: ConnectedApp::generate(),
             sessions,
             passwords,
@@ -65,7 +75,7 @@ impl Emulator {
             counters: CallCounters::default(),
             cursors: QueryCursors::default(),
         };
-        Ok(Emulator { base_url, seeded, clock, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
+        Ok(Emulator { origins, seeded, clock, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
     }
 
     /// The org, for one synchronous piece of work. A handler that panicked
@@ -82,7 +92,8 @@ impl Emulator {
     pub(crate) fn credentials(&self) -> Credentials {
         let org = self.org();
         Credentials {
-            url: self.base_url.clone(),
+            url: self.origins.login_url.clone(),
+            instance_url: self.origins.instance_url.clone(),
             client_id: org.app.client_id.clone(),
             client_secret: org.app.client_secret.clone(),
             refresh_token: org.integration_refresh_token.clone(),
@@ -109,7 +120,7 @@ pub(crate) struct Org {
     pub clock: Clock,
     /// 18-character org id (`00D…`).
     pub org_id: String,
-    pub base_url: String,
+    pub origins: Origins,
     pub app: ConnectedApp,
     pub sessions: Sessions,
     /// Login passwords by lower-cased username (usernames are case-insensitive).

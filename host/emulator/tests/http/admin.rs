@@ -136,7 +136,7 @@ fn the_cli_line_is_one_json_object_with_the_credentials() {
     assert!(!line.contains('\n'));
     let parsed: Value = serde_json::from_str(&line).unwrap();
     let keys: Vec<&String> = parsed.as_object().unwrap().keys().collect();
-    for key in ["url", "client_id", "client_secret", "refresh_token", "username", "password"] {
+    for key in ["url", "instance_url", "client_id", "client_secret", "refresh_token", "username", "password"] {
         assert!(keys.iter().any(|k| *k == key), "{key} in {line}");
     }
     let back: Credentials = serde_json::from_str(&line).unwrap();

@@ -4,6 +4,7 @@ mod admin;
 mod composite;
 mod faults;
 mod oauth;
+mod origins;
 mod query;
 mod robustness;
 mod sobjects;

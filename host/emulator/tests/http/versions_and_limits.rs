@@ -6,7 +6,8 @@ use crate::support::{Org, status_json};
 #[test]
 fn versions_are_listed_without_a_session_and_unknown_versions_are_not_found() {
     let org = Org::with(EmulatorOptions { seed: Seed::Empty, ..Default::default() });
-    let (status, versions) = status_json(org.http.get(format!("{}/services/data/", org.creds.url)).send().unwrap());
+    let (status, versions) =
+        status_json(org.http.get(format!("{}/services/data/", org.creds.instance_url)).send().unwrap());
     assert_eq!(status, 200);
     let versions = versions.as_array().unwrap();
     for v in 50..=62 {
@@ -19,14 +20,18 @@ fn versions_are_listed_without_a_session_and_unknown_versions_are_not_found() {
         versions.iter().any(|e| e == &json!({"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"}))
     );
 
-    let unknown =
-        org.http.get(format!("{}/services/data/v12.0/limits", org.creds.url)).bearer_auth(&org.token).send().unwrap();
+    let unknown = org
+        .http
+        .get(format!("{}/services/data/v12.0/limits", org.creds.instance_url))
+        .bearer_auth(&org.token)
+        .send()
+        .unwrap();
     assert_eq!(
         status_json(unknown),
         (404, json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]))
     );
 
-    let wrong_method = org.http.delete(format!("{}/services/data/", org.creds.url)).send().unwrap();
+    let wrong_method = org.http.delete(format!("{}/services/data/", org.creds.instance_url)).send().unwrap();
     let (status, body) = status_json(wrong_method);
     assert_eq!((status, body[0]["errorCode"].clone()), (405, json!("METHOD_NOT_ALLOWED")));
 

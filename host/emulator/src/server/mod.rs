@@ -59,7 +59,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{any, get, post};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -401,6 +401,16 @@ async fn date_header(State(emulator): State<Arc<Emulator>>, mut response: Respon
     response
 }
 
+/// What Salesforce answers when it fails inside (here: a handler panicked).
+fn internal_error() -> Response {
+    response::ApiResponse::from(SfError::new(
+        500,
+        "UNKNOWN_EXCEPTION",
+        "An unexpected error occurred. Please include this ErrorId if you contact support.",
+    ))
+    .into_response()
+}
+
 /// Accepts connections until `stop` turns true. Each connection carries a
 /// [`ConnectionControl`] so a fault can close its socket without answering,
 /// which `axum::serve` cannot do.
@@ -432,7 +442,23 @@ async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<boo
                 let control = control.clone();
                 tower::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(control.clone());
-                    app.clone().oneshot(request)
+                    // Detached, so the request is carried out even if the
+                    // client disconnects and hyper drops this future, as
+                    // Salesforce carries out a request whose client is gone.
+                    let handling = tokio::spawn(app.clone().oneshot(request));
+                    let control = control.clone();
+                    async move {
+                        let response = match handling.await {
+                            Ok(Ok(response)) => response,
+                            Ok(Err(infallible)) => match infallible {},
+                            Err(_) => internal_error(),
+                        };
+                        if control.is_dropped() {
+                            // A fault closes this connection: no answer, ever.
+                            std::future::pending::<()>().await;
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 })
             };
             let connection = hyper::server::conn::http1::Builder::new()

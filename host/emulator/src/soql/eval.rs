@@ -199,8 +199,9 @@ pub fn compare_values(a: &Value, b: &Value, ci: bool) -> Option<Ordering> {
     })
 }
 
-/// Sort order for ORDER BY: nulls placed as asked, text case-insensitive.
-fn order_values(a: &Value, b: &Value, descending: bool, nulls_first: bool) -> Ordering {
+/// Sort order for ORDER BY: nulls placed as asked, text case-insensitive
+/// when `ci` (text fields; ids sort case-sensitively, as `Id > '…'` compares them).
+fn order_values(a: &Value, b: &Value, descending: bool, nulls_first: bool, ci: bool) -> Ordering {
     match (a.is_null(), b.is_null()) {
         (true, true) => Ordering::Equal,
         (true, false) => {
@@ -218,7 +219,7 @@ fn order_values(a: &Value, b: &Value, descending: bool, nulls_first: bool) -> Or
             }
         }
         (false, false) => {
-            let ord = compare_values(a, b, true).unwrap_or(Ordering::Equal);
+            let ord = compare_values(a, b, ci).unwrap_or(Ordering::Equal);
             if descending { ord.reverse() } else { ord }
         }
     }
@@ -234,7 +235,7 @@ fn sort_rows<'db>(db: &'db Database, rows: &mut Vec<&'db Record>, keys: &[SortKe
     keyed.sort_by(|(a, _), (b, _)| {
         keys.iter()
             .zip(a.iter().zip(b.iter()))
-            .map(|(k, (x, y))| order_values(x, y, k.descending, k.nulls_first))
+            .map(|(k, (x, y))| order_values(x, y, k.descending, k.nulls_first, k.field.field_type().is_text()))
             .find(|o| *o != Ordering::Equal)
             .unwrap_or(Ordering::Equal)
     });
@@ -320,7 +321,8 @@ fn aggregate(db: &Database, rows: &[&Record], agg: &AggregatePlan) -> Vec<Vec<Va
                     AggregateSource::Aggregate(func, field) => {
                         let values: Vec<Cow<'_, Value>> =
                             members.iter().map(|r| resolve(db, r, field)).filter(|v| !v.is_null()).collect();
-                        aggregate_values(*func, &values.iter().map(|v| &**v).collect::<Vec<_>>())
+                        let values: Vec<&Value> = values.iter().map(|v| &**v).collect();
+                        aggregate_values(*func, &values, field.field_type().is_text())
                     }
                 })
                 .collect()
@@ -330,7 +332,10 @@ fn aggregate(db: &Database, rows: &[&Record], agg: &AggregatePlan) -> Vec<Vec<Va
         results.sort_by(|a, b| {
             agg.order
                 .iter()
-                .map(|k| order_values(&a[k.column], &b[k.column], k.descending, k.nulls_first))
+                .map(|k| {
+                    let ci = column_is_text(agg, k.column);
+                    order_values(&a[k.column], &b[k.column], k.descending, k.nulls_first, ci)
+                })
                 .find(|o| *o != Ordering::Equal)
                 .unwrap_or(Ordering::Equal)
         });
@@ -346,7 +351,16 @@ fn group_key(v: &Value) -> String {
     }
 }
 
-fn aggregate_values(func: AggregateFn, values: &[&Value]) -> Value {
+/// Whether an aggregate result column holds text (compared case-insensitively).
+fn column_is_text(agg: &AggregatePlan, column: usize) -> bool {
+    match &agg.columns[column].source {
+        AggregateSource::Group(i) => agg.group_by[*i].field_type().is_text(),
+        AggregateSource::Aggregate(_, field) => field.field_type().is_text(),
+    }
+}
+
+/// One aggregate over a group's non-null values; `ci` compares text case-insensitively.
+fn aggregate_values(func: AggregateFn, values: &[&Value], ci: bool) -> Value {
     let numbers = || {
         values.iter().filter_map(|v| match v {
             Value::Int(i) => Some(*i as f64),
@@ -371,7 +385,7 @@ fn aggregate_values(func: AggregateFn, values: &[&Value]) -> Value {
         AggregateFn::Avg => Value::Double(numbers().sum::<f64>() / values.len() as f64),
         AggregateFn::Min | AggregateFn::Max => {
             let pick = values.iter().copied().reduce(|best, v| {
-                let ord = compare_values(v, best, true).unwrap_or(Ordering::Equal);
+                let ord = compare_values(v, best, ci).unwrap_or(Ordering::Equal);
                 let better = if func == AggregateFn::Min { ord == Ordering::Less } else { ord == Ordering::Greater };
                 if better { v } else { best }
             });

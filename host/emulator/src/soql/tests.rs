@@ -245,6 +245,154 @@ fn comparisons_follow_salesforce_rules() {
     assert_eq!(count(&format!("SELECT Id FROM Case WHERE Id = '{id15}'")), 1);
 }
 
+/// The connector's case query: the fields it reads, its owner-or-known filter
+/// and its keyset condition, exactly as it sends them.
+const CASE_FIELDS: &str = "Id, CaseNumber, Subject, Description, Origin, Status, IsClosed, OwnerId, ContactId, AccountId, SuppliedEmail, SuppliedName, CreatedDate, SystemModstamp, Priority, FinInvolved__c, FinResolutionState__c, Contact.Email, Contact.FirstName, Contact.LastName, Account.Name";
+
+#[test]
+fn parenthesised_or_and_and_nest_as_written() {
+    let org = org();
+    let count = |soql: &str| org.q(soql).len();
+    let (user, other) = (&org.user, &org.other_user);
+    assert_eq!(
+        count(&format!(
+            "SELECT Id FROM Case WHERE (OwnerId = '{user}' OR OwnerId = '{other}') AND (Origin = 'Phone' OR (Origin = 'Email' AND Priority = 'High'))"
+        )),
+        2
+    );
+    assert_eq!(
+        count(&format!("SELECT Id FROM Case WHERE OwnerId = '{user}' OR (OwnerId = '{other}' AND Origin = 'Email')")),
+        1
+    );
+    assert_eq!(count("SELECT Id FROM Case WHERE ((Origin = 'Web'))"), 1);
+    let e = org.err("SELECT Id FROM Case WHERE Origin = 'Web' OR Origin = 'Phone' AND Status = 'New'");
+    assert_eq!(e.error_code, "MALFORMED_QUERY", "mixing AND and OR needs parentheses: {}", e.message);
+}
+
+#[test]
+fn datetime_literals_compare_with_equals_and_greater_than() {
+    let org = org();
+    let count = |soql: &str| org.q(soql).len();
+    // c3 was written at t0 = 2024-05-15T12:00:00Z exactly.
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp = 2024-05-15T12:00:00Z"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp = 2024-05-15T12:00:00.000Z"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp = 2024-05-15T14:00:00+02:00"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp > 2024-05-15T12:00:00Z"), 0);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp > 2024-01-01T00:00:00Z"), 3);
+    assert_eq!(
+        count("SELECT Id FROM Case WHERE CreatedDate >= 2024-05-14T12:00:00Z AND CreatedDate < 2024-05-15T12:00:00Z"),
+        1
+    );
+}
+
+#[test]
+fn ids_compare_and_sort_case_sensitively_as_salesforce_does() {
+    let mut org = org();
+    // Enough cases that the ids' last base-62 digit runs through 0-9, A-Z and a-z.
+    let ids: Vec<String> = (0..70).map(|i| org.create("Case", json!({"Subject": format!("bulk {i}")}))).collect();
+    let in_order: Vec<String> = org
+        .q("SELECT Id FROM Case WHERE Subject LIKE 'bulk %' ORDER BY Id")
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(in_order, ids, "ORDER BY Id is creation order");
+    let upper = ids.iter().position(|id| id.as_bytes()[14].is_ascii_uppercase()).unwrap();
+    let lower = ids.iter().position(|id| id.as_bytes()[14].is_ascii_lowercase()).unwrap();
+    assert!(upper < lower);
+    for pivot in [upper, lower] {
+        for literal in [ids[pivot].clone(), ids[pivot][..15].to_string()] {
+            let after =
+                org.q(&format!("SELECT Id FROM Case WHERE Subject LIKE 'bulk %' AND Id > '{literal}' ORDER BY Id"));
+            assert_eq!(after.len(), ids.len() - pivot - 1, "Id > '{literal}'");
+            assert_eq!(after[0]["Id"], json!(ids[pivot + 1]));
+        }
+    }
+}
+
+#[test]
+fn order_by_several_fields_with_a_limit() {
+    let mut org = org();
+    for i in 0..5 {
+        org.create_at("Case", json!({"Subject": format!("tie {i}"), "Origin": "Web"}), t0() - Duration::days(10));
+    }
+    let subjects =
+        |soql: &str| org.q(soql).iter().map(|r| r["Subject"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(subjects("SELECT Subject FROM Case ORDER BY SystemModstamp, Id LIMIT 3"), ["tie 0", "tie 1", "tie 2"]);
+    assert_eq!(subjects("SELECT Subject FROM Case ORDER BY SystemModstamp, Id DESC LIMIT 2"), ["tie 4", "tie 3"]);
+    assert_eq!(
+        subjects("SELECT Subject FROM Case ORDER BY Origin DESC, SystemModstamp DESC, Subject LIMIT 2"),
+        ["printer jammed", "tie 0"]
+    );
+}
+
+/// The keyset condition `(Stamp > T OR (Stamp = T AND Id > last))` with
+/// `ORDER BY Stamp, Id` visits every row once, ties on the stamp included.
+#[test]
+fn keyset_pages_of_the_connector_queries_visit_every_record_once() {
+    let mut org = org();
+    let owner = org.user.clone();
+    let contact = org.contact.clone();
+    let mut expected = vec![org.cases[0].clone()];
+    for i in 0..45 {
+        // Groups of five share a timestamp, so pages split ties.
+        let at = t0() - Duration::hours(5) + Duration::minutes((i / 5) as i64);
+        let case = org.create_at(
+            "Case",
+            json!({"Subject": format!("keyset {i}"), "OwnerId": owner, "ContactId": contact}),
+            at,
+        );
+        org.create_at("FeedItem", json!({"ParentId": case, "Body": format!("post {i}")}), at);
+        expected.push(case);
+    }
+    let known = org.cases[1].clone(); // owned by the queue, but known to be in a session
+    let c1 = org.cases[0].clone();
+    let mut seen: Vec<String> = Vec::new();
+    let (mut stamp, mut last) = ("2024-01-01T00:00:00Z".to_string(), "500000000000000".to_string());
+    loop {
+        let page = org.q(&format!(
+            "SELECT {CASE_FIELDS} FROM Case WHERE (OwnerId = '{owner}' OR Id IN ('{known}', '{c1}')) AND (SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > '{last}')) ORDER BY SystemModstamp, Id LIMIT 7"
+        ));
+        let Some(tail) = page.last() else { break };
+        stamp = tail["SystemModstamp"].as_str().unwrap().replace(".000+0000", "Z");
+        last = tail["Id"].as_str().unwrap().to_string();
+        seen.extend(page.iter().map(|r| r["Id"].as_str().unwrap().to_string()));
+    }
+    // The known queue case was created first, then c1, then the keyset cases.
+    let mut want = vec![known.clone()];
+    want.extend(expected);
+    want.sort_by_key(|id| {
+        org.q(&format!("SELECT SystemModstamp FROM Case WHERE Id = '{id}'"))[0]["SystemModstamp"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    assert_eq!(seen.len(), 47);
+    assert_eq!(seen, want);
+    let first = org.q(&format!("SELECT {CASE_FIELDS} FROM Case WHERE Id = '{c1}'"));
+    assert_eq!(first[0]["Contact"]["Email"], "lee@acme.com");
+    assert_eq!(first[0]["Account"]["Name"], "Acme");
+    assert_eq!(first[0]["FinInvolved__c"], false);
+    let open = org.q(&format!(
+        "SELECT {CASE_FIELDS} FROM Case WHERE OwnerId = '{owner}' AND IsClosed = false AND (SystemModstamp > 2024-01-01T00:00:00Z OR (SystemModstamp = 2024-01-01T00:00:00Z AND Id > '500000000000000')) ORDER BY SystemModstamp, Id LIMIT 200"
+    ));
+    assert_eq!(open.len(), 46);
+
+    // The child query: a semi-join on the agent's cases and the same keyset.
+    let mut posts: Vec<String> = Vec::new();
+    let (mut stamp, mut last) = ("2024-01-01T00:00:00Z".to_string(), "0D5000000000000".to_string());
+    loop {
+        let page = org.q(&format!(
+            "SELECT Id, ParentId, Type, Body, IsRichText, RelatedRecordId, Title, CommentCount, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType FROM FeedItem WHERE ParentId IN (SELECT Id FROM Case WHERE OwnerId = '{owner}') AND (CreatedDate > {stamp} OR (CreatedDate = {stamp} AND Id > '{last}')) ORDER BY CreatedDate, Id LIMIT 4"
+        ));
+        let Some(tail) = page.last() else { break };
+        assert_eq!(tail["CreatedBy"]["Name"], "Ada Admin");
+        stamp = tail["CreatedDate"].as_str().unwrap().replace(".000+0000", "Z");
+        last = tail["Id"].as_str().unwrap().to_string();
+        posts.extend(page.iter().map(|r| r["Body"].as_str().unwrap().to_string()));
+    }
+    assert_eq!(posts, (0..45).map(|i| format!("post {i}")).collect::<Vec<_>>());
+}
+
 #[test]
 fn semi_joins_and_anti_joins() {
     let org = org();

@@ -33,6 +33,11 @@ use crate::error::SfError;
 use crate::ids;
 use crate::schema::{FieldDef, FieldType, ObjectDef, RecordTypeInfo, Schema, address_components, data_path};
 
+mod table;
+
+pub(crate) use table::TIMELINE_FIELDS;
+use table::Table;
+
 /// Who writes and when: every write stamps `LastModifiedDate`/`SystemModstamp`
 /// with `now` and `LastModifiedById` with `user_id`.
 #[derive(Debug, Clone)]
@@ -128,12 +133,6 @@ impl Record {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct Table {
-    rows: Vec<Record>,
-    by_id: HashMap<String, usize>,
-}
-
 /// The org: schema plus records. Cloning copies every record (a snapshot).
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -215,15 +214,13 @@ impl Database {
         for entry in undo.iter().rev() {
             match entry {
                 Undo::Insert { object } => {
-                    if let Some(table) = self.tables.get_mut(object)
-                        && let Some(row) = table.rows.pop()
-                    {
-                        table.by_id.remove(&row.id);
+                    if let Some(table) = self.tables.get_mut(object) {
+                        table.pop();
                     }
                 }
                 Undo::Restore { object, index, record } => {
-                    if let Some(row) = self.tables.get_mut(object).and_then(|t| t.rows.get_mut(*index)) {
-                        *row = record.clone();
+                    if let Some(table) = self.tables.get_mut(object).filter(|t| *index < t.rows().len()) {
+                        table.change(*index, |row| *row = record.clone());
                     }
                 }
             }
@@ -254,7 +251,48 @@ impl Database {
 
     /// All rows of an object, recycle bin included, in insertion order.
     pub(crate) fn rows(&self, object: &str) -> &[Record] {
-        self.tables.get(object).map(|t| t.rows.as_slice()).unwrap_or(&[])
+        self.tables.get(object).map(|t| t.rows()).unwrap_or(&[])
+    }
+
+    /// The rows of `object` whose reference `field` holds `id` (18
+    /// characters), recycle bin included, in insertion order.
+    pub(crate) fn rows_referencing(&self, object: &str, field: &str, id: &str) -> Vec<&Record> {
+        let rows = self.rows(object);
+        match self.tables.get(object).and_then(|t| t.referencing(field, id)) {
+            Some(positions) => positions.iter().map(|&p| &rows[p]).collect(),
+            None => rows.iter().filter(|r| r.reference(field) == Some(id)).collect(),
+        }
+    }
+
+    /// Positions in [`Database::rows`] of the rows whose reference `field`
+    /// holds `id`, in order; `None` when the field has no index.
+    pub(crate) fn lookup(&self, object: &str, field: &str, id: &str) -> Option<&[usize]> {
+        self.tables.get(object).map_or(Some(&[][..]), |t| t.referencing(field, id))
+    }
+
+    /// Whether queries can find the rows of `object` by `field` without reading them all.
+    pub(crate) fn has_lookup(&self, object: &str, field: &str) -> bool {
+        self.tables.get(object).is_none_or(|t| t.has_lookup(field))
+    }
+
+    /// The position in [`Database::rows`] of the record `id` (18 characters) of `object`.
+    pub(crate) fn position(&self, object: &str, id: &str) -> Option<usize> {
+        self.tables.get(object)?.position(id)
+    }
+
+    /// Positions in [`Database::rows`] ordered by the timestamp `field` (one
+    /// of [`TIMELINE_FIELDS`]), then by id, within the bounds.
+    pub(crate) fn timeline(
+        &self,
+        object: &str,
+        field: &str,
+        from: std::ops::Bound<DateTime<Utc>>,
+        to: std::ops::Bound<DateTime<Utc>>,
+    ) -> Option<Box<dyn DoubleEndedIterator<Item = usize> + '_>> {
+        match self.tables.get(object) {
+            Some(table) => Some(Box::new(table.timeline(field, from, to)?)),
+            None => Some(Box::new(std::iter::empty())),
+        }
     }
 
     /// A record by 15- or 18-character id, recycle bin included.
@@ -262,7 +300,7 @@ impl Database {
         let id = ids::normalize(id)?;
         let obj = self.schema.object_for_id(&id)?;
         let table = self.tables.get(&obj.name)?;
-        table.by_id.get(&id).map(|&i| (obj, &table.rows[i]))
+        table.position(&id).map(|i| (obj, &table.rows()[i]))
     }
 
     /// A live (not deleted) record by id.
@@ -351,8 +389,7 @@ impl Database {
         merged.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
         merged.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
         merged.retain(|_, v| !v.is_null());
-        let row = self.row_mut(&obj_name, &id).expect("record found above");
-        row.values = merged;
+        self.change_row(&obj_name, &id, |row| row.values = merged);
         Ok(())
     }
 
@@ -369,15 +406,13 @@ impl Database {
         }
         let root = record.id.clone();
         let mut doomed = vec![root.clone()];
+        let mut collected: std::collections::HashSet<String> = doomed.iter().cloned().collect();
         let mut i = 0;
         while i < doomed.len() {
             let (parent_obj, _) = self.record(&doomed[i]).expect("collected from live rows");
-            for rel in &parent_obj.child_relationships {
-                for child in self.rows(&rel.child_sobject) {
-                    let cascades = rel.cascade_delete
-                        && !child.is_deleted()
-                        && child.reference(&rel.field) == Some(doomed[i].as_str());
-                    if cascades && !doomed.contains(&child.id) {
+            for rel in parent_obj.child_relationships.iter().filter(|rel| rel.cascade_delete) {
+                for child in self.rows_referencing(&rel.child_sobject, &rel.field, &doomed[i]) {
+                    if !child.is_deleted() && collected.insert(child.id.clone()) {
                         doomed.push(child.id.clone());
                     }
                 }
@@ -387,12 +422,13 @@ impl Database {
         for doomed_id in &doomed {
             let (o, _) = self.record(doomed_id).expect("collected above");
             let o = o.name.clone();
-            let row = self.row_mut(&o, doomed_id).expect("collected above");
-            row.deleted_at = Some(stamp(ctx.now));
-            row.values.insert("IsDeleted".into(), Value::Bool(true));
-            row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-            row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-            row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+            self.change_row(&o, doomed_id, |row| {
+                row.deleted_at = Some(stamp(ctx.now));
+                row.values.insert("IsDeleted".into(), Value::Bool(true));
+                row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+                row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
+                row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+            });
         }
         self.recycle_bin.insert(root, doomed);
         Ok(())
@@ -415,12 +451,13 @@ impl Database {
                 continue;
             };
             let o = o.name.clone();
-            let row = self.row_mut(&o, &rid).expect("found above");
-            row.deleted_at = None;
-            row.values.insert("IsDeleted".into(), Value::Bool(false));
-            row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-            row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-            row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+            self.change_row(&o, &rid, |row| {
+                row.deleted_at = None;
+                row.values.insert("IsDeleted".into(), Value::Bool(false));
+                row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
+                row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
+                row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+            });
         }
         Ok(())
     }
@@ -960,9 +997,8 @@ impl Database {
         if let Some(journal) = &mut self.journal {
             journal.push(Undo::Insert { object: obj.name.clone() });
         }
-        let table = self.tables.entry(obj.name.clone()).or_default();
-        table.by_id.insert(id.clone(), table.rows.len());
-        table.rows.push(Record { id: id.clone(), values, deleted_at: None });
+        let table = self.tables.entry(obj.name.clone()).or_insert_with(|| Table::new(obj));
+        table.push(Record { id: id.clone(), values, deleted_at: None });
         id
     }
 
@@ -972,12 +1008,14 @@ impl Database {
             "ContentVersion" => self.publish_content_version(id, ctx),
             "FeedComment" => {
                 let item = self.record(id).and_then(|(_, r)| r.reference("FeedItemId").map(str::to_string));
-                if let Some(row) = item.and_then(|item| self.row_mut("FeedItem", &item)) {
-                    let count = match row.get("CommentCount") {
-                        Value::Int(n) => *n,
-                        _ => 0,
-                    };
-                    row.values.insert("CommentCount".into(), Value::Int(count + 1));
+                if let Some(item) = item {
+                    self.change_row("FeedItem", &item, |row| {
+                        let count = match row.get("CommentCount") {
+                            Value::Int(n) => *n,
+                            _ => 0,
+                        };
+                        row.values.insert("CommentCount".into(), Value::Int(count + 1));
+                    });
                 }
             }
             "RecordType" => {
@@ -1035,26 +1073,26 @@ impl Database {
                     .map(|r| r.id.clone())
                     .collect();
                 for old in &older {
-                    if let Some(row) = self.row_mut("ContentVersion", old) {
+                    self.change_row("ContentVersion", old, |row| {
                         row.values.insert("IsLatest".into(), Value::Bool(false));
-                    }
+                    });
                 }
-                if let Some(row) = self.row_mut("ContentVersion", version_id) {
+                self.change_row("ContentVersion", version_id, |row| {
                     row.values.insert("VersionNumber".into(), Value::Text((older.len() + 1).to_string()));
-                }
+                });
                 let fields = document_fields(version_id);
-                if let Some(doc) = self.row_mut("ContentDocument", &doc_id) {
+                self.change_row("ContentDocument", &doc_id, |doc| {
                     doc.values.extend(fields);
                     doc.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
                     doc.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
-                }
+                });
             }
             None => {
                 let doc_id = self.insert_row("ContentDocument", document_fields(version_id), ctx);
-                if let Some(row) = self.row_mut("ContentVersion", version_id) {
+                self.change_row("ContentVersion", version_id, |row| {
                     row.values.insert("ContentDocumentId".into(), Value::Text(doc_id.clone()));
                     row.values.insert("VersionNumber".into(), Value::Text("1".into()));
-                }
+                });
                 let mut link = |entity: String, share: &str| {
                     let fields = HashMap::from([
                         ("ContentDocumentId".to_string(), Value::Text(doc_id.clone())),
@@ -1078,19 +1116,23 @@ impl Database {
     /// An Attachment or a file linked to an EmailMessage sets its `HasAttachment`.
     fn mark_email_attachment(&mut self, attachment_id: &str, parent_field: &str) {
         let parent = self.record(attachment_id).and_then(|(_, r)| r.reference(parent_field).map(str::to_string));
-        if let Some(row) = parent.and_then(|p| self.row_mut("EmailMessage", &p)) {
-            row.values.insert("HasAttachment".into(), Value::Bool(true));
+        if let Some(parent) = parent {
+            self.change_row("EmailMessage", &parent, |row| {
+                row.values.insert("HasAttachment".into(), Value::Bool(true));
+            });
         }
     }
 
-    /// A row to change; the journal keeps its previous state when a savepoint is open.
-    fn row_mut(&mut self, object: &str, id: &str) -> Option<&mut Record> {
+    /// Changes a stored row through `f` (nothing when there is no such row).
+    /// The one way rows change: the journal keeps the previous state when a
+    /// savepoint is open, and the table keeps its indexes current.
+    fn change_row<R>(&mut self, object: &str, id: &str, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
         let table = self.tables.get_mut(object)?;
-        let &i = table.by_id.get(id)?;
+        let i = table.position(id)?;
         if let Some(journal) = &mut self.journal {
-            journal.push(Undo::Restore { object: object.to_string(), index: i, record: table.rows[i].clone() });
+            journal.push(Undo::Restore { object: object.to_string(), index: i, record: table.rows()[i].clone() });
         }
-        table.rows.get_mut(i)
+        Some(table.change(i, f))
     }
 }
 
@@ -1589,6 +1631,66 @@ mod tests {
         db.delete("Case", &doomed, &ctx()).unwrap();
         db.release(inner_only);
         assert_eq!(db.retrieve("Case", &doomed, None, "59.0").unwrap_err().error_code, "ENTITY_IS_DELETED");
+    }
+
+    #[test]
+    fn indexes_follow_inserts_changes_and_rollbacks() {
+        use std::ops::Bound::{Included, Unbounded};
+        let mut db = db();
+        let case = db_case(&mut db);
+        let other = db_case(&mut db);
+        let comment = |db: &mut Database, parent: &str, at: DateTime<Utc>| {
+            let ctx = WriteContext { now: at, user_id: USER.into() };
+            db.create("CaseComment", &body(json!({"ParentId": parent, "CommentBody": "x"})), &ctx).unwrap()
+        };
+        let first = comment(&mut db, &case, t0() + Duration::hours(2));
+        let second = comment(&mut db, &case, t0() + Duration::hours(1));
+        comment(&mut db, &other, t0());
+        let ids = |db: &Database, positions: Vec<usize>| -> Vec<String> {
+            positions.into_iter().map(|p| db.rows("CaseComment")[p].id.clone()).collect()
+        };
+        let children =
+            |db: &Database, parent: &str| ids(db, db.lookup("CaseComment", "ParentId", parent).unwrap().to_vec());
+        assert_eq!(children(&db, &case), [first.clone(), second.clone()]);
+        let created = |db: &Database| -> Vec<String> {
+            ids(
+                db,
+                db.timeline("CaseComment", "CreatedDate", Included(t0() + Duration::hours(1)), Unbounded)
+                    .unwrap()
+                    .collect(),
+            )
+        };
+        assert_eq!(created(&db), [second.clone(), first.clone()], "timestamp order, from the bound on");
+
+        // An update moves the case in the owner index and on its timeline.
+        let owner = db
+            .create("User", &body(json!({"Username": "o@x.com", "LastName": "O", "Email": "o@x.com"})), &ctx())
+            .unwrap();
+        let later = WriteContext { now: t0() + Duration::days(1), user_id: USER.into() };
+        db.update("Case", &case, &body(json!({"OwnerId": owner})), &later).unwrap();
+        assert_eq!(db.lookup("Case", "OwnerId", &owner).unwrap().len(), 1);
+        assert_eq!(db.lookup("Case", "OwnerId", USER).unwrap().len(), 1);
+        let modified: Vec<usize> = db.timeline("Case", "SystemModstamp", Unbounded, Unbounded).unwrap().collect();
+        assert_eq!(
+            modified.iter().map(|&p| db.rows("Case")[p].id.clone()).collect::<Vec<_>>(),
+            [other.clone(), case.clone()]
+        );
+
+        // A rollback takes inserts and changes out of the indexes again.
+        let savepoint = db.savepoint();
+        let doomed = comment(&mut db, &other, t0() + Duration::days(2));
+        let next = db
+            .create("User", &body(json!({"Username": "n@x.com", "LastName": "N", "Email": "n@x.com"})), &ctx())
+            .unwrap();
+        db.update("Case", &case, &body(json!({"OwnerId": next})), &later).unwrap();
+        assert_eq!(db.lookup("Case", "OwnerId", &next).unwrap().len(), 1);
+        db.rollback(savepoint);
+        assert_eq!(children(&db, &other).len(), 1);
+        assert!(!created(&db).contains(&doomed));
+        assert_eq!(db.lookup("Case", "OwnerId", &owner).unwrap().len(), 1);
+        assert_eq!(db.lookup("Case", "OwnerId", &next).unwrap().len(), 0);
+        // Audit references are not indexed; queries on them read every row.
+        assert!(!db.has_lookup("Case", "CreatedById"));
     }
 
     #[test]

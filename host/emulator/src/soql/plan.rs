@@ -93,15 +93,23 @@ pub enum Column<'db> {
     Children(Box<ChildPlan<'db>>),
 }
 
-/// A child subquery with its matching rows grouped by parent id.
+/// A child subquery. Each parent's children are found through the lookup
+/// index on `field` when rendering the parent; only an unindexed lookup
+/// (a custom one added after its object's first record) groups them all
+/// up front.
 pub struct ChildPlan<'db> {
     pub relationship: String,
     pub object: &'db ObjectDef,
+    /// The child's reference to the parent (`ParentId`).
+    pub field: String,
+    pub filter: Option<Filter>,
+    pub include_deleted: bool,
     pub projection: Projection<'db>,
     pub order: Vec<SortKey>,
     pub offset: usize,
     pub limit: Option<usize>,
-    pub by_parent: HashMap<&'db str, Vec<&'db Record>>,
+    /// The matching children by parent id, when `field` has no index.
+    pub by_parent: Option<HashMap<&'db str, Vec<&'db Record>>>,
 }
 
 pub struct SortKey {
@@ -409,20 +417,21 @@ impl<'db, 'c> Planner<'db, 'c> {
         let projection = self.projection(scope, &q.select, q.limit)?;
         let order = self.sort_keys(scope, &q.order_by)?;
         let (offset, limit) = window(q)?;
-        let mut by_parent: HashMap<&'db str, Vec<&'db Record>> = HashMap::new();
-        for row in self.db.rows(&object.name) {
-            if (!self.include_deleted && row.is_deleted())
-                || !filter.as_ref().is_none_or(|f| eval::matches(self.db, row, f))
-            {
-                continue;
+        let by_parent = (!self.db.has_lookup(&object.name, &rel.field)).then(|| {
+            let mut groups: HashMap<&'db str, Vec<&'db Record>> = HashMap::new();
+            for row in eval::matching(self.db, object, self.include_deleted, filter.as_ref(), &|_| true) {
+                if let Some(parent_id) = row.reference(&rel.field) {
+                    groups.entry(parent_id).or_default().push(row);
+                }
             }
-            if let Some(parent_id) = row.reference(&rel.field) {
-                by_parent.entry(parent_id).or_default().push(row);
-            }
-        }
+            groups
+        });
         Ok(ChildPlan {
             relationship: rel.relationship_name.clone(),
             object,
+            field: rel.field.clone(),
+            filter,
+            include_deleted: self.include_deleted,
             projection,
             order,
             offset,
@@ -564,11 +573,9 @@ impl<'db, 'c> Planner<'db, 'c> {
             ));
         }
         let filter = q.filter.as_ref().map(|c| self.filter(scope, c, true)).transpose()?;
+        // Run once here, at planning: the outer query then tests membership per row.
         let mut ids = HashSet::new();
-        for row in self.db.rows(&object.name) {
-            if row.is_deleted() || !filter.as_ref().is_none_or(|f| eval::matches(self.db, row, f)) {
-                continue;
-            }
+        for row in eval::matching(self.db, object, false, filter.as_ref(), &|_| true) {
             if let Value::Text(id) = &*eval::resolve(self.db, row, &field) {
                 ids.insert(id.clone());
             }

@@ -246,11 +246,15 @@ impl Org {
 
     /// Runs `work`; unless it says to keep its changes, the records go back to
     /// how they were before. The one place all-or-none is implemented.
+    /// A savepoint rather than a copy of the records, which for a big org
+    /// would copy hundreds of thousands of them for every such request.
     pub(crate) fn all_or_none<T>(&mut self, work: impl FnOnce(&mut Org) -> (T, bool)) -> T {
-        let saved = self.db.clone();
+        let savepoint = self.db.savepoint();
         let (out, keep) = work(self);
-        if !keep {
-            self.db = saved;
+        if keep {
+            self.db.release(savepoint);
+        } else {
+            self.db.rollback(savepoint);
         }
         out
     }

@@ -339,6 +339,31 @@ impl Database {
         fields: &Map<String, Json>,
         ctx: &WriteContext,
     ) -> Result<String, Vec<SfError>> {
+        let obj = self.createable(object)?;
+        let values = self.validate_input(obj, None, fields, WriteKind::Insert)?;
+        let obj_name = obj.name.clone();
+        self.insert_validated(&obj_name, values, ctx)
+    }
+
+    /// Inserts a record given as typed values by canonical field name, under
+    /// every rule [`Database::create`] applies to a JSON body (writable
+    /// fields, lengths, picklists, references, defaults, derived fields,
+    /// required fields, ids and auto-numbers). For loads too big to go
+    /// through JSON: the records are the same as created ones.
+    pub fn create_typed(
+        &mut self,
+        object: &str,
+        values: HashMap<String, Value>,
+        ctx: &WriteContext,
+    ) -> Result<String, Vec<SfError>> {
+        let obj = self.createable(object)?;
+        let values = self.validate_values(obj, values, WriteKind::Insert)?;
+        let obj_name = obj.name.clone();
+        self.insert_validated(&obj_name, values, ctx)
+    }
+
+    /// An object records may be inserted into.
+    fn createable(&self, object: &str) -> Result<&ObjectDef, Vec<SfError>> {
         let obj = self.object_def(object).map_err(|e| vec![e])?;
         if !obj.createable {
             return Err(vec![SfError::new(
@@ -347,15 +372,26 @@ impl Database {
                 format!("entity type cannot be inserted: {}", obj.label),
             )]);
         }
-        let mut values = self.validate_input(obj, None, fields, WriteKind::Insert)?;
-        let obj_name = obj.name.clone();
+        Ok(obj)
+    }
+
+    /// The rest of an insert once the given values are valid: defaults,
+    /// derived fields, required fields, rules across records, the row, and
+    /// its side effects on other records.
+    fn insert_validated(
+        &mut self,
+        obj_name: &str,
+        mut values: HashMap<String, Value>,
+        ctx: &WriteContext,
+    ) -> Result<String, Vec<SfError>> {
+        let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.fill_defaults(obj, &mut values, ctx);
-        self.derive(&obj_name, &mut values, None, ctx);
-        let obj = self.object_def(&obj_name).map_err(|e| vec![e])?;
+        self.derive(obj_name, &mut values, None, ctx);
+        let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.check_required(obj, &values, WriteKind::Insert)?;
         self.check_record_rules(obj, None, &values)?;
-        let id = self.insert_row(&obj_name, values, ctx);
-        self.after_insert(&obj_name, &id, ctx);
+        let id = self.insert_row(obj_name, values, ctx);
+        self.after_insert(obj_name, &id, ctx);
         Ok(id)
     }
 
@@ -367,6 +403,29 @@ impl Database {
         fields: &Map<String, Json>,
         ctx: &WriteContext,
     ) -> Result<(), Vec<SfError>> {
+        let (obj, record) = self.updateable(object, id)?;
+        let changes = self.validate_input(obj, Some(&record.id), fields, WriteKind::Update)?;
+        let (obj_name, id) = (obj.name.clone(), record.id.clone());
+        self.update_validated(&obj_name, &id, changes, ctx)
+    }
+
+    /// Updates a record with typed values by canonical field name, under
+    /// every rule [`Database::update`] applies to a JSON body.
+    pub fn update_typed(
+        &mut self,
+        object: &str,
+        id: &str,
+        values: HashMap<String, Value>,
+        ctx: &WriteContext,
+    ) -> Result<(), Vec<SfError>> {
+        let (obj, record) = self.updateable(object, id)?;
+        let changes = self.validate_values(obj, values, WriteKind::Update)?;
+        let (obj_name, id) = (obj.name.clone(), record.id.clone());
+        self.update_validated(&obj_name, &id, changes, ctx)
+    }
+
+    /// A live record that may be updated.
+    fn updateable(&self, object: &str, id: &str) -> Result<(&ObjectDef, &Record), Vec<SfError>> {
         let (obj, record) = self.existing(object, id).map_err(|e| vec![e])?;
         if !obj.updateable {
             return Err(vec![SfError::new(
@@ -375,21 +434,31 @@ impl Database {
                 format!("entity type cannot be updated: {}", obj.label),
             )]);
         }
-        let changes = self.validate_input(obj, Some(&record.id), fields, WriteKind::Update)?;
-        let obj_name = obj.name.clone();
-        let id = record.id.clone();
+        Ok((obj, record))
+    }
+
+    /// The rest of an update once the changes are valid: derived fields,
+    /// required fields, rules across records, the system stamps.
+    fn update_validated(
+        &mut self,
+        obj_name: &str,
+        id: &str,
+        changes: HashMap<String, Value>,
+        ctx: &WriteContext,
+    ) -> Result<(), Vec<SfError>> {
+        let (_, record) = self.existing(obj_name, id).map_err(|e| vec![e])?;
         let previous = record.values.clone();
         let mut merged = previous.clone();
         merged.extend(changes);
-        self.derive(&obj_name, &mut merged, Some(&previous), ctx);
-        let obj = self.object_def(&obj_name).map_err(|e| vec![e])?;
+        self.derive(obj_name, &mut merged, Some(&previous), ctx);
+        let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.check_required(obj, &merged, WriteKind::Update)?;
-        self.check_record_rules(obj, Some(&id), &merged)?;
+        self.check_record_rules(obj, Some(id), &merged)?;
         merged.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
         merged.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
         merged.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
         merged.retain(|_, v| !v.is_null());
-        self.change_row(&obj_name, &id, |row| row.values = merged);
+        self.change_row(obj_name, id, |row| row.values = merged);
         Ok(())
     }
 
@@ -636,6 +705,47 @@ impl Database {
                 None => return Err(vec![SfError::no_such_column_on_sobject(key, &obj.name)]),
             }
         }
+        self.check_fields(obj, known, kind, coerce)
+    }
+
+    /// [`Database::validate_input`] for typed values: each must be of its
+    /// field's type (`Text` for text, ids and picklists).
+    fn validate_values(
+        &self,
+        obj: &ObjectDef,
+        values: HashMap<String, Value>,
+        kind: WriteKind,
+    ) -> Result<HashMap<String, Value>, Vec<SfError>> {
+        let mut known: Vec<(&FieldDef, Value)> = Vec::with_capacity(values.len());
+        for (key, value) in values {
+            match obj.field(&key) {
+                Some(f) => known.push((f, value)),
+                None => return Err(vec![SfError::no_such_column_on_sobject(&key, &obj.name)]),
+            }
+        }
+        self.check_fields(obj, known, kind, |f, value| {
+            if value_fits(f.field_type, &value) {
+                Ok(value)
+            } else {
+                Err(SfError::new(
+                    400,
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                    format!("{}: value not of required type: {value:?}", f.label),
+                )
+                .with_fields(vec![f.name.clone()]))
+            }
+        })
+    }
+
+    /// Checks that every given field may be written, turns each given value
+    /// into a stored value with `to_value`, and checks it against its field.
+    fn check_fields<'o, T>(
+        &self,
+        obj: &'o ObjectDef,
+        known: Vec<(&'o FieldDef, T)>,
+        kind: WriteKind,
+        to_value: impl Fn(&FieldDef, T) -> Result<Value, SfError>,
+    ) -> Result<HashMap<String, Value>, Vec<SfError>> {
         let not_writable: Vec<String> = known
             .iter()
             .filter(|(f, _)| match kind {
@@ -656,10 +766,10 @@ impl Database {
             )
             .with_fields(not_writable)]);
         }
-        let mut values = HashMap::new();
+        let mut values = HashMap::with_capacity(known.len());
         let mut errors = Vec::new();
-        for (f, raw) in known {
-            match coerce(f, raw).and_then(|v| self.check_value(obj, f, v)) {
+        for (f, given) in known {
+            match to_value(f, given).and_then(|v| self.check_value(obj, f, v)) {
                 Ok(v) => {
                     values.insert(f.name.clone(), v);
                 }
@@ -1282,6 +1392,38 @@ fn file_type(extension: &str) -> &'static str {
     }
 }
 
+/// Whether a typed value can be stored in a field of this type as it is
+/// (what [`coerce`] would have made of a JSON value).
+fn value_fits(t: FieldType, value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(_) => t == FieldType::Boolean,
+        Value::Int(_) => matches!(t, FieldType::Int | FieldType::Long),
+        Value::Double(_) => matches!(t, FieldType::Double | FieldType::Currency | FieldType::Percent),
+        Value::Date(_) => t == FieldType::Date,
+        Value::DateTime(_) => t == FieldType::Datetime,
+        Value::Time(_) => t == FieldType::Time,
+        Value::Blob(_) => t == FieldType::Base64,
+        // Text, ids, picklists and every other type stored as text.
+        Value::Text(_) => !matches!(
+            t,
+            FieldType::Boolean
+                | FieldType::Int
+                | FieldType::Long
+                | FieldType::Double
+                | FieldType::Currency
+                | FieldType::Percent
+                | FieldType::Date
+                | FieldType::Datetime
+                | FieldType::Time
+                | FieldType::Base64
+                | FieldType::Address
+                | FieldType::Location
+                | FieldType::AnyType
+        ),
+    }
+}
+
 /// A JSON value the body gave for `f`, converted to the field's type.
 fn coerce(f: &FieldDef, raw: &Json) -> Result<Value, SfError> {
     let t = f.field_type;
@@ -1631,6 +1773,58 @@ mod tests {
         db.delete("Case", &doomed, &ctx()).unwrap();
         db.release(inner_only);
         assert_eq!(db.retrieve("Case", &doomed, None, "59.0").unwrap_err().error_code, "ENTITY_IS_DELETED");
+    }
+
+    #[test]
+    fn typed_writes_keep_the_rules_of_json_writes() {
+        let mut db = db();
+        let typed = |pairs: &[(&str, Value)]| -> HashMap<String, Value> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        };
+        let from_json = db.create("Case", &body(json!({"Subject": "Hi", "Status": "closed"})), &ctx()).unwrap();
+        let from_values = db
+            .create_typed(
+                "Case",
+                typed(&[("Subject", Value::Text("Hi".into())), ("Status", Value::Text("closed".into()))]),
+                &ctx(),
+            )
+            .unwrap();
+        let mut a = db.retrieve("Case", &from_json, None, "59.0").unwrap();
+        let mut b = db.retrieve("Case", &from_values, None, "59.0").unwrap();
+        assert_eq!(b["CaseNumber"], "00001002");
+        assert_eq!(b["Status"], "Closed", "picklist values are canonicalised");
+        assert_eq!(b["IsClosed"], true, "derived fields are derived");
+        for r in [&mut a, &mut b] {
+            let r = r.as_object_mut().unwrap();
+            for varying in ["attributes", "Id", "CaseNumber"] {
+                r.remove(varying);
+            }
+        }
+        assert_eq!(a, b);
+        let later = WriteContext { now: t0() + Duration::hours(1), user_id: USER.into() };
+        db.update_typed("Case", &from_values, typed(&[("FinInvolved__c", Value::Bool(true))]), &later).unwrap();
+        assert_eq!(
+            db.retrieve("Case", &from_values, None, "59.0").unwrap()["SystemModstamp"],
+            "2024-01-02T04:04:05.000+0000"
+        );
+
+        let rejected =
+            |db: &mut Database, pairs: &[(&str, Value)]| codes(db.create_typed("Case", typed(pairs), &ctx()));
+        assert_eq!(
+            rejected(&mut db, &[("IsEscalated", Value::Text("yes".into()))]),
+            ["INVALID_TYPE_ON_FIELD_IN_RECORD"]
+        );
+        assert_eq!(
+            rejected(&mut db, &[("FinResolutionState__c", Value::Text("Maybe".into()))]),
+            ["INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"]
+        );
+        assert_eq!(
+            rejected(&mut db, &[("ContactId", Value::Text(ids::new_id("003", 999)))]),
+            ["INVALID_CROSS_REFERENCE_KEY"]
+        );
+        assert_eq!(rejected(&mut db, &[("CaseNumber", Value::Text("1".into()))]), ["INVALID_FIELD_FOR_INSERT_UPDATE"]);
+        assert_eq!(rejected(&mut db, &[("Nope", Value::Null)]), ["INVALID_FIELD"]);
+        assert_eq!(codes(db.create_typed("CaseComment", typed(&[]), &ctx())), ["REQUIRED_FIELD_MISSING"]);
     }
 
     #[test]

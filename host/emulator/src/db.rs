@@ -23,7 +23,7 @@
 //! assert_eq!(result.records[0]["Status"], json!("New"));
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, Utc};
@@ -107,12 +107,63 @@ impl Value {
 
 static NULL: Value = Value::Null;
 
+/// Field values on their way into a record, by canonical field name. A
+/// B-tree rather than a hash map: a write builds one per record, and a hash
+/// map of a few dozen entries is one large allocation whose freeing makes the
+/// allocator consolidate its free lists every time (a fifth of a bulk load);
+/// a B-tree's nodes are small, it hashes nothing, and comes out sorted.
+type Values = BTreeMap<&'static str, Value>;
+
+/// A stored record's values: `(field, value)` pairs sorted by canonical
+/// field name, nulls left out. One allocation per record, and a lookup is a
+/// binary search over a few dozen names: a big org's records take a
+/// fraction of the memory (and of the time to create and scan) a map per
+/// record would.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Fields(Vec<(&'static str, Value)>);
+
+impl Fields {
+    fn from_values(values: Values) -> Fields {
+        // Sized up front: a filtered iterator would grow the vector through
+        // reallocations, a seventh of a bulk load. Already in name order.
+        let mut pairs = Vec::with_capacity(values.values().filter(|v| !v.is_null()).count());
+        pairs.extend(values.into_iter().filter(|(_, v)| !v.is_null()));
+        Fields(pairs)
+    }
+
+    fn to_values(&self) -> Values {
+        self.0.iter().cloned().collect()
+    }
+
+    fn get(&self, field: &str) -> Option<&Value> {
+        self.0.binary_search_by(|(name, _)| (*name).cmp(field)).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets one field; null removes it.
+    fn set(&mut self, field: &'static str, value: Value) {
+        match (self.0.binary_search_by(|(name, _)| (*name).cmp(field)), value.is_null()) {
+            (Ok(i), true) => {
+                self.0.remove(i);
+            }
+            (Ok(i), false) => self.0[i].1 = value,
+            (Err(_), true) => {}
+            (Err(i), false) => self.0.insert(i, (field, value)),
+        }
+    }
+
+    fn extend(&mut self, values: Values) {
+        for (field, value) in values {
+            self.set(field, value);
+        }
+    }
+}
+
 /// One row of an sObject table. Values are keyed by the field's canonical name;
 /// a field missing from the map (a custom field added later) reads as null.
 #[derive(Debug, Clone)]
 pub struct Record {
     pub id: String,
-    values: HashMap<String, Value>,
+    values: Fields,
     /// Set while the record sits in the recycle bin.
     deleted_at: Option<DateTime<Utc>>,
 }
@@ -190,6 +241,15 @@ impl Database {
             recycle_bin: HashMap::new(),
             journal: None,
         }
+    }
+
+    /// Makes room for `additional` more records of `object`, so a bulk load
+    /// does not grow the table and its id index step by step.
+    pub fn reserve(&mut self, object: &str, additional: usize) {
+        let Some(obj) = self.schema.object(object) else {
+            return;
+        };
+        self.tables.entry(obj.name.clone()).or_insert_with(|| Table::new(obj)).reserve(additional);
     }
 
     /// Starts recording changes so [`Database::rollback`] can undo them
@@ -297,7 +357,7 @@ impl Database {
 
     /// A record by 15- or 18-character id, recycle bin included.
     pub fn record(&self, id: &str) -> Option<(&ObjectDef, &Record)> {
-        let id = ids::normalize(id)?;
+        let id = ids::canonical(id)?;
         let obj = self.schema.object_for_id(&id)?;
         let table = self.tables.get(&obj.name)?;
         table.position(&id).map(|i| (obj, &table.rows()[i]))
@@ -350,10 +410,10 @@ impl Database {
     /// fields, lengths, picklists, references, defaults, derived fields,
     /// required fields, ids and auto-numbers). For loads too big to go
     /// through JSON: the records are the same as created ones.
-    pub fn create_typed(
+    pub fn create_typed<K: AsRef<str>>(
         &mut self,
         object: &str,
-        values: HashMap<String, Value>,
+        values: impl IntoIterator<Item = (K, Value)>,
         ctx: &WriteContext,
     ) -> Result<String, Vec<SfError>> {
         let obj = self.createable(object)?;
@@ -381,7 +441,7 @@ impl Database {
     fn insert_validated(
         &mut self,
         obj_name: &str,
-        mut values: HashMap<String, Value>,
+        mut values: Values,
         ctx: &WriteContext,
     ) -> Result<String, Vec<SfError>> {
         let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
@@ -411,11 +471,11 @@ impl Database {
 
     /// Updates a record with typed values by canonical field name, under
     /// every rule [`Database::update`] applies to a JSON body.
-    pub fn update_typed(
+    pub fn update_typed<K: AsRef<str>>(
         &mut self,
         object: &str,
         id: &str,
-        values: HashMap<String, Value>,
+        values: impl IntoIterator<Item = (K, Value)>,
         ctx: &WriteContext,
     ) -> Result<(), Vec<SfError>> {
         let (obj, record) = self.updateable(object, id)?;
@@ -443,21 +503,22 @@ impl Database {
         &mut self,
         obj_name: &str,
         id: &str,
-        changes: HashMap<String, Value>,
+        changes: Values,
         ctx: &WriteContext,
     ) -> Result<(), Vec<SfError>> {
         let (_, record) = self.existing(obj_name, id).map_err(|e| vec![e])?;
-        let previous = record.values.clone();
-        let mut merged = previous.clone();
+        let previous = &record.values;
+        let mut merged = previous.to_values();
         merged.extend(changes);
-        self.derive(obj_name, &mut merged, Some(&previous), ctx);
+        self.derive(obj_name, &mut merged, Some(previous), ctx);
         let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.check_required(obj, &merged, WriteKind::Update)?;
         self.check_record_rules(obj, Some(id), &merged)?;
-        merged.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-        merged.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-        merged.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+        merged.insert("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
+        merged.insert("LastModifiedById", Value::Text(ctx.user_id.clone()));
+        merged.insert("SystemModstamp", Value::DateTime(stamp(ctx.now)));
         merged.retain(|_, v| !v.is_null());
+        let merged = Fields::from_values(merged);
         self.change_row(obj_name, id, |row| row.values = merged);
         Ok(())
     }
@@ -493,10 +554,10 @@ impl Database {
             let o = o.name.clone();
             self.change_row(&o, doomed_id, |row| {
                 row.deleted_at = Some(stamp(ctx.now));
-                row.values.insert("IsDeleted".into(), Value::Bool(true));
-                row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-                row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-                row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+                row.values.set("IsDeleted", Value::Bool(true));
+                row.values.set("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
+                row.values.set("LastModifiedById", Value::Text(ctx.user_id.clone()));
+                row.values.set("SystemModstamp", Value::DateTime(stamp(ctx.now)));
             });
         }
         self.recycle_bin.insert(root, doomed);
@@ -522,10 +583,10 @@ impl Database {
             let o = o.name.clone();
             self.change_row(&o, &rid, |row| {
                 row.deleted_at = None;
-                row.values.insert("IsDeleted".into(), Value::Bool(false));
-                row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-                row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-                row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+                row.values.set("IsDeleted", Value::Bool(false));
+                row.values.set("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
+                row.values.set("LastModifiedById", Value::Text(ctx.user_id.clone()));
+                row.values.set("SystemModstamp", Value::DateTime(stamp(ctx.now)));
             });
         }
         Ok(())
@@ -671,7 +732,7 @@ impl Database {
         record_id: Option<&str>,
         fields: &Map<String, Json>,
         kind: WriteKind,
-    ) -> Result<HashMap<String, Value>, Vec<SfError>> {
+    ) -> Result<Values, Vec<SfError>> {
         let mut known: Vec<(&FieldDef, &Json)> = Vec::new();
         for (key, raw) in fields {
             if key == "attributes" {
@@ -710,17 +771,17 @@ impl Database {
 
     /// [`Database::validate_input`] for typed values: each must be of its
     /// field's type (`Text` for text, ids and picklists).
-    fn validate_values(
+    fn validate_values<K: AsRef<str>>(
         &self,
         obj: &ObjectDef,
-        values: HashMap<String, Value>,
+        values: impl IntoIterator<Item = (K, Value)>,
         kind: WriteKind,
-    ) -> Result<HashMap<String, Value>, Vec<SfError>> {
-        let mut known: Vec<(&FieldDef, Value)> = Vec::with_capacity(values.len());
+    ) -> Result<Values, Vec<SfError>> {
+        let mut known: Vec<(&FieldDef, Value)> = Vec::new();
         for (key, value) in values {
-            match obj.field(&key) {
+            match obj.field(key.as_ref()) {
                 Some(f) => known.push((f, value)),
-                None => return Err(vec![SfError::no_such_column_on_sobject(&key, &obj.name)]),
+                None => return Err(vec![SfError::no_such_column_on_sobject(key.as_ref(), &obj.name)]),
             }
         }
         self.check_fields(obj, known, kind, |f, value| {
@@ -745,7 +806,7 @@ impl Database {
         known: Vec<(&'o FieldDef, T)>,
         kind: WriteKind,
         to_value: impl Fn(&FieldDef, T) -> Result<Value, SfError>,
-    ) -> Result<HashMap<String, Value>, Vec<SfError>> {
+    ) -> Result<Values, Vec<SfError>> {
         let not_writable: Vec<String> = known
             .iter()
             .filter(|(f, _)| match kind {
@@ -766,12 +827,12 @@ impl Database {
             )
             .with_fields(not_writable)]);
         }
-        let mut values = HashMap::with_capacity(known.len());
+        let mut values = Values::new();
         let mut errors = Vec::new();
         for (f, given) in known {
             match to_value(f, given).and_then(|v| self.check_value(obj, f, v)) {
                 Ok(v) => {
-                    values.insert(f.name.clone(), v);
+                    values.insert(f.key(), v);
                 }
                 Err(e) => errors.push(e),
             }
@@ -821,19 +882,31 @@ impl Database {
             FieldType::Picklist => {
                 Ok(Value::Text(picklist_canonical(f, text).map(str::to_string).unwrap_or_else(|| text.clone())))
             }
-            FieldType::Reference => self.check_reference(obj, f, text).map(Value::Text),
+            FieldType::Reference => {
+                // Keep the given text when it already is the 18-character id.
+                let canonical = match self.check_reference(obj, f, text)? {
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(id) => Some(id),
+                };
+                Ok(canonical.map_or(value, Value::Text))
+            }
             _ => Ok(value),
         }
     }
 
     /// A reference must name a live record of one of the field's target
     /// objects; owners must be active users or queues taking this object.
-    fn check_reference(&self, obj: &ObjectDef, f: &FieldDef, raw: &str) -> Result<String, SfError> {
+    fn check_reference<'v>(
+        &self,
+        obj: &ObjectDef,
+        f: &FieldDef,
+        raw: &'v str,
+    ) -> Result<std::borrow::Cow<'v, str>, SfError> {
         let wrong_type = || {
             SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", format!("{}: id value of incorrect type: {raw}", f.label))
                 .with_fields(vec![f.name.clone()])
         };
-        let Some(id) = ids::normalize(raw) else {
+        let Some(id) = ids::canonical(raw) else {
             return Err(SfError::malformed_id(Some(&f.label), raw).with_fields(vec![f.name.clone()]));
         };
         let Some(target) = self.schema.object_for_id(&id) else {
@@ -888,9 +961,9 @@ impl Database {
     }
 
     /// Insert-time defaults: checkbox and picklist defaults, the owner.
-    fn fill_defaults(&self, obj: &ObjectDef, values: &mut HashMap<String, Value>, ctx: &WriteContext) {
+    fn fill_defaults(&self, obj: &ObjectDef, values: &mut Values, ctx: &WriteContext) {
         for f in &obj.fields {
-            if values.contains_key(&f.name) {
+            if values.contains_key(f.name.as_str()) {
                 continue;
             }
             let default = match f.field_type {
@@ -902,21 +975,14 @@ impl Database {
                 FieldType::Reference if f.name == "OwnerId" && f.createable => Value::Text(ctx.user_id.clone()),
                 _ => continue,
             };
-            values.insert(f.name.clone(), default);
+            values.insert(f.key(), default);
         }
     }
 
     /// Recomputes the fields Salesforce derives from others. `previous` is the
     /// stored record on update.
-    fn derive(
-        &self,
-        object: &str,
-        values: &mut HashMap<String, Value>,
-        previous: Option<&HashMap<String, Value>>,
-        ctx: &WriteContext,
-    ) {
-        let text =
-            |values: &HashMap<String, Value>, f: &str| values.get(f).and_then(|v| v.as_str().map(str::to_string));
+    fn derive(&self, object: &str, values: &mut Values, previous: Option<&Fields>, ctx: &WriteContext) {
+        let text = |values: &Values, f: &str| values.get(f).and_then(|v| v.as_str().map(str::to_string));
         let obj = self.schema.object(object);
         let has = |f: &str| obj.is_some_and(|o| o.field(f).is_some());
         if has("FirstName") && has("LastName") && has("Name") {
@@ -925,22 +991,22 @@ impl Database {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-            values.insert("Name".into(), if name.is_empty() { Value::Null } else { Value::Text(name) });
+            values.insert("Name", if name.is_empty() { Value::Null } else { Value::Text(name) });
         }
         match object {
             "Case" => {
                 let closed = text(values, "Status").is_some_and(|s| s == "Closed");
                 let was_closed = previous.is_some_and(|p| p.get("IsClosed").is_some_and(Value::as_bool));
-                values.insert("IsClosed".into(), Value::Bool(closed));
+                values.insert("IsClosed", Value::Bool(closed));
                 if closed && !was_closed {
-                    values.insert("ClosedDate".into(), Value::DateTime(stamp(ctx.now)));
+                    values.insert("ClosedDate", Value::DateTime(stamp(ctx.now)));
                 } else if !closed {
-                    values.insert("ClosedDate".into(), Value::Null);
+                    values.insert("ClosedDate", Value::Null);
                 }
             }
             "Task" => {
                 let closed = text(values, "Status").is_some_and(|s| s == "Completed");
-                values.insert("IsClosed".into(), Value::Bool(closed));
+                values.insert("IsClosed", Value::Bool(closed));
                 let account = text(values, "WhatId")
                     .and_then(|what| self.live_record(&what))
                     .and_then(|(o, r)| {
@@ -955,19 +1021,19 @@ impl Database {
                             .and_then(|who| self.live_record(&who))
                             .and_then(|(_, r)| r.reference("AccountId").map(str::to_string))
                     });
-                values.insert("AccountId".into(), account.map(Value::Text).unwrap_or(Value::Null));
+                values.insert("AccountId", account.map(Value::Text).unwrap_or(Value::Null));
             }
             "Opportunity" => {
                 let stage = text(values, "StageName").unwrap_or_default();
-                values.insert("IsClosed".into(), Value::Bool(stage.starts_with("Closed")));
-                values.insert("IsWon".into(), Value::Bool(stage == "Closed Won"));
+                values.insert("IsClosed", Value::Bool(stage.starts_with("Closed")));
+                values.insert("IsWon", Value::Bool(stage == "Closed Won"));
             }
             "Attachment" => {
                 let len = match values.get("Body") {
                     Some(Value::Blob(b)) => b.len() as i64,
                     _ => 0,
                 };
-                values.insert("BodyLength".into(), Value::Int(len));
+                values.insert("BodyLength", Value::Int(len));
             }
             "ContentVersion" if previous.is_none() => {
                 let path = text(values, "PathOnClient").unwrap_or_default();
@@ -977,47 +1043,44 @@ impl Database {
                     _ => (file_name.clone(), String::new()),
                 };
                 if values.get("Title").is_none_or(Value::is_null) && !stem.is_empty() {
-                    values.insert("Title".into(), Value::Text(stem));
+                    values.insert("Title", Value::Text(stem));
                 }
                 let size = match values.get("VersionData") {
                     Some(Value::Blob(b)) => b.len() as i64,
                     _ => 0,
                 };
-                values.insert("ContentSize".into(), Value::Int(size));
-                values.insert("FileType".into(), Value::Text(file_type(&extension).to_string()));
-                values.insert(
-                    "FileExtension".into(),
-                    if extension.is_empty() { Value::Null } else { Value::Text(extension) },
-                );
-                values.insert("IsLatest".into(), Value::Bool(true));
+                values.insert("ContentSize", Value::Int(size));
+                values.insert("FileType", Value::Text(file_type(&extension).to_string()));
+                values.insert("FileExtension", if extension.is_empty() { Value::Null } else { Value::Text(extension) });
+                values.insert("IsLatest", Value::Bool(true));
             }
             "TopicAssignment" => {
                 if let Some(entity) = text(values, "EntityId") {
-                    values.insert("EntityKeyPrefix".into(), Value::Text(entity[..3].to_string()));
+                    values.insert("EntityKeyPrefix", Value::Text(entity[..3].to_string()));
                     let entity_type = self.schema.object_for_id(&entity).map(|o| o.name.clone());
-                    values.insert("EntityType".into(), entity_type.map(Value::Text).unwrap_or(Value::Null));
+                    values.insert("EntityType", entity_type.map(Value::Text).unwrap_or(Value::Null));
                 }
             }
             "FeedComment" if previous.is_none() => {
                 let parent = text(values, "FeedItemId")
                     .and_then(|f| self.live_record(&f))
                     .and_then(|(_, item)| item.reference("ParentId").map(str::to_string));
-                values.insert("ParentId".into(), parent.map(Value::Text).unwrap_or(Value::Null));
-                values.insert("InsertedById".into(), Value::Text(ctx.user_id.clone()));
+                values.insert("ParentId", parent.map(Value::Text).unwrap_or(Value::Null));
+                values.insert("InsertedById", Value::Text(ctx.user_id.clone()));
             }
             "FeedItem" if previous.is_none() => {
-                values.insert("CommentCount".into(), Value::Int(0));
-                values.insert("LikeCount".into(), Value::Int(0));
-                values.insert("InsertedById".into(), Value::Text(ctx.user_id.clone()));
+                values.insert("CommentCount", Value::Int(0));
+                values.insert("LikeCount", Value::Int(0));
+                values.insert("InsertedById", Value::Text(ctx.user_id.clone()));
             }
             "Group" | "RecordType" if previous.is_none() && values.get("DeveloperName").is_none_or(Value::is_null) => {
                 if let Some(name) = text(values, "Name") {
-                    values.insert("DeveloperName".into(), Value::Text(developer_name(&name)));
+                    values.insert("DeveloperName", Value::Text(developer_name(&name)));
                 }
             }
             "User" if previous.is_none() && values.get("Alias").is_none_or(Value::is_null) => {
                 let alias: String = text(values, "LastName").unwrap_or_default().chars().take(8).collect();
-                values.insert("Alias".into(), Value::Text(alias));
+                values.insert("Alias", Value::Text(alias));
             }
             _ => {}
         }
@@ -1025,12 +1088,7 @@ impl Database {
 
     /// `REQUIRED_FIELD_MISSING` for every non-nillable field left empty (and
     /// a text post's body).
-    fn check_required(
-        &self,
-        obj: &ObjectDef,
-        values: &HashMap<String, Value>,
-        kind: WriteKind,
-    ) -> Result<(), Vec<SfError>> {
+    fn check_required(&self, obj: &ObjectDef, values: &Values, kind: WriteKind) -> Result<(), Vec<SfError>> {
         let empty = |f: &str| values.get(f).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
         let text_post_without_body =
             obj.name == "FeedItem" && values.get("Type").and_then(Value::as_str) == Some("TextPost") && empty("Body");
@@ -1053,15 +1111,10 @@ impl Database {
 
     /// Rules across records: unique fields, one assignment per topic and
     /// record, one link per document and entity.
-    fn check_record_rules(
-        &self,
-        obj: &ObjectDef,
-        own_id: Option<&str>,
-        values: &HashMap<String, Value>,
-    ) -> Result<(), Vec<SfError>> {
+    fn check_record_rules(&self, obj: &ObjectDef, own_id: Option<&str>, values: &Values) -> Result<(), Vec<SfError>> {
         let others = || self.rows(&obj.name).iter().filter(|r| !r.is_deleted() && Some(r.id.as_str()) != own_id);
         for f in obj.fields.iter().filter(|f| f.unique) {
-            let Some(Value::Text(v)) = values.get(&f.name) else {
+            let Some(Value::Text(v)) = values.get(f.name.as_str()) else {
                 continue;
             };
             if let Some(dup) = others().find(|r| r.get(&f.name).as_str().is_some_and(|o| o.eq_ignore_ascii_case(v))) {
@@ -1084,31 +1137,34 @@ impl Database {
     }
 
     /// Stores a validated record with its id, auto-numbers and system fields.
-    fn insert_row(&mut self, object: &str, mut values: HashMap<String, Value>, ctx: &WriteContext) -> String {
+    fn insert_row(&mut self, object: &str, mut values: Values, ctx: &WriteContext) -> String {
         let obj = self.schema.object(object).expect("validated object");
         let id = ids::new_id(&obj.key_prefix, self.next_id);
         self.next_id += 1;
         for f in obj.fields.iter().filter(|f| f.auto_number) {
             let counter = self.auto_numbers.entry(format!("{}.{}", obj.name, f.name)).or_insert(FIRST_AUTO_NUMBER);
-            values.insert(f.name.clone(), Value::Text(format!("{:08}", *counter)));
+            values.insert(f.key(), Value::Text(format!("{:08}", *counter)));
             *counter += 1;
         }
         let now = Value::DateTime(stamp(ctx.now));
         let user = Value::Text(ctx.user_id.clone());
-        values.insert("Id".into(), Value::Text(id.clone()));
-        values.insert("IsDeleted".into(), Value::Bool(false));
-        values.insert("CreatedDate".into(), now.clone());
-        values.insert("CreatedById".into(), user.clone());
-        values.insert("LastModifiedDate".into(), now.clone());
-        values.insert("LastModifiedById".into(), user);
-        values.insert("SystemModstamp".into(), now);
+        values.insert("Id", Value::Text(id.clone()));
+        values.insert("IsDeleted", Value::Bool(false));
+        values.insert("CreatedDate", now.clone());
+        values.insert("CreatedById", user.clone());
+        values.insert("LastModifiedDate", now.clone());
+        values.insert("LastModifiedById", user);
+        values.insert("SystemModstamp", now);
         // Absent means null; not storing nulls keeps 100k-record orgs small.
         values.retain(|_, v| !v.is_null());
         if let Some(journal) = &mut self.journal {
             journal.push(Undo::Insert { object: obj.name.clone() });
         }
-        let table = self.tables.entry(obj.name.clone()).or_insert_with(|| Table::new(obj));
-        table.push(Record { id: id.clone(), values, deleted_at: None });
+        if !self.tables.contains_key(&obj.name) {
+            self.tables.insert(obj.name.clone(), Table::new(obj));
+        }
+        let table = self.tables.get_mut(&obj.name).expect("inserted above");
+        table.push(Record { id: id.clone(), values: Fields::from_values(values), deleted_at: None });
         id
     }
 
@@ -1124,7 +1180,7 @@ impl Database {
                             Value::Int(n) => *n,
                             _ => 0,
                         };
-                        row.values.insert("CommentCount".into(), Value::Int(count + 1));
+                        row.values.set("CommentCount", Value::Int(count + 1));
                     });
                 }
             }
@@ -1165,13 +1221,13 @@ impl Database {
         let existing_doc = v.reference("ContentDocumentId").map(str::to_string);
         let publish_to = v.reference("FirstPublishLocationId").map(str::to_string);
         let document_fields = |latest: &str| {
-            HashMap::from([
-                ("Title".to_string(), title.clone()),
-                ("LatestPublishedVersionId".to_string(), Value::Text(latest.to_string())),
-                ("FileType".to_string(), file_type.clone()),
-                ("FileExtension".to_string(), extension.clone()),
-                ("ContentSize".to_string(), size.clone()),
-                ("OwnerId".to_string(), owner.clone()),
+            Values::from([
+                ("Title", title.clone()),
+                ("LatestPublishedVersionId", Value::Text(latest.to_string())),
+                ("FileType", file_type.clone()),
+                ("FileExtension", extension.clone()),
+                ("ContentSize", size.clone()),
+                ("OwnerId", owner.clone()),
             ])
         };
         match existing_doc {
@@ -1184,31 +1240,31 @@ impl Database {
                     .collect();
                 for old in &older {
                     self.change_row("ContentVersion", old, |row| {
-                        row.values.insert("IsLatest".into(), Value::Bool(false));
+                        row.values.set("IsLatest", Value::Bool(false));
                     });
                 }
                 self.change_row("ContentVersion", version_id, |row| {
-                    row.values.insert("VersionNumber".into(), Value::Text((older.len() + 1).to_string()));
+                    row.values.set("VersionNumber", Value::Text((older.len() + 1).to_string()));
                 });
                 let fields = document_fields(version_id);
                 self.change_row("ContentDocument", &doc_id, |doc| {
                     doc.values.extend(fields);
-                    doc.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-                    doc.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+                    doc.values.set("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
+                    doc.values.set("SystemModstamp", Value::DateTime(stamp(ctx.now)));
                 });
             }
             None => {
                 let doc_id = self.insert_row("ContentDocument", document_fields(version_id), ctx);
                 self.change_row("ContentVersion", version_id, |row| {
-                    row.values.insert("ContentDocumentId".into(), Value::Text(doc_id.clone()));
-                    row.values.insert("VersionNumber".into(), Value::Text("1".into()));
+                    row.values.set("ContentDocumentId", Value::Text(doc_id.clone()));
+                    row.values.set("VersionNumber", Value::Text("1".into()));
                 });
                 let mut link = |entity: String, share: &str| {
-                    let fields = HashMap::from([
-                        ("ContentDocumentId".to_string(), Value::Text(doc_id.clone())),
-                        ("LinkedEntityId".to_string(), Value::Text(entity)),
-                        ("ShareType".to_string(), Value::Text(share.to_string())),
-                        ("Visibility".to_string(), Value::Text("AllUsers".to_string())),
+                    let fields = Values::from([
+                        ("ContentDocumentId", Value::Text(doc_id.clone())),
+                        ("LinkedEntityId", Value::Text(entity)),
+                        ("ShareType", Value::Text(share.to_string())),
+                        ("Visibility", Value::Text("AllUsers".to_string())),
                     ]);
                     let link = self.insert_row("ContentDocumentLink", fields, ctx);
                     self.mark_email_attachment(&link, "LinkedEntityId");
@@ -1228,7 +1284,7 @@ impl Database {
         let parent = self.record(attachment_id).and_then(|(_, r)| r.reference(parent_field).map(str::to_string));
         if let Some(parent) = parent {
             self.change_row("EmailMessage", &parent, |row| {
-                row.values.insert("HasAttachment".into(), Value::Bool(true));
+                row.values.set("HasAttachment", Value::Bool(true));
             });
         }
     }

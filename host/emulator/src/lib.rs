@@ -16,7 +16,7 @@ pub mod server;
 pub mod soql;
 pub mod sosl;
 
-pub use seed::{Seed, SeededOrg};
+pub use seed::{BulkSeed, BulkSeedError, BulkSeeded, Seed, SeededOrg};
 pub use server::{
     ApiUsage, CallCounters, Credentials, EmulatorOptions, Fault, FaultKind, FaultTarget, Repeat, RunningEmulator,
     run_cli, spawn, start,

@@ -87,13 +87,32 @@ impl Table {
         self.by_id.get(id).copied()
     }
 
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.rows.reserve(additional);
+        self.by_id.reserve(additional);
+    }
+
     /// Appends a row and returns its position.
     pub(super) fn push(&mut self, record: Record) -> usize {
         let position = self.rows.len();
-        let keys = self.keys(&record);
         self.by_id.insert(record.id.clone(), position);
+        // The last position sorts last in every list: appended, and no key copied unless new.
+        for lookup in &mut self.lookups {
+            if let Some(id) = record.reference(&lookup.field) {
+                match lookup.rows.get_mut(id) {
+                    Some(rows) => rows.push(position),
+                    None => {
+                        lookup.rows.insert(id.to_string(), vec![position]);
+                    }
+                }
+            }
+        }
+        for timeline in &mut self.timelines {
+            if let Value::DateTime(at) = record.get(timeline.field) {
+                timeline.rows.insert((*at, position));
+            }
+        }
         self.rows.push(record);
-        self.index(position, &keys, None);
         position
     }
 

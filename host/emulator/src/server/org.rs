@@ -21,7 +21,7 @@ use crate::db::{Database, QueryContext, WriteContext};
 use crate::error::SfError;
 use crate::ids;
 use crate::schema::Schema;
-use crate::seed::{self, SeededOrg};
+use crate::seed::{self, BulkSeed, BulkSeedError, BulkSeeded, SeededOrg};
 
 /// The two origins an org is reached at, as `https://login.salesforce.com`
 /// and `https://acme.my.salesforce.com` are.
@@ -105,6 +105,12 @@ impl Emulator {
     pub(crate) fn reset_counters(&self) {
         self.org().counters = CallCounters::default();
         self.faults().reset_count();
+    }
+
+    /// Adds a bulk of cases and conversations to the org, dated up to now.
+    pub(crate) fn bulk_seed(&self, options: &BulkSeed) -> Result<BulkSeeded, BulkSeedError> {
+        let now = self.clock.now();
+        seed::bulk_seed(&mut self.org().db, &self.seeded, options, now)
     }
 
     pub(crate) fn counters(&self) -> CallCounters {

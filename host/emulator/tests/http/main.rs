@@ -7,6 +7,7 @@ mod oauth;
 mod origins;
 mod query;
 mod robustness;
+mod scale;
 mod sobjects;
 mod support;
 mod versions_and_limits;

@@ -963,9 +963,7 @@ impl Database {
     /// Insert-time defaults: checkbox and picklist defaults, the owner.
     fn fill_defaults(&self, obj: &ObjectDef, values: &mut Values, ctx: &WriteContext) {
         for f in &obj.fields {
-            if values.contains_key(f.name.as_str()) {
-                continue;
-            }
+            // Which fields have a default is cheaper to tell than whether a value was given.
             let default = match f.field_type {
                 FieldType::Boolean => Value::Bool(f.default_value.as_ref().and_then(Json::as_bool).unwrap_or(false)),
                 FieldType::Picklist | FieldType::Multipicklist => match f.default_picklist_value() {
@@ -975,7 +973,7 @@ impl Database {
                 FieldType::Reference if f.name == "OwnerId" && f.createable => Value::Text(ctx.user_id.clone()),
                 _ => continue,
             };
-            values.insert(f.key(), default);
+            values.entry(f.key()).or_insert(default);
         }
     }
 

@@ -90,6 +90,13 @@ fn ordered_page<'db>(db: &'db Database, plan: &Plan<'_>, also: &dyn Fn(&Record) 
             }
             None => rows.iter().filter(passes).collect(),
         },
+        // Without ORDER BY any rows do: stop once the page is full.
+        Access::Positions(positions) if plan.order.is_empty() => {
+            positions.iter().map(|&i| &rows[i]).filter(passes).take(wanted.unwrap_or(usize::MAX)).collect()
+        }
+        Access::Scan if plan.order.is_empty() => {
+            rows.iter().filter(passes).take(wanted.unwrap_or(usize::MAX)).collect()
+        }
         Access::Positions(positions) => positions.iter().map(|&i| &rows[i]).filter(passes).collect(),
         Access::Scan => rows.iter().filter(passes).collect(),
     };
@@ -167,6 +174,7 @@ pub fn matches(db: &Database, record: &Record, filter: &Filter) -> bool {
                     operands.iter().any(|o| compare_test(value, CompareOp::Eq, o, ci)) != *negated
                 }
                 Test::IdSet { negated, ids } => value.as_str().is_some_and(|id| ids.contains(id)) != *negated,
+                Test::Member { negated, inner } => value.as_str().is_some_and(|id| selects(db, inner, id)) != *negated,
                 Test::Like(pattern) => {
                     value.as_str().is_some_and(|s| like(&s.to_lowercase().chars().collect::<Vec<_>>(), pattern))
                 }
@@ -178,6 +186,18 @@ pub fn matches(db: &Database, record: &Record, filter: &Filter) -> bool {
                 }
             }
         }
+    }
+}
+
+/// Whether a semi-join's inner query would select `id`: the inner record
+/// with that id, or one of the inner records referencing it, is live and
+/// passes the inner condition.
+fn selects(db: &Database, inner: &SemiJoin, id: &str) -> bool {
+    let rows = db.rows(&inner.object);
+    let passes = |p: &usize| rows.get(*p).is_some_and(|r| passes(db, r, false, inner.filter.as_ref()));
+    match &inner.through {
+        None => db.position(&inner.object, id).as_ref().is_some_and(passes),
+        Some(field) => db.lookup(&inner.object, field, id).is_some_and(|positions| positions.iter().any(passes)),
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{NaiveDate, NaiveTime};
 
 use super::QueryError;
+use super::access;
 use super::ast::*;
 use super::dates;
 use super::eval;
@@ -133,10 +134,20 @@ pub enum Test {
         negated: bool,
         operands: Vec<Operand>,
     },
-    /// A semi-join or anti-join, already run.
+    /// A semi-join or anti-join run once, at planning: an index narrowed
+    /// its inner query to a few rows, or none can test it per row.
     IdSet {
         negated: bool,
         ids: HashSet<String>,
+    },
+    /// A semi-join or anti-join whose inner query would read its whole
+    /// object: instead, the value of each row the outer query reads is looked
+    /// up in the inner object's indexes and tested against the inner
+    /// condition. A keyset page reads a few hundred rows; running the inner
+    /// query would collect every id of a big table first.
+    Member {
+        negated: bool,
+        inner: Box<SemiJoin>,
     },
     Like(Vec<LikeToken>),
     /// INCLUDES/EXCLUDES: any group whose values are all selected.
@@ -144,6 +155,15 @@ pub enum Test {
         excludes: bool,
         groups: Vec<Vec<String>>,
     },
+}
+
+/// The inner query of a semi-join tested per value (see [`Test::Member`]).
+pub struct SemiJoin {
+    pub object: String,
+    /// The indexed reference the inner query selects (`ParentId`), or `None`
+    /// when it selects the inner object's `Id`.
+    pub through: Option<String>,
+    pub filter: Option<Filter>,
 }
 
 /// The right-hand side of a test.
@@ -534,8 +554,7 @@ impl<'db, 'c> Planner<'db, 'c> {
                         format!("Invalid semi join: field '{}' must be an id or a reference", field.name),
                     ));
                 }
-                let ids = self.semi_join(query)?;
-                Filter::Test(field, Test::IdSet { negated: *negated, ids })
+                Filter::Test(field, self.semi_join(query, *negated)?)
             }
         })
     }
@@ -552,8 +571,9 @@ impl<'db, 'c> Planner<'db, 'c> {
         Ok(field)
     }
 
-    /// Runs the inner query of `x IN (SELECT idField FROM …)` and returns the ids.
-    fn semi_join(&self, q: &Query) -> Result<HashSet<String>, QueryError> {
+    /// The test for `x [NOT] IN (SELECT idField FROM …)`: the inner query's
+    /// ids, or the inner query to test each value against.
+    fn semi_join(&self, q: &Query, negated: bool) -> Result<Test, QueryError> {
         let object = self.object(&q.from)?;
         let scope = Scope { object, alias: q.alias.as_deref() };
         if object.name == "ContentDocumentLink" {
@@ -573,6 +593,17 @@ impl<'db, 'c> Planner<'db, 'c> {
             ));
         }
         let filter = q.filter.as_ref().map(|c| self.filter(scope, c, true)).transpose()?;
+        let own_id = field.hops.is_empty() && field.name == "Id";
+        let indexed = field.hops.is_empty()
+            && field.field_type() == FieldType::Reference
+            && self.db.has_lookup(&object.name, &field.name);
+        if (own_id || indexed) && !self.run_up_front(object, filter.as_ref()) {
+            let through = (!own_id).then(|| field.name.clone());
+            return Ok(Test::Member {
+                negated,
+                inner: Box::new(SemiJoin { object: object.name.clone(), through, filter }),
+            });
+        }
         // Run once here, at planning: the outer query then tests membership per row.
         let mut ids = HashSet::new();
         for row in eval::matching(self.db, object, false, filter.as_ref(), &|_| true) {
@@ -580,7 +611,16 @@ impl<'db, 'c> Planner<'db, 'c> {
                 ids.insert(id.clone());
             }
         }
-        Ok(ids)
+        Ok(Test::IdSet { negated, ids })
+    }
+
+    /// Whether an inner query is cheap enough to run whole: an index narrows it.
+    fn run_up_front(&self, object: &ObjectDef, filter: Option<&Filter>) -> bool {
+        #[cfg(test)]
+        if super::access::SCAN_ONLY.get() {
+            return true;
+        }
+        matches!(access::choose(self.db, &object.name, filter, &[], None), access::Access::Positions(_))
     }
 
     /// A literal as a typed operand for `field`, or the error Salesforce gives

@@ -619,7 +619,7 @@ fn index_access_returns_what_a_full_scan_returns() {
             format!("{prefix}000000000000")
         };
         let keyset = format!("({stamp_field} > {t} OR ({stamp_field} = {t} AND Id > '{last}'))");
-        let narrowing = match (on_cases, rng.random_range(0..5)) {
+        let narrowing = match (on_cases, rng.random_range(0..7)) {
             (true, 0) => format!("OwnerId = '{owner}'"),
             (true, 1) => format!("(OwnerId = '{owner}' OR Id IN ({}))", some(&mut rng, ids, 5)),
             (true, 2) => format!("Id IN ({})", some(&mut rng, ids, 8)),
@@ -628,6 +628,9 @@ fn index_access_returns_what_a_full_scan_returns() {
             (false, 1) => format!("ParentId IN ({})", some(&mut rng, &cases, 6)),
             (false, 2) => format!("ParentId = '{}'", cases[rng.random_range(0..cases.len())]),
             (false, 3) => format!("Id IN ({}) AND CreatedDate <= {t}", some(&mut rng, ids, 10)),
+            (true, 4) => format!("Id IN (SELECT ParentId FROM CaseComment WHERE CreatedDate >= {t})"),
+            (true, 5) => format!("Id NOT IN (SELECT ParentId FROM CaseComment WHERE CreatedDate < {t})"),
+            (false, 4) => format!("ParentId NOT IN (SELECT Id FROM Case WHERE OwnerId = '{owner}')"),
             _ => format!("{stamp_field} >= {t}"),
         };
         let filter = match rng.random_range(0..3) {

@@ -108,10 +108,10 @@ impl Value {
 static NULL: Value = Value::Null;
 
 /// Field values on their way into a record, by canonical field name. A
-/// B-tree rather than a hash map: a write builds one per record, and a hash
-/// map of a few dozen entries is one large allocation whose freeing makes the
-/// allocator consolidate its free lists every time (a fifth of a bulk load);
-/// a B-tree's nodes are small, it hashes nothing, and comes out sorted.
+/// B-tree rather than a hash map: every write builds one, and a hash map of a
+/// few dozen entries is one large allocation, slow to get and to give back;
+/// a B-tree's nodes are small, it hashes nothing, and its entries come out
+/// sorted, as [`Fields`] keeps them.
 type Values = BTreeMap<&'static str, Value>;
 
 /// A stored record's values: `(field, value)` pairs sorted by canonical
@@ -124,8 +124,8 @@ struct Fields(Vec<(&'static str, Value)>);
 
 impl Fields {
     fn from_values(values: Values) -> Fields {
-        // Sized up front: a filtered iterator would grow the vector through
-        // reallocations, a seventh of a bulk load. Already in name order.
+        // Sized up front: collecting a filtered iterator grows the vector
+        // through reallocations, a seventh of a bulk load's time. Already in name order.
         let mut pairs = Vec::with_capacity(values.values().filter(|v| !v.is_null()).count());
         pairs.extend(values.into_iter().filter(|(_, v)| !v.is_null()));
         Fields(pairs)

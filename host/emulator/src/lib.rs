@@ -5,7 +5,8 @@
 //!
 //! The data layer ([`schema`], [`db`], [`soql`], [`sosl`]) holds the org's
 //! metadata and records; [`server`] serves them over HTTP as Salesforce does
-//! ([`start`], [`spawn`], [`run_cli`]), and [`seed`] fills a new org.
+//! ([`start`], [`spawn`], [`run_cli`]), and [`seed`] fills a new org (and,
+//! with [`seed::bulk_seed`], makes it a big one for load tests).
 
 pub mod db;
 pub mod error;

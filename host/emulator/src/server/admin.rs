@@ -20,7 +20,7 @@
 //! | `GET /__emulator/clock` | | `{"now":"2024-01-02T03:04:05.000+0000"}` (the emulator clock) |
 //! | `POST /__emulator/clock/advance` | `{"seconds"}` | moves the clock forward: timestamps, token and locator expiry, the allowance window follow |
 //! | `POST /__emulator/fields` | `{"object","name","type",…}` | adds a custom field, see below |
-//! | `POST /__emulator/bulk` | `{"cases"?,"owner_id"?,"messages_per_case"?,…}` | adds that many cases with contacts and conversations ([`BulkSeed`](crate::seed::BulkSeed), same names): 201 and the [`BulkSeeded`](crate::seed::BulkSeeded) ids and counts |
+//! | `POST /__emulator/bulk` | `{"cases"?,"owner_id"?,"messages_per_case"?,…}` | adds that many cases with contacts and conversations ([`BulkSeed`], same names): 201 and the [`BulkSeeded`](crate::seed::BulkSeeded) ids and counts |
 //!
 //! Faults (`POST /__emulator/faults`), used in the order queued:
 //! - `{"kind":"error","status":503}` — answer 500/503 (any 4xx/5xx) with Salesforce's error body, without reaching the org;

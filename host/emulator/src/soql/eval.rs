@@ -80,6 +80,8 @@ fn ordered_page<'db>(db: &'db Database, plan: &Plan<'_>, also: &dyn Fn(&Record) 
     let filter = plan.filter.as_ref();
     let passes = |r: &&Record| passes(db, r, plan.include_deleted, filter) && also(r);
     let wanted = plan.limit.map(|l| plan.offset.saturating_add(l));
+    // Without ORDER BY any rows do: stop reading once the page is full.
+    let enough = if plan.order.is_empty() { wanted.unwrap_or(usize::MAX) } else { usize::MAX };
     let mut found: Vec<&Record> = match access::choose(db, object, filter, &plan.order, wanted) {
         Access::Timeline { field, from, to } => match db.timeline(object, field, from, to) {
             // Already in ORDER BY order: read until the page is full.
@@ -90,15 +92,8 @@ fn ordered_page<'db>(db: &'db Database, plan: &Plan<'_>, also: &dyn Fn(&Record) 
             }
             None => rows.iter().filter(passes).collect(),
         },
-        // Without ORDER BY any rows do: stop once the page is full.
-        Access::Positions(positions) if plan.order.is_empty() => {
-            positions.iter().map(|&i| &rows[i]).filter(passes).take(wanted.unwrap_or(usize::MAX)).collect()
-        }
-        Access::Scan if plan.order.is_empty() => {
-            rows.iter().filter(passes).take(wanted.unwrap_or(usize::MAX)).collect()
-        }
-        Access::Positions(positions) => positions.iter().map(|&i| &rows[i]).filter(passes).collect(),
-        Access::Scan => rows.iter().filter(passes).collect(),
+        Access::Positions(positions) => positions.iter().map(|&i| &rows[i]).filter(passes).take(enough).collect(),
+        Access::Scan => rows.iter().filter(passes).take(enough).collect(),
     };
     sort_rows(db, &mut found, &plan.order, wanted);
     page(&found, plan.offset, plan.limit).to_vec()

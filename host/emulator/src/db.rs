@@ -862,6 +862,7 @@ impl Database {
                     .with_fields(vec![f.name.clone()]))
             }
             FieldType::Picklist if f.restricted_picklist => match picklist_canonical(f, text) {
+                Some(v) if v == text => Ok(value),
                 Some(v) => Ok(Value::Text(v.to_string())),
                 None => Err(bad_picklist(f, text)),
             },
@@ -879,9 +880,10 @@ impl Database {
                 }
                 Ok(if chosen.is_empty() { Value::Null } else { Value::Text(chosen.join(";")) })
             }
-            FieldType::Picklist => {
-                Ok(Value::Text(picklist_canonical(f, text).map(str::to_string).unwrap_or_else(|| text.clone())))
-            }
+            FieldType::Picklist => match picklist_canonical(f, text) {
+                Some(v) if v != text => Ok(Value::Text(v.to_string())),
+                _ => Ok(value),
+            },
             FieldType::Reference => {
                 // Keep the given text when it already is the 18-character id.
                 let canonical = match self.check_reference(obj, f, text)? {

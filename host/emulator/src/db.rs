@@ -23,7 +23,7 @@
 //! assert_eq!(result.records[0]["Status"], json!("New"));
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, SubsecRound, Utc};
@@ -32,6 +32,11 @@ use serde_json::{Map, Value as Json, json};
 use crate::error::SfError;
 use crate::ids;
 use crate::schema::{FieldDef, FieldType, ObjectDef, RecordTypeInfo, Schema, address_components, data_path};
+
+mod table;
+
+pub(crate) use table::TIMELINE_FIELDS;
+use table::Table;
 
 /// Who writes and when: every write stamps `LastModifiedDate`/`SystemModstamp`
 /// with `now` and `LastModifiedById` with `user_id`.
@@ -102,12 +107,63 @@ impl Value {
 
 static NULL: Value = Value::Null;
 
+/// Field values on their way into a record, by canonical field name. A
+/// B-tree rather than a hash map: every write builds one, and a hash map of a
+/// few dozen entries is one large allocation, slow to get and to give back;
+/// a B-tree's nodes are small, it hashes nothing, and its entries come out
+/// sorted, as [`Fields`] keeps them.
+type Values = BTreeMap<&'static str, Value>;
+
+/// A stored record's values: `(field, value)` pairs sorted by canonical
+/// field name, nulls left out. One allocation per record, and a lookup is a
+/// binary search over a few dozen names: a big org's records take a
+/// fraction of the memory (and of the time to create and scan) a map per
+/// record would.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Fields(Vec<(&'static str, Value)>);
+
+impl Fields {
+    fn from_values(values: Values) -> Fields {
+        // Sized up front: collecting a filtered iterator grows the vector
+        // through reallocations, a seventh of a bulk load's time. Already in name order.
+        let mut pairs = Vec::with_capacity(values.values().filter(|v| !v.is_null()).count());
+        pairs.extend(values.into_iter().filter(|(_, v)| !v.is_null()));
+        Fields(pairs)
+    }
+
+    fn to_values(&self) -> Values {
+        self.0.iter().cloned().collect()
+    }
+
+    fn get(&self, field: &str) -> Option<&Value> {
+        self.0.binary_search_by(|(name, _)| (*name).cmp(field)).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets one field; null removes it.
+    fn set(&mut self, field: &'static str, value: Value) {
+        match (self.0.binary_search_by(|(name, _)| (*name).cmp(field)), value.is_null()) {
+            (Ok(i), true) => {
+                self.0.remove(i);
+            }
+            (Ok(i), false) => self.0[i].1 = value,
+            (Err(_), true) => {}
+            (Err(i), false) => self.0.insert(i, (field, value)),
+        }
+    }
+
+    fn extend(&mut self, values: Values) {
+        for (field, value) in values {
+            self.set(field, value);
+        }
+    }
+}
+
 /// One row of an sObject table. Values are keyed by the field's canonical name;
 /// a field missing from the map (a custom field added later) reads as null.
 #[derive(Debug, Clone)]
 pub struct Record {
     pub id: String,
-    values: HashMap<String, Value>,
+    values: Fields,
     /// Set while the record sits in the recycle bin.
     deleted_at: Option<DateTime<Utc>>,
 }
@@ -126,12 +182,6 @@ impl Record {
     pub fn reference(&self, field: &str) -> Option<&str> {
         self.get(field).as_str()
     }
-}
-
-#[derive(Debug, Clone, Default)]
-struct Table {
-    rows: Vec<Record>,
-    by_id: HashMap<String, usize>,
 }
 
 /// The org: schema plus records. Cloning copies every record (a snapshot).
@@ -193,6 +243,15 @@ impl Database {
         }
     }
 
+    /// Makes room for `additional` more records of `object`, so a bulk load
+    /// does not grow the table and its id index step by step.
+    pub fn reserve(&mut self, object: &str, additional: usize) {
+        let Some(obj) = self.schema.object(object) else {
+            return;
+        };
+        self.tables.entry(obj.name.clone()).or_insert_with(|| Table::new(obj)).reserve(additional);
+    }
+
     /// Starts recording changes so [`Database::rollback`] can undo them
     /// (composite `allOrNone`).
     pub fn savepoint(&mut self) -> Savepoint {
@@ -215,15 +274,13 @@ impl Database {
         for entry in undo.iter().rev() {
             match entry {
                 Undo::Insert { object } => {
-                    if let Some(table) = self.tables.get_mut(object)
-                        && let Some(row) = table.rows.pop()
-                    {
-                        table.by_id.remove(&row.id);
+                    if let Some(table) = self.tables.get_mut(object) {
+                        table.pop();
                     }
                 }
                 Undo::Restore { object, index, record } => {
-                    if let Some(row) = self.tables.get_mut(object).and_then(|t| t.rows.get_mut(*index)) {
-                        *row = record.clone();
+                    if let Some(table) = self.tables.get_mut(object).filter(|t| *index < t.rows().len()) {
+                        table.change(*index, |row| *row = record.clone());
                     }
                 }
             }
@@ -254,15 +311,56 @@ impl Database {
 
     /// All rows of an object, recycle bin included, in insertion order.
     pub(crate) fn rows(&self, object: &str) -> &[Record] {
-        self.tables.get(object).map(|t| t.rows.as_slice()).unwrap_or(&[])
+        self.tables.get(object).map(|t| t.rows()).unwrap_or(&[])
+    }
+
+    /// The rows of `object` whose reference `field` holds `id` (18
+    /// characters), recycle bin included, in insertion order.
+    pub(crate) fn rows_referencing(&self, object: &str, field: &str, id: &str) -> Vec<&Record> {
+        let rows = self.rows(object);
+        match self.tables.get(object).and_then(|t| t.referencing(field, id)) {
+            Some(positions) => positions.iter().map(|&p| &rows[p]).collect(),
+            None => rows.iter().filter(|r| r.reference(field) == Some(id)).collect(),
+        }
+    }
+
+    /// Positions in [`Database::rows`] of the rows whose reference `field`
+    /// holds `id`, in order; `None` when the field has no index.
+    pub(crate) fn lookup(&self, object: &str, field: &str, id: &str) -> Option<&[usize]> {
+        self.tables.get(object).map_or(Some(&[][..]), |t| t.referencing(field, id))
+    }
+
+    /// Whether queries can find the rows of `object` by `field` without reading them all.
+    pub(crate) fn has_lookup(&self, object: &str, field: &str) -> bool {
+        self.tables.get(object).is_none_or(|t| t.has_lookup(field))
+    }
+
+    /// The position in [`Database::rows`] of the record `id` (18 characters) of `object`.
+    pub(crate) fn position(&self, object: &str, id: &str) -> Option<usize> {
+        self.tables.get(object)?.position(id)
+    }
+
+    /// Positions in [`Database::rows`] ordered by the timestamp `field` (one
+    /// of [`TIMELINE_FIELDS`]), then by id, within the bounds.
+    pub(crate) fn timeline(
+        &self,
+        object: &str,
+        field: &str,
+        from: std::ops::Bound<DateTime<Utc>>,
+        to: std::ops::Bound<DateTime<Utc>>,
+    ) -> Option<Box<dyn DoubleEndedIterator<Item = usize> + '_>> {
+        match self.tables.get(object) {
+            Some(table) => Some(Box::new(table.timeline(field, from, to)?)),
+            None => Some(Box::new(std::iter::empty())),
+        }
     }
 
     /// A record by 15- or 18-character id, recycle bin included.
     pub fn record(&self, id: &str) -> Option<(&ObjectDef, &Record)> {
-        let id = ids::normalize(id)?;
+        let id = ids::canonical(id)?;
         let obj = self.schema.object_for_id(&id)?;
         let table = self.tables.get(&obj.name)?;
-        table.by_id.get(&id).map(|&i| (obj, &table.rows[i]))
+        table.position(&id).map(|i| (obj, &table.rows()[i]))
     }
 
     /// A live (not deleted) record by id.
@@ -301,6 +399,31 @@ impl Database {
         fields: &Map<String, Json>,
         ctx: &WriteContext,
     ) -> Result<String, Vec<SfError>> {
+        let obj = self.createable(object)?;
+        let values = self.validate_input(obj, None, fields, WriteKind::Insert)?;
+        let obj_name = obj.name.clone();
+        self.insert_validated(&obj_name, values, ctx)
+    }
+
+    /// Inserts a record given as typed values by canonical field name, under
+    /// every rule [`Database::create`] applies to a JSON body (writable
+    /// fields, lengths, picklists, references, defaults, derived fields,
+    /// required fields, ids and auto-numbers). For loads too big to go
+    /// through JSON: the records are the same as created ones.
+    pub fn create_typed<K: AsRef<str>>(
+        &mut self,
+        object: &str,
+        values: impl IntoIterator<Item = (K, Value)>,
+        ctx: &WriteContext,
+    ) -> Result<String, Vec<SfError>> {
+        let obj = self.createable(object)?;
+        let values = self.validate_values(obj, values, WriteKind::Insert)?;
+        let obj_name = obj.name.clone();
+        self.insert_validated(&obj_name, values, ctx)
+    }
+
+    /// An object records may be inserted into.
+    fn createable(&self, object: &str) -> Result<&ObjectDef, Vec<SfError>> {
         let obj = self.object_def(object).map_err(|e| vec![e])?;
         if !obj.createable {
             return Err(vec![SfError::new(
@@ -309,15 +432,26 @@ impl Database {
                 format!("entity type cannot be inserted: {}", obj.label),
             )]);
         }
-        let mut values = self.validate_input(obj, None, fields, WriteKind::Insert)?;
-        let obj_name = obj.name.clone();
+        Ok(obj)
+    }
+
+    /// The rest of an insert once the given values are valid: defaults,
+    /// derived fields, required fields, rules across records, the row, and
+    /// its side effects on other records.
+    fn insert_validated(
+        &mut self,
+        obj_name: &str,
+        mut values: Values,
+        ctx: &WriteContext,
+    ) -> Result<String, Vec<SfError>> {
+        let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.fill_defaults(obj, &mut values, ctx);
-        self.derive(&obj_name, &mut values, None, ctx);
-        let obj = self.object_def(&obj_name).map_err(|e| vec![e])?;
+        self.derive(obj_name, &mut values, None, ctx);
+        let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.check_required(obj, &values, WriteKind::Insert)?;
         self.check_record_rules(obj, None, &values)?;
-        let id = self.insert_row(&obj_name, values, ctx);
-        self.after_insert(&obj_name, &id, ctx);
+        let id = self.insert_row(obj_name, values, ctx);
+        self.after_insert(obj_name, &id, ctx);
         Ok(id)
     }
 
@@ -329,6 +463,29 @@ impl Database {
         fields: &Map<String, Json>,
         ctx: &WriteContext,
     ) -> Result<(), Vec<SfError>> {
+        let (obj, record) = self.updateable(object, id)?;
+        let changes = self.validate_input(obj, Some(&record.id), fields, WriteKind::Update)?;
+        let (obj_name, id) = (obj.name.clone(), record.id.clone());
+        self.update_validated(&obj_name, &id, changes, ctx)
+    }
+
+    /// Updates a record with typed values by canonical field name, under
+    /// every rule [`Database::update`] applies to a JSON body.
+    pub fn update_typed<K: AsRef<str>>(
+        &mut self,
+        object: &str,
+        id: &str,
+        values: impl IntoIterator<Item = (K, Value)>,
+        ctx: &WriteContext,
+    ) -> Result<(), Vec<SfError>> {
+        let (obj, record) = self.updateable(object, id)?;
+        let changes = self.validate_values(obj, values, WriteKind::Update)?;
+        let (obj_name, id) = (obj.name.clone(), record.id.clone());
+        self.update_validated(&obj_name, &id, changes, ctx)
+    }
+
+    /// A live record that may be updated.
+    fn updateable(&self, object: &str, id: &str) -> Result<(&ObjectDef, &Record), Vec<SfError>> {
         let (obj, record) = self.existing(object, id).map_err(|e| vec![e])?;
         if !obj.updateable {
             return Err(vec![SfError::new(
@@ -337,22 +494,32 @@ impl Database {
                 format!("entity type cannot be updated: {}", obj.label),
             )]);
         }
-        let changes = self.validate_input(obj, Some(&record.id), fields, WriteKind::Update)?;
-        let obj_name = obj.name.clone();
-        let id = record.id.clone();
-        let previous = record.values.clone();
-        let mut merged = previous.clone();
+        Ok((obj, record))
+    }
+
+    /// The rest of an update once the changes are valid: derived fields,
+    /// required fields, rules across records, the system stamps.
+    fn update_validated(
+        &mut self,
+        obj_name: &str,
+        id: &str,
+        changes: Values,
+        ctx: &WriteContext,
+    ) -> Result<(), Vec<SfError>> {
+        let (_, record) = self.existing(obj_name, id).map_err(|e| vec![e])?;
+        let previous = &record.values;
+        let mut merged = previous.to_values();
         merged.extend(changes);
-        self.derive(&obj_name, &mut merged, Some(&previous), ctx);
-        let obj = self.object_def(&obj_name).map_err(|e| vec![e])?;
+        self.derive(obj_name, &mut merged, Some(previous), ctx);
+        let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.check_required(obj, &merged, WriteKind::Update)?;
-        self.check_record_rules(obj, Some(&id), &merged)?;
-        merged.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-        merged.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-        merged.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+        self.check_record_rules(obj, Some(id), &merged)?;
+        merged.insert("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
+        merged.insert("LastModifiedById", Value::Text(ctx.user_id.clone()));
+        merged.insert("SystemModstamp", Value::DateTime(stamp(ctx.now)));
         merged.retain(|_, v| !v.is_null());
-        let row = self.row_mut(&obj_name, &id).expect("record found above");
-        row.values = merged;
+        let merged = Fields::from_values(merged);
+        self.change_row(obj_name, id, |row| row.values = merged);
         Ok(())
     }
 
@@ -369,15 +536,13 @@ impl Database {
         }
         let root = record.id.clone();
         let mut doomed = vec![root.clone()];
+        let mut collected: std::collections::HashSet<String> = doomed.iter().cloned().collect();
         let mut i = 0;
         while i < doomed.len() {
             let (parent_obj, _) = self.record(&doomed[i]).expect("collected from live rows");
-            for rel in &parent_obj.child_relationships {
-                for child in self.rows(&rel.child_sobject) {
-                    let cascades = rel.cascade_delete
-                        && !child.is_deleted()
-                        && child.reference(&rel.field) == Some(doomed[i].as_str());
-                    if cascades && !doomed.contains(&child.id) {
+            for rel in parent_obj.child_relationships.iter().filter(|rel| rel.cascade_delete) {
+                for child in self.rows_referencing(&rel.child_sobject, &rel.field, &doomed[i]) {
+                    if !child.is_deleted() && collected.insert(child.id.clone()) {
                         doomed.push(child.id.clone());
                     }
                 }
@@ -387,12 +552,13 @@ impl Database {
         for doomed_id in &doomed {
             let (o, _) = self.record(doomed_id).expect("collected above");
             let o = o.name.clone();
-            let row = self.row_mut(&o, doomed_id).expect("collected above");
-            row.deleted_at = Some(stamp(ctx.now));
-            row.values.insert("IsDeleted".into(), Value::Bool(true));
-            row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-            row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-            row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+            self.change_row(&o, doomed_id, |row| {
+                row.deleted_at = Some(stamp(ctx.now));
+                row.values.set("IsDeleted", Value::Bool(true));
+                row.values.set("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
+                row.values.set("LastModifiedById", Value::Text(ctx.user_id.clone()));
+                row.values.set("SystemModstamp", Value::DateTime(stamp(ctx.now)));
+            });
         }
         self.recycle_bin.insert(root, doomed);
         Ok(())
@@ -415,12 +581,13 @@ impl Database {
                 continue;
             };
             let o = o.name.clone();
-            let row = self.row_mut(&o, &rid).expect("found above");
-            row.deleted_at = None;
-            row.values.insert("IsDeleted".into(), Value::Bool(false));
-            row.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-            row.values.insert("LastModifiedById".into(), Value::Text(ctx.user_id.clone()));
-            row.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
+            self.change_row(&o, &rid, |row| {
+                row.deleted_at = None;
+                row.values.set("IsDeleted", Value::Bool(false));
+                row.values.set("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
+                row.values.set("LastModifiedById", Value::Text(ctx.user_id.clone()));
+                row.values.set("SystemModstamp", Value::DateTime(stamp(ctx.now)));
+            });
         }
         Ok(())
     }
@@ -565,7 +732,7 @@ impl Database {
         record_id: Option<&str>,
         fields: &Map<String, Json>,
         kind: WriteKind,
-    ) -> Result<HashMap<String, Value>, Vec<SfError>> {
+    ) -> Result<Values, Vec<SfError>> {
         let mut known: Vec<(&FieldDef, &Json)> = Vec::new();
         for (key, raw) in fields {
             if key == "attributes" {
@@ -599,6 +766,47 @@ impl Database {
                 None => return Err(vec![SfError::no_such_column_on_sobject(key, &obj.name)]),
             }
         }
+        self.check_fields(obj, known, kind, coerce)
+    }
+
+    /// [`Database::validate_input`] for typed values: each must be of its
+    /// field's type (`Text` for text, ids and picklists).
+    fn validate_values<K: AsRef<str>>(
+        &self,
+        obj: &ObjectDef,
+        values: impl IntoIterator<Item = (K, Value)>,
+        kind: WriteKind,
+    ) -> Result<Values, Vec<SfError>> {
+        let mut known: Vec<(&FieldDef, Value)> = Vec::new();
+        for (key, value) in values {
+            match obj.field(key.as_ref()) {
+                Some(f) => known.push((f, value)),
+                None => return Err(vec![SfError::no_such_column_on_sobject(key.as_ref(), &obj.name)]),
+            }
+        }
+        self.check_fields(obj, known, kind, |f, value| {
+            if value_fits(f.field_type, &value) {
+                Ok(value)
+            } else {
+                Err(SfError::new(
+                    400,
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                    format!("{}: value not of required type: {value:?}", f.label),
+                )
+                .with_fields(vec![f.name.clone()]))
+            }
+        })
+    }
+
+    /// Checks that every given field may be written, turns each given value
+    /// into a stored value with `to_value`, and checks it against its field.
+    fn check_fields<'o, T>(
+        &self,
+        obj: &'o ObjectDef,
+        known: Vec<(&'o FieldDef, T)>,
+        kind: WriteKind,
+        to_value: impl Fn(&FieldDef, T) -> Result<Value, SfError>,
+    ) -> Result<Values, Vec<SfError>> {
         let not_writable: Vec<String> = known
             .iter()
             .filter(|(f, _)| match kind {
@@ -619,12 +827,12 @@ impl Database {
             )
             .with_fields(not_writable)]);
         }
-        let mut values = HashMap::new();
+        let mut values = Values::new();
         let mut errors = Vec::new();
-        for (f, raw) in known {
-            match coerce(f, raw).and_then(|v| self.check_value(obj, f, v)) {
+        for (f, given) in known {
+            match to_value(f, given).and_then(|v| self.check_value(obj, f, v)) {
                 Ok(v) => {
-                    values.insert(f.name.clone(), v);
+                    values.insert(f.key(), v);
                 }
                 Err(e) => errors.push(e),
             }
@@ -654,6 +862,7 @@ impl Database {
                     .with_fields(vec![f.name.clone()]))
             }
             FieldType::Picklist if f.restricted_picklist => match picklist_canonical(f, text) {
+                Some(v) if v == text => Ok(value),
                 Some(v) => Ok(Value::Text(v.to_string())),
                 None => Err(bad_picklist(f, text)),
             },
@@ -671,22 +880,35 @@ impl Database {
                 }
                 Ok(if chosen.is_empty() { Value::Null } else { Value::Text(chosen.join(";")) })
             }
-            FieldType::Picklist => {
-                Ok(Value::Text(picklist_canonical(f, text).map(str::to_string).unwrap_or_else(|| text.clone())))
+            FieldType::Picklist => match picklist_canonical(f, text) {
+                Some(v) if v != text => Ok(Value::Text(v.to_string())),
+                _ => Ok(value),
+            },
+            FieldType::Reference => {
+                // Keep the given text when it already is the 18-character id.
+                let canonical = match self.check_reference(obj, f, text)? {
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(id) => Some(id),
+                };
+                Ok(canonical.map_or(value, Value::Text))
             }
-            FieldType::Reference => self.check_reference(obj, f, text).map(Value::Text),
             _ => Ok(value),
         }
     }
 
     /// A reference must name a live record of one of the field's target
     /// objects; owners must be active users or queues taking this object.
-    fn check_reference(&self, obj: &ObjectDef, f: &FieldDef, raw: &str) -> Result<String, SfError> {
+    fn check_reference<'v>(
+        &self,
+        obj: &ObjectDef,
+        f: &FieldDef,
+        raw: &'v str,
+    ) -> Result<std::borrow::Cow<'v, str>, SfError> {
         let wrong_type = || {
             SfError::new(400, "FIELD_INTEGRITY_EXCEPTION", format!("{}: id value of incorrect type: {raw}", f.label))
                 .with_fields(vec![f.name.clone()])
         };
-        let Some(id) = ids::normalize(raw) else {
+        let Some(id) = ids::canonical(raw) else {
             return Err(SfError::malformed_id(Some(&f.label), raw).with_fields(vec![f.name.clone()]));
         };
         let Some(target) = self.schema.object_for_id(&id) else {
@@ -741,11 +963,9 @@ impl Database {
     }
 
     /// Insert-time defaults: checkbox and picklist defaults, the owner.
-    fn fill_defaults(&self, obj: &ObjectDef, values: &mut HashMap<String, Value>, ctx: &WriteContext) {
+    fn fill_defaults(&self, obj: &ObjectDef, values: &mut Values, ctx: &WriteContext) {
         for f in &obj.fields {
-            if values.contains_key(&f.name) {
-                continue;
-            }
+            // Which fields have a default is cheaper to tell than whether a value was given.
             let default = match f.field_type {
                 FieldType::Boolean => Value::Bool(f.default_value.as_ref().and_then(Json::as_bool).unwrap_or(false)),
                 FieldType::Picklist | FieldType::Multipicklist => match f.default_picklist_value() {
@@ -755,21 +975,14 @@ impl Database {
                 FieldType::Reference if f.name == "OwnerId" && f.createable => Value::Text(ctx.user_id.clone()),
                 _ => continue,
             };
-            values.insert(f.name.clone(), default);
+            values.entry(f.key()).or_insert(default);
         }
     }
 
     /// Recomputes the fields Salesforce derives from others. `previous` is the
     /// stored record on update.
-    fn derive(
-        &self,
-        object: &str,
-        values: &mut HashMap<String, Value>,
-        previous: Option<&HashMap<String, Value>>,
-        ctx: &WriteContext,
-    ) {
-        let text =
-            |values: &HashMap<String, Value>, f: &str| values.get(f).and_then(|v| v.as_str().map(str::to_string));
+    fn derive(&self, object: &str, values: &mut Values, previous: Option<&Fields>, ctx: &WriteContext) {
+        let text = |values: &Values, f: &str| values.get(f).and_then(|v| v.as_str().map(str::to_string));
         let obj = self.schema.object(object);
         let has = |f: &str| obj.is_some_and(|o| o.field(f).is_some());
         if has("FirstName") && has("LastName") && has("Name") {
@@ -778,22 +991,22 @@ impl Database {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-            values.insert("Name".into(), if name.is_empty() { Value::Null } else { Value::Text(name) });
+            values.insert("Name", if name.is_empty() { Value::Null } else { Value::Text(name) });
         }
         match object {
             "Case" => {
                 let closed = text(values, "Status").is_some_and(|s| s == "Closed");
                 let was_closed = previous.is_some_and(|p| p.get("IsClosed").is_some_and(Value::as_bool));
-                values.insert("IsClosed".into(), Value::Bool(closed));
+                values.insert("IsClosed", Value::Bool(closed));
                 if closed && !was_closed {
-                    values.insert("ClosedDate".into(), Value::DateTime(stamp(ctx.now)));
+                    values.insert("ClosedDate", Value::DateTime(stamp(ctx.now)));
                 } else if !closed {
-                    values.insert("ClosedDate".into(), Value::Null);
+                    values.insert("ClosedDate", Value::Null);
                 }
             }
             "Task" => {
                 let closed = text(values, "Status").is_some_and(|s| s == "Completed");
-                values.insert("IsClosed".into(), Value::Bool(closed));
+                values.insert("IsClosed", Value::Bool(closed));
                 let account = text(values, "WhatId")
                     .and_then(|what| self.live_record(&what))
                     .and_then(|(o, r)| {
@@ -808,19 +1021,19 @@ impl Database {
                             .and_then(|who| self.live_record(&who))
                             .and_then(|(_, r)| r.reference("AccountId").map(str::to_string))
                     });
-                values.insert("AccountId".into(), account.map(Value::Text).unwrap_or(Value::Null));
+                values.insert("AccountId", account.map(Value::Text).unwrap_or(Value::Null));
             }
             "Opportunity" => {
                 let stage = text(values, "StageName").unwrap_or_default();
-                values.insert("IsClosed".into(), Value::Bool(stage.starts_with("Closed")));
-                values.insert("IsWon".into(), Value::Bool(stage == "Closed Won"));
+                values.insert("IsClosed", Value::Bool(stage.starts_with("Closed")));
+                values.insert("IsWon", Value::Bool(stage == "Closed Won"));
             }
             "Attachment" => {
                 let len = match values.get("Body") {
                     Some(Value::Blob(b)) => b.len() as i64,
                     _ => 0,
                 };
-                values.insert("BodyLength".into(), Value::Int(len));
+                values.insert("BodyLength", Value::Int(len));
             }
             "ContentVersion" if previous.is_none() => {
                 let path = text(values, "PathOnClient").unwrap_or_default();
@@ -830,47 +1043,44 @@ impl Database {
                     _ => (file_name.clone(), String::new()),
                 };
                 if values.get("Title").is_none_or(Value::is_null) && !stem.is_empty() {
-                    values.insert("Title".into(), Value::Text(stem));
+                    values.insert("Title", Value::Text(stem));
                 }
                 let size = match values.get("VersionData") {
                     Some(Value::Blob(b)) => b.len() as i64,
                     _ => 0,
                 };
-                values.insert("ContentSize".into(), Value::Int(size));
-                values.insert("FileType".into(), Value::Text(file_type(&extension).to_string()));
-                values.insert(
-                    "FileExtension".into(),
-                    if extension.is_empty() { Value::Null } else { Value::Text(extension) },
-                );
-                values.insert("IsLatest".into(), Value::Bool(true));
+                values.insert("ContentSize", Value::Int(size));
+                values.insert("FileType", Value::Text(file_type(&extension).to_string()));
+                values.insert("FileExtension", if extension.is_empty() { Value::Null } else { Value::Text(extension) });
+                values.insert("IsLatest", Value::Bool(true));
             }
             "TopicAssignment" => {
                 if let Some(entity) = text(values, "EntityId") {
-                    values.insert("EntityKeyPrefix".into(), Value::Text(entity[..3].to_string()));
+                    values.insert("EntityKeyPrefix", Value::Text(entity[..3].to_string()));
                     let entity_type = self.schema.object_for_id(&entity).map(|o| o.name.clone());
-                    values.insert("EntityType".into(), entity_type.map(Value::Text).unwrap_or(Value::Null));
+                    values.insert("EntityType", entity_type.map(Value::Text).unwrap_or(Value::Null));
                 }
             }
             "FeedComment" if previous.is_none() => {
                 let parent = text(values, "FeedItemId")
                     .and_then(|f| self.live_record(&f))
                     .and_then(|(_, item)| item.reference("ParentId").map(str::to_string));
-                values.insert("ParentId".into(), parent.map(Value::Text).unwrap_or(Value::Null));
-                values.insert("InsertedById".into(), Value::Text(ctx.user_id.clone()));
+                values.insert("ParentId", parent.map(Value::Text).unwrap_or(Value::Null));
+                values.insert("InsertedById", Value::Text(ctx.user_id.clone()));
             }
             "FeedItem" if previous.is_none() => {
-                values.insert("CommentCount".into(), Value::Int(0));
-                values.insert("LikeCount".into(), Value::Int(0));
-                values.insert("InsertedById".into(), Value::Text(ctx.user_id.clone()));
+                values.insert("CommentCount", Value::Int(0));
+                values.insert("LikeCount", Value::Int(0));
+                values.insert("InsertedById", Value::Text(ctx.user_id.clone()));
             }
             "Group" | "RecordType" if previous.is_none() && values.get("DeveloperName").is_none_or(Value::is_null) => {
                 if let Some(name) = text(values, "Name") {
-                    values.insert("DeveloperName".into(), Value::Text(developer_name(&name)));
+                    values.insert("DeveloperName", Value::Text(developer_name(&name)));
                 }
             }
             "User" if previous.is_none() && values.get("Alias").is_none_or(Value::is_null) => {
                 let alias: String = text(values, "LastName").unwrap_or_default().chars().take(8).collect();
-                values.insert("Alias".into(), Value::Text(alias));
+                values.insert("Alias", Value::Text(alias));
             }
             _ => {}
         }
@@ -878,12 +1088,7 @@ impl Database {
 
     /// `REQUIRED_FIELD_MISSING` for every non-nillable field left empty (and
     /// a text post's body).
-    fn check_required(
-        &self,
-        obj: &ObjectDef,
-        values: &HashMap<String, Value>,
-        kind: WriteKind,
-    ) -> Result<(), Vec<SfError>> {
+    fn check_required(&self, obj: &ObjectDef, values: &Values, kind: WriteKind) -> Result<(), Vec<SfError>> {
         let empty = |f: &str| values.get(f).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
         let text_post_without_body =
             obj.name == "FeedItem" && values.get("Type").and_then(Value::as_str) == Some("TextPost") && empty("Body");
@@ -906,15 +1111,10 @@ impl Database {
 
     /// Rules across records: unique fields, one assignment per topic and
     /// record, one link per document and entity.
-    fn check_record_rules(
-        &self,
-        obj: &ObjectDef,
-        own_id: Option<&str>,
-        values: &HashMap<String, Value>,
-    ) -> Result<(), Vec<SfError>> {
+    fn check_record_rules(&self, obj: &ObjectDef, own_id: Option<&str>, values: &Values) -> Result<(), Vec<SfError>> {
         let others = || self.rows(&obj.name).iter().filter(|r| !r.is_deleted() && Some(r.id.as_str()) != own_id);
         for f in obj.fields.iter().filter(|f| f.unique) {
-            let Some(Value::Text(v)) = values.get(&f.name) else {
+            let Some(Value::Text(v)) = values.get(f.name.as_str()) else {
                 continue;
             };
             if let Some(dup) = others().find(|r| r.get(&f.name).as_str().is_some_and(|o| o.eq_ignore_ascii_case(v))) {
@@ -937,32 +1137,34 @@ impl Database {
     }
 
     /// Stores a validated record with its id, auto-numbers and system fields.
-    fn insert_row(&mut self, object: &str, mut values: HashMap<String, Value>, ctx: &WriteContext) -> String {
+    fn insert_row(&mut self, object: &str, mut values: Values, ctx: &WriteContext) -> String {
         let obj = self.schema.object(object).expect("validated object");
         let id = ids::new_id(&obj.key_prefix, self.next_id);
         self.next_id += 1;
         for f in obj.fields.iter().filter(|f| f.auto_number) {
             let counter = self.auto_numbers.entry(format!("{}.{}", obj.name, f.name)).or_insert(FIRST_AUTO_NUMBER);
-            values.insert(f.name.clone(), Value::Text(format!("{:08}", *counter)));
+            values.insert(f.key(), Value::Text(format!("{:08}", *counter)));
             *counter += 1;
         }
         let now = Value::DateTime(stamp(ctx.now));
         let user = Value::Text(ctx.user_id.clone());
-        values.insert("Id".into(), Value::Text(id.clone()));
-        values.insert("IsDeleted".into(), Value::Bool(false));
-        values.insert("CreatedDate".into(), now.clone());
-        values.insert("CreatedById".into(), user.clone());
-        values.insert("LastModifiedDate".into(), now.clone());
-        values.insert("LastModifiedById".into(), user);
-        values.insert("SystemModstamp".into(), now);
+        values.insert("Id", Value::Text(id.clone()));
+        values.insert("IsDeleted", Value::Bool(false));
+        values.insert("CreatedDate", now.clone());
+        values.insert("CreatedById", user.clone());
+        values.insert("LastModifiedDate", now.clone());
+        values.insert("LastModifiedById", user);
+        values.insert("SystemModstamp", now);
         // Absent means null; not storing nulls keeps 100k-record orgs small.
         values.retain(|_, v| !v.is_null());
         if let Some(journal) = &mut self.journal {
             journal.push(Undo::Insert { object: obj.name.clone() });
         }
-        let table = self.tables.entry(obj.name.clone()).or_default();
-        table.by_id.insert(id.clone(), table.rows.len());
-        table.rows.push(Record { id: id.clone(), values, deleted_at: None });
+        if !self.tables.contains_key(&obj.name) {
+            self.tables.insert(obj.name.clone(), Table::new(obj));
+        }
+        let table = self.tables.get_mut(&obj.name).expect("inserted above");
+        table.push(Record { id: id.clone(), values: Fields::from_values(values), deleted_at: None });
         id
     }
 
@@ -972,12 +1174,14 @@ impl Database {
             "ContentVersion" => self.publish_content_version(id, ctx),
             "FeedComment" => {
                 let item = self.record(id).and_then(|(_, r)| r.reference("FeedItemId").map(str::to_string));
-                if let Some(row) = item.and_then(|item| self.row_mut("FeedItem", &item)) {
-                    let count = match row.get("CommentCount") {
-                        Value::Int(n) => *n,
-                        _ => 0,
-                    };
-                    row.values.insert("CommentCount".into(), Value::Int(count + 1));
+                if let Some(item) = item {
+                    self.change_row("FeedItem", &item, |row| {
+                        let count = match row.get("CommentCount") {
+                            Value::Int(n) => *n,
+                            _ => 0,
+                        };
+                        row.values.set("CommentCount", Value::Int(count + 1));
+                    });
                 }
             }
             "RecordType" => {
@@ -1017,13 +1221,13 @@ impl Database {
         let existing_doc = v.reference("ContentDocumentId").map(str::to_string);
         let publish_to = v.reference("FirstPublishLocationId").map(str::to_string);
         let document_fields = |latest: &str| {
-            HashMap::from([
-                ("Title".to_string(), title.clone()),
-                ("LatestPublishedVersionId".to_string(), Value::Text(latest.to_string())),
-                ("FileType".to_string(), file_type.clone()),
-                ("FileExtension".to_string(), extension.clone()),
-                ("ContentSize".to_string(), size.clone()),
-                ("OwnerId".to_string(), owner.clone()),
+            Values::from([
+                ("Title", title.clone()),
+                ("LatestPublishedVersionId", Value::Text(latest.to_string())),
+                ("FileType", file_type.clone()),
+                ("FileExtension", extension.clone()),
+                ("ContentSize", size.clone()),
+                ("OwnerId", owner.clone()),
             ])
         };
         match existing_doc {
@@ -1035,32 +1239,32 @@ impl Database {
                     .map(|r| r.id.clone())
                     .collect();
                 for old in &older {
-                    if let Some(row) = self.row_mut("ContentVersion", old) {
-                        row.values.insert("IsLatest".into(), Value::Bool(false));
-                    }
+                    self.change_row("ContentVersion", old, |row| {
+                        row.values.set("IsLatest", Value::Bool(false));
+                    });
                 }
-                if let Some(row) = self.row_mut("ContentVersion", version_id) {
-                    row.values.insert("VersionNumber".into(), Value::Text((older.len() + 1).to_string()));
-                }
+                self.change_row("ContentVersion", version_id, |row| {
+                    row.values.set("VersionNumber", Value::Text((older.len() + 1).to_string()));
+                });
                 let fields = document_fields(version_id);
-                if let Some(doc) = self.row_mut("ContentDocument", &doc_id) {
+                self.change_row("ContentDocument", &doc_id, |doc| {
                     doc.values.extend(fields);
-                    doc.values.insert("LastModifiedDate".into(), Value::DateTime(stamp(ctx.now)));
-                    doc.values.insert("SystemModstamp".into(), Value::DateTime(stamp(ctx.now)));
-                }
+                    doc.values.set("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
+                    doc.values.set("SystemModstamp", Value::DateTime(stamp(ctx.now)));
+                });
             }
             None => {
                 let doc_id = self.insert_row("ContentDocument", document_fields(version_id), ctx);
-                if let Some(row) = self.row_mut("ContentVersion", version_id) {
-                    row.values.insert("ContentDocumentId".into(), Value::Text(doc_id.clone()));
-                    row.values.insert("VersionNumber".into(), Value::Text("1".into()));
-                }
+                self.change_row("ContentVersion", version_id, |row| {
+                    row.values.set("ContentDocumentId", Value::Text(doc_id.clone()));
+                    row.values.set("VersionNumber", Value::Text("1".into()));
+                });
                 let mut link = |entity: String, share: &str| {
-                    let fields = HashMap::from([
-                        ("ContentDocumentId".to_string(), Value::Text(doc_id.clone())),
-                        ("LinkedEntityId".to_string(), Value::Text(entity)),
-                        ("ShareType".to_string(), Value::Text(share.to_string())),
-                        ("Visibility".to_string(), Value::Text("AllUsers".to_string())),
+                    let fields = Values::from([
+                        ("ContentDocumentId", Value::Text(doc_id.clone())),
+                        ("LinkedEntityId", Value::Text(entity)),
+                        ("ShareType", Value::Text(share.to_string())),
+                        ("Visibility", Value::Text("AllUsers".to_string())),
                     ]);
                     let link = self.insert_row("ContentDocumentLink", fields, ctx);
                     self.mark_email_attachment(&link, "LinkedEntityId");
@@ -1078,19 +1282,23 @@ impl Database {
     /// An Attachment or a file linked to an EmailMessage sets its `HasAttachment`.
     fn mark_email_attachment(&mut self, attachment_id: &str, parent_field: &str) {
         let parent = self.record(attachment_id).and_then(|(_, r)| r.reference(parent_field).map(str::to_string));
-        if let Some(row) = parent.and_then(|p| self.row_mut("EmailMessage", &p)) {
-            row.values.insert("HasAttachment".into(), Value::Bool(true));
+        if let Some(parent) = parent {
+            self.change_row("EmailMessage", &parent, |row| {
+                row.values.set("HasAttachment", Value::Bool(true));
+            });
         }
     }
 
-    /// A row to change; the journal keeps its previous state when a savepoint is open.
-    fn row_mut(&mut self, object: &str, id: &str) -> Option<&mut Record> {
+    /// Changes a stored row through `f` (nothing when there is no such row).
+    /// The one way rows change: the journal keeps the previous state when a
+    /// savepoint is open, and the table keeps its indexes current.
+    fn change_row<R>(&mut self, object: &str, id: &str, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
         let table = self.tables.get_mut(object)?;
-        let &i = table.by_id.get(id)?;
+        let i = table.position(id)?;
         if let Some(journal) = &mut self.journal {
-            journal.push(Undo::Restore { object: object.to_string(), index: i, record: table.rows[i].clone() });
+            journal.push(Undo::Restore { object: object.to_string(), index: i, record: table.rows()[i].clone() });
         }
-        table.rows.get_mut(i)
+        Some(table.change(i, f))
     }
 }
 
@@ -1237,6 +1445,38 @@ fn file_type(extension: &str) -> &'static str {
         "mp4" => "MP4",
         "mp3" => "MP3",
         _ => "UNKNOWN",
+    }
+}
+
+/// Whether a typed value can be stored in a field of this type as it is
+/// (what [`coerce`] would have made of a JSON value).
+fn value_fits(t: FieldType, value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(_) => t == FieldType::Boolean,
+        Value::Int(_) => matches!(t, FieldType::Int | FieldType::Long),
+        Value::Double(_) => matches!(t, FieldType::Double | FieldType::Currency | FieldType::Percent),
+        Value::Date(_) => t == FieldType::Date,
+        Value::DateTime(_) => t == FieldType::Datetime,
+        Value::Time(_) => t == FieldType::Time,
+        Value::Blob(_) => t == FieldType::Base64,
+        // Text, ids, picklists and every other type stored as text.
+        Value::Text(_) => !matches!(
+            t,
+            FieldType::Boolean
+                | FieldType::Int
+                | FieldType::Long
+                | FieldType::Double
+                | FieldType::Currency
+                | FieldType::Percent
+                | FieldType::Date
+                | FieldType::Datetime
+                | FieldType::Time
+                | FieldType::Base64
+                | FieldType::Address
+                | FieldType::Location
+                | FieldType::AnyType
+        ),
     }
 }
 
@@ -1589,6 +1829,118 @@ mod tests {
         db.delete("Case", &doomed, &ctx()).unwrap();
         db.release(inner_only);
         assert_eq!(db.retrieve("Case", &doomed, None, "59.0").unwrap_err().error_code, "ENTITY_IS_DELETED");
+    }
+
+    #[test]
+    fn typed_writes_keep_the_rules_of_json_writes() {
+        let mut db = db();
+        let typed = |pairs: &[(&str, Value)]| -> HashMap<String, Value> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        };
+        let from_json = db.create("Case", &body(json!({"Subject": "Hi", "Status": "closed"})), &ctx()).unwrap();
+        let from_values = db
+            .create_typed(
+                "Case",
+                typed(&[("Subject", Value::Text("Hi".into())), ("Status", Value::Text("closed".into()))]),
+                &ctx(),
+            )
+            .unwrap();
+        let mut a = db.retrieve("Case", &from_json, None, "59.0").unwrap();
+        let mut b = db.retrieve("Case", &from_values, None, "59.0").unwrap();
+        assert_eq!(b["CaseNumber"], "00001002");
+        assert_eq!(b["Status"], "Closed", "picklist values are canonicalised");
+        assert_eq!(b["IsClosed"], true, "derived fields are derived");
+        for r in [&mut a, &mut b] {
+            let r = r.as_object_mut().unwrap();
+            for varying in ["attributes", "Id", "CaseNumber"] {
+                r.remove(varying);
+            }
+        }
+        assert_eq!(a, b);
+        let later = WriteContext { now: t0() + Duration::hours(1), user_id: USER.into() };
+        db.update_typed("Case", &from_values, typed(&[("FinInvolved__c", Value::Bool(true))]), &later).unwrap();
+        assert_eq!(
+            db.retrieve("Case", &from_values, None, "59.0").unwrap()["SystemModstamp"],
+            "2024-01-02T04:04:05.000+0000"
+        );
+
+        let rejected =
+            |db: &mut Database, pairs: &[(&str, Value)]| codes(db.create_typed("Case", typed(pairs), &ctx()));
+        assert_eq!(
+            rejected(&mut db, &[("IsEscalated", Value::Text("yes".into()))]),
+            ["INVALID_TYPE_ON_FIELD_IN_RECORD"]
+        );
+        assert_eq!(
+            rejected(&mut db, &[("FinResolutionState__c", Value::Text("Maybe".into()))]),
+            ["INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"]
+        );
+        assert_eq!(
+            rejected(&mut db, &[("ContactId", Value::Text(ids::new_id("003", 999)))]),
+            ["INVALID_CROSS_REFERENCE_KEY"]
+        );
+        assert_eq!(rejected(&mut db, &[("CaseNumber", Value::Text("1".into()))]), ["INVALID_FIELD_FOR_INSERT_UPDATE"]);
+        assert_eq!(rejected(&mut db, &[("Nope", Value::Null)]), ["INVALID_FIELD"]);
+        assert_eq!(codes(db.create_typed("CaseComment", typed(&[]), &ctx())), ["REQUIRED_FIELD_MISSING"]);
+    }
+
+    #[test]
+    fn indexes_follow_inserts_changes_and_rollbacks() {
+        use std::ops::Bound::{Included, Unbounded};
+        let mut db = db();
+        let case = db_case(&mut db);
+        let other = db_case(&mut db);
+        let comment = |db: &mut Database, parent: &str, at: DateTime<Utc>| {
+            let ctx = WriteContext { now: at, user_id: USER.into() };
+            db.create("CaseComment", &body(json!({"ParentId": parent, "CommentBody": "x"})), &ctx).unwrap()
+        };
+        let first = comment(&mut db, &case, t0() + Duration::hours(2));
+        let second = comment(&mut db, &case, t0() + Duration::hours(1));
+        comment(&mut db, &other, t0());
+        let ids = |db: &Database, positions: Vec<usize>| -> Vec<String> {
+            positions.into_iter().map(|p| db.rows("CaseComment")[p].id.clone()).collect()
+        };
+        let children =
+            |db: &Database, parent: &str| ids(db, db.lookup("CaseComment", "ParentId", parent).unwrap().to_vec());
+        assert_eq!(children(&db, &case), [first.clone(), second.clone()]);
+        let created = |db: &Database| -> Vec<String> {
+            ids(
+                db,
+                db.timeline("CaseComment", "CreatedDate", Included(t0() + Duration::hours(1)), Unbounded)
+                    .unwrap()
+                    .collect(),
+            )
+        };
+        assert_eq!(created(&db), [second.clone(), first.clone()], "timestamp order, from the bound on");
+
+        // An update moves the case in the owner index and on its timeline.
+        let owner = db
+            .create("User", &body(json!({"Username": "o@x.com", "LastName": "O", "Email": "o@x.com"})), &ctx())
+            .unwrap();
+        let later = WriteContext { now: t0() + Duration::days(1), user_id: USER.into() };
+        db.update("Case", &case, &body(json!({"OwnerId": owner})), &later).unwrap();
+        assert_eq!(db.lookup("Case", "OwnerId", &owner).unwrap().len(), 1);
+        assert_eq!(db.lookup("Case", "OwnerId", USER).unwrap().len(), 1);
+        let modified: Vec<usize> = db.timeline("Case", "SystemModstamp", Unbounded, Unbounded).unwrap().collect();
+        assert_eq!(
+            modified.iter().map(|&p| db.rows("Case")[p].id.clone()).collect::<Vec<_>>(),
+            [other.clone(), case.clone()]
+        );
+
+        // A rollback takes inserts and changes out of the indexes again.
+        let savepoint = db.savepoint();
+        let doomed = comment(&mut db, &other, t0() + Duration::days(2));
+        let next = db
+            .create("User", &body(json!({"Username": "n@x.com", "LastName": "N", "Email": "n@x.com"})), &ctx())
+            .unwrap();
+        db.update("Case", &case, &body(json!({"OwnerId": next})), &later).unwrap();
+        assert_eq!(db.lookup("Case", "OwnerId", &next).unwrap().len(), 1);
+        db.rollback(savepoint);
+        assert_eq!(children(&db, &other).len(), 1);
+        assert!(!created(&db).contains(&doomed));
+        assert_eq!(db.lookup("Case", "OwnerId", &owner).unwrap().len(), 1);
+        assert_eq!(db.lookup("Case", "OwnerId", &next).unwrap().len(), 0);
+        // Audit references are not indexed; queries on them read every row.
+        assert!(!db.has_lookup("Case", "CreatedById"));
     }
 
     #[test]

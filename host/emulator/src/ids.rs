@@ -13,6 +13,8 @@
 //! assert_eq!(ids::normalize("001A0000006Vm9rAAA"), None);
 //! ```
 
+use std::borrow::Cow;
+
 /// The pod and reserved characters every emulator id carries (a real org's
 /// look: `5005g00000AbCdE`).
 const POD: &str = "5g0";
@@ -35,9 +37,14 @@ pub fn new_id(key_prefix: &str, counter: u64) -> String {
         *slot = BASE62[(n % 62) as usize];
         n /= 62;
     }
-    let id15 = format!("{key_prefix}{POD}{}", std::str::from_utf8(&digits).expect("ascii digits"));
-    let sum = checksum(&id15);
-    id15 + &sum
+    // Built in place: a bulk load makes hundreds of thousands of these.
+    let mut id = String::with_capacity(18);
+    id.push_str(key_prefix);
+    id.push_str(POD);
+    id.push_str(std::str::from_utf8(&digits).expect("ascii digits"));
+    let sum = checksum_bytes(id.as_bytes());
+    id.push_str(std::str::from_utf8(&sum).expect("ascii checksum"));
+    id
 }
 
 /// Salesforce's case-safe checksum of a 15-character id: for each 5-character
@@ -47,16 +54,19 @@ pub fn new_id(key_prefix: &str, counter: u64) -> String {
 /// The input is assumed to be 15 ASCII characters; shorter input is checksummed
 /// as if padded with non-letters.
 pub fn checksum(id15: &str) -> String {
-    let bytes = id15.as_bytes();
-    (0..3)
-        .map(|chunk| {
-            let bits = (0..5).fold(0usize, |acc, i| match bytes.get(chunk * 5 + i) {
-                Some(b) if b.is_ascii_uppercase() => acc | (1 << i),
-                _ => acc,
-            });
-            CHECKSUM_ALPHABET[bits] as char
-        })
-        .collect()
+    checksum_bytes(id15.as_bytes()).iter().map(|&b| b as char).collect()
+}
+
+fn checksum_bytes(id15: &[u8]) -> [u8; 3] {
+    let mut sum = [0u8; 3];
+    for (chunk, out) in sum.iter_mut().enumerate() {
+        let bits = (0..5).fold(0usize, |acc, i| match id15.get(chunk * 5 + i) {
+            Some(b) if b.is_ascii_uppercase() => acc | (1 << i),
+            _ => acc,
+        });
+        *out = CHECKSUM_ALPHABET[bits];
+    }
+    sum
 }
 
 /// The 18-character form of a 15-character id; `None` if it is not 15 alphanumerics.
@@ -73,14 +83,27 @@ pub fn to_18(id15: &str) -> Option<String> {
 /// 18-character id's checksum does not match its first 15 characters (the
 /// checksum itself is compared case-insensitively, as Salesforce does).
 pub fn normalize(id: &str) -> Option<String> {
+    canonical(id).map(Cow::into_owned)
+}
+
+/// [`normalize`] without a copy when `id` already is the 18-character form
+/// (as every id the org stores and hands out is).
+pub fn canonical(id: &str) -> Option<Cow<'_, str>> {
     if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
     match id.len() {
-        15 => to_18(id),
+        15 => to_18(id).map(Cow::Owned),
         18 => {
-            let full = to_18(&id[..15])?;
-            full[15..].eq_ignore_ascii_case(&id[15..]).then_some(full)
+            let sum = checksum_bytes(&id.as_bytes()[..15]);
+            let given = &id.as_bytes()[15..];
+            if given == sum {
+                Some(Cow::Borrowed(id))
+            } else if given.eq_ignore_ascii_case(&sum) {
+                Some(Cow::Owned(format!("{}{}", &id[..15], std::str::from_utf8(&sum).ok()?)))
+            } else {
+                None
+            }
         }
         _ => None,
     }

@@ -5,7 +5,8 @@
 //!
 //! The data layer ([`schema`], [`db`], [`soql`], [`sosl`]) holds the org's
 //! metadata and records; [`server`] serves them over HTTP as Salesforce does
-//! ([`start`], [`spawn`], [`run_cli`]), and [`seed`] fills a new org.
+//! ([`start`], [`spawn`], [`run_cli`]), and [`seed`] fills a new org (and,
+//! with [`seed::bulk_seed`], makes it a big one for load tests).
 
 pub mod db;
 pub mod error;
@@ -16,7 +17,7 @@ pub mod server;
 pub mod soql;
 pub mod sosl;
 
-pub use seed::{Seed, SeededOrg};
+pub use seed::{BulkSeed, BulkSeedError, BulkSeeded, Seed, SeededOrg};
 pub use server::{
     ApiUsage, CallCounters, Credentials, EmulatorOptions, Fault, FaultKind, FaultTarget, Repeat, RunningEmulator,
     run_cli, spawn, start,

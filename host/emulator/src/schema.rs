@@ -13,7 +13,8 @@
 //! assert!(describe["fields"].as_array().unwrap().iter().any(|f| f["name"] == "Region__c"));
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 use serde_json::{Value as Json, json};
@@ -163,6 +164,21 @@ impl PicklistValue {
     }
 }
 
+/// Field names as `&'static str`, each stored once. Field names are a small
+/// closed set (the standard objects' and the custom fields added to them), so
+/// leaking each one once is bounded, and lets every record key its values by
+/// the shared name rather than a copy.
+pub(crate) fn field_key(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Mutex::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&key) = names.get(name) {
+        return key;
+    }
+    let key: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(key);
+    key
+}
+
 /// A field of an sObject. Build one with [`FieldDef::new`] and the builder methods.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldDef {
@@ -196,6 +212,8 @@ pub struct FieldDef {
     /// The describe `defaultValue` (checkbox defaults); picklist defaults live on the values.
     pub default_value: Option<Json>,
     pub auto_number: bool,
+    /// `name`, interned: what records key this field's value by.
+    key: &'static str,
 }
 
 impl FieldDef {
@@ -239,7 +257,15 @@ impl FieldDef {
             relationship_name: None,
             default_value: boolean.then_some(Json::Bool(false)),
             auto_number: false,
+            key: field_key(name),
         }
+    }
+
+    /// The field's name as records key its value: the same `&'static str`
+    /// for every record, so no record holds a copy of it.
+    pub(crate) fn key(&self) -> &'static str {
+        // `name` is public; should it have been changed since `new`, follow it.
+        if self.key == self.name { self.key } else { field_key(&self.name) }
     }
 
     pub fn length(mut self, length: u32) -> Self {
@@ -489,7 +515,11 @@ impl ObjectDef {
 
     /// A field by name, case-insensitively.
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        // Most callers give the canonical name: an exact match is cheaper to find.
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .or_else(|| self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)))
     }
 
     /// The reference field whose parent relationship has this name, case-insensitively.
@@ -532,7 +562,10 @@ impl ObjectDef {
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
     objects: Vec<ObjectDef>,
+    /// By lower-cased name.
     by_name: HashMap<String, usize>,
+    /// By canonical name: found without lower-casing (every write looks its object up).
+    by_canonical_name: HashMap<String, usize>,
     by_prefix: HashMap<String, usize>,
 }
 
@@ -557,18 +590,22 @@ impl Schema {
         let key = object.name.to_ascii_lowercase();
         if let Some(&i) = self.by_name.get(&key) {
             self.by_prefix.remove(&self.objects[i].key_prefix);
+            self.by_canonical_name.remove(&self.objects[i].name);
             self.by_prefix.insert(object.key_prefix.clone(), i);
+            self.by_canonical_name.insert(object.name.clone(), i);
             self.objects[i] = object;
         } else {
             self.by_name.insert(key, self.objects.len());
             self.by_prefix.insert(object.key_prefix.clone(), self.objects.len());
+            self.by_canonical_name.insert(object.name.clone(), self.objects.len());
             self.objects.push(object);
         }
     }
 
     /// An object by API name, case-insensitively.
     pub fn object(&self, name: &str) -> Option<&ObjectDef> {
-        self.by_name.get(&name.to_ascii_lowercase()).map(|&i| &self.objects[i])
+        let i = self.by_canonical_name.get(name).or_else(|| self.by_name.get(&name.to_ascii_lowercase()))?;
+        Some(&self.objects[*i])
     }
 
     pub(crate) fn object_mut(&mut self, name: &str) -> Option<&mut ObjectDef> {

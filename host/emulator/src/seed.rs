@@ -13,6 +13,9 @@
 //! Records are created through [`Database::create`], so they pass the same
 //! validation as API writes, and are back-dated to look like a few days of
 //! support work.
+//!
+//! [`bulk_seed`] adds thousands of cases with their conversations on top of
+//! the demo seed, for load tests.
 
 use std::str::FromStr;
 
@@ -25,6 +28,10 @@ use serde_json::{Value, json};
 
 use crate::db::{Database, WriteContext};
 use crate::ids;
+
+mod bulk;
+
+pub use bulk::{BulkSeed, BulkSeedError, BulkSeeded, REPLY_GAP, bulk_seed};
 
 /// Which records the org starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +71,9 @@ pub struct SeededOrg {
     pub handoff_queue_id: Option<String>,
     /// A queue that takes Leads only (must not be offered for cases).
     pub lead_queue_id: Option<String>,
+    /// The support site's guest user (`support-site.guest@…`, `UserType`
+    /// Guest): who opens web cases and writes for their customers.
+    pub guest_user_id: Option<String>,
     /// A community user who writes on their own case's feed.
     pub customer_user_id: Option<String>,
     pub customer_username: Option<String>,
@@ -227,6 +237,7 @@ impl Seeder<'_> {
         )?;
         out.agent_user_id = Some(agent.clone());
         out.handoff_user_id = Some(handoff.clone());
+        out.guest_user_id = Some(guest.clone());
 
         // ---- queues ----
         let queue = self.create("Group", &admin, days(20), json!({"Name": "Tier 2 Support", "DeveloperName": "Tier_2_Support", "Type": "Queue", "Email": format!("tier2@{DOMAIN}")}))?;

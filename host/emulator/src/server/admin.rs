@@ -20,6 +20,7 @@
 //! | `GET /__emulator/clock` | | `{"now":"2024-01-02T03:04:05.000+0000"}` (the emulator clock) |
 //! | `POST /__emulator/clock/advance` | `{"seconds"}` | moves the clock forward: timestamps, token and locator expiry, the allowance window follow |
 //! | `POST /__emulator/fields` | `{"object","name","type",…}` | adds a custom field, see below |
+//! | `POST /__emulator/bulk` | `{"cases"?,"owner_id"?,"messages_per_case"?,…}` | adds that many cases with contacts and conversations ([`BulkSeed`], same names): 201 and the [`BulkSeeded`](crate::seed::BulkSeeded) ids and counts |
 //!
 //! Faults (`POST /__emulator/faults`), used in the order queued:
 //! - `{"kind":"error","status":503}` — answer 500/503 (any 4xx/5xx) with Salesforce's error body, without reaching the org;
@@ -53,6 +54,7 @@ use super::faults::Fault;
 use super::org::Emulator;
 use crate::db::format_datetime;
 use crate::schema::{FieldDef, FieldType};
+use crate::seed::BulkSeed;
 
 pub(super) fn router() -> Router<Arc<Emulator>> {
     Router::new()
@@ -68,6 +70,7 @@ pub(super) fn router() -> Router<Arc<Emulator>> {
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance_clock))
         .route("/fields", post(add_field))
+        .route("/bulk", post(bulk_seed))
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -96,6 +99,7 @@ async fn index() -> Json<Value> {
             "GET /__emulator/clock",
             "POST /__emulator/clock/advance {\"seconds\"}",
             "POST /__emulator/fields {\"object\",\"name\",\"type\",…}",
+            "POST /__emulator/bulk {\"cases\",\"owner_id\",\"messages_per_case\",\"customer_last_every\",\"closed_every\",\"cases_per_contact\",\"contacts_per_account\",\"history_days\"}",
         ]
     }))
 }
@@ -180,7 +184,7 @@ async fn set_limits(State(emulator): State<Arc<Emulator>>, raw: axum::body::Byte
 }
 
 async fn clock(State(emulator): State<Arc<Emulator>>) -> Json<Value> {
-    Json(json!({"now": format_datetime(emulator.org().clock.now())}))
+    Json(json!({"now": format_datetime(emulator.clock.now())}))
 }
 
 async fn advance_clock(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
@@ -191,9 +195,25 @@ async fn advance_clock(State(emulator): State<Arc<Emulator>>, raw: axum::body::B
     let Some(seconds) = request["seconds"].as_f64().filter(|s| s.is_finite() && *s >= 0.0) else {
         return bad_request("give how far to move the clock as {\"seconds\": n} (n ≥ 0)");
     };
-    let mut org = emulator.org();
-    org.clock.advance(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
-    Json(json!({"now": format_datetime(org.clock.now())})).into_response()
+    emulator.clock.advance(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
+    Json(json!({"now": format_datetime(emulator.clock.now())})).into_response()
+}
+
+async fn bulk_seed(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let options = match body(&raw)
+        .and_then(|v| serde_json::from_value::<BulkSeed>(v).map_err(|e| format!("bulk seed options: {e}")))
+    {
+        Ok(options) => options,
+        Err(message) => return bad_request(message),
+    };
+    // Seconds of work for a big org: off the runtime's worker threads.
+    let seeded = tokio::task::spawn_blocking(move || emulator.bulk_seed(&options)).await;
+    match seeded {
+        Ok(Ok(made)) => (StatusCode::CREATED, Json(serde_json::to_value(made).unwrap_or_default())).into_response(),
+        Ok(Err(e)) => bad_request(e.to_string()),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": format!("the bulk seed failed: {e}")})))
+            .into_response(),
+    }
 }
 
 async fn add_field(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {

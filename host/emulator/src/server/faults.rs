@@ -16,8 +16,8 @@
 //! decides what happens to a request. A request answered by a fault that
 //! never reached the org (`Error`, `DropRequest`) is not counted as an API call.
 
-use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -264,7 +264,7 @@ impl FaultDecision {
         }
         match self.outcome? {
             FaultKind::Error { status } => Some(self.error_response(status).into_response()),
-            FaultKind::DropRequest => Some(drop_connection(connection).await),
+            FaultKind::DropRequest => Some(drop_connection(connection)),
             _ => None,
         }
     }
@@ -272,7 +272,7 @@ impl FaultDecision {
     /// The part that happens to the org's answer: a lost or malformed response.
     pub(crate) async fn after_org(&self, answer: ApiResponse, connection: Option<&ConnectionControl>) -> Response {
         match self.outcome {
-            Some(FaultKind::DropResponse) => drop_connection(connection).await,
+            Some(FaultKind::DropResponse) => drop_connection(connection),
             Some(FaultKind::MalformedJson) => malformed(answer).into_response(),
             _ => answer.into_response(),
         }
@@ -317,25 +317,38 @@ fn malformed(answer: ApiResponse) -> ApiResponse {
 /// Lets a handler close its own connection. The serve loop puts one in every
 /// request's extensions.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ConnectionControl(Arc<Notify>);
+pub(crate) struct ConnectionControl(Arc<DropSignal>);
+
+#[derive(Debug, Default)]
+struct DropSignal {
+    notify: Notify,
+    asked: AtomicBool,
+}
 
 impl ConnectionControl {
     /// Resolves once a handler asked for the connection to be dropped.
     pub(crate) async fn dropped(&self) {
-        self.0.notified().await
+        self.0.notify.notified().await
+    }
+
+    /// Whether a handler asked for the connection to be dropped: its answer
+    /// must then never be sent.
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.0.asked.load(Ordering::SeqCst)
     }
 }
 
-/// Closes the connection without an answer: the serve loop drops it while
-/// this future waits forever. Without a connection to close (a router used
+/// Closes the connection without an answer: marks it so the serve loop
+/// withholds the answer and drops the connection. The handler itself
+/// returns, so its task ends. Without a connection to close (a router used
 /// in-process) it answers an empty 502 instead.
-async fn drop_connection(connection: Option<&ConnectionControl>) -> Response {
-    let Some(connection) = connection else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    connection.0.notify_one();
-    let never: Infallible = std::future::pending().await;
-    match never {}
+fn drop_connection(connection: Option<&ConnectionControl>) -> Response {
+    if let Some(connection) = connection {
+        connection.0.asked.store(true, Ordering::SeqCst);
+        connection.0.notify.notify_one();
+    }
+    // Never sent when there is a connection: the serve loop sees the mark first.
+    StatusCode::BAD_GATEWAY.into_response()
 }
 
 #[cfg(test)]

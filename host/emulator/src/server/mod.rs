@@ -1,4 +1,4 @@
-//! The emulator's HTTP server: a local Salesforce org on a TCP port.
+//! The emulator's HTTP server: a local Salesforce org on two TCP ports.
 //!
 //! ```no_run
 //! use casebridge_emulator::{EmulatorOptions, Seed};
@@ -6,22 +6,34 @@
 //! let emulator = casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..Default::default() }).unwrap();
 //! let creds = emulator.credentials();
 //! // Any Salesforce client can now log in at `creds.url` with the refresh token,
-//! // the username and password, or the client credentials flow.
+//! // the username and password, or the client credentials flow, and then
+//! // call the REST API at the token response's `instance_url` (`creds.instance_url`).
 //! println!("{}", creds.to_json_line());
 //! assert_eq!(emulator.counters().total, 0);
 //! emulator.shutdown();
 //! ```
 //!
-//! What a client sees is Salesforce's REST API: `POST /services/oauth2/token`,
-//! `/services/data/vXX.X/…` (query, search, sObjects, composite, limits), with
-//! Salesforce's bodies, status codes and `Sforce-Limit-Info` header. What a
-//! test sees in addition is [`RunningEmulator`] in Rust and the admin paths
-//! under `/__emulator/` over HTTP (see [`admin`]): counters, faults, the clock,
-//! limits and sessions.
+//! Like a real org, it has two origins. The **login origin** ([`RunningEmulator::url`],
+//! as `https://login.salesforce.com`) serves only OAuth (`/services/oauth2/token`,
+//! `/services/oauth2/userinfo`, `/id/…`) and the admin API; anything else
+//! there is 404 `NOT_FOUND`, so a client that sends REST calls to the login
+//! host fails visibly. The **instance origin** ([`RunningEmulator::instance_url`],
+//! as `https://acme.my.salesforce.com`) serves everything: the REST API
+//! `/services/data/vXX.X/…` (query, search, sObjects, composite, limits),
+//! OAuth too (a My Domain host serves it), and the admin API.
+//!
+//! What a client sees is Salesforce's REST API, with Salesforce's bodies,
+//! status codes, `Sforce-Limit-Info` header, and a `Date` header from the
+//! emulator clock on every response. What a test sees in addition is
+//! [`RunningEmulator`] in Rust and the admin paths under `/__emulator/` over
+//! HTTP (see [`admin`]): counters, faults, the clock, limits, sessions and
+//! bulk seeding.
 //!
 //! The org's state lives behind one mutex ([`org::Org`]); every request handler
 //! works on it synchronously and never holds it across an `.await`, so the only
-//! suspension points are the injected latency and the network.
+//! suspension points are the injected latency and the network. A request runs
+//! to completion once it has arrived, whether or not its client is still
+//! connected, as on Salesforce.
 
 pub mod admin;
 mod api;
@@ -45,7 +57,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{any, get, post};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -58,13 +72,13 @@ use tower::ServiceExt as _;
 use crate::db::Database;
 use crate::error::SfError;
 use crate::schema::FieldDef;
-use crate::seed::{Seed, SeededOrg};
+use crate::seed::{BulkSeed, BulkSeedError, BulkSeeded, Seed, SeededOrg};
 
 pub use faults::{Fault, FaultKind, FaultTarget, Repeat};
 pub use usage::{ApiUsage, CallCounters};
 
 use faults::ConnectionControl;
-use org::Emulator;
+use org::{Emulator, Origins};
 
 /// Salesforce's default session timeout: two hours.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(2 * 60 * 60);
@@ -77,12 +91,18 @@ pub const DEFAULT_DAILY_API_LIMIT: u64 = 15_000;
 /// realistic attachments must fit; axum's default of 2 MB does not.
 const MAX_REQUEST_BODY: usize = 70 * 1024 * 1024;
 
-/// How to start an emulator. `EmulatorOptions::default()` is a demo org on a
-/// free loopback port with Salesforce's default limits.
+/// How to start an emulator. `EmulatorOptions::default()` is a demo org on
+/// free loopback ports with Salesforce's default limits.
 #[derive(Debug, Clone)]
 pub struct EmulatorOptions {
-    /// Where to listen; port 0 picks a free port (read it back from [`RunningEmulator::url`]).
+    /// Where the login origin listens; port 0 picks a free port (read it back
+    /// from [`RunningEmulator::url`]).
     pub listen: SocketAddr,
+    /// Where the instance origin listens. `None`: on `listen`'s address, at
+    /// the port after `listen`'s (so a fixed login port gives a predictable
+    /// instance port), or at a free port when `listen`'s port is 0 (read it
+    /// back from [`RunningEmulator::instance_url`]).
+    pub instance_listen: Option<SocketAddr>,
     /// The records the org starts with.
     pub seed: Seed,
     /// How long an access token stays valid after it is issued (emulator clock).
@@ -97,6 +117,7 @@ impl Default for EmulatorOptions {
     fn default() -> Self {
         EmulatorOptions {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            instance_listen: None,
             seed: Seed::Demo,
             token_ttl: DEFAULT_TOKEN_TTL,
             daily_api_limit: DEFAULT_DAILY_API_LIMIT,
@@ -108,8 +129,11 @@ impl Default for EmulatorOptions {
 /// What a client needs to connect to the emulated org as its integration user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
-    /// Both the login URL (token endpoint host) and the instance URL.
+    /// The login URL: where the token endpoint is (`https://login.salesforce.com`'s role).
     pub url: String,
+    /// The instance URL: where the REST API is, as the token response's
+    /// `instance_url` says (`https://acme.my.salesforce.com`'s role).
+    pub instance_url: String,
     pub client_id: String,
     pub client_secret: String,
     pub refresh_token: String,
@@ -119,7 +143,7 @@ pub struct Credentials {
 
 impl Credentials {
     /// The one-line JSON object `casebridge emulator` prints first on stdout:
-    /// `{"url":…,"client_id":…,"client_secret":…,"refresh_token":…,"username":…,"password":…}`.
+    /// `{"url":…,"instance_url":…,"client_id":…,"client_secret":…,"refresh_token":…,"username":…,"password":…}`.
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -135,20 +159,37 @@ pub struct RunningEmulator {
 
 impl std::fmt::Debug for RunningEmulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningEmulator").field("url", &self.emulator.base_url).finish_non_exhaustive()
+        f.debug_struct("RunningEmulator")
+            .field("url", &self.emulator.origins.login_url)
+            .field("instance_url", &self.emulator.origins.instance_url)
+            .finish_non_exhaustive()
     }
 }
 
 /// Starts an emulator on the current tokio runtime.
 pub async fn start(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> {
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (is the port taken?)", options.listen))?;
-    let address = listener.local_addr().context("the listening socket has no local address")?;
-    let emulator = Arc::new(Emulator::new(base_url(address), &options)?);
+    let (login, login_address) = listen(options.listen, "login").await?;
+    let instance_address = options.instance_listen.unwrap_or_else(|| {
+        // Past the last port there is no next one: take a free port then too.
+        let port = if options.listen.port() == 0 { 0 } else { login_address.port().checked_add(1).unwrap_or(0) };
+        SocketAddr::new(options.listen.ip(), port)
+    });
+    let (instance, instance_address) = listen(instance_address, "instance").await?;
+    let origins = Origins { login_url: base_url(login_address), instance_url: base_url(instance_address) };
+    let emulator = Arc::new(Emulator::new(origins, &options)?);
     let (shutdown, stop) = watch::channel(false);
-    tokio::spawn(serve(listener, router(emulator.clone()), stop));
+    tokio::spawn(serve(login, login_router(emulator.clone()), stop.clone()));
+    tokio::spawn(serve(instance, instance_router(emulator.clone()), stop));
     Ok(RunningEmulator { emulator, shutdown, thread: None })
+}
+
+/// Binds one origin's listener and returns it with the address it got.
+async fn listen(address: SocketAddr, origin: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} for the {origin} origin (is the port taken?)"))?;
+    let bound = listener.local_addr().with_context(|| format!("the {origin} socket has no local address"))?;
+    Ok((listener, bound))
 }
 
 /// Starts an emulator on its own thread with its own tokio runtime, for
@@ -189,9 +230,10 @@ pub fn spawn(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> {
     Ok(running)
 }
 
-/// Serves a seeded org at `listen` until Ctrl-C: the `casebridge emulator`
-/// command. Once it accepts connections it prints [`Credentials::to_json_line`]
-/// as the first line on stdout.
+/// Serves a seeded org until Ctrl-C: the `casebridge emulator` command. The
+/// login origin listens at `listen`, the instance origin at the next port
+/// (or at a free port when `listen`'s port is 0). Once both accept
+/// connections it prints [`Credentials::to_json_line`] as the first line on stdout.
 pub async fn run_cli(listen: SocketAddr, seed: Seed) -> anyhow::Result<()> {
     use std::io::Write as _;
     let running = start(EmulatorOptions { listen, seed, ..Default::default() }).await?;
@@ -206,9 +248,15 @@ pub async fn run_cli(listen: SocketAddr, seed: Seed) -> anyhow::Result<()> {
 }
 
 impl RunningEmulator {
-    /// The base URL, e.g. `http://127.0.0.1:41234`: login URL and instance URL at once.
+    /// The login URL, e.g. `http://127.0.0.1:41234`: OAuth and the admin API.
     pub fn url(&self) -> &str {
-        &self.emulator.base_url
+        &self.emulator.origins.login_url
+    }
+
+    /// The instance URL, e.g. `http://127.0.0.1:41235`: the REST API (and OAuth
+    /// and the admin API too), as a token response's `instance_url` says.
+    pub fn instance_url(&self) -> &str {
+        &self.emulator.origins.instance_url
     }
 
     /// The integration user's credentials and the connected app's keys.
@@ -259,18 +307,26 @@ impl RunningEmulator {
     /// Moves the emulator clock forward: record timestamps, token expiry,
     /// query locator expiry and the daily allowance all follow it.
     pub fn advance_clock(&self, by: Duration) {
-        self.emulator.org().clock.advance(by);
+        self.emulator.clock.advance(by);
     }
 
-    /// The emulator clock's current time.
+    /// The emulator clock's current time (what responses' `Date` header says).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.emulator.org().clock.now()
+        self.emulator.clock.now()
     }
 
     /// An access token acting as the active user with this username (a
     /// customer, another agent), as if that user had logged in.
     pub fn access_token_for(&self, username: &str) -> Result<String, SfError> {
         self.emulator.org().mint_session(username).map(|(token, _)| token)
+    }
+
+    /// Adds thousands of cases with their contacts and conversations, dated
+    /// over the past (see [`BulkSeed`]); never counted as API calls. Requests
+    /// wait while it runs: about 4 s for 100,000 cases (711,000 records) in a
+    /// release build, 20 s in a debug build.
+    pub fn bulk_seed(&self, options: &BulkSeed) -> Result<BulkSeeded, BulkSeedError> {
+        self.emulator.bulk_seed(options)
     }
 
     /// Adds a custom field to an object, as an admin would in Setup.
@@ -310,19 +366,57 @@ fn base_url(address: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, address.port()))
 }
 
-fn router(emulator: Arc<Emulator>) -> Router {
+/// The paths both origins serve: OAuth and the admin API.
+fn oauth_and_admin() -> Router<Arc<Emulator>> {
     Router::new()
         .route("/services/oauth2/token", post(oauth::token))
         .route("/services/oauth2/userinfo", get(oauth::userinfo).post(oauth::userinfo))
         .route("/id/{org_id}/{user_id}", get(oauth::identity))
+        .nest("/__emulator", admin::router())
+}
+
+/// The login origin: OAuth and the admin API; everything else is not found.
+fn login_router(emulator: Arc<Emulator>) -> Router {
+    origin(oauth_and_admin(), emulator)
+}
+
+/// The instance origin: the REST API besides OAuth and the admin API.
+fn instance_router(emulator: Arc<Emulator>) -> Router {
+    let rest = Router::new()
         .route("/services/data", get(versions::list))
         .route("/services/data/", get(versions::list))
-        .route("/services/data/{*rest}", any(api::handle))
-        .nest("/__emulator", admin::router())
+        .route("/services/data/{*rest}", any(api::handle));
+    origin(oauth_and_admin().merge(rest), emulator)
+}
+
+/// What every origin does around its routes: Salesforce's 404 and 405
+/// bodies, the body limit, the `Date` header.
+fn origin(routes: Router<Arc<Emulator>>, emulator: Arc<Emulator>) -> Router {
+    routes
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(axum::middleware::map_response_with_state(emulator.clone(), date_header))
         .with_state(emulator)
+}
+
+/// Every answer carries `Date` from the emulator clock, as Salesforce's carry
+/// its own time: a client can read the org's "now" from any response.
+async fn date_header(State(emulator): State<Arc<Emulator>>, mut response: Response) -> Response {
+    if let Ok(date) = HeaderValue::from_str(&clock::http_date(emulator.clock.now())) {
+        response.headers_mut().insert(header::DATE, date);
+    }
+    response
+}
+
+/// What Salesforce answers when it fails inside (here: a handler panicked).
+fn internal_error() -> Response {
+    response::ApiResponse::from(SfError::new(
+        500,
+        "UNKNOWN_EXCEPTION",
+        "An unexpected error occurred. Please include this ErrorId if you contact support.",
+    ))
+    .into_response()
 }
 
 /// Accepts connections until `stop` turns true. Each connection carries a
@@ -356,7 +450,23 @@ async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<boo
                 let control = control.clone();
                 tower::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(control.clone());
-                    app.clone().oneshot(request)
+                    // Detached, so the request is carried out even if the
+                    // client disconnects and hyper drops this future, as
+                    // Salesforce carries out a request whose client is gone.
+                    let handling = tokio::spawn(app.clone().oneshot(request));
+                    let control = control.clone();
+                    async move {
+                        let response = match handling.await {
+                            Ok(Ok(response)) => response,
+                            Ok(Err(infallible)) => match infallible {},
+                            Err(_) => internal_error(),
+                        };
+                        if control.is_dropped() {
+                            // A fault closes this connection: no answer, ever.
+                            std::future::pending::<()>().await;
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 })
             };
             let connection = hyper::server::conn::http1::Builder::new()

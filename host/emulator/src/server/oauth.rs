@@ -124,7 +124,7 @@ pub(crate) fn issue(org: &mut Org, user_id: &str, refresh_token: Option<&str>) -
         "access_token": access_token,
         "signature": signature(&org.app.client_secret, &id, &issued_at),
         "scope": SCOPE,
-        "instance_url": org.base_url,
+        "instance_url": org.origins.instance_url,
         "id": id,
         "token_type": "Bearer",
         "issued_at": issued_at,
@@ -135,8 +135,10 @@ pub(crate) fn issue(org: &mut Org, user_id: &str, refresh_token: Option<&str>) -
     (access_token, body)
 }
 
+/// On the login origin, as Salesforce's `https://login.salesforce.com/id/00D…/005…`
+/// (both origins serve it).
 fn identity_url(org: &Org, user_id: &str) -> String {
-    format!("{}/id/{}/{}", org.base_url, org.org_id, user_id)
+    format!("{}/id/{}/{}", org.origins.login_url, org.org_id, user_id)
 }
 
 /// Base64 HMAC-SHA256 of `id + issued_at` keyed with the client secret, which
@@ -237,9 +239,10 @@ fn user_type(user: &Value) -> String {
     user["UserType"].as_str().unwrap_or("Standard").to_uppercase()
 }
 
-/// The `urls` of an identity; `{version}` is literal, for the client to fill in.
+/// The `urls` of an identity, on the instance origin; `{version}` is
+/// literal, for the client to fill in.
 fn urls(org: &Org, user_id: &str) -> Value {
-    let base = &org.base_url;
+    let base = &org.origins.instance_url;
     json!({
         "rest": format!("{base}/services/data/v{{version}}/"),
         "sobjects": format!("{base}/services/data/v{{version}}/sobjects/"),

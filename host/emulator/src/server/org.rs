@@ -21,18 +21,30 @@ use crate::db::{Database, QueryContext, WriteContext};
 use crate::error::SfError;
 use crate::ids;
 use crate::schema::Schema;
-use crate::seed::{self, SeededOrg};
+use crate::seed::{self, BulkSeed, BulkSeedError, BulkSeeded, SeededOrg};
+
+/// The two origins an org is reached at, as `https://login.salesforce.com`
+/// and `https://acme.my.salesforce.com` are.
+#[derive(Debug, Clone)]
+pub(crate) struct Origins {
+    /// Where clients log in: OAuth (and the admin API) only.
+    pub login_url: String,
+    /// The org's own host: the REST API, OAuth too (a My Domain host serves it) and the admin API.
+    pub instance_url: String,
+}
 
 /// What the server shares between connections.
 pub(crate) struct Emulator {
-    pub base_url: String,
+    pub origins: Origins,
     pub seeded: SeededOrg,
+    /// The org's clock, readable without the org's lock (it shares the offset).
+    pub clock: Clock,
     org: Mutex<Org>,
     faults: Mutex<FaultPlan>,
 }
 
 impl Emulator {
-    pub(crate) fn new(base_url: String, options: &EmulatorOptions) -> anyhow::Result<Self> {
+    pub(crate) fn new(origins: Origins, options: &EmulatorOptions) -> anyhow::Result<Self> {
         let mut schema = Schema::standard();
         for (object, field) in &options.custom_fields {
             schema
@@ -51,9 +63,9 @@ impl Emulator {
         let now = clock.now();
         let org = Org {
             db,
-            clock,
+            clock: clock.clone(),
             org_id,
-            base_url: base_url.clone(),
+            origins: origins.clone(),
             app: ConnectedApp::generate(),
             sessions,
             passwords,
@@ -63,7 +75,7 @@ impl Emulator {
             counters: CallCounters::default(),
             cursors: QueryCursors::default(),
         };
-        Ok(Emulator { base_url, seeded, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
+        Ok(Emulator { origins, seeded, clock, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
     }
 
     /// The org, for one synchronous piece of work. A handler that panicked
@@ -80,7 +92,8 @@ impl Emulator {
     pub(crate) fn credentials(&self) -> Credentials {
         let org = self.org();
         Credentials {
-            url: self.base_url.clone(),
+            url: self.origins.login_url.clone(),
+            instance_url: self.origins.instance_url.clone(),
             client_id: org.app.client_id.clone(),
             client_secret: org.app.client_secret.clone(),
             refresh_token: org.integration_refresh_token.clone(),
@@ -92,6 +105,12 @@ impl Emulator {
     pub(crate) fn reset_counters(&self) {
         self.org().counters = CallCounters::default();
         self.faults().reset_count();
+    }
+
+    /// Adds a bulk of cases and conversations to the org, dated up to now.
+    pub(crate) fn bulk_seed(&self, options: &BulkSeed) -> Result<BulkSeeded, BulkSeedError> {
+        let now = self.clock.now();
+        seed::bulk_seed(&mut self.org().db, &self.seeded, options, now)
     }
 
     pub(crate) fn counters(&self) -> CallCounters {
@@ -107,7 +126,7 @@ pub(crate) struct Org {
     pub clock: Clock,
     /// 18-character org id (`00D…`).
     pub org_id: String,
-    pub base_url: String,
+    pub origins: Origins,
     pub app: ConnectedApp,
     pub sessions: Sessions,
     /// Login passwords by lower-cased username (usernames are case-insensitive).
@@ -233,11 +252,15 @@ impl Org {
 
     /// Runs `work`; unless it says to keep its changes, the records go back to
     /// how they were before. The one place all-or-none is implemented.
+    /// A savepoint rather than a copy of the records, which for a big org
+    /// would copy hundreds of thousands of them for every such request.
     pub(crate) fn all_or_none<T>(&mut self, work: impl FnOnce(&mut Org) -> (T, bool)) -> T {
-        let saved = self.db.clone();
+        let savepoint = self.db.savepoint();
         let (out, keep) = work(self);
-        if !keep {
-            self.db = saved;
+        if keep {
+            self.db.release(savepoint);
+        } else {
+            self.db.rollback(savepoint);
         }
         out
     }

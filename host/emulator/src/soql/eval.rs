@@ -1,5 +1,6 @@
-//! Runs a [`Plan`]: scans the object's rows, filters, sorts, pages with
-//! OFFSET/LIMIT, aggregates, and renders records as Salesforce JSON.
+//! Runs a [`Plan`]: reads the object's rows the way [`access`] chooses,
+//! filters, sorts, pages with OFFSET/LIMIT, aggregates, and renders records
+//! as Salesforce JSON.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -7,6 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json, json};
 
+use super::access::{self, Access};
 use super::ast::{AggregateFn, CompareOp};
 use super::plan::*;
 use crate::db::{Database, QueryResult, Record, Value, attributes, render_value};
@@ -17,24 +19,20 @@ static FALSE: Value = Value::Bool(false);
 
 /// Runs a planned query; `also` further restricts the rows (SOSL's search match).
 pub fn run(db: &Database, plan: &Plan<'_>, api_version: &str, also: &dyn Fn(&Record) -> bool) -> QueryResult {
-    let mut rows: Vec<&Record> = db
-        .rows(&plan.object.name)
-        .iter()
-        .filter(|r| plan.include_deleted || !r.is_deleted())
-        .filter(|r| plan.filter.as_ref().is_none_or(|f| matches(db, r, f)))
-        .filter(|r| also(r))
-        .collect();
+    let filter = plan.filter.as_ref();
     match &plan.shape {
-        Shape::CountAll => QueryResult { total_size: page(&rows, plan.offset, plan.limit).len(), records: Vec::new() },
+        Shape::CountAll => {
+            let rows = matching(db, plan.object, plan.include_deleted, filter, also);
+            QueryResult { total_size: page(&rows, plan.offset, plan.limit).len(), records: Vec::new() }
+        }
         Shape::Records(projection) => {
-            sort_rows(db, &mut rows, &plan.order);
-            let records: Vec<Json> = page(&rows, plan.offset, plan.limit)
-                .iter()
-                .map(|r| render_record(db, plan.object, r, projection, api_version))
-                .collect();
+            let rows = ordered_page(db, plan, also);
+            let records: Vec<Json> =
+                rows.iter().map(|r| render_record(db, plan.object, r, projection, api_version)).collect();
             QueryResult { total_size: records.len(), records }
         }
         Shape::Aggregate(agg) => {
+            let rows = matching(db, plan.object, plan.include_deleted, filter, also);
             let results = aggregate(db, &rows, agg);
             let records: Vec<Json> = page(&results, plan.offset, plan.limit)
                 .iter()
@@ -50,6 +48,55 @@ pub fn run(db: &Database, plan: &Plan<'_>, api_version: &str, also: &dyn Fn(&Rec
             QueryResult { total_size: records.len(), records }
         }
     }
+}
+
+/// Every row of `object` passing `filter` and `also`, in insertion order
+/// (the recycle bin only when `include_deleted`).
+pub fn matching<'db>(
+    db: &'db Database,
+    object: &ObjectDef,
+    include_deleted: bool,
+    filter: Option<&Filter>,
+    also: &dyn Fn(&Record) -> bool,
+) -> Vec<&'db Record> {
+    let rows = db.rows(&object.name);
+    let passes = |r: &&Record| passes(db, r, include_deleted, filter) && also(r);
+    match access::choose(db, &object.name, filter, &[], None) {
+        Access::Positions(positions) => positions.iter().map(|&i| &rows[i]).filter(passes).collect(),
+        Access::Scan | Access::Timeline { .. } => rows.iter().filter(passes).collect(),
+    }
+}
+
+/// Whether a stored row is one a query sees: live (or `include_deleted`) and passing the filter.
+fn passes(db: &Database, row: &Record, include_deleted: bool, filter: Option<&Filter>) -> bool {
+    (include_deleted || !row.is_deleted()) && filter.is_none_or(|f| matches(db, row, f))
+}
+
+/// A record query's page: the matching rows in ORDER BY order, OFFSET
+/// skipped, at most LIMIT of them.
+fn ordered_page<'db>(db: &'db Database, plan: &Plan<'_>, also: &dyn Fn(&Record) -> bool) -> Vec<&'db Record> {
+    let object = &plan.object.name;
+    let rows = db.rows(object);
+    let filter = plan.filter.as_ref();
+    let passes = |r: &&Record| passes(db, r, plan.include_deleted, filter) && also(r);
+    let wanted = plan.limit.map(|l| plan.offset.saturating_add(l));
+    // Without ORDER BY any rows do: stop reading once the page is full.
+    let enough = if plan.order.is_empty() { wanted.unwrap_or(usize::MAX) } else { usize::MAX };
+    let mut found: Vec<&Record> = match access::choose(db, object, filter, &plan.order, wanted) {
+        Access::Timeline { field, from, to } => match db.timeline(object, field, from, to) {
+            // Already in ORDER BY order: read until the page is full.
+            Some(in_order) => {
+                let found: Vec<&Record> =
+                    in_order.map(|i| &rows[i]).filter(passes).take(wanted.unwrap_or(usize::MAX)).collect();
+                return page(&found, plan.offset, plan.limit).to_vec();
+            }
+            None => rows.iter().filter(passes).collect(),
+        },
+        Access::Positions(positions) => positions.iter().map(|&i| &rows[i]).filter(passes).take(enough).collect(),
+        Access::Scan => rows.iter().filter(passes).take(enough).collect(),
+    };
+    sort_rows(db, &mut found, &plan.order, wanted);
+    page(&found, plan.offset, plan.limit).to_vec()
 }
 
 fn page<T>(rows: &[T], offset: usize, limit: Option<usize>) -> &[T] {
@@ -122,6 +169,7 @@ pub fn matches(db: &Database, record: &Record, filter: &Filter) -> bool {
                     operands.iter().any(|o| compare_test(value, CompareOp::Eq, o, ci)) != *negated
                 }
                 Test::IdSet { negated, ids } => value.as_str().is_some_and(|id| ids.contains(id)) != *negated,
+                Test::Member { negated, inner } => value.as_str().is_some_and(|id| selects(db, inner, id)) != *negated,
                 Test::Like(pattern) => {
                     value.as_str().is_some_and(|s| like(&s.to_lowercase().chars().collect::<Vec<_>>(), pattern))
                 }
@@ -133,6 +181,18 @@ pub fn matches(db: &Database, record: &Record, filter: &Filter) -> bool {
                 }
             }
         }
+    }
+}
+
+/// Whether a semi-join's inner query would select `id`: the inner record
+/// with that id, or one of the inner records referencing it, is live and
+/// passes the inner condition.
+fn selects(db: &Database, inner: &SemiJoin, id: &str) -> bool {
+    let rows = db.rows(&inner.object);
+    let passes = |p: &usize| rows.get(*p).is_some_and(|r| passes(db, r, false, inner.filter.as_ref()));
+    match &inner.through {
+        None => db.position(&inner.object, id).as_ref().is_some_and(passes),
+        Some(field) => db.lookup(&inner.object, field, id).is_some_and(|positions| positions.iter().any(passes)),
     }
 }
 
@@ -199,8 +259,9 @@ pub fn compare_values(a: &Value, b: &Value, ci: bool) -> Option<Ordering> {
     })
 }
 
-/// Sort order for ORDER BY: nulls placed as asked, text case-insensitive.
-fn order_values(a: &Value, b: &Value, descending: bool, nulls_first: bool) -> Ordering {
+/// Sort order for ORDER BY: nulls placed as asked, text case-insensitive
+/// when `ci` (text fields; ids sort case-sensitively, as `Id > '…'` compares them).
+fn order_values(a: &Value, b: &Value, descending: bool, nulls_first: bool, ci: bool) -> Ordering {
     match (a.is_null(), b.is_null()) {
         (true, true) => Ordering::Equal,
         (true, false) => {
@@ -218,27 +279,44 @@ fn order_values(a: &Value, b: &Value, descending: bool, nulls_first: bool) -> Or
             }
         }
         (false, false) => {
-            let ord = compare_values(a, b, true).unwrap_or(Ordering::Equal);
+            let ord = compare_values(a, b, ci).unwrap_or(Ordering::Equal);
             if descending { ord.reverse() } else { ord }
         }
     }
 }
 
-/// Stable sort by the keys; rows tying on every key keep insertion order.
-fn sort_rows<'db>(db: &'db Database, rows: &mut Vec<&'db Record>, keys: &[SortKey]) {
+/// Stable sort by the keys: rows tying on every key keep the order they came
+/// in. With `keep`, only that many first rows are needed: they are picked
+/// out before sorting, which for a LIMIT-ed page of a large result is far
+/// cheaper than sorting it all.
+fn sort_rows<'db>(db: &'db Database, rows: &mut Vec<&'db Record>, keys: &[SortKey], keep: Option<usize>) {
     if keys.is_empty() {
         return;
     }
-    let mut keyed: Vec<(Vec<Cow<'_, Value>>, &Record)> =
-        rows.iter().map(|r| (keys.iter().map(|k| resolve(db, r, &k.field)).collect(), *r)).collect();
-    keyed.sort_by(|(a, _), (b, _)| {
+    type Keyed<'a> = (Vec<Cow<'a, Value>>, usize, &'a Record);
+    let mut keyed: Vec<Keyed<'db>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (keys.iter().map(|k| resolve(db, r, &k.field)).collect(), i, *r))
+        .collect();
+    let order = |(a, i, _): &Keyed<'_>, (b, j, _): &Keyed<'_>| {
         keys.iter()
             .zip(a.iter().zip(b.iter()))
-            .map(|(k, (x, y))| order_values(x, y, k.descending, k.nulls_first))
+            .map(|(k, (x, y))| order_values(x, y, k.descending, k.nulls_first, k.field.field_type().is_text()))
             .find(|o| *o != Ordering::Equal)
-            .unwrap_or(Ordering::Equal)
-    });
-    *rows = keyed.into_iter().map(|(_, r)| r).collect();
+            .unwrap_or_else(|| i.cmp(j))
+    };
+    match keep {
+        Some(0) => keyed.clear(),
+        Some(keep) if keep < keyed.len() => {
+            keyed.select_nth_unstable_by(keep - 1, order);
+            keyed.truncate(keep);
+        }
+        _ => {}
+    }
+    // The position breaks every tie, so an unstable sort gives the stable order.
+    keyed.sort_unstable_by(order);
+    *rows = keyed.into_iter().map(|(_, _, r)| r).collect();
 }
 
 /// A record as query results show it: `attributes`, then the columns in SELECT order.
@@ -270,10 +348,18 @@ fn render_record(
                 m.insert(relationship.clone(), value);
             }
             Column::Children(child) => {
-                let value = match child.by_parent.get(record.id.as_str()) {
-                    Some(rows) if !rows.is_empty() => {
-                        let mut rows = rows.clone();
-                        sort_rows(db, &mut rows, &child.order);
+                let rows: Vec<&Record> = match &child.by_parent {
+                    Some(groups) => groups.get(record.id.as_str()).cloned().unwrap_or_default(),
+                    None => db
+                        .rows_referencing(&child.object.name, &child.field, &record.id)
+                        .into_iter()
+                        .filter(|r| passes(db, r, child.include_deleted, child.filter.as_ref()))
+                        .collect(),
+                };
+                let value = match rows {
+                    mut rows if !rows.is_empty() => {
+                        let wanted = child.limit.map(|l| child.offset.saturating_add(l));
+                        sort_rows(db, &mut rows, &child.order, wanted);
                         let records: Vec<Json> = page(&rows, child.offset, child.limit)
                             .iter()
                             .map(|r| render_record(db, child.object, r, &child.projection, api_version))
@@ -320,7 +406,8 @@ fn aggregate(db: &Database, rows: &[&Record], agg: &AggregatePlan) -> Vec<Vec<Va
                     AggregateSource::Aggregate(func, field) => {
                         let values: Vec<Cow<'_, Value>> =
                             members.iter().map(|r| resolve(db, r, field)).filter(|v| !v.is_null()).collect();
-                        aggregate_values(*func, &values.iter().map(|v| &**v).collect::<Vec<_>>())
+                        let values: Vec<&Value> = values.iter().map(|v| &**v).collect();
+                        aggregate_values(*func, &values, field.field_type().is_text())
                     }
                 })
                 .collect()
@@ -330,7 +417,10 @@ fn aggregate(db: &Database, rows: &[&Record], agg: &AggregatePlan) -> Vec<Vec<Va
         results.sort_by(|a, b| {
             agg.order
                 .iter()
-                .map(|k| order_values(&a[k.column], &b[k.column], k.descending, k.nulls_first))
+                .map(|k| {
+                    let ci = column_is_text(agg, k.column);
+                    order_values(&a[k.column], &b[k.column], k.descending, k.nulls_first, ci)
+                })
                 .find(|o| *o != Ordering::Equal)
                 .unwrap_or(Ordering::Equal)
         });
@@ -346,7 +436,16 @@ fn group_key(v: &Value) -> String {
     }
 }
 
-fn aggregate_values(func: AggregateFn, values: &[&Value]) -> Value {
+/// Whether an aggregate result column holds text (compared case-insensitively).
+fn column_is_text(agg: &AggregatePlan, column: usize) -> bool {
+    match &agg.columns[column].source {
+        AggregateSource::Group(i) => agg.group_by[*i].field_type().is_text(),
+        AggregateSource::Aggregate(_, field) => field.field_type().is_text(),
+    }
+}
+
+/// One aggregate over a group's non-null values; `ci` compares text case-insensitively.
+fn aggregate_values(func: AggregateFn, values: &[&Value], ci: bool) -> Value {
     let numbers = || {
         values.iter().filter_map(|v| match v {
             Value::Int(i) => Some(*i as f64),
@@ -371,7 +470,7 @@ fn aggregate_values(func: AggregateFn, values: &[&Value]) -> Value {
         AggregateFn::Avg => Value::Double(numbers().sum::<f64>() / values.len() as f64),
         AggregateFn::Min | AggregateFn::Max => {
             let pick = values.iter().copied().reduce(|best, v| {
-                let ord = compare_values(v, best, true).unwrap_or(Ordering::Equal);
+                let ord = compare_values(v, best, ci).unwrap_or(Ordering::Equal);
                 let better = if func == AggregateFn::Min { ord == Ordering::Less } else { ord == Ordering::Greater };
                 if better { v } else { best }
             });

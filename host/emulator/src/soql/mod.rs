@@ -26,6 +26,7 @@
 //! `MALFORMED_QUERY`): `TYPEOF`, `HAVING`, `GROUP BY ROLLUP|CUBE`, functions
 //! such as `toLabel()` or `FORMAT()`, bind variables.
 
+mod access;
 pub(crate) mod ast;
 mod dates;
 mod eval;

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{NaiveDate, NaiveTime};
 
 use super::QueryError;
+use super::access;
 use super::ast::*;
 use super::dates;
 use super::eval;
@@ -93,15 +94,23 @@ pub enum Column<'db> {
     Children(Box<ChildPlan<'db>>),
 }
 
-/// A child subquery with its matching rows grouped by parent id.
+/// A child subquery. Each parent's children are found through the lookup
+/// index on `field` when rendering the parent; only an unindexed lookup
+/// (a custom one added after its object's first record) groups them all
+/// up front.
 pub struct ChildPlan<'db> {
     pub relationship: String,
     pub object: &'db ObjectDef,
+    /// The child's reference to the parent (`ParentId`).
+    pub field: String,
+    pub filter: Option<Filter>,
+    pub include_deleted: bool,
     pub projection: Projection<'db>,
     pub order: Vec<SortKey>,
     pub offset: usize,
     pub limit: Option<usize>,
-    pub by_parent: HashMap<&'db str, Vec<&'db Record>>,
+    /// The matching children by parent id, when `field` has no index.
+    pub by_parent: Option<HashMap<&'db str, Vec<&'db Record>>>,
 }
 
 pub struct SortKey {
@@ -125,10 +134,20 @@ pub enum Test {
         negated: bool,
         operands: Vec<Operand>,
     },
-    /// A semi-join or anti-join, already run.
+    /// A semi-join or anti-join run once, at planning: an index narrowed
+    /// its inner query to a few rows, or none can test it per row.
     IdSet {
         negated: bool,
         ids: HashSet<String>,
+    },
+    /// A semi-join or anti-join whose inner query would read its whole
+    /// object: instead, the value of each row the outer query reads is looked
+    /// up in the inner object's indexes and tested against the inner
+    /// condition. A keyset page reads a few hundred rows; running the inner
+    /// query would collect every id of a big table first.
+    Member {
+        negated: bool,
+        inner: Box<SemiJoin>,
     },
     Like(Vec<LikeToken>),
     /// INCLUDES/EXCLUDES: any group whose values are all selected.
@@ -136,6 +155,15 @@ pub enum Test {
         excludes: bool,
         groups: Vec<Vec<String>>,
     },
+}
+
+/// The inner query of a semi-join tested per value (see [`Test::Member`]).
+pub struct SemiJoin {
+    pub object: String,
+    /// The indexed reference the inner query selects (`ParentId`), or `None`
+    /// when it selects the inner object's `Id`.
+    pub through: Option<String>,
+    pub filter: Option<Filter>,
 }
 
 /// The right-hand side of a test.
@@ -409,20 +437,21 @@ impl<'db, 'c> Planner<'db, 'c> {
         let projection = self.projection(scope, &q.select, q.limit)?;
         let order = self.sort_keys(scope, &q.order_by)?;
         let (offset, limit) = window(q)?;
-        let mut by_parent: HashMap<&'db str, Vec<&'db Record>> = HashMap::new();
-        for row in self.db.rows(&object.name) {
-            if (!self.include_deleted && row.is_deleted())
-                || !filter.as_ref().is_none_or(|f| eval::matches(self.db, row, f))
-            {
-                continue;
+        let by_parent = (!self.db.has_lookup(&object.name, &rel.field)).then(|| {
+            let mut groups: HashMap<&'db str, Vec<&'db Record>> = HashMap::new();
+            for row in eval::matching(self.db, object, self.include_deleted, filter.as_ref(), &|_| true) {
+                if let Some(parent_id) = row.reference(&rel.field) {
+                    groups.entry(parent_id).or_default().push(row);
+                }
             }
-            if let Some(parent_id) = row.reference(&rel.field) {
-                by_parent.entry(parent_id).or_default().push(row);
-            }
-        }
+            groups
+        });
         Ok(ChildPlan {
             relationship: rel.relationship_name.clone(),
             object,
+            field: rel.field.clone(),
+            filter,
+            include_deleted: self.include_deleted,
             projection,
             order,
             offset,
@@ -525,8 +554,7 @@ impl<'db, 'c> Planner<'db, 'c> {
                         format!("Invalid semi join: field '{}' must be an id or a reference", field.name),
                     ));
                 }
-                let ids = self.semi_join(query)?;
-                Filter::Test(field, Test::IdSet { negated: *negated, ids })
+                Filter::Test(field, self.semi_join(query, *negated)?)
             }
         })
     }
@@ -543,8 +571,9 @@ impl<'db, 'c> Planner<'db, 'c> {
         Ok(field)
     }
 
-    /// Runs the inner query of `x IN (SELECT idField FROM …)` and returns the ids.
-    fn semi_join(&self, q: &Query) -> Result<HashSet<String>, QueryError> {
+    /// The test for `x [NOT] IN (SELECT idField FROM …)`: the inner query's
+    /// ids, or the inner query to test each value against.
+    fn semi_join(&self, q: &Query, negated: bool) -> Result<Test, QueryError> {
         let object = self.object(&q.from)?;
         let scope = Scope { object, alias: q.alias.as_deref() };
         if object.name == "ContentDocumentLink" {
@@ -564,16 +593,34 @@ impl<'db, 'c> Planner<'db, 'c> {
             ));
         }
         let filter = q.filter.as_ref().map(|c| self.filter(scope, c, true)).transpose()?;
+        let own_id = field.hops.is_empty() && field.name == "Id";
+        let indexed = field.hops.is_empty()
+            && field.field_type() == FieldType::Reference
+            && self.db.has_lookup(&object.name, &field.name);
+        if (own_id || indexed) && !self.run_up_front(object, filter.as_ref()) {
+            let through = (!own_id).then(|| field.name.clone());
+            return Ok(Test::Member {
+                negated,
+                inner: Box::new(SemiJoin { object: object.name.clone(), through, filter }),
+            });
+        }
+        // Run once here, at planning: the outer query then tests membership per row.
         let mut ids = HashSet::new();
-        for row in self.db.rows(&object.name) {
-            if row.is_deleted() || !filter.as_ref().is_none_or(|f| eval::matches(self.db, row, f)) {
-                continue;
-            }
+        for row in eval::matching(self.db, object, false, filter.as_ref(), &|_| true) {
             if let Value::Text(id) = &*eval::resolve(self.db, row, &field) {
                 ids.insert(id.clone());
             }
         }
-        Ok(ids)
+        Ok(Test::IdSet { negated, ids })
+    }
+
+    /// Whether an inner query is cheap enough to run whole: an index narrows it.
+    fn run_up_front(&self, object: &ObjectDef, filter: Option<&Filter>) -> bool {
+        #[cfg(test)]
+        if super::access::SCAN_ONLY.get() {
+            return true;
+        }
+        matches!(access::choose(self.db, &object.name, filter, &[], None), access::Access::Positions(_))
     }
 
     /// A literal as a typed operand for `field`, or the error Salesforce gives

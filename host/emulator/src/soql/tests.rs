@@ -245,6 +245,154 @@ fn comparisons_follow_salesforce_rules() {
     assert_eq!(count(&format!("SELECT Id FROM Case WHERE Id = '{id15}'")), 1);
 }
 
+/// The connector's case query: the fields it reads, its owner-or-known filter
+/// and its keyset condition, exactly as it sends them.
+const CASE_FIELDS: &str = "Id, CaseNumber, Subject, Description, Origin, Status, IsClosed, OwnerId, ContactId, AccountId, SuppliedEmail, SuppliedName, CreatedDate, SystemModstamp, Priority, FinInvolved__c, FinResolutionState__c, Contact.Email, Contact.FirstName, Contact.LastName, Account.Name";
+
+#[test]
+fn parenthesised_or_and_and_nest_as_written() {
+    let org = org();
+    let count = |soql: &str| org.q(soql).len();
+    let (user, other) = (&org.user, &org.other_user);
+    assert_eq!(
+        count(&format!(
+            "SELECT Id FROM Case WHERE (OwnerId = '{user}' OR OwnerId = '{other}') AND (Origin = 'Phone' OR (Origin = 'Email' AND Priority = 'High'))"
+        )),
+        2
+    );
+    assert_eq!(
+        count(&format!("SELECT Id FROM Case WHERE OwnerId = '{user}' OR (OwnerId = '{other}' AND Origin = 'Email')")),
+        1
+    );
+    assert_eq!(count("SELECT Id FROM Case WHERE ((Origin = 'Web'))"), 1);
+    let e = org.err("SELECT Id FROM Case WHERE Origin = 'Web' OR Origin = 'Phone' AND Status = 'New'");
+    assert_eq!(e.error_code, "MALFORMED_QUERY", "mixing AND and OR needs parentheses: {}", e.message);
+}
+
+#[test]
+fn datetime_literals_compare_with_equals_and_greater_than() {
+    let org = org();
+    let count = |soql: &str| org.q(soql).len();
+    // c3 was written at t0 = 2024-05-15T12:00:00Z exactly.
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp = 2024-05-15T12:00:00Z"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp = 2024-05-15T12:00:00.000Z"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp = 2024-05-15T14:00:00+02:00"), 1);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp > 2024-05-15T12:00:00Z"), 0);
+    assert_eq!(count("SELECT Id FROM Case WHERE SystemModstamp > 2024-01-01T00:00:00Z"), 3);
+    assert_eq!(
+        count("SELECT Id FROM Case WHERE CreatedDate >= 2024-05-14T12:00:00Z AND CreatedDate < 2024-05-15T12:00:00Z"),
+        1
+    );
+}
+
+#[test]
+fn ids_compare_and_sort_case_sensitively_as_salesforce_does() {
+    let mut org = org();
+    // Enough cases that the ids' last base-62 digit runs through 0-9, A-Z and a-z.
+    let ids: Vec<String> = (0..70).map(|i| org.create("Case", json!({"Subject": format!("bulk {i}")}))).collect();
+    let in_order: Vec<String> = org
+        .q("SELECT Id FROM Case WHERE Subject LIKE 'bulk %' ORDER BY Id")
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(in_order, ids, "ORDER BY Id is creation order");
+    let upper = ids.iter().position(|id| id.as_bytes()[14].is_ascii_uppercase()).unwrap();
+    let lower = ids.iter().position(|id| id.as_bytes()[14].is_ascii_lowercase()).unwrap();
+    assert!(upper < lower);
+    for pivot in [upper, lower] {
+        for literal in [ids[pivot].clone(), ids[pivot][..15].to_string()] {
+            let after =
+                org.q(&format!("SELECT Id FROM Case WHERE Subject LIKE 'bulk %' AND Id > '{literal}' ORDER BY Id"));
+            assert_eq!(after.len(), ids.len() - pivot - 1, "Id > '{literal}'");
+            assert_eq!(after[0]["Id"], json!(ids[pivot + 1]));
+        }
+    }
+}
+
+#[test]
+fn order_by_several_fields_with_a_limit() {
+    let mut org = org();
+    for i in 0..5 {
+        org.create_at("Case", json!({"Subject": format!("tie {i}"), "Origin": "Web"}), t0() - Duration::days(10));
+    }
+    let subjects =
+        |soql: &str| org.q(soql).iter().map(|r| r["Subject"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(subjects("SELECT Subject FROM Case ORDER BY SystemModstamp, Id LIMIT 3"), ["tie 0", "tie 1", "tie 2"]);
+    assert_eq!(subjects("SELECT Subject FROM Case ORDER BY SystemModstamp, Id DESC LIMIT 2"), ["tie 4", "tie 3"]);
+    assert_eq!(
+        subjects("SELECT Subject FROM Case ORDER BY Origin DESC, SystemModstamp DESC, Subject LIMIT 2"),
+        ["printer jammed", "tie 0"]
+    );
+}
+
+/// The keyset condition `(Stamp > T OR (Stamp = T AND Id > last))` with
+/// `ORDER BY Stamp, Id` visits every row once, ties on the stamp included.
+#[test]
+fn keyset_pages_of_the_connector_queries_visit_every_record_once() {
+    let mut org = org();
+    let owner = org.user.clone();
+    let contact = org.contact.clone();
+    let mut expected = vec![org.cases[0].clone()];
+    for i in 0..45 {
+        // Groups of five share a timestamp, so pages split ties.
+        let at = t0() - Duration::hours(5) + Duration::minutes((i / 5) as i64);
+        let case = org.create_at(
+            "Case",
+            json!({"Subject": format!("keyset {i}"), "OwnerId": owner, "ContactId": contact}),
+            at,
+        );
+        org.create_at("FeedItem", json!({"ParentId": case, "Body": format!("post {i}")}), at);
+        expected.push(case);
+    }
+    let known = org.cases[1].clone(); // owned by the queue, but known to be in a session
+    let c1 = org.cases[0].clone();
+    let mut seen: Vec<String> = Vec::new();
+    let (mut stamp, mut last) = ("2024-01-01T00:00:00Z".to_string(), "500000000000000".to_string());
+    loop {
+        let page = org.q(&format!(
+            "SELECT {CASE_FIELDS} FROM Case WHERE (OwnerId = '{owner}' OR Id IN ('{known}', '{c1}')) AND (SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > '{last}')) ORDER BY SystemModstamp, Id LIMIT 7"
+        ));
+        let Some(tail) = page.last() else { break };
+        stamp = tail["SystemModstamp"].as_str().unwrap().replace(".000+0000", "Z");
+        last = tail["Id"].as_str().unwrap().to_string();
+        seen.extend(page.iter().map(|r| r["Id"].as_str().unwrap().to_string()));
+    }
+    // The known queue case was created first, then c1, then the keyset cases.
+    let mut want = vec![known.clone()];
+    want.extend(expected);
+    want.sort_by_key(|id| {
+        org.q(&format!("SELECT SystemModstamp FROM Case WHERE Id = '{id}'"))[0]["SystemModstamp"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    assert_eq!(seen.len(), 47);
+    assert_eq!(seen, want);
+    let first = org.q(&format!("SELECT {CASE_FIELDS} FROM Case WHERE Id = '{c1}'"));
+    assert_eq!(first[0]["Contact"]["Email"], "lee@acme.com");
+    assert_eq!(first[0]["Account"]["Name"], "Acme");
+    assert_eq!(first[0]["FinInvolved__c"], false);
+    let open = org.q(&format!(
+        "SELECT {CASE_FIELDS} FROM Case WHERE OwnerId = '{owner}' AND IsClosed = false AND (SystemModstamp > 2024-01-01T00:00:00Z OR (SystemModstamp = 2024-01-01T00:00:00Z AND Id > '500000000000000')) ORDER BY SystemModstamp, Id LIMIT 200"
+    ));
+    assert_eq!(open.len(), 46);
+
+    // The child query: a semi-join on the agent's cases and the same keyset.
+    let mut posts: Vec<String> = Vec::new();
+    let (mut stamp, mut last) = ("2024-01-01T00:00:00Z".to_string(), "0D5000000000000".to_string());
+    loop {
+        let page = org.q(&format!(
+            "SELECT Id, ParentId, Type, Body, IsRichText, RelatedRecordId, Title, CommentCount, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.UserType FROM FeedItem WHERE ParentId IN (SELECT Id FROM Case WHERE OwnerId = '{owner}') AND (CreatedDate > {stamp} OR (CreatedDate = {stamp} AND Id > '{last}')) ORDER BY CreatedDate, Id LIMIT 4"
+        ));
+        let Some(tail) = page.last() else { break };
+        assert_eq!(tail["CreatedBy"]["Name"], "Ada Admin");
+        stamp = tail["CreatedDate"].as_str().unwrap().replace(".000+0000", "Z");
+        last = tail["Id"].as_str().unwrap().to_string();
+        posts.extend(page.iter().map(|r| r["Body"].as_str().unwrap().to_string()));
+    }
+    assert_eq!(posts, (0..45).map(|i| format!("post {i}")).collect::<Vec<_>>());
+}
+
 #[test]
 fn semi_joins_and_anti_joins() {
     let org = org();
@@ -423,6 +571,154 @@ fn content_document_link_needs_a_document_or_entity_filter() {
 }
 
 /// Random and mutated queries must come back as errors or results, never panics.
+/// Index lookups and timelines return exactly what reading every row does:
+/// random orgs with timestamp ties, updates and deletions, and random
+/// watermark, id-list and semi-join queries, each run both ways.
+#[test]
+fn index_access_returns_what_a_full_scan_returns() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut org = org();
+    let owners = [org.user.clone(), org.other_user.clone()];
+    let instant = |minute: i64| t0() - Duration::days(1) + Duration::minutes(minute);
+    let mut cases = org.cases.clone();
+    for i in 0..120 {
+        let owner = &owners[rng.random_range(0..2)];
+        let at = instant(rng.random_range(0..30));
+        let status = ["New", "Working", "Closed"][rng.random_range(0..3)];
+        cases.push(org.create_at("Case", json!({"Subject": format!("r{i}"), "OwnerId": owner, "Status": status}), at));
+    }
+    let mut comments = Vec::new();
+    for i in 0..300 {
+        let parent = cases[rng.random_range(0..cases.len())].clone();
+        let at = instant(rng.random_range(0..40));
+        comments.push(org.create_at("CaseComment", json!({"ParentId": parent, "CommentBody": format!("c{i}")}), at));
+    }
+    for _ in 0..40 {
+        let case = cases[rng.random_range(0..cases.len())].clone();
+        let ctx = WriteContext { now: instant(rng.random_range(20..50)), user_id: org.user.clone() };
+        org.db.update("Case", &case, &body(json!({"OwnerId": owners[rng.random_range(0..2)]})), &ctx).unwrap();
+    }
+    for _ in 0..10 {
+        let case = cases[rng.random_range(0..cases.len())].clone();
+        let _ = org.db.delete("Case", &case, &WriteContext { now: instant(55), user_id: org.user.clone() });
+    }
+    let stamp =
+        |rng: &mut StdRng| crate::db::format_datetime(instant(rng.random_range(0..50))).replace(".000+0000", "Z");
+    let some = |rng: &mut StdRng, ids: &[String], n: usize| -> String {
+        (0..n).map(|_| format!("'{}'", ids[rng.random_range(0..ids.len())])).collect::<Vec<_>>().join(", ")
+    };
+    for round in 0..400 {
+        let on_cases = rng.random_bool(0.5);
+        let (object, ids, prefix) = if on_cases { ("Case", &cases, "500") } else { ("CaseComment", &comments, "00a") };
+        let owner = &owners[rng.random_range(0..2)];
+        let stamp_field = if on_cases && rng.random_bool(0.5) { "SystemModstamp" } else { "CreatedDate" };
+        let t = stamp(&mut rng);
+        let last = if rng.random_bool(0.8) {
+            ids[rng.random_range(0..ids.len())].clone()
+        } else {
+            format!("{prefix}000000000000")
+        };
+        let keyset = format!("({stamp_field} > {t} OR ({stamp_field} = {t} AND Id > '{last}'))");
+        let narrowing = match (on_cases, rng.random_range(0..7)) {
+            (true, 0) => format!("OwnerId = '{owner}'"),
+            (true, 1) => format!("(OwnerId = '{owner}' OR Id IN ({}))", some(&mut rng, ids, 5)),
+            (true, 2) => format!("Id IN ({})", some(&mut rng, ids, 8)),
+            (true, 3) => format!("Status != 'Closed' AND Id = '{}'", ids[rng.random_range(0..ids.len())]),
+            (false, 0) => format!("ParentId IN (SELECT Id FROM Case WHERE OwnerId = '{owner}')"),
+            (false, 1) => format!("ParentId IN ({})", some(&mut rng, &cases, 6)),
+            (false, 2) => format!("ParentId = '{}'", cases[rng.random_range(0..cases.len())]),
+            (false, 3) => format!("Id IN ({}) AND CreatedDate <= {t}", some(&mut rng, ids, 10)),
+            (true, 4) => format!("Id IN (SELECT ParentId FROM CaseComment WHERE CreatedDate >= {t})"),
+            (true, 5) => format!("Id NOT IN (SELECT ParentId FROM CaseComment WHERE CreatedDate < {t})"),
+            (false, 4) => format!("ParentId NOT IN (SELECT Id FROM Case WHERE OwnerId = '{owner}')"),
+            _ => format!("{stamp_field} >= {t}"),
+        };
+        let filter = match rng.random_range(0..3) {
+            0 => narrowing,
+            1 => format!("{narrowing} AND {keyset}"),
+            _ => keyset,
+        };
+        let order = match rng.random_range(0..5) {
+            0 => format!("ORDER BY {stamp_field}, Id"),
+            1 => format!("ORDER BY {stamp_field}"),
+            2 if !on_cases => "ORDER BY ParentId, CreatedDate, Id".to_string(),
+            3 => format!("ORDER BY {stamp_field} DESC, Id"),
+            _ => String::new(),
+        };
+        let window = match rng.random_range(0..3) {
+            0 => format!("LIMIT {}", rng.random_range(1..30)),
+            1 => format!("LIMIT {} OFFSET {}", rng.random_range(1..30), rng.random_range(0..10)),
+            _ => String::new(),
+        };
+        let all = rng.random_bool(0.2);
+        let soql = format!("SELECT Id, {stamp_field} FROM {object} WHERE {filter} {order} {window}");
+        let indexed = org.db.query(&soql, all, &ctx()).unwrap_or_else(|e| panic!("{soql}: {e:?}"));
+        super::access::SCAN_ONLY.set(true);
+        let scanned = org.db.query(&soql, all, &ctx());
+        super::access::SCAN_ONLY.set(false);
+        let scanned = scanned.unwrap();
+        // Without ORDER BY the order is unspecified; compare sets then.
+        let ids = |r: &crate::db::QueryResult| r.records.iter().map(|r| r["Id"].clone()).collect::<Vec<_>>();
+        if order.is_empty() && window.is_empty() {
+            let (mut a, mut b) = (ids(&indexed), ids(&scanned));
+            a.sort_by_key(|v| v.to_string());
+            b.sort_by_key(|v| v.to_string());
+            assert_eq!(a, b, "round {round}: {soql}");
+        } else if !order.is_empty() {
+            assert_eq!(ids(&indexed), ids(&scanned), "round {round}: {soql}");
+        }
+        let count = format!("SELECT COUNT() FROM {object} WHERE {filter}");
+        assert_eq!(org.db.query(&count, all, &ctx()).unwrap().total_size, {
+            super::access::SCAN_ONLY.set(true);
+            let n = org.db.query(&count, all, &ctx()).unwrap().total_size;
+            super::access::SCAN_ONLY.set(false);
+            n
+        });
+    }
+}
+
+/// The connector's queries take the paths that make them cheap at scale.
+#[test]
+fn watermark_queries_read_the_timeline_and_id_lists_read_the_index() {
+    use super::access::{Access, choose};
+    use std::ops::Bound;
+    let mut org = org();
+    let cases: Vec<String> = (0..40).map(|i| org.create("Case", json!({"Subject": format!("more {i}")}))).collect();
+    for i in 0..200 {
+        let parent = cases[i % cases.len()].clone();
+        org.create_at(
+            "CaseComment",
+            json!({"ParentId": parent, "CommentBody": "x"}),
+            t0() - Duration::minutes(i as i64),
+        );
+    }
+    let access = |soql: &str| {
+        let tokens = super::tokenize(soql).unwrap();
+        let query = super::parser::parse_query(&tokens).unwrap();
+        let c = ctx();
+        let planner = super::Planner { db: &org.db, ctx: &c, include_deleted: false };
+        let plan = planner.plan(&query).unwrap();
+        let wanted = plan.limit.map(|l| l + plan.offset);
+        choose(&org.db, &plan.object.name, plan.filter.as_ref(), &plan.order, wanted)
+    };
+    let user = org.user.clone();
+    let watermark = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+    assert_eq!(
+        access(&format!(
+            "SELECT Id FROM CaseComment WHERE ParentId IN (SELECT Id FROM Case WHERE OwnerId = '{user}') AND (CreatedDate > 2024-01-01T00:00:00Z OR (CreatedDate = 2024-01-01T00:00:00Z AND Id > '00a000000000000')) ORDER BY CreatedDate, Id LIMIT 10"
+        )),
+        Access::Timeline { field: "CreatedDate", from: Bound::Included(watermark), to: Bound::Unbounded }
+    );
+    let (c1, c2) = (cases[0].clone(), cases[1].clone());
+    let by_parent = access(&format!(
+        "SELECT Id FROM CaseComment WHERE ParentId IN ('{c1}', '{c2}') ORDER BY ParentId, CreatedDate, Id"
+    ));
+    assert!(matches!(&by_parent, Access::Positions(p) if p.len() == 10), "{by_parent:?}");
+    let by_id = access(&format!("SELECT Id FROM Case WHERE Id IN ('{c1}', '{c2}') AND IsClosed = false"));
+    assert!(matches!(&by_id, Access::Positions(p) if p.len() == 2), "{by_id:?}");
+    assert_eq!(access("SELECT Id FROM Case WHERE Subject LIKE 'p%'"), Access::Scan);
+}
+
 #[test]
 fn random_input_never_panics() {
     let org = org();

@@ -136,7 +136,7 @@ fn the_cli_line_is_one_json_object_with_the_credentials() {
     assert!(!line.contains('\n'));
     let parsed: Value = serde_json::from_str(&line).unwrap();
     let keys: Vec<&String> = parsed.as_object().unwrap().keys().collect();
-    for key in ["url", "client_id", "client_secret", "refresh_token", "username", "password"] {
+    for key in ["url", "instance_url", "client_id", "client_secret", "refresh_token", "username", "password"] {
         assert!(keys.iter().any(|k| *k == key), "{key} in {line}");
     }
     let back: Credentials = serde_json::from_str(&line).unwrap();
@@ -145,4 +145,42 @@ fn the_cli_line_is_one_json_object_with_the_credentials() {
     assert_eq!(over_http, parsed);
     let (_, seed) = status_json(org.admin(Method::GET, "/seed").send().unwrap());
     assert_eq!(seed["agent_user_id"], json!(org.emulator.seeded().agent_user_id));
+}
+
+#[test]
+fn bulk_seeding_over_http_adds_cases_without_counting_calls() {
+    let org = Org::demo();
+    let (status, made) = status_json(
+        org.admin(Method::POST, "/bulk")
+            .json(&json!({"cases": 120, "messages_per_case": 4, "customer_last_every": 3, "closed_every": 40}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["case_ids"].as_array().unwrap().len(), 120);
+    assert_eq!(made["customer_last_case_ids"].as_array().unwrap().len(), 40);
+    assert_eq!(made["closed_case_ids"].as_array().unwrap().len(), 3);
+    assert_eq!((made["feed_items"].as_u64(), made["case_comments"].as_u64()), (Some(240), Some(240)));
+    assert_eq!(org.emulator.counters().total, 0, "admin calls are not API calls");
+
+    let agent = org.emulator.seeded().agent_user_id.clone().unwrap();
+    let first = made["case_ids"][0].as_str().unwrap();
+    let case = org.query(&format!(
+        "SELECT OwnerId, Origin, FinInvolved__c, (SELECT Id FROM CaseComments) FROM Case WHERE Id = '{first}'"
+    ));
+    assert_eq!(case["records"][0]["OwnerId"], json!(agent));
+    assert_eq!(case["records"][0]["FinInvolved__c"], true);
+    assert_eq!(case["records"][0]["CaseComments"]["totalSize"], 2);
+    // On the instance origin too.
+    let at_instance =
+        org.http.post(format!("{}/__emulator/bulk", org.creds.instance_url)).json(&json!({"cases": 1})).send().unwrap();
+    assert_eq!(at_instance.status(), 201);
+
+    let (status, body) = status_json(org.admin(Method::POST, "/bulk").json(&json!({"case": 5})).send().unwrap());
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("unknown field `case`"), "{body}");
+    let (status, body) =
+        status_json(org.admin(Method::POST, "/bulk").json(&json!({"owner_id": "005000000000000"})).send().unwrap());
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("INVALID_CROSS_REFERENCE_KEY"), "{body}");
 }

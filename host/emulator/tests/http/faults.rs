@@ -95,3 +95,38 @@ fn expired_sessions_answer_401_until_refreshed() {
         (401, json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]))
     );
 }
+
+#[test]
+fn a_write_completes_after_its_client_gives_up() {
+    let org = Org::demo();
+    let latency = Duration::from_secs(2);
+    org.emulator.inject(Fault::latency(latency));
+    let impatient = reqwest::blocking::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let started = Instant::now();
+    let gave_up = impatient
+        .post(org.api("/sobjects/Case"))
+        .bearer_auth(&org.token)
+        .json(&json!({"Subject": "Written after the client left"}))
+        .send();
+    assert!(gave_up.is_err(), "the client times out first");
+    let written = || {
+        org.emulator.with_database(|db| {
+            let ctx = casebridge_emulator::db::QueryContext {
+                now: chrono::Utc::now(),
+                api_version: "59.0".into(),
+                user_id: String::new(),
+            };
+            db.query("SELECT Id FROM Case WHERE Subject = 'Written after the client left'", false, &ctx)
+                .unwrap()
+                .total_size
+        })
+    };
+    assert_eq!(written(), 0, "not before the latency has passed");
+    while written() == 0 && started.elapsed() < latency + Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(written(), 1, "Salesforce carries out a request whose client is gone");
+    assert!(started.elapsed() >= latency);
+    assert_eq!(org.emulator.counters().get("POST /sobjects/Case"), 1);
+    assert_eq!(org.emulator.counters().total, 1);
+}

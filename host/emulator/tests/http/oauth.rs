@@ -18,7 +18,7 @@ fn refresh_token_grant_answers_salesforce_token_body_without_a_new_refresh_token
     let body = refresh(&org.http, &org.creds);
     let token = body["access_token"].as_str().unwrap();
     assert!(token.starts_with("00D") && token.contains("!AR"), "{token}");
-    assert_eq!(body["instance_url"], json!(org.creds.url));
+    assert_eq!(body["instance_url"], json!(org.creds.instance_url));
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["scope"], "api refresh_token offline_access");
     assert!(body.get("refresh_token").is_none(), "no rotation: {body}");
@@ -156,5 +156,5 @@ fn userinfo_and_identity_url_describe_the_logged_in_user() {
         status_json(org.http.get(token["id"].as_str().unwrap()).bearer_auth(&org.token).send().unwrap());
     assert_eq!(status, 200, "{identity}");
     assert_eq!(identity["username"], json!(org.creds.username));
-    assert_eq!(identity["urls"]["rest"], json!(format!("{}/services/data/v{{version}}/", org.creds.url)));
+    assert_eq!(identity["urls"]["rest"], json!(format!("{}/services/data/v{{version}}/", org.creds.instance_url)));
 }

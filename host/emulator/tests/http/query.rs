@@ -74,7 +74,10 @@ fn pages_follow_next_records_url_with_the_asked_batch_size() {
         let next = page["nextRecordsUrl"].as_str().unwrap().to_string();
         assert!(next.starts_with("/services/data/v59.0/query/01g"), "{next}");
         assert!(next.ends_with(&format!("-{seen}")), "{next}");
-        page = status_json(org.http.get(format!("{}{next}", org.creds.url)).bearer_auth(&org.token).send().unwrap()).1;
+        page = status_json(
+            org.http.get(format!("{}{next}", org.creds.instance_url)).bearer_auth(&org.token).send().unwrap(),
+        )
+        .1;
     }
     assert_eq!((seen, pages), (450, 3));
     assert_eq!(org.emulator.counters().get("GET /query"), 3);
@@ -97,7 +100,7 @@ fn query_locators_expire_when_idle() {
     let next = page["nextRecordsUrl"].as_str().unwrap().to_string();
     org.emulator.advance_clock(Duration::from_secs(16 * 60));
     let (status, body) =
-        status_json(org.http.get(format!("{}{next}", org.creds.url)).bearer_auth(&org.token).send().unwrap());
+        status_json(org.http.get(format!("{}{next}", org.creds.instance_url)).bearer_auth(&org.token).send().unwrap());
     assert_eq!(
         (status, body),
         (400, json!([{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}]))

@@ -27,9 +27,9 @@ impl Org {
         Org { emulator, creds, http, token }
     }
 
-    /// `{url}/services/data/v59.0{path}`.
+    /// `{instance_url}/services/data/v59.0{path}`.
     pub fn api(&self, path: &str) -> String {
-        format!("{}/services/data/{VERSION}{path}", self.creds.url)
+        format!("{}/services/data/{VERSION}{path}", self.creds.instance_url)
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
@@ -59,7 +59,7 @@ impl Org {
         response.json().expect("query JSON")
     }
 
-    /// `{url}/__emulator{path}`, without a session.
+    /// `{url}/__emulator{path}` on the login origin, without a session.
     pub fn admin(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
         self.http.request(method, format!("{}/__emulator{path}", self.creds.url))
     }

@@ -6,7 +6,8 @@ use crate::support::{Org, status_json};
 #[test]
 fn versions_are_listed_without_a_session_and_unknown_versions_are_not_found() {
     let org = Org::with(EmulatorOptions { seed: Seed::Empty, ..Default::default() });
-    let (status, versions) = status_json(org.http.get(format!("{}/services/data/", org.creds.url)).send().unwrap());
+    let (status, versions) =
+        status_json(org.http.get(format!("{}/services/data/", org.creds.instance_url)).send().unwrap());
     assert_eq!(status, 200);
     let versions = versions.as_array().unwrap();
     for v in 50..=62 {
@@ -19,14 +20,18 @@ fn versions_are_listed_without_a_session_and_unknown_versions_are_not_found() {
         versions.iter().any(|e| e == &json!({"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"}))
     );
 
-    let unknown =
-        org.http.get(format!("{}/services/data/v12.0/limits", org.creds.url)).bearer_auth(&org.token).send().unwrap();
+    let unknown = org
+        .http
+        .get(format!("{}/services/data/v12.0/limits", org.creds.instance_url))
+        .bearer_auth(&org.token)
+        .send()
+        .unwrap();
     assert_eq!(
         status_json(unknown),
         (404, json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]))
     );
 
-    let wrong_method = org.http.delete(format!("{}/services/data/", org.creds.url)).send().unwrap();
+    let wrong_method = org.http.delete(format!("{}/services/data/", org.creds.instance_url)).send().unwrap();
     let (status, body) = status_json(wrong_method);
     assert_eq!((status, body[0]["errorCode"].clone()), (405, json!("METHOD_NOT_ALLOWED")));
 
@@ -83,4 +88,29 @@ fn calls_are_counted_by_endpoint() {
     assert_eq!(counters.get("PATCH /sobjects/Case"), 1);
     assert_eq!(counters.total, 4);
     assert_eq!(org.emulator.api_usage().used, 4);
+}
+
+/// The `Date` header of a response, parsed.
+fn date_of(response: &reqwest::blocking::Response) -> chrono::DateTime<chrono::FixedOffset> {
+    assert_eq!(response.headers().get_all("date").iter().count(), 1, "hyper adds no second Date");
+    let date = response.headers()["date"].to_str().unwrap().to_string();
+    // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`, always 29 characters.
+    assert!(date.len() == 29 && date.ends_with(" GMT"), "{date}");
+    chrono::DateTime::parse_from_rfc2822(&date).unwrap_or_else(|e| panic!("{date}: {e}"))
+}
+
+#[test]
+fn every_response_carries_a_date_header_that_follows_the_emulator_clock() {
+    let org = Org::demo();
+    let before = date_of(&org.get("/limits"));
+    assert!((before.to_utc() - org.emulator.now()).num_seconds().abs() <= 2);
+
+    org.emulator.advance_clock(std::time::Duration::from_secs(3 * 24 * 3600));
+    let api = org.get("/limits");
+    let admin = org.admin(reqwest::Method::GET, "/clock").send().unwrap();
+    let not_found = org.http.get(format!("{}/nowhere", org.creds.url)).send().unwrap();
+    for response in [&api, &admin, &not_found] {
+        let moved = date_of(response) - before;
+        assert!(moved >= chrono::Duration::days(3) && moved < chrono::Duration::days(3) + chrono::Duration::minutes(1));
+    }
 }

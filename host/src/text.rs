@@ -91,9 +91,13 @@ pub fn time(at: DateTime<Utc>) -> String {
 
 /// `2025-03-01 12:03:04 UTC (12 s ago)` or `(in 48 s)`, relative to `now`.
 pub fn time_from(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let seconds = (at - now).num_seconds();
-    let span = span(seconds.unsigned_abs());
-    if seconds >= 0 { format!("{} (in {span})", time(at)) } else { format!("{} ({span} ago)", time(at)) }
+    let millis = (at - now).num_milliseconds();
+    let span = span(millis.unsigned_abs() / 1000);
+    match millis {
+        -999..=999 => format!("{} (now)", time(at)),
+        1000.. => format!("{} (in {span})", time(at)),
+        _ => format!("{} ({span} ago)", time(at)),
+    }
 }
 
 /// `48 s`, `3 min`, `2 h 5 min`, `3 days`.
@@ -119,6 +123,7 @@ mod tests {
         assert_eq!(time_from(now - chrono::Duration::seconds(12), now), "2025-03-01 11:59:48 UTC (12 s ago)");
         assert_eq!(time_from(now + chrono::Duration::minutes(125), now), "2025-03-01 14:05:00 UTC (in 2 h 5 min)");
         assert_eq!(time_from(now - chrono::Duration::days(3), now), "2025-02-26 12:00:00 UTC (3 days ago)");
+        assert_eq!(time_from(now - chrono::Duration::milliseconds(250), now), "2025-03-01 11:59:59 UTC (now)");
     }
 
     #[test]

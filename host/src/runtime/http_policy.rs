@@ -525,6 +525,66 @@ mod tests {
         assert_eq!(pinned.uri().to_string(), "http://[2001:db8::1]:80/");
     }
 
+    fn get(uri: &str) -> http::Request<WasiBody> {
+        use http_body_util::BodyExt;
+        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        http::Request::get(uri).body(body).unwrap()
+    }
+
+    fn fence(expires_in: chrono::Duration) -> Fence {
+        let holder = crate::storage::Holder::this_process();
+        Fence::new(&crate::storage::Lease::new("acme", holder, 1, chrono::Utc::now() + expires_in))
+    }
+
+    async fn send(policy: &mut RequestPolicy, uri: &str) -> Result<(), Error> {
+        Box::into_pin(policy.send_request(get(uri), None, Box::new(async { Ok(()) }))).await.map(drop)
+    }
+
+    #[tokio::test]
+    async fn a_refused_origin_is_recorded_for_the_error_message() {
+        let activity = Arc::new(Activity::default());
+        let allowed = AllowedHosts::of(["http://127.0.0.1:9"]).unwrap();
+        let mut policy = RequestPolicy { allowed, fence: None, activity: activity.clone() };
+        assert!(matches!(send(&mut policy, "https://evil.example/steal").await, Err(Error::HttpRequestDenied)));
+        assert!(matches!(send(&mut policy, "https://evil.example/again").await, Err(Error::HttpRequestDenied)));
+        let refused: Vec<String> = activity.refused_origins().iter().map(ToString::to_string).collect();
+        assert_eq!(refused, ["https://evil.example:443"], "each origin once");
+        assert_eq!(activity.api_calls() + activity.token_requests(), 0, "nothing went out");
+    }
+
+    #[tokio::test]
+    async fn an_instance_whose_lease_is_lost_or_expiring_sends_nothing() {
+        for fence in [
+            {
+                let lost = fence(chrono::Duration::seconds(30));
+                lost.lose();
+                lost
+            },
+            fence(chrono::Duration::seconds(2)),
+        ] {
+            let activity = Arc::new(Activity::default());
+            let allowed = AllowedHosts::of(["http://127.0.0.1:9"]).unwrap();
+            let mut policy = RequestPolicy { allowed, fence: Some(fence), activity: activity.clone() };
+            let outcome = send(&mut policy, "http://127.0.0.1:9/services/data/v62.0/query").await;
+            assert!(matches!(outcome, Err(Error::HttpRequestDenied)), "{outcome:?}");
+            assert_eq!(activity.requests_refused_for_lease(), 1);
+            assert_eq!(activity.api_calls(), 0, "a refused request is not an API call");
+        }
+    }
+
+    #[tokio::test]
+    async fn token_requests_are_counted_apart_from_api_calls() {
+        let activity = Arc::new(Activity::default());
+        // Port 9 (discard) on loopback: the request goes out and fails to connect.
+        let allowed = AllowedHosts::of(["http://127.0.0.1:9"]).unwrap();
+        let mut policy =
+            RequestPolicy { allowed, fence: Some(fence(chrono::Duration::seconds(30))), activity: activity.clone() };
+        let _ = send(&mut policy, "http://127.0.0.1:9/services/oauth2/token").await;
+        let _ = send(&mut policy, "http://127.0.0.1:9/services/data/v62.0/composite").await;
+        let _ = send(&mut policy, "http://127.0.0.1:9/services/data/v62.0/query").await;
+        assert_eq!((activity.api_calls(), activity.token_requests()), (2, 1));
+    }
+
     #[test]
     fn timeouts_are_clamped() {
         let asked = RequestOptions { connect_timeout: Some(Duration::from_secs(600)), ..Default::default() };

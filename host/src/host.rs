@@ -271,6 +271,9 @@ struct HeldLease {
     lease: Lease,
     fence: Fence,
     renewing: tokio::task::JoinHandle<()>,
+    store: Arc<SqliteStore>,
+    /// Given back already (with the cycle's record, or by [`HeldLease::release`]).
+    released: bool,
 }
 
 impl HeldLease {
@@ -281,10 +284,18 @@ impl HeldLease {
 }
 
 impl Drop for HeldLease {
+    /// An operation dropped half-way (the scheduler stopping on Ctrl-C) gives
+    /// the lease back at once, so that another host need not wait for its
+    /// expiry. Safe even if a commit of the dropped instance is still on its
+    /// way on a blocking thread: that commit is fenced, and finds the lease
+    /// released. A short blocking call, only on this rare path.
     fn drop(&mut self) {
-        // A dropped operation (the scheduler shutting down) leaves the lease
-        // to expire, or to be taken over once this process has exited.
         self.renewing.abort();
+        if !self.released
+            && let Err(error) = self.store.release(self.lease.clone())
+        {
+            tracing::warn!(org = self.lease.org(), "cannot release the org's lease (it expires by itself): {error}");
+        }
     }
 }
 
@@ -434,7 +445,7 @@ impl Host {
         plan: impl FnOnce(&Result<sync::CycleReport, OrgError>) -> Option<DateTime<Utc>>,
     ) -> Result<sync::CycleReport, OrgError> {
         self.org_config(name)?;
-        let held = match self.take_lease(name).await {
+        let mut held = match self.take_lease(name).await {
             Ok(held) => held,
             Err(busy) => {
                 let busy = Err(busy);
@@ -478,12 +489,11 @@ impl Host {
         };
         let lease = held.lease.clone();
         let recorded = self.blocking(name, move |store| store.record_cycle(lease.org(), &end, Some(&lease))).await;
-        if let Err(error) = recorded {
-            // The cycle's own outcome is what the caller needs; the lease
-            // expires by itself if it could not be released either.
-            tracing::warn!(org = name, "cannot record the cycle: {error}");
-            let lease = held.lease.clone();
-            let _ = self.blocking(name, move |store| store.release(lease)).await;
+        match recorded {
+            Ok(_) => held.released = true,
+            // The cycle's own outcome is what the caller needs; dropping
+            // `held` tries the release once more.
+            Err(error) => tracing::warn!(org = name, "cannot record the cycle: {error}"),
         }
         result
     }
@@ -500,7 +510,7 @@ impl Host {
                 Acquisition::Acquired(lease) => {
                     let fence = Fence::new(&lease);
                     let renewing = tokio::spawn(renew(self.store.clone(), lease.clone(), fence.clone()));
-                    return Ok(HeldLease { lease, fence, renewing });
+                    return Ok(HeldLease { lease, fence, renewing, store: self.store.clone(), released: false });
                 }
                 Acquisition::Held { holder, until } => {
                     let now = tokio::time::Instant::now();
@@ -530,7 +540,7 @@ impl Host {
         Fut: std::future::Future<Output = wasmtime::Result<Result<R, org::SyncError>>>,
     {
         self.org_config(name)?;
-        let held = self.take_lease(name).await?;
+        let mut held = self.take_lease(name).await?;
         let started = Utc::now();
         let activity = Arc::new(Activity::default());
         let sandbox = Sandbox { fence: Some(held.fence.clone()), activity: activity.clone(), ..Sandbox::default() };
@@ -538,8 +548,9 @@ impl Host {
         held.stop_renewing();
         self.count(name, &activity, started).await;
         let lease = held.lease.clone();
-        if let Err(error) = self.blocking(name, move |store| store.release(lease)).await {
-            tracing::warn!(org = name, "cannot release the org's lease (it expires by itself): {error}");
+        match self.blocking(name, move |store| store.release(lease)).await {
+            Ok(()) => held.released = true,
+            Err(error) => tracing::warn!(org = name, "cannot release the org's lease: {error}"),
         }
         result
     }

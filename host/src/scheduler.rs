@@ -164,9 +164,15 @@ struct Finished {
     outcome: Result<(), OrgError>,
     /// The wait before the next attempt.
     next: Duration,
-    /// Between due and the concurrency permit.
-    delay: Duration,
     failures: u32,
+}
+
+/// The statistics, shared with the cycle tasks (which count a cycle as
+/// started, and how late, the moment they get their permit).
+type SharedStats = Arc<std::sync::Mutex<ScheduleStats>>;
+
+fn update(stats: &SharedStats, change: impl FnOnce(&mut ScheduleStats)) {
+    change(&mut stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
 }
 
 /// Run every configured org until `shutdown` resolves; returns what was done.
@@ -188,7 +194,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
         })
         .collect();
     let mut wakes_seen = wake_requests(&host).await;
-    let mut stats = ScheduleStats::default();
+    let stats: SharedStats = Arc::default();
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut wake_poll = tokio::time::interval_at(start + WAKE_POLL_EVERY, WAKE_POLL_EVERY);
     wake_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -199,25 +205,20 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
             schedule.running = true;
             let (host, permits, name) = (host.clone(), permits.clone(), name.clone());
             let (due, failures) = (schedule.due, schedule.failures);
-            running.spawn(scheduled_cycle(host, permits, name, due, failures));
+            running.spawn(scheduled_cycle(host, permits, stats.clone(), name, due, failures));
         }
         let next_due = orgs.values().filter(|s| !s.running).map(|s| s.due).min();
         tokio::select! {
             _ = &mut shutdown => break,
             Some(done) = running.join_next() => {
                 let Ok(done) = done else { continue };
-                stats.cycles_started += 1;
-                stats.worst_delay_ms = stats.worst_delay_ms.max(u64::try_from(done.delay.as_millis()).unwrap_or(u64::MAX));
-                if done.delay > LATE_AFTER {
-                    stats.cycles_late += 1;
-                }
                 match &done.outcome {
                     Err(error @ OrgError::Busy { .. }) => {
-                        stats.cycles_skipped += 1;
+                        update(&stats, |stats| stats.cycles_skipped += 1);
                         tracing::info!(org = %done.org, "{error}");
                     }
                     Err(error) => {
-                        stats.cycles_failed += 1;
+                        update(&stats, |stats| stats.cycles_failed += 1);
                         tracing::warn!(org = %done.org, next_attempt_in_s = done.next.as_secs(), "cycle failed: {error}");
                     }
                     Ok(()) => {}
@@ -251,6 +252,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
         }
     }
     running.shutdown().await;
+    let stats = *stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     stats
 }
 
@@ -259,17 +261,25 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
 async fn scheduled_cycle(
     host: Arc<Host>,
     permits: Arc<Semaphore>,
+    stats: SharedStats,
     name: String,
     due: Instant,
     failures: u32,
 ) -> Finished {
     let Ok(_permit) = permits.acquire_owned().await else {
-        return Finished { org: name, outcome: Ok(()), next: Duration::ZERO, delay: Duration::ZERO, failures };
+        return Finished { org: name, outcome: Ok(()), next: Duration::ZERO, failures };
     };
     // Late is measured here: waiting for a permit is being late.
     let late_by = Instant::now().saturating_duration_since(due);
+    update(&stats, |stats| {
+        stats.cycles_started += 1;
+        stats.worst_delay_ms = stats.worst_delay_ms.max(u64::try_from(late_by.as_millis()).unwrap_or(u64::MAX));
+        if late_by > LATE_AFTER {
+            stats.cycles_late += 1;
+        }
+    });
     let Some(org) = host.config().org(&name).cloned() else {
-        return Finished { org: name, outcome: Ok(()), next: MAX_BACKOFF, delay: late_by, failures };
+        return Finished { org: name, outcome: Ok(()), next: MAX_BACKOFF, failures };
     };
     let mut next = org.poll_interval();
     let mut failures_after = failures;
@@ -288,7 +298,7 @@ async fn scheduled_cycle(
         })
         .await
         .map(drop);
-    Finished { org: name, outcome, next, delay: late_by, failures: failures_after }
+    Finished { org: name, outcome, next, failures: failures_after }
 }
 
 /// Every org's latest wake request (empty when the store cannot say: the

@@ -227,7 +227,7 @@ impl WasiHttpHooks for RequestPolicy {
         _ = fut;
         let Some(origin) = Origin::of(request.uri()) else {
             tracing::warn!(uri = %request.uri(), "refused a connector request without an http(s) origin");
-            return Box::new(async { Err(Error::HttpRequestUriInvalid) });
+            return Box::new(async { Err(Error::HttpRequestDenied) });
         };
         if !self.allowed.permits_origin(&origin) {
             tracing::warn!(%origin, "refused a connector request to an origin the org does not allow");

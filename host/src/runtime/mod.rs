@@ -91,6 +91,11 @@ impl From<AllowedHosts> for Sandbox {
     }
 }
 
+/// The most refused origins an instance's [`Activity`] keeps: the first one
+/// is what the user needs to hear about, and a hostile component trying
+/// endless origins must not grow the host's memory.
+const REFUSED_ORIGINS_KEPT: usize = 8;
+
 /// What one instance did that the host reports on. Shared with the host,
 /// which reads it after the call (also after a trap).
 #[derive(Debug, Default)]
@@ -113,7 +118,8 @@ impl Activity {
         self.token_requests.load(Ordering::Relaxed)
     }
 
-    /// The origins requests were refused for, in order, each once.
+    /// The origins requests were refused for, in order, each once (the
+    /// first [`REFUSED_ORIGINS_KEPT`]).
     pub fn refused_origins(&self) -> Vec<Origin> {
         self.refused_origins.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -135,7 +141,7 @@ impl Activity {
 
     fn refused_origin(&self, origin: Origin) {
         let mut refused = self.refused_origins.lock().unwrap_or_else(PoisonError::into_inner);
-        if !refused.contains(&origin) {
+        if refused.len() < REFUSED_ORIGINS_KEPT && !refused.contains(&origin) {
             refused.push(origin);
         }
     }

@@ -581,8 +581,9 @@ impl Leases for SqliteStore {
 
 /// Reads every page of an existing database through a read-only connection
 /// (nothing is written to the file, whatever it holds) and refuses it when
-/// `PRAGMA quick_check` finds damage. The check is linear in the file's size:
-/// about a second per few hundred MiB, at start-up only.
+/// `PRAGMA quick_check` finds damage. The check reads the whole file once
+/// (0.13 s for a 223 MiB database in the page cache on the development VM;
+/// a cold disk reads at its own speed), which every command pays at start.
 fn check_integrity(path: &Path) -> Result<(), StorageError> {
     if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
         return Ok(()); // created empty, by us, a moment before a crash

@@ -252,8 +252,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
         }
     }
     running.shutdown().await;
-    let stats = *stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    stats
+    stats.lock().map_or_else(|poisoned| *poisoned.into_inner(), |stats| *stats)
 }
 
 /// One cycle: wait for a concurrency permit, run the cycle under the org's

@@ -38,6 +38,12 @@
 //! - [`Leases::renew`] extends the expiry while the token is still the
 //!   org's; `false` means another holder was granted it since: the lease is
 //!   lost and must not be used again.
+//! - The dead-process takeover trusts host names: machines (and containers)
+//!   sharing a database need distinct host names, and processes with one
+//!   host name must see each other's pids (one pid namespace). Where that
+//!   does not hold, a live holder can be taken for dead; fencing still keeps
+//!   it from committing anything and its next renewal tells it to stop, so
+//!   what can happen twice is at most the Salesforce request it had in flight.
 //! - Time is the store's: SQLite's is this machine's clock (every process on
 //!   one SQLite file shares it); a server-grade backend uses the database
 //!   server's clock (`now()` in PostgreSQL, with `SELECT … FOR UPDATE SKIP

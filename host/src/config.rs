@@ -23,7 +23,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::runtime::bindings::{org, types};
-use crate::runtime::{GuestLimits, MAX_LIVE_INSTANCES};
+use crate::runtime::{AllowedHosts, GuestLimits, MAX_LIVE_INSTANCES};
 use crate::secrets::OrgCredentials;
 
 /// A complete configuration with every option and its default, commented.
@@ -112,8 +112,10 @@ daily_api_budget = 5000
 # after a question before it counts as abandoned, in seconds.
 soft_resolution_after_seconds = 86400
 abandoned_after_seconds = 86400
-# The instance URL, when it is not the login URL's host (with
-# login.salesforce.com, your My Domain URL): the connector reaches only these two.
+# The instance URL (your My Domain URL). When set, the connector reaches only
+# it and login_url. When not set and login_url is Salesforce's (login., test.
+# or *.my.salesforce.com), any Salesforce instance host is allowed over HTTPS
+# (*.my.salesforce.com, <instance>.salesforce.com): set it to pin the org.
 # instance_url = "https://acme.my.salesforce.com"
 # Optional: this org's own agent instead of the [agent] section.
 # agent = { kind = "webhook", url = "https://agent.acme.example/turn", timeout_seconds = 20 }
@@ -394,9 +396,10 @@ pub struct OrgConfig {
     /// Quiet seconds after a question before a case is abandoned.
     #[serde(default = "default_resolution_seconds")]
     pub abandoned_after_seconds: u32,
-    /// The org's instance URL when it differs from the login URL (for
-    /// `https://login.salesforce.com`, e.g. `https://acme.my.salesforce.com`):
-    /// the connector may reach only these two hosts.
+    /// The org's instance URL (e.g. `https://acme.my.salesforce.com`): when
+    /// set, the connector may reach only it and the login URL. Without it, an
+    /// org on Salesforce's own login may reach any Salesforce instance host
+    /// (see [`AllowedHosts`]), an org on another login URL only that URL.
     #[serde(default)]
     pub instance_url: Option<String>,
     /// This org's own agent, instead of the `[agent]` section.
@@ -451,9 +454,11 @@ fn default_resolution_seconds() -> u32 {
 }
 
 impl OrgConfig {
-    /// The URLs the org's connector may reach: the login URL and the instance URL.
-    pub fn allowed_urls(&self) -> Vec<&str> {
-        std::iter::once(self.login_url.as_str()).chain(self.instance_url.as_deref()).collect()
+    /// The origins the org's connector may reach: the login URL's and the
+    /// instance URL's, or, on Salesforce's own login without an
+    /// `instance_url`, also Salesforce's instance hosts (see [`AllowedHosts`]).
+    pub fn allowed_hosts(&self) -> anyhow::Result<AllowedHosts> {
+        AllowedHosts::for_org(&self.login_url, self.instance_url.as_deref())
     }
 
     /// Time between polls.

@@ -2,34 +2,125 @@
 //! secrets, the agents and mail. Every org-level operation — a cycle, set-up
 //! discovery, the field catalog, conversations, errors — runs in a fresh,
 //! sandboxed connector instance for that org.
+//!
+//! Operations that write the org's store or Salesforce — a cycle, retrying
+//! an error, adding, removing or re-syncing a field — first take the org's
+//! lease ([`crate::storage::lease`]), so one org is worked by one process at
+//! a time however many `casebridge` processes share the database. The
+//! instance carries the lease: its commits and requests stop once it is
+//! lost. Reading calls (conversations, errors, the field list, set-up
+//! discovery) take no lease; the ones that read only the store also get no
+//! HTTP and no secrets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::config::{AgentConfig, Config, MailConfig, OrgConfig, SmtpTls};
 use crate::runtime::bindings::{describe, mail, org, sync, types};
-use crate::runtime::{Agent, AllowedHosts, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, Runtime};
-use crate::secrets::{EncryptionKey, KeyOrigin, SecretVault};
-use crate::storage::{CycleEnd, CycleOutcome, SqliteStore};
+use crate::runtime::{
+    Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, Origin, Runtime, Sandbox,
+};
+use crate::secrets::{EncryptionKey, KeyOrigin, OrgCredentials, SecretError, SecretVault};
+use crate::storage::{
+    Acquisition, ApiCalls, CycleEnd, CycleOutcome, Fence, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, Leases,
+    SqliteStore, StorageError,
+};
 
-/// Why an org-level operation failed.
+/// How long `casebridge cycle` and the other leased commands wait for an org
+/// that another process is cycling: a cycle usually ends within seconds, so
+/// half a minute sees most of them through, while a stuck holder still
+/// gets a clear answer soon.
+pub const DEFAULT_LEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// How often a waiting command asks for the lease again: often enough to
+/// start within a moment of the other cycle's end, one small transaction each.
+const LEASE_POLL: Duration = Duration::from_millis(500);
+
+/// How long a cycle waits after Salesforce's own API limit before it tries
+/// again: the limit counts a rolling 24 hours, so calls come free gradually.
+pub const SALESFORCE_LIMIT_WAIT: Duration = Duration::from_secs(60 * 60);
+
+/// Why an org-level operation failed. Every message is one line that says
+/// what failed and what to do; none carries a secret or a backtrace.
 #[derive(Debug, thiserror::Error)]
 pub enum OrgError {
     /// No `[[org]]` has this name.
     #[error("there is no org named `{0}` in the configuration")]
     UnknownOrg(String),
-    /// The org cannot be run: its secrets, its URLs, the instance.
+    /// Another process holds the org's lease.
+    #[error("org `{org}` is being cycled by {holder} until {}; skipped", until.format("%H:%M:%S UTC"))]
+    Busy { org: String, holder: Holder, until: DateTime<Utc> },
+    /// The org's credentials cannot be read.
+    #[error("org `{org}` cannot run: {source}")]
+    Credentials { org: String, source: Box<SecretError> },
+    /// The host's database failed.
+    #[error("org `{org}`: {source}")]
+    Storage { org: String, source: Box<StorageError> },
+    /// The org cannot be run: its URLs, its agent, the instance.
     #[error("org `{org}` cannot run: {reason:#}")]
     Setup { org: String, reason: anyhow::Error },
-    /// The connector trapped, ran out of time or memory.
-    #[error("org `{org}`: the connector stopped: {reason:#}")]
-    Trapped { org: String, reason: anyhow::Error },
+    /// The connector was stopped: out of memory, past its deadline, or crashed.
+    #[error("org `{org}`: {stop}")]
+    Stopped { org: String, stop: Stop },
+    /// The connector tried to reach an origin the org does not allow, and failed.
+    #[error(
+        "org `{org}`: the connector was refused {origin}, which org `{org}` does not allow; if it is your org's instance, set instance_url = \"{}\" in its [[org]] section",
+        origin.as_url()
+    )]
+    RefusedOrigin { org: String, origin: Origin },
+    /// The process lost the org's lease while it worked.
+    #[error(
+        "org `{org}`: this process lost the org's lease while it worked ({detail}); another casebridge process works the org now, and nothing more was written by this one"
+    )]
+    LeaseLost { org: String, detail: String },
+    /// An API limit is reached.
+    #[error("org `{org}`: {limit}")]
+    ApiLimit { org: String, limit: ApiLimit },
     /// The connector reported an error.
     #[error("org `{org}`: {}", describe_sync_error(.error))]
     Sync { org: String, error: org::SyncError },
+}
+
+/// How the connector was stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stop {
+    /// It asked for more memory than `[host] guest_memory_mb`.
+    #[error(
+        "the connector ran out of memory: it may use [host] guest_memory_mb = {limit_mb} MiB; raise guest_memory_mb (at most {max_mb})",
+        max_mb = crate::config::MAX_GUEST_MEMORY_MB
+    )]
+    OutOfMemory { limit_mb: u32 },
+    /// It ran past `[host] cycle_deadline_seconds`.
+    #[error(
+        "the connector ran longer than [host] cycle_deadline_seconds = {seconds} and was stopped; raise cycle_deadline_seconds if a large catch-up needs longer"
+    )]
+    Deadline { seconds: u64 },
+    /// It trapped.
+    #[error(
+        "the connector crashed ({trap}); this is a bug in the connector, and its work since its last commit was dropped: report it with the log (CASEBRIDGE_LOG=debug)"
+    )]
+    Crashed { trap: String },
+}
+
+/// Which API limit was reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiLimit {
+    /// The org's configured `daily_api_budget` is spent.
+    #[error(
+        "the daily API budget is spent ({used} of {budget} calls, [[org]] daily_api_budget); it resets at {} (the next UTC midnight), or raise daily_api_budget",
+        resets_at.format("%Y-%m-%d %H:%M UTC")
+    )]
+    Budget { used: u32, budget: u32, resets_at: DateTime<Utc> },
+    /// Salesforce's own limit for the org.
+    #[error(
+        "Salesforce's API request limit for the org is reached ({used} of {max} calls in its rolling 24 hours); calls come free as that window moves, casebridge tries again at {}",
+        retry_at.format("%Y-%m-%d %H:%M UTC")
+    )]
+    Salesforce { used: u32, max: u32, retry_at: DateTime<Utc> },
 }
 
 impl OrgError {
@@ -39,6 +130,54 @@ impl OrgError {
             OrgError::Sync { error, .. } => Some(error),
             _ => None,
         }
+    }
+
+    /// A stable name for the kind of failure (for `status --json` and the
+    /// scheduler): `transport`, `out_of_memory`, `refused_origin`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OrgError::UnknownOrg(_) => "unknown_org",
+            OrgError::Busy { .. } => "busy",
+            OrgError::Credentials { .. } => "credentials",
+            OrgError::Storage { .. } => "storage",
+            OrgError::Setup { .. } => "setup",
+            OrgError::Stopped { stop: Stop::OutOfMemory { .. }, .. } => "out_of_memory",
+            OrgError::Stopped { stop: Stop::Deadline { .. }, .. } => "deadline",
+            OrgError::Stopped { stop: Stop::Crashed { .. }, .. } => "crashed",
+            OrgError::RefusedOrigin { .. } => "refused_origin",
+            OrgError::LeaseLost { .. } => "lease_lost",
+            OrgError::ApiLimit { limit: ApiLimit::Budget { .. }, .. } => "api_budget",
+            OrgError::ApiLimit { limit: ApiLimit::Salesforce { .. }, .. } => "salesforce_api_limit",
+            OrgError::Sync { error, .. } => match error {
+                org::SyncError::Unsupported(_) => "unsupported",
+                org::SyncError::InvalidConfig(_) => "invalid_config",
+                org::SyncError::ReconnectRequired(_) => "reconnect_required",
+                org::SyncError::ApiLimit(_) => "salesforce_api_limit",
+                org::SyncError::Salesforce(_) => "salesforce_error",
+                org::SyncError::Transport(_) => "transport",
+                org::SyncError::MalformedResponse(_) => "malformed_response",
+                org::SyncError::Storage(_) => "connector_storage",
+                org::SyncError::Host(_) => "host_capability",
+            },
+        }
+    }
+
+    /// The message without the leading ``org `acme`: `` (for `status`, which
+    /// shows it under the org's name).
+    pub fn reason(&self) -> String {
+        let message = self.to_string();
+        let org = match self {
+            OrgError::UnknownOrg(_) | OrgError::Busy { .. } => return message,
+            OrgError::Credentials { org, .. }
+            | OrgError::Storage { org, .. }
+            | OrgError::Setup { org, .. }
+            | OrgError::Stopped { org, .. }
+            | OrgError::RefusedOrigin { org, .. }
+            | OrgError::LeaseLost { org, .. }
+            | OrgError::ApiLimit { org, .. }
+            | OrgError::Sync { org, .. } => org,
+        };
+        message.strip_prefix(&format!("org `{org}`: ")).map(str::to_string).unwrap_or(message)
     }
 }
 
@@ -53,7 +192,7 @@ pub fn describe_sync_error(error: &org::SyncError) -> String {
         }
         org::SyncError::ApiLimit(usage) => format!("API limit reached ({} of {} calls used)", usage.used, usage.max),
         org::SyncError::Salesforce(api) => format!("Salesforce error {} {}: {}", api.status, api.code, api.message),
-        org::SyncError::Transport(why) => format!("cannot reach Salesforce: {why}"),
+        org::SyncError::Transport(why) => format!("cannot reach Salesforce ({why})"),
         org::SyncError::MalformedResponse(why) => format!("unreadable answer from Salesforce: {why}"),
         org::SyncError::Storage(why) => format!("storage failed: {why}"),
         org::SyncError::Host(why) => format!("a host capability failed: {why}"),
@@ -118,6 +257,48 @@ pub fn build_mailer(config: &MailConfig, store: &Arc<SqliteStore>) -> anyhow::Re
     })
 }
 
+/// What an instance may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// The org's Salesforce hosts, with its credentials.
+    Salesforce,
+    /// The org's store only: no HTTP and no secrets.
+    StoreOnly,
+}
+
+/// A lease this host holds while it works an org, renewed in the background.
+struct HeldLease {
+    lease: Lease,
+    fence: Fence,
+    renewing: tokio::task::JoinHandle<()>,
+    store: Arc<SqliteStore>,
+    /// Given back already (with the cycle's record, or by [`HeldLease::release`]).
+    released: bool,
+}
+
+impl HeldLease {
+    /// Stops the renewals; the lease is then released (or left to expire).
+    fn stop_renewing(&self) {
+        self.renewing.abort();
+    }
+}
+
+impl Drop for HeldLease {
+    /// An operation dropped half-way (the scheduler stopping on Ctrl-C) gives
+    /// the lease back at once, so that another host need not wait for its
+    /// expiry. Safe even if a commit of the dropped instance is still on its
+    /// way on a blocking thread: that commit is fenced, and finds the lease
+    /// released. A short blocking call, only on this rare path.
+    fn drop(&mut self) {
+        self.renewing.abort();
+        if !self.released
+            && let Err(error) = self.store.release(self.lease.clone())
+        {
+            tracing::warn!(org = self.lease.org(), "cannot release the org's lease (it expires by itself): {error}");
+        }
+    }
+}
+
 /// The host's parts.
 pub struct Host {
     config: Config,
@@ -127,6 +308,8 @@ pub struct Host {
     agents: BTreeMap<String, Arc<dyn Agent>>,
     mail: Arc<dyn Mailer>,
     limits: GuestLimits,
+    holder: Holder,
+    lease_wait: Duration,
 }
 
 impl Host {
@@ -140,7 +323,17 @@ impl Host {
         mail: Arc<dyn Mailer>,
     ) -> Self {
         let limits = config.host.guest_limits();
-        Host { config, runtime, store, vault, agents, mail, limits }
+        Host {
+            config,
+            runtime,
+            store,
+            vault,
+            agents,
+            mail,
+            limits,
+            holder: Holder::this_process(),
+            lease_wait: Duration::ZERO,
+        }
     }
 
     /// Assemble the host a configuration describes: open the database and the
@@ -149,7 +342,7 @@ impl Host {
         let store =
             Arc::new(SqliteStore::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org));
         store.close_interrupted_cycles(Utc::now())?;
-        let (key, origin) = EncryptionKey::load(&config.host.key_file)?;
+        let (key, origin) = EncryptionKey::load(&config.host.key_file, store.has_secrets()?)?;
         if let KeyOrigin::Created(path) = origin {
             tracing::warn!(path = %path.display(), "created a new encryption key for stored secrets: back it up");
         }
@@ -179,93 +372,319 @@ impl Host {
         &self.vault
     }
 
+    /// Who this host is when it holds an org's lease.
+    pub fn holder(&self) -> &Holder {
+        &self.holder
+    }
+
     /// Override the per-instance limits (tests, benchmarks).
     pub fn set_limits(&mut self, limits: GuestLimits) {
         self.limits = limits;
+    }
+
+    /// How long leased operations wait for an org another process holds
+    /// (default: not at all, as the scheduler wants; the CLI waits
+    /// [`DEFAULT_LEASE_WAIT`]).
+    pub fn set_lease_wait(&mut self, wait: Duration) {
+        self.lease_wait = wait;
     }
 
     fn org_config(&self, name: &str) -> Result<&OrgConfig, OrgError> {
         self.config.org(name).ok_or_else(|| OrgError::UnknownOrg(name.to_string()))
     }
 
-    /// A fresh connector instance for `org`, and the org's settings as the connector takes them.
+    /// A fresh connector instance for `org` with its Salesforce hosts and
+    /// credentials (no lease), and the org's settings as the connector takes them.
     pub async fn instance(&self, name: &str) -> Result<(GuestInstance, org::OrgConfig), OrgError> {
+        self.instance_with(name, Access::Salesforce, Sandbox::default()).await
+    }
+
+    async fn instance_with(
+        &self,
+        name: &str,
+        access: Access,
+        mut sandbox: Sandbox,
+    ) -> Result<(GuestInstance, org::OrgConfig), OrgError> {
         let org = self.org_config(name)?;
         let setup = |reason: anyhow::Error| OrgError::Setup { org: name.to_string(), reason };
-        let credentials = self.vault.credentials(org).map_err(|e| setup(e.into()))?;
-        let allowed = AllowedHosts::of(org.allowed_urls()).map_err(setup)?;
+        let credentials = match access {
+            Access::Salesforce => {
+                sandbox.allowed = org.allowed_hosts().map_err(setup)?;
+                self.vault
+                    .credentials(org)
+                    .map_err(|source| OrgError::Credentials { org: name.into(), source: Box::new(source) })?
+            }
+            // Store-only calls never authenticate: they get no secret to leak.
+            Access::StoreOnly => OrgCredentials {
+                client_id: org.client_id.clone(),
+                client_secret: crate::secrets::Secret::new(""),
+                refresh_token: crate::secrets::Secret::new(""),
+            },
+        };
         let agent = self.agents.get(name).cloned().context("no agent is configured for the org").map_err(setup)?;
         let store: Arc<dyn KeyValueStore> = self.store.clone();
         let capabilities = Capabilities { org: name.to_string(), store, agent, mail: self.mail.clone() };
-        let instance = self.runtime.instantiate(capabilities, allowed, self.limits).await.map_err(setup)?;
+        let instance = self.runtime.instantiate(capabilities, sandbox, self.limits).await.map_err(setup)?;
         Ok((instance, org.to_component(&credentials)))
     }
 
-    /// Run one full cycle for `org`, recording it in the cycle log and the org's status.
+    /// Run one full cycle for `org` under its lease, recording it in the
+    /// cycle log and the org's status. When another process holds the lease,
+    /// it waits as long as [`set_lease_wait`](Self::set_lease_wait) says and
+    /// then fails with [`OrgError::Busy`] without running.
     pub async fn cycle(&self, name: &str) -> Result<sync::CycleReport, OrgError> {
+        self.planned_cycle(name, |_| None).await
+    }
+
+    /// [`cycle`](Self::cycle), and `plan` says from its outcome when the org
+    /// runs next; that is recorded in the same transaction as the cycle (or,
+    /// when the org was busy, on its own).
+    pub async fn planned_cycle(
+        &self,
+        name: &str,
+        plan: impl FnOnce(&Result<sync::CycleReport, OrgError>) -> Option<DateTime<Utc>>,
+    ) -> Result<sync::CycleReport, OrgError> {
         self.org_config(name)?;
-        let started = Utc::now();
-        let record = self
-            .store
-            .start_cycle(name, started)
-            .map_err(|e| OrgError::Setup { org: name.into(), reason: e.into() })?;
-        let outcome = self.run(name, |mut guest, org| async move {
-            let result = guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &org).await;
-            result
-        });
-        let result = outcome.await;
-        let end = match &result {
-            Ok(report) => CycleEnd {
-                finished_at: Utc::now(),
-                outcome: CycleOutcome::Ok,
-                report_json: Some(report_json(report).to_string()),
-            },
-            Err(error) => {
-                CycleEnd { finished_at: Utc::now(), outcome: CycleOutcome::Error(error.to_string()), report_json: None }
+        let mut held = match self.take_lease(name).await {
+            Ok(held) => held,
+            Err(busy) => {
+                let busy = Err(busy);
+                if let Some(at) = plan(&busy) {
+                    let org = name.to_string();
+                    let _ = self.blocking(name, move |store| store.set_next_run(&org, at)).await;
+                }
+                return busy;
             }
         };
-        if let Ok(report) = &result {
-            let _ = self.store.count_api_calls(name, started.date_naive(), report.api_calls);
+        let started = Utc::now();
+        let activity = Arc::new(Activity::default());
+        let sandbox = Sandbox { fence: Some(held.fence.clone()), activity: activity.clone(), ..Sandbox::default() };
+        let result = self
+            .call(name, Access::Salesforce, sandbox, |mut guest, org| async move {
+                guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &org).await
+            })
+            .await;
+        held.stop_renewing();
+        let result = match result {
+            // Transport errors on writes after a refusal: most likely the refusal.
+            Ok(report) if report.errors.iter().any(|e| e.reason.status == 0) => {
+                match activity.refused_origins().into_iter().next() {
+                    Some(origin) => Err(OrgError::RefusedOrigin { org: name.into(), origin }),
+                    None => Ok(report),
+                }
+            }
+            other => other,
+        };
+        let next_run_at = plan(&result);
+        let end = CycleEnd {
+            started_at: started,
+            finished_at: Utc::now(),
+            outcome: match &result {
+                Ok(_) => CycleOutcome::Ok,
+                Err(error) => CycleOutcome::error(error.kind(), error.reason()),
+            },
+            report_json: result.as_ref().ok().map(|report| report_json(report).to_string()),
+            calls: calls_of(&activity, started),
+            next_run_at,
+        };
+        let lease = held.lease.clone();
+        let recorded = self.blocking(name, move |store| store.record_cycle(lease.org(), &end, Some(&lease))).await;
+        match recorded {
+            Ok(_) => held.released = true,
+            // The cycle's own outcome is what the caller needs; dropping
+            // `held` tries the release once more.
+            Err(error) => tracing::warn!(org = name, "cannot record the cycle: {error}"),
         }
-        self.store.finish_cycle(&record, &end).map_err(|e| OrgError::Setup { org: name.into(), reason: e.into() })?;
         result
     }
 
-    /// Call one connector export for `org` in a fresh instance.
-    pub async fn run<R, F, Fut>(&self, name: &str, call: F) -> Result<R, OrgError>
+    /// Take `name`'s lease, waiting up to the lease wait while another
+    /// process holds it, and keep it renewed until the work is done.
+    async fn take_lease(&self, name: &str) -> Result<HeldLease, OrgError> {
+        let deadline = tokio::time::Instant::now() + self.lease_wait;
+        let mut said_so = false;
+        loop {
+            let holder = self.holder.clone();
+            let org = name.to_string();
+            match self.blocking(name, move |store| store.acquire(&org, &holder, LEASE_TTL)).await? {
+                Acquisition::Acquired(lease) => {
+                    let fence = Fence::new(&lease);
+                    let renewing = tokio::spawn(renew(self.store.clone(), lease.clone(), fence.clone()));
+                    return Ok(HeldLease { lease, fence, renewing, store: self.store.clone(), released: false });
+                }
+                Acquisition::Held { holder, until } => {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return Err(OrgError::Busy { org: name.into(), holder, until });
+                    }
+                    if !said_so {
+                        said_so = true;
+                        tracing::info!(
+                            org = name,
+                            "{holder} is cycling the org (lease until {}); waiting up to {} s",
+                            until.format("%H:%M:%S UTC"),
+                            deadline.saturating_duration_since(now).as_secs()
+                        );
+                    }
+                    tokio::time::sleep(LEASE_POLL.min(deadline.saturating_duration_since(now))).await;
+                }
+            }
+        }
+    }
+
+    /// Run `call` in an instance for `name` under the org's lease, count its
+    /// requests and give the lease back.
+    async fn leased<R, F, Fut>(&self, name: &str, call: F) -> Result<R, OrgError>
     where
         F: FnOnce(GuestInstance, org::OrgConfig) -> Fut,
         Fut: std::future::Future<Output = wasmtime::Result<Result<R, org::SyncError>>>,
     {
-        let (instance, org) = self.instance(name).await?;
-        match call(instance, org).await {
+        self.org_config(name)?;
+        let mut held = self.take_lease(name).await?;
+        let started = Utc::now();
+        let activity = Arc::new(Activity::default());
+        let sandbox = Sandbox { fence: Some(held.fence.clone()), activity: activity.clone(), ..Sandbox::default() };
+        let result = self.call(name, Access::Salesforce, sandbox, call).await;
+        held.stop_renewing();
+        self.count(name, &activity, started).await;
+        let lease = held.lease.clone();
+        match self.blocking(name, move |store| store.release(lease)).await {
+            Ok(()) => held.released = true,
+            Err(error) => tracing::warn!(org = name, "cannot release the org's lease: {error}"),
+        }
+        result
+    }
+
+    /// Run `call` in an instance for `name` without a lease, counting its requests.
+    async fn unleased<R, F, Fut>(&self, name: &str, access: Access, call: F) -> Result<R, OrgError>
+    where
+        F: FnOnce(GuestInstance, org::OrgConfig) -> Fut,
+        Fut: std::future::Future<Output = wasmtime::Result<Result<R, org::SyncError>>>,
+    {
+        let started = Utc::now();
+        let activity = Arc::new(Activity::default());
+        let sandbox = Sandbox { activity: activity.clone(), ..Sandbox::default() };
+        let result = self.call(name, access, sandbox, call).await;
+        self.count(name, &activity, started).await;
+        result
+    }
+
+    /// Adds an instance's requests to the org's counts (calls outside cycles).
+    async fn count(&self, name: &str, activity: &Activity, started: DateTime<Utc>) {
+        let calls = calls_of(activity, started);
+        if calls.api == 0 && calls.token_requests == 0 {
+            return;
+        }
+        let org = name.to_string();
+        if let Err(error) = self.blocking(name, move |store| store.count_calls(&org, &calls)).await {
+            tracing::warn!(org = name, "cannot count the org's API calls: {error}");
+        }
+    }
+
+    /// Call one connector export for `name` in a fresh instance, and turn
+    /// what went wrong into an [`OrgError`] that says what to do.
+    async fn call<R, F, Fut>(&self, name: &str, access: Access, sandbox: Sandbox, call: F) -> Result<R, OrgError>
+    where
+        F: FnOnce(GuestInstance, org::OrgConfig) -> Fut,
+        Fut: std::future::Future<Output = wasmtime::Result<Result<R, org::SyncError>>>,
+    {
+        let (activity, fence) = (sandbox.activity.clone(), sandbox.fence.clone());
+        let (instance, org) = self.instance_with(name, access, sandbox).await?;
+        let outcome = call(instance, org).await;
+        let config = self.org_config(name)?;
+        match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(OrgError::Sync { org: name.into(), error }),
-            Err(trap) => Err(OrgError::Trapped { org: name.into(), reason: trap.into() }),
+            Ok(Err(error)) => Err(self.explain(config, error, &activity, fence.as_ref())),
+            Err(trap) => Err(OrgError::Stopped { org: name.into(), stop: self.stop_of(&trap, &activity) }),
+        }
+    }
+
+    /// The error a user can act on, from what the connector returned and
+    /// what its instance did.
+    fn explain(&self, org: &OrgConfig, error: org::SyncError, activity: &Activity, fence: Option<&Fence>) -> OrgError {
+        let name = org.name.clone();
+        if let Some(origin) = activity.refused_origins().into_iter().next() {
+            return OrgError::RefusedOrigin { org: name, origin };
+        }
+        let lost = fence.is_some_and(|fence| fence.is_lost() || !fence.allows_requests_at(Utc::now()));
+        match error {
+            org::SyncError::Storage(detail) if detail.contains("lease") => OrgError::LeaseLost { org: name, detail },
+            error if activity.requests_refused_for_lease() > 0 || (lost && is_transient(&error)) => {
+                OrgError::LeaseLost { org: name, detail: describe_sync_error(&error) }
+            }
+            org::SyncError::ApiLimit(usage) if usage.max == org.daily_api_budget => OrgError::ApiLimit {
+                org: name,
+                limit: ApiLimit::Budget {
+                    used: usage.used,
+                    budget: usage.max,
+                    resets_at: next_utc_midnight(Utc::now()),
+                },
+            },
+            org::SyncError::ApiLimit(usage) => OrgError::ApiLimit {
+                org: name,
+                limit: ApiLimit::Salesforce {
+                    used: usage.used,
+                    max: usage.max,
+                    retry_at: Utc::now() + chrono::Duration::from_std(SALESFORCE_LIMIT_WAIT).unwrap_or_default(),
+                },
+            },
+            error => OrgError::Sync { org: name, error },
+        }
+    }
+
+    /// Why the instance was stopped, in one line that names the option to change.
+    fn stop_of(&self, trap: &wasmtime::Error, activity: &Activity) -> Stop {
+        let trap_code = trap.downcast_ref::<wasmtime::Trap>().copied();
+        if trap_code == Some(wasmtime::Trap::Interrupt) {
+            return Stop::Deadline { seconds: self.limits.deadline.as_secs() };
+        }
+        if activity.memory_was_refused() {
+            let limit_mb = u32::try_from(self.limits.memory_bytes >> 20).unwrap_or(u32::MAX);
+            return Stop::OutOfMemory { limit_mb };
+        }
+        let trap = match trap_code {
+            Some(code) => code.to_string(),
+            None => trap.to_string().lines().next().unwrap_or("unknown trap").to_string(),
+        };
+        Stop::Crashed { trap }
+    }
+
+    /// Run a blocking store call on tokio's blocking threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        name: &str,
+        call: impl FnOnce(&SqliteStore) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, OrgError> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || call(&store)).await {
+            Ok(result) => result.map_err(|source| OrgError::Storage { org: name.into(), source: Box::new(source) }),
+            Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+            Err(failed) => panic!("a storage call of org `{name}` was cancelled: {failed}"),
         }
     }
 
     pub async fn list_users(&self, name: &str) -> Result<Vec<sync::UserChoice>, OrgError> {
-        self.run(name, |mut g, org| async move {
+        self.unleased(name, Access::Salesforce, |mut g, org| async move {
             g.connector.casebridge_connector_sync().call_list_users(&mut g.store, &org).await
         })
         .await
     }
 
     pub async fn list_queues(&self, name: &str) -> Result<Vec<sync::QueueChoice>, OrgError> {
-        self.run(name, |mut g, org| async move {
+        self.unleased(name, Access::Salesforce, |mut g, org| async move {
             g.connector.casebridge_connector_sync().call_list_queues(&mut g.store, &org).await
         })
         .await
     }
 
     pub async fn list_fields(&self, name: &str) -> Result<Vec<describe::ObjectCatalog>, OrgError> {
-        self.run(name, |mut g, org| async move {
+        self.unleased(name, Access::Salesforce, |mut g, org| async move {
             g.connector.casebridge_connector_sync().call_list_fields(&mut g.store, &org).await
         })
         .await
     }
 
+    /// Add, remove or re-sync a field of the catalog, under the org's lease.
     pub async fn change_field(
         &self,
         name: &str,
@@ -274,7 +693,7 @@ impl Host {
         field: &str,
     ) -> Result<describe::ObjectCatalog, OrgError> {
         let (object, field) = (object.to_string(), field.to_string());
-        self.run(name, |mut g, org| async move {
+        self.leased(name, |mut g, org| async move {
             let sync = g.connector.casebridge_connector_sync();
             match change {
                 FieldChange::Add => sync.call_add_field(&mut g.store, &org, &object, &field).await,
@@ -286,7 +705,7 @@ impl Host {
     }
 
     pub async fn list_conversations(&self, name: &str) -> Result<Vec<sync::ConversationSummary>, OrgError> {
-        self.run(name, |mut g, org| async move {
+        self.unleased(name, Access::StoreOnly, |mut g, org| async move {
             g.connector.casebridge_connector_sync().call_list_conversations(&mut g.store, &org).await
         })
         .await
@@ -294,26 +713,76 @@ impl Host {
 
     pub async fn conversation(&self, name: &str, case_id: &str) -> Result<Option<types::Conversation>, OrgError> {
         let case_id = case_id.to_string();
-        self.run(name, |mut g, org| async move {
+        self.unleased(name, Access::StoreOnly, |mut g, org| async move {
             g.connector.casebridge_connector_sync().call_get_conversation(&mut g.store, &org, &case_id).await
         })
         .await
     }
 
     pub async fn list_errors(&self, name: &str) -> Result<Vec<sync::RecordError>, OrgError> {
-        self.run(name, |mut g, org| async move {
+        self.unleased(name, Access::StoreOnly, |mut g, org| async move {
             g.connector.casebridge_connector_sync().call_list_errors(&mut g.store, &org).await
         })
         .await
     }
 
+    /// Queue a failed write for the next cycle, under the org's lease (so a
+    /// cycle running in another process cannot undo it).
     pub async fn retry_error(&self, name: &str, error_id: &str) -> Result<(), OrgError> {
         let error_id = error_id.to_string();
-        self.run(name, |mut g, org| async move {
+        self.leased(name, |mut g, org| async move {
             g.connector.casebridge_connector_sync().call_retry_error(&mut g.store, &org, &error_id).await
         })
         .await
     }
+}
+
+/// What an instance sent, counted on the UTC day its work started.
+fn calls_of(activity: &Activity, started: DateTime<Utc>) -> ApiCalls {
+    ApiCalls { day: started.date_naive(), api: activity.api_calls(), token_requests: activity.token_requests() }
+}
+
+/// Errors that a lost lease can cause in the connector: its refused requests
+/// (transport) and its refused commits (storage).
+fn is_transient(error: &org::SyncError) -> bool {
+    matches!(error, org::SyncError::Transport(_) | org::SyncError::Storage(_))
+}
+
+/// Renews `lease` every [`LEASE_RENEW_EVERY`] until aborted, keeping `fence`
+/// up to date: extended on success, lost when the store says so. A renewal
+/// the store cannot answer leaves the fence to run out at its expiry.
+async fn renew(store: Arc<SqliteStore>, lease: Lease, fence: Fence) {
+    let ttl = chrono::Duration::from_std(LEASE_TTL).unwrap_or_default();
+    loop {
+        tokio::time::sleep(LEASE_RENEW_EVERY).await;
+        // The store's expiry is its clock at the update plus the TTL, so this
+        // (earlier) instant plus the TTL is never later than the stored one.
+        let asked_at = Utc::now();
+        let (store, renewing) = (store.clone(), lease.clone());
+        match tokio::task::spawn_blocking(move || store.renew(&renewing, LEASE_TTL)).await {
+            Ok(Ok(true)) => fence.extend_to(asked_at + ttl),
+            Ok(Ok(false)) => {
+                tracing::warn!(
+                    org = lease.org(),
+                    "another casebridge process took over the org's lease; stopping this one's work"
+                );
+                fence.lose();
+                return;
+            }
+            Ok(Err(error)) => tracing::warn!(
+                org = lease.org(),
+                "cannot renew the org's lease: {error}; this process stops writing at {} unless a renewal succeeds",
+                fence.valid_until().map_or_else(|| "once".into(), |t| t.format("%H:%M:%S UTC").to_string())
+            ),
+            Err(_) => return,
+        }
+    }
+}
+
+/// The first instant of the next UTC day.
+pub fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
+    tomorrow.and_hms_opt(0, 0, 0).map_or(now, |midnight| midnight.and_utc())
 }
 
 /// A change to an org's field catalog.
@@ -336,7 +805,46 @@ pub fn report_json(report: &sync::CycleReport) -> serde_json::Value {
         "state_changes": report.state_changes,
         "api_calls": report.api_calls,
         "api_usage": report.api_usage.map(|u| serde_json::json!({"used": u.used, "max": u.max})),
-        "errors": report.errors.len(),
+        "errors": report.errors.iter().map(|e| serde_json::json!({
+            "id": e.id,
+            "record_id": e.record_id,
+            "operation": e.operation,
+            "status": e.reason.status,
+            "code": e.reason.code,
+            "message": e.reason.message,
+        })).collect::<Vec<_>>(),
         "watermark": report.watermark,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_resets_at_the_next_utc_midnight() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(next_utc_midnight(at("2025-03-01T12:03:04Z")), at("2025-03-02T00:00:00Z"));
+        assert_eq!(next_utc_midnight(at("2025-12-31T23:59:59Z")), at("2026-01-01T00:00:00Z"));
+        assert_eq!(next_utc_midnight(at("2025-03-01T00:00:00Z")), at("2025-03-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_reason_is_the_message_without_the_org() {
+        let error = OrgError::Stopped { org: "acme".into(), stop: Stop::OutOfMemory { limit_mb: 64 } };
+        assert!(error.to_string().starts_with("org `acme`: the connector ran out of memory"));
+        assert!(error.reason().starts_with("the connector ran out of memory"), "{}", error.reason());
+        assert!(error.reason().contains("guest_memory_mb = 64"));
+        let deadline = Stop::Deadline { seconds: 300 }.to_string();
+        assert!(deadline.contains("cycle_deadline_seconds = 300"), "{deadline}");
+    }
+
+    #[test]
+    fn a_refused_origin_names_the_option_that_allows_it() {
+        let origin = Origin::parse_url("https://acme.lightning.force.com/x").expect("an origin");
+        let message = OrgError::RefusedOrigin { org: "acme".into(), origin }.to_string();
+        assert!(message.contains("refused https://acme.lightning.force.com:443"), "{message}");
+        assert!(message.contains("instance_url = \"https://acme.lightning.force.com\""), "{message}");
+        assert!(message.contains("[[org]]"), "{message}");
+    }
 }

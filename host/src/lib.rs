@@ -9,7 +9,9 @@ pub mod mail;
 pub mod runtime;
 pub mod scheduler;
 pub mod secrets;
+pub mod status;
 pub mod storage;
+pub mod text;
 
 /// The connector component built from `guest/` for this checkout.
 pub const GUEST_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/casebridge_guest.wasm"));

@@ -1,24 +1,35 @@
 //! `casebridge`: the command line of the host.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use casebridge::config::{Config, DEFAULT_CONFIG_FILE};
-use casebridge::host::{FieldChange, Host, report_json};
+use casebridge::host::{DEFAULT_LEASE_WAIT, FieldChange, Host, report_json};
 use casebridge::secrets::{OrgSecret, Secret};
+use casebridge::text;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
     name = "casebridge",
     version,
-    about = "An AI agent on Salesforce Cases, run as a sandboxed WebAssembly component"
+    about = "An AI agent on Salesforce Cases, run as a sandboxed WebAssembly component",
+    after_help = "Examples:
+  casebridge demo                          the whole story against a local Salesforce org
+  casebridge org connect acme              store acme's secrets (read from stdin)
+  casebridge cycle --org acme              one cycle now, to check the set-up
+  casebridge run                           cycle every org on its interval until Ctrl-C
+  casebridge status                        what every org did last and does next
+
+Environment: CASEBRIDGE_CONFIG names the configuration file, CASEBRIDGE_KEY holds the
+secrets' key, CASEBRIDGE_LOG=debug turns up the logs, NO_COLOR turns off colours."
 )]
 struct Cli {
-    /// The configuration file.
+    /// The configuration file (see the README for every option).
     #[arg(long, short, global = true, env = "CASEBRIDGE_CONFIG", default_value = DEFAULT_CONFIG_FILE)]
     config: PathBuf,
     #[command(subcommand)]
@@ -28,27 +39,39 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole story against a local Salesforce org, with no set-up.
+    #[command(after_help = "Example:\n  casebridge demo --dir /tmp/casebridge-demo")]
     Demo {
         /// Where the demo keeps its database and outbox (default: a new temporary folder).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
     /// Cycle every configured org on its interval until Ctrl-C.
+    #[command(after_help = "Example:\n  CASEBRIDGE_LOG=info casebridge run --config /etc/casebridge.toml\n\n\
+        Several `casebridge run` may share one database: each org is cycled by one of them at a time.")]
     Run,
     /// Run one cycle now, for one org or all.
+    #[command(after_help = "Examples:\n  casebridge cycle --org acme\n  casebridge cycle --wait-seconds 120\n\n\
+        Exits non-zero when a cycle fails, or when another process is still cycling the org after the wait.")]
     Cycle {
+        /// The org to cycle (default: every configured org, one after another).
         #[arg(long)]
         org: Option<String>,
+        /// How long to wait for an org that another casebridge process is cycling.
+        #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LEASE_WAIT.as_secs())]
+        wait_seconds: u64,
     },
-    /// Store an org's connected-app secret and refresh token, encrypted (read from stdin, one per line).
+    /// Connect an org: store its connected-app secret and refresh token, encrypted.
     Org {
         #[command(subcommand)]
         command: OrgCommand,
     },
     /// Discover users and queues to choose the agent user and the hand-off target.
+    #[command(after_help = "Examples:\n  casebridge setup users --org acme\n  casebridge setup queues --org acme")]
     Setup {
+        /// What to list.
         #[arg(value_enum)]
         what: SetupWhat,
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
     },
@@ -67,19 +90,30 @@ enum Command {
         #[command(subcommand)]
         command: ErrorsCommand,
     },
-    /// Per org: last cycle, watermark, API calls today, open errors.
-    Status,
+    /// Per org: last cycle and outcome, next attempt, API calls today, watermark, open errors.
+    #[command(
+        after_help = "Examples:\n  casebridge status\n  casebridge status --json | jq '.orgs[] | {org, open_errors}'"
+    )]
+    Status {
+        /// Print JSON with typed fields instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a local Salesforce org (the REST API emulator) until Ctrl-C; its first
     /// stdout line is one JSON object with the URL and credentials.
+    #[command(after_help = "Example:\n  casebridge emulator --listen 127.0.0.1:8080 --seed demo")]
     Emulator {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// The data the org starts with.
         #[arg(long, value_enum, default_value_t = SeedArg::Demo)]
         seed: SeedArg,
     },
     /// Write the embedded connector component (`.wasm`) to a file, for another host.
+    #[command(after_help = "Example:\n  casebridge component -o connector.wasm")]
     Component {
+        /// The file to write.
         #[arg(long, short, default_value = "casebridge_connector.wasm")]
         output: PathBuf,
     },
@@ -87,66 +121,109 @@ enum Command {
 
 #[derive(Subcommand)]
 enum OrgCommand {
-    /// Read the client secret, then the refresh token, from stdin and store them encrypted.
-    Connect { org: String },
+    /// Read the client secret, then the refresh token, from stdin and store them
+    /// encrypted; a running `casebridge run` tries the org again at once.
+    #[command(
+        after_help = "Example:\n  printf '%s\\n%s\\n' \"$CLIENT_SECRET\" \"$REFRESH_TOKEN\" | casebridge org connect acme"
+    )]
+    Connect {
+        /// The org (an [[org]] name of the configuration).
+        org: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SetupWhat {
+    /// Users who can own cases: choices for `agent_user` and `hand_off = { user = … }`.
     Users,
+    /// Case queues: choices for `hand_off = { queue = … }`.
     Queues,
 }
 
 #[derive(Subcommand)]
 enum FieldsCommand {
+    /// The synced fields of Case, Contact and Account.
+    #[command(after_help = "Example:\n  casebridge fields list --org acme")]
     List {
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
     },
+    /// Sync one more field.
+    #[command(after_help = "Example:\n  casebridge fields add --org acme Case Product__c")]
     Add {
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
+        /// The object's API name: Case, Contact or Account.
         object: String,
+        /// The field's API name.
         field: String,
     },
+    /// Stop syncing a field (system fields cannot be removed).
+    #[command(after_help = "Example:\n  casebridge fields remove --org acme Contact Fax")]
     Remove {
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
+        /// The object's API name: Case, Contact or Account.
         object: String,
+        /// The field's API name.
         field: String,
     },
     /// Re-read a list field's allowed values.
+    #[command(after_help = "Example:\n  casebridge fields resync --org acme Case Reason")]
     Resync {
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
+        /// The object's API name: Case, Contact or Account.
         object: String,
+        /// The field's API name.
         field: String,
     },
 }
 
 #[derive(Subcommand)]
 enum ConversationsCommand {
+    /// One line per conversation: case, subject, parts, resolution state.
+    #[command(after_help = "Example:\n  casebridge conversations list --org acme")]
     List {
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
     },
+    /// One conversation, part by part.
+    #[command(after_help = "Example:\n  casebridge conversations show --org acme 5005g00000AbCdEAAZ")]
     Show {
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
+        /// The case's Id (`conversations list` shows them).
         case_id: String,
     },
 }
 
 #[derive(Subcommand)]
 enum ErrorsCommand {
+    /// Writes Salesforce refused, with its reason.
+    #[command(after_help = "Example:\n  casebridge errors list --org acme")]
     List {
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
     },
+    /// Write it again in the next cycle.
+    #[command(after_help = "Example:\n  casebridge errors retry --org acme case-update:5005g00000AbCdEAAZ")]
     Retry {
+        /// The org (an [[org]] name of the configuration).
         #[arg(long)]
         org: String,
+        /// The error's id (`errors list` shows them).
         error_id: String,
+        /// How long to wait for an org that another casebridge process is cycling.
+        #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LEASE_WAIT.as_secs())]
+        wait_seconds: u64,
     },
 }
 
@@ -161,11 +238,15 @@ enum SeedArg {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let quiet_default = matches!(cli.command, Command::Demo { .. } | Command::Emulator { .. });
+    // Colours only for a person at a terminal, and never with NO_COLOR set
+    // (https://no-color.org): log files and pipes get plain text.
+    let colours = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CASEBRIDGE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if quiet_default { "warn" } else { "info" })),
         )
+        .with_ansi(colours)
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Runtime::new()?;
@@ -177,8 +258,11 @@ fn open(config: &std::path::Path) -> anyhow::Result<Host> {
     Host::open(config)
 }
 
-fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
+/// A host whose leased commands wait up to `seconds` for an org another process holds.
+fn open_waiting(config: &std::path::Path, seconds: u64) -> anyhow::Result<Host> {
+    let mut host = open(config)?;
+    host.set_lease_wait(Duration::from_secs(seconds));
+    Ok(host)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -191,31 +275,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run => {
             let host = Arc::new(open(&cli.config)?);
-            tracing::info!(orgs = host.config().orgs.len(), "running; Ctrl-C stops");
+            tracing::info!(orgs = host.config().orgs.len(), holder = %host.holder(), "running; Ctrl-C stops");
             let stats = casebridge::scheduler::run(host, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await;
-            tracing::info!(?stats, "stopped");
+            tracing::info!(
+                cycles = stats.cycles_started,
+                failed = stats.cycles_failed,
+                skipped = stats.cycles_skipped,
+                late = stats.cycles_late,
+                "stopped"
+            );
         }
-        Command::Cycle { org } => {
-            let host = open(&cli.config)?;
+        Command::Cycle { org, wait_seconds } => {
+            let host = open_waiting(&cli.config, wait_seconds)?;
             let orgs: Vec<String> = match org {
                 Some(org) => vec![org],
                 None => host.config().orgs.iter().map(|o| o.name.clone()).collect(),
             };
-            let mut failed = false;
-            for org in orgs {
-                match host.cycle(&org).await {
-                    Ok(report) => writeln!(stdout, "{org}: {}", report_json(&report))?,
+            let mut failed = 0;
+            for org in &orgs {
+                match host.cycle(org).await {
+                    Ok(report) => writeln!(
+                        stdout,
+                        "{org}: {}, {}",
+                        casebridge::status::summary(&report_json(&report)),
+                        text::count(report.api_calls.into(), "API call", "API calls")
+                    )?,
                     Err(error) => {
-                        failed = true;
-                        writeln!(stdout, "{org}: {error}")?;
+                        failed += 1;
+                        eprintln!("{error}");
                     }
                 }
             }
-            if failed {
-                anyhow::bail!("at least one cycle failed; `casebridge status` shows the orgs");
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} of {} cycle(s) did not succeed; `casebridge status` shows every org",
+                    orgs.len()
+                );
             }
         }
         Command::Org { command: OrgCommand::Connect { org } } => {
@@ -231,7 +329,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let token = lines.next().context("no refresh token on stdin")??;
             host.vault().put(&config.name, OrgSecret::ClientSecret, &Secret::new(secret.trim().to_string()))?;
             host.vault().put(&config.name, OrgSecret::RefreshToken, &Secret::new(token.trim().to_string()))?;
-            writeln!(stdout, "stored the credentials of `{org}`, encrypted")?;
+            host.store().request_wake(&config.name, chrono::Utc::now())?;
+            writeln!(
+                stdout,
+                "stored the credentials of `{org}`, encrypted; a running `casebridge run` tries the org again within {} s",
+                casebridge::scheduler::WAKE_POLL_EVERY.as_secs()
+            )?;
         }
         Command::Setup { what, org } => {
             let host = open(&cli.config)?;
@@ -249,7 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Fields { command } => {
-            let host = open(&cli.config)?;
+            let host = open_waiting(&cli.config, DEFAULT_LEASE_WAIT.as_secs())?;
             let catalogs = match command {
                 FieldsCommand::List { org } => host.list_fields(&org).await?,
                 FieldsCommand::Add { org, object, field } => {
@@ -265,16 +368,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for catalog in catalogs {
                 writeln!(stdout, "{}:", catalog.object)?;
                 for field in catalog.fields {
-                    let lock = if matches!(field.kind, casebridge::runtime::bindings::describe::FieldKind::System) {
-                        "locked"
-                    } else {
-                        ""
-                    };
-                    let synced = if field.synced { "synced" } else { "removed" };
+                    let synced = if field.synced { "synced" } else { "not synced" };
                     writeln!(
                         stdout,
-                        "  {:<40} {:<14?} {synced:<8} {lock}",
-                        field.descriptor.name, field.descriptor.type_
+                        "  {:<40} {:<22} {synced:<10} {}",
+                        field.descriptor.name,
+                        text::field_type(field.descriptor.type_),
+                        text::field_kind(field.kind)
                     )?;
                 }
             }
@@ -286,12 +386,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     for c in host.list_conversations(&org).await? {
                         writeln!(
                             stdout,
-                            "{}  {:<10} {:<44} parts={:<3} {:?}{}",
+                            "{}  {:<10} {:<44} {:<9} {}{}",
                             c.case_id,
                             c.case_number,
                             c.subject.unwrap_or_default(),
-                            c.parts,
-                            c.resolution,
+                            text::count(c.parts.into(), "part", "parts"),
+                            text::resolution(c.resolution),
                             if c.handed_off { " (handed off)" } else { "" }
                         )?;
                     }
@@ -301,19 +401,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(c) => {
                         writeln!(
                             stdout,
-                            "case {} {}: {:?}",
+                            "case {} {}: {}",
                             c.case_number,
                             c.subject.unwrap_or_default(),
-                            c.resolution
+                            text::resolution(c.resolution)
                         )?;
                         for part in c.parts {
-                            writeln!(
-                                stdout,
-                                "--- {:?} {} ({:?})",
-                                part.author,
-                                part.author_name.unwrap_or_default(),
-                                part.source
-                            )?;
+                            let name = part.author_name.map(|name| format!(" {name}")).unwrap_or_default();
+                            writeln!(stdout, "--- {}{name}, {}", text::author(part.author), text::source(part.source))?;
                             writeln!(stdout, "{}", part.text)?;
                             for file in part.attachments {
                                 writeln!(
@@ -329,51 +424,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             }
         }
-        Command::Errors { command } => {
-            let host = open(&cli.config)?;
-            match command {
-                ErrorsCommand::List { org } => {
-                    for e in host.list_errors(&org).await? {
-                        writeln!(
-                            stdout,
-                            "{}  {} {} → {} {}: {}",
-                            e.id,
-                            e.operation,
-                            e.record_id.unwrap_or_default(),
-                            e.reason.status,
-                            e.reason.code,
-                            e.reason.message
-                        )?;
-                    }
-                }
-                ErrorsCommand::Retry { org, error_id } => {
-                    host.retry_error(&org, &error_id).await?;
-                    writeln!(stdout, "{error_id} will be retried in the next cycle")?;
+        Command::Errors { command } => match command {
+            ErrorsCommand::List { org } => {
+                let host = open(&cli.config)?;
+                for e in host.list_errors(&org).await? {
+                    writeln!(
+                        stdout,
+                        "{}  {} {} → {} {}: {}",
+                        e.id,
+                        e.operation,
+                        e.record_id.unwrap_or_default(),
+                        e.reason.status,
+                        e.reason.code,
+                        e.reason.message
+                    )?;
                 }
             }
-        }
-        Command::Status => {
+            ErrorsCommand::Retry { org, error_id, wait_seconds } => {
+                let host = open_waiting(&cli.config, wait_seconds)?;
+                host.retry_error(&org, &error_id).await?;
+                writeln!(stdout, "{error_id} will be retried in the next cycle")?;
+            }
+        },
+        Command::Status { json } => {
             let host = open(&cli.config)?;
-            let today = chrono::Utc::now().date_naive();
-            for org in &host.config().orgs {
-                let status = host.store().org_status(&org.name)?;
-                let errors =
-                    host.list_errors(&org.name).await.map(|e| e.len().to_string()).unwrap_or_else(|e| e.to_string());
-                let watermark = casebridge::runtime::KeyValueStore::get(host.store().as_ref(), &org.name, "watermark")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| "none".into());
-                let line = serde_json::json!({
-                    "org": org.name,
-                    "last_cycle_started": status.as_ref().and_then(|s| s.last_cycle_started_at).map(|t| t.to_rfc3339()),
-                    "last_cycle_finished": status.as_ref().and_then(|s| s.last_cycle_finished_at).map(|t| t.to_rfc3339()),
-                    "last_outcome": status.as_ref().and_then(|s| s.last_outcome.as_ref()).map(|o| format!("{o:?}")),
-                    "consecutive_failures": status.as_ref().map_or(0, |s| s.consecutive_failures),
-                    "api_calls_today": status.as_ref().map_or(0, |s| s.api_calls_on(today)),
-                    "watermark": serde_json::from_str::<serde_json::Value>(&watermark).unwrap_or(serde_json::Value::Null),
-                    "open_errors": errors,
-                });
-                writeln!(stdout, "{}", pretty(&line))?;
+            let status = casebridge::status::collect(&host).await?;
+            if json {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&status)?)?;
+            } else {
+                write!(stdout, "{status}")?;
             }
         }
         Command::Emulator { listen, seed } => {

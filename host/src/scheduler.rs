@@ -1,58 +1,178 @@
 //! `casebridge run`: every org cycled on its interval, many at once, never two
-//! cycles of one org at the same time; a failing org backs off and its error
-//! is recorded, without slowing the others.
+//! cycles of one org at the same time — in this process or any other on the
+//! same database (each cycle takes the org's lease; an org another process
+//! is cycling is skipped until its next interval).
+//!
+//! What happens after a cycle ([`plan`]):
+//!
+//! | outcome | next attempt |
+//! |---|---|
+//! | success | the org's interval; about a second when the report shows a backlog |
+//! | transient: Salesforce unreachable, 5xx, storage unavailable, a store conflict, a lost lease, another process cycling the org | the org's interval, however often it happened: an org recovers at its next interval after an outage |
+//! | needs a person: invalid configuration, a refused origin, a trapping component, a 4xx on the poll | exponential back-off from the interval, up to [`MAX_BACKOFF`] |
+//! | refused or missing credentials | [`RECONNECT_BACKOFF`], or at once after `casebridge org connect` |
+//! | the configured `daily_api_budget` spent | the next UTC midnight |
+//! | Salesforce's own API limit | [`SALESFORCE_LIMIT_WAIT`](crate::host::SALESFORCE_LIMIT_WAIT) |
+//!
+//! `casebridge org connect` records a wake request in the database; the
+//! scheduler looks for them every [`WAKE_POLL_EVERY`] and makes the org due
+//! at once, clearing its back-off.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::host::{Host, OrgError};
+use crate::config::OrgConfig;
+use crate::host::{ApiLimit, Host, OrgError};
 use crate::runtime::bindings::org::SyncError;
+use crate::runtime::bindings::sync::CycleReport;
+use crate::secrets::SecretError;
 
-/// The longest a failing org waits between attempts.
+/// The longest a failing org waits between attempts when the failure needs a
+/// person (a fix in the configuration or the connector): an hour keeps the
+/// log readable and costs next to nothing, and the org resumes within the
+/// hour once fixed.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
-/// How long an org whose API limit is reached waits before trying again.
-pub const API_LIMIT_BACKOFF: Duration = Duration::from_secs(60 * 60);
-/// How long an org whose credentials were refused waits: it needs a person.
+/// How long an org whose credentials were refused or are missing waits,
+/// unless `casebridge org connect` wakes it first: repeated refused logins
+/// can get the integration user locked, and only a person can fix them.
 pub const RECONNECT_BACKOFF: Duration = Duration::from_secs(6 * 60 * 60);
-/// A cycle that starts later than this after it was due counts as late.
+/// A cycle that starts (has its concurrency permit) later than this after it
+/// was due counts as late.
 pub const LATE_AFTER: Duration = Duration::from_secs(1);
+/// The wait before the next cycle of an org with a backlog: the connector
+/// pages through a large first poll or a catch-up one page per cycle, so the
+/// next page follows at once instead of an interval later.
+pub const BACKLOG_DELAY: Duration = Duration::from_secs(1);
+/// How far behind `now − poll_overlap_seconds` a watermark may be before the
+/// org counts as having a backlog: ten minutes absorbs clock skew between
+/// Salesforce and this host, and a quiet org's watermark that stays where
+/// the last change left it is only behind when that change was also seen
+/// with cases still coming (`cases_seen > 0`).
+pub const BACKLOG_SLACK: Duration = Duration::from_secs(10 * 60);
+/// How often the scheduler looks for wake requests (`casebridge org
+/// connect`): a read of the small `org_status` table, so a few seconds is cheap.
+pub const WAKE_POLL_EVERY: Duration = Duration::from_secs(2);
 
-/// When an org should next run after a cycle, given its interval and outcome.
-pub fn next_delay(interval: Duration, outcome: &Result<(), OrgError>, consecutive_failures: u32) -> Duration {
-    match outcome {
-        Ok(()) => interval,
-        Err(error) => match error.sync_error() {
-            Some(SyncError::ApiLimit(_)) => API_LIMIT_BACKOFF,
-            Some(SyncError::ReconnectRequired(_)) => RECONNECT_BACKOFF,
-            _ => {
-                let factor = 1u32 << consecutive_failures.min(6);
-                (interval * factor).min(MAX_BACKOFF)
+/// What comes after a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// The org's interval.
+    NextInterval,
+    /// [`BACKLOG_DELAY`]: the connector has more to read.
+    Backlog,
+    /// Exponential back-off: the failure needs a person.
+    BackOff,
+    /// [`RECONNECT_BACKOFF`], or a wake request, whichever comes first.
+    Reconnect,
+    /// A fixed time: when an API limit resets.
+    At(DateTime<Utc>),
+}
+
+/// What comes after a cycle of `org` that ended with `outcome`, at `now`.
+pub fn plan(org: &OrgConfig, outcome: &Result<CycleReport, OrgError>, now: DateTime<Utc>) -> Plan {
+    let error = match outcome {
+        Ok(report) if has_backlog(org, report, now) => return Plan::Backlog,
+        Ok(_) => return Plan::NextInterval,
+        Err(error) => error,
+    };
+    match error {
+        OrgError::Busy { .. } | OrgError::Storage { .. } | OrgError::LeaseLost { .. } => Plan::NextInterval,
+        OrgError::Credentials { source, .. } if matches!(**source, SecretError::Storage(_)) => Plan::NextInterval,
+        OrgError::Credentials { .. } => Plan::Reconnect,
+        OrgError::UnknownOrg(_)
+        | OrgError::Setup { .. }
+        | OrgError::Stopped { .. }
+        | OrgError::RefusedOrigin { .. } => Plan::BackOff,
+        OrgError::ApiLimit { limit: ApiLimit::Budget { resets_at, .. }, .. } => Plan::At(*resets_at),
+        OrgError::ApiLimit { limit: ApiLimit::Salesforce { retry_at, .. }, .. } => Plan::At(*retry_at),
+        OrgError::Sync { error, .. } => match error {
+            SyncError::Transport(_) | SyncError::Storage(_) | SyncError::Host(_) => Plan::NextInterval,
+            SyncError::Salesforce(api) if is_transient_status(api.status, &api.code) => Plan::NextInterval,
+            SyncError::ReconnectRequired(_) => Plan::Reconnect,
+            SyncError::ApiLimit(_) => {
+                Plan::At(now + chrono::Duration::from_std(crate::host::SALESFORCE_LIMIT_WAIT).unwrap_or_default())
             }
+            SyncError::Salesforce(_)
+            | SyncError::InvalidConfig(_)
+            | SyncError::Unsupported(_)
+            | SyncError::MalformedResponse(_) => Plan::BackOff,
         },
+    }
+}
+
+/// Salesforce answers that may go away by themselves: server errors,
+/// throttling and row locks.
+fn is_transient_status(status: u16, code: &str) -> bool {
+    status >= 500 || status == 429 || matches!(code, "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE")
+}
+
+/// Whether the report shows that the poll is behind: it read cases and its
+/// watermark is older than the overlap plus [`BACKLOG_SLACK`].
+fn has_backlog(org: &OrgConfig, report: &CycleReport, now: DateTime<Utc>) -> bool {
+    let Some(watermark) = report.watermark.and_then(DateTime::from_timestamp_millis) else { return false };
+    let behind = Duration::from_secs(u64::from(org.poll_overlap_seconds)) + BACKLOG_SLACK;
+    report.cases_seen > 0 && watermark < now - chrono::Duration::from_std(behind).unwrap_or_default()
+}
+
+/// How long to wait after `plan`, for an org with this `interval` that has
+/// failed `failures` times in a row (this cycle included).
+pub fn delay(plan: Plan, interval: Duration, failures: u32, now: DateTime<Utc>) -> Duration {
+    match plan {
+        Plan::NextInterval => interval,
+        Plan::Backlog => BACKLOG_DELAY.min(interval),
+        Plan::BackOff => {
+            let factor = 1u32 << failures.saturating_sub(1).min(6);
+            // Never shorter than the interval, even when that is over an hour.
+            (interval * factor).min(MAX_BACKOFF.max(interval))
+        }
+        Plan::Reconnect => RECONNECT_BACKOFF,
+        Plan::At(at) => (at - now).to_std().unwrap_or(Duration::ZERO).max(interval.min(BACKLOG_DELAY)),
     }
 }
 
 /// What the scheduler has done so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScheduleStats {
+    /// Cycles that got their concurrency permit (skipped ones included).
     pub cycles_started: u64,
     pub cycles_failed: u64,
-    /// Cycles that started more than [`LATE_AFTER`] after they were due.
+    /// Cycles not run because another process was cycling the org.
+    pub cycles_skipped: u64,
+    /// Cycles that got their permit more than [`LATE_AFTER`] after they were due.
     pub cycles_late: u64,
-    /// The longest delay between due and start, in milliseconds.
+    /// The longest delay between due and permit, in milliseconds.
     pub worst_delay_ms: u64,
 }
 
 struct OrgSchedule {
-    interval: Duration,
     due: Instant,
     running: bool,
     failures: u32,
+    /// A wake request came while the org was running: due at once after it.
+    woken: bool,
+}
+
+/// What one scheduled cycle task reports back.
+struct Finished {
+    org: String,
+    outcome: Result<(), OrgError>,
+    /// The wait before the next attempt.
+    next: Duration,
+    failures: u32,
+}
+
+/// The statistics, shared with the cycle tasks (which count a cycle as
+/// started, and how late, the moment they get their permit).
+type SharedStats = Arc<std::sync::Mutex<ScheduleStats>>;
+
+fn update(stats: &SharedStats, change: impl FnOnce(&mut ScheduleStats)) {
+    change(&mut stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
 }
 
 /// Run every configured org until `shutdown` resolves; returns what was done.
@@ -60,6 +180,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
     let max_concurrent = usize::try_from(host.config().host.max_concurrent_cycles).unwrap_or(1).max(1);
     let permits = Arc::new(Semaphore::new(max_concurrent));
     let start = Instant::now();
+    let count = u32::try_from(host.config().orgs.len()).unwrap_or(u32::MAX).max(1);
     let mut orgs: BTreeMap<String, OrgSchedule> = host
         .config()
         .orgs
@@ -67,59 +188,130 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
         .enumerate()
         .map(|(i, org)| {
             // Spread the first cycles over the interval so many orgs don't start at once.
-            let count = host.config().orgs.len().max(1) as u32;
             let offset = org.poll_interval() * u32::try_from(i).unwrap_or(0) / count;
-            (
-                org.name.clone(),
-                OrgSchedule { interval: org.poll_interval(), due: start + offset, running: false, failures: 0 },
-            )
+            let schedule = OrgSchedule { due: start + offset, running: false, failures: 0, woken: false };
+            (org.name.clone(), schedule)
         })
         .collect();
-    let mut stats = ScheduleStats::default();
-    let mut running: JoinSet<(String, Result<(), OrgError>)> = JoinSet::new();
+    let mut wakes_seen = wake_requests(&host).await;
+    let stats: SharedStats = Arc::default();
+    let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut wake_poll = tokio::time::interval_at(start + WAKE_POLL_EVERY, WAKE_POLL_EVERY);
+    wake_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         let now = Instant::now();
         for (name, schedule) in orgs.iter_mut().filter(|(_, s)| !s.running && s.due <= now) {
-            let delay = now.saturating_duration_since(schedule.due);
-            stats.cycles_started += 1;
-            stats.worst_delay_ms = stats.worst_delay_ms.max(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-            if delay > LATE_AFTER {
-                stats.cycles_late += 1;
-            }
             schedule.running = true;
             let (host, permits, name) = (host.clone(), permits.clone(), name.clone());
-            running.spawn(async move {
-                let Ok(_permit) = permits.acquire_owned().await else {
-                    return (name, Ok(()));
-                };
-                let outcome = host.cycle(&name).await.map(|_| ());
-                (name, outcome)
-            });
+            let (due, failures) = (schedule.due, schedule.failures);
+            running.spawn(scheduled_cycle(host, permits, stats.clone(), name, due, failures));
         }
         let next_due = orgs.values().filter(|s| !s.running).map(|s| s.due).min();
         tokio::select! {
             _ = &mut shutdown => break,
             Some(done) = running.join_next() => {
-                let Ok((name, outcome)) = done else { continue };
-                if let Err(error) = &outcome {
-                    stats.cycles_failed += 1;
-                    tracing::warn!(org = %name, "cycle failed: {error}");
+                let Ok(done) = done else { continue };
+                match &done.outcome {
+                    Err(error @ OrgError::Busy { .. }) => {
+                        update(&stats, |stats| stats.cycles_skipped += 1);
+                        tracing::info!(org = %done.org, "{error}");
+                    }
+                    Err(error) => {
+                        update(&stats, |stats| stats.cycles_failed += 1);
+                        tracing::warn!(org = %done.org, next_attempt_in_s = done.next.as_secs(), "cycle failed: {error}");
+                    }
+                    Ok(()) => {}
                 }
-                if let Some(schedule) = orgs.get_mut(&name) {
-                    schedule.failures = if outcome.is_ok() { 0 } else { schedule.failures.saturating_add(1) };
-                    let delay = next_delay(schedule.interval, &outcome, schedule.failures.saturating_sub(1));
-                    schedule.due = Instant::now() + delay;
+                if let Some(schedule) = orgs.get_mut(&done.org) {
+                    schedule.failures = done.failures;
+                    schedule.due = Instant::now() + if schedule.woken { Duration::ZERO } else { done.next };
                     schedule.running = false;
-                    let at = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                    let _ = host.store().set_next_run(&name, at);
+                    schedule.woken = false;
                 }
+            }
+            _ = wake_poll.tick() => {
+                let requests = wake_requests(&host).await;
+                for (org, at) in &requests {
+                    if wakes_seen.get(org).is_some_and(|seen| seen >= at) {
+                        continue;
+                    }
+                    if let Some(schedule) = orgs.get_mut(org) {
+                        tracing::info!(org = %org, "the org was connected again; trying it now");
+                        schedule.failures = 0;
+                        if schedule.running {
+                            schedule.woken = true;
+                        } else {
+                            schedule.due = Instant::now();
+                        }
+                    }
+                }
+                wakes_seen = requests;
             }
             _ = sleep_until(next_due) => {}
         }
     }
     running.shutdown().await;
-    stats
+    stats.lock().map_or_else(|poisoned| *poisoned.into_inner(), |stats| *stats)
+}
+
+/// One cycle: wait for a concurrency permit, run the cycle under the org's
+/// lease and record when it runs next (in the cycle's own transaction).
+async fn scheduled_cycle(
+    host: Arc<Host>,
+    permits: Arc<Semaphore>,
+    stats: SharedStats,
+    name: String,
+    due: Instant,
+    failures: u32,
+) -> Finished {
+    let Ok(_permit) = permits.acquire_owned().await else {
+        return Finished { org: name, outcome: Ok(()), next: Duration::ZERO, failures };
+    };
+    // Late is measured here: waiting for a permit is being late.
+    let late_by = Instant::now().saturating_duration_since(due);
+    update(&stats, |stats| {
+        stats.cycles_started += 1;
+        stats.worst_delay_ms = stats.worst_delay_ms.max(u64::try_from(late_by.as_millis()).unwrap_or(u64::MAX));
+        if late_by > LATE_AFTER {
+            stats.cycles_late += 1;
+        }
+    });
+    let Some(org) = host.config().org(&name).cloned() else {
+        return Finished { org: name, outcome: Ok(()), next: MAX_BACKOFF, failures };
+    };
+    let mut next = org.poll_interval();
+    let mut failures_after = failures;
+    let outcome = host
+        .planned_cycle(&name, |outcome| {
+            let now = Utc::now();
+            let plan = plan(&org, outcome, now);
+            failures_after = match outcome {
+                Ok(_) => 0,
+                // Another process cycling the org is not this org failing.
+                Err(OrgError::Busy { .. }) => failures,
+                Err(_) => failures.saturating_add(1),
+            };
+            next = delay(plan, org.poll_interval(), failures_after, now);
+            Some(now + chrono::Duration::from_std(next).unwrap_or_default())
+        })
+        .await
+        .map(drop);
+    Finished { org: name, outcome, next, failures: failures_after }
+}
+
+/// Every org's latest wake request (empty when the store cannot say: the
+/// next poll asks again).
+async fn wake_requests(host: &Arc<Host>) -> BTreeMap<String, DateTime<Utc>> {
+    let store = host.store().clone();
+    match tokio::task::spawn_blocking(move || store.wake_requests()).await {
+        Ok(Ok(requests)) => requests.into_iter().collect(),
+        Ok(Err(error)) => {
+            tracing::warn!("cannot read wake requests: {error}");
+            BTreeMap::new()
+        }
+        Err(_) => BTreeMap::new(),
+    }
 }
 
 async fn sleep_until(due: Option<Instant>) {
@@ -132,29 +324,108 @@ async fn sleep_until(due: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::org::ApiUsage;
+    use crate::host::Stop;
+    use crate::runtime::bindings::org::{ApiError, ApiUsage};
 
-    fn failed(error: SyncError) -> Result<(), OrgError> {
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn org() -> OrgConfig {
+        crate::config::Config::parse(crate::config::EXAMPLE_CONFIG).expect("the example parses").orgs[0].clone()
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-03-01T12:00:00Z").expect("a time").with_timezone(&Utc)
+    }
+
+    fn failed(error: SyncError) -> Result<CycleReport, OrgError> {
         Err(OrgError::Sync { org: "acme".into(), error })
     }
 
-    #[test]
-    fn failing_orgs_back_off_exponentially_up_to_an_hour() {
-        let minute = Duration::from_secs(60);
-        let transport = || failed(SyncError::Transport("down".into()));
-        assert_eq!(next_delay(minute, &Ok(()), 0), minute);
-        assert_eq!(next_delay(minute, &transport(), 0), minute);
-        assert_eq!(next_delay(minute, &transport(), 1), minute * 2);
-        assert_eq!(next_delay(minute, &transport(), 3), minute * 8);
-        assert_eq!(next_delay(minute, &transport(), 30), MAX_BACKOFF);
+    fn next(outcome: &Result<CycleReport, OrgError>, failures: u32) -> Duration {
+        delay(plan(&org(), outcome, now()), MINUTE, failures, now())
+    }
+
+    fn report(cases_seen: u32, watermark_minutes_ago: i64) -> CycleReport {
+        CycleReport {
+            cases_seen,
+            conversations_created: 0,
+            conversations_updated: 0,
+            replies_posted: 0,
+            emails_sent: 0,
+            hand_offs: 0,
+            state_changes: 0,
+            api_calls: 1,
+            api_usage: None,
+            errors: Vec::new(),
+            watermark: Some((now() - chrono::Duration::minutes(watermark_minutes_ago)).timestamp_millis()),
+        }
     }
 
     #[test]
-    fn api_limits_and_refused_credentials_wait_longer() {
-        let minute = Duration::from_secs(60);
-        let limit = failed(SyncError::ApiLimit(ApiUsage { used: 5, max: 5 }));
-        assert_eq!(next_delay(minute, &limit, 0), API_LIMIT_BACKOFF);
+    fn transient_failures_are_tried_again_at_the_next_interval_however_often_they_happen() {
+        let transport = failed(SyncError::Transport("connection refused".into()));
+        let server = failed(SyncError::Salesforce(ApiError {
+            status: 503,
+            code: "SERVER_UNAVAILABLE".into(),
+            message: "down".into(),
+            fields: Vec::new(),
+        }));
+        let storage = failed(SyncError::Storage("conflict on watermark".into()));
+        let lost = Err(OrgError::LeaseLost { org: "acme".into(), detail: "taken over".into() });
+        for outcome in [&transport, &server, &storage, &lost] {
+            for failures in [1, 5, 40] {
+                assert_eq!(next(outcome, failures), MINUTE, "{outcome:?} after {failures} failures");
+            }
+        }
+    }
+
+    #[test]
+    fn failures_that_need_a_person_back_off_exponentially_up_to_an_hour() {
+        let config = failed(SyncError::InvalidConfig("agent_user is not a user".into()));
+        let trap = Err(OrgError::Stopped { org: "acme".into(), stop: Stop::Crashed { trap: "unreachable".into() } });
+        for outcome in [&config, &trap] {
+            assert_eq!(next(outcome, 1), MINUTE);
+            assert_eq!(next(outcome, 2), MINUTE * 2);
+            assert_eq!(next(outcome, 4), MINUTE * 8);
+            assert_eq!(next(outcome, 30), MAX_BACKOFF);
+        }
+    }
+
+    #[test]
+    fn refused_credentials_wait_for_a_reconnect() {
         let refused = failed(SyncError::ReconnectRequired("invalid_grant".into()));
-        assert_eq!(next_delay(minute, &refused, 0), RECONNECT_BACKOFF);
+        assert_eq!(next(&refused, 1), RECONNECT_BACKOFF);
+    }
+
+    #[test]
+    fn the_daily_budget_waits_until_the_next_utc_midnight_and_salesforces_limit_an_hour() {
+        let budget = org().daily_api_budget;
+        let spent = Err(OrgError::ApiLimit {
+            org: "acme".into(),
+            limit: ApiLimit::Budget { used: budget, budget, resets_at: crate::host::next_utc_midnight(now()) },
+        });
+        assert_eq!(next(&spent, 1), Duration::from_secs(12 * 60 * 60));
+        let salesforce = failed(SyncError::ApiLimit(ApiUsage { used: 15_000, max: 15_000 }));
+        assert_eq!(next(&salesforce, 1), crate::host::SALESFORCE_LIMIT_WAIT);
+    }
+
+    #[test]
+    fn a_backlog_brings_the_next_cycle_forward_and_a_caught_up_org_waits_its_interval() {
+        assert_eq!(next(&Ok(report(2000, 24 * 60)), 0), BACKLOG_DELAY);
+        assert_eq!(next(&Ok(report(3, 1)), 0), MINUTE, "caught up");
+        assert_eq!(next(&Ok(report(0, 24 * 60)), 0), MINUTE, "quiet org with an old watermark");
+        let mut no_watermark = report(5, 0);
+        no_watermark.watermark = None;
+        assert_eq!(next(&Ok(no_watermark), 0), MINUTE);
+    }
+
+    #[test]
+    fn another_process_cycling_the_org_is_tried_again_at_the_next_interval() {
+        let busy = Err(OrgError::Busy {
+            org: "acme".into(),
+            holder: crate::storage::Holder::new("x", 1234, "ab"),
+            until: now(),
+        });
+        assert_eq!(next(&busy, 3), MINUTE);
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! let config = Config::load("casebridge.toml")?;
 //! let store = Arc::new(SqliteStore::open(&config.host.database)?);
-//! let (key, _origin) = EncryptionKey::load(&config.host.key_file)?;
+//! // A key file is created on first use, never while secrets are stored.
+//! let (key, _origin) = EncryptionKey::load(&config.host.key_file, store.has_secrets()?)?;
 //! let vault = SecretVault::new(store, key);
 //! // `casebridge org connect acme` stores the refresh token it obtained:
 //! vault.put("acme", OrgSecret::RefreshToken, &Secret::new("5Aep861…"))?;
@@ -146,6 +147,11 @@ pub enum SecretError {
         "the key file {path} is not a valid key: {reason}; it must hold 32 random bytes in base64. Restore it from your backup (the stored secrets need the same key)"
     )]
     InvalidKeyFile { path: PathBuf, reason: String },
+    /// The key file is missing, but the database holds secrets sealed with a key.
+    #[error(
+        "the key file {path} does not exist, but the database holds secrets sealed with the key it held; restore the file from your backup, or set {KEY_ENV} to that key. casebridge does not create a new key here: the stored secrets could never be read again. If the key is lost for good, set {KEY_ENV} to a new key (`openssl rand -base64 32`) and run `casebridge org connect <org>` for every org"
+    )]
+    MissingKeyFile { path: PathBuf },
     /// The key file cannot be read.
     #[error("cannot read the key file {path}: {source}; check its permissions, or set {KEY_ENV}")]
     ReadKeyFile { path: PathBuf, source: std::io::Error },
@@ -232,21 +238,24 @@ impl EncryptionKey {
         Ok(EncryptionKey(key))
     }
 
-    /// The host's key: `CASEBRIDGE_KEY` if set, else the key file, which is
-    /// created (owner-only, random key) when it does not exist yet.
-    pub fn load(key_file: &Path) -> Result<(Self, KeyOrigin), SecretError> {
+    /// The host's key: `CASEBRIDGE_KEY` if set, else the key file. The file
+    /// is created (owner-only, random key) when it does not exist yet — but
+    /// only while no secrets are stored (`secrets_stored`): a missing key file
+    /// beside sealed secrets is an error ([`SecretError::MissingKeyFile`]),
+    /// never silently replaced by a key that cannot open them.
+    pub fn load(key_file: &Path, secrets_stored: bool) -> Result<(Self, KeyOrigin), SecretError> {
         match std::env::var(KEY_ENV) {
             Ok(text) if !text.trim().is_empty() => {
                 let key = EncryptionKey::from_base64(&text).map_err(|reason| SecretError::InvalidEnvKey { reason })?;
                 Ok((key, KeyOrigin::Environment))
             }
+            _ if secrets_stored => EncryptionKey::load_file(key_file),
             _ => EncryptionKey::load_or_create_file(key_file),
         }
     }
 
-    /// The key in `path`, or a new one written there (mode 0600) when the
-    /// file does not exist.
-    pub fn load_or_create_file(path: &Path) -> Result<(Self, KeyOrigin), SecretError> {
+    /// The key in `path`, which must exist.
+    pub fn load_file(path: &Path) -> Result<(Self, KeyOrigin), SecretError> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 warn_if_readable_by_others(path);
@@ -255,6 +264,17 @@ impl EncryptionKey {
                 Ok((key, KeyOrigin::File(path.to_path_buf())))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(SecretError::MissingKeyFile { path: path.to_path_buf() })
+            }
+            Err(source) => Err(SecretError::ReadKeyFile { path: path.to_path_buf(), source }),
+        }
+    }
+
+    /// The key in `path`, or a new one written there (mode 0600) when the
+    /// file does not exist.
+    pub fn load_or_create_file(path: &Path) -> Result<(Self, KeyOrigin), SecretError> {
+        match EncryptionKey::load_file(path) {
+            Err(SecretError::MissingKeyFile { .. }) => {
                 let key = EncryptionKey::generate()?;
                 match key.write_new_file(path) {
                     Ok(()) => {
@@ -269,7 +289,7 @@ impl EncryptionKey {
                     Err(source) => Err(SecretError::CreateKeyFile { path: path.to_path_buf(), source }),
                 }
             }
-            Err(source) => Err(SecretError::ReadKeyFile { path: path.to_path_buf(), source }),
+            other => other,
         }
     }
 

@@ -6,7 +6,9 @@ use std::sync::{Arc, Barrier};
 
 use casebridge::runtime::KeyValueStore;
 use casebridge::runtime::bindings::store::{Entry, Expectation, StoreError, Write};
-use casebridge::storage::{CycleEnd, CycleOutcome, MAX_KEY_BYTES, MAX_VALUE_BYTES, SqliteStore, StorageError};
+use casebridge::storage::{
+    ApiCalls, CycleEnd, CycleOutcome, MAX_KEY_BYTES, MAX_VALUE_BYTES, SqliteStore, StorageError,
+};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 fn put(key: &str, value: &str) -> Write {
@@ -38,11 +40,12 @@ fn at(minute: u32) -> DateTime<Utc> {
 #[test]
 fn commit_applies_every_write_when_every_expectation_holds() {
     let store = store();
-    store.commit("acme", &[], &[put("a", "1"), put("b", "2"), put("gone", "x")]).expect("seed");
+    store.commit("acme", None, &[], &[put("a", "1"), put("b", "2"), put("gone", "x")]).expect("seed");
 
     store
         .commit(
             "acme",
+            None,
             &[expect("a", Some("1")), expect("new", None)],
             &[put("a", "10"), put("new", "n"), delete("gone"), delete("never-there")],
         )
@@ -57,10 +60,11 @@ fn commit_applies_every_write_when_every_expectation_holds() {
 #[test]
 fn commit_with_a_failed_expectation_writes_nothing() {
     let store = store();
-    store.commit("acme", &[], &[put("watermark", "t1"), put("case/1", "old")]).expect("seed");
+    store.commit("acme", None, &[], &[put("watermark", "t1"), put("case/1", "old")]).expect("seed");
 
     let result = store.commit(
         "acme",
+        None,
         &[expect("case/1", Some("old")), expect("watermark", Some("t0"))],
         &[put("case/1", "new"), put("case/2", "added"), delete("watermark")],
     );
@@ -74,19 +78,19 @@ fn commit_with_a_failed_expectation_writes_nothing() {
 #[test]
 fn expecting_absence_fails_when_the_key_exists_and_holds_when_it_was_deleted() {
     let store = store();
-    store.commit("acme", &[], &[put("lock", "held")]).expect("seed");
+    store.commit("acme", None, &[], &[put("lock", "held")]).expect("seed");
 
-    let taken = store.commit("acme", &[expect("lock", None)], &[put("lock", "mine")]);
+    let taken = store.commit("acme", None, &[expect("lock", None)], &[put("lock", "mine")]);
     assert!(matches!(&taken, Err(StoreError::Conflict(key)) if key == "lock"), "{taken:?}");
-    store.commit("acme", &[expect("lock", Some("held"))], &[delete("lock")]).expect("release");
-    store.commit("acme", &[expect("lock", None)], &[put("lock", "mine")]).expect("take");
+    store.commit("acme", None, &[expect("lock", Some("held"))], &[delete("lock")]).expect("release");
+    store.commit("acme", None, &[expect("lock", None)], &[put("lock", "mine")]).expect("take");
     assert_eq!(store.get("acme", "lock").expect("get").as_deref(), Some("mine"));
 }
 
 #[test]
 fn later_writes_in_one_commit_win_over_earlier_ones() {
     let store = store();
-    store.commit("acme", &[], &[put("k", "1"), put("k", "2"), delete("j"), put("j", "3")]).expect("commit");
+    store.commit("acme", None, &[], &[put("k", "1"), put("k", "2"), delete("j"), put("j", "3")]).expect("commit");
     assert_eq!(store.get("acme", "k").expect("get").as_deref(), Some("2"));
     assert_eq!(store.get("acme", "j").expect("get").as_deref(), Some("3"));
 }
@@ -95,7 +99,7 @@ fn later_writes_in_one_commit_win_over_earlier_ones() {
 fn concurrent_compare_and_swap_commits_have_exactly_one_winner() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(dir.path().join("casebridge.db")).expect("open"));
-    store.commit("acme", &[], &[put("watermark", "v0")]).expect("seed");
+    store.commit("acme", None, &[], &[put("watermark", "v0")]).expect("seed");
 
     const THREADS: usize = 8;
     let barrier = Arc::new(Barrier::new(THREADS));
@@ -106,7 +110,9 @@ fn concurrent_compare_and_swap_commits_have_exactly_one_winner() {
             std::thread::spawn(move || {
                 barrier.wait();
                 let value = format!("v1-from-{thread}");
-                store.commit("acme", &[expect("watermark", Some("v0"))], &[put("watermark", &value)]).map(|()| value)
+                store
+                    .commit("acme", None, &[expect("watermark", Some("v0"))], &[put("watermark", &value)])
+                    .map(|()| value)
             })
         })
         .collect();
@@ -127,17 +133,17 @@ fn concurrent_compare_and_swap_commits_have_exactly_one_winner() {
 #[test]
 fn namespaces_are_isolated() {
     let store = store();
-    store.commit("acme", &[], &[put("watermark", "acme-t"), put("case/1", "a")]).expect("acme");
-    store.commit("globex", &[], &[put("case/2", "g")]).expect("globex");
+    store.commit("acme", None, &[], &[put("watermark", "acme-t"), put("case/1", "a")]).expect("acme");
+    store.commit("globex", None, &[], &[put("case/2", "g")]).expect("globex");
 
     assert_eq!(store.get("globex", "watermark").expect("get"), None);
     assert_eq!(keys(&store.scan("acme", "").expect("scan")), ["case/1", "watermark"]);
     assert_eq!(keys(&store.scan("globex", "case/").expect("scan")), ["case/2"]);
     // An expectation sees only its own namespace: the key is absent in globex.
-    store.commit("globex", &[expect("watermark", None)], &[put("watermark", "globex-t")]).expect("globex");
+    store.commit("globex", None, &[expect("watermark", None)], &[put("watermark", "globex-t")]).expect("globex");
     assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("acme-t"));
     // Namespaces that are prefixes of each other do not leak either.
-    store.commit("acme-2", &[], &[put("case/9", "x")]).expect("acme-2");
+    store.commit("acme-2", None, &[], &[put("case/9", "x")]).expect("acme-2");
     assert_eq!(keys(&store.scan("acme", "case/").expect("scan")), ["case/1"]);
 }
 
@@ -147,7 +153,7 @@ fn namespaces_are_isolated() {
 fn scan_returns_exactly_the_keys_with_the_prefix_in_key_order() {
     let store = store();
     let all = ["case", "case/", "case/10", "case/2", "case/1", "case0", "casf", "cas", "conversation/1"];
-    store.commit("acme", &[], &all.map(|key| put(key, "v"))).expect("seed");
+    store.commit("acme", None, &[], &all.map(|key| put(key, "v"))).expect("seed");
 
     assert_eq!(keys(&store.scan("acme", "case/").expect("scan")), ["case/", "case/1", "case/10", "case/2"]);
     assert_eq!(
@@ -162,7 +168,7 @@ fn scan_returns_exactly_the_keys_with_the_prefix_in_key_order() {
 fn scan_treats_percent_and_underscore_as_plain_characters() {
     let store = store();
     let all = ["a%b", "a%c", "axb", "a_b", "a_", "aXb", "a\\b", "a%"];
-    store.commit("acme", &[], &all.map(|key| put(key, "v"))).expect("seed");
+    store.commit("acme", None, &[], &all.map(|key| put(key, "v"))).expect("seed");
 
     assert_eq!(keys(&store.scan("acme", "a%").expect("scan")), ["a%", "a%b", "a%c"]);
     assert_eq!(keys(&store.scan("acme", "a_").expect("scan")), ["a_", "a_b"]);
@@ -191,7 +197,7 @@ fn scan_handles_multi_byte_and_extreme_unicode_prefixes() {
         "\u{10FFFF}",
         "\u{10FFFF}a",
     ];
-    store.commit("acme", &[], &all.map(|key| put(key, "v"))).expect("seed");
+    store.commit("acme", None, &[], &all.map(|key| put(key, "v"))).expect("seed");
 
     assert_eq!(keys(&store.scan("acme", "é").expect("scan")), ["é", "é/1"]);
     assert_eq!(keys(&store.scan("acme", "日本").expect("scan")), ["日本/1", "日本語"]);
@@ -209,14 +215,14 @@ fn too_large_keys_and_values_are_refused_with_the_limit_and_nothing_is_written()
     let long_key = "k".repeat(MAX_KEY_BYTES + 1);
     let big_value = "v".repeat(MAX_VALUE_BYTES + 1);
 
-    let key_error = store.commit("acme", &[], &[put("ok", "1"), put(&long_key, "v")]);
+    let key_error = store.commit("acme", None, &[], &[put("ok", "1"), put(&long_key, "v")]);
     match key_error {
         Err(StoreError::TooLarge(message)) => {
             assert!(message.contains(&MAX_KEY_BYTES.to_string()), "{message}")
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    let value_error = store.commit("acme", &[], &[put("ok", "1"), put("big", &big_value)]);
+    let value_error = store.commit("acme", None, &[], &[put("ok", "1"), put("big", &big_value)]);
     match value_error {
         Err(StoreError::TooLarge(message)) => {
             assert!(message.contains(&MAX_VALUE_BYTES.to_string()) && message.contains("big"), "{message}")
@@ -228,7 +234,7 @@ fn too_large_keys_and_values_are_refused_with_the_limit_and_nothing_is_written()
 
     // Exactly at the limits is fine.
     let max_key = "k".repeat(MAX_KEY_BYTES);
-    store.commit("acme", &[], &[put(&max_key, &"v".repeat(MAX_VALUE_BYTES))]).expect("at the limits");
+    store.commit("acme", None, &[], &[put(&max_key, &"v".repeat(MAX_VALUE_BYTES))]).expect("at the limits");
     assert_eq!(store.get("acme", &max_key).expect("get").map(|v| v.len()), Some(MAX_VALUE_BYTES));
 }
 
@@ -240,16 +246,18 @@ fn committed_data_is_there_after_reopening_the_file() {
     let path = dir.path().join("casebridge.db");
     {
         let store = SqliteStore::open(&path).expect("open");
-        store.commit("acme", &[], &[put("watermark", "2025-03-01T12:00:00Z"), put("case/1", "{}")]).expect("commit");
+        store
+            .commit("acme", None, &[], &[put("watermark", "2025-03-01T12:00:00Z"), put("case/1", "{}")])
+            .expect("commit");
         store.record_sent_mail("acme", "reply-1", "support@example.com", "<m1@example.com>").expect("mail");
-        store.start_cycle("acme", at(0)).expect("start");
+        store.set_next_run("acme", at(0)).expect("next run");
     }
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("2025-03-01T12:00:00Z"));
     assert_eq!(keys(&store.scan("acme", "case/").expect("scan")), ["case/1"]);
     assert!(store.find_sent_mail("acme", "reply-1").expect("mail").is_some());
-    assert_eq!(store.org_status("acme").expect("status").and_then(|s| s.last_cycle_started_at), Some(at(0)));
-    assert_eq!(store.schema_version().expect("version"), 1);
+    assert_eq!(store.org_status("acme").expect("status").and_then(|s| s.next_run_at), Some(at(0)));
+    assert_eq!(store.schema_version().expect("version"), 2);
 }
 
 #[cfg(unix)]
@@ -284,8 +292,70 @@ fn a_database_from_a_newer_casebridge_is_refused() {
         .expect("bump the version");
 
     let error = SqliteStore::open(&path).expect_err("newer schema");
-    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 1, .. }), "{error:?}");
+    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 2, .. }), "{error:?}");
     assert!(error.to_string().contains("upgrade") || error.to_string().contains("newer"), "{error}");
+}
+
+#[test]
+fn a_damaged_database_is_refused_with_its_name_and_never_written_to() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let original = dir.path().join("casebridge.db");
+    {
+        // A real database with many pages: a few thousand connector keys.
+        let store = SqliteStore::open(&original).expect("open");
+        for batch in 0..20 {
+            let writes: Vec<_> = (0..100)
+                .map(|i| put(&format!("case/{batch:02}{i:03}"), &format!("{{\"subject\":\"{}\"}}", "x".repeat(300))))
+                .collect();
+            store.commit("acme", None, &[], &writes).expect("commit");
+        }
+    }
+    // Closing the last connection checkpointed the WAL into the file.
+    let copy = dir.path().join("damaged.db");
+    std::fs::copy(&original, &copy).expect("copy");
+    let mut bytes = std::fs::read(&copy).expect("read");
+    let page = 4096;
+    let middle = bytes.len() / 2 / page * page;
+    for byte in &mut bytes[middle..middle + 2 * page] {
+        *byte = 0x5A;
+    }
+    std::fs::write(&copy, &bytes).expect("damage two pages in the middle");
+
+    let error = SqliteStore::open(&copy).expect_err("a damaged database");
+    assert!(matches!(error, StorageError::Damaged { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("damaged.db") && message.contains("backup"), "{message}");
+    assert_eq!(std::fs::read(&copy).expect("read again"), bytes, "the damaged file is left exactly as it was");
+    SqliteStore::open(&original).expect("the undamaged original still opens");
+}
+
+#[test]
+fn a_database_of_the_previous_version_is_upgraded_in_place_and_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("casebridge.db");
+    SqliteStore::open(&path).expect("create").commit("acme", None, &[], &[put("watermark", "w")]).expect("commit");
+    // Back to schema 1: what casebridge before leases wrote.
+    rusqlite::Connection::open(&path)
+        .and_then(|conn| {
+            conn.execute_batch(
+                "DROP TABLE org_lease;
+                 ALTER TABLE org_status DROP COLUMN token_requests;
+                 ALTER TABLE org_status DROP COLUMN last_report;
+                 ALTER TABLE org_status DROP COLUMN last_error_kind;
+                 ALTER TABLE org_status DROP COLUMN wake_requested_at;
+                 INSERT INTO org_status (org, last_outcome, last_error, consecutive_failures)
+                     VALUES ('acme', 'error', 'cannot reach Salesforce', 3);
+                 DELETE FROM schema_version WHERE version = 2;",
+            )
+        })
+        .expect("downgrade");
+
+    let store = SqliteStore::open(&path).expect("upgrade");
+    assert_eq!(store.schema_version().expect("version"), 2);
+    assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("w"));
+    let status = store.org_status("acme").expect("status").expect("kept");
+    assert_eq!(status.consecutive_failures, 3);
+    assert_eq!(status.last_outcome, Some(CycleOutcome::error("unknown", "cannot reach Salesforce")));
 }
 
 #[test]
@@ -296,7 +366,7 @@ fn a_write_lock_held_by_another_process_is_reported_as_such() {
     let other = rusqlite::Connection::open(&path).expect("second connection");
     other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
 
-    let error = store.commit("acme", &[], &[put("k", "v")]).expect_err("locked");
+    let error = store.commit("acme", None, &[], &[put("k", "v")]).expect_err("locked");
     match error {
         StoreError::Unavailable(message) => {
             assert!(message.contains("locked by another casebridge process"), "{message}");
@@ -305,39 +375,38 @@ fn a_write_lock_held_by_another_process_is_reported_as_such() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
     other.execute_batch("ROLLBACK").expect("release");
-    store.commit("acme", &[], &[put("k", "v")]).expect("commit after release");
+    store.commit("acme", None, &[], &[put("k", "v")]).expect("commit after release");
 }
 
 // ---- host tables ----
+
+fn end(started: u32, finished: u32, outcome: CycleOutcome, report: Option<&str>) -> CycleEnd {
+    CycleEnd {
+        started_at: at(started),
+        finished_at: at(finished),
+        outcome,
+        report_json: report.map(str::to_string),
+        calls: ApiCalls { day: at(started).date_naive(), api: 0, token_requests: 0 },
+        next_run_at: None,
+    }
+}
 
 #[test]
 fn cycles_update_the_org_status_and_count_failures_in_a_row() {
     let store = store();
     assert_eq!(store.org_status("acme").expect("status"), None);
 
-    let first = store.start_cycle("acme", at(0)).expect("start");
-    let failed = CycleEnd {
-        finished_at: at(1),
-        outcome: CycleOutcome::Error("Salesforce could not be reached".into()),
-        report_json: None,
-    };
-    let status = store.finish_cycle(&first, &failed).expect("finish");
+    let unreachable = || CycleOutcome::error("transport", "cannot reach Salesforce (connection refused)");
+    let status = store.record_cycle("acme", &end(0, 1, unreachable(), None), None).expect("record");
     assert_eq!(status.consecutive_failures, 1);
-    assert_eq!(status.last_outcome, Some(CycleOutcome::Error("Salesforce could not be reached".into())));
-
-    let second = store.start_cycle("acme", at(2)).expect("start");
+    assert_eq!(status.last_outcome, Some(unreachable()));
     assert_eq!(
-        store
-            .finish_cycle(&second, &CycleEnd { finished_at: at(3), ..failed.clone() })
-            .expect("finish")
-            .consecutive_failures,
+        store.record_cycle("acme", &end(2, 3, unreachable(), None), None).expect("record").consecutive_failures,
         2
     );
 
-    let third = store.start_cycle("acme", at(4)).expect("start");
-    let ok =
-        CycleEnd { finished_at: at(5), outcome: CycleOutcome::Ok, report_json: Some(r#"{"cases_seen":3}"#.into()) };
-    let status = store.finish_cycle(&third, &ok).expect("finish");
+    let status =
+        store.record_cycle("acme", &end(4, 5, CycleOutcome::Ok, Some(r#"{"cases_seen":3}"#)), None).expect("record");
     assert_eq!(status.consecutive_failures, 0);
     assert_eq!(status.last_outcome, Some(CycleOutcome::Ok));
     assert_eq!(status.last_cycle_started_at, Some(at(4)));
@@ -347,8 +416,34 @@ fn cycles_update_the_org_status_and_count_failures_in_a_row() {
     assert_eq!(log.len(), 3);
     assert_eq!(log[0].report_json.as_deref(), Some(r#"{"cases_seen":3}"#));
     assert_eq!(log[0].error, None);
-    assert_eq!(log[2].error.as_deref(), Some("Salesforce could not be reached"));
+    assert_eq!(log[0].finished_at, Some(at(5)));
+    assert_eq!(log[2].error.as_deref(), Some("cannot reach Salesforce (connection refused)"));
     assert_eq!(store.org_status("acme").expect("status"), Some(status));
+}
+
+#[test]
+fn the_newest_report_survives_failed_cycles_and_the_next_run_is_recorded_with_the_cycle() {
+    let store = store();
+    store.record_cycle("acme", &end(0, 1, CycleOutcome::Ok, Some(r#"{"watermark":1}"#)), None).expect("record");
+    let mut failed = end(2, 3, CycleOutcome::error("transport", "down"), None);
+    failed.next_run_at = Some(at(4));
+    let status = store.record_cycle("acme", &failed, None).expect("record");
+    assert_eq!(status.last_report_json.as_deref(), Some(r#"{"watermark":1}"#));
+    assert_eq!(status.next_run_at, Some(at(4)));
+    assert_eq!(status.last_outcome, Some(CycleOutcome::error("transport", "down")));
+}
+
+#[test]
+fn the_requests_of_failed_cycles_count_too() {
+    let store = store();
+    let mut failed = end(0, 1, CycleOutcome::error("transport", "cannot reach Salesforce"), None);
+    failed.calls = ApiCalls { day: at(0).date_naive(), api: 4, token_requests: 1 };
+    store.record_cycle("acme", &failed, None).expect("record");
+    let mut ok = end(2, 3, CycleOutcome::Ok, None);
+    ok.calls = ApiCalls { day: at(0).date_naive(), api: 1, token_requests: 1 };
+    let status = store.record_cycle("acme", &ok, None).expect("record");
+    assert_eq!(status.api_calls_on(at(0).date_naive()), 5);
+    assert_eq!(status.token_requests_on(at(0).date_naive()), 2);
 }
 
 #[test]
@@ -356,9 +451,7 @@ fn the_cycle_log_keeps_only_the_newest_cycles_of_each_org() {
     let store = store().with_cycle_log_per_org(3);
     for minute in 0..5 {
         for org in ["acme", "globex"] {
-            let cycle = store.start_cycle(org, at(minute)).expect("start");
-            let end = CycleEnd { finished_at: at(minute), outcome: CycleOutcome::Ok, report_json: None };
-            store.finish_cycle(&cycle, &end).expect("finish");
+            store.record_cycle(org, &end(minute, minute, CycleOutcome::Ok, None), None).expect("record");
         }
     }
     for org in ["acme", "globex"] {
@@ -368,13 +461,16 @@ fn the_cycle_log_keeps_only_the_newest_cycles_of_each_org() {
 }
 
 #[test]
-fn cycles_the_host_did_not_see_finish_are_closed_at_start_up() {
-    let store = store();
-    let done = store.start_cycle("acme", at(0)).expect("start");
-    store
-        .finish_cycle(&done, &CycleEnd { finished_at: at(1), outcome: CycleOutcome::Ok, report_json: None })
-        .expect("finish");
-    store.start_cycle("acme", at(2)).expect("start, then the host stops");
+fn cycles_an_older_version_left_open_are_closed_at_start_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("casebridge.db");
+    let store = SqliteStore::open(&path).expect("open");
+    store.record_cycle("acme", &end(0, 1, CycleOutcome::Ok, None), None).expect("record");
+    rusqlite::Connection::open(&path)
+        .and_then(|conn| {
+            conn.execute("INSERT INTO cycle_log (org, started_at) VALUES ('acme', ?1)", [at(2).timestamp_millis()])
+        })
+        .expect("an open cycle, as casebridge before leases left them");
 
     assert_eq!(store.close_interrupted_cycles(at(10)).expect("close"), 1);
     let log = store.recent_cycles("acme", 10).expect("log");
@@ -388,16 +484,32 @@ fn api_calls_add_up_within_a_day_and_restart_on_the_next() {
     let store = store();
     let day1 = NaiveDate::from_ymd_opt(2025, 3, 1).expect("date");
     let day2 = day1 + Duration::days(1);
+    let calls = |day, api, token_requests| ApiCalls { day, api, token_requests };
 
-    assert_eq!(store.count_api_calls("acme", day1, 3).expect("count"), 3);
-    assert_eq!(store.count_api_calls("acme", day1, 4).expect("count"), 7);
-    assert_eq!(store.count_api_calls("globex", day1, 1).expect("count"), 1);
-    assert_eq!(store.count_api_calls("acme", day2, 2).expect("count"), 2);
+    assert_eq!(store.count_calls("acme", &calls(day1, 3, 1)).expect("count"), calls(day1, 3, 1));
+    assert_eq!(store.count_calls("acme", &calls(day1, 4, 0)).expect("count"), calls(day1, 7, 1));
+    assert_eq!(store.count_calls("globex", &calls(day1, 1, 1)).expect("count"), calls(day1, 1, 1));
+    assert_eq!(store.count_calls("acme", &calls(day2, 2, 0)).expect("count"), calls(day2, 2, 0));
 
     let status = store.org_status("acme").expect("status").expect("exists");
     assert_eq!(status.api_calls_day, Some(day2));
     assert_eq!(status.api_calls_on(day2), 2);
     assert_eq!(status.api_calls_on(day1), 0);
+    assert_eq!(status.token_requests_on(day2), 0);
+}
+
+#[test]
+fn a_wake_request_is_seen_by_every_scheduler_until_a_newer_one() {
+    let store = store();
+    assert!(store.wake_requests().expect("wakes").is_empty());
+    store.request_wake("acme", at(1)).expect("wake");
+    store.request_wake("acme", at(2)).expect("wake again");
+    assert_eq!(store.wake_requests().expect("wakes"), [("acme".to_string(), at(2))]);
+    assert_eq!(
+        store.wake_requests().expect("read twice"),
+        [("acme".to_string(), at(2))],
+        "reading does not consume it"
+    );
 }
 
 #[test]
@@ -422,6 +534,172 @@ fn the_first_record_of_a_sent_email_wins() {
         Some(("support@example.com".to_string(), "<first@example.com>".to_string()))
     );
     assert_eq!(store.find_sent_mail("globex", "reply-1").expect("find"), None);
+}
+
+// ---- leases (one cycle per org across processes) ----
+
+mod leases {
+    use std::time::Duration;
+
+    use casebridge::runtime::KeyValueStore;
+    use casebridge::runtime::bindings::store::StoreError;
+    use casebridge::storage::{Acquisition, Fence, Holder, Lease, Leases, SqliteStore};
+
+    use super::{put, store};
+
+    const LONG: Duration = Duration::from_secs(3600);
+    const SHORT: Duration = Duration::from_millis(60);
+
+    fn acquired(answer: Acquisition) -> Lease {
+        match answer {
+            Acquisition::Acquired(lease) => lease,
+            Acquisition::Held { holder, until } => panic!("held by {holder} until {until}"),
+        }
+    }
+
+    /// The pid of a process that has exited and been reaped.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().expect("`true` runs");
+        let pid = child.id();
+        child.wait().expect("reaped");
+        pid
+    }
+
+    #[test]
+    fn an_org_has_one_holder_at_a_time_and_every_grant_a_greater_token() {
+        let store = store();
+        let (first, second) = (Holder::this_process(), Holder::this_process());
+        let lease = acquired(store.acquire("acme", &first, LONG).expect("acquire"));
+        assert_eq!(lease.token(), 1);
+
+        match store.acquire("acme", &second, LONG).expect("acquire") {
+            Acquisition::Held { holder, until } => {
+                assert_eq!(holder, first);
+                assert_eq!(until, lease.expires_at());
+            }
+            other => panic!("the lease is held: {other:?}"),
+        }
+        // Another org is free.
+        assert_eq!(acquired(store.acquire("globex", &second, LONG).expect("acquire")).token(), 1);
+
+        store.release(lease).expect("release");
+        let next = acquired(store.acquire("acme", &second, LONG).expect("acquire after release"));
+        assert_eq!(next.token(), 2);
+        let state = store.lease_state("acme").expect("state").expect("a lease row");
+        assert_eq!((state.holder, state.token), (second, 2));
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over_and_its_holder_can_no_longer_renew_it() {
+        let store = store();
+        let stale =
+            acquired(store.acquire("acme", &Holder::new("another-machine", 4242, "aa"), SHORT).expect("acquire"));
+        std::thread::sleep(SHORT * 2);
+        let fresh = acquired(store.acquire("acme", &Holder::this_process(), LONG).expect("take over"));
+        assert!(fresh.token() > stale.token());
+        assert!(!store.renew(&stale, LONG).expect("renew"), "the old holder learns it lost the lease");
+        assert!(store.renew(&fresh, LONG).expect("renew"));
+    }
+
+    #[test]
+    fn the_lease_of_a_dead_process_on_this_host_is_taken_over_at_once() {
+        let store = store();
+        let me = Holder::this_process();
+        let dead = Holder::new(me.host(), dead_pid(), "killed");
+        let killed = acquired(store.acquire("acme", &dead, LONG).expect("acquire"));
+        let mine = acquired(store.acquire("acme", &me, LONG).expect("a dead holder's lease is not waited out"));
+        assert_eq!(mine.token(), killed.token() + 1);
+    }
+
+    #[test]
+    fn a_lease_held_on_another_machine_is_waited_out_even_if_its_pid_is_free_here() {
+        let store = store();
+        let elsewhere = Holder::new("another-machine", dead_pid(), "remote");
+        acquired(store.acquire("acme", &elsewhere, LONG).expect("acquire"));
+        let answer = store.acquire("acme", &Holder::this_process(), LONG).expect("acquire");
+        assert!(matches!(answer, Acquisition::Held { ref holder, .. } if *holder == elsewhere), "{answer:?}");
+    }
+
+    #[test]
+    fn a_commit_with_a_lost_lease_writes_nothing() {
+        let store = store();
+        let old = acquired(store.acquire("acme", &Holder::new("another-machine", 1, "old"), SHORT).expect("acquire"));
+        let old_fence = Fence::new(&old);
+        store.commit("acme", Some(&old_fence), &[], &[put("watermark", "t1")]).expect("a held lease commits");
+
+        std::thread::sleep(SHORT * 2);
+        let new = acquired(store.acquire("acme", &Holder::this_process(), LONG).expect("take over"));
+        let refused = store.commit("acme", Some(&old_fence), &[], &[put("watermark", "t2"), put("case/1", "x")]);
+        match refused {
+            Err(StoreError::Conflict(message)) => {
+                assert!(message.contains("lease") && message.contains("acme"), "{message}");
+                assert!(message.contains("casebridge pid"), "names who took over: {message}");
+            }
+            other => panic!("expected a lease conflict, got {other:?}"),
+        }
+        assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("t1"));
+        assert_eq!(store.get("acme", "case/1").expect("get"), None);
+
+        store.commit("acme", Some(&Fence::new(&new)), &[], &[put("watermark", "t3")]).expect("the new holder commits");
+        assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("t3"));
+    }
+
+    #[test]
+    fn a_commit_after_the_lease_expired_or_was_released_writes_nothing() {
+        let store = store();
+        let expiring = acquired(store.acquire("acme", &Holder::this_process(), SHORT).expect("acquire"));
+        std::thread::sleep(SHORT * 2);
+        let expired = store.commit("acme", Some(&Fence::new(&expiring)), &[], &[put("k", "v")]);
+        assert!(matches!(&expired, Err(StoreError::Conflict(m)) if m.contains("expired")), "{expired:?}");
+
+        let released = acquired(store.acquire("acme", &Holder::this_process(), LONG).expect("acquire"));
+        let fence = Fence::new(&released);
+        store.release(released).expect("release");
+        let after = store.commit("acme", Some(&fence), &[], &[put("k", "v")]);
+        assert!(matches!(&after, Err(StoreError::Conflict(m)) if m.contains("released")), "{after:?}");
+        assert_eq!(store.get("acme", "k").expect("get"), None);
+    }
+
+    #[test]
+    fn a_renewed_lease_keeps_its_commits_going_past_the_first_expiry() {
+        let store = store();
+        let lease = acquired(store.acquire("acme", &Holder::this_process(), SHORT).expect("acquire"));
+        assert!(store.renew(&lease, LONG).expect("renew"));
+        std::thread::sleep(SHORT * 2);
+        store.commit("acme", Some(&Fence::new(&lease)), &[], &[put("k", "v")]).expect("still held");
+    }
+
+    #[test]
+    fn a_lease_covers_only_its_own_orgs_store() {
+        let store = store();
+        let lease = acquired(store.acquire("acme", &Holder::this_process(), LONG).expect("acquire"));
+        let other = store.commit("globex", Some(&Fence::new(&lease)), &[], &[put("k", "v")]);
+        assert!(matches!(&other, Err(StoreError::Conflict(m)) if m.contains("lease")), "{other:?}");
+        assert_eq!(store.get("globex", "k").expect("get"), None);
+    }
+
+    #[test]
+    fn two_processes_racing_for_one_org_get_one_lease() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("casebridge.db");
+        SqliteStore::open(&path).expect("create");
+        const RACERS: usize = 6;
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(RACERS));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|_| {
+                // Each its own connection to the file, as each process has.
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let store = SqliteStore::open(&path).expect("open");
+                    barrier.wait();
+                    store.acquire("acme", &Holder::this_process(), LONG).expect("acquire")
+                })
+            })
+            .collect();
+        let answers: Vec<_> = racers.into_iter().map(|racer| racer.join().expect("racer")).collect();
+        let winners = answers.iter().filter(|a| matches!(a, Acquisition::Acquired(_))).count();
+        assert_eq!(winners, 1, "{answers:?}");
+    }
 }
 
 // ---- the secret vault (backed by the store's `org_secrets` table) ----
@@ -612,6 +890,27 @@ mod secret_vault {
         let error = EncryptionKey::load_or_create_file(&path).expect_err("damaged key file");
         assert!(matches!(error, SecretError::InvalidKeyFile { .. }), "{error:?}");
         assert!(error.to_string().contains("casebridge.key"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_key_file_beside_stored_secrets_is_an_error_not_a_new_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("casebridge.key");
+        let store = Arc::new(SqliteStore::open(dir.path().join("casebridge.db")).expect("open"));
+        assert!(!store.has_secrets().expect("secrets"));
+        let (key, _) = EncryptionKey::load_or_create_file(&path).expect("create");
+        SecretVault::new(store.clone(), key)
+            .put("acme", OrgSecret::RefreshToken, &Secret::new(REFRESH_TOKEN))
+            .expect("put");
+        std::fs::remove_file(&path).expect("the key file is lost");
+
+        assert!(store.has_secrets().expect("secrets"));
+        let error = EncryptionKey::load_file(&path).expect_err("no key file");
+        assert!(matches!(error, SecretError::MissingKeyFile { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("casebridge.key") && message.contains("backup"), "{message}");
+        assert!(message.contains("CASEBRIDGE_KEY"), "{message}");
+        assert!(!path.exists(), "no new key was written");
     }
 
     #[test]

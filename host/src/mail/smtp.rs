@@ -165,16 +165,30 @@ impl SmtpMailer {
     }
 }
 
+/// Runs a (blocking) sent-mail log call on tokio's blocking threads, so a
+/// busy database never stalls an async worker.
+async fn off_the_workers<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, super::SentMailLogError> + Send + 'static,
+) -> Result<T, super::SentMailLogError> {
+    tokio::task::spawn_blocking(call).await.unwrap_or_else(|failed| {
+        Err(super::SentMailLogError(format!("the sent-mail log failed on its thread: {failed}")))
+    })
+}
+
 #[async_trait::async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, org: &str, idempotency_key: &str, email: Email) -> Result<Sent, MailError> {
         let unavailable_log = |e: super::SentMailLogError| MailError::Unavailable(e.to_string());
-        if let Some(sent) = self.log.find(org, idempotency_key).map_err(unavailable_log)? {
+        let (log, owned_org, key) = (self.log.clone(), org.to_string(), idempotency_key.to_string());
+        let found = off_the_workers(move || log.find(&owned_org, &key)).await;
+        if let Some(sent) = found.map_err(unavailable_log)? {
             return Ok(sent);
         }
         let (message, sent) = compose(&self.from, org, idempotency_key, &email)?;
         self.transport.send(message).await.map_err(|e| self.classify(e))?;
-        if let Err(error) = self.log.record(org, idempotency_key, &sent) {
+        let (log, owned_org, key, record) =
+            (self.log.clone(), org.to_string(), idempotency_key.to_string(), sent.clone());
+        if let Err(error) = off_the_workers(move || log.record(&owned_org, &key, &record)).await {
             tracing::error!(org, key = idempotency_key, message_id = %sent.message_id, %error,
                 "the email was sent but could not be recorded; a retry would send it again");
         } else {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use super::GuestState;
 use super::bindings::{agent, contacts, describe, log, mail, org, store, types};
+use crate::storage::Fence;
 
 /// Durable key-value storage, namespaced by org.
 pub trait KeyValueStore: Send + Sync {
@@ -14,10 +15,18 @@ pub trait KeyValueStore: Send + Sync {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, store::StoreError>;
     /// Read every key starting with `prefix`, in key order.
     fn scan(&self, namespace: &str, prefix: &str) -> Result<Vec<store::Entry>, store::StoreError>;
-    /// Apply `writes` atomically if every expectation holds.
+    /// Apply `writes` atomically if every expectation holds; otherwise write
+    /// nothing and return `conflict` naming a key that did not match.
+    ///
+    /// With a `fence` (the instance's lease, see [`crate::storage::lease`])
+    /// the commit also writes nothing unless, checked inside the same
+    /// transaction, the lease is still the org's current one and has not
+    /// expired; it then returns `conflict` with a message about the lease.
+    /// `None` is for writes outside a cycle that need no lease.
     fn commit(
         &self,
         namespace: &str,
+        fence: Option<&Fence>,
         expect: &[store::Expectation],
         writes: &[store::Write],
     ) -> Result<(), store::StoreError>;
@@ -77,14 +86,17 @@ impl Mailer for NoMail {
     }
 }
 
+/// The memory store's entries, by (namespace, key).
+type Entries = BTreeMap<(String, String), String>;
+
 /// A key-value store in memory, with the same atomicity as the durable one.
 #[derive(Default)]
 pub struct MemoryStore {
-    entries: Mutex<BTreeMap<(String, String), String>>,
+    entries: Mutex<Entries>,
 }
 
 impl MemoryStore {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<(String, String), String>>, store::StoreError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, store::StoreError> {
         self.entries.lock().map_err(|_| store::StoreError::Unavailable("the memory store is poisoned".into()))
     }
 }
@@ -103,12 +115,24 @@ impl KeyValueStore for MemoryStore {
             .collect())
     }
 
+    /// A fence is checked against its own expiry: memory has no lease table
+    /// shared with other processes, so that is all there is to check.
     fn commit(
         &self,
         namespace: &str,
+        fence: Option<&Fence>,
         expect: &[store::Expectation],
         writes: &[store::Write],
     ) -> Result<(), store::StoreError> {
+        if let Some(fence) = fence {
+            let valid = fence.valid_until().is_some_and(|until| until > chrono::Utc::now());
+            if fence.org() != namespace || !valid {
+                return Err(store::StoreError::Conflict(format!(
+                    "the lease of org `{}` expired or was lost; nothing was written",
+                    fence.org()
+                )));
+            }
+        }
         let mut entries = self.lock()?;
         for expectation in expect {
             let current = entries.get(&(namespace.to_string(), expectation.key.clone()));
@@ -130,13 +154,26 @@ impl KeyValueStore for MemoryStore {
     }
 }
 
+/// Runs a blocking store call on tokio's blocking threads, so that a slow
+/// disk or another process's write lock never stalls an async worker (and
+/// with it other orgs' cycles).
+async fn off_the_workers<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, store::StoreError> + Send + 'static,
+) -> Result<T, store::StoreError> {
+    tokio::task::spawn_blocking(call).await.unwrap_or_else(|failed| {
+        Err(store::StoreError::Unavailable(format!("the storage call failed on its thread: {failed}")))
+    })
+}
+
 impl store::Host for GuestState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, store::StoreError>> {
-        Ok(self.capabilities.store.get(&self.capabilities.org, &key))
+        let (store, org) = (self.capabilities.store.clone(), self.capabilities.org.clone());
+        Ok(off_the_workers(move || store.get(&org, &key)).await)
     }
 
     async fn scan(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<store::Entry>, store::StoreError>> {
-        Ok(self.capabilities.store.scan(&self.capabilities.org, &prefix))
+        let (store, org) = (self.capabilities.store.clone(), self.capabilities.org.clone());
+        Ok(off_the_workers(move || store.scan(&org, &prefix)).await)
     }
 
     async fn commit(
@@ -144,7 +181,9 @@ impl store::Host for GuestState {
         expect: Vec<store::Expectation>,
         writes: Vec<store::Write>,
     ) -> wasmtime::Result<Result<(), store::StoreError>> {
-        Ok(self.capabilities.store.commit(&self.capabilities.org, &expect, &writes))
+        let (store, org) = (self.capabilities.store.clone(), self.capabilities.org.clone());
+        let fence = self.fence.clone();
+        Ok(off_the_workers(move || store.commit(&org, fence.as_ref(), &expect, &writes)).await)
     }
 }
 

@@ -1,22 +1,34 @@
-//! Which HTTP origins a connector instance may reach (E3).
+//! Which HTTP origins a connector instance may reach (E3), and what its
+//! requests are counted as.
 //!
-//! The guest's `wasi:http` requests pass through [`AllowedHosts`]: a request to
-//! any origin (scheme, host, port) not on the list is refused with
-//! `HTTP-request-denied` before a connection is made. Timeouts are clamped so a
-//! stalled Salesforce cannot hold a cycle forever.
+//! The guest's `wasi:http` requests pass through [`RequestPolicy`]: a request
+//! to any origin (scheme, host, port) that [`AllowedHosts`] does not permit
+//! is refused with `HTTP-request-denied` before a connection is made, and
+//! the refused origin is recorded in the instance's [`Activity`] so that the
+//! host can tell the user which option allows it. Timeouts are clamped so a
+//! stalled Salesforce cannot hold a cycle forever. A request of an instance
+//! whose lease (its [`Fence`]) has expired or was lost is refused too: a
+//! paused or stale process never writes to Salesforce after another process
+//! took the org over. Every request that goes out is counted: OAuth token
+//! requests apart from API calls.
 //!
-//! A host *name* on the list is resolved before connecting, and the request is
-//! refused if any address it resolves to is not on the public internet
-//! (loopback, private, link-local such as the cloud metadata address
+//! A host *name* that is allowed is resolved before connecting, and the
+//! request is refused if any address it resolves to is not on the public
+//! internet (loopback, private, link-local such as the cloud metadata address
 //! `169.254.169.254`, shared, multicast …): otherwise a name whose DNS points
 //! inside the network would turn the connector into a proxy to it. An origin
 //! written as an IP address or as `localhost` is reached as written: whoever
 //! configured `http://127.0.0.1:8080` (the emulator) meant that address.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::Activity;
+use crate::storage::Fence;
 
 /// Longest wait for a TCP/TLS connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,23 +37,73 @@ pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest pause between two chunks of a response body.
 pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The path prefix of Salesforce's OAuth endpoints. Token requests are not
+/// API calls: Salesforce does not count them against the org's API limit.
+pub const OAUTH_PATH_PREFIX: &str = "/services/oauth2/";
+
+/// The login hosts of Salesforce itself (production and sandboxes); My
+/// Domain login URLs are recognised by [`is_my_domain`].
+const SALESFORCE_LOGIN_HOSTS: &[&str] = &["login.salesforce.com", "test.salesforce.com"];
+
 /// The origins one instance may call.
+///
+/// For an org ([`AllowedHosts::for_org`]): its login URL's origin, and its
+/// `instance_url`'s when one is configured (then nothing else: the instance
+/// is pinned). When the login URL is Salesforce's own
+/// (`https://login.salesforce.com`, `https://test.salesforce.com` or a My
+/// Domain `https://*.my.salesforce.com`) and no `instance_url` is set, the
+/// instance Salesforce names in its token answer is not known in advance, so
+/// any Salesforce instance host is allowed too, over HTTPS on port 443 only:
+/// every host under `.my.salesforce.com` (My Domains, including
+/// `*.sandbox.my.salesforce.com` and `*.develop.my.salesforce.com`) and the
+/// legacy single-label instances `<label>.salesforce.com` (`na1.salesforce.com`).
+/// The list is fixed when the instance is created; nothing the component
+/// does can widen it.
+///
+/// Residual risk of the pattern: a hostile component can reach another
+/// Salesforce org's instance host. It holds only its own org's credentials,
+/// which that org does not accept, so it can read or write nothing there;
+/// what remains is sending bytes to Salesforce. Setting `instance_url` pins
+/// the org to exactly its instance and closes that too.
 #[derive(Debug, Clone, Default)]
 pub struct AllowedHosts {
     origins: Vec<Origin>,
+    /// Also Salesforce's instance hosts (see above).
+    salesforce_instances: bool,
 }
 
+/// A scheme, host and port; displayed as `https://host:443`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Origin {
+pub struct Origin {
     scheme: String,
     host: String,
     port: u16,
 }
 
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
 impl Origin {
+    /// The origin of a URL; `None` when it has no http(s) scheme or no host.
+    pub fn parse_url(url: &str) -> Option<Origin> {
+        Origin::parse(url)
+    }
+
     fn parse(url: &str) -> Option<Origin> {
         let uri: http::Uri = url.parse().ok()?;
         Origin::of(&uri)
+    }
+
+    /// The origin as a URL to write in the configuration: without the port
+    /// when it is the scheme's default.
+    pub fn as_url(&self) -> String {
+        match (self.scheme.as_str(), self.port) {
+            ("https", 443) | ("http", 80) => format!("{}://{}", self.scheme, self.host),
+            _ => self.to_string(),
+        }
     }
 
     /// Whether the host is written as an IP address or as `localhost`.
@@ -60,6 +122,34 @@ impl Origin {
         })?;
         Some(Origin { scheme, host, port })
     }
+
+    fn is_https_443(&self) -> bool {
+        self.scheme == "https" && self.port == 443
+    }
+
+    /// Salesforce's own login: `login.`/`test.salesforce.com` or a My Domain.
+    fn is_salesforce_login(&self) -> bool {
+        self.is_https_443() && (SALESFORCE_LOGIN_HOSTS.contains(&self.host.as_str()) || is_my_domain(&self.host))
+    }
+
+    /// A Salesforce instance host: a My Domain or a legacy `<label>.salesforce.com`.
+    fn is_salesforce_instance(&self) -> bool {
+        self.is_https_443()
+            && (is_my_domain(&self.host) || self.host.strip_suffix(".salesforce.com").is_some_and(is_dns_label))
+    }
+}
+
+/// `<labels>.my.salesforce.com`, each label a valid DNS label.
+fn is_my_domain(host: &str) -> bool {
+    host.strip_suffix(".my.salesforce.com").is_some_and(|labels| labels.split('.').all(is_dns_label))
+}
+
+/// 1–63 letters, digits and inner hyphens (host names are compared lower-case).
+fn is_dns_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
 }
 
 impl AllowedHosts {
@@ -68,13 +158,21 @@ impl AllowedHosts {
         AllowedHosts::default()
     }
 
-    /// Allow the origins of these URLs (e.g. the org's login and instance URLs).
+    /// Allow the origins of these URLs, and only those.
     /// Returns an error naming a URL that has no scheme or host.
     pub fn of<'a>(urls: impl IntoIterator<Item = &'a str>) -> anyhow::Result<Self> {
         let mut allowed = AllowedHosts::default();
         for url in urls {
             allowed.allow(url)?;
         }
+        Ok(allowed)
+    }
+
+    /// What an org may reach: see the [type's documentation](AllowedHosts).
+    pub fn for_org(login_url: &str, instance_url: Option<&str>) -> anyhow::Result<Self> {
+        let mut allowed = AllowedHosts::of(std::iter::once(login_url).chain(instance_url))?;
+        allowed.salesforce_instances =
+            instance_url.is_none() && Origin::parse(login_url).is_some_and(|login| login.is_salesforce_login());
         Ok(allowed)
     }
 
@@ -89,8 +187,20 @@ impl AllowedHosts {
 
     /// Whether a request to `uri` may go out.
     pub fn permits(&self, uri: &http::Uri) -> bool {
-        Origin::of(uri).is_some_and(|origin| self.origins.contains(&origin))
+        Origin::of(uri).is_some_and(|origin| self.permits_origin(&origin))
     }
+
+    fn permits_origin(&self, origin: &Origin) -> bool {
+        self.origins.contains(origin) || (self.salesforce_instances && origin.is_salesforce_instance())
+    }
+}
+
+/// The HTTP hook of one instance: its allowed origins, its lease, and where
+/// its requests are counted.
+pub(crate) struct RequestPolicy {
+    pub(crate) allowed: AllowedHosts,
+    pub(crate) fence: Option<Fence>,
+    pub(crate) activity: Arc<Activity>,
 }
 
 fn clamp(options: Option<RequestOptions>) -> RequestOptions {
@@ -103,7 +213,7 @@ fn clamp(options: Option<RequestOptions>) -> RequestOptions {
     }
 }
 
-impl WasiHttpHooks for AllowedHosts {
+impl WasiHttpHooks for RequestPolicy {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -115,10 +225,25 @@ impl WasiHttpHooks for AllowedHosts {
             > + Send,
     > {
         _ = fut;
-        let Some(origin) = Origin::of(request.uri()).filter(|origin| self.origins.contains(origin)) else {
-            tracing::warn!(uri = %request.uri(), "refused a connector request to a host that is not allowed");
+        let Some(origin) = Origin::of(request.uri()) else {
+            tracing::warn!(uri = %request.uri(), "refused a connector request without an http(s) origin");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         };
+        if !self.allowed.permits_origin(&origin) {
+            tracing::warn!(%origin, "refused a connector request to an origin the org does not allow");
+            self.activity.refused_origin(origin);
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        if let Some(fence) = &self.fence
+            && !fence.allows_requests_at(chrono::Utc::now())
+        {
+            tracing::warn!(org = fence.org(), %origin, "not sent: this process's lease of the org expired or was lost");
+            self.activity.refused_for_lease();
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        // Counted as it goes out: Salesforce counts a request it received
+        // even when the answer is lost on the way back.
+        self.activity.sent(request.uri().path().starts_with(OAUTH_PATH_PREFIX));
         let options = clamp(options);
         Box::new(async move {
             use http_body_util::BodyExt;
@@ -252,6 +377,59 @@ mod tests {
     }
 
     #[test]
+    fn an_org_on_salesforce_login_may_reach_salesforce_instances_over_https_only() {
+        for login in ["https://login.salesforce.com", "https://test.salesforce.com", "https://acme.my.salesforce.com"] {
+            let allowed = AllowedHosts::for_org(login, None).unwrap();
+            let permits = |u: &str| allowed.permits(&u.parse().unwrap());
+            assert!(permits(&format!("{login}/services/oauth2/token")), "{login}");
+            assert!(permits("https://acme.my.salesforce.com/services/data/v62.0/query"), "{login}");
+            assert!(permits("https://acme--uat.sandbox.my.salesforce.com/services/data"), "{login}");
+            assert!(permits("https://acme-dev-ed.develop.my.salesforce.com/"), "{login}");
+            assert!(permits("https://na1.salesforce.com/services/data"), "{login}");
+            assert!(permits("https://EU12.salesforce.com:443/"), "{login}");
+            assert!(!permits("http://na1.salesforce.com/"), "plain http: {login}");
+            assert!(!permits("https://na1.salesforce.com:8443/"), "another port: {login}");
+            assert!(!permits("https://a.b.salesforce.com/"), "two labels outside My Domain: {login}");
+            assert!(!permits("https://salesforce.com/"), "{login}");
+            assert!(!permits("https://acme.my.salesforce.com.evil.example/"), "{login}");
+            assert!(!permits("https://evilsalesforce.com/"), "{login}");
+            assert!(!permits("https://-x.salesforce.com/"), "{login}");
+            assert!(!permits("https://evil.example/"), "{login}");
+        }
+    }
+
+    #[test]
+    fn an_instance_url_pins_the_org_to_it() {
+        let allowed =
+            AllowedHosts::for_org("https://login.salesforce.com", Some("https://acme.my.salesforce.com")).unwrap();
+        let permits = |u: &str| allowed.permits(&u.parse().unwrap());
+        assert!(permits("https://login.salesforce.com/services/oauth2/token"));
+        assert!(permits("https://acme.my.salesforce.com/services/data"));
+        assert!(!permits("https://other.my.salesforce.com/services/data"));
+        assert!(!permits("https://na1.salesforce.com/services/data"));
+    }
+
+    #[test]
+    fn an_org_elsewhere_gets_no_salesforce_pattern() {
+        for login in ["http://127.0.0.1:8080", "https://sso.acme.example", "https://login.salesforce.com:8443"] {
+            let allowed = AllowedHosts::for_org(login, None).unwrap();
+            assert!(allowed.permits(&format!("{login}/x").parse().unwrap()), "{login}");
+            assert!(!allowed.permits(&"https://acme.my.salesforce.com/".parse().unwrap()), "{login}");
+            assert!(!allowed.permits(&"https://na1.salesforce.com/".parse().unwrap()), "{login}");
+        }
+    }
+
+    #[test]
+    fn an_origin_reads_as_the_url_to_configure() {
+        assert_eq!(
+            Origin::parse("https://Acme.my.salesforce.com/x").unwrap().as_url(),
+            "https://acme.my.salesforce.com"
+        );
+        assert_eq!(Origin::parse("http://127.0.0.1:8080/").unwrap().as_url(), "http://127.0.0.1:8080");
+        assert_eq!(Origin::parse("https://x.example").unwrap().to_string(), "https://x.example:443");
+    }
+
+    #[test]
     fn only_public_addresses_count_as_public() {
         let not_public = [
             "127.0.0.1",
@@ -345,6 +523,66 @@ mod tests {
         let request = http::Request::get("http://api.example.com/").body(body).unwrap();
         let pinned = pin_to(request, "[2001:db8::1]:80".parse().unwrap()).unwrap();
         assert_eq!(pinned.uri().to_string(), "http://[2001:db8::1]:80/");
+    }
+
+    fn get(uri: &str) -> http::Request<WasiBody> {
+        use http_body_util::BodyExt;
+        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        http::Request::get(uri).body(body).unwrap()
+    }
+
+    fn fence(expires_in: chrono::Duration) -> Fence {
+        let holder = crate::storage::Holder::this_process();
+        Fence::new(&crate::storage::Lease::new("acme", holder, 1, chrono::Utc::now() + expires_in))
+    }
+
+    async fn send(policy: &mut RequestPolicy, uri: &str) -> Result<(), Error> {
+        Box::into_pin(policy.send_request(get(uri), None, Box::new(async { Ok(()) }))).await.map(drop)
+    }
+
+    #[tokio::test]
+    async fn a_refused_origin_is_recorded_for_the_error_message() {
+        let activity = Arc::new(Activity::default());
+        let allowed = AllowedHosts::of(["http://127.0.0.1:9"]).unwrap();
+        let mut policy = RequestPolicy { allowed, fence: None, activity: activity.clone() };
+        assert!(matches!(send(&mut policy, "https://evil.example/steal").await, Err(Error::HttpRequestDenied)));
+        assert!(matches!(send(&mut policy, "https://evil.example/again").await, Err(Error::HttpRequestDenied)));
+        let refused: Vec<String> = activity.refused_origins().iter().map(ToString::to_string).collect();
+        assert_eq!(refused, ["https://evil.example:443"], "each origin once");
+        assert_eq!(activity.api_calls() + activity.token_requests(), 0, "nothing went out");
+    }
+
+    #[tokio::test]
+    async fn an_instance_whose_lease_is_lost_or_expiring_sends_nothing() {
+        for fence in [
+            {
+                let lost = fence(chrono::Duration::seconds(30));
+                lost.lose();
+                lost
+            },
+            fence(chrono::Duration::seconds(2)),
+        ] {
+            let activity = Arc::new(Activity::default());
+            let allowed = AllowedHosts::of(["http://127.0.0.1:9"]).unwrap();
+            let mut policy = RequestPolicy { allowed, fence: Some(fence), activity: activity.clone() };
+            let outcome = send(&mut policy, "http://127.0.0.1:9/services/data/v62.0/query").await;
+            assert!(matches!(outcome, Err(Error::HttpRequestDenied)), "{outcome:?}");
+            assert_eq!(activity.requests_refused_for_lease(), 1);
+            assert_eq!(activity.api_calls(), 0, "a refused request is not an API call");
+        }
+    }
+
+    #[tokio::test]
+    async fn token_requests_are_counted_apart_from_api_calls() {
+        let activity = Arc::new(Activity::default());
+        // Port 9 (discard) on loopback: the request goes out and fails to connect.
+        let allowed = AllowedHosts::of(["http://127.0.0.1:9"]).unwrap();
+        let mut policy =
+            RequestPolicy { allowed, fence: Some(fence(chrono::Duration::seconds(30))), activity: activity.clone() };
+        let _ = send(&mut policy, "http://127.0.0.1:9/services/oauth2/token").await;
+        let _ = send(&mut policy, "http://127.0.0.1:9/services/data/v62.0/composite").await;
+        let _ = send(&mut policy, "http://127.0.0.1:9/services/data/v62.0/query").await;
+        assert_eq!((activity.api_calls(), activity.token_requests()), (2, 1));
     }
 
     #[test]

@@ -15,23 +15,32 @@
 //!
 //! Every instance is sandboxed: it reaches only the HTTP origins in its
 //! [`AllowedHosts`], has no sockets, files or environment, its memory is capped
-//! and its CPU time is bounded by an epoch deadline.
+//! and its CPU time is bounded by an epoch deadline. An instance that works
+//! an org for a cycle also carries the org's lease ([`Sandbox::fence`]): its
+//! store commits and its HTTP requests stop once the lease is gone. What it
+//! did that the host reports on — requests sent and refused, memory refused —
+//! is counted in its [`Activity`].
 
 pub mod bindings;
 mod capabilities;
 mod http_policy;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub use bindings::{Connector, ConnectorPre};
 pub use capabilities::{Agent, Capabilities, KeyValueStore, Mailer, MemoryStore, NoAgent, NoMail};
-pub use http_policy::AllowedHosts;
+pub use http_policy::{AllowedHosts, OAUTH_PATH_PREFIX, Origin};
+
+use crate::storage::Fence;
 
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -60,6 +69,127 @@ impl Default for GuestLimits {
         // 64 MiB holds thousands of cases' state with room to spare; a cycle that
         // needs more is a runaway. Five minutes covers a large catch-up cycle.
         GuestLimits { memory_bytes: 64 << 20, deadline: Duration::from_secs(300) }
+    }
+}
+
+/// What an instance may do beyond its [`Capabilities`]: the HTTP origins it
+/// may reach, the lease its commits and requests run under, and where what
+/// it did is counted. An [`AllowedHosts`] alone is a sandbox without a lease.
+#[derive(Debug, Clone, Default)]
+pub struct Sandbox {
+    /// The origins its HTTP requests may go to.
+    pub allowed: AllowedHosts,
+    /// The org's lease, for instances that write the org's store or Salesforce.
+    pub fence: Option<Fence>,
+    /// Where the instance's requests, refusals and memory refusals are counted.
+    pub activity: Arc<Activity>,
+}
+
+impl From<AllowedHosts> for Sandbox {
+    fn from(allowed: AllowedHosts) -> Self {
+        Sandbox { allowed, ..Sandbox::default() }
+    }
+}
+
+/// The most refused origins an instance's [`Activity`] keeps: the first one
+/// is what the user needs to hear about, and a hostile component trying
+/// endless origins must not grow the host's memory.
+const REFUSED_ORIGINS_KEPT: usize = 8;
+
+/// What one instance did that the host reports on. Shared with the host,
+/// which reads it after the call (also after a trap).
+#[derive(Debug, Default)]
+pub struct Activity {
+    api_calls: AtomicU32,
+    token_requests: AtomicU32,
+    refused_origins: Mutex<Vec<Origin>>,
+    refused_for_lease: AtomicU32,
+    memory_refused: AtomicBool,
+}
+
+impl Activity {
+    /// Requests sent that Salesforce counts as API calls (all but token requests).
+    pub fn api_calls(&self) -> u32 {
+        self.api_calls.load(Ordering::Relaxed)
+    }
+
+    /// OAuth token requests sent.
+    pub fn token_requests(&self) -> u32 {
+        self.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// The origins requests were refused for, in order, each once (the
+    /// first [`REFUSED_ORIGINS_KEPT`]).
+    pub fn refused_origins(&self) -> Vec<Origin> {
+        self.refused_origins.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Requests refused because the instance's lease had expired or was lost.
+    pub fn requests_refused_for_lease(&self) -> u32 {
+        self.refused_for_lease.load(Ordering::Relaxed)
+    }
+
+    /// Whether the instance asked for more memory than its limit.
+    pub fn memory_was_refused(&self) -> bool {
+        self.memory_refused.load(Ordering::Relaxed)
+    }
+
+    fn sent(&self, token_request: bool) {
+        let counter = if token_request { &self.token_requests } else { &self.api_calls };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn refused_origin(&self, origin: Origin) {
+        let mut refused = self.refused_origins.lock().unwrap_or_else(PoisonError::into_inner);
+        if refused.len() < REFUSED_ORIGINS_KEPT && !refused.contains(&origin) {
+            refused.push(origin);
+        }
+    }
+
+    fn refused_for_lease(&self) {
+        self.refused_for_lease.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The instance's resource limits, noting in its [`Activity`] when memory
+/// was refused (the guest then traps, and the host says it ran out of memory).
+struct Limits {
+    limits: StoreLimits,
+    activity: Arc<Activity>,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if !allowed {
+            self.activity.memory_refused.store(true, Ordering::Relaxed);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.activity.memory_refused.store(true, Ordering::Relaxed);
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
 
@@ -129,20 +259,27 @@ impl Runtime {
         Ok(Runtime { engine, pre, _ticker: ticker })
     }
 
-    /// A fresh, sandboxed instance for one org.
+    /// A fresh, sandboxed instance for one org: `sandbox` is an
+    /// [`AllowedHosts`] or a full [`Sandbox`] with a lease and an activity count.
     pub async fn instantiate(
         &self,
         capabilities: Capabilities,
-        allowed: AllowedHosts,
+        sandbox: impl Into<Sandbox>,
         limits: GuestLimits,
     ) -> anyhow::Result<GuestInstance> {
+        let Sandbox { allowed, fence, activity } = sandbox.into();
         let state = GuestState {
             // No sockets, files, environment or arguments: only clocks and random.
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            policy: allowed,
-            limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(64).build(),
+            policy: http_policy::RequestPolicy { allowed, fence: fence.clone(), activity: activity.clone() },
+            limits: Limits {
+                limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(64).build(),
+                activity: activity.clone(),
+            },
+            fence,
+            activity,
             capabilities,
         };
         let mut store = Store::new(&self.engine, state);
@@ -166,13 +303,16 @@ pub struct GuestInstance {
     pub connector: Connector,
 }
 
-/// The per-instance host state: WASI, HTTP policy, limits and the host capabilities.
+/// The per-instance host state: WASI, HTTP policy, limits, the lease and the host capabilities.
 pub struct GuestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    policy: AllowedHosts,
-    limits: StoreLimits,
+    policy: http_policy::RequestPolicy,
+    limits: Limits,
+    /// The lease the instance's store commits are checked against.
+    fence: Option<Fence>,
+    activity: Arc<Activity>,
     capabilities: Capabilities,
 }
 
@@ -180,6 +320,11 @@ impl GuestState {
     /// The capabilities this instance was given.
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+
+    /// What the instance did so far.
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
     }
 }
 

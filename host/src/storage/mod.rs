@@ -1,7 +1,8 @@
 //! The host's durable state: the connector's key-value store (the WIT `store`
 //! interface, namespaced by org) and the host's own tables beside it — each
 //! org's schedule and status, its encrypted secrets, the cycle log and the
-//! record of sent mail.
+//! record of sent mail — and each org's lease ([`lease`]), which keeps one
+//! cycle per org across every process on the database.
 //!
 //! ```no_run
 //! # fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +23,7 @@
 //! the three calls of [`KeyValueStore`](crate::runtime::KeyValueStore), small
 //! enough for a server-grade backend to implement later.
 
+pub mod lease;
 mod schema;
 pub mod sqlite;
 
@@ -29,6 +31,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+pub use lease::{
+    Acquisition, Fence, HTTP_LEASE_MARGIN, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, LeaseState, Leases,
+};
 pub use sqlite::SqliteStore;
 
 /// The longest key the store accepts, in bytes. Connector keys are short
@@ -66,6 +71,11 @@ pub enum StorageError {
         "the database {path} is locked by another casebridge process; stop the other process, or set [host] database to a different file"
     )]
     Locked { path: PathBuf },
+    /// The file is an SQLite database with damaged pages; nothing was written to it.
+    #[error(
+        "the database {path} is damaged ({detail}); casebridge has not changed it. Stop every casebridge process using it, then restore it from a backup (replace the file and delete its -wal and -shm files beside it), or move it away to start afresh (the orgs' state and stored secrets are then lost)"
+    )]
+    Damaged { path: PathBuf, detail: String },
     /// The file is not an SQLite database (or is damaged beyond reading).
     #[error(
         "{path} is not a casebridge database or is damaged; point [host] database at the right file, or restore it from a backup"
@@ -98,6 +108,7 @@ impl StorageError {
         match source.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Locked { path },
             Some(ErrorCode::NotADatabase) => StorageError::NotADatabase { path },
+            Some(ErrorCode::DatabaseCorrupt) => StorageError::Damaged { path, detail: source.to_string() },
             Some(ErrorCode::DiskFull) => StorageError::DiskFull { path },
             _ => StorageError::Sqlite { path, operation, source },
         }
@@ -109,8 +120,28 @@ impl StorageError {
 pub enum CycleOutcome {
     /// The cycle ran to its end.
     Ok,
-    /// The cycle failed; the text says why (never a secret).
-    Error(String),
+    /// The cycle failed: `kind` is a stable name for the kind of failure
+    /// (`host::OrgError::kind`), `message` says why for people (never a secret).
+    Error { kind: String, message: String },
+}
+
+impl CycleOutcome {
+    /// A failure of this kind, for this reason.
+    pub fn error(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        CycleOutcome::Error { kind: kind.into(), message: message.into() }
+    }
+}
+
+/// Requests an org's connector sent on one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiCalls {
+    /// The (UTC) day they count for.
+    pub day: NaiveDate,
+    /// Salesforce API calls: every request except OAuth token requests.
+    pub api: u32,
+    /// OAuth token requests (`/services/oauth2/…`), which Salesforce does not
+    /// count against the API limit.
+    pub token_requests: u32,
 }
 
 /// One org's schedule and health, as the scheduler and `casebridge status` see it.
@@ -120,7 +151,7 @@ pub struct OrgStatus {
     pub org: String,
     /// When the last cycle started.
     pub last_cycle_started_at: Option<DateTime<Utc>>,
-    /// When the last cycle ended (before `last_cycle_started_at` while one runs).
+    /// When the last cycle ended.
     pub last_cycle_finished_at: Option<DateTime<Utc>>,
     /// How the last finished cycle ended.
     pub last_outcome: Option<CycleOutcome>,
@@ -130,8 +161,15 @@ pub struct OrgStatus {
     pub next_run_at: Option<DateTime<Utc>>,
     /// Salesforce API calls counted on [`api_calls_day`](Self::api_calls_day).
     pub api_calls: u32,
+    /// OAuth token requests counted on [`api_calls_day`](Self::api_calls_day).
+    pub token_requests: u32,
     /// The (UTC) day `api_calls` counts for; `None` before the first call.
     pub api_calls_day: Option<NaiveDate>,
+    /// The newest cycle report (JSON, see `host::report_json`), kept when
+    /// later cycles fail.
+    pub last_report_json: Option<String>,
+    /// When `casebridge org connect` last asked the scheduler to try the org at once.
+    pub wake_requested_at: Option<DateTime<Utc>>,
 }
 
 impl OrgStatus {
@@ -139,32 +177,29 @@ impl OrgStatus {
     pub fn api_calls_on(&self, day: NaiveDate) -> u32 {
         if self.api_calls_day == Some(day) { self.api_calls } else { 0 }
     }
-}
 
-/// A cycle started with [`SqliteStore::start_cycle`], to be finished with
-/// [`SqliteStore::finish_cycle`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CycleId {
-    pub(crate) org: String,
-    pub(crate) id: i64,
-}
-
-impl CycleId {
-    /// The org the cycle runs for.
-    pub fn org(&self) -> &str {
-        &self.org
+    /// The token requests counted on `day` (zero when the stored count is for another day).
+    pub fn token_requests_on(&self, day: NaiveDate) -> u32 {
+        if self.api_calls_day == Some(day) { self.token_requests } else { 0 }
     }
 }
 
-/// How a cycle ended, for [`SqliteStore::finish_cycle`].
+/// How a cycle went, for [`SqliteStore::record_cycle`]: everything the host
+/// keeps about one cycle, written in one transaction.
 #[derive(Debug, Clone)]
 pub struct CycleEnd {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
     /// When it ended.
     pub finished_at: DateTime<Utc>,
     /// How it ended.
     pub outcome: CycleOutcome,
     /// The connector's cycle report, as JSON, when the cycle produced one.
     pub report_json: Option<String>,
+    /// The requests the instance sent, whether the cycle succeeded or not.
+    pub calls: ApiCalls,
+    /// When the scheduler runs the org next, if it planned that.
+    pub next_run_at: Option<DateTime<Utc>>,
 }
 
 /// One entry of the cycle log.
@@ -174,8 +209,8 @@ pub struct CycleRecord {
     pub org: String,
     /// When it started.
     pub started_at: DateTime<Utc>,
-    /// When it ended; `None` while it runs (or if the host stopped during it
-    /// and [`SqliteStore::close_interrupted_cycles`] has not run since).
+    /// When it ended; `None` only for a cycle an earlier casebridge version
+    /// saw start and never finish (see [`SqliteStore::close_interrupted_cycles`]).
     pub finished_at: Option<DateTime<Utc>>,
     /// The connector's cycle report as JSON.
     pub report_json: Option<String>,

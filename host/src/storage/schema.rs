@@ -67,6 +67,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (org, idempotency_key)
     ) WITHOUT ROWID;
     "#,
+    // 2: one cycle per org across processes, and what `status` reports.
+    r#"
+    -- Each org's lease (see storage::lease): who cycles it, under which
+    -- fencing token, until when. The row stays after a release (expires_at
+    -- 0) so that tokens keep increasing.
+    CREATE TABLE org_lease (
+        org          TEXT PRIMARY KEY NOT NULL,
+        holder_host  TEXT NOT NULL,
+        holder_pid   INTEGER NOT NULL,
+        holder_nonce TEXT NOT NULL,
+        token        INTEGER NOT NULL,  -- +1 on every grant, never reused
+        acquired_at  INTEGER NOT NULL,  -- Unix milliseconds
+        expires_at   INTEGER NOT NULL   -- Unix milliseconds; 0 once released
+    ) WITHOUT ROWID;
+
+    -- OAuth token requests, counted apart from API calls, for api_calls_day.
+    ALTER TABLE org_status ADD COLUMN token_requests INTEGER NOT NULL DEFAULT 0;
+    -- The newest cycle report (JSON), so the watermark survives failed cycles.
+    ALTER TABLE org_status ADD COLUMN last_report TEXT;
+    -- What kind of failure the last error was (host::OrgError::kind).
+    ALTER TABLE org_status ADD COLUMN last_error_kind TEXT;
+    -- When `casebridge org connect` asked a running scheduler to try the org
+    -- again at once (Unix milliseconds).
+    ALTER TABLE org_status ADD COLUMN wake_requested_at INTEGER;
+    "#,
 ];
 
 /// The schema version this casebridge writes.

@@ -1,5 +1,5 @@
-//! The SQLite backend: one file holds the connector's key-value store and the
-//! host's tables.
+//! The SQLite backend: one file holds the connector's key-value store, the
+//! host's tables and the orgs' leases.
 //!
 //! ```no_run
 //! # fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -8,37 +8,48 @@
 //! use casebridge::storage::SqliteStore;
 //!
 //! let store = SqliteStore::open("casebridge.db")?;
-//! // Compare-and-swap: set the watermark only if nobody moved it meanwhile.
+//! // Compare-and-swap: set the watermark only if nobody moved it meanwhile
+//! // (no lease: `None`; a connector instance passes its fence).
 //! store.commit(
 //!     "acme",
+//!     None,
 //!     &[Expectation { key: "watermark".into(), value: None }],
 //!     &[Write::Put(Entry { key: "watermark".into(), value: "2025-01-01T00:00:00Z".into() })],
 //! )?;
 //! # Ok(()) }
 //! ```
 //!
-//! Durability: WAL journal with `synchronous = FULL`, so a commit that
-//! returned is on disk even after a power cut. The connector commits "this
-//! reply was posted" right after posting it to Salesforce; losing that commit
-//! (which `NORMAL` allows on power loss) would post the reply again after the
-//! restart (E1). One fsync per commit is cheap next to a Salesforce round trip.
+//! Durability: WAL journal with `synchronous = FULL`, so a connector commit
+//! that returned is on disk even after a power cut. The connector commits
+//! "this reply was posted" right after posting it to Salesforce; losing that
+//! commit (which `NORMAL` allows on power loss) would post the reply again
+//! after the restart (E1). One fsync per commit is cheap next to a Salesforce
+//! round trip. The host's own bookkeeping (the cycle log, counters, leases)
+//! commits with `NORMAL`: a power cut may lose its last entries, never
+//! corrupt them, and the next connector commit's fsync makes them durable too.
 //!
 //! Concurrency: one connection behind a mutex. Every call is a short
 //! statement or one transaction, so orgs cycling at once queue for
 //! microseconds (plus the fsync of a commit); commits also take SQLite's write
 //! lock up front (`BEGIN IMMEDIATE`), so another process on the same file
-//! cannot interleave between a commit's check and its writes.
+//! cannot interleave between a commit's checks (its expectations, its lease)
+//! and its writes. Every call blocks: async callers run it with
+//! `tokio::task::spawn_blocking`.
+//!
+//! Integrity: [`SqliteStore::open`] reads every page of an existing file
+//! (`PRAGMA quick_check`) through a read-only connection before anything
+//! writes to it, and refuses a damaged file with [`StorageError::Damaged`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{
-    CycleEnd, CycleId, CycleOutcome, CycleRecord, DEFAULT_CYCLE_LOG_PER_ORG, MAX_KEY_BYTES, MAX_SCAN_BYTES,
-    MAX_VALUE_BYTES, OrgStatus, StorageError, schema,
+    Acquisition, ApiCalls, CycleEnd, CycleOutcome, CycleRecord, DEFAULT_CYCLE_LOG_PER_ORG, Fence, Holder, Lease,
+    LeaseState, Leases, MAX_KEY_BYTES, MAX_SCAN_BYTES, MAX_VALUE_BYTES, OrgStatus, StorageError, schema,
 };
 use crate::runtime::KeyValueStore;
 use crate::runtime::bindings::store::{Entry, Expectation, StoreError, Write};
@@ -48,6 +59,10 @@ use crate::runtime::bindings::store::{Entry, Expectation, StoreError, Write};
 /// (milliseconds); five seconds means the other side is stuck or busy with
 /// something long, and the caller should hear about it.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most problems `PRAGMA quick_check` lists in a [`StorageError::Damaged`]:
+/// the first few say where the damage is; a hundred would drown the message.
+const INTEGRITY_PROBLEMS_SHOWN: u32 = 3;
 
 /// Shown instead of a path for a database that lives in memory.
 const IN_MEMORY: &str = ":memory:";
@@ -73,10 +88,16 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens the database file, creating it (readable by its owner only) and
-    /// bringing its schema up to date.
+    /// bringing its schema up to date. An existing file is checked first,
+    /// read-only: a damaged one is refused ([`StorageError::Damaged`]) and
+    /// left exactly as it was.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
-        create_private_file(&path)?;
+        if path.exists() {
+            check_integrity(&path)?;
+        } else {
+            create_private_file(&path)?;
+        }
         let mut conn = Connection::open(&path).map_err(|source| match source.sqlite_error_code() {
             Some(_) => StorageError::from_sqlite(&path, "open", source),
             None => StorageError::Open { path: path.clone(), source },
@@ -146,104 +167,119 @@ impl SqliteStore {
         rows.into_iter().map(|row| row.into_status(&self.path)).collect()
     }
 
-    /// Records that a cycle of `org` started; finish it with [`finish_cycle`](Self::finish_cycle).
-    pub fn start_cycle(&self, org: &str, started_at: DateTime<Utc>) -> Result<CycleId, StorageError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.failed("start recording a cycle"))?;
-        tx.execute(
-            "INSERT INTO org_status (org, last_cycle_started_at) VALUES (?1, ?2)
-             ON CONFLICT (org) DO UPDATE SET last_cycle_started_at = excluded.last_cycle_started_at",
-            (org, started_at.timestamp_millis()),
-        )
-        .map_err(self.failed("record a cycle start"))?;
-        tx.execute("INSERT INTO cycle_log (org, started_at) VALUES (?1, ?2)", (org, started_at.timestamp_millis()))
-            .map_err(self.failed("record a cycle start"))?;
-        let id = tx.last_insert_rowid();
-        tx.commit().map_err(self.failed("record a cycle start"))?;
-        Ok(CycleId { org: org.to_string(), id })
-    }
-
-    /// Records how a cycle ended: its log entry, the org's last outcome and
-    /// its count of failures in a row. Older log entries of the org beyond
-    /// the retention are dropped. Returns the org's status afterwards.
-    pub fn finish_cycle(&self, cycle: &CycleId, end: &CycleEnd) -> Result<OrgStatus, StorageError> {
-        let finished_at = end.finished_at.timestamp_millis();
-        let (outcome, error) = match &end.outcome {
-            CycleOutcome::Ok => ("ok", None),
-            CycleOutcome::Error(reason) => ("error", Some(reason.as_str())),
+    /// Records one cycle in one transaction: its log entry (older entries of
+    /// the org beyond the retention are dropped), the org's last outcome, its
+    /// failures in a row, the newest report, the requests sent (added to the
+    /// day's counts), the next run when one is planned — and gives up
+    /// `release`, the cycle's lease, in the same transaction. Returns the
+    /// org's status afterwards.
+    pub fn record_cycle(&self, org: &str, end: &CycleEnd, release: Option<&Lease>) -> Result<OrgStatus, StorageError> {
+        let (outcome, kind, error) = match &end.outcome {
+            CycleOutcome::Ok => ("ok", None, None),
+            CycleOutcome::Error { kind, message } => ("error", Some(kind.as_str()), Some(message.as_str())),
         };
         let kept_before_newest = i64::from(self.cycle_log_per_org.saturating_sub(1));
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.failed("start recording a cycle end"))?;
-        tx.execute(
-            "UPDATE cycle_log SET finished_at = ?2, report = ?3, error = ?4 WHERE id = ?1",
-            (cycle.id, finished_at, end.report_json.as_deref(), error),
-        )
-        .map_err(self.failed("record a cycle end"))?;
-        tx.execute(
-            "INSERT INTO org_status (org, last_cycle_finished_at, last_outcome, last_error, consecutive_failures)
-             VALUES (?1, ?2, ?3, ?4, CASE WHEN ?3 = 'ok' THEN 0 ELSE 1 END)
-             ON CONFLICT (org) DO UPDATE SET
-                 last_cycle_finished_at = excluded.last_cycle_finished_at,
-                 last_outcome = excluded.last_outcome,
-                 last_error = excluded.last_error,
-                 consecutive_failures = CASE WHEN excluded.last_outcome = 'ok' THEN 0
-                                             ELSE org_status.consecutive_failures + 1 END",
-            (&cycle.org, finished_at, outcome, error),
-        )
-        .map_err(self.failed("record a cycle end"))?;
-        tx.execute(
-            "DELETE FROM cycle_log WHERE org = ?1 AND id < (
-                 SELECT id FROM cycle_log WHERE org = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            (&cycle.org, kept_before_newest),
-        )
-        .map_err(self.failed("trim the cycle log"))?;
-        let row = tx
-            .query_row(
+        let row = self.bookkeeping("record a cycle", |tx| {
+            tx.execute(
+                "INSERT INTO cycle_log (org, started_at, finished_at, report, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+                (
+                    org,
+                    end.started_at.timestamp_millis(),
+                    end.finished_at.timestamp_millis(),
+                    end.report_json.as_deref(),
+                    error,
+                ),
+            )?;
+            tx.execute(
+                "INSERT INTO org_status (org, last_cycle_started_at, last_cycle_finished_at, last_outcome, last_error,
+                     last_error_kind, consecutive_failures, last_report, next_run_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?4 = 'ok' THEN 0 ELSE 1 END, ?7, ?8)
+                 ON CONFLICT (org) DO UPDATE SET
+                     last_cycle_started_at = excluded.last_cycle_started_at,
+                     last_cycle_finished_at = excluded.last_cycle_finished_at,
+                     last_outcome = excluded.last_outcome,
+                     last_error = excluded.last_error,
+                     last_error_kind = excluded.last_error_kind,
+                     consecutive_failures = CASE WHEN excluded.last_outcome = 'ok' THEN 0
+                                                 ELSE org_status.consecutive_failures + 1 END,
+                     last_report = COALESCE(excluded.last_report, org_status.last_report),
+                     next_run_at = COALESCE(excluded.next_run_at, org_status.next_run_at)",
+                (
+                    org,
+                    end.started_at.timestamp_millis(),
+                    end.finished_at.timestamp_millis(),
+                    outcome,
+                    error,
+                    kind,
+                    end.report_json.as_deref(),
+                    end.next_run_at.map(|at| at.timestamp_millis()),
+                ),
+            )?;
+            add_calls(tx, org, &end.calls)?;
+            tx.execute(
+                "DELETE FROM cycle_log WHERE org = ?1 AND id < (
+                     SELECT id FROM cycle_log WHERE org = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                (org, kept_before_newest),
+            )?;
+            if let Some(lease) = release {
+                release_in(tx, lease)?;
+            }
+            tx.query_row(
                 &format!("SELECT {ORG_STATUS_COLUMNS} FROM org_status WHERE org = ?1"),
-                [&cycle.org],
+                [org],
                 OrgStatusRow::read,
             )
-            .map_err(self.failed("read an org's status"))?;
-        tx.commit().map_err(self.failed("record a cycle end"))?;
+        })?;
         row.into_status(&self.path)
     }
 
     /// Sets when the scheduler runs `org` next.
     pub fn set_next_run(&self, org: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.conn()
-            .execute(
+        self.bookkeeping("record the next run", |tx| {
+            tx.execute(
                 "INSERT INTO org_status (org, next_run_at) VALUES (?1, ?2)
                  ON CONFLICT (org) DO UPDATE SET next_run_at = excluded.next_run_at",
                 (org, at.timestamp_millis()),
             )
             .map(drop)
-            .map_err(self.failed("record the next run"))
+        })
     }
 
-    /// Adds `calls` Salesforce API calls to `org`'s count for `day` (UTC) and
-    /// returns that day's total. A count stored for another day restarts.
-    pub fn count_api_calls(&self, org: &str, day: NaiveDate, calls: u32) -> Result<u32, StorageError> {
-        let total: i64 = self
-            .conn()
-            .query_row(
-                "INSERT INTO org_status (org, api_calls, api_calls_day) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (org) DO UPDATE SET
-                     api_calls = CASE WHEN org_status.api_calls_day IS excluded.api_calls_day
-                                      THEN org_status.api_calls + excluded.api_calls
-                                      ELSE excluded.api_calls END,
-                     api_calls_day = excluded.api_calls_day
-                 RETURNING api_calls",
-                (org, i64::from(calls), day.to_string()),
-                |row| row.get(0),
+    /// Adds requests `org`'s connector sent outside a cycle (set-up calls,
+    /// the field catalog) to the day's counts and returns the day's totals.
+    /// Counts stored for another day restart.
+    pub fn count_calls(&self, org: &str, calls: &ApiCalls) -> Result<ApiCalls, StorageError> {
+        self.bookkeeping("count API calls", |tx| add_calls(tx, org, calls))
+    }
+
+    /// Asks a running scheduler to try `org` at once (`casebridge org connect`
+    /// after refused credentials). Schedulers poll for these requests.
+    pub fn request_wake(&self, org: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.bookkeeping("ask the scheduler to try the org again", |tx| {
+            tx.execute(
+                "INSERT INTO org_status (org, wake_requested_at) VALUES (?1, ?2)
+                 ON CONFLICT (org) DO UPDATE SET wake_requested_at = excluded.wake_requested_at",
+                (org, at.timestamp_millis()),
             )
-            .map_err(self.failed("count API calls"))?;
-        Ok(u32::try_from(total).unwrap_or(u32::MAX))
+            .map(drop)
+        })
+    }
+
+    /// Every org's latest wake request, by name (cheap: a scan of the small
+    /// `org_status` table, which has one row per org).
+    pub fn wake_requests(&self) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
+        let rows: Vec<(String, i64)> = self
+            .conn()
+            .prepare_cached("SELECT org, wake_requested_at FROM org_status WHERE wake_requested_at IS NOT NULL")
+            .and_then(|mut stmt| stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
+            .map_err(self.failed("read the wake requests"))?;
+        rows.into_iter().map(|(org, ms)| Ok((org, timestamp(&self.path, "wake request time", ms)?))).collect()
     }
 
     /// Marks every cycle still open in the log as ended by a host stop, and
-    /// returns how many there were. Call once at start-up, before the first
-    /// cycle, by the only host using this file.
+    /// returns how many there were. Only casebridge versions before leases
+    /// left cycles open (this one records a cycle when it ends), so this
+    /// closes what an older version left behind.
     pub fn close_interrupted_cycles(&self, at: DateTime<Utc>) -> Result<usize, StorageError> {
         self.conn()
             .execute(
@@ -305,6 +341,13 @@ impl SqliteStore {
             .map_err(self.failed("read a secret"))
     }
 
+    /// Whether any org has a stored secret (then the key that sealed it is needed).
+    pub fn has_secrets(&self) -> Result<bool, StorageError> {
+        self.conn()
+            .query_row("SELECT EXISTS (SELECT 1 FROM org_secrets)", [], |row| row.get(0))
+            .map_err(self.failed("look for stored secrets"))
+    }
+
     /// Removes a stored secret; `true` if there was one.
     pub fn delete_secret(&self, org: &str, name: &str) -> Result<bool, StorageError> {
         self.conn()
@@ -357,6 +400,23 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs `work` in one `IMMEDIATE` transaction of the host's bookkeeping,
+    /// committed with `synchronous = NORMAL` (see the module docs); the
+    /// connection is back at `FULL` afterwards, whatever happened.
+    fn bookkeeping<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.conn();
+        let mut relaxed = RelaxedSync::new(&mut conn).map_err(self.failed(operation))?;
+        let tx =
+            relaxed.conn().transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.failed(operation))?;
+        let value = work(&tx).map_err(self.failed(operation))?;
+        tx.commit().map_err(self.failed(operation))?;
+        Ok(value)
+    }
+
     fn failed(&self, operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {
         move |e| StorageError::from_sqlite(&self.path, operation, e)
     }
@@ -364,6 +424,185 @@ impl SqliteStore {
     fn unavailable(&self, operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         move |e| StoreError::Unavailable(StorageError::from_sqlite(&self.path, operation, e).to_string())
     }
+}
+
+/// `synchronous = NORMAL` for as long as it lives; `FULL` again when dropped.
+struct RelaxedSync<'c>(&'c mut Connection);
+
+impl<'c> RelaxedSync<'c> {
+    fn new(conn: &'c mut Connection) -> rusqlite::Result<Self> {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(RelaxedSync(conn))
+    }
+
+    fn conn(&mut self) -> &mut Connection {
+        self.0
+    }
+}
+
+impl Drop for RelaxedSync<'_> {
+    fn drop(&mut self) {
+        if let Err(error) = self.0.pragma_update(None, "synchronous", "FULL") {
+            // Cannot happen outside a transaction; if it did, commits would
+            // lose their power-cut durability, so say so loudly.
+            tracing::error!("cannot set the database back to synchronous = FULL: {error}");
+        }
+    }
+}
+
+/// Adds `calls` to `org`'s counts (restarting them on a new day); returns the day's totals.
+fn add_calls(tx: &Transaction<'_>, org: &str, calls: &ApiCalls) -> rusqlite::Result<ApiCalls> {
+    let (api, token_requests): (i64, i64) = tx.query_row(
+        "INSERT INTO org_status (org, api_calls, token_requests, api_calls_day) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (org) DO UPDATE SET
+             api_calls = CASE WHEN org_status.api_calls_day IS excluded.api_calls_day
+                              THEN org_status.api_calls + excluded.api_calls
+                              ELSE excluded.api_calls END,
+             token_requests = CASE WHEN org_status.api_calls_day IS excluded.api_calls_day
+                                   THEN org_status.token_requests + excluded.token_requests
+                                   ELSE excluded.token_requests END,
+             api_calls_day = excluded.api_calls_day
+         RETURNING api_calls, token_requests",
+        (org, i64::from(calls.api), i64::from(calls.token_requests), calls.day.to_string()),
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(ApiCalls {
+        day: calls.day,
+        api: u32::try_from(api).unwrap_or(u32::MAX),
+        token_requests: u32::try_from(token_requests).unwrap_or(u32::MAX),
+    })
+}
+
+fn release_in(tx: &Transaction<'_>, lease: &Lease) -> rusqlite::Result<()> {
+    tx.execute("UPDATE org_lease SET expires_at = 0 WHERE org = ?1 AND token = ?2", (lease.org(), lease.token()))
+        .map(drop)
+}
+
+/// A stored lease row.
+struct LeaseRow {
+    holder: Holder,
+    token: i64,
+    acquired_at: i64,
+    expires_at: i64,
+}
+
+const LEASE_COLUMNS: &str = "holder_host, holder_pid, holder_nonce, token, acquired_at, expires_at";
+
+impl LeaseRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let pid: i64 = row.get(1)?;
+        Ok(LeaseRow {
+            holder: Holder::new(row.get::<_, String>(0)?, u32::try_from(pid).unwrap_or(0), row.get::<_, String>(2)?),
+            token: row.get(3)?,
+            acquired_at: row.get(4)?,
+            expires_at: row.get(5)?,
+        })
+    }
+}
+
+fn lease_row(tx: &Connection, org: &str) -> rusqlite::Result<Option<LeaseRow>> {
+    tx.prepare_cached(&format!("SELECT {LEASE_COLUMNS} FROM org_lease WHERE org = ?1"))?
+        .query_row([org], LeaseRow::read)
+        .optional()
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Leases for SqliteStore {
+    fn acquire(&self, org: &str, holder: &Holder, ttl: Duration) -> Result<Acquisition, StorageError> {
+        let taken = self.bookkeeping("take an org's lease", |tx| {
+            let now = Utc::now().timestamp_millis();
+            let current = lease_row(tx, org)?;
+            if let Some(current) = &current
+                && current.expires_at > now
+            {
+                if !current.holder.is_gone_for(holder) {
+                    return Ok(Err((current.holder.clone(), current.expires_at)));
+                }
+                tracing::info!(org, previous = %current.holder, "taking over the lease of a casebridge process that is no longer running");
+            }
+            let token = current.as_ref().map_or(1, |row| row.token.saturating_add(1));
+            let expires_at = now.saturating_add(ttl_ms(ttl));
+            tx.execute(
+                "INSERT INTO org_lease (org, holder_host, holder_pid, holder_nonce, token, acquired_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (org) DO UPDATE SET
+                     holder_host = excluded.holder_host, holder_pid = excluded.holder_pid,
+                     holder_nonce = excluded.holder_nonce, token = excluded.token,
+                     acquired_at = excluded.acquired_at, expires_at = excluded.expires_at",
+                (org, holder.host(), i64::from(holder.pid()), holder.nonce(), token, now, expires_at),
+            )?;
+            Ok(Ok((token, expires_at)))
+        })?;
+        Ok(match taken {
+            Ok((token, expires_at)) => {
+                let expires_at = timestamp(&self.path, "lease expiry", expires_at)?;
+                Acquisition::Acquired(Lease::new(org, holder.clone(), token, expires_at))
+            }
+            Err((holder, until)) => Acquisition::Held { holder, until: timestamp(&self.path, "lease expiry", until)? },
+        })
+    }
+
+    fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StorageError> {
+        self.bookkeeping("renew an org's lease", |tx| {
+            let expires_at = Utc::now().timestamp_millis().saturating_add(ttl_ms(ttl));
+            // The token alone says whether anyone else was granted the lease
+            // since (every grant increments it); 0 is a release.
+            tx.execute(
+                "UPDATE org_lease SET expires_at = ?3 WHERE org = ?1 AND token = ?2 AND expires_at <> 0",
+                (lease.org(), lease.token(), expires_at),
+            )
+            .map(|updated| updated == 1)
+        })
+    }
+
+    fn release(&self, lease: Lease) -> Result<(), StorageError> {
+        self.bookkeeping("release an org's lease", |tx| release_in(tx, &lease))
+    }
+
+    fn lease_state(&self, org: &str) -> Result<Option<LeaseState>, StorageError> {
+        let row = lease_row(&self.conn(), org).map_err(self.failed("read an org's lease"))?;
+        row.map(|row| {
+            Ok(LeaseState {
+                holder: row.holder,
+                token: row.token,
+                acquired_at: timestamp(&self.path, "lease grant time", row.acquired_at)?,
+                expires_at: match row.expires_at {
+                    0 => None,
+                    ms => Some(timestamp(&self.path, "lease expiry", ms)?),
+                },
+            })
+        })
+        .transpose()
+    }
+}
+
+/// Reads every page of an existing database through a read-only connection
+/// (nothing is written to the file, whatever it holds) and refuses it when
+/// `PRAGMA quick_check` finds damage. The check reads the whole file once
+/// (0.13 s for a 223 MiB database in the page cache on the development VM;
+/// a cold disk reads at its own speed), which every command pays at start.
+fn check_integrity(path: &Path) -> Result<(), StorageError> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Ok(()); // created empty, by us, a moment before a crash
+    }
+    let failed = |operation, e| StorageError::from_sqlite(path, operation, e);
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|source| match source.sqlite_error_code() {
+            Some(_) => failed("open", source),
+            None => StorageError::Open { path: path.to_path_buf(), source },
+        })?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| failed("set the busy timeout", e))?;
+    let problems: Vec<String> = conn
+        .prepare(&format!("PRAGMA quick_check({INTEGRITY_PROBLEMS_SHOWN})"))
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+        .map_err(|e| failed("check the file's integrity", e))?;
+    if problems.iter().all(|line| line == "ok") {
+        return Ok(());
+    }
+    Err(StorageError::Damaged { path: path.to_path_buf(), detail: problems.join("; ") })
 }
 
 impl KeyValueStore for SqliteStore {
@@ -410,7 +649,13 @@ impl KeyValueStore for SqliteStore {
         Ok(entries)
     }
 
-    fn commit(&self, namespace: &str, expect: &[Expectation], writes: &[Write]) -> Result<(), StoreError> {
+    fn commit(
+        &self,
+        namespace: &str,
+        fence: Option<&Fence>,
+        expect: &[Expectation],
+        writes: &[Write],
+    ) -> Result<(), StoreError> {
         for expectation in expect {
             check_key(&expectation.key)?;
         }
@@ -427,11 +672,20 @@ impl KeyValueStore for SqliteStore {
             return Ok(());
         }
         let mut conn = self.conn();
-        // IMMEDIATE takes the write lock before the expectations are read, so
-        // nothing can change them between the check and the writes.
+        // IMMEDIATE takes the write lock before the lease and the expectations
+        // are read, so nothing can change them between the checks and the writes.
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.unavailable("start a commit"))?;
+        if let Some(fence) = fence {
+            let current = lease_row(&tx, fence.org()).map_err(self.unavailable("check a commit's lease"))?;
+            let now = Utc::now().timestamp_millis();
+            let held = current.as_ref().is_some_and(|row| row.token == fence.token() && row.expires_at > now);
+            if fence.org() != namespace || !held {
+                // Dropping the transaction rolls it back: nothing is written.
+                return Err(StoreError::Conflict(lost_lease_message(namespace, fence, current.as_ref(), now)));
+            }
+        }
         {
             let mut read = tx
                 .prepare_cached("SELECT value FROM kv WHERE namespace = ?1 AND key = ?2")
@@ -442,7 +696,6 @@ impl KeyValueStore for SqliteStore {
                     .optional()
                     .map_err(self.unavailable("check a commit's expectations"))?;
                 if current != expectation.value {
-                    // Dropping the transaction rolls it back: nothing is written.
                     return Err(StoreError::Conflict(expectation.key.clone()));
                 }
             }
@@ -464,6 +717,30 @@ impl KeyValueStore for SqliteStore {
             }
         }
         tx.commit().map_err(self.unavailable("commit"))
+    }
+}
+
+/// Why a fenced commit was refused, for the connector's log and the cycle's error.
+fn lost_lease_message(namespace: &str, fence: &Fence, current: Option<&LeaseRow>, now: i64) -> String {
+    if fence.org() != namespace {
+        return format!(
+            "the lease of org `{}` does not cover org `{namespace}`'s store; nothing was written",
+            fence.org()
+        );
+    }
+    match current {
+        Some(row) if row.token != fence.token() => format!(
+            "the lease of org `{namespace}` was lost: {} took the org over; nothing was written, the next cycle does the work",
+            row.holder
+        ),
+        Some(row) if row.expires_at == 0 => {
+            format!("the lease of org `{namespace}` was released before this commit; nothing was written")
+        }
+        Some(row) => format!(
+            "the lease of org `{namespace}` expired {} ms ago without being renewed; nothing was written, the next cycle does the work",
+            now.saturating_sub(row.expires_at)
+        ),
+        None => format!("org `{namespace}` has no lease in the store; nothing was written"),
     }
 }
 
@@ -543,7 +820,8 @@ fn timestamp(path: &Path, what: &str, millis: i64) -> Result<DateTime<Utc>, Stor
 }
 
 const ORG_STATUS_COLUMNS: &str = "org, last_cycle_started_at, last_cycle_finished_at, last_outcome, last_error, \
-     consecutive_failures, next_run_at, api_calls, api_calls_day";
+     consecutive_failures, next_run_at, api_calls, api_calls_day, token_requests, last_report, last_error_kind, \
+     wake_requested_at";
 
 /// An `org_status` row as stored, before its values are checked.
 struct OrgStatusRow {
@@ -556,6 +834,10 @@ struct OrgStatusRow {
     next_run_at: Option<i64>,
     api_calls: i64,
     api_calls_day: Option<String>,
+    token_requests: i64,
+    last_report: Option<String>,
+    last_error_kind: Option<String>,
+    wake_requested_at: Option<i64>,
 }
 
 impl OrgStatusRow {
@@ -570,15 +852,23 @@ impl OrgStatusRow {
             next_run_at: row.get(6)?,
             api_calls: row.get(7)?,
             api_calls_day: row.get(8)?,
+            token_requests: row.get(9)?,
+            last_report: row.get(10)?,
+            last_error_kind: row.get(11)?,
+            wake_requested_at: row.get(12)?,
         })
     }
 
     fn into_status(self, path: &Path) -> Result<OrgStatus, StorageError> {
         let when = |what, ms: Option<i64>| ms.map(|ms| timestamp(path, what, ms)).transpose();
-        let last_outcome = match (self.last_outcome.as_deref(), self.last_error) {
-            (None, _) => None,
-            (Some("ok"), _) => Some(CycleOutcome::Ok),
-            (Some(_), error) => Some(CycleOutcome::Error(error.unwrap_or_default())),
+        let last_outcome = match self.last_outcome.as_deref() {
+            None => None,
+            Some("ok") => Some(CycleOutcome::Ok),
+            Some(_) => Some(CycleOutcome::Error {
+                // Rows written before error kinds were kept have none.
+                kind: self.last_error_kind.unwrap_or_else(|| "unknown".into()),
+                message: self.last_error.unwrap_or_default(),
+            }),
         };
         let api_calls_day = self
             .api_calls_day
@@ -596,7 +886,10 @@ impl OrgStatusRow {
             consecutive_failures: u32::try_from(self.consecutive_failures).unwrap_or(u32::MAX),
             next_run_at: when("next run time", self.next_run_at)?,
             api_calls: u32::try_from(self.api_calls).unwrap_or(u32::MAX),
+            token_requests: u32::try_from(self.token_requests).unwrap_or(u32::MAX),
             api_calls_day,
+            last_report_json: self.last_report,
+            wake_requested_at: when("wake request time", self.wake_requested_at)?,
             org: self.org,
         })
     }
@@ -646,6 +939,20 @@ mod tests {
         assert_eq!(prefix_successor("\u{10FFFF}"), None);
         assert_eq!(prefix_successor(""), None);
         assert_bounds("a\u{10FFFF}", &["a\u{10FFFF}", "a\u{10FFFF}z"], &["a", "b", "a\u{10FFFE}"]);
+    }
+
+    #[test]
+    fn bookkeeping_leaves_the_connection_at_synchronous_full() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("casebridge.db")).expect("open");
+        let synchronous = |store: &SqliteStore| -> i64 {
+            store.conn().query_row("PRAGMA synchronous", [], |row| row.get(0)).expect("pragma")
+        };
+        assert_eq!(synchronous(&store), 2, "FULL after open");
+        store.set_next_run("acme", Utc::now()).expect("bookkeeping");
+        let failed = store.bookkeeping("fail on purpose", |tx| tx.execute("INSERT INTO nowhere VALUES (1)", []));
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store), 2, "FULL again after bookkeeping, also after a failure");
     }
 
     #[test]

@@ -80,6 +80,7 @@ from = "support@acme-cloud.example"
 [[org]]
 name = "{ORG}"
 login_url = "{url}"
+instance_url = "{instance_url}"
 client_id = "{client_id}"
 agent_user = "{agent_user}"
 hand_off = {{ queue = "{queue}" }}
@@ -93,6 +94,7 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
         key = dir.join("casebridge.key").display(),
         outbox = dir.join("outbox").display(),
         url = credentials.url,
+        instance_url = credentials.instance_url,
         client_id = credentials.client_id,
     ))?;
     let store = Arc::new(SqliteStore::open(&config.host.database)?);
@@ -114,8 +116,9 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
 
     writeln!(
         out,
-        "casebridge demo: a local Salesforce org at {}, the built-in agent answering from the sample help centre",
-        emulator.url()
+        "casebridge demo: a local Salesforce org (login {}, instance {}), the built-in agent answering from the sample help centre",
+        emulator.url(),
+        emulator.instance_url()
     )?;
     writeln!(out, "state in {}\n", dir.display())?;
 

@@ -4,11 +4,16 @@
 //! Once the last restart has settled, every customer message has exactly one
 //! agent reply after it, on every case.
 //!
-//! Half the kills come at a random point of a run. The other half come the
+//! A third of the kills come at a random point of a run. A third come the
 //! moment the emulated org has written a reply of the host's (or after two
 //! seconds, when the run has nothing to write): that catches the host after
 //! Salesforce carried out its write-back and before the host heard the answer
-//! and recorded it, the one moment a careless host posts a reply twice.
+//! and recorded it. The last third hold the run's first calls for
+//! [`HOLD`] and kill it while its write-back is held: as Salesforce does, the
+//! org completes the write after the client is gone, while the next run has
+//! already started — the moment a host that resends "unconfirmed" replies
+//! posts them twice. Writes whose fate the next run cannot know yet wait until
+//! they can no longer land; the last run moves the org's clock past that.
 //!
 //! The kills are random but replayable: the test prints its seed, and
 //! `CASEBRIDGE_CRASH_SEED=<seed>` runs the same kill delays and customer
@@ -42,6 +47,11 @@ const WAIT_FOR_WRITE: Duration = Duration::from_millis(2000);
 /// Latency on every request to the org, so a cycle lasts long enough to be
 /// killed in the middle of its calls.
 const ORG_LATENCY: Duration = Duration::from_millis(150);
+/// How long a held call waits before the org carries it out (whether or not
+/// its client is still there).
+const HOLD: Duration = Duration::from_secs(3);
+/// When a held run is killed: after its held poll, while its write-back is held.
+const KILL_WHILE_HELD_MS: (u64, u64) = (3300, 5200);
 /// The longest the last run may take to answer what is left.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the last run keeps cycling after everything is answered, so a
@@ -78,11 +88,20 @@ fn every_reply_is_on_its_case_exactly_once_after_the_host_is_killed_at_random_po
     };
 
     let mut kills_as_salesforce_wrote = 0;
+    let mut held_kills = 0;
     for life in 0..kills {
         let written = org.agent_records();
         let host = start(life);
         let at_random = Duration::from_millis(rng.between(KILL_AFTER_MS.0, KILL_AFTER_MS.1));
-        if rng.chance(2) {
+        if rng.chance(3) {
+            // The run's first two calls (its poll and its write-back) are held,
+            // then carried out after the kill; the next run starts at once.
+            org.emulator.clear_faults();
+            org.emulator.inject(Fault::latency(HOLD).times(2));
+            org.emulator.inject(Fault::latency(ORG_LATENCY).always().on(FaultTarget::Any));
+            std::thread::sleep(Duration::from_millis(rng.between(KILL_WHILE_HELD_MS.0, KILL_WHILE_HELD_MS.1)));
+            held_kills += 1;
+        } else if rng.chance(2) {
             let deadline = Instant::now() + WAIT_FOR_WRITE;
             while org.agent_records() == written && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
@@ -98,8 +117,15 @@ fn every_reply_is_on_its_case_exactly_once_after_the_host_is_killed_at_random_po
     // The last run: let it answer everything, then watch it a little longer.
     let host = start(kills);
     let settle_started = Instant::now();
+    let mut clock_moved = Instant::now();
     while !org.problems().is_empty() && settle_started.elapsed() < SETTLE_TIMEOUT {
         std::thread::sleep(Duration::from_millis(300));
+        if clock_moved.elapsed() > Duration::from_secs(2) {
+            // Writes a killed run may have left in flight can no longer land.
+            let window = u64::try_from(casebridge_guest::cycle::SETTLE_WINDOW_MS).unwrap_or(u64::MAX);
+            org.emulator.advance_clock(Duration::from_millis(window + 1000));
+            clock_moved = Instant::now();
+        }
     }
     std::thread::sleep(AFTER_SETTLED);
     host.kill();
@@ -126,7 +152,7 @@ fn every_reply_is_on_its_case_exactly_once_after_the_host_is_killed_at_random_po
         .sum();
     let unreported = (replies - email_replies).saturating_sub(usize::try_from(reported).unwrap_or(usize::MAX));
     eprintln!(
-        "crash test: seed {seed}: {kills} kills ({kills_as_salesforce_wrote} as Salesforce wrote a reply), {} cycles ({interrupted} killed mid-cycle, {failed} failed), {} customer messages and {} new cases written, {replies} agent replies on {} cases checked ({unreported} written by a run killed before it recorded them), {emails_sent} emails sent, {:.1} s ({:.1} s of it starting the host {} times)",
+        "crash test: seed {seed}: {kills} kills ({kills_as_salesforce_wrote} as Salesforce wrote a reply, {held_kills} while a write-back was held), {} cycles ({interrupted} killed mid-cycle, {failed} failed), {} customer messages and {} new cases written, {replies} agent replies on {} cases checked ({unreported} written by a run killed before it recorded them), {emails_sent} emails sent, {:.1} s ({:.1} s of it starting the host {} times)",
         cycles.len(),
         org.customer_messages,
         org.new_cases,
@@ -138,10 +164,18 @@ fn every_reply_is_on_its_case_exactly_once_after_the_host_is_killed_at_random_po
     if !problems.is_empty() {
         let log = log.lock().unwrap();
         let tail = log.iter().rev().take(60).rev().cloned().collect::<Vec<_>>().join("\n");
+        // What the connector kept: its open set, sweep keys and errors.
+        let kept: Vec<String> = casebridge::runtime::KeyValueStore::scan(&store, ORG, "")
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| ["hot", "poll"].contains(&e.key.as_str()) || e.key.starts_with("error/"))
+            .map(|e| format!("  {} = {}", e.key, e.value))
+            .collect();
         panic!(
-            "seed {seed}: {} cases are wrong:\n{}\n\nlast host log lines:\n{tail}",
+            "seed {seed}: {} cases are wrong:\n{}\n\nthe connector's state:\n{}\n\nlast host log lines:\n{tail}",
             problems.len(),
-            problems.join("\n\n")
+            problems.join("\n\n"),
+            kept.join("\n")
         );
     }
     assert_eq!(emails_sent, email_replies, "each email reply was sent once and recorded once (seed {seed})");

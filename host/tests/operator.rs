@@ -116,14 +116,13 @@ fn a_refused_instance_is_named_with_the_option_that_allows_it() {
     let credentials = emulator.credentials();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let config = write_config(dir.path(), &emulator, ORG, 60);
-    // The org logs in at `localhost`, and the emulator names its instance
-    // `127.0.0.1`: an origin the org does not allow.
-    let instance = emulator.url().trim_end_matches('/').to_string();
-    let login = instance.replace("127.0.0.1", "localhost");
+    // The org logs in on the login origin and names no instance: the
+    // instance the login answers with, on another origin, is not allowed.
+    let instance = emulator.instance_url().trim_end_matches('/').to_string();
     let text = std::fs::read_to_string(&config)
         .expect("read")
-        .replace(&format!("login_url = \"{}\"", emulator.url()), &format!("login_url = \"{login}\""));
-    assert!(text.contains(&login), "{text}");
+        .replace(&format!("instance_url = \"{}\"\n", emulator.instance_url()), "");
+    assert!(!text.contains("instance_url"), "{text}");
     std::fs::write(&config, &text).expect("write");
 
     let (ok, _, stderr) = run(&config, &credentials, &["cycle", "--org", ORG]);
@@ -241,16 +240,29 @@ async fn a_connector_out_of_memory_names_guest_memory_mb() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let mut host = host(dir.path(), &emulator, |text| text);
     host.set_limits(GuestLimits { memory_bytes: 16 << 20, deadline: Duration::from_secs(60) });
-    // Case state larger than the connector's memory: three values of 7 MiB
-    // (under the store's 8 MiB value limit) that its next cycle reads.
-    let big = format!("\"{}\"", "x".repeat(7 << 20));
-    for case in ["500000000000001AAA", "500000000000002AAA", "500000000000003AAA"] {
-        let put = casebridge::runtime::bindings::store::Write::Put(casebridge::runtime::bindings::store::Entry {
-            key: format!("case/{case}"),
-            value: big.clone(),
+    // Open conversations larger than the connector's memory: three of 7 MiB
+    // (under the store's 8 MiB value limit), all due, that its next cycle loads.
+    let cases = ["500000000000001AAA", "500000000000002AAA", "500000000000003AAA"];
+    let put = |key: String, value: String| {
+        casebridge::runtime::bindings::store::Write::Put(casebridge::runtime::bindings::store::Entry { key, value })
+    };
+    let mut writes = Vec::new();
+    for case in cases {
+        let conversation = serde_json::json!({
+            "conversation": {"id": case, "case_number": "1", "subject": null, "origin": null, "attributes": [],
+                "person": [], "company": [], "resolution": "None",
+                "parts": [{"id": "p", "source": "CaseComment", "author": "Customer", "author_name": null,
+                    "text": "x".repeat(7 << 20), "created_at": 0, "attachments": []}]},
+            "in_session": true, "last_modstamp": 0, "events": [], "agent_turns": 0, "written_state": null,
+            "involved_written": false, "handed_off": false, "pending_owner": null, "refused_update": null,
+            "topics_added": false, "changes_at": null, "next_outbox_seq": 0, "reply_to": null,
+            "last_message_id": null, "updated_at": 0
         });
-        casebridge::runtime::KeyValueStore::commit(host.store().as_ref(), ORG, None, &[], &[put]).expect("plant");
+        writes.push(put(format!("conv/{case}"), conversation.to_string()));
     }
+    let due: serde_json::Map<String, Value> = cases.iter().map(|c| (c.to_string(), Value::from(0))).collect();
+    writes.push(put("hot".into(), Value::Object(due).to_string()));
+    casebridge::runtime::KeyValueStore::commit(host.store().as_ref(), ORG, None, &[], &writes).expect("plant");
     let error = host.cycle(ORG).await.expect_err("the memory limit stops the cycle");
     assert!(matches!(error, OrgError::Stopped { stop: Stop::OutOfMemory { limit_mb: 16 }, .. }), "{error:?}");
     let message = error.to_string();

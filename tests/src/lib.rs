@@ -138,7 +138,8 @@ impl TestOrg {
     }
 
     pub fn allowed_hosts(&self) -> AllowedHosts {
-        AllowedHosts::of([self.config.login_url.as_str()]).expect("the emulator URL is valid")
+        AllowedHosts::of([self.config.login_url.as_str(), self.emulator.instance_url()])
+            .expect("the emulator URLs are valid")
     }
 
     /// A fresh connector instance for this org.

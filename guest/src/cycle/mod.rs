@@ -316,6 +316,15 @@ fn cycle<T: Transport, C: Capabilities>(
     Ok(run.report)
 }
 
+/// A page read, for moving the sweeps' keys once it is in the conversations.
+struct Progress<'a> {
+    plan: &'a poll::Plan,
+    page: &'a cases::SweepPage,
+    pending: &'a mut poll::Pending,
+    /// Salesforce's time when the page was read.
+    now: Timestamp,
+}
+
 /// A conversation loaded for this page, and what the page did to it.
 #[derive(Default)]
 struct Loaded {
@@ -362,12 +371,28 @@ impl Cycle<'_> {
         let mut agent_ids = vec![self.org.agent_user_id.clone()];
         agent_ids.extend(client.identity_user_id().and_then(|id| crate::salesforce::ids::canonical_id(&id)));
         let catalogs = std::mem::take(&mut self.catalogs);
-        let result = self.work_page(client, caps, &page, &departed, &agent_ids, &catalogs, now);
+        let progress = Progress { plan: &plan, page: &page, pending, now };
+        let result = self.work_page(client, caps, progress, &departed, &agent_ids, &catalogs);
         self.catalogs = catalogs;
         let (loaded, write_error, more_due) = result?;
 
-        // The open set, and the sweeps' progress.
-        for (id, loaded) in &loaded {
+        // The outcomes of the write-back, and the open set after them.
+        self.update_open_set(&loaded, now);
+        let mut batch = Batch::default();
+        self.stage_conversations(&loaded, &mut batch);
+        self.view.put(&mut batch, state::HOT_KEY.to_string(), &self.hot);
+        self.view.put(&mut batch, state::POLL_KEY.to_string(), &self.poll);
+        self.view.commit(caps, batch)?;
+        if let Some(error) = write_error {
+            return Err(error);
+        }
+        Ok(more_due)
+    }
+
+    /// Each loaded conversation stays in the open set with the time it next
+    /// needs a look, or leaves it.
+    fn update_open_set(&mut self, loaded: &BTreeMap<String, Loaded>, now: Timestamp) {
+        for (id, loaded) in loaded {
             let Some(case) = &loaded.state else { continue };
             let write_pending = outbox::case_update(case, self.org).is_some() || outbox::wants_topics(case, self.org);
             match session::next_look(case, write_pending, case.agent_failure.is_some(), now) {
@@ -379,18 +404,6 @@ impl Cycle<'_> {
                 }
             }
         }
-        // The page's records are in the conversations (committed before the
-        // write-back), so the keys move on even when a write failed.
-        poll::advance(&mut self.poll, pending, &plan, &page, now, overlap);
-        let mut batch = Batch::default();
-        self.stage_conversations(&loaded, &mut batch);
-        self.view.put(&mut batch, state::HOT_KEY.to_string(), &self.hot);
-        self.view.put(&mut batch, state::POLL_KEY.to_string(), &self.poll);
-        self.view.commit(caps, batch)?;
-        if let Some(error) = write_error {
-            return Err(error);
-        }
-        Ok(more_due)
     }
 
     fn stage_conversations(&self, loaded: &BTreeMap<String, Loaded>, batch: &mut Batch) {
@@ -422,17 +435,17 @@ impl Cycle<'_> {
 
     /// Steps 2–7 of a page; returns the conversations, a write-back failure
     /// to report after the outcomes are committed, and whether more are due.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    #[allow(clippy::type_complexity)]
     fn work_page<T: Transport, C: Capabilities>(
         &mut self,
         client: &mut SalesforceClient<T>,
         caps: &mut C,
-        page: &cases::SweepPage,
+        progress: Progress<'_>,
         departed: &[cases::CaseRecord],
         agent_ids: &[String],
         catalogs: &BTreeMap<&'static str, ObjectCatalog>,
-        now: Timestamp,
     ) -> Result<(BTreeMap<String, Loaded>, Option<SyncError>, bool), SyncError> {
+        let (page, now) = (progress.page, progress.now);
         let ctx = Context { org: self.org, catalogs, agent_user_ids: agent_ids, now };
         let mut loaded: BTreeMap<String, Loaded> = BTreeMap::new();
         let mut warnings = Vec::new();
@@ -532,8 +545,16 @@ impl Cycle<'_> {
             entry.changed |= !seqs.is_empty();
             sending.extend(seqs.into_iter().map(|seq| (id.clone(), seq)));
         }
+        // The page's records are in the conversations now: the sweeps' keys
+        // move on in the same commit, and the open set holds every
+        // conversation with a reply about to be sent.
+        self.update_open_set(&loaded, now);
+        let overlap = self.overlap_ms();
+        poll::advance(&mut self.poll, progress.pending, progress.plan, page, now, overlap);
         let mut batch = Batch::default();
         self.stage_conversations(&loaded, &mut batch);
+        self.view.put(&mut batch, state::HOT_KEY.to_string(), &self.hot);
+        self.view.put(&mut batch, state::POLL_KEY.to_string(), &self.poll);
         for (key, failure) in &errors_now {
             match failure {
                 Some(error) => {
@@ -840,7 +861,13 @@ fn take_turn(
     case: &mut CaseState,
     owed: Vec<String>,
 ) -> Option<StoredError> {
-    let turn = match caps.respond(&case.conversation) {
+    // The agent sees the messages it owes an answer last, after every reply
+    // already written (a message written while the agent composed its last
+    // reply is older than that reply, but that reply did not answer it).
+    let mut shown = case.conversation.clone();
+    let (answered, unanswered): (Vec<_>, Vec<_>) = shown.parts.into_iter().partition(|p| !owed.contains(&p.id));
+    shown.parts = answered.into_iter().chain(unanswered).collect();
+    let turn = match caps.respond(&shown) {
         Ok(turn) => turn,
         Err(HostFailure::Unavailable(reason)) | Err(HostFailure::Rejected(reason)) => {
             caps.log(

@@ -240,7 +240,8 @@ pub fn reply_written(case: &mut CaseState, seq: u32, outcome: &WriteOutcome, now
         WriteOutcome::Done(id) => {
             let entry = case.outbox.remove(index);
             let id = id.clone().unwrap_or_else(|| format!("{}:reply:{seq}", case.conversation.id));
-            case.conversation.parts.push(reply_part(&entry, &id, now));
+            // Salesforce stamps to the second; the poll brings the exact stamp back.
+            case.conversation.parts.push(reply_part(&entry, &id, now - now.rem_euclid(1000)));
             None
         }
         WriteOutcome::AlreadyThere => {

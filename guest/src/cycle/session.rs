@@ -71,12 +71,15 @@ pub fn apply_case(
                 case.updated_at = ctx.now;
                 return CaseChange::SessionEnded;
             }
-            if record.modstamp <= case.last_modstamp {
+            // Salesforce stamps to the second: a change in the same second as the
+            // version last read has the same stamp, so an equal stamp is read too.
+            if record.modstamp < case.last_modstamp {
                 return CaseChange::None;
             }
             case.last_modstamp = record.modstamp;
+            let before = (case.involved_written, case.written_state);
             read_write_back_fields(case, record);
-            CaseChange::Updated
+            if before == (case.involved_written, case.written_state) { CaseChange::None } else { CaseChange::Updated }
         }
         _ if owned => {
             let previous = state.take();
@@ -235,7 +238,10 @@ pub fn apply_children(ctx: &Context, case: &mut CaseState, records: &[&ChildReco
 pub fn merge_parts(case: &mut CaseState, parts: Vec<ConversationPart>, in_session: bool) -> usize {
     let mut added = 0;
     for part in parts {
-        if case.conversation.parts.iter().any(|p| p.id == part.id) {
+        if let Some(known) = case.conversation.parts.iter_mut().find(|p| p.id == part.id) {
+            // Salesforce's record is the truth about when it was written (a
+            // reply of the connector's own was noted with an estimate).
+            known.created_at = part.created_at;
             continue;
         }
         if in_session && part.author == AuthorRole::Customer {

@@ -148,6 +148,7 @@ from = "support@example.com"
 [[org]]
 name = "{name}"
 login_url = "{url}"
+instance_url = "{instance_url}"
 client_id = "{client_id}"
 client_secret_env = "{SECRET_ENV}"
 refresh_token_env = "{TOKEN_ENV}"
@@ -159,6 +160,7 @@ poll_overlap_seconds = 5
 "#,
         help_center = help_center.display(),
         url = emulator.url(),
+        instance_url = emulator.instance_url(),
         client_id = emulator.credentials().client_id,
         agent = seeded.agent_user_id.as_deref().expect("the demo seed has an agent user"),
         queue = seeded.handoff_queue_id.as_deref().expect("the demo seed has a queue"),
@@ -172,7 +174,9 @@ poll_overlap_seconds = 5
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Message {
     pub created: String,
-    /// Sorted after a customer message of the same instant.
+    /// The emulator's creation sequence (the counter part of the record's Id,
+    /// one counter for every object), for the order within one second.
+    pub sequence: String,
     pub by_agent: bool,
     pub kind: &'static str,
     pub text: String,
@@ -235,10 +239,12 @@ impl Org {
         let text = |record: &Value, field: &str| record[field].as_str().unwrap_or_default().to_string();
         let by_agent = |record: &Value| record["CreatedById"].as_str() == Some(self.integration_user.as_str());
         let mut messages = Vec::new();
-        for case in self.query(&format!("SELECT CreatedDate, Description FROM Case WHERE Id = '{case_id}'")) {
+        let sequence = |record: &Value| text(record, "Id").get(6..15).unwrap_or_default().to_string();
+        for case in self.query(&format!("SELECT Id, CreatedDate, Description FROM Case WHERE Id = '{case_id}'")) {
             if !text(&case, "Description").trim().is_empty() {
                 messages.push(Message {
                     created: text(&case, "CreatedDate"),
+                    sequence: sequence(&case),
                     by_agent: false,
                     kind: "description",
                     text: text(&case, "Description"),
@@ -257,10 +263,11 @@ impl Org {
         ];
         for (kind, object, body, filter) in children {
             let soql =
-                format!("SELECT CreatedDate, CreatedById, {body} FROM {object} WHERE ParentId = '{case_id}'{filter}");
+                format!("SELECT Id, CreatedDate, CreatedById, {body} FROM {object} WHERE ParentId = '{case_id}'{filter}");
             for record in self.query(&soql) {
                 messages.push(Message {
                     created: text(&record, "CreatedDate"),
+                    sequence: sequence(&record),
                     by_agent: by_agent(&record),
                     kind,
                     text: text(&record, body),
@@ -268,10 +275,11 @@ impl Org {
             }
         }
         for email in self
-            .query(&format!("SELECT CreatedDate, Incoming, TextBody FROM EmailMessage WHERE ParentId = '{case_id}'"))
+            .query(&format!("SELECT Id, CreatedDate, Incoming, TextBody FROM EmailMessage WHERE ParentId = '{case_id}'"))
         {
             messages.push(Message {
                 created: text(&email, "CreatedDate"),
+                sequence: sequence(&email),
                 by_agent: email["Incoming"] != json!(true),
                 kind: "email",
                 text: text(&email, "TextBody"),
@@ -325,7 +333,13 @@ impl Org {
         }
     }
 
-    /// Cases whose messages do not alternate customer → one agent reply.
+    /// Cases where a customer message went unanswered or was answered twice.
+    ///
+    /// Messages come in runs: customer messages, then agent replies. A run of
+    /// replies may be longer than one — a message written while the agent
+    /// composed its reply to the ones before gets a reply of its own, after
+    /// that one — but never longer than the run of customer messages before
+    /// it: more replies than messages is a reply posted twice.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for case_id in &self.cases {
@@ -352,9 +366,17 @@ impl Org {
                 }
                 _ => {}
             }
-            if messages.windows(2).any(|pair| pair[0].by_agent && pair[1].by_agent) {
+            let mut runs: Vec<(bool, usize)> = Vec::new();
+            for message in &messages {
+                match runs.last_mut() {
+                    Some((by_agent, length)) if *by_agent == message.by_agent => *length += 1,
+                    _ => runs.push((message.by_agent, 1)),
+                }
+            }
+            let doubled = runs.windows(2).any(|pair| !pair[0].0 && pair[1].0 && pair[1].1 > pair[0].1);
+            if doubled {
                 problems.push(format!(
-                    "case {case_id}: two agent replies in a row (a reply posted twice):\n{}",
+                    "case {case_id}: more agent replies than the customer messages before them (a reply posted twice):\n{}",
                     describe()
                 ));
             }

@@ -22,10 +22,14 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
+    /// Now, to the second: Salesforce stores datetimes without milliseconds
+    /// (`…T10:15:00.000+0000` always ends in `.000`), so records written in
+    /// one second share their stamp and are told apart by Id.
     pub(crate) fn now(&self) -> DateTime<Utc> {
         let now = Utc::now();
         let offset = chrono::Duration::nanoseconds(self.offset_nanos.load(Ordering::Relaxed));
-        now.checked_add_signed(offset).unwrap_or(now)
+        let now = now.checked_add_signed(offset).unwrap_or(now);
+        chrono::DurationRound::duration_trunc(now, chrono::Duration::seconds(1)).unwrap_or(now)
     }
 
     pub(crate) fn advance(&self, by: std::time::Duration) {

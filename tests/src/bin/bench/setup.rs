@@ -70,11 +70,12 @@ pub fn build_host(remote: &RemoteOrg, names: &[String], settings: &OrgSettings) 
     for name in names {
         write!(
             text,
-            "\n[[org]]\nname = \"{name}\"\nlogin_url = \"{url}\"\nclient_id = \"{client_id}\"\n\
+            "\n[[org]]\nname = \"{name}\"\nlogin_url = \"{url}\"\ninstance_url = \"{instance_url}\"\nclient_id = \"{client_id}\"\n\
              client_secret_env = \"{SECRET_ENV}\"\nrefresh_token_env = \"{TOKEN_ENV}\"\n\
              agent_user = \"{agent_user}\"\nhand_off = {{ queue = \"{queue}\" }}\ntopics = [\"casebridge\"]\n\
              poll_interval_seconds = {interval}\ndaily_api_budget = 100000000\n",
             url = remote.credentials.url,
+            instance_url = remote.credentials.instance_url,
             client_id = remote.credentials.client_id,
             interval = settings.poll_interval_seconds,
         )?;

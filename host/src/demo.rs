@@ -155,8 +155,8 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
 
     writeln!(
         out,
-        "\n{:<9} {:<46} {:<6} {:>7}  {:<16} {}",
-        "case", "subject", "origin", "replies", "owner now", "resolution state"
+        "\n{:<9} {:<46} {:<6} {:>7}  {:<16} resolution state",
+        "case", "subject", "origin", "replies", "owner now"
     )?;
     for (number, case) in &summary.cases {
         let subject: String = case.subject.chars().take(45).collect();

@@ -23,7 +23,8 @@ pub async fn isolated_instance() -> GuestInstance {
 use std::sync::{Arc, Mutex};
 
 use casebridge::runtime::bindings::{agent, mail, org, sync, types};
-use casebridge::runtime::{Agent, Mailer, MemoryStore};
+use casebridge::runtime::{Agent, Mailer};
+use casebridge::storage::SqliteStore;
 use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
 
 /// An agent double: hands off when asked for a person, sees "fixed" as a
@@ -89,7 +90,8 @@ pub struct TestOrg {
     pub config: org::OrgConfig,
     pub agent: Arc<ScriptedAgent>,
     pub mail: Arc<RecordingMail>,
-    pub store: Arc<MemoryStore>,
+    /// The host's real store (SQLite, in memory): its limits apply.
+    pub store: Arc<SqliteStore>,
 }
 
 impl TestOrg {
@@ -124,7 +126,7 @@ impl TestOrg {
             config,
             agent: Arc::new(ScriptedAgent::default()),
             mail: Arc::new(RecordingMail::default()),
-            store: Arc::new(MemoryStore::default()),
+            store: Arc::new(SqliteStore::in_memory().expect("an in-memory database")),
         }
     }
 
@@ -166,6 +168,13 @@ impl TestOrg {
         let mut guest = self.instance().await;
         let sync = guest.connector.casebridge_connector_sync();
         sync.call_get_conversation(&mut guest.store, &self.config, case_id).await.expect("no trap").expect("stored")
+    }
+
+    /// The failed writes and agent turns the connector keeps.
+    pub async fn errors(&self) -> Vec<sync::RecordError> {
+        let mut guest = self.instance().await;
+        let sync = guest.connector.casebridge_connector_sync();
+        sync.call_list_errors(&mut guest.store, &self.config).await.expect("no trap").expect("listed")
     }
 
     /// One field of one record, as Salesforce has it now.

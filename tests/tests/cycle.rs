@@ -204,7 +204,8 @@ async fn resolution_states_are_written_only_when_they_change() {
     assert_eq!(org.field("Case", confirmed, "FinResolutionState__c"), json!("Hard Resolution"));
     assert_eq!(org.field("Case", quiet, "FinResolutionState__c"), serde_json::Value::Null, "still within the timeout");
 
-    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    // Salesforce's clock (its `Date` header) has whole seconds: wait a second more than the timeout.
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
     let report = org.cycle().await.unwrap();
     assert!(report.state_changes >= 1, "{report:?}");
     assert_eq!(org.field("Case", quiet, "FinResolutionState__c"), json!("Soft Resolution"));

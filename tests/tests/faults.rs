@@ -165,7 +165,11 @@ enum Answer {
 /// reply once. When the connection broke, the replies may still land, so they
 /// wait — no second write, no second turn — until they can no longer land,
 /// and are then posted once.
-async fn write_back_fault_before_salesforce_loses_nothing(fault: Fault, answer: Answer, expected: fn(&SyncError) -> bool) {
+async fn write_back_fault_before_salesforce_loses_nothing(
+    fault: Fault,
+    answer: Answer,
+    expected: fn(&SyncError) -> bool,
+) {
     let (org, cases) = org_with_follow_ups().await;
     let before = org.reply_counts(&[]);
     let composites = org.emulator.counters().get("POST /composite");
@@ -185,7 +189,8 @@ async fn write_back_fault_before_salesforce_loses_nothing(fault: Fault, answer: 
 
 #[tokio::test]
 async fn a_write_back_answered_503_is_sent_again_next_cycle_and_posted_once() {
-    write_back_fault_before_salesforce_loses_nothing(Fault::error(503), Answer::Given, |e| is_server_error(503)(e)).await;
+    write_back_fault_before_salesforce_loses_nothing(Fault::error(503), Answer::Given, |e| is_server_error(503)(e))
+        .await;
 }
 
 #[tokio::test]

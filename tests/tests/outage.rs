@@ -80,7 +80,10 @@ async fn changes_made_during_a_three_hour_outage_are_all_answered_by_the_next_cy
     // clock: the watermark is that moment minus the overlap.
     let overlap_ms = i64::from(org.config.poll_overlap_seconds) * 1000;
     let watermark = report.watermark.expect("a watermark after a poll");
-    assert!(watermark >= last_change.timestamp_millis() - overlap_ms, "three hours on in Salesforce's time: {report:?}");
+    assert!(
+        watermark >= last_change.timestamp_millis() - overlap_ms,
+        "three hours on in Salesforce's time: {report:?}"
+    );
     assert!(watermark <= org.emulator.now().timestamp_millis() - overlap_ms + 1000, "{report:?}");
     for case_id in &followed_up {
         assert_eq!(questions_on(&org, case_id), 1, "case {case_id}: the follow-up is answered once: {report:?}");

@@ -131,8 +131,8 @@ async fn the_kept_session_is_never_stored_in_plain_text() {
     let org = TestOrg::demo();
     org.cycle().await.expect("a cycle");
     let store = org.store.clone();
-    let values = casebridge::runtime::KeyValueStore::scan(store.as_ref(), &org.config.name, "")
-        .expect("the store can be read");
+    let values =
+        casebridge::runtime::KeyValueStore::scan(store.as_ref(), &org.config.name, "").expect("the store can be read");
     let session = values.iter().find(|e| e.key == "session").expect("a session is kept");
     assert!(!session.value.contains("http"), "the instance URL is sealed too: {}", session.value);
     for entry in &values {
@@ -143,7 +143,8 @@ async fn the_kept_session_is_never_stored_in_plain_text() {
 #[tokio::test]
 async fn salesforce_ahead_of_the_host_still_resolves_quiet_cases_on_its_own_clock() {
     let mut org = TestOrg::demo();
-    org.config.resolution_timeouts = types::Timeouts { soft_resolution_after_ms: 3_600_000, abandoned_after_ms: 3_600_000 };
+    org.config.resolution_timeouts =
+        types::Timeouts { soft_resolution_after_ms: 3_600_000, abandoned_after_ms: 3_600_000 };
     // Salesforce's clock is three hours ahead of the host's.
     org.emulator.advance_clock(Duration::from_secs(3 * 3600));
     org.cycle().await.expect("the first cycle answers");
@@ -170,4 +171,74 @@ async fn a_conversation_is_found_by_its_id_in_every_written_form() {
     }
     let refused = sync.call_get_conversation(&mut guest.store, &org.config, "500 OR 1=1").await.expect("no trap");
     assert!(matches!(refused, Err(casebridge::runtime::bindings::org::SyncError::InvalidConfig(_))), "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_write_that_lands_after_the_host_died_is_not_posted_again_by_the_next_one() {
+    let org = TestOrg::demo();
+    org.cycle().await.expect("the first cycle");
+    let case_id = org.emulator.seeded().agent_case_ids[0].clone();
+    org.customer_writes(&case_id, "How do I export my data?");
+    // The poll and the write-back are each held three seconds; the org
+    // carries them out although the client is gone, as Salesforce does.
+    org.emulator.inject(Fault::latency(Duration::from_secs(3)).times(2));
+    let died = tokio::time::timeout(Duration::from_millis(4500), org.cycle()).await;
+    assert!(died.is_err(), "the host died during its held write-back");
+    // A new host starts at once: the write may still land, so it waits.
+    let asked = org.agent.seen.lock().unwrap().len();
+    let restarted = org.cycle().await.expect("the restarted host's cycle");
+    assert_eq!(restarted.replies_posted, 0, "{restarted:?}");
+    assert_eq!(org.agent.seen.lock().unwrap().len(), asked, "no second turn for the same message");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(org.replies_on(&case_id).len(), 2, "the held write landed after the host died");
+    let settled = org.cycle().await.expect("the held reply comes back through the poll");
+    assert_eq!(settled.replies_posted, 0, "{settled:?}");
+    org.pass_settle_window();
+    let later = org.cycle().await.expect("after the settle window");
+    assert_eq!(later.replies_posted, 0, "{later:?}");
+    assert_answered_once_each(&org, &case_id);
+}
+
+#[tokio::test]
+async fn a_failing_agent_shows_in_the_errors_until_it_answers_again() {
+    let org = TestOrg::demo();
+    // An agent that answers nonsense: every turn is refused.
+    let broken = std::sync::Arc::new(BrokenAgent);
+    let capabilities = casebridge::runtime::Capabilities { agent: broken, ..org.capabilities() };
+    let mut guest = casebridge_tests::runtime()
+        .instantiate(capabilities, org.allowed_hosts(), casebridge::runtime::GuestLimits::default())
+        .await
+        .expect("instantiates");
+    let report = guest
+        .connector
+        .casebridge_connector_sync()
+        .call_run_cycle(&mut guest.store, &org.config)
+        .await
+        .expect("no trap")
+        .expect("the cycle itself succeeds");
+    assert!(
+        report.errors.iter().any(|e| e.operation == "agent turn" && e.reason.message.contains("not a turn")),
+        "{report:?}"
+    );
+    let listed = org.errors().await;
+    assert!(listed.iter().any(|e| e.operation == "agent turn"), "{listed:?}");
+    // The agent works again: the turns are taken and the errors are gone.
+    let report = org.cycle().await.expect("a cycle with a working agent");
+    assert!(report.replies_posted > 0, "{report:?}");
+    assert!(!org.errors().await.iter().any(|e| e.operation == "agent turn"));
+}
+
+struct BrokenAgent;
+
+#[async_trait::async_trait]
+impl casebridge::runtime::Agent for BrokenAgent {
+    async fn respond(
+        &self,
+        _org: &str,
+        _conversation: types::Conversation,
+    ) -> Result<casebridge::runtime::bindings::agent::Turn, casebridge::runtime::bindings::agent::AgentError> {
+        Err(casebridge::runtime::bindings::agent::AgentError::InvalidTurn(
+            "the webhook answered a body that is not a turn".into(),
+        ))
+    }
 }

@@ -383,6 +383,7 @@ impl Cycle<'_> {
         self.view.put(&mut batch, state::HOT_KEY.to_string(), &self.hot);
         self.view.put(&mut batch, state::POLL_KEY.to_string(), &self.poll);
         self.view.commit(caps, batch)?;
+        self.view.forget(state::CONVERSATION_PREFIX);
         if let Some(error) = write_error {
             return Err(error);
         }
@@ -1011,7 +1012,10 @@ mod tests {
         assert!(!host.store.keys().any(|k| k.starts_with(state::CONVERSATION_PREFIX)));
         let poll: PollState = serde_json::from_str(&host.store[state::POLL_KEY]).unwrap();
         let salesforce_now = 1_700_000_000_000 + 500;
-        assert!((poll.cases.stamp - (salesforce_now - 120_000)).abs() < 1000, "caught up by Salesforce's clock: {poll:?}");
+        assert!(
+            (poll.cases.stamp - (salesforce_now - 120_000)).abs() < 1000,
+            "caught up by Salesforce's clock: {poll:?}"
+        );
     }
 
     #[test]
@@ -1042,7 +1046,10 @@ mod tests {
                 }
                 self.0.commit(expect, writes)
             }
-            fn respond(&mut self, c: &crate::model::Conversation) -> Result<crate::capabilities::AgentTurn, HostFailure> {
+            fn respond(
+                &mut self,
+                c: &crate::model::Conversation,
+            ) -> Result<crate::capabilities::AgentTurn, HostFailure> {
                 self.0.respond(c)
             }
             fn send_mail(&mut self, k: &str, m: &OutgoingEmail) -> Result<crate::capabilities::SentEmail, HostFailure> {

@@ -8,31 +8,13 @@ use crate::catalog;
 use crate::model::{Conversation, ObjectCatalog, OrgConfig, ResolutionState, Timestamp};
 use crate::salesforce::client::SalesforceClient;
 use crate::salesforce::describe::parse_describe;
+use crate::salesforce::directory;
 use crate::salesforce::transport::Transport;
 
 use super::state::{self, Batch, CaseState, Delivery, StateView, StoredError, Summary};
 use super::{CATALOG_OBJECTS, SyncError, with_budget};
 
-fn text(record: &Value, field: &str) -> Option<String> {
-    record.get(field).and_then(Value::as_str).map(str::to_string)
-}
-
-/// A user who can own cases.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserChoice {
-    pub id: String,
-    pub name: String,
-    pub username: String,
-    pub email: Option<String>,
-}
-
-/// A queue that handles cases.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueChoice {
-    pub id: String,
-    pub name: String,
-    pub developer_name: String,
-}
+pub use crate::salesforce::directory::{QueueChoice, UserChoice};
 
 /// A known conversation in brief.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,30 +28,13 @@ pub struct ConversationSummary {
     pub updated_at: Timestamp,
 }
 
-/// Users who can own cases: active standard users (guests, portal and automated users cannot).
-pub const ASSIGNABLE_USERS_SOQL: &str =
-    "SELECT Id, Name, Username, Email FROM User WHERE IsActive = true AND UserType = 'Standard' ORDER BY Name";
-
-/// Queues that handle cases.
-pub const CASE_QUEUES_SOQL: &str = "SELECT Id, Name, DeveloperName FROM Group WHERE Type = 'Queue' AND Id IN (SELECT QueueId FROM QueueSobject WHERE SobjectType = 'Case') ORDER BY Name";
-
 pub fn list_users<T: Transport>(
     org: &OrgConfig,
     transport: T,
     caps: &mut impl Capabilities,
 ) -> Result<Vec<UserChoice>, SyncError> {
-    let (records, _, _) = with_budget(org, transport, caps, |client, _| Ok(client.query(ASSIGNABLE_USERS_SOQL)?))?;
-    Ok(records
-        .iter()
-        .filter_map(|r| {
-            Some(UserChoice {
-                id: text(r, "Id")?,
-                name: text(r, "Name").unwrap_or_default(),
-                username: text(r, "Username").unwrap_or_default(),
-                email: text(r, "Email"),
-            })
-        })
-        .collect())
+    let (users, _, _) = with_budget(org, transport, caps, |client, _| Ok(directory::assignable_users(client)?))?;
+    Ok(users)
 }
 
 pub fn list_queues<T: Transport>(
@@ -77,17 +42,8 @@ pub fn list_queues<T: Transport>(
     transport: T,
     caps: &mut impl Capabilities,
 ) -> Result<Vec<QueueChoice>, SyncError> {
-    let (records, _, _) = with_budget(org, transport, caps, |client, _| Ok(client.query(CASE_QUEUES_SOQL)?))?;
-    Ok(records
-        .iter()
-        .filter_map(|r| {
-            Some(QueueChoice {
-                id: text(r, "Id")?,
-                name: text(r, "Name").unwrap_or_default(),
-                developer_name: text(r, "DeveloperName").unwrap_or_default(),
-            })
-        })
-        .collect())
+    let (queues, _, _) = with_budget(org, transport, caps, |client, _| Ok(directory::case_queues(client)?))?;
+    Ok(queues)
 }
 
 /// A fresh catalog of `object` from describe: every field synced.

@@ -310,6 +310,13 @@ impl StateView {
         Ok(out)
     }
 
+    /// Forget what was read under `prefix` (a page's conversations, once
+    /// committed), so a cycle's memory stays bounded by one page. A key read
+    /// again is read from the store, and expected as read then.
+    pub fn forget(&mut self, prefix: &str) {
+        self.seen.retain(|key, _| !key.starts_with(prefix));
+    }
+
     /// Stage `value` under `key` in `batch` unless the store already holds exactly it.
     pub fn put<T: Serialize>(&self, batch: &mut Batch, key: String, value: &T) {
         // Serializing the connector's own plain data types cannot fail.

@@ -5,7 +5,9 @@
 pub mod cases;
 pub mod client;
 pub mod describe;
+pub mod directory;
 pub mod escape;
 pub mod ids;
+pub mod rich_text;
 pub mod session;
 pub mod transport;

@@ -194,12 +194,12 @@ impl BuiltinAgent {
             || (asked_if_solved && (intent::affirms(latest) || intent::only_acknowledges(latest)))
         {
             return Ok(turn(Action::Solved(Some(format!(
-                "{greeting}\n\nGreat to hear it's sorted! I'll close this case now. If anything else comes up, just write to us again."
+                "{greeting}\n\nGreat to hear it's sorted! I've marked your issue as solved. If anything else comes up, just reply here."
             )))));
         }
         if !reading.replies.is_empty() && intent::only_acknowledges(latest) {
             return Ok(turn(Action::Ask(format!(
-                "{greeting}\n\nYou're welcome! {DID_IT_HELP} If it did, I'll close this case; if not, tell me what still happens."
+                "{greeting}\n\nYou're welcome! {DID_IT_HELP} If it did, there is nothing more to do; if not, tell me what still happens."
             ))));
         }
         if reading.replies.len() >= MAX_AGENT_REPLIES {

@@ -262,8 +262,9 @@ impl Org {
             ("post comment", "FeedComment", "CommentBody", ""),
         ];
         for (kind, object, body, filter) in children {
-            let soql =
-                format!("SELECT Id, CreatedDate, CreatedById, {body} FROM {object} WHERE ParentId = '{case_id}'{filter}");
+            let soql = format!(
+                "SELECT Id, CreatedDate, CreatedById, {body} FROM {object} WHERE ParentId = '{case_id}'{filter}"
+            );
             for record in self.query(&soql) {
                 messages.push(Message {
                     created: text(&record, "CreatedDate"),
@@ -274,9 +275,9 @@ impl Org {
                 });
             }
         }
-        for email in self
-            .query(&format!("SELECT Id, CreatedDate, Incoming, TextBody FROM EmailMessage WHERE ParentId = '{case_id}'"))
-        {
+        for email in self.query(&format!(
+            "SELECT Id, CreatedDate, Incoming, TextBody FROM EmailMessage WHERE ParentId = '{case_id}'"
+        )) {
             messages.push(Message {
                 created: text(&email, "CreatedDate"),
                 sequence: sequence(&email),

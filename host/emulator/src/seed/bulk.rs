@@ -209,15 +209,21 @@ impl Timing {
         Ok(Timing { start: now - history, now, slot, messages })
     }
 
+    /// When case `case` opens, to the second as Salesforce stamps records
+    /// (records of one second are told apart by Id, in creation order).
     fn opened(&self, case: usize) -> DateTime<Utc> {
-        self.start + Duration::milliseconds(self.slot * case as i64)
+        to_the_second(self.start + Duration::milliseconds(self.slot * case as i64))
     }
 
     /// Message `k` (0-based) of the case opened at `opened`.
     fn message(&self, opened: DateTime<Utc>, k: usize) -> DateTime<Utc> {
         let gap = REPLY_GAP.min((self.now - opened) / (self.messages as i32 + 1));
-        opened + gap * (k as i32 + 1)
+        to_the_second(opened + gap * (k as i32 + 1))
     }
+}
+
+fn to_the_second(at: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::DurationRound::duration_trunc(at, Duration::seconds(1)).unwrap_or(at)
 }
 
 struct Seeder<'a> {

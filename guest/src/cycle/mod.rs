@@ -187,7 +187,7 @@ pub fn run_cycle<T: Transport, C: Capabilities>(
     transport: T,
     caps: &mut C,
 ) -> Result<CycleReport, SyncError> {
-    validate(org)?;
+    let org = &validate(org)?;
     let (mut report, calls, usage) = with_budget(org, transport, caps, |client, caps| cycle(org, client, caps))?;
     report.api_calls = calls;
     report.api_usage = usage;
@@ -215,17 +215,20 @@ fn prune_usage(caps: &mut impl Capabilities) -> Result<(), SyncError> {
     StateView::default().commit(caps, batch)
 }
 
-fn validate(org: &OrgConfig) -> Result<(), SyncError> {
-    let id_ok = |id: &str| crate::salesforce::ids::canonical_id(id).is_some();
-    if !id_ok(&org.agent_user_id) {
-        return Err(SyncError::InvalidConfig(format!("agent user `{}` is not a Salesforce Id", org.agent_user_id)));
-    }
-    if !id_ok(org.hand_off.owner_id()) {
-        return Err(SyncError::InvalidConfig(format!(
-            "hand-off owner `{}` is not a Salesforce Id",
-            org.hand_off.owner_id()
-        )));
-    }
+/// The org's settings checked, with its Ids in their 18-character form
+/// (the configuration may give 15 characters or any letter case).
+fn validate(org: &OrgConfig) -> Result<OrgConfig, SyncError> {
+    use crate::salesforce::ids::canonical_id;
+    let agent_user_id = canonical_id(org.agent_user_id.trim()).ok_or_else(|| {
+        SyncError::InvalidConfig(format!("agent user `{}` is not a Salesforce Id", org.agent_user_id))
+    })?;
+    let owner = canonical_id(org.hand_off.owner_id().trim()).ok_or_else(|| {
+        SyncError::InvalidConfig(format!("hand-off owner `{}` is not a Salesforce Id", org.hand_off.owner_id()))
+    })?;
+    let hand_off = match org.hand_off {
+        crate::model::HandOffTarget::Queue(_) => crate::model::HandOffTarget::Queue(owner),
+        crate::model::HandOffTarget::User(_) => crate::model::HandOffTarget::User(owner),
+    };
     for field in [&org.involved_field, &org.resolution_state_field] {
         if !cases::is_field_name(field) {
             return Err(SyncError::InvalidConfig(format!("`{field}` is not a field API name")));
@@ -234,7 +237,7 @@ fn validate(org: &OrgConfig) -> Result<(), SyncError> {
     if org.api_version.is_empty() || !org.api_version.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(SyncError::InvalidConfig(format!("API version `{}` is not like 62.0", org.api_version)));
     }
-    Ok(())
+    Ok(OrgConfig { agent_user_id, hand_off, ..org.clone() })
 }
 
 /// The catalogs of Case, Contact and Account, read from describe (and

@@ -421,7 +421,6 @@ pub fn split_reply(body: &str, limit: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Conversation;
     use crate::salesforce::cases::RecordAuthor;
 
     #[test]
@@ -442,17 +441,7 @@ mod tests {
     }
 
     fn state() -> CaseState {
-        let mut case: CaseState = serde_json::from_value(serde_json::json!({
-            "conversation": serde_json::to_value(Conversation {
-                id: "500000000000001AAA".into(), case_number: "1".into(), subject: None, origin: None,
-                attributes: vec![], person: vec![], company: vec![], parts: vec![], resolution: ResolutionState::None,
-            }).unwrap(),
-            "in_session": true, "last_modstamp": 0, "events": [], "agent_turns": 0, "written_state": null,
-            "involved_written": false, "handed_off": false, "pending_owner": null, "refused_update": null,
-            "topics_added": false, "changes_at": null, "next_outbox_seq": 0, "reply_to": null,
-            "last_message_id": null, "updated_at": 0
-        }))
-        .unwrap();
+        let mut case = CaseState::with_parts(vec![]);
         add_reply(&mut case, ReplyKind::CaseComment, "Same words", 1_000);
         add_reply(&mut case, ReplyKind::CaseComment, "Same words", 1_000);
         case

@@ -122,27 +122,12 @@ fn start_session(
         parts,
         resolution: ResolutionState::None,
     };
-    let mut case = CaseState {
-        conversation,
-        in_session: true,
-        last_modstamp: record.modstamp,
-        events: Vec::new(),
-        covered,
-        agent_turns: 0,
-        written_state: None,
-        involved_written: false,
-        handed_off: false,
-        pending_owner: None,
-        refused_update: None,
-        topics_added: false,
-        changes_at: None,
-        next_outbox_seq: next_seq,
-        outbox,
-        reply_to: reply_to.or_else(|| record.contact_email.clone()).or_else(|| record.supplied_email.clone()),
-        last_message_id,
-        agent_failure: None,
-        updated_at: ctx.now,
-    };
+    let mut case = CaseState::new(conversation, record.modstamp, ctx.now);
+    case.covered = covered;
+    case.outbox = outbox;
+    case.next_outbox_seq = next_seq;
+    case.reply_to = reply_to.or_else(|| record.contact_email.clone()).or_else(|| record.supplied_email.clone());
+    case.last_message_id = last_message_id;
     read_write_back_fields(&mut case, record);
     let existing: Vec<ConversationPart> = std::mem::take(&mut case.conversation.parts);
     merge_parts(&mut case, existing, false);
@@ -370,37 +355,7 @@ mod tests {
     }
 
     fn case(parts: Vec<ConversationPart>) -> CaseState {
-        CaseState {
-            conversation: Conversation {
-                id: "500000000000001AAA".into(),
-                case_number: "1".into(),
-                subject: None,
-                origin: None,
-                attributes: vec![],
-                person: vec![],
-                company: vec![],
-                parts,
-                resolution: ResolutionState::None,
-            },
-            in_session: true,
-            last_modstamp: 0,
-            events: vec![],
-            covered: Default::default(),
-            agent_turns: 0,
-            written_state: None,
-            involved_written: false,
-            handed_off: false,
-            pending_owner: None,
-            refused_update: None,
-            topics_added: false,
-            changes_at: None,
-            next_outbox_seq: 0,
-            outbox: vec![],
-            reply_to: None,
-            last_message_id: None,
-            agent_failure: None,
-            updated_at: 0,
-        }
+        CaseState::with_parts(parts)
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::capabilities::Capabilities;
 use crate::catalog;
-use crate::model::{Conversation, ObjectCatalog, OrgConfig, ResolutionState, Timestamp};
+use crate::model::{Conversation, ObjectCatalog, OrgConfig};
 use crate::salesforce::client::SalesforceClient;
 use crate::salesforce::describe::parse_describe;
 use crate::salesforce::directory;
@@ -17,16 +17,7 @@ use super::{CATALOG_OBJECTS, SyncError, with_budget};
 pub use crate::salesforce::directory::{QueueChoice, UserChoice};
 
 /// A known conversation in brief.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConversationSummary {
-    pub case_id: String,
-    pub case_number: String,
-    pub subject: Option<String>,
-    pub resolution: ResolutionState,
-    pub parts: u32,
-    pub handed_off: bool,
-    pub updated_at: Timestamp,
-}
+pub use super::state::Summary as ConversationSummary;
 
 pub fn list_users<T: Transport>(
     org: &OrgConfig,
@@ -135,15 +126,7 @@ pub fn list_conversations(caps: &mut impl Capabilities) -> Result<Vec<Conversati
     state::for_each_entry(caps, state::SUMMARY_PREFIX, &mut |key, text| {
         let summary: Summary = serde_json::from_str(&text)
             .map_err(|e| SyncError::Storage(format!("the stored value `{key}` cannot be read ({e})")))?;
-        summaries.push(ConversationSummary {
-            case_id: summary.case_id,
-            case_number: summary.case_number,
-            subject: summary.subject,
-            resolution: summary.resolution,
-            parts: summary.parts,
-            handed_off: summary.handed_off,
-            updated_at: summary.updated_at,
-        });
+        summaries.push(summary);
         Ok(())
     })?;
     Ok(summaries)

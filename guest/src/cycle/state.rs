@@ -151,8 +151,51 @@ pub struct CaseState {
 }
 
 impl CaseState {
+    /// A conversation that has just started its session: nothing answered,
+    /// written or pending yet.
+    pub fn new(conversation: Conversation, last_modstamp: Timestamp, now: Timestamp) -> Self {
+        CaseState {
+            conversation,
+            in_session: true,
+            last_modstamp,
+            events: Vec::new(),
+            covered: BTreeSet::new(),
+            agent_turns: 0,
+            written_state: None,
+            involved_written: false,
+            handed_off: false,
+            pending_owner: None,
+            refused_update: None,
+            topics_added: false,
+            changes_at: None,
+            next_outbox_seq: 0,
+            outbox: Vec::new(),
+            reply_to: None,
+            last_message_id: None,
+            agent_failure: None,
+            updated_at: now,
+        }
+    }
+
     pub fn id(&self) -> &str {
         &self.conversation.id
+    }
+
+    /// A conversation of case `500000000000001AAA` with these parts, for tests.
+    #[cfg(test)]
+    pub fn with_parts(parts: Vec<crate::model::ConversationPart>) -> Self {
+        let conversation = Conversation {
+            id: "500000000000001AAA".into(),
+            case_number: "1".into(),
+            subject: None,
+            origin: None,
+            attributes: vec![],
+            person: vec![],
+            company: vec![],
+            parts,
+            resolution: ResolutionState::None,
+        };
+        CaseState::new(conversation, 0, 0)
     }
 
     /// The conversation in brief.

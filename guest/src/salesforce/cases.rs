@@ -297,27 +297,13 @@ pub fn read_departures<T: Transport>(
     since: Timestamp,
     fields: &WriteBackFields,
 ) -> Result<Vec<CaseRecord>, ClientError> {
-    let queries: Vec<(String, String)> = case_ids
-        .chunks(IDS_PER_QUERY)
-        .enumerate()
-        .map(|(i, chunk)| {
-            (
-                format!("departed{i}"),
-                format!(
-                    "SELECT Id, CaseNumber, OwnerId, IsClosed, SystemModstamp FROM Case WHERE Id IN ({}) AND (OwnerId != {} OR IsClosed = true) AND SystemModstamp >= {}",
-                    quoted_ids(chunk),
-                    soql_quoted(agent_user_id),
-                    soql_datetime(since)
-                ),
-            )
-        })
-        .collect();
-    Ok(client
-        .query_many(&queries)?
-        .into_iter()
-        .flat_map(|(_, records)| records)
-        .filter_map(|r| parse_case(&r, fields))
-        .collect())
+    let owner = soql_quoted(agent_user_id);
+    let since = soql_datetime(since);
+    cases_by_id(client, case_ids, fields, |ids| {
+        format!(
+            "SELECT Id, CaseNumber, OwnerId, IsClosed, SystemModstamp FROM Case WHERE Id IN ({ids}) AND (OwnerId != {owner} OR IsClosed = true) AND SystemModstamp >= {since}"
+        )
+    })
 }
 
 /// Full records of these cases (for cases whose new children arrived before
@@ -328,12 +314,21 @@ pub fn read_cases<T: Transport>(
     case_ids: &[String],
     fields: &WriteBackFields,
 ) -> Result<Vec<CaseRecord>, ClientError> {
+    cases_by_id(client, case_ids, fields, |ids| format!("SELECT {select} FROM Case WHERE Id IN ({ids})"))
+}
+
+/// The cases a query per [`IDS_PER_QUERY`] Ids finds (`soql` gets the quoted
+/// Id list), five queries per call.
+fn cases_by_id<T: Transport>(
+    client: &mut SalesforceClient<T>,
+    case_ids: &[String],
+    fields: &WriteBackFields,
+    soql: impl Fn(&str) -> String,
+) -> Result<Vec<CaseRecord>, ClientError> {
     let queries: Vec<(String, String)> = case_ids
         .chunks(IDS_PER_QUERY)
         .enumerate()
-        .map(|(i, chunk)| {
-            (format!("cases{i}"), format!("SELECT {select} FROM Case WHERE Id IN ({})", quoted_ids(chunk)))
-        })
+        .map(|(i, chunk)| (format!("cases{i}"), soql(&quoted_ids(chunk))))
         .collect();
     Ok(client
         .query_many(&queries)?

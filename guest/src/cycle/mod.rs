@@ -163,22 +163,41 @@ pub fn with_budget<T: Transport, C: Capabilities, R>(
         other => other,
     });
     let spent = client.calls();
-    let mut batch = Batch::default();
-    if spent > 0 {
-        view.put(&mut batch, state::usage_key(&day), &DailyUsage { calls: usage.calls.saturating_add(spent) });
-    }
-    if let Some(session) = client.new_session() {
-        view.put(
-            &mut batch,
-            state::SESSION_KEY.to_string(),
-            &crate::salesforce::session::seal(session, &org.credentials),
-        );
-    }
+    let sealed = client.new_session().map(|session| crate::salesforce::session::seal(session, &org.credentials));
     // The bookkeeping is committed even when the work failed: calls were spent.
-    let kept = view.commit(caps, batch);
+    let kept = keep_bookkeeping(caps, &day, spent, sealed);
     let value = outcome?;
     kept?;
     Ok((value, spent, client.last_usage()))
+}
+
+/// Add `spent` calls to the day's count and keep a new session. Another
+/// process may count its own calls at the same moment (`setup users` while
+/// `run` cycles): a conflict is read again and added again, a few times.
+fn keep_bookkeeping(
+    caps: &mut impl Capabilities,
+    day: &str,
+    spent: u32,
+    sealed: Option<String>,
+) -> Result<(), SyncError> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        let mut view = StateView::default();
+        let mut batch = Batch::default();
+        if spent > 0 {
+            let usage: DailyUsage = view.load(caps, &state::usage_key(day))?.unwrap_or_default();
+            view.put(&mut batch, state::usage_key(day), &DailyUsage { calls: usage.calls.saturating_add(spent) });
+        }
+        if let Some(sealed) = &sealed {
+            // The newest session wins; no other writer's is worth keeping over it.
+            batch.put_unchecked(state::SESSION_KEY.to_string(), sealed);
+        }
+        match view.commit(caps, batch) {
+            Err(SyncError::Storage(_)) if attempt < ATTEMPTS => attempt += 1,
+            outcome => return outcome,
+        }
+    }
 }
 
 /// Run one full cycle for an org.
@@ -296,6 +315,7 @@ fn cycle<T: Transport, C: Capabilities>(
     );
     migrate::from_v1(caps, &mut view, i64::from(org.poll_overlap_seconds) * 1000)?;
     let poll: PollState = view.load(caps, state::POLL_KEY)?.unwrap_or_default();
+    client.prefer_server_offset(poll.clock_offset_ms);
     let hot: HotIndex = view.load(caps, state::HOT_KEY)?.unwrap_or_default();
     let mut run = Cycle {
         org,

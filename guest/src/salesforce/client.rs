@@ -378,8 +378,10 @@ pub struct SalesforceClient<T: Transport> {
     identity_user_id: Option<String>,
     /// Whether the session was obtained by this client (and should be kept).
     session_is_new: bool,
-    /// Salesforce's clock minus the local clock (ms), from the last `Date` header.
+    /// Salesforce's clock minus the local clock (ms): an estimate inside `server_offset_bounds`.
     server_offset_ms: Option<i64>,
+    /// The offsets every `Date` header so far allows (ms, inclusive), narrowed answer by answer.
+    server_offset_bounds: Option<(i64, i64)>,
 }
 
 /// An access token and the instance it is for: what the token answer gives,
@@ -463,6 +465,7 @@ impl<T: Transport> SalesforceClient<T> {
             identity_user_id: None,
             session_is_new: false,
             server_offset_ms: None,
+            server_offset_bounds: None,
         }
     }
 
@@ -486,11 +489,33 @@ impl<T: Transport> SalesforceClient<T> {
         self.server_offset_ms.map(|offset| local_now().saturating_add(offset))
     }
 
-    /// Remembers how far Salesforce's clock is from ours. The header names
-    /// whole seconds; half a second is added, the middle of the second it names.
-    fn note_server_time(&mut self, response: &HttpResponse) {
-        if let Some(server) = response.header("Date").and_then(wire::parse_http_date) {
-            self.server_offset_ms = Some(server + 500 - local_now());
+    /// Remembers how far Salesforce's clock is from ours. A header names a
+    /// whole second, stamped somewhere between sending and receiving, so it
+    /// bounds the offset to an interval; intervals are intersected and the
+    /// estimate moves only when it falls outside them. A steady estimate
+    /// keeps Salesforce's time moving forward from cycle to cycle, which a
+    /// fresh guess per answer (jumping by up to a second) would not.
+    fn note_server_time(&mut self, response: &HttpResponse, sent_at: crate::model::Timestamp) {
+        let Some(server) = response.header("Date").and_then(wire::parse_http_date) else { return };
+        let received_at = local_now();
+        let allowed = (server - received_at, server + 999 - sent_at.min(received_at));
+        let bounds = match self.server_offset_bounds {
+            Some((low, high)) if low.max(allowed.0) <= high.min(allowed.1) => (low.max(allowed.0), high.min(allowed.1)),
+            // No overlap: a clock was set in between; start again from this answer.
+            _ => allowed,
+        };
+        self.server_offset_bounds = Some(bounds);
+        if !self.server_offset_ms.is_some_and(|offset| (bounds.0..=bounds.1).contains(&offset)) {
+            self.server_offset_ms = Some(bounds.0 + (bounds.1 - bounds.0) / 2);
+        }
+    }
+
+    /// Keeps an earlier cycle's offset while every answer so far allows it,
+    /// so the time Salesforce is taken to be does not step back between cycles.
+    /// Before any answer it is taken as it is, until an answer rules it out.
+    pub fn prefer_server_offset(&mut self, earlier: i64) {
+        if self.server_offset_bounds.is_none_or(|(low, high)| (low..=high).contains(&earlier)) {
+            self.server_offset_ms = Some(earlier);
         }
     }
 
@@ -576,11 +601,12 @@ impl<T: Transport> SalesforceClient<T> {
             body: Some(form.into_bytes()),
         };
         self.token_calls += 1;
+        let sent_at = local_now();
         let response = self
             .transport
             .send(&request)
             .map_err(|error| self.transport_error("token request", &request.url, error))?;
-        self.note_server_time(&response);
+        self.note_server_time(&response, sent_at);
 
         if (200..300).contains(&response.status) {
             // The body holds the access token: no error below quotes it.
@@ -1012,12 +1038,13 @@ impl<T: Transport> SalesforceClient<T> {
         };
 
         self.calls += 1;
+        let sent_at = local_now();
         let response =
             self.transport.send(&request).map_err(|error| self.transport_error(call.label, &request.url, error))?;
         if let Some(usage) = response.header("Sforce-Limit-Info").and_then(parse_limit_info) {
             self.last_usage = Some(usage);
         }
-        self.note_server_time(&response);
+        self.note_server_time(&response, sent_at);
         Ok(response)
     }
 

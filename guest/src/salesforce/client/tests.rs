@@ -908,3 +908,40 @@ fn failed_subresponse_becomes_a_salesforce_error() {
     );
     assert!(error.is_retryable());
 }
+
+/// An answer stamped with Salesforce's clock `ahead_ms` ahead of ours.
+fn token_dated(ahead_ms: i64) -> HttpResponse {
+    let server = chrono::DateTime::from_timestamp_millis(local_now() + ahead_ms).unwrap();
+    HttpResponse::new(200, token(ACCESS))
+        .with_header("Content-Type", "application/json")
+        .with_header("Date", &server.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+}
+
+#[test]
+fn salesforce_time_is_read_from_the_date_header_to_within_a_second() {
+    let mut client = client(ScriptedTransport::new().answer(token_dated(90_000)));
+    client.authenticate().unwrap();
+    let offset = client.server_offset().unwrap();
+    assert!((89_000..=91_000).contains(&offset), "{offset}");
+}
+
+#[test]
+fn an_earlier_offset_is_kept_while_the_headers_allow_it_so_time_does_not_step_back() {
+    let mut client = client(ScriptedTransport::new().answer(token_dated(90_000)));
+    client.authenticate().unwrap();
+    let (low, high) = client.server_offset_bounds.unwrap();
+    client.prefer_server_offset(high);
+    assert_eq!(client.server_offset(), Some(high), "an offset the header allows is kept");
+    client.prefer_server_offset(low - 5_000);
+    assert_eq!(client.server_offset(), Some(high), "one it rules out is not");
+}
+
+#[test]
+fn an_earlier_offset_stands_before_any_answer_and_falls_when_one_rules_it_out() {
+    let mut client = client(ScriptedTransport::new().answer(token_dated(90_000)));
+    client.prefer_server_offset(0);
+    assert_eq!(client.server_offset(), Some(0));
+    client.authenticate().unwrap();
+    let offset = client.server_offset().unwrap();
+    assert!((89_000..=91_000).contains(&offset), "{offset}");
+}

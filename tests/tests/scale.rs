@@ -63,10 +63,10 @@ async fn a_first_poll_of_5000_cases_with_feeds_completes_in_bounded_memory() {
     first_poll_of(5_000, 100).await;
 }
 
-/// The same at 100,000 cases (about 700,000 records): minutes in a debug
-/// build, so run on its own: `cargo test --release -p casebridge-tests --test scale -- --ignored`.
+/// The same at 100,000 cases (about 700,000 records): about 4 minutes in a
+/// debug build, so run on its own: `cargo test -p casebridge-tests --test scale -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "minutes long; CI runs it in a release build"]
+#[ignore = "minutes long; CI runs it on its own"]
 async fn a_first_poll_of_100000_cases_with_feeds_completes_in_bounded_memory() {
     first_poll_of(100_000, 1000).await;
 }

@@ -128,6 +128,72 @@ fn concurrent_compare_and_swap_commits_have_exactly_one_winner() {
     assert_eq!(store.get("acme", "watermark").expect("get").as_ref(), Some(winners[0]));
 }
 
+/// Commits queued behind one another go to disk together (group commit),
+/// each in its own savepoint: a commit that loses its compare-and-swap
+/// writes nothing, and the others in its group are not undone with it.
+#[test]
+fn commits_grouped_together_succeed_and_fail_one_by_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("casebridge.db")).expect("open"));
+    const THREADS: usize = 12;
+    const ROUNDS: usize = 40;
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let own = format!("org-{thread}");
+                let mut conflicts = 0;
+                for round in 0..ROUNDS {
+                    // Its own org: never contended, so never refused.
+                    let before = (round > 0).then(|| round.to_string());
+                    store
+                        .commit(
+                            &own,
+                            None,
+                            &[expect("count", before.as_deref())],
+                            &[put("count", &(round + 1).to_string())],
+                        )
+                        .expect("an uncontended commit");
+                    // One shared key: read, add one, commit expecting what was read; again on a conflict.
+                    loop {
+                        let read = store.get("shared", "count").expect("get");
+                        let next = read.as_deref().map_or(0, |n| n.parse::<usize>().unwrap()) + 1;
+                        match store.commit(
+                            "shared",
+                            None,
+                            &[expect("count", read.as_deref())],
+                            &[put("count", &next.to_string())],
+                        ) {
+                            Ok(()) => break,
+                            Err(StoreError::Conflict(key)) => {
+                                assert_eq!(key, "count");
+                                conflicts += 1;
+                            }
+                            Err(other) => panic!("{other:?}"),
+                        }
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    let conflicts: usize = handles.into_iter().map(|handle| handle.join().expect("thread")).sum();
+    for thread in 0..THREADS {
+        assert_eq!(
+            store.get(&format!("org-{thread}"), "count").expect("get").as_deref(),
+            Some(ROUNDS.to_string().as_str())
+        );
+    }
+    let total = (THREADS * ROUNDS).to_string();
+    assert_eq!(store.get("shared", "count").expect("get").as_deref(), Some(total.as_str()), "{conflicts} conflicts");
+    // Reopened, everything is there: each commit returned only once on disk.
+    drop(store);
+    let reopened = SqliteStore::open(dir.path().join("casebridge.db")).expect("reopen");
+    assert_eq!(reopened.get("shared", "count").expect("get").as_deref(), Some(total.as_str()));
+}
+
 // ---- namespaces ----
 
 #[test]

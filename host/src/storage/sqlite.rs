@@ -30,7 +30,12 @@
 //!
 //! Concurrency: one connection behind a mutex. Every call is a short
 //! statement or one transaction, so orgs cycling at once queue for
-//! microseconds (plus the fsync of a commit); commits also take SQLite's write
+//! microseconds, plus the fsync of a connector commit: those are grouped.
+//! Commits that queue while another holds the connection are carried out
+//! together by the next caller to get it, in one transaction with a
+//! savepoint each (one fsync for the group; a commit whose expectations or
+//! lease fail is rolled back alone, and every caller returns only once its
+//! commit is on disk). Commits also take SQLite's write
 //! lock up front (`BEGIN IMMEDIATE`), so another process on the same file
 //! cannot interleave between a commit's checks (its expectations, its lease)
 //! and its writes. Every call blocks: async callers run it with
@@ -41,7 +46,7 @@
 //! writes to it, and refuses a damaged file with [`StorageError::Damaged`].
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -76,8 +81,19 @@ const INTERRUPTED_CYCLE: &str = "the host stopped during this cycle";
 /// the runtime's `Arc<dyn KeyValueStore>`.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Connector commits waiting for the connection (see [`SqliteStore::commit`]).
+    queued: Mutex<Vec<QueuedCommit>>,
     path: PathBuf,
     cycle_log_per_org: u32,
+}
+
+/// A connector commit waiting its turn, and where its outcome goes.
+struct QueuedCommit {
+    namespace: String,
+    fence: Option<Fence>,
+    expect: Vec<Expectation>,
+    writes: Vec<Write>,
+    outcome: Arc<Mutex<Option<Result<(), StoreError>>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -114,7 +130,12 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| StorageError::from_sqlite(&path, "set synchronous = FULL", e))?;
         schema::migrate(&mut conn, &path)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path, cycle_log_per_org: DEFAULT_CYCLE_LOG_PER_ORG })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            queued: Mutex::new(Vec::new()),
+            path,
+            cycle_log_per_org: DEFAULT_CYCLE_LOG_PER_ORG,
+        })
     }
 
     /// A fresh database in memory, gone when dropped: for tests.
@@ -123,7 +144,12 @@ impl SqliteStore {
         let mut conn =
             Connection::open_in_memory().map_err(|source| StorageError::Open { path: path.clone(), source })?;
         schema::migrate(&mut conn, &path)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path, cycle_log_per_org: DEFAULT_CYCLE_LOG_PER_ORG })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            queued: Mutex::new(Vec::new()),
+            path,
+            cycle_log_per_org: DEFAULT_CYCLE_LOG_PER_ORG,
+        })
     }
 
     /// Keeps at most `kept` cycles per org in the cycle log (at least one).
@@ -671,53 +697,112 @@ impl KeyValueStore for SqliteStore {
         if expect.is_empty() && writes.is_empty() {
             return Ok(());
         }
+        let outcome = Arc::new(Mutex::new(None));
+        lock(&self.queued).push(QueuedCommit {
+            namespace: namespace.to_string(),
+            fence: fence.cloned(),
+            expect: expect.to_vec(),
+            writes: writes.to_vec(),
+            outcome: outcome.clone(),
+        });
         let mut conn = self.conn();
-        // IMMEDIATE takes the write lock before the lease and the expectations
+        // A commit queued while another held the connection was carried out
+        // in that one's group; otherwise this caller leads the queue's group.
+        if let Some(done) = lock(&outcome).take() {
+            return done;
+        }
+        let group = std::mem::take(&mut *lock(&self.queued));
+        self.commit_group(&mut conn, group);
+        lock(&outcome).take().unwrap_or_else(|| Err(StoreError::Unavailable("the commit was not carried out".into())))
+    }
+}
+
+impl SqliteStore {
+    /// Carries out queued connector commits in one transaction, one fsync
+    /// for all of them: each in a savepoint, so one whose lease or
+    /// expectations fail writes nothing while the others go ahead. Every
+    /// outcome is set only once the transaction is on disk (or failed, and
+    /// then none of them wrote).
+    fn commit_group(&self, conn: &mut Connection, group: Vec<QueuedCommit>) {
+        let settle = |group: &[QueuedCommit], outcomes: Vec<Result<(), StoreError>>| {
+            for (commit, outcome) in group.iter().zip(outcomes) {
+                *lock(&commit.outcome) = Some(outcome);
+            }
+        };
+        let failed_all = |error: StoreError| vec![Err(error); group.len()];
+        // IMMEDIATE takes the write lock before the leases and the expectations
         // are read, so nothing can change them between the checks and the writes.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.unavailable("start a commit"))?;
-        if let Some(fence) = fence {
-            let current = lease_row(&tx, fence.org()).map_err(self.unavailable("check a commit's lease"))?;
+        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => return settle(&group, failed_all(self.unavailable("start a commit")(e))),
+        };
+        let mut outcomes = Vec::with_capacity(group.len());
+        for commit in &group {
+            let outcome = match tx.savepoint() {
+                Ok(mut one) => {
+                    let applied = self.apply_commit(&one, commit);
+                    if applied.is_err() {
+                        let _ = one.rollback();
+                    }
+                    one.commit().map_err(self.unavailable("commit")).and(applied)
+                }
+                Err(e) => Err(self.unavailable("start a commit")(e)),
+            };
+            outcomes.push(outcome);
+        }
+        match tx.commit() {
+            Ok(()) => settle(&group, outcomes),
+            Err(e) => settle(&group, failed_all(self.unavailable("commit")(e))),
+        }
+    }
+
+    /// One commit's lease check, expectations and writes, inside the group's transaction.
+    fn apply_commit(&self, tx: &Connection, commit: &QueuedCommit) -> Result<(), StoreError> {
+        let namespace = commit.namespace.as_str();
+        if let Some(fence) = &commit.fence {
+            let current = lease_row(tx, fence.org()).map_err(self.unavailable("check a commit's lease"))?;
             let now = Utc::now().timestamp_millis();
             let held = current.as_ref().is_some_and(|row| row.token == fence.token() && row.expires_at > now);
             if fence.org() != namespace || !held {
-                // Dropping the transaction rolls it back: nothing is written.
                 return Err(StoreError::Conflict(lost_lease_message(namespace, fence, current.as_ref(), now)));
             }
         }
-        {
-            let mut read = tx
-                .prepare_cached("SELECT value FROM kv WHERE namespace = ?1 AND key = ?2")
+        let mut read = tx
+            .prepare_cached("SELECT value FROM kv WHERE namespace = ?1 AND key = ?2")
+            .map_err(self.unavailable("check a commit's expectations"))?;
+        for expectation in &commit.expect {
+            let current: Option<String> = read
+                .query_row((namespace, &expectation.key), |row| row.get(0))
+                .optional()
                 .map_err(self.unavailable("check a commit's expectations"))?;
-            for expectation in expect {
-                let current: Option<String> = read
-                    .query_row((namespace, &expectation.key), |row| row.get(0))
-                    .optional()
-                    .map_err(self.unavailable("check a commit's expectations"))?;
-                if current != expectation.value {
-                    return Err(StoreError::Conflict(expectation.key.clone()));
-                }
-            }
-            let mut put = tx
-                .prepare_cached(
-                    "INSERT INTO kv (namespace, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
-                )
-                .map_err(self.unavailable("write a key"))?;
-            let mut delete = tx
-                .prepare_cached("DELETE FROM kv WHERE namespace = ?1 AND key = ?2")
-                .map_err(self.unavailable("delete a key"))?;
-            for write in writes {
-                match write {
-                    Write::Put(entry) => put.execute((namespace, &entry.key, &entry.value)),
-                    Write::Delete(key) => delete.execute((namespace, key)),
-                }
-                .map_err(self.unavailable("write a key"))?;
+            if current != expectation.value {
+                return Err(StoreError::Conflict(expectation.key.clone()));
             }
         }
-        tx.commit().map_err(self.unavailable("commit"))
+        let mut put = tx
+            .prepare_cached(
+                "INSERT INTO kv (namespace, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+            )
+            .map_err(self.unavailable("write a key"))?;
+        let mut delete = tx
+            .prepare_cached("DELETE FROM kv WHERE namespace = ?1 AND key = ?2")
+            .map_err(self.unavailable("delete a key"))?;
+        for write in &commit.writes {
+            match write {
+                Write::Put(entry) => put.execute((namespace, &entry.key, &entry.value)),
+                Write::Delete(key) => delete.execute((namespace, key)),
+            }
+            .map_err(self.unavailable("write a key"))?;
+        }
+        Ok(())
     }
+}
+
+/// A lock whose holder panicked is taken over: what it guards is a queue
+/// or an outcome, never left half-changed.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Why a fenced commit was refused, for the connector's log and the cycle's error.

@@ -11,7 +11,13 @@
 //!    time to instantiate the component;
 //! 3. the component against the same code compiled natively;
 //! 4. orgs per host: CPU share, peak memory, late and missed cycles;
-//! 5. latency from a customer's message to the agent's reply.
+//! 5. latency from a customer's message to the agent's reply;
+//! 6. history: a first poll of up to 100,000 cases with feeds, and the idle
+//!    cycle at 10 to 100,000 known cases;
+//! 7. OAuth token requests over an idle day.
+//!
+//! Figure 4 runs once more with another process writing and fsyncing to the
+//! database's disk.
 //!
 //! Each measurement runs in a fresh process (`bench __run <section>`), so its
 //! CPU time and peak memory are its own; the emulated org runs in yet another
@@ -22,6 +28,8 @@
 // A binary's root looks for modules beside it; these live in `bench/`.
 #[path = "bench/calls.rs"]
 mod calls;
+#[path = "bench/history.rs"]
+mod history;
 #[path = "bench/instantiate.rs"]
 mod instantiate;
 #[path = "bench/latency.rs"]
@@ -51,7 +59,7 @@ use measure::{median, percentile};
 const RUN_ARG: &str = "__run";
 
 /// The sections, in the order they run and print.
-const SECTIONS: [&str; 5] = ["calls", "instantiate", "ratio", "orgs", "latency"];
+const SECTIONS: [&str; 7] = ["calls", "instantiate", "ratio", "orgs", "latency", "history", "tokens"];
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -61,6 +69,10 @@ struct Options {
     records: usize,
     orgs: Vec<usize>,
     orgs_interval: u64,
+    /// Org counts to run again with another process fsyncing to the disk.
+    orgs_contended: Vec<usize>,
+    /// Known cases for the history figures.
+    history: Vec<usize>,
     latency_interval: f64,
     latency_samples: usize,
     json: bool,
@@ -76,6 +88,8 @@ impl Options {
             records: if quick { 10_000 } else { 100_000 },
             orgs: if quick { vec![1_000] } else { vec![1_000, 10_000] },
             orgs_interval: if quick { 20 } else { 60 },
+            orgs_contended: if quick { vec![1_000] } else { vec![10_000] },
+            history: if quick { vec![10, 1_000, 10_000] } else { vec![10, 1_000, 10_000, 100_000] },
             latency_interval: 2.0,
             latency_samples: if quick { 50 } else { 100 },
             json: false,
@@ -88,8 +102,10 @@ impl Options {
                 "--json" => options.json = true,
                 "--runs" => options.runs = value()?.parse()?,
                 "--records" => options.records = value()?.parse()?,
-                "--orgs" => options.orgs = value()?.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>()?,
+                "--orgs" => options.orgs = list(value()?)?,
                 "--orgs-interval" => options.orgs_interval = value()?.parse()?,
+                "--orgs-contended" => options.orgs_contended = list(value()?)?,
+                "--history" => options.history = list(value()?)?,
                 "--latency-interval" => options.latency_interval = value()?.parse()?,
                 "--latency-samples" => options.latency_samples = value()?.parse()?,
                 "--only" => {
@@ -101,7 +117,8 @@ impl Options {
                 "-h" | "--help" => {
                     println!(
                         "usage: bench [--quick] [--runs N] [--only {}] [--records N] [--orgs N,N] \
-                         [--orgs-interval S] [--latency-interval S] [--latency-samples N] [--json]",
+                         [--orgs-interval S] [--orgs-contended N,N] [--history N,N] [--latency-interval S] \
+                         [--latency-samples N] [--json]",
                         SECTIONS.join(",")
                     );
                     std::process::exit(0);
@@ -118,10 +135,18 @@ impl Options {
     }
 }
 
+/// `1000,10000` as numbers; an empty value is an empty list.
+fn list(value: &str) -> anyhow::Result<Vec<usize>> {
+    value.split(',').filter(|n| !n.trim().is_empty()).map(|n| Ok(n.trim().parse()?)).collect()
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some(remote::CHILD_ARG) => remote::serve(),
+        Some(orgs::DISK_WRITER_ARG) => {
+            orgs::write_to_disk_until_stdin_closes(std::path::Path::new(args.get(1).context("which folder?")?))
+        }
         Some(RUN_ARG) => {
             let section = args.get(1).context("which section?")?;
             let params: Value = serde_json::from_str(args.get(2).map_or("{}", String::as_str))?;
@@ -190,7 +215,39 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
                     max_concurrent_cycles: number(params, "max_concurrent_cycles")? as u32,
                 };
                 let bench = setup::build_host(&remote, &names, &settings)?;
-                orgs::run(&run, remote.clone(), &bench).await
+                let writer =
+                    params["disk_writer"].as_bool().unwrap_or(false).then(|| orgs::DiskWriter::start(bench.dir()));
+                let writer = writer.transpose()?;
+                let mut result = orgs::run(&run, remote.clone(), &bench).await?;
+                if let Some(writer) = writer {
+                    result["disk_writer"] = writer.finish()?;
+                }
+                Ok(result)
+            })
+        }
+        "history" => {
+            let remote = remote::RemoteOrg::spawn()?;
+            // SAFETY: no other thread exists yet; the runtime is built below.
+            unsafe { setup::export_secrets(&remote) };
+            let run = history::Params {
+                known: number(params, "known")? as usize,
+                idle_cycles: number(params, "idle_cycles")? as usize,
+            };
+            tokio_runtime()?.block_on(async {
+                let settings = setup::OrgSettings { poll_interval_seconds: 60, max_concurrent_cycles: 32 };
+                let bench = setup::build_host(&remote, &["history".to_string()], &settings)?;
+                history::run(&run, &remote, &bench.host, "history").await
+            })
+        }
+        "tokens" => {
+            let remote = remote::RemoteOrg::spawn()?;
+            orgs::make_org_idle(&remote)?;
+            // SAFETY: no other thread exists yet; the runtime is built below.
+            unsafe { setup::export_secrets(&remote) };
+            tokio_runtime()?.block_on(async {
+                let settings = setup::OrgSettings { poll_interval_seconds: 60, max_concurrent_cycles: 32 };
+                let bench = setup::build_host(&remote, &["tokens".to_string()], &settings)?;
+                history::token_day(&remote, &bench.host, "tokens", number(params, "hours")?).await
             })
         }
         "latency" => {
@@ -270,19 +327,34 @@ fn orchestrate(options: Options) -> anyhow::Result<()> {
         results.insert("ratio".into(), json!(runs));
     }
     if options.runs("orgs") {
-        let runs: Vec<Value> = options
-            .orgs
-            .iter()
-            .map(|&orgs| {
+        let quiet = options.orgs.iter().map(|&orgs| (orgs, false));
+        let contended = options.orgs_contended.iter().map(|&orgs| (orgs, true));
+        let runs: Vec<Value> = quiet
+            .chain(contended)
+            .map(|(orgs, disk_writer)| {
                 let interval = options.orgs_interval;
                 run_child(
                     "orgs",
                     json!({"orgs": orgs, "interval_s": interval, "warm_up_min_s": interval + 2,
-                           "warm_up_max_s": 3 * interval, "window_s": interval, "max_concurrent_cycles": 32}),
+                           "warm_up_max_s": 3 * interval, "window_s": interval, "max_concurrent_cycles": 32,
+                           "disk_writer": disk_writer}),
                 )
             })
             .collect::<anyhow::Result<_>>()?;
         results.insert("orgs".into(), json!(runs));
+    }
+    if options.runs("history") {
+        let runs: Vec<Value> = options
+            .history
+            .iter()
+            .map(|&known| {
+                run_child("history", json!({"known": known, "idle_cycles": if options.quick { 10 } else { 30 }}))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        results.insert("history".into(), json!(runs));
+    }
+    if options.runs("tokens") {
+        results.insert("tokens".into(), run_child("tokens", json!({"hours": 24}))?);
     }
     if options.runs("latency") {
         let params = json!({"interval_s": options.latency_interval, "samples": options.latency_samples,
@@ -367,6 +439,12 @@ fn table(options: &Options, results: &Value, command: &str, load_before: &str, t
     if results["latency"].is_object() {
         latency_table(&mut t, &results["latency"]);
     }
+    if let Some(runs) = results["history"].as_array() {
+        history_table(&mut t, runs);
+    }
+    if results["tokens"].is_object() {
+        tokens_table(&mut t, &results["tokens"]);
+    }
     t.out
 }
 
@@ -444,11 +522,15 @@ fn calls_table(t: &mut Table, runs: &[Value]) {
             )
         })
         .collect();
+    // A call refused with 401 because its access token ended counts against
+    // the connector's budget but not the org's; a token request follows each.
     let reported_match = runs.iter().all(|r| {
-        ["idle_a", "mixed", "idle_b", "single", "idle_c"].iter().all(|p| r[p]["calls"] == r[p]["reported_calls"])
+        ["idle_a", "mixed", "idle_b", "single", "idle_c"]
+            .iter()
+            .all(|p| n(&r[p]["reported_calls"]) == n(&r[p]["calls"]) + n(&r[p]["token_requests"]))
     });
     t.note(&format!(
-        "check: every update got its reply or hand-off: {}; the connector's own call count equals the emulator's: {}",
+        "check: every update got its reply or hand-off: {}; the connector's own call count equals the emulator's\n    plus one refused call per token that ended (the org does not count those): {}",
         if mismatched.is_empty() { "yes".to_string() } else { format!("NO ({})", mismatched.join("; ")) },
         if reported_match { "yes" } else { "NO" }
     ));
@@ -578,15 +660,15 @@ fn orgs_table(t: &mut Table, runs: &[Value]) {
     let _ = writeln!(t.out, "  steady state, a {interval} s window after every org's first cycle:");
     let _ = writeln!(
         t.out,
-        "  {:>6} {:>9} {:>9} {:>10} {:>9} {:>15} {:>8} {:>11} {:>9}",
+        "  {:>13} {:>9} {:>9} {:>10} {:>9} {:>15} {:>8} {:>11} {:>9}",
         "orgs", "warm-up", "host CPU", "emul. CPU", "peak RSS", "cycles/s (need)", "late", "p99 delay", "ms/cycle"
     );
     for run in runs {
         let w = &run["window"];
         let _ = writeln!(
             t.out,
-            "  {:>6} {:>7.0} s {:>8.1}% {:>9.1}% {:>5.0} MiB {:>8.1} ({:>4.0}) {:>8} {:>8.2} s {:>9.2}",
-            n(&run["orgs"]),
+            "  {:>13} {:>7.0} s {:>8.1}% {:>9.1}% {:>5.0} MiB {:>8.1} ({:>4.0}) {:>8} {:>8.2} s {:>9.2}",
+            orgs_label(run),
             f(&run["warm_up_s"]),
             100.0 * f(&run["host_cpu_share_window"]),
             100.0 * f(&run["emulator_cpu_share_window"]),
@@ -601,15 +683,15 @@ fn orgs_table(t: &mut Table, runs: &[Value]) {
     let _ = writeln!(t.out, "  whole run, warm-up included:");
     let _ = writeln!(
         t.out,
-        "  {:>6} {:>8} {:>8} {:>12} {:>8} {:>8} {:>11} {:>9}",
+        "  {:>13} {:>8} {:>8} {:>12} {:>8} {:>8} {:>11} {:>9}",
         "orgs", "cycles", "late", "late (sched)", "missed", "failed", "median late", "worst"
     );
     for run in runs {
         let log = &run["log"];
         let _ = writeln!(
             t.out,
-            "  {:>6} {:>8} {:>8} {:>12} {:>8} {:>8} {:>9.2} s {:>7.1} s",
-            n(&run["orgs"]),
+            "  {:>13} {:>8} {:>8} {:>12} {:>8} {:>8} {:>9.2} s {:>7.1} s",
+            orgs_label(run),
             n(&log["cycles"]),
             n(&log["late"]),
             n(&run["scheduler"]["cycles_late"]),
@@ -628,10 +710,16 @@ fn orgs_table(t: &mut Table, runs: &[Value]) {
             format!("none late: {}", if none_late { "yes" } else { "no" })
         };
         t.row(
-            &format!("{} orgs", n(&run["orgs"])),
+            &format!("{} orgs", orgs_label(run)),
             if none_late { "none late".into() } else { "late".into() },
             &verdict_text,
         );
+        if run["disk_writer"].is_object() {
+            t.note(&format!(
+                "the other process made {:.0} fsynced 4 KiB writes a second meanwhile",
+                f(&run["disk_writer"]["fsyncs_per_s"])
+            ));
+        }
         if let Some(error) = log["first_error"].as_str() {
             t.note(&format!("first failure: {}", error.chars().take(160).collect::<String>()));
         }
@@ -644,6 +732,12 @@ fn orgs_table(t: &mut Table, runs: &[Value]) {
         "warm-up: until every org finished its first cycle (>= 1 interval); max_concurrent_cycles = {}",
         runs[0]["max_concurrent_cycles"]
     ));
+}
+
+/// `10000`, or `10000 +fsync` when another process wrote to the disk meanwhile.
+fn orgs_label(run: &Value) -> String {
+    let fsync = if run["disk_writer"].is_object() { " +fsync" } else { "" };
+    format!("{}{fsync}", n(&run["orgs"]))
 }
 
 fn latency_table(t: &mut Table, l: &Value) {
@@ -662,4 +756,80 @@ fn latency_table(t: &mut Table, l: &Value) {
     t.note("bounded by the poll interval plus one cycle: a message waits for the next poll (half an interval on");
     t.note("average). At the default 60 s interval expect a median near 30 s and a p99 near 60 s plus the cycle.");
     t.note("measured from the org's own CreatedDate stamps of the message and of the reply (ms).");
+}
+
+fn history_table(t: &mut Table, runs: &[Value]) {
+    t.section("6. History of any size: the first poll, then idle cycles (real host, emulator in its own process)");
+    let _ = writeln!(
+        t.out,
+        "  {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6} {:>11} {:>11} {:>10}",
+        "known",
+        "cycles",
+        "replies",
+        "wall",
+        "host CPU",
+        "API calls",
+        "peak RSS",
+        "open",
+        "idle wall",
+        "idle CPU",
+        "idle calls"
+    );
+    for run in runs {
+        let p = &run["first_poll"];
+        let i = &run["idle"];
+        let _ = writeln!(
+            t.out,
+            "  {:>8} {:>8} {:>8} {:>7.1} s {:>7.1} s {:>9} {:>5.0} MiB {:>6} {:>8.2} ms {:>8.2} ms {:>10.2}",
+            n(&run["known"]),
+            n(&p["cycles"]),
+            n(&p["replies"]),
+            f(&p["wall_s"]),
+            f(&p["host_cpu_s"]),
+            n(&p["calls"]),
+            f(&run["peak_rss_mib"]),
+            n(&run["open_conversations"]),
+            f(&i["median_wall_ms"]),
+            f(&i["median_host_cpu_ms"]),
+            f(&i["calls_per_cycle"]),
+        );
+    }
+    if let (Some(smallest), Some(largest)) = (runs.first(), runs.last()) {
+        for (label, key) in [("wall", "median_wall_ms"), ("host CPU", "median_host_cpu_ms")] {
+            let ratio = f(&largest["idle"][key]) / f(&smallest["idle"][key]);
+            t.row(
+                &format!("idle cycle {label}, {} known cases / {}", n(&largest["known"]), n(&smallest["known"])),
+                format!("{ratio:.2}x"),
+                &format!("target <= 1.2x  {}", verdict(ratio <= 1.2)),
+            );
+        }
+    }
+    let consistent = runs.iter().all(|r| r["first_poll"]["calls"] == r["first_poll"]["reported_calls"]);
+    t.note(&format!(
+        "check: the connector's own call count equals the emulator's: {}",
+        if consistent { "yes" } else { "NO" }
+    ));
+    t.note("generated cases: 6 messages each over 3 years, 1 in 1,000 waiting for an answer; the first poll ends");
+    t.note(
+        "with a cycle that starts no conversation and posts nothing; open = conversations in the open set after it;",
+    );
+    t.note("idle = medians over the idle cycles after the overlap, one 60 s poll interval apart on the org's clock;");
+    t.note("wall and CPU of the first poll include its replies; peak RSS = VmHWM of the host process");
+}
+
+fn tokens_table(t: &mut Table, r: &Value) {
+    t.section(&format!(
+        "7. OAuth token requests, {} idle cycles ({} h at 60 s; access tokens last {} h on the org)",
+        n(&r["cycles"]),
+        n(&r["hours"]),
+        f(&r["token_lifetime_s"]) / 3600.0
+    ));
+    let tokens = n(&r["token_requests"]);
+    let needed = f(&r["lifetimes_in_span"]) as u64;
+    t.row(
+        "token requests per idle day per org",
+        format!("{tokens}"),
+        &format!("target <= {needed} (one per token lifetime)  {}", verdict(tokens <= needed)),
+    );
+    t.row("API calls in that day", format!("{}", n(&r["calls"])), "");
 }

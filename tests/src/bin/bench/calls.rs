@@ -273,7 +273,7 @@ impl Workload<'_> {
     }
 
     fn known_cases(&self) -> anyhow::Result<usize> {
-        Ok(self.host.store().scan(&self.name, "case/").map_err(|e| anyhow::anyhow!("{e:?}"))?.len())
+        Ok(self.host.store().scan(&self.name, "summary/").map_err(|e| anyhow::anyhow!("{e:?}"))?.len())
     }
 }
 

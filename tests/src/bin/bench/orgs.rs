@@ -220,3 +220,71 @@ pub async fn run(params: &Params, remote: Arc<RemoteOrg>, bench: &BenchHost) -> 
         },
     }))
 }
+
+/// The hidden argument that makes the bench write and fsync to a folder
+/// instead: another process contending for the disk.
+pub const DISK_WRITER_ARG: &str = "__disk_writer";
+
+/// Bytes per write, as a small database commit.
+const DISK_WRITE_BYTES: usize = 4096;
+/// The writer cycles through a file of this size.
+const DISK_WRITER_FILE_BYTES: u64 = 64 << 20;
+
+/// Writes 4 KiB and `fdatasync`s, in a loop, to a file in `dir` until stdin
+/// closes; then prints how many writes it made.
+pub fn write_to_disk_until_stdin_closes(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileExt as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(dir.join("contention.bin"))?;
+    let block = vec![0xa5u8; DISK_WRITE_BYTES];
+    let (mut writes, mut offset) = (0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        file.write_all_at(&block, offset)?;
+        file.sync_data()?;
+        writes += 1;
+        offset = (offset + DISK_WRITE_BYTES as u64) % DISK_WRITER_FILE_BYTES;
+    }
+    println!("{writes}");
+    Ok(())
+}
+
+/// The writer process, running until [`DiskWriter::finish`].
+pub struct DiskWriter {
+    child: std::process::Child,
+    started: std::time::Instant,
+}
+
+impl DiskWriter {
+    pub fn start(dir: &std::path::Path) -> anyhow::Result<DiskWriter> {
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .arg(DISK_WRITER_ARG)
+            .arg(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        Ok(DiskWriter { child, started: std::time::Instant::now() })
+    }
+
+    /// Stops the writer; what it did.
+    pub fn finish(mut self) -> anyhow::Result<Value> {
+        drop(self.child.stdin.take());
+        let output = self.child.wait_with_output()?;
+        let writes: u64 = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0);
+        let seconds = self.started.elapsed().as_secs_f64();
+        Ok(json!({"writes": writes, "fsyncs_per_s": writes as f64 / seconds, "bytes_per_write": DISK_WRITE_BYTES}))
+    }
+}

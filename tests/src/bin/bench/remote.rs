@@ -80,6 +80,13 @@ fn answer(emulator: &RunningEmulator, request: &Value) -> anyhow::Result<Value> 
             json!({"ok": true})
         }
         "cpu" => json!({"cpu_ns": measure::process_cpu().as_nanos() as u64}),
+        "bulk" => {
+            let options: casebridge_emulator::BulkSeed = serde_json::from_value(request["options"].clone())?;
+            let made = emulator.bulk_seed(&options)?;
+            // Counts only: 100,000 Ids would make a long line for nothing.
+            json!({"cases": made.case_ids.len(), "customer_last": made.customer_last_case_ids.len(),
+                   "feed_items": made.feed_items, "case_comments": made.case_comments})
+        }
         other => bail!("unknown op `{other}`"),
     })
 }
@@ -188,6 +195,12 @@ impl RemoteOrg {
     /// Moves the org's clock forward (record dates, watermarks, token expiry).
     pub fn advance_clock(&self, seconds: u64) -> anyhow::Result<()> {
         self.call(json!({"op": "advance", "seconds": seconds})).map(drop)
+    }
+
+    /// Generates cases with their feeds ([`casebridge_emulator::BulkSeed`]);
+    /// returns what was made (counts).
+    pub fn bulk_seed(&self, options: &casebridge_emulator::BulkSeed) -> anyhow::Result<Value> {
+        self.call(json!({"op": "bulk", "options": options}))
     }
 
     /// CPU time the emulator process has used so far.

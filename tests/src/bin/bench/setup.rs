@@ -47,6 +47,13 @@ pub struct BenchHost {
     _dir: tempfile::TempDir,
 }
 
+impl BenchHost {
+    /// The folder that holds the host's database.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
 /// `count` org names: `org-00001`, `org-00002`, …
 pub fn org_names(count: usize) -> Vec<String> {
     (1..=count).map(|i| format!("org-{i:05}")).collect()

@@ -139,7 +139,7 @@ pub fn from_v1(caps: &mut impl Capabilities, view: &mut StateView, overlap_ms: i
 mod tests {
     use super::*;
     use crate::capabilities::testing::MemoryHost;
-    use crate::model::{AuthorRole, Conversation, ConversationPart, PartSource, ResolutionState};
+    use crate::model::{AuthorRole, ConversationPart, PartSource};
 
     fn part(id: &str, author: AuthorRole, at: Timestamp) -> ConversationPart {
         ConversationPart {
@@ -156,21 +156,12 @@ mod tests {
     #[test]
     fn state_written_by_0_1_keeps_its_conversations_answers_and_pending_replies() {
         let mut host = MemoryHost::default();
-        let conversation = Conversation {
-            id: "500000000000001AAA".into(),
-            case_number: "1".into(),
-            subject: None,
-            origin: None,
-            attributes: vec![],
-            person: vec![],
-            company: vec![],
-            parts: vec![
-                part("m1", AuthorRole::Customer, 1),
-                part("r1", AuthorRole::Agent, 2),
-                part("m2", AuthorRole::Customer, 3),
-            ],
-            resolution: ResolutionState::None,
-        };
+        let conversation = CaseState::with_parts(vec![
+            part("m1", AuthorRole::Customer, 1),
+            part("r1", AuthorRole::Agent, 2),
+            part("m2", AuthorRole::Customer, 3),
+        ])
+        .conversation;
         let old_case = serde_json::json!({
             "conversation": conversation, "in_session": true, "last_modstamp": 3, "events": [],
             "answered_through": "m2", "agent_turns": 1, "written_state": null, "involved_written": true,

@@ -423,7 +423,7 @@ impl SqliteStore {
     /// half-applied (an unfinished transaction rolls back when dropped), so a
     /// poisoned lock is safe to take over.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.conn)
     }
 
     /// Runs `work` in one `IMMEDIATE` transaction of the host's bookkeeping,
@@ -799,8 +799,8 @@ impl SqliteStore {
     }
 }
 
-/// A lock whose holder panicked is taken over: what it guards is a queue
-/// or an outcome, never left half-changed.
+/// A lock whose holder panicked is taken over: what it guards (the
+/// connection, the queue, an outcome) is never left half-changed.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -44,13 +44,13 @@ pub struct BenchHost {
     pub host: Arc<Host>,
     pub names: Vec<String>,
     /// Holds the database; removed when dropped.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl BenchHost {
     /// The folder that holds the host's database.
     pub fn dir(&self) -> &std::path::Path {
-        self._dir.path()
+        self.dir.path()
     }
 }
 
@@ -97,5 +97,5 @@ pub fn build_host(remote: &RemoteOrg, names: &[String], settings: &OrgSettings) 
     let mail: Arc<dyn Mailer> = Arc::new(RecordingMail::default());
     let runtime = Runtime::new(casebridge::GUEST_COMPONENT)?;
     let host = Host::new(config, runtime, store, vault, agents, mail);
-    Ok(BenchHost { host: Arc::new(host), names: names.to_vec(), _dir: dir })
+    Ok(BenchHost { host: Arc::new(host), names: names.to_vec(), dir })
 }

@@ -3,6 +3,10 @@
 //! tests they are doubles.
 
 use crate::model::{Attribute, Conversation, Timestamp};
+use crate::platform::{
+    AttributeDefinition, CaseConversation, ChangePage, Company, Person, PlatformAttribute, PlatformFailure,
+    SalesforceLink,
+};
 
 /// Why a storage call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +95,62 @@ pub trait Capabilities {
     fn send_mail(&mut self, idempotency_key: &str, email: &OutgoingEmail) -> Result<SentEmail, HostFailure>;
     /// Write a log line (never with secrets).
     fn log(&mut self, level: LogLevel, message: &str, fields: &[(&str, &str)]);
+
+    // The platform's records (the `platform` import). A host without them
+    // answers `Unavailable`, which is what these defaults do.
+
+    /// The attributes the platform defines.
+    fn list_attributes(&mut self) -> Result<Vec<AttributeDefinition>, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// One person by platform id.
+    fn get_person(&mut self, _id: &str) -> Result<Option<Person>, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// The people whose `attribute` holds `value`.
+    fn find_people(&mut self, _attribute: &str, _value: &str) -> Result<Vec<Person>, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// The people linked to a Contact or Lead.
+    fn find_linked_people(&mut self, _link: &SalesforceLink) -> Result<Vec<Person>, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// One company by platform id.
+    fn get_company(&mut self, _id: &str) -> Result<Option<Company>, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// The companies whose `attribute` holds `value`.
+    fn find_companies(&mut self, _attribute: &str, _value: &str) -> Result<Vec<Company>, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// The change feed after `cursor`.
+    fn changes(&mut self, _cursor: Option<&str>, _limit: u32) -> Result<ChangePage, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// Set a person's attributes.
+    fn set_person_attributes(&mut self, _id: &str, _attributes: &[PlatformAttribute]) -> Result<(), PlatformFailure> {
+        Err(no_platform())
+    }
+    /// Link a person to a Contact or Lead, or unlink.
+    fn link_person(&mut self, _id: &str, _link: Option<&SalesforceLink>) -> Result<(), PlatformFailure> {
+        Err(no_platform())
+    }
+    /// Set a company's attributes.
+    fn set_company_attributes(&mut self, _id: &str, _attributes: &[PlatformAttribute]) -> Result<(), PlatformFailure> {
+        Err(no_platform())
+    }
+    /// Link a company to an Account, or unlink.
+    fn link_company(&mut self, _id: &str, _account_id: Option<&str>) -> Result<(), PlatformFailure> {
+        Err(no_platform())
+    }
+    /// Create or update a case's platform conversation; its platform id.
+    fn upsert_case_conversation(&mut self, _conversation: &CaseConversation) -> Result<String, PlatformFailure> {
+        Err(no_platform())
+    }
+}
+
+fn no_platform() -> PlatformFailure {
+    PlatformFailure::Unavailable("this host keeps no platform records".into())
 }
 
 /// A host for native tests: an in-memory store with the host's

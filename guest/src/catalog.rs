@@ -269,6 +269,7 @@ mod tests {
             custom: name.ends_with("__c"),
             nillable: true,
             createable: true,
+            defaulted_on_create: false,
             updateable: true,
             calculated: false,
             name_field: false,

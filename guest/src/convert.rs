@@ -6,7 +6,7 @@
 //!
 //! let field = FieldDescriptor {
 //!     name: "Follow_Up_Date__c".into(), label: "Follow-up".into(), field_type: FieldType::Date,
-//!     length: 0, precision: 0, scale: 0, custom: true, nillable: true, createable: true,
+//!     length: 0, precision: 0, scale: 0, custom: true, nillable: true, createable: true, defaulted_on_create: false,
 //!     updateable: true, calculated: false, name_field: false, restricted_picklist: false,
 //!     picklist_values: vec![], reference_to: vec![], relationship_name: None,
 //! };
@@ -204,6 +204,36 @@ pub fn to_attribute(
 ) -> Result<AttributeValue, ConversionError> {
     read(field.field_type, value)
         .map_err(|problem| ConversionError::on_field(object, field, &wire_text(value), problem))
+}
+
+/// The kind of attribute a field type reads as (the module's table); `None`
+/// for anyType and complexvalue, whose kind follows each value.
+pub fn value_type_of(field_type: FieldType) -> Option<crate::platform::ValueType> {
+    use crate::platform::ValueType as V;
+    use FieldType as T;
+    Some(match field_type {
+        T::Id
+        | T::Reference
+        | T::String
+        | T::Textarea
+        | T::Email
+        | T::Phone
+        | T::Url
+        | T::Picklist
+        | T::Combobox
+        | T::Base64
+        | T::Encryptedstring
+        | T::Datacategorygroupreference => V::Text,
+        T::Multipicklist => V::List,
+        T::Boolean => V::Boolean,
+        T::Int | T::Long => V::Integer,
+        T::Double | T::Currency | T::Percent => V::Decimal,
+        T::Date => V::Date,
+        T::Datetime => V::Datetime,
+        T::Time => V::Time,
+        T::Address | T::Location => V::Compound,
+        T::AnyType | T::Complexvalue => return None,
+    })
 }
 
 fn read(field_type: FieldType, value: &WireValue) -> Result<AttributeValue, ConversionProblem> {
@@ -810,6 +840,7 @@ mod tests {
             custom: name.ends_with("__c"),
             nillable: true,
             createable: true,
+            defaulted_on_create: false,
             updateable: true,
             calculated: false,
             name_field: false,

@@ -10,6 +10,7 @@ pub mod cycle;
 pub mod mapping;
 pub mod matching;
 pub mod model;
+pub mod platform;
 pub mod resolution;
 pub mod routing;
 pub mod salesforce;

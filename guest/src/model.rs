@@ -209,6 +209,10 @@ pub struct FieldDescriptor {
     pub custom: bool,
     pub nillable: bool,
     pub createable: bool,
+    /// Salesforce fills the field on create when it is not given. Catalogs
+    /// stored before this was read have it false.
+    #[serde(default)]
+    pub defaulted_on_create: bool,
     pub updateable: bool,
     pub calculated: bool,
     pub name_field: bool,
@@ -372,4 +376,28 @@ pub struct OrgConfig {
     pub poll_overlap_seconds: u32,
     pub resolution_timeouts: Timeouts,
     pub mappings: Vec<FieldMapping>,
+    /// How people are matched to Contacts and Leads (C1).
+    pub person_match_key: MatchKey,
+    /// How companies are matched to Accounts (C1).
+    pub company_match_key: MatchKey,
+}
+
+/// A platform record matches a Salesforce record when the Salesforce
+/// `field` holds the platform `attribute`'s value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchKey {
+    pub field: String,
+    pub attribute: String,
+}
+
+impl MatchKey {
+    /// People by email: `Email` ↔ `email`.
+    pub fn by_email() -> MatchKey {
+        MatchKey { field: "Email".into(), attribute: "email".into() }
+    }
+
+    /// Companies by name: `Name` ↔ `name`.
+    pub fn by_name() -> MatchKey {
+        MatchKey { field: "Name".into(), attribute: "name".into() }
+    }
 }

@@ -22,7 +22,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::runtime::bindings::{org, types};
+use crate::runtime::OrgSettings;
+use crate::runtime::bindings::{describe, settings, types};
 use crate::runtime::{AllowedHosts, GuestLimits, MAX_LIVE_INSTANCES};
 use crate::secrets::OrgCredentials;
 
@@ -47,6 +48,9 @@ cycle_deadline_seconds = 300
 key_file = "casebridge.key"
 # Cycles kept per org in the cycle log (`casebridge status`).
 cycle_log_per_org = 100
+# A connector component to run instead of the one built into casebridge
+# (any released contract version: 0.1.0 or 0.2.0). Unset: the built-in one.
+# component = "connector.wasm"
 
 [agent]
 # "builtin": answers from a folder of Markdown help-center articles.
@@ -119,6 +123,27 @@ abandoned_after_seconds = 86400
 # instance_url = "https://acme.my.salesforce.com"
 # Optional: this org's own agent instead of the [agent] section.
 # agent = { kind = "webhook", url = "https://agent.acme.example/turn", timeout_seconds = 20 }
+# How platform people are matched to Contacts and Leads, and companies to
+# Accounts (C1): a record matches when the Salesforce field holds the platform
+# attribute's value (emails case-insensitively, Website by its domain). `id`
+# is the platform's own id, e.g. { field = "PlatformId__c", attribute = "id" }.
+match_people_by = { field = "Email", attribute = "email" }
+match_companies_by = { field = "Name", attribute = "name" }
+
+# Attribute mappings (C2), each one way: "to_salesforce" copies the platform
+# attribute into the field, "to_platform" the field into the attribute. Objects:
+# Contact and Lead (people), Account (companies), Case (conversations).
+[[org.mapping]]
+attribute = "plan"
+object = "Contact"
+field = "Plan__c"
+direction = "to_salesforce"
+
+[[org.mapping]]
+attribute = "account_tier"
+object = "Account"
+field = "Tier__c"
+direction = "to_platform"
 
 # The local emulator (`casebridge emulator`) as a second org.
 [[org]]
@@ -173,6 +198,8 @@ pub struct HostConfig {
     pub key_file: PathBuf,
     /// Cycles kept per org in the cycle log.
     pub cycle_log_per_org: u32,
+    /// A connector component file to load instead of the embedded one.
+    pub component: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -185,6 +212,7 @@ impl Default for HostConfig {
             cycle_deadline_seconds: u32::try_from(limits.deadline.as_secs()).unwrap_or(300),
             key_file: PathBuf::from("casebridge.key"),
             cycle_log_per_org: crate::storage::DEFAULT_CYCLE_LOG_PER_ORG,
+            component: None,
         }
     }
 }
@@ -405,6 +433,58 @@ pub struct OrgConfig {
     /// This org's own agent, instead of the `[agent]` section.
     #[serde(default)]
     pub agent: Option<AgentConfig>,
+    /// How people are matched to Contacts and Leads (C1).
+    #[serde(default = "default_match_people_by")]
+    pub match_people_by: MatchKeyConfig,
+    /// How companies are matched to Accounts (C1).
+    #[serde(default = "default_match_companies_by")]
+    pub match_companies_by: MatchKeyConfig,
+    /// Attribute mappings, each with one direction (C2).
+    #[serde(default, rename = "mapping")]
+    pub mappings: Vec<MappingConfig>,
+}
+
+/// `{ field = "Email", attribute = "email" }`: a platform record matches the
+/// Salesforce record whose `field` holds the `attribute`'s value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchKeyConfig {
+    pub field: String,
+    pub attribute: String,
+}
+
+/// One `[[org.mapping]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// The platform attribute's name.
+    pub attribute: String,
+    /// `Contact`, `Lead`, `Account` or `Case`.
+    pub object: String,
+    /// The field's API name.
+    pub field: String,
+    /// Which way values are copied.
+    pub direction: MappingDirection,
+}
+
+/// Which way a mapping copies values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingDirection {
+    /// Platform → Salesforce.
+    ToSalesforce,
+    /// Salesforce → platform.
+    ToPlatform,
+}
+
+/// The objects a mapping may name.
+const MAPPED_OBJECTS: [&str; 4] = ["Contact", "Lead", "Account", "Case"];
+
+fn default_match_people_by() -> MatchKeyConfig {
+    MatchKeyConfig { field: "Email".into(), attribute: "email".into() }
+}
+fn default_match_companies_by() -> MatchKeyConfig {
+    MatchKeyConfig { field: "Name".into(), attribute: "name".into() }
 }
 
 /// Who takes over a case when a person is needed.
@@ -466,28 +546,27 @@ impl OrgConfig {
         Duration::from_secs(u64::from(self.poll_interval_seconds))
     }
 
-    /// The record the connector runs this org with. The credentials come from
-    /// [`SecretVault::credentials`](crate::secrets::SecretVault::credentials);
-    /// attribute mappings are not part of the file and start empty.
-    pub fn to_component(&self, credentials: &OrgCredentials) -> org::OrgConfig {
+    /// The settings the connector runs this org with. The credentials come from
+    /// [`SecretVault::credentials`](crate::secrets::SecretVault::credentials).
+    pub fn to_settings(&self, credentials: &OrgCredentials) -> OrgSettings {
         let seconds_to_ms = |seconds: u32| u64::from(seconds) * 1000;
-        org::OrgConfig {
+        OrgSettings {
             name: self.name.clone(),
             login_url: self.login_url.clone(),
             api_version: self.api_version.clone(),
-            credentials: org::Credentials {
+            credentials: settings::AppCredentials {
                 client_id: credentials.client_id.clone(),
                 client_secret: credentials.client_secret.expose().to_string(),
                 refresh_token: credentials.refresh_token.expose().to_string(),
             },
             agent_user_id: self.agent_user.clone(),
             hand_off: match &self.hand_off {
-                HandOff::Queue(id) => org::HandOffTarget::Queue(id.clone()),
-                HandOff::User(id) => org::HandOffTarget::User(id.clone()),
+                HandOff::Queue(id) => settings::HandOffTarget::Queue(id.clone()),
+                HandOff::User(id) => settings::HandOffTarget::User(id.clone()),
             },
             reply_as: match self.reply_as {
-                ReplyAs::CaseComment => org::ReplyChannel::CaseComment,
-                ReplyAs::FeedPost => org::ReplyChannel::FeedPost,
+                ReplyAs::CaseComment => settings::ReplyChannel::CaseComment,
+                ReplyAs::FeedPost => settings::ReplyChannel::FeedPost,
             },
             involved_field: self.involved_field.clone(),
             resolution_state_field: self.resolution_state_field.clone(),
@@ -498,7 +577,27 @@ impl OrgConfig {
                 soft_resolution_after_ms: seconds_to_ms(self.soft_resolution_after_seconds),
                 abandoned_after_ms: seconds_to_ms(self.abandoned_after_seconds),
             },
-            mappings: Vec::new(),
+            mappings: self
+                .mappings
+                .iter()
+                .map(|m| describe::FieldMapping {
+                    object: m.object.clone(),
+                    field: m.field.clone(),
+                    attribute: m.attribute.clone(),
+                    direction: match m.direction {
+                        MappingDirection::ToSalesforce => describe::Direction::ToSalesforce,
+                        MappingDirection::ToPlatform => describe::Direction::ToPlatform,
+                    },
+                })
+                .collect(),
+            person_match_key: settings::MatchKey {
+                field: self.match_people_by.field.clone(),
+                attribute: self.match_people_by.attribute.clone(),
+            },
+            company_match_key: settings::MatchKey {
+                field: self.match_companies_by.field.clone(),
+                attribute: self.match_companies_by.attribute.clone(),
+            },
         }
     }
 }
@@ -644,6 +743,9 @@ impl Config {
         };
         resolve(&mut self.host.database);
         resolve(&mut self.host.key_file);
+        if let Some(component) = &mut self.host.component {
+            resolve(component);
+        }
         if let MailConfig::Outbox(outbox) = &mut self.mail {
             resolve(&mut outbox.outbox);
         }
@@ -849,6 +951,48 @@ impl OrgConfig {
         problems.range(option("abandoned_after_seconds"), self.abandoned_after_seconds, 1, year_in_seconds, "seconds");
         if let Some(agent) = &self.agent {
             agent.check(&option("agent"), problems);
+        }
+        for (name, key) in [("match_people_by", &self.match_people_by), ("match_companies_by", &self.match_companies_by)]
+        {
+            if !is_field_api_name(&key.field) {
+                problems.add(option(&format!("{name}.field")), format!("`{}` is not a field API name", key.field));
+            }
+            if key.attribute.trim().is_empty() {
+                problems.add(option(&format!("{name}.attribute")), "is empty; name a platform attribute, e.g. \"email\"");
+            }
+        }
+        for (index, mapping) in self.mappings.iter().enumerate() {
+            let option = |name: &str| format!("{section}.mapping[{index}].{name}");
+            if !MAPPED_OBJECTS.contains(&mapping.object.as_str()) {
+                problems.add(
+                    option("object"),
+                    format!("`{}` cannot be mapped; use one of {}", mapping.object, MAPPED_OBJECTS.join(", ")),
+                );
+            }
+            if !is_field_api_name(&mapping.field) {
+                problems.add(
+                    option("field"),
+                    format!("`{}` is not a field API name; use the API name from Setup → Object Manager", mapping.field),
+                );
+            }
+            if mapping.attribute.trim().is_empty() || mapping.attribute.trim() != mapping.attribute {
+                problems.add(option("attribute"), "is empty or has surrounding spaces; name the platform attribute");
+            }
+            let both_ways = self.mappings[..index].iter().any(|earlier| {
+                earlier.object == mapping.object
+                    && earlier.field.eq_ignore_ascii_case(&mapping.field)
+                    && earlier.attribute == mapping.attribute
+                    && earlier.direction != mapping.direction
+            });
+            if both_ways {
+                problems.add(
+                    option("direction"),
+                    format!(
+                        "`{}` ↔ {}.{} is mapped both ways; a mapping has one direction, which decides conflicts: keep one",
+                        mapping.attribute, mapping.object, mapping.field
+                    ),
+                );
+            }
         }
     }
 }

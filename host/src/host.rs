@@ -21,8 +21,10 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{AgentConfig, Config, MailConfig, OrgConfig, SmtpTls};
 use crate::runtime::bindings::{describe, mail, org, sync, types};
+pub use crate::runtime::FieldChange;
 use crate::runtime::{
-    Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, Origin, Runtime, Sandbox,
+    Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, NoPlatform, OffTheWorkers,
+    Origin, Platform, Runtime, Sandbox,
 };
 use crate::secrets::{EncryptionKey, KeyOrigin, OrgCredentials, SecretError, SecretVault};
 use crate::storage::{
@@ -190,7 +192,13 @@ pub fn describe_sync_error(error: &org::SyncError) -> String {
         org::SyncError::ReconnectRequired(why) => {
             format!("Salesforce refused the credentials ({why}); run `casebridge org connect <org>` again")
         }
-        org::SyncError::ApiLimit(usage) => format!("API limit reached ({} of {} calls used)", usage.used, usage.max),
+        org::SyncError::ApiLimit(limit) => {
+            let which = match limit.kind {
+                org::LimitKind::Budget => "the configured daily_api_budget",
+                org::LimitKind::OrgLimit => "the org's Salesforce API limit",
+            };
+            format!("{which} is reached ({} of {} calls used)", limit.usage.used, limit.usage.max)
+        }
         org::SyncError::Salesforce(api) => format!("Salesforce error {} {}: {}", api.status, api.code, api.message),
         org::SyncError::Transport(why) => format!("cannot reach Salesforce ({why})"),
         org::SyncError::MalformedResponse(why) => format!("unreadable answer from Salesforce: {why}"),
@@ -304,6 +312,10 @@ pub struct Host {
     config: Config,
     runtime: Runtime,
     store: Arc<SqliteStore>,
+    /// The same store, as the connector's `store` import runs on it.
+    connector_store: Arc<dyn KeyValueStore>,
+    /// The platform's records, as the connector's `platform` import.
+    platform: Arc<dyn Platform>,
     vault: SecretVault,
     agents: BTreeMap<String, Arc<dyn Agent>>,
     mail: Arc<dyn Mailer>,
@@ -326,6 +338,8 @@ impl Host {
         Host {
             config,
             runtime,
+            connector_store: Arc::new(OffTheWorkers(store.clone())),
+            platform: Arc::new(NoPlatform),
             store,
             vault,
             agents,
@@ -356,7 +370,18 @@ impl Host {
         let mail = build_mailer(&config.mail, &store)?;
         let cache_dir =
             config.host.database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        let runtime = Runtime::new_cached(crate::GUEST_COMPONENT, cache_dir)?;
+        let runtime = match &config.host.component {
+            None => Runtime::new_cached(crate::GUEST_COMPONENT, cache_dir)?,
+            Some(path) => {
+                let bytes = std::fs::read(path).with_context(|| {
+                    format!("cannot read the connector component {} ([host] component)", path.display())
+                })?;
+                Runtime::new_cached(&bytes, cache_dir).with_context(|| {
+                    format!("cannot load the connector component {} ([host] component)", path.display())
+                })?
+            }
+        };
+        tracing::debug!(version = %runtime.version(), "connector component loaded");
         Ok(Host::new(config, runtime, store, vault, agents, mail))
     }
 
@@ -393,9 +418,9 @@ impl Host {
         self.config.org(name).ok_or_else(|| OrgError::UnknownOrg(name.to_string()))
     }
 
-    /// A fresh connector instance for `org` with its Salesforce hosts and
-    /// credentials (no lease), and the org's settings as the connector takes them.
-    pub async fn instance(&self, name: &str) -> Result<(GuestInstance, org::OrgConfig), OrgError> {
+    /// A fresh connector instance for `org` with its Salesforce hosts,
+    /// settings and credentials (no lease).
+    pub async fn instance(&self, name: &str) -> Result<GuestInstance, OrgError> {
         self.instance_with(name, Access::Salesforce, Sandbox::default()).await
     }
 
@@ -404,7 +429,7 @@ impl Host {
         name: &str,
         access: Access,
         mut sandbox: Sandbox,
-    ) -> Result<(GuestInstance, org::OrgConfig), OrgError> {
+    ) -> Result<GuestInstance, OrgError> {
         let org = self.org_config(name)?;
         let setup = |reason: anyhow::Error| OrgError::Setup { org: name.to_string(), reason };
         let credentials = match access {
@@ -422,10 +447,15 @@ impl Host {
             },
         };
         let agent = self.agents.get(name).cloned().context("no agent is configured for the org").map_err(setup)?;
-        let store: Arc<dyn KeyValueStore> = self.store.clone();
-        let capabilities = Capabilities { org: name.to_string(), store, agent, mail: self.mail.clone() };
-        let instance = self.runtime.instantiate(capabilities, sandbox, self.limits).await.map_err(setup)?;
-        Ok((instance, org.to_component(&credentials)))
+        let capabilities = Capabilities {
+            org: name.to_string(),
+            settings: Arc::new(org.to_settings(&credentials)),
+            store: self.connector_store.clone(),
+            platform: self.platform.clone(),
+            agent,
+            mail: self.mail.clone(),
+        };
+        self.runtime.instantiate(capabilities, sandbox, self.limits).await.map_err(setup)
     }
 
     /// Run one full cycle for `org` under its lease, recording it in the
@@ -460,9 +490,7 @@ impl Host {
         let activity = Arc::new(Activity::default());
         let sandbox = Sandbox { fence: Some(held.fence.clone()), activity: activity.clone(), ..Sandbox::default() };
         let result = self
-            .call(name, Access::Salesforce, sandbox, |mut guest, org| async move {
-                guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &org).await
-            })
+            .call(name, Access::Salesforce, sandbox, |mut guest| async move { guest.run_cycle().await })
             .await;
         held.stop_renewing();
         let result = match result {
@@ -508,7 +536,7 @@ impl Host {
             let org = name.to_string();
             match self.blocking(name, move |store| store.acquire(&org, &holder, LEASE_TTL)).await? {
                 Acquisition::Acquired(lease) => {
-                    let fence = Fence::new(&lease);
+                    let fence = lease.fence();
                     let renewing = tokio::spawn(renew(self.store.clone(), lease.clone(), fence.clone()));
                     return Ok(HeldLease { lease, fence, renewing, store: self.store.clone(), released: false });
                 }
@@ -536,7 +564,7 @@ impl Host {
     /// requests and give the lease back.
     async fn leased<R, F, Fut>(&self, name: &str, call: F) -> Result<R, OrgError>
     where
-        F: FnOnce(GuestInstance, org::OrgConfig) -> Fut,
+        F: FnOnce(GuestInstance) -> Fut,
         Fut: std::future::Future<Output = wasmtime::Result<Result<R, org::SyncError>>>,
     {
         self.org_config(name)?;
@@ -558,7 +586,7 @@ impl Host {
     /// Run `call` in an instance for `name` without a lease, counting its requests.
     async fn unleased<R, F, Fut>(&self, name: &str, access: Access, call: F) -> Result<R, OrgError>
     where
-        F: FnOnce(GuestInstance, org::OrgConfig) -> Fut,
+        F: FnOnce(GuestInstance) -> Fut,
         Fut: std::future::Future<Output = wasmtime::Result<Result<R, org::SyncError>>>,
     {
         let started = Utc::now();
@@ -585,12 +613,12 @@ impl Host {
     /// what went wrong into an [`OrgError`] that says what to do.
     async fn call<R, F, Fut>(&self, name: &str, access: Access, sandbox: Sandbox, call: F) -> Result<R, OrgError>
     where
-        F: FnOnce(GuestInstance, org::OrgConfig) -> Fut,
+        F: FnOnce(GuestInstance) -> Fut,
         Fut: std::future::Future<Output = wasmtime::Result<Result<R, org::SyncError>>>,
     {
         let (activity, fence) = (sandbox.activity.clone(), sandbox.fence.clone());
-        let (instance, org) = self.instance_with(name, access, sandbox).await?;
-        let outcome = call(instance, org).await;
+        let instance = self.instance_with(name, access, sandbox).await?;
+        let outcome = call(instance).await;
         let config = self.org_config(name)?;
         match outcome {
             Ok(Ok(value)) => Ok(value),
@@ -612,19 +640,28 @@ impl Host {
             error if activity.requests_refused_for_lease() > 0 || (lost && is_transient(&error)) => {
                 OrgError::LeaseLost { org: name, detail: describe_sync_error(&error) }
             }
-            org::SyncError::ApiLimit(usage) if usage.max == org.daily_api_budget => OrgError::ApiLimit {
-                org: name,
-                limit: ApiLimit::Budget {
-                    used: usage.used,
-                    budget: usage.max,
-                    resets_at: next_utc_midnight(Utc::now()),
-                },
-            },
-            org::SyncError::ApiLimit(usage) => OrgError::ApiLimit {
+            // A 0.1.0 connector did not say which limit: its budget has the
+            // configured maximum.
+            org::SyncError::ApiLimit(limit)
+                if limit.kind == org::LimitKind::Budget || limit.usage.max == org.daily_api_budget =>
+            {
+                OrgError::ApiLimit {
+                    org: name,
+                    limit: ApiLimit::Budget {
+                        used: limit.usage.used,
+                        budget: limit.usage.max,
+                        resets_at: limit
+                            .resets_at
+                            .and_then(DateTime::from_timestamp_millis)
+                            .unwrap_or_else(|| next_utc_midnight(Utc::now())),
+                    },
+                }
+            }
+            org::SyncError::ApiLimit(limit) => OrgError::ApiLimit {
                 org: name,
                 limit: ApiLimit::Salesforce {
-                    used: usage.used,
-                    max: usage.max,
+                    used: limit.usage.used,
+                    max: limit.usage.max,
                     retry_at: Utc::now() + chrono::Duration::from_std(SALESFORCE_LIMIT_WAIT).unwrap_or_default(),
                 },
             },
@@ -664,23 +701,17 @@ impl Host {
     }
 
     pub async fn list_users(&self, name: &str) -> Result<Vec<sync::UserChoice>, OrgError> {
-        self.unleased(name, Access::Salesforce, |mut g, org| async move {
-            g.connector.casebridge_connector_sync().call_list_users(&mut g.store, &org).await
-        })
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_users().await })
         .await
     }
 
     pub async fn list_queues(&self, name: &str) -> Result<Vec<sync::QueueChoice>, OrgError> {
-        self.unleased(name, Access::Salesforce, |mut g, org| async move {
-            g.connector.casebridge_connector_sync().call_list_queues(&mut g.store, &org).await
-        })
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_queues().await })
         .await
     }
 
     pub async fn list_fields(&self, name: &str) -> Result<Vec<describe::ObjectCatalog>, OrgError> {
-        self.unleased(name, Access::Salesforce, |mut g, org| async move {
-            g.connector.casebridge_connector_sync().call_list_fields(&mut g.store, &org).await
-        })
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_fields().await })
         .await
     }
 
@@ -693,36 +724,23 @@ impl Host {
         field: &str,
     ) -> Result<describe::ObjectCatalog, OrgError> {
         let (object, field) = (object.to_string(), field.to_string());
-        self.leased(name, |mut g, org| async move {
-            let sync = g.connector.casebridge_connector_sync();
-            match change {
-                FieldChange::Add => sync.call_add_field(&mut g.store, &org, &object, &field).await,
-                FieldChange::Remove => sync.call_remove_field(&mut g.store, &org, &object, &field).await,
-                FieldChange::Resync => sync.call_resync_field(&mut g.store, &org, &object, &field).await,
-            }
-        })
+        self.leased(name, |mut g| async move { g.change_field(change, &object, &field).await })
         .await
     }
 
     pub async fn list_conversations(&self, name: &str) -> Result<Vec<sync::ConversationSummary>, OrgError> {
-        self.unleased(name, Access::StoreOnly, |mut g, org| async move {
-            g.connector.casebridge_connector_sync().call_list_conversations(&mut g.store, &org).await
-        })
+        self.unleased(name, Access::StoreOnly, |mut g| async move { g.list_conversations().await })
         .await
     }
 
     pub async fn conversation(&self, name: &str, case_id: &str) -> Result<Option<types::Conversation>, OrgError> {
         let case_id = case_id.to_string();
-        self.unleased(name, Access::StoreOnly, |mut g, org| async move {
-            g.connector.casebridge_connector_sync().call_get_conversation(&mut g.store, &org, &case_id).await
-        })
+        self.unleased(name, Access::StoreOnly, |mut g| async move { g.get_conversation(&case_id).await })
         .await
     }
 
     pub async fn list_errors(&self, name: &str) -> Result<Vec<sync::RecordError>, OrgError> {
-        self.unleased(name, Access::StoreOnly, |mut g, org| async move {
-            g.connector.casebridge_connector_sync().call_list_errors(&mut g.store, &org).await
-        })
+        self.unleased(name, Access::StoreOnly, |mut g| async move { g.list_errors().await })
         .await
     }
 
@@ -730,9 +748,7 @@ impl Host {
     /// cycle running in another process cannot undo it).
     pub async fn retry_error(&self, name: &str, error_id: &str) -> Result<(), OrgError> {
         let error_id = error_id.to_string();
-        self.leased(name, |mut g, org| async move {
-            g.connector.casebridge_connector_sync().call_retry_error(&mut g.store, &org, &error_id).await
-        })
+        self.leased(name, |mut g| async move { g.retry_error(&error_id).await })
         .await
     }
 }
@@ -785,14 +801,6 @@ pub fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
     tomorrow.and_hms_opt(0, 0, 0).map_or(now, |midnight| midnight.and_utc())
 }
 
-/// A change to an org's field catalog.
-#[derive(Debug, Clone, Copy)]
-pub enum FieldChange {
-    Add,
-    Remove,
-    Resync,
-}
-
 /// A cycle report as JSON, for the cycle log and `status`.
 pub fn report_json(report: &sync::CycleReport) -> serde_json::Value {
     serde_json::json!({
@@ -803,6 +811,9 @@ pub fn report_json(report: &sync::CycleReport) -> serde_json::Value {
         "emails_sent": report.emails_sent,
         "hand_offs": report.hand_offs,
         "state_changes": report.state_changes,
+        "records_to_salesforce": report.records_to_salesforce,
+        "records_to_platform": report.records_to_platform,
+        "records_linked": report.records_linked,
         "api_calls": report.api_calls,
         "api_usage": report.api_usage.map(|u| serde_json::json!({"used": u.used, "max": u.max})),
         "errors": report.errors.iter().map(|e| serde_json::json!({

@@ -6,12 +6,15 @@ pub mod config;
 pub mod demo;
 pub mod host;
 pub mod mail;
-pub mod runtime;
 pub mod scheduler;
 pub mod secrets;
 pub mod status;
 pub mod storage;
 pub mod text;
+
+/// The embedding of the component ([`casebridge_runtime`]), which the
+/// bundled host uses like any other host.
+pub use casebridge_runtime as runtime;
 
 /// The connector component built from `guest/` for this checkout.
 pub const GUEST_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/casebridge_guest.wasm"));

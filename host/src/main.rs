@@ -402,7 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         writeln!(
                             stdout,
                             "case {} {}: {}",
-                            c.case_number,
+                            c.case_number.as_deref().unwrap_or("-"),
                             c.subject.unwrap_or_default(),
                             text::resolution(c.resolution)
                         )?;

@@ -325,7 +325,7 @@ async fn sleep_until(due: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::host::Stop;
-    use crate::runtime::bindings::org::{ApiError, ApiUsage};
+    use crate::runtime::bindings::org::{self, ApiError, ApiUsage};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -354,6 +354,9 @@ mod tests {
             emails_sent: 0,
             hand_offs: 0,
             state_changes: 0,
+            records_to_salesforce: 0,
+            records_to_platform: 0,
+            records_linked: 0,
             api_calls: 1,
             api_usage: None,
             errors: Vec::new(),
@@ -405,7 +408,11 @@ mod tests {
             limit: ApiLimit::Budget { used: budget, budget, resets_at: crate::host::next_utc_midnight(now()) },
         });
         assert_eq!(next(&spent, 1), Duration::from_secs(12 * 60 * 60));
-        let salesforce = failed(SyncError::ApiLimit(ApiUsage { used: 15_000, max: 15_000 }));
+        let salesforce = failed(SyncError::ApiLimit(org::ApiLimit {
+            kind: org::LimitKind::OrgLimit,
+            usage: ApiUsage { used: 15_000, max: 15_000 },
+            resets_at: None,
+        }));
         assert_eq!(next(&salesforce, 1), crate::host::SALESFORCE_LIMIT_WAIT);
     }
 

@@ -14,7 +14,7 @@ use casebridge::agent::{
 use casebridge::runtime::Agent;
 use casebridge::runtime::bindings::agent::{Action, AgentError, Turn};
 use casebridge::runtime::bindings::types::{
-    Attachment, Attribute, AttributeValue, AuthorRole, CalendarDate, Conversation, ConversationPart, PartSource,
+    Attachment, Attribute, AttributeValue, AuthorRole, CalendarDate, Channel, Conversation, ConversationPart, PartSource,
     ResolutionState, TimeOfDay,
 };
 use serde_json::{Value, json};
@@ -39,7 +39,9 @@ fn part(author: AuthorRole, text: &str, minute: i64) -> ConversationPart {
 fn case(subject: &str, messages: &[(AuthorRole, &str)]) -> Conversation {
     Conversation {
         id: "500000000000001AAA".into(),
-        case_number: "00001001".into(),
+        channel: Channel::SalesforceCase,
+        platform_id: None,
+        case_number: Some("00001001".into()),
         subject: (!subject.is_empty()).then(|| subject.to_string()),
         origin: Some("Web".into()),
         attributes: Vec::new(),
@@ -672,6 +674,8 @@ async fn webhook_request_carries_the_documented_json_and_headers() {
         body,
         &json!({"conversation": {
             "id": "500000000000001AAA",
+            "channel": "salesforce_case",
+            "platform_id": null,
             "case_number": "00001001",
             "subject": "Can't upload",
             "origin": "Email",

@@ -317,7 +317,7 @@ fn errors_of_a_loaded_file_name_the_file() {
 }
 
 #[test]
-fn an_org_becomes_the_connectors_org_record() {
+fn an_org_becomes_the_connectors_settings() {
     let config = Config::parse(EXAMPLE_CONFIG).expect("example");
     let acme = &config.orgs[0];
     let credentials = OrgCredentials {
@@ -325,7 +325,7 @@ fn an_org_becomes_the_connectors_org_record() {
         client_secret: Secret::new("consumer-secret"),
         refresh_token: Secret::new("refresh-token"),
     };
-    let record = acme.to_component(&credentials);
+    let record = acme.to_settings(&credentials);
     assert_eq!(record.name, "acme");
     assert_eq!(record.agent_user_id, "0055g00000AgentAAB");
     assert_eq!(record.credentials.refresh_token, "refresh-token");

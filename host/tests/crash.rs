@@ -165,7 +165,7 @@ fn every_reply_is_on_its_case_exactly_once_after_the_host_is_killed_at_random_po
         let log = log.lock().unwrap();
         let tail = log.iter().rev().take(60).rev().cloned().collect::<Vec<_>>().join("\n");
         // What the connector kept: its open set, sweep keys and errors.
-        let kept: Vec<String> = casebridge::runtime::KeyValueStore::scan(&store, ORG, "")
+        let kept: Vec<String> = casebridge::runtime::BlockingKeyValueStore::scan(&store, ORG, "")
             .unwrap_or_default()
             .into_iter()
             .filter(|e| ["hot", "poll"].contains(&e.key.as_str()) || e.key.starts_with("error/"))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use casebridge::config::Config;
 use casebridge::host::{Host, OrgError};
-use casebridge::runtime::KeyValueStore as _;
+use casebridge::runtime::BlockingKeyValueStore as _;
 use casebridge::secrets::{OrgSecret, Secret};
 use casebridge::storage::{Leases as _, SqliteStore};
 use casebridge_emulator::{EmulatorOptions, Fault, FaultTarget, RunningEmulator, Seed};

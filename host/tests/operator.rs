@@ -262,7 +262,7 @@ async fn a_connector_out_of_memory_names_guest_memory_mb() {
     }
     let due: serde_json::Map<String, Value> = cases.iter().map(|c| (c.to_string(), Value::from(0))).collect();
     writes.push(put("hot".into(), Value::Object(due).to_string()));
-    casebridge::runtime::KeyValueStore::commit(host.store().as_ref(), ORG, None, &[], &writes).expect("plant");
+    casebridge::runtime::BlockingKeyValueStore::commit(host.store().as_ref(), ORG, None, &[], &writes).expect("plant");
     let error = host.cycle(ORG).await.expect_err("the memory limit stops the cycle");
     assert!(matches!(error, OrgError::Stopped { stop: Stop::OutOfMemory { limit_mb: 16 }, .. }), "{error:?}");
     let message = error.to_string();

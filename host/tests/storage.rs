@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use casebridge::runtime::KeyValueStore;
+use casebridge::runtime::BlockingKeyValueStore;
 use casebridge::runtime::bindings::store::{Entry, Expectation, StoreError, Write};
 use casebridge::storage::{
     ApiCalls, CycleEnd, CycleOutcome, MAX_KEY_BYTES, MAX_VALUE_BYTES, SqliteStore, StorageError,
@@ -607,9 +607,9 @@ fn the_first_record_of_a_sent_email_wins() {
 mod leases {
     use std::time::Duration;
 
-    use casebridge::runtime::KeyValueStore;
+    use casebridge::runtime::BlockingKeyValueStore;
     use casebridge::runtime::bindings::store::StoreError;
-    use casebridge::storage::{Acquisition, Fence, Holder, Lease, Leases, SqliteStore};
+    use casebridge::storage::{Acquisition, Holder, Lease, Leases, SqliteStore};
 
     use super::{put, store};
 
@@ -690,7 +690,7 @@ mod leases {
     fn a_commit_with_a_lost_lease_writes_nothing() {
         let store = store();
         let old = acquired(store.acquire("acme", &Holder::new("another-machine", 1, "old"), SHORT).expect("acquire"));
-        let old_fence = Fence::new(&old);
+        let old_fence = old.fence();
         store.commit("acme", Some(&old_fence), &[], &[put("watermark", "t1")]).expect("a held lease commits");
 
         std::thread::sleep(SHORT * 2);
@@ -706,7 +706,7 @@ mod leases {
         assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("t1"));
         assert_eq!(store.get("acme", "case/1").expect("get"), None);
 
-        store.commit("acme", Some(&Fence::new(&new)), &[], &[put("watermark", "t3")]).expect("the new holder commits");
+        store.commit("acme", Some(&new.fence()), &[], &[put("watermark", "t3")]).expect("the new holder commits");
         assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("t3"));
     }
 
@@ -715,11 +715,11 @@ mod leases {
         let store = store();
         let expiring = acquired(store.acquire("acme", &Holder::this_process(), SHORT).expect("acquire"));
         std::thread::sleep(SHORT * 2);
-        let expired = store.commit("acme", Some(&Fence::new(&expiring)), &[], &[put("k", "v")]);
+        let expired = store.commit("acme", Some(&expiring.fence()), &[], &[put("k", "v")]);
         assert!(matches!(&expired, Err(StoreError::Conflict(m)) if m.contains("expired")), "{expired:?}");
 
         let released = acquired(store.acquire("acme", &Holder::this_process(), LONG).expect("acquire"));
-        let fence = Fence::new(&released);
+        let fence = released.fence();
         store.release(released).expect("release");
         let after = store.commit("acme", Some(&fence), &[], &[put("k", "v")]);
         assert!(matches!(&after, Err(StoreError::Conflict(m)) if m.contains("released")), "{after:?}");
@@ -732,14 +732,14 @@ mod leases {
         let lease = acquired(store.acquire("acme", &Holder::this_process(), SHORT).expect("acquire"));
         assert!(store.renew(&lease, LONG).expect("renew"));
         std::thread::sleep(SHORT * 2);
-        store.commit("acme", Some(&Fence::new(&lease)), &[], &[put("k", "v")]).expect("still held");
+        store.commit("acme", Some(&lease.fence()), &[], &[put("k", "v")]).expect("still held");
     }
 
     #[test]
     fn a_lease_covers_only_its_own_orgs_store() {
         let store = store();
         let lease = acquired(store.acquire("acme", &Holder::this_process(), LONG).expect("acquire"));
-        let other = store.commit("globex", Some(&Fence::new(&lease)), &[], &[put("k", "v")]);
+        let other = store.commit("globex", Some(&lease.fence()), &[], &[put("k", "v")]);
         assert!(matches!(&other, Err(StoreError::Conflict(m)) if m.contains("lease")), "{other:?}");
         assert_eq!(store.get("globex", "k").expect("get"), None);
     }

@@ -4,13 +4,23 @@
 
 use std::sync::OnceLock;
 
-use casebridge::runtime::{AllowedHosts, Capabilities, GuestInstance, GuestLimits, Runtime};
+use casebridge::runtime::{AllowedHosts, Capabilities, GuestInstance, GuestLimits, OffTheWorkers, OrgSettings, Runtime};
 
 /// The connector compiled once per test binary (compiling takes a second or two).
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| Runtime::new(casebridge::GUEST_COMPONENT).expect("the embedded connector compiles"))
 }
+
+/// The last component built against contract 0.1.0 (from commit 55dd1dc,
+/// kept in `tests/fixtures/`), compiled once per test binary.
+pub fn runtime_v0_1_0() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new(CONNECTOR_V0_1_0).expect("the 0.1.0 connector compiles"))
+}
+
+/// The bytes of the 0.1.0 fixture.
+pub const CONNECTOR_V0_1_0: &[u8] = include_bytes!("../fixtures/connector-0.1.0.wasm");
 
 /// A fresh instance with an in-memory store, no agent, no mail and no HTTP.
 pub async fn isolated_instance() -> GuestInstance {
@@ -22,7 +32,7 @@ pub async fn isolated_instance() -> GuestInstance {
 
 use std::sync::{Arc, Mutex};
 
-use casebridge::runtime::bindings::{agent, mail, org, sync, types};
+use casebridge::runtime::bindings::{agent, mail, org, settings, sync, types};
 use casebridge::runtime::{Agent, Mailer};
 use casebridge::storage::SqliteStore;
 use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
@@ -87,7 +97,10 @@ impl Mailer for RecordingMail {
 /// An emulated demo org with the connector configured for it.
 pub struct TestOrg {
     pub emulator: RunningEmulator,
-    pub config: org::OrgConfig,
+    pub config: OrgSettings,
+    /// The runtime its instances come from (the embedded connector unless
+    /// [`TestOrg::with_runtime`] chose another).
+    pub runtime: &'static Runtime,
     pub agent: Arc<ScriptedAgent>,
     pub mail: Arc<RecordingMail>,
     /// The host's real store (SQLite, in memory): its limits apply.
@@ -101,18 +114,18 @@ impl TestOrg {
             .expect("emulator starts");
         let credentials = emulator.credentials();
         let seeded = emulator.seeded().clone();
-        let config = org::OrgConfig {
+        let config = OrgSettings {
             name: "demo".into(),
             login_url: credentials.url.clone(),
             api_version: "62.0".into(),
-            credentials: org::Credentials {
+            credentials: settings::AppCredentials {
                 client_id: credentials.client_id.clone(),
                 client_secret: credentials.client_secret.clone(),
                 refresh_token: credentials.refresh_token.clone(),
             },
             agent_user_id: seeded.agent_user_id.clone().expect("the demo seed has an agent user"),
-            hand_off: org::HandOffTarget::Queue(seeded.handoff_queue_id.clone().expect("the demo seed has a queue")),
-            reply_as: org::ReplyChannel::CaseComment,
+            hand_off: settings::HandOffTarget::Queue(seeded.handoff_queue_id.clone().expect("the demo seed has a queue")),
+            reply_as: settings::ReplyChannel::CaseComment,
             involved_field: "FinInvolved__c".into(),
             resolution_state_field: "FinResolutionState__c".into(),
             topics: vec!["casebridge".into()],
@@ -120,20 +133,30 @@ impl TestOrg {
             poll_overlap_seconds: 5,
             resolution_timeouts: types::Timeouts { soft_resolution_after_ms: 3_600_000, abandoned_after_ms: 3_600_000 },
             mappings: Vec::new(),
+            ..OrgSettings::offline("demo")
         };
         TestOrg {
             emulator,
             config,
+            runtime: runtime(),
             agent: Arc::new(ScriptedAgent::default()),
             mail: Arc::new(RecordingMail::default()),
             store: Arc::new(SqliteStore::in_memory().expect("an in-memory database")),
         }
     }
 
+    /// The same org run by another component (an older contract version).
+    pub fn with_runtime(mut self, runtime: &'static Runtime) -> TestOrg {
+        self.runtime = runtime;
+        self
+    }
+
     pub fn capabilities(&self) -> Capabilities {
         Capabilities {
             org: self.config.name.clone(),
-            store: self.store.clone(),
+            settings: Arc::new(self.config.clone()),
+            store: Arc::new(OffTheWorkers(self.store.clone())),
+            platform: Arc::new(casebridge::runtime::NoPlatform),
             agent: self.agent.clone(),
             mail: self.mail.clone(),
         }
@@ -146,7 +169,7 @@ impl TestOrg {
 
     /// A fresh connector instance for this org.
     pub async fn instance(&self) -> GuestInstance {
-        runtime()
+        self.runtime
             .instantiate(self.capabilities(), self.allowed_hosts(), GuestLimits::default())
             .await
             .expect("instantiates")
@@ -154,27 +177,17 @@ impl TestOrg {
 
     /// One cycle in a fresh instance.
     pub async fn cycle(&self) -> Result<sync::CycleReport, org::SyncError> {
-        let mut guest = self.instance().await;
-        guest
-            .connector
-            .casebridge_connector_sync()
-            .call_run_cycle(&mut guest.store, &self.config)
-            .await
-            .expect("no trap")
+        self.instance().await.run_cycle().await.expect("no trap")
     }
 
     /// The conversation the connector keeps for a case.
     pub async fn conversation(&self, case_id: &str) -> Option<types::Conversation> {
-        let mut guest = self.instance().await;
-        let sync = guest.connector.casebridge_connector_sync();
-        sync.call_get_conversation(&mut guest.store, &self.config, case_id).await.expect("no trap").expect("stored")
+        self.instance().await.get_conversation(case_id).await.expect("no trap").expect("stored")
     }
 
     /// The failed writes and agent turns the connector keeps.
     pub async fn errors(&self) -> Vec<sync::RecordError> {
-        let mut guest = self.instance().await;
-        let sync = guest.connector.casebridge_connector_sync();
-        sync.call_list_errors(&mut guest.store, &self.config).await.expect("no trap").expect("listed")
+        self.instance().await.list_errors().await.expect("no trap").expect("listed")
     }
 
     /// One field of one record, as Salesforce has it now.

@@ -2,7 +2,12 @@
 //! with in-memory doubles for its imports, each export called with good and
 //! bad input.
 
-use casebridge::runtime::bindings::{catalog, contacts, describe, mapping, matching, org, resolution, routing, types};
+use std::sync::Arc;
+
+use casebridge::runtime::bindings::{
+    catalog, contacts, describe, mapping, matching, org, resolution, routing, settings, types,
+};
+use casebridge::runtime::{AllowedHosts, Capabilities, GuestLimits, OrgSettings};
 use casebridge_tests::isolated_instance;
 
 fn field(name: &str, kind: types::FieldType) -> describe::FieldDescriptor {
@@ -16,6 +21,7 @@ fn field(name: &str, kind: types::FieldType) -> describe::FieldDescriptor {
         custom: name.ends_with("__c"),
         nillable: true,
         createable: true,
+        defaulted_on_create: false,
         updateable: true,
         calculated: false,
         name_field: false,
@@ -52,26 +58,27 @@ const CASE_DESCRIBE: &str = r#"{"name":"Case","label":"Case","fields":[
 #[tokio::test]
 async fn catalog_is_built_from_describe_with_system_fields_locked() {
     let mut guest = isolated_instance().await;
-    let exports = guest.connector.casebridge_connector_catalog();
-    let described = exports.call_parse_describe(&mut guest.store, CASE_DESCRIBE).await.unwrap().unwrap();
+    let (connector, store) = guest.latest().expect("a 0.2.0 component");
+    let exports = connector.casebridge_connector_catalog();
+    let described = exports.call_parse_describe(&mut *store, CASE_DESCRIBE).await.unwrap().unwrap();
     assert_eq!(described.object, "Case");
     assert_eq!(described.fields.len(), 5);
-    let catalog = exports.call_from_describe(&mut guest.store, &described).await.unwrap();
+    let catalog = exports.call_from_describe(&mut *store, &described).await.unwrap();
     assert!(catalog.fields.iter().all(|f| f.synced));
     let kind = |name: &str| catalog.fields.iter().find(|f| f.descriptor.name == name).unwrap().kind;
     assert_eq!(kind("Id"), describe::FieldKind::System);
     assert_eq!(kind("Tier__c"), describe::FieldKind::Custom);
 
-    let locked = exports.call_remove_field(&mut guest.store, &catalog, "Id").await.unwrap().unwrap_err();
+    let locked = exports.call_remove_field(&mut *store, &catalog, "Id").await.unwrap().unwrap_err();
     assert_eq!(locked.problem, catalog::CatalogProblem::Locked);
     assert_eq!(locked.field, "Id");
 
-    let removed = exports.call_remove_field(&mut guest.store, &catalog, "Tier__c").await.unwrap().unwrap();
+    let removed = exports.call_remove_field(&mut *store, &catalog, "Tier__c").await.unwrap().unwrap();
     assert!(!removed.fields.iter().find(|f| f.descriptor.name == "Tier__c").unwrap().synced);
-    let added = exports.call_add_field(&mut guest.store, &removed, "Tier__c").await.unwrap().unwrap();
+    let added = exports.call_add_field(&mut *store, &removed, "Tier__c").await.unwrap().unwrap();
     assert!(added.fields.iter().find(|f| f.descriptor.name == "Tier__c").unwrap().synced);
 
-    let unknown = exports.call_add_field(&mut guest.store, &catalog, "Nope__c").await.unwrap().unwrap_err();
+    let unknown = exports.call_add_field(&mut *store, &catalog, "Nope__c").await.unwrap().unwrap_err();
     assert_eq!(unknown.problem, catalog::CatalogProblem::UnknownField);
 
     let mut fresh = described.fields.iter().find(|f| f.name == "Priority").unwrap().clone();
@@ -81,26 +88,27 @@ async fn catalog_is_built_from_describe_with_system_fields_locked() {
         active: true,
         is_default: false,
     });
-    let resynced = exports.call_resync_list_field(&mut guest.store, &catalog, &fresh).await.unwrap().unwrap();
+    let resynced = exports.call_resync_list_field(&mut *store, &catalog, &fresh).await.unwrap().unwrap();
     let priority = resynced.fields.iter().find(|f| f.descriptor.name == "Priority").unwrap();
     assert!(priority.descriptor.picklist_values.iter().any(|p| p.value == "Urgent"));
     let not_list = field("Due__c", types::FieldType::Date);
-    let refused = exports.call_resync_list_field(&mut guest.store, &catalog, &not_list).await.unwrap().unwrap_err();
+    let refused = exports.call_resync_list_field(&mut *store, &catalog, &not_list).await.unwrap().unwrap_err();
     assert_eq!(refused.problem, catalog::CatalogProblem::NotAListField);
 
-    let malformed = exports.call_parse_describe(&mut guest.store, "{not json").await.unwrap().unwrap_err();
+    let malformed = exports.call_parse_describe(&mut *store, "{not json").await.unwrap().unwrap_err();
     assert_eq!(malformed.problem, catalog::CatalogProblem::MalformedDescribe);
 }
 
 #[tokio::test]
 async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
     let mut guest = isolated_instance().await;
-    let exports = guest.connector.casebridge_connector_mapping();
+    let (connector, store) = guest.latest().expect("a 0.2.0 component");
+    let exports = connector.casebridge_connector_mapping();
 
     let when = field("CreatedDate", types::FieldType::Datetime);
     let value = exports
         .call_to_attribute(
-            &mut guest.store,
+            &mut *store,
             "Case",
             &when,
             &types::WireValue::Text("2024-01-02T03:04:05.000+0000".into()),
@@ -109,19 +117,19 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
         .unwrap()
         .unwrap();
     assert_eq!(value, types::AttributeValue::Datetime(1_704_164_645_000));
-    let back = exports.call_to_wire(&mut guest.store, "Case", &when, &value).await.unwrap().unwrap();
+    let back = exports.call_to_wire(&mut *store, "Case", &when, &value).await.unwrap().unwrap();
     assert_eq!(back, types::WireValue::Text("2024-01-02T03:04:05.000+0000".into()));
 
     let due = field("Due__c", types::FieldType::Date);
     let date = exports
-        .call_to_attribute(&mut guest.store, "Case", &due, &types::WireValue::Text("2024-03-31".into()))
+        .call_to_attribute(&mut *store, "Case", &due, &types::WireValue::Text("2024-03-31".into()))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(date, types::AttributeValue::Date(types::CalendarDate { year: 2024, month: 3, day: 31 }));
 
     let bad_date = exports
-        .call_to_attribute(&mut guest.store, "Case", &due, &types::WireValue::Text("2024-02-30".into()))
+        .call_to_attribute(&mut *store, "Case", &due, &types::WireValue::Text("2024-02-30".into()))
         .await
         .unwrap()
         .unwrap_err();
@@ -143,7 +151,7 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
         f
     };
     let list = exports
-        .call_to_attribute(&mut guest.store, "Case", &topics, &types::WireValue::Text("A;B".into()))
+        .call_to_attribute(&mut *store, "Case", &topics, &types::WireValue::Text("A;B".into()))
         .await
         .unwrap()
         .unwrap();
@@ -151,7 +159,7 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
 
     let state = resolution_field();
     let refused = exports
-        .call_to_wire(&mut guest.store, "Case", &state, &types::AttributeValue::Text("Solved-ish".into()))
+        .call_to_wire(&mut *store, "Case", &state, &types::AttributeValue::Text("Solved-ish".into()))
         .await
         .unwrap()
         .unwrap_err();
@@ -160,7 +168,7 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
 
     let count = field("Seats__c", types::FieldType::Int);
     let not_a_number = exports
-        .call_to_attribute(&mut guest.store, "Account", &count, &types::WireValue::Text("many".into()))
+        .call_to_attribute(&mut *store, "Account", &count, &types::WireValue::Text("many".into()))
         .await
         .unwrap()
         .unwrap_err();
@@ -169,19 +177,19 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
         mapping::ConversionProblem::WrongType(_) | mapping::ConversionProblem::InvalidNumber
     ));
 
-    assert_eq!(exports.call_entity_of(&mut guest.store, "Case").await.unwrap(), Some(mapping::Entity::Conversation));
-    assert_eq!(exports.call_entity_of(&mut guest.store, "Contact").await.unwrap(), Some(mapping::Entity::Person));
-    assert_eq!(exports.call_entity_of(&mut guest.store, "Account").await.unwrap(), Some(mapping::Entity::Company));
-    assert_eq!(exports.call_entity_of(&mut guest.store, "Opportunity").await.unwrap(), None);
+    assert_eq!(exports.call_entity_of(&mut *store, "Case").await.unwrap(), Some(mapping::Entity::Conversation));
+    assert_eq!(exports.call_entity_of(&mut *store, "Contact").await.unwrap(), Some(mapping::Entity::Person));
+    assert_eq!(exports.call_entity_of(&mut *store, "Account").await.unwrap(), Some(mapping::Entity::Company));
+    assert_eq!(exports.call_entity_of(&mut *store, "Opportunity").await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn records_map_to_attributes_and_back_by_direction() {
     let mut guest = isolated_instance().await;
-    let catalog_exports = guest.connector.casebridge_connector_catalog();
-    let described = catalog_exports.call_parse_describe(&mut guest.store, CASE_DESCRIBE).await.unwrap().unwrap();
-    let catalog = catalog_exports.call_from_describe(&mut guest.store, &described).await.unwrap();
-    let exports = guest.connector.casebridge_connector_mapping();
+    let (connector, store) = guest.latest().expect("a 0.2.0 component");
+    let catalog_exports = connector.casebridge_connector_catalog();
+    let described = catalog_exports.call_parse_describe(&mut *store, CASE_DESCRIBE).await.unwrap().unwrap();
+    let catalog = catalog_exports.call_from_describe(&mut *store, &described).await.unwrap();
     let record = vec![
         types::WireField { name: "Id".into(), value: types::WireValue::Text("500000000000001AAA".into()) },
         types::WireField { name: "Priority".into(), value: types::WireValue::Text("High".into()) },
@@ -193,15 +201,21 @@ async fn records_map_to_attributes_and_back_by_direction() {
         attribute: "priority".into(),
         direction: describe::Direction::ToPlatform,
     }];
-    let attributes =
-        exports.call_record_to_attributes(&mut guest.store, &catalog, &record, &mappings).await.unwrap().unwrap();
+    let api = connector.casebridge_connector_mapping().field_catalog();
+    let inbound = api.call_constructor(&mut *store, &catalog, &mappings).await.unwrap();
+    let bad = vec![types::WireField { name: "Due__c".into(), value: types::WireValue::Text("31/03/2024".into()) }];
+    // One call, one result per record, in order: a bad record fails alone.
+    let results = api.call_records_to_attributes(&mut *store, inbound, &[record.clone(), bad, record]).await.unwrap();
+    assert_eq!(results.len(), 3);
+    let attributes = results[0].clone().unwrap();
     assert!(attributes.iter().any(|a| a.name == "priority" && a.value == types::AttributeValue::Text("High".into())));
     assert!(attributes.iter().any(|a| a.name == "Id"));
-
-    let bad = vec![types::WireField { name: "Due__c".into(), value: types::WireValue::Text("31/03/2024".into()) }];
-    let errors = exports.call_record_to_attributes(&mut guest.store, &catalog, &bad, &[]).await.unwrap().unwrap_err();
+    let errors = results[1].clone().unwrap_err();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].field, "Due__c");
+    assert_eq!(results[2], results[0]);
+    assert!(api.call_records_to_attributes(&mut *store, inbound, &[]).await.unwrap().is_empty());
+    inbound.resource_drop_async(&mut *store).await.unwrap();
 
     let outbound = vec![describe::FieldMapping {
         object: "Case".into(),
@@ -210,18 +224,15 @@ async fn records_map_to_attributes_and_back_by_direction() {
         direction: describe::Direction::ToSalesforce,
     }];
     let good = vec![types::Attribute { name: "tier".into(), value: types::AttributeValue::Text("Gold".into()) }];
-    let fields = exports
-        .call_attributes_to_record(&mut guest.store, &catalog, &good, &outbound, mapping::WritePurpose::Update)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(fields, vec![types::WireField { name: "Tier__c".into(), value: types::WireValue::Text("Gold".into()) }]);
     let wrong = vec![types::Attribute { name: "tier".into(), value: types::AttributeValue::Text("Bronze".into()) }];
-    let errors = exports
-        .call_attributes_to_record(&mut guest.store, &catalog, &wrong, &outbound, mapping::WritePurpose::Update)
+    let outgoing = api.call_constructor(&mut *store, &catalog, &outbound).await.unwrap();
+    let results = api
+        .call_attributes_to_records(&mut *store, outgoing, &[good, wrong], mapping::WritePurpose::Update)
         .await
-        .unwrap()
-        .unwrap_err();
+        .unwrap();
+    let fields = results[0].clone().unwrap();
+    assert_eq!(fields, vec![types::WireField { name: "Tier__c".into(), value: types::WireValue::Text("Gold".into()) }]);
+    let errors = results[1].clone().unwrap_err();
     assert_eq!(errors[0].problem, mapping::ConversionProblem::NotInPicklist);
     let read_only = vec![describe::FieldMapping {
         object: "Case".into(),
@@ -230,18 +241,18 @@ async fn records_map_to_attributes_and_back_by_direction() {
         direction: describe::Direction::ToSalesforce,
     }];
     let number = vec![types::Attribute { name: "number".into(), value: types::AttributeValue::Text("1".into()) }];
-    let errors = exports
-        .call_attributes_to_record(&mut guest.store, &catalog, &number, &read_only, mapping::WritePurpose::Update)
-        .await
-        .unwrap()
-        .unwrap_err();
+    let locked = api.call_constructor(&mut *store, &catalog, &read_only).await.unwrap();
+    let results =
+        api.call_attributes_to_records(&mut *store, locked, &[number], mapping::WritePurpose::Update).await.unwrap();
+    let errors = results[0].clone().unwrap_err();
     assert_eq!(errors[0].problem, mapping::ConversionProblem::ReadOnly);
 }
 
 #[tokio::test]
 async fn resolution_state_follows_the_documented_machine() {
     let mut guest = isolated_instance().await;
-    let exports = guest.connector.casebridge_connector_resolution();
+    let (connector, store) = guest.latest().expect("a 0.2.0 component");
+    let exports = connector.casebridge_connector_resolution();
     let timeouts = types::Timeouts { soft_resolution_after_ms: 1_000, abandoned_after_ms: 2_000 };
     use resolution::Event as E;
     let cases: Vec<(Vec<E>, i64, types::ResolutionState)> = vec![
@@ -267,14 +278,23 @@ async fn resolution_state_follows_the_documented_machine() {
         // Reopened after a confirmation.
         (vec![E::CustomerConfirmed(100), E::CustomerMessage(200)], 10_000, types::ResolutionState::None),
     ];
-    for (events, now, expected) in cases {
-        let decision = exports.call_decide(&mut guest.store, &events, now, timeouts).await.unwrap();
-        assert_eq!(decision.state, expected, "events {events:?} at {now}");
+    for (events, now, expected) in &cases {
+        let decisions = exports.call_decide(&mut *store, std::slice::from_ref(events), *now, timeouts).await.unwrap();
+        assert_eq!(decisions.len(), 1);
+        assert_eq!(decisions[0].state, *expected, "events {events:?} at {now}");
     }
+    // Many conversations in one call: one decision each, in order.
+    let at = 10_000;
+    let all: Vec<Vec<E>> = cases.iter().filter(|(_, now, _)| *now == at).map(|(e, _, _)| e.clone()).collect();
+    let decisions = exports.call_decide(&mut *store, &all, at, timeouts).await.unwrap();
+    let expected: Vec<_> = cases.iter().filter(|(_, now, _)| *now == at).map(|(_, _, state)| *state).collect();
+    assert_eq!(decisions.iter().map(|d| d.state).collect::<Vec<_>>(), expected);
+    assert!(exports.call_decide(&mut *store, &[], at, timeouts).await.unwrap().is_empty());
     let pending = exports
-        .call_decide(&mut guest.store, &[E::CustomerMessage(0), E::AgentAnswer(100)], 500, timeouts)
+        .call_decide(&mut *store, &[vec![E::CustomerMessage(0), E::AgentAnswer(100)]], 500, timeouts)
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert_eq!(pending.phase, resolution::Phase::Answered);
     assert_eq!(pending.changes_at, Some(1_100));
 }
@@ -282,7 +302,8 @@ async fn resolution_state_follows_the_documented_machine() {
 #[tokio::test]
 async fn routing_attributes_reproduce_the_seed_naming() {
     let mut guest = isolated_instance().await;
-    let exports = guest.connector.casebridge_connector_routing();
+    let (connector, store) = guest.latest().expect("a 0.2.0 component");
+    let exports = connector.casebridge_connector_routing();
     let person = routing::Person {
         first_name: Some("John".into()),
         last_name: Some("Smith".into()),
@@ -323,7 +344,11 @@ async fn routing_attributes_reproduce_the_seed_naming() {
             value: types::AttributeValue::Boolean(false),
         }],
     };
-    let pairs = exports.call_routing_attributes(&mut guest.store, &person, &conversation).await.unwrap();
+    let hand_off = routing::HandOff { person, conversation };
+    let mut all = exports.call_routing_attributes(&mut *store, &[hand_off.clone(), hand_off]).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], all[1]);
+    let pairs = all.remove(0);
     let expected: Vec<(String, String)> = [
         ("_firstName", "John"),
         ("_lastName", "Smith"),
@@ -345,10 +370,11 @@ async fn routing_attributes_reproduce_the_seed_naming() {
 #[tokio::test]
 async fn matching_escapes_every_term_and_ranks_candidates() {
     let mut guest = isolated_instance().await;
-    let exports = guest.connector.casebridge_connector_matching();
-    assert_eq!(exports.call_escape_soql(&mut guest.store, "O'Brien\\").await.unwrap(), "O\\'Brien\\\\");
-    assert_eq!(exports.call_escape_soql_like(&mut guest.store, "50%_off").await.unwrap(), "50\\%\\_off");
-    let sosl = exports.call_escape_sosl(&mut guest.store, "a} OR {b").await.unwrap();
+    let (connector, store) = guest.latest().expect("a 0.2.0 component");
+    let exports = connector.casebridge_connector_matching();
+    assert_eq!(exports.call_escape_soql(&mut *store, "O'Brien\\").await.unwrap(), "O\\'Brien\\\\");
+    assert_eq!(exports.call_escape_soql_like(&mut *store, "50%_off").await.unwrap(), "50\\%\\_off");
+    let sosl = exports.call_escape_sosl(&mut *store, "a} OR {b").await.unwrap();
     assert!(!sosl.contains("a}") && sosl.contains("\\}"), "{sosl}");
 
     let customer = |first: Option<&str>, last: Option<&str>, username: Option<&str>| contacts::Customer {
@@ -360,19 +386,6 @@ async fn matching_escapes_every_term_and_ranks_candidates() {
         handle: Some("@ann".into()),
         phone: None,
     };
-    let by_name =
-        exports.call_search_for(&mut guest.store, &customer(Some("Ann"), Some("O'Neil"), None)).await.unwrap().unwrap();
-    assert_eq!(by_name.basis, matching::SearchBasis::Name);
-    let matching::ContactQuery::Soql(soql) = &by_name.query else {
-        panic!("a name search is SOQL: {:?}", by_name.query)
-    };
-    assert!(soql.contains("O\\'Neil"), "{soql}");
-    let by_username =
-        exports.call_search_for(&mut guest.store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
-    assert_eq!(by_username.basis, matching::SearchBasis::Username);
-    assert!(matches!(by_username.query, matching::ContactQuery::Sosl(_)));
-    let by_handle = exports.call_search_for(&mut guest.store, &customer(None, None, None)).await.unwrap().unwrap();
-    assert_eq!(by_handle.basis, matching::SearchBasis::Handle);
     let nobody = contacts::Customer {
         id: String::new(),
         first_name: None,
@@ -382,8 +395,29 @@ async fn matching_escapes_every_term_and_ranks_candidates() {
         handle: None,
         phone: None,
     };
-    let nothing = exports.call_search_for(&mut guest.store, &nobody).await.unwrap().unwrap_err();
-    assert_eq!(nothing, matching::MatchingError::NothingToSearch);
+    let searches = exports
+        .call_search_for(
+            &mut *store,
+            &[
+                customer(Some("Ann"), Some("O'Neil"), None),
+                customer(None, None, Some("ann_w")),
+                customer(None, None, None),
+                nobody,
+            ],
+        )
+        .await
+        .unwrap();
+    let [by_name, by_username, by_handle, nothing] = <[_; 4]>::try_from(searches).expect("one search per customer");
+    let (by_name, by_username, by_handle) = (by_name.unwrap(), by_username.unwrap(), by_handle.unwrap());
+    assert_eq!(by_name.basis, matching::SearchBasis::Name);
+    let matching::ContactQuery::Soql(soql) = &by_name.query else {
+        panic!("a name search is SOQL: {:?}", by_name.query)
+    };
+    assert!(soql.contains("O\\'Neil"), "{soql}");
+    assert_eq!(by_username.basis, matching::SearchBasis::Username);
+    assert!(matches!(by_username.query, matching::ContactQuery::Sosl(_)));
+    assert_eq!(by_handle.basis, matching::SearchBasis::Handle);
+    assert_eq!(nothing.unwrap_err(), matching::MatchingError::NothingToSearch);
 
     let ann = customer(Some("Ann"), Some("Lee"), None);
     let candidate = |id: &str, first: &str, last: &str, email: &str| contacts::Candidate {
@@ -393,76 +427,64 @@ async fn matching_escapes_every_term_and_ranks_candidates() {
         email: Some(email.into()),
         account_id: None,
     };
-    let exact = exports
+    let request = |candidates: Vec<contacts::Candidate>| matching::RankRequest { customer: ann.clone(), candidates };
+    let ranked = exports
         .call_rank(
-            &mut guest.store,
-            &ann,
-            &[candidate("003A", "Bob", "Ray", "bob@example.com"), candidate("003B", "Ann", "Lee", "ann@example.com")],
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let contacts::Outcome::Link(linked) = exact else { panic!("an exact email match links: {exact:?}") };
-    assert_eq!(linked.candidate.id, "003B");
-    let ambiguous = exports
-        .call_rank(
-            &mut guest.store,
-            &ann,
+            &mut *store,
             &[
-                candidate("003C", "Ann", "Lee", "ann.lee@work.example"),
-                candidate("003D", "Ann", "Lee", "a.lee@home.example"),
+                request(vec![
+                    candidate("003A", "Bob", "Ray", "bob@example.com"),
+                    candidate("003B", "Ann", "Lee", "ann@example.com"),
+                ]),
+                request(vec![
+                    candidate("003C", "Ann", "Lee", "ann.lee@work.example"),
+                    candidate("003D", "Ann", "Lee", "a.lee@home.example"),
+                ]),
+                request(vec![]),
             ],
         )
         .await
-        .unwrap()
         .unwrap();
+    let [exact, ambiguous, none] = <[_; 3]>::try_from(ranked).expect("one outcome per request");
+    let exact = exact.unwrap();
+    let contacts::Outcome::Link(linked) = exact else { panic!("an exact email match links: {exact:?}") };
+    assert_eq!(linked.candidate.id, "003B");
+    let ambiguous = ambiguous.unwrap();
     assert!(matches!(ambiguous, contacts::Outcome::Suggest(ref list) if list.len() == 2), "{ambiguous:?}");
-    let none = exports.call_rank(&mut guest.store, &ann, &[]).await.unwrap().unwrap();
+    let none = none.unwrap();
     let contacts::Outcome::Create(fields) = none else { panic!("no candidate creates: {none:?}") };
     assert!(fields.iter().any(|f| f.name == "LastName" && f.value == types::WireValue::Text("Lee".into())));
     let fields =
-        exports.call_new_contact(&mut guest.store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
+        exports.call_new_contact(&mut *store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
     assert!(fields.iter().any(|f| f.name == "LastName"), "a Contact needs a last name: {fields:?}");
 }
 
 #[tokio::test]
 async fn org_level_calls_fail_with_typed_errors_without_network() {
-    let mut guest = isolated_instance().await;
-    let config = org::OrgConfig {
-        name: "test-org".into(),
+    let settings = OrgSettings {
         login_url: "https://login.salesforce.com".into(),
-        api_version: "62.0".into(),
-        credentials: org::Credentials {
+        credentials: settings::AppCredentials {
             client_id: "id".into(),
             client_secret: "very-secret-value".into(),
             refresh_token: "refresh-secret-value".into(),
         },
         agent_user_id: "005000000000001AAA".into(),
-        hand_off: org::HandOffTarget::Queue("00G000000000001AAA".into()),
-        reply_as: org::ReplyChannel::CaseComment,
-        involved_field: "FinInvolved__c".into(),
-        resolution_state_field: "FinResolutionState__c".into(),
-        topics: vec![],
+        hand_off: settings::HandOffTarget::Queue("00G000000000001AAA".into()),
         daily_api_budget: 1000,
         poll_overlap_seconds: 60,
-        resolution_timeouts: types::Timeouts { soft_resolution_after_ms: 1000, abandoned_after_ms: 1000 },
-        mappings: vec![],
+        ..OrgSettings::offline("test-org")
+    };
+    let instance = |settings: OrgSettings| {
+        let capabilities = Capabilities { settings: Arc::new(settings), ..Capabilities::in_memory("test-org") };
+        casebridge_tests::runtime().instantiate(capabilities, AllowedHosts::none(), GuestLimits::default())
     };
     // The instance may reach no host: the cycle fails as a transport error, naming no secret.
-    let error = guest
-        .connector
-        .casebridge_connector_sync()
-        .call_run_cycle(&mut guest.store, &config)
-        .await
-        .unwrap()
-        .unwrap_err();
+    let error = instance(settings.clone()).await.unwrap().run_cycle().await.unwrap().unwrap_err();
     let text = format!("{error:?}");
     assert!(matches!(error, org::SyncError::Transport(_)), "{text}");
     assert!(!text.contains("very-secret-value") && !text.contains("refresh-secret-value"), "{text}");
 
-    let mut bad = config.clone();
-    bad.agent_user_id = "x' OR Id != '".into();
-    let error =
-        guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &bad).await.unwrap().unwrap_err();
+    let bad = OrgSettings { agent_user_id: "x' OR Id != '".into(), ..settings };
+    let error = instance(bad).await.unwrap().run_cycle().await.unwrap().unwrap_err();
     assert!(matches!(error, org::SyncError::InvalidConfig(_)), "{error:?}");
 }

@@ -1,7 +1,7 @@
 //! Full cycles: the host runtime, the connector component and the emulated
 //! org, one test per requirement of the AI agent on Salesforce Cases.
 
-use casebridge::runtime::bindings::{describe, org, types};
+use casebridge::runtime::bindings::{describe, org, settings, types};
 use casebridge_tests::TestOrg;
 use serde_json::json;
 
@@ -49,8 +49,7 @@ async fn first_cycle_answers_every_waiting_case_once_and_an_idle_cycle_costs_one
 async fn setup_lists_only_assignable_users_and_case_queues() {
     let org = TestOrg::demo();
     let mut guest = org.instance().await;
-    let sync = guest.connector.casebridge_connector_sync();
-    let users = sync.call_list_users(&mut guest.store, &org.config).await.unwrap().unwrap();
+    let users = guest.list_users().await.unwrap().unwrap();
     let seeded = org.emulator.seeded();
     let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
     assert!(ids.contains(&seeded.agent_user_id.as_deref().unwrap()));
@@ -61,7 +60,7 @@ async fn setup_lists_only_assignable_users_and_case_queues() {
         let row = org.query(&format!("SELECT IsActive, UserType FROM User WHERE Id = '{}'", user.id));
         assert_eq!((row[0]["IsActive"].clone(), row[0]["UserType"].clone()), (json!(true), json!("Standard")));
     }
-    let queues = sync.call_list_queues(&mut guest.store, &org.config).await.unwrap().unwrap();
+    let queues = guest.list_queues().await.unwrap().unwrap();
     let ids: Vec<&str> = queues.iter().map(|q| q.id.as_str()).collect();
     assert_eq!(ids, vec![seeded.handoff_queue_id.as_deref().unwrap()], "only queues that take cases");
 }
@@ -152,7 +151,7 @@ async fn email_cases_are_answered_by_email_and_recorded_on_the_case() {
 #[tokio::test]
 async fn replies_can_be_chatter_posts() {
     let mut org = TestOrg::demo();
-    org.config.reply_as = org::ReplyChannel::FeedPost;
+    org.config.reply_as = settings::ReplyChannel::FeedPost;
     org.cycle().await.unwrap();
     let case_id = &org.emulator.seeded().agent_case_ids[0];
     let integration = &org.emulator.seeded().integration_user_id;
@@ -166,7 +165,7 @@ async fn replies_can_be_chatter_posts() {
 async fn a_request_for_a_person_hands_the_case_to_the_configured_owner() {
     let mut org = TestOrg::demo();
     let hand_off_user = org.emulator.seeded().handoff_user_id.clone().unwrap();
-    org.config.hand_off = org::HandOffTarget::User(hand_off_user.clone());
+    org.config.hand_off = settings::HandOffTarget::User(hand_off_user.clone());
     org.cycle().await.unwrap();
     let case_id = org.emulator.seeded().agent_case_ids[0].clone();
     org.create_as(
@@ -244,10 +243,9 @@ async fn topics_are_added_to_worked_cases() {
 async fn the_field_catalog_is_discovered_and_managed_per_org() {
     let org = TestOrg::demo();
     let mut guest = org.instance().await;
-    let sync = guest.connector.casebridge_connector_sync();
-    let catalogs = sync.call_list_fields(&mut guest.store, &org.config).await.unwrap().unwrap();
+    let catalogs = guest.list_fields().await.unwrap().unwrap();
     let objects: Vec<&str> = catalogs.iter().map(|c| c.object.as_str()).collect();
-    assert_eq!(objects, vec!["Account", "Case", "Contact"]);
+    assert_eq!(objects, vec!["Account", "Case", "Contact", "Lead"]);
     let case = catalogs.iter().find(|c| c.object == "Case").unwrap();
     assert!(case.fields.iter().all(|f| f.synced), "every field is synced at first");
     assert!(
@@ -256,10 +254,10 @@ async fn the_field_catalog_is_discovered_and_managed_per_org() {
             .any(|f| f.descriptor.name == "FinResolutionState__c" && f.kind == describe::FieldKind::Custom)
     );
 
-    let refused = sync.call_remove_field(&mut guest.store, &org.config, "Case", "Id").await.unwrap().unwrap_err();
+    let refused = guest.change_field(casebridge::runtime::FieldChange::Remove, "Case", "Id").await.unwrap().unwrap_err();
     assert!(matches!(refused, org::SyncError::InvalidConfig(ref m) if m.contains("Id")), "{refused:?}");
     let removed =
-        sync.call_remove_field(&mut guest.store, &org.config, "Case", "FinInvolved__c").await.unwrap().unwrap();
+        guest.change_field(casebridge::runtime::FieldChange::Remove, "Case", "FinInvolved__c").await.unwrap().unwrap();
     assert!(!removed.fields.iter().find(|f| f.descriptor.name == "FinInvolved__c").unwrap().synced);
 
     // A field created in Salesforce later can be added.
@@ -274,9 +272,9 @@ async fn the_field_catalog_is_discovered_and_managed_per_org() {
             .values(&["Gold", "Silver"], None),
         )
         .unwrap();
-    let added = sync.call_add_field(&mut guest.store, &org.config, "Case", "Tier__c").await.unwrap().unwrap();
+    let added = guest.change_field(casebridge::runtime::FieldChange::Add, "Case", "Tier__c").await.unwrap().unwrap();
     assert!(added.fields.iter().any(|f| f.descriptor.name == "Tier__c" && f.synced));
-    let resynced = sync.call_resync_field(&mut guest.store, &org.config, "Case", "Tier__c").await.unwrap().unwrap();
+    let resynced = guest.change_field(casebridge::runtime::FieldChange::Resync, "Case", "Tier__c").await.unwrap().unwrap();
     let tier = resynced.fields.iter().find(|f| f.descriptor.name == "Tier__c").unwrap();
     assert_eq!(tier.descriptor.picklist_values.len(), 2);
 }

@@ -143,7 +143,9 @@ async fn request_limit_exceeded_fails_as_api_limit_without_writing_and_the_next_
     let counted = org.emulator.counters().total;
 
     let error = org.cycle().await.expect_err("Salesforce refuses the poll");
-    let SyncError::ApiLimit(usage) = &error else { panic!("expected api-limit, got {error:?}") };
+    let SyncError::ApiLimit(reached) = &error else { panic!("expected api-limit, got {error:?}") };
+    assert_eq!(reached.kind, casebridge::runtime::bindings::org::LimitKind::OrgLimit, "the org's limit: {error:?}");
+    let usage = &reached.usage;
     assert_eq!((u64::from(usage.used), u64::from(usage.max)), (limit.max, limit.max), "Salesforce's own count");
     assert_eq!(org.emulator.counters().total, counted, "a refused call is not counted");
     assert_eq!(org.reply_counts(&[]), before, "nothing written");
@@ -251,12 +253,24 @@ async fn a_daily_budget_smaller_than_a_cycle_fails_as_api_limit_without_a_call_b
     let mut org = TestOrg::demo();
     org.config.daily_api_budget = 2;
     let error = org.cycle().await.expect_err("a first cycle needs more than two calls");
-    assert!(matches!(&error, SyncError::ApiLimit(usage) if (usage.used, usage.max) == (2, 2)), "{error:?}");
+    assert!(
+        matches!(&error, SyncError::ApiLimit(reached)
+            if (reached.usage.used, reached.usage.max) == (2, 2)
+                && reached.kind == casebridge::runtime::bindings::org::LimitKind::Budget
+                && reached.resets_at.is_some_and(|at| at % 86_400_000 == 0)),
+        "the budget, reset at a UTC midnight: {error:?}"
+    );
     let counters = org.emulator.counters();
     assert_eq!(counters.total, 2, "no call beyond the budget: {counters:?}");
 
     let error = org.cycle().await.expect_err("the day's budget is spent");
-    assert!(matches!(&error, SyncError::ApiLimit(usage) if (usage.used, usage.max) == (2, 2)), "{error:?}");
+    assert!(
+        matches!(&error, SyncError::ApiLimit(reached)
+            if (reached.usage.used, reached.usage.max) == (2, 2)
+                && reached.kind == casebridge::runtime::bindings::org::LimitKind::Budget
+                && reached.resets_at.is_some_and(|at| at % 86_400_000 == 0)),
+        "the budget, reset at a UTC midnight: {error:?}"
+    );
     let after = org.emulator.counters();
     assert_eq!(
         (after.total, after.token_requests),

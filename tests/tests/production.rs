@@ -132,7 +132,7 @@ async fn the_kept_session_is_never_stored_in_plain_text() {
     org.cycle().await.expect("a cycle");
     let store = org.store.clone();
     let values =
-        casebridge::runtime::KeyValueStore::scan(store.as_ref(), &org.config.name, "").expect("the store can be read");
+        casebridge::runtime::BlockingKeyValueStore::scan(store.as_ref(), &org.config.name, "").expect("the store can be read");
     let session = values.iter().find(|e| e.key == "session").expect("a session is kept");
     assert!(!session.value.contains("http"), "the instance URL is sealed too: {}", session.value);
     for entry in &values {
@@ -163,13 +163,12 @@ async fn a_conversation_is_found_by_its_id_in_every_written_form() {
     org.cycle().await.expect("a cycle");
     let id = org.emulator.seeded().agent_case_ids[0].clone();
     let mut guest = org.instance().await;
-    let sync = guest.connector.casebridge_connector_sync();
     for form in [id.clone(), id[..15].to_string(), id.to_ascii_lowercase(), id.to_ascii_uppercase()] {
-        let found = sync.call_get_conversation(&mut guest.store, &org.config, &form).await.expect("no trap");
+        let found = guest.get_conversation(&form).await.expect("no trap");
         let found = found.unwrap_or_else(|e| panic!("{form}: {e:?}"));
         assert_eq!(found.map(|c| c.id), Some(id.clone()), "{form}");
     }
-    let refused = sync.call_get_conversation(&mut guest.store, &org.config, "500 OR 1=1").await.expect("no trap");
+    let refused = guest.get_conversation("500 OR 1=1").await.expect("no trap");
     assert!(matches!(refused, Err(casebridge::runtime::bindings::org::SyncError::InvalidConfig(_))), "{refused:?}");
 }
 
@@ -209,13 +208,7 @@ async fn a_failing_agent_shows_in_the_errors_until_it_answers_again() {
         .instantiate(capabilities, org.allowed_hosts(), casebridge::runtime::GuestLimits::default())
         .await
         .expect("instantiates");
-    let report = guest
-        .connector
-        .casebridge_connector_sync()
-        .call_run_cycle(&mut guest.store, &org.config)
-        .await
-        .expect("no trap")
-        .expect("the cycle itself succeeds");
+    let report = guest.run_cycle().await.expect("no trap").expect("the cycle itself succeeds");
     assert!(
         report.errors.iter().any(|e| e.operation == "agent turn" && e.reason.message.contains("not a turn")),
         "{report:?}"

@@ -5,9 +5,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use casebridge::runtime::bindings::{org, sync, types};
+use casebridge::runtime::bindings::{org, settings, sync};
 use casebridge::runtime::{
-    AllowedHosts, Capabilities, GuestLimits, KeyValueStore, MemoryStore, NoAgent, NoMail, Runtime,
+    AllowedHosts, BlockingKeyValueStore, Capabilities, GuestLimits, MemoryStore, NoAgent, NoMail, NoPlatform,
+    OrgSettings, Runtime,
 };
 use casebridge_tests::{HOSTILE_COMPONENT, TestOrg};
 use wasmtime::Trap;
@@ -28,44 +29,51 @@ fn hostile() -> &'static Runtime {
     RUNTIME.get_or_init(|| Runtime::new(HOSTILE_COMPONENT).expect("the hostile component compiles"))
 }
 
-/// An org whose `name` tells the hostile component how to misbehave.
-fn hostile_org(name: &str, login_url: &str) -> org::OrgConfig {
-    org::OrgConfig {
-        name: name.into(),
+/// An org whose `name` tells the hostile component how to misbehave. The
+/// hostile component implements contract 0.1.0: it also proves that an old
+/// component is sandboxed like a new one.
+fn hostile_org(name: &str, login_url: &str) -> OrgSettings {
+    OrgSettings {
         login_url: login_url.into(),
-        api_version: "62.0".into(),
-        credentials: org::Credentials {
+        credentials: settings::AppCredentials {
             client_id: "client".into(),
             client_secret: "secret".into(),
             refresh_token: "token".into(),
         },
         agent_user_id: "005000000000001AAA".into(),
-        hand_off: org::HandOffTarget::Queue("00G000000000001AAA".into()),
-        reply_as: org::ReplyChannel::CaseComment,
-        involved_field: "FinInvolved__c".into(),
-        resolution_state_field: "FinResolutionState__c".into(),
-        topics: Vec::new(),
+        hand_off: settings::HandOffTarget::Queue("00G000000000001AAA".into()),
         daily_api_budget: 1_000,
         poll_overlap_seconds: 5,
-        resolution_timeouts: types::Timeouts { soft_resolution_after_ms: 60_000, abandoned_after_ms: 60_000 },
-        mappings: Vec::new(),
+        ..OrgSettings::offline(name)
     }
 }
 
-fn capabilities(org: &str, store: Arc<MemoryStore>) -> Capabilities {
-    Capabilities { org: org.into(), store, agent: Arc::new(NoAgent), mail: Arc::new(NoMail) }
+/// `org`'s capabilities: its settings, `store`, no platform, agent or mail.
+fn capabilities(org: OrgSettings, store: Arc<MemoryStore>) -> Capabilities {
+    Capabilities {
+        org: org.name.clone(),
+        settings: Arc::new(org),
+        store,
+        platform: Arc::new(NoPlatform),
+        agent: Arc::new(NoAgent),
+        mail: Arc::new(NoMail),
+    }
+}
+
+/// `org` with an in-memory store of its own.
+fn in_memory(org: OrgSettings) -> Capabilities {
+    capabilities(org, Arc::new(MemoryStore::default()))
 }
 
 /// One cycle of the hostile component in a fresh instance; the outer error is a trap.
-async fn hostile_cycle(org: org::OrgConfig, capabilities: Capabilities, allowed: AllowedHosts) -> CycleOutcome {
+async fn hostile_cycle(capabilities: Capabilities, allowed: AllowedHosts) -> CycleOutcome {
     let mut guest =
         hostile().instantiate(capabilities, allowed, LIMITS).await.expect("the hostile component instantiates");
-    guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &org).await
+    guest.run_cycle().await
 }
 
 async fn quiet_cycle_succeeds() {
-    let org = hostile_org("quiet", UNUSED_URL);
-    let outcome = hostile_cycle(org, Capabilities::in_memory("quiet"), AllowedHosts::none()).await;
+    let outcome = hostile_cycle(in_memory(hostile_org("quiet", UNUSED_URL)), AllowedHosts::none()).await;
     let report = outcome.expect("no trap").expect("the quiet cycle succeeds");
     assert_eq!(report.api_calls, 0);
 }
@@ -83,8 +91,7 @@ fn trap_of(error: &wasmtime::Error) -> Option<Trap> {
 }
 
 fn stored_mib(store: &MemoryStore, org: &str) -> usize {
-    store
-        .get(org, HUNGRY_PROGRESS_KEY)
+    BlockingKeyValueStore::get(store, org, HUNGRY_PROGRESS_KEY)
         .expect("the memory store answers")
         .map_or(0, |mib| mib.parse().expect("a MiB count"))
 }
@@ -92,14 +99,13 @@ fn stored_mib(store: &MemoryStore, org: &str) -> usize {
 #[tokio::test]
 async fn runaway_guest_is_stopped_by_the_deadline() {
     let runtime = hostile();
-    let org = hostile_org("runaway", UNUSED_URL);
     let mut guest = runtime
-        .instantiate(Capabilities::in_memory("runaway"), AllowedHosts::none(), LIMITS)
+        .instantiate(in_memory(hostile_org("runaway", UNUSED_URL)), AllowedHosts::none(), LIMITS)
         .await
         .expect("instantiates");
 
     let started = Instant::now();
-    let outcome = guest.connector.casebridge_connector_sync().call_run_cycle(&mut guest.store, &org).await;
+    let outcome = guest.run_cycle().await;
     let elapsed = started.elapsed();
     eprintln!("the runaway guest was stopped after {elapsed:?} (deadline {:?})", LIMITS.deadline);
 
@@ -115,7 +121,7 @@ async fn memory_hungry_guest_is_stopped_by_the_limit() {
     let org = hostile_org("hungry", UNUSED_URL);
 
     let started = Instant::now();
-    let outcome = hostile_cycle(org, capabilities("hungry", store.clone()), AllowedHosts::none()).await;
+    let outcome = hostile_cycle(capabilities(org, store.clone()), AllowedHosts::none()).await;
     let elapsed = started.elapsed();
 
     let error = outcome.expect_err("an allocation beyond the limit fails, and the guest aborts");
@@ -134,15 +140,16 @@ async fn memory_hungry_guest_is_stopped_by_the_limit() {
 #[tokio::test]
 async fn trapping_guest_does_not_poison_the_host() {
     let runtime = hostile();
-    let mut guest =
-        runtime.instantiate(Capabilities::in_memory("trap"), AllowedHosts::none(), LIMITS).await.expect("instantiates");
-    let sync = guest.connector.casebridge_connector_sync();
+    let mut guest = runtime
+        .instantiate(in_memory(hostile_org("trap", UNUSED_URL)), AllowedHosts::none(), LIMITS)
+        .await
+        .expect("instantiates");
 
-    let error = sync.call_run_cycle(&mut guest.store, &hostile_org("trap", UNUSED_URL)).await.expect_err("it traps");
+    let error = guest.run_cycle().await.expect_err("it traps");
     assert_eq!(trap_of(&error), Some(Trap::UnreachableCodeReached), "a panic aborts: {error:?}");
 
     // The trapped instance itself is not trusted again ...
-    let again = sync.call_run_cycle(&mut guest.store, &hostile_org("quiet", UNUSED_URL)).await;
+    let again = guest.run_cycle().await;
     assert!(again.is_err(), "a trapped instance refuses further calls: {again:?}");
 
     // ... but a fresh one from the same runtime works.
@@ -167,14 +174,10 @@ async fn a_faulty_org_never_affects_another_orgs_cycle() {
         (outcome, started.elapsed())
     };
     let hungry_store = Arc::new(MemoryStore::default());
-    let runaway = tokio::spawn(timed(hostile_cycle(
-        hostile_org("runaway", UNUSED_URL),
-        Capabilities::in_memory("runaway"),
-        AllowedHosts::none(),
-    )));
+    let runaway =
+        tokio::spawn(timed(hostile_cycle(in_memory(hostile_org("runaway", UNUSED_URL)), AllowedHosts::none())));
     let hungry = tokio::spawn(timed(hostile_cycle(
-        hostile_org("hungry", UNUSED_URL),
-        capabilities("hungry", hungry_store.clone()),
+        capabilities(hostile_org("hungry", UNUSED_URL), hungry_store.clone()),
         AllowedHosts::none(),
     )));
     let normal = tokio::spawn({
@@ -211,7 +214,7 @@ async fn guest_reaches_only_allowed_hosts() {
     let emulator_url = demo.config.login_url.clone();
     let allowed = demo.allowed_hosts();
     let exfiltrate = |url: &str| {
-        hostile_cycle(hostile_org("exfiltrate", url), Capabilities::in_memory("exfiltrate"), allowed.clone())
+        hostile_cycle(in_memory(hostile_org("exfiltrate", url)), allowed.clone())
     };
 
     // (a) Another port on the emulator's own address: refused, and nothing connects.

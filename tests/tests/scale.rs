@@ -44,7 +44,7 @@ async fn first_poll_of(cases: usize, customer_last_every: usize) {
     assert_eq!(org.replies_on(answered_before).len(), 3, "a case answered in its history gets no new reply");
 
     // Only the conversations the agent answered stay open; the history left the open set.
-    let hot = casebridge::runtime::KeyValueStore::get(org.store.as_ref(), &org.config.name, "hot")
+    let hot = casebridge::runtime::BlockingKeyValueStore::get(org.store.as_ref(), &org.config.name, "hot")
         .expect("the store answers")
         .expect("an open set is kept");
     let open: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&hot).expect("JSON");

@@ -210,7 +210,9 @@ impl From<m::Conversation> for wt::Conversation {
     fn from(c: m::Conversation) -> Self {
         wt::Conversation {
             id: c.id,
-            case_number: c.case_number,
+            channel: wt::Channel::SalesforceCase,
+            platform_id: None,
+            case_number: Some(c.case_number),
             subject: c.subject,
             origin: c.origin,
             attributes: all(c.attributes),
@@ -252,6 +254,7 @@ impl From<wd::FieldDescriptor> for m::FieldDescriptor {
             custom: f.custom,
             nillable: f.nillable,
             createable: f.createable,
+            defaulted_on_create: f.defaulted_on_create,
             updateable: f.updateable,
             calculated: f.calculated,
             name_field: f.name_field,
@@ -275,6 +278,7 @@ impl From<m::FieldDescriptor> for wd::FieldDescriptor {
             custom: f.custom,
             nillable: f.nillable,
             createable: f.createable,
+            defaulted_on_create: f.defaulted_on_create,
             updateable: f.updateable,
             calculated: f.calculated,
             name_field: f.name_field,
@@ -325,6 +329,12 @@ impl From<m::DescribedObject> for wd::DescribedObject {
 impl From<wd::FieldMapping> for m::FieldMapping {
     fn from(f: wd::FieldMapping) -> Self {
         m::FieldMapping { object: f.object, field: f.field, attribute: f.attribute, direction: f.direction.into() }
+    }
+}
+
+impl From<m::FieldMapping> for wd::FieldMapping {
+    fn from(f: m::FieldMapping) -> Self {
+        wd::FieldMapping { object: f.object, field: f.field, attribute: f.attribute, direction: f.direction.into() }
     }
 }
 
@@ -382,37 +392,6 @@ impl From<m::Outcome> for wc::Outcome {
     }
 }
 
-impl From<wo::OrgConfig> for m::OrgConfig {
-    fn from(org: wo::OrgConfig) -> Self {
-        m::OrgConfig {
-            name: org.name,
-            login_url: org.login_url,
-            api_version: org.api_version,
-            credentials: m::Credentials {
-                client_id: org.credentials.client_id,
-                client_secret: org.credentials.client_secret,
-                refresh_token: org.credentials.refresh_token,
-            },
-            agent_user_id: org.agent_user_id,
-            hand_off: match org.hand_off {
-                wo::HandOffTarget::Queue(id) => m::HandOffTarget::Queue(id),
-                wo::HandOffTarget::User(id) => m::HandOffTarget::User(id),
-            },
-            reply_as: match org.reply_as {
-                wo::ReplyChannel::CaseComment => m::ReplyChannel::CaseComment,
-                wo::ReplyChannel::FeedPost => m::ReplyChannel::FeedPost,
-            },
-            involved_field: org.involved_field,
-            resolution_state_field: org.resolution_state_field,
-            topics: org.topics,
-            daily_api_budget: org.daily_api_budget,
-            poll_overlap_seconds: org.poll_overlap_seconds,
-            resolution_timeouts: org.resolution_timeouts.into(),
-            mappings: all(org.mappings),
-        }
-    }
-}
-
 impl From<crate::cycle::SyncError> for wo::SyncError {
     fn from(error: crate::cycle::SyncError) -> Self {
         use crate::cycle::SyncError as E;
@@ -420,8 +399,13 @@ impl From<crate::cycle::SyncError> for wo::SyncError {
             E::Unsupported(what) => wo::SyncError::Unsupported(what),
             E::InvalidConfig(why) => wo::SyncError::InvalidConfig(why),
             E::ReconnectRequired(why) => wo::SyncError::ReconnectRequired(why),
-            E::ApiLimit { used, max } => wo::SyncError::ApiLimit(wo::ApiUsage { used, max }),
-            E::BudgetExhausted => wo::SyncError::ApiLimit(wo::ApiUsage { used: 0, max: 0 }),
+            E::ApiLimit { used, max } => wo::SyncError::ApiLimit(wo::ApiLimit {
+                kind: wo::LimitKind::OrgLimit,
+                usage: wo::ApiUsage { used, max },
+                resets_at: None,
+            }),
+            E::BudgetReached { used, max } => budget_reached(used, max),
+            E::BudgetExhausted => budget_reached(0, 0),
             E::Salesforce(api) => wo::SyncError::Salesforce(wo::ApiError {
                 status: api.status,
                 code: api.code,
@@ -436,6 +420,18 @@ impl From<crate::cycle::SyncError> for wo::SyncError {
     }
 }
 
+/// The budget is per UTC day: it resets at the next midnight.
+fn budget_reached(used: u32, max: u32) -> wo::SyncError {
+    use crate::capabilities::Capabilities as _;
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let now = super::host::HostCapabilities.now();
+    wo::SyncError::ApiLimit(wo::ApiLimit {
+        kind: wo::LimitKind::Budget,
+        usage: wo::ApiUsage { used, max },
+        resets_at: Some((now.div_euclid(DAY_MS) + 1) * DAY_MS),
+    })
+}
+
 impl From<crate::cycle::state::StoredError> for ws::RecordError {
     fn from(e: crate::cycle::state::StoredError) -> Self {
         ws::RecordError {
@@ -444,6 +440,119 @@ impl From<crate::cycle::state::StoredError> for ws::RecordError {
             operation: e.operation,
             reason: wo::ApiError { status: e.status, code: e.code, message: e.message, fields: e.fields },
             failed_at: e.failed_at,
+        }
+    }
+}
+
+// --- the platform's records ---------------------------------------------------
+
+use super::wit::casebridge::connector::platform as wp;
+use crate::platform as p;
+
+mirror_enum!(wp::AttributeKind, p::AttributeKind, [Standard, Custom, Location]);
+mirror_enum!(wp::ValueType, p::ValueType, [Text, Boolean, Integer, Decimal, Date, Datetime, Time, List, Compound]);
+mirror_enum!(wp::RecordKind, p::RecordKind, [Person, Company, Conversation]);
+mirror_enum!(wp::PersonRole, p::PersonRole, [User, Lead]);
+mirror_enum!(wp::LinkedObject, p::LinkedObject, [Contact, Lead]);
+mirror_enum!(wp::ConversationState, p::ConversationState, [Open, Snoozed, Closed]);
+
+impl From<wp::AttributeDefinition> for p::AttributeDefinition {
+    fn from(d: wp::AttributeDefinition) -> Self {
+        p::AttributeDefinition {
+            entity: d.entity.into(),
+            name: d.name,
+            kind: d.kind.into(),
+            value_type: d.value_type.into(),
+            options: d.options,
+        }
+    }
+}
+
+impl From<wp::PlatformAttribute> for p::PlatformAttribute {
+    fn from(a: wp::PlatformAttribute) -> Self {
+        p::PlatformAttribute { name: a.name, kind: a.kind.into(), value: a.value.into() }
+    }
+}
+
+impl From<p::PlatformAttribute> for wp::PlatformAttribute {
+    fn from(a: p::PlatformAttribute) -> Self {
+        wp::PlatformAttribute { name: a.name, kind: a.kind.into(), value: a.value.into() }
+    }
+}
+
+impl From<wp::SalesforceLink> for p::SalesforceLink {
+    fn from(l: wp::SalesforceLink) -> Self {
+        p::SalesforceLink { object: l.object.into(), id: l.id }
+    }
+}
+
+impl From<p::SalesforceLink> for wp::SalesforceLink {
+    fn from(l: p::SalesforceLink) -> Self {
+        wp::SalesforceLink { object: l.object.into(), id: l.id }
+    }
+}
+
+impl From<wp::Person> for p::Person {
+    fn from(x: wp::Person) -> Self {
+        p::Person {
+            id: x.id,
+            role: x.role.into(),
+            name: x.name,
+            email: x.email,
+            company_id: x.company_id,
+            owner_id: x.owner_id,
+            attributes: all(x.attributes),
+            salesforce: x.salesforce.map(Into::into),
+            updated_at: x.updated_at,
+        }
+    }
+}
+
+impl From<wp::Company> for p::Company {
+    fn from(x: wp::Company) -> Self {
+        p::Company {
+            id: x.id,
+            name: x.name,
+            attributes: all(x.attributes),
+            account_id: x.account_id,
+            updated_at: x.updated_at,
+        }
+    }
+}
+
+impl From<wp::ChangePage> for p::ChangePage {
+    fn from(page: wp::ChangePage) -> Self {
+        p::ChangePage {
+            changes: page
+                .changes
+                .into_iter()
+                .map(|c| p::Change { kind: c.kind.into(), id: c.id, by_connector: c.by_connector, changed_at: c.changed_at })
+                .collect(),
+            cursor: page.cursor,
+            more: page.more,
+        }
+    }
+}
+
+impl From<&p::CaseConversation> for wp::CaseConversation {
+    fn from(c: &p::CaseConversation) -> Self {
+        wp::CaseConversation {
+            case_id: c.case_id.clone(),
+            subject: c.subject.clone(),
+            state: c.state.into(),
+            person_id: c.person_id.clone(),
+            attributes: all(c.attributes.clone()),
+            parts: all(c.parts.clone()),
+        }
+    }
+}
+
+impl From<wp::PlatformError> for p::PlatformFailure {
+    fn from(e: wp::PlatformError) -> Self {
+        match e {
+            wp::PlatformError::NotFound(what) => p::PlatformFailure::NotFound(what),
+            wp::PlatformError::Invalid(why) => p::PlatformFailure::Invalid(why),
+            wp::PlatformError::Unavailable(why) => p::PlatformFailure::Unavailable(why),
         }
     }
 }

@@ -1,11 +1,16 @@
 //! [`Capabilities`] on the component's imports: the host's clock, store,
 //! agent, mail and log.
 
-use super::wit::casebridge::connector::{agent, log, mail, store};
+use super::convert::all;
+use super::wit::casebridge::connector::{agent, log, mail, platform, store};
 use crate::capabilities::{
     AgentAction, AgentTurn, Capabilities, HostFailure, LogLevel, OutgoingEmail, SentEmail, StoreFailure, StoreWrite,
 };
 use crate::model::{Conversation, Timestamp};
+use crate::platform::{
+    AttributeDefinition, CaseConversation, ChangePage, Company, Person, PlatformAttribute, PlatformFailure,
+    SalesforceLink,
+};
 
 /// The host, reached through the WIT imports.
 pub struct HostCapabilities;
@@ -87,5 +92,93 @@ impl Capabilities for HostCapabilities {
         };
         let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         log::write(level, message, &fields);
+    }
+
+    fn list_attributes(&mut self) -> Result<Vec<AttributeDefinition>, PlatformFailure> {
+        Ok(all(platform::list_attributes()?))
+    }
+
+    fn get_person(&mut self, id: &str) -> Result<Option<Person>, PlatformFailure> {
+        Ok(platform::get_person(id)?.map(Into::into))
+    }
+
+    fn find_people(&mut self, attribute: &str, value: &str) -> Result<Vec<Person>, PlatformFailure> {
+        Ok(all(platform::find_people(attribute, value)?))
+    }
+
+    fn find_linked_people(&mut self, link: &SalesforceLink) -> Result<Vec<Person>, PlatformFailure> {
+        Ok(all(platform::find_linked_people(&link.clone().into())?))
+    }
+
+    fn get_company(&mut self, id: &str) -> Result<Option<Company>, PlatformFailure> {
+        Ok(platform::get_company(id)?.map(Into::into))
+    }
+
+    fn find_companies(&mut self, attribute: &str, value: &str) -> Result<Vec<Company>, PlatformFailure> {
+        Ok(all(platform::find_companies(attribute, value)?))
+    }
+
+    fn changes(&mut self, cursor: Option<&str>, limit: u32) -> Result<ChangePage, PlatformFailure> {
+        Ok(platform::changes(cursor, limit)?.into())
+    }
+
+    fn set_person_attributes(&mut self, id: &str, attributes: &[PlatformAttribute]) -> Result<(), PlatformFailure> {
+        Ok(platform::set_person_attributes(id, &all(attributes.to_vec()))?)
+    }
+
+    fn link_person(&mut self, id: &str, link: Option<&SalesforceLink>) -> Result<(), PlatformFailure> {
+        Ok(platform::link_person(id, link.cloned().map(Into::into).as_ref())?)
+    }
+
+    fn set_company_attributes(&mut self, id: &str, attributes: &[PlatformAttribute]) -> Result<(), PlatformFailure> {
+        Ok(platform::set_company_attributes(id, &all(attributes.to_vec()))?)
+    }
+
+    fn link_company(&mut self, id: &str, account_id: Option<&str>) -> Result<(), PlatformFailure> {
+        Ok(platform::link_company(id, account_id)?)
+    }
+
+    fn upsert_case_conversation(&mut self, conversation: &CaseConversation) -> Result<String, PlatformFailure> {
+        Ok(platform::upsert_case_conversation(&conversation.into())?)
+    }
+}
+
+/// The org's settings, read from the `settings` import.
+pub fn org_settings() -> crate::model::OrgConfig {
+    use super::wit::casebridge::connector::settings as s;
+    use crate::model as m;
+    let credentials = s::credentials();
+    let timeouts = s::resolution_timeouts();
+    let key = |k: s::MatchKey| m::MatchKey { field: k.field, attribute: k.attribute };
+    m::OrgConfig {
+        name: s::org_name(),
+        login_url: s::login_url(),
+        api_version: s::api_version(),
+        credentials: m::Credentials {
+            client_id: credentials.client_id,
+            client_secret: credentials.client_secret,
+            refresh_token: credentials.refresh_token,
+        },
+        agent_user_id: s::agent_user_id(),
+        hand_off: match s::hand_off() {
+            s::HandOffTarget::Queue(id) => m::HandOffTarget::Queue(id),
+            s::HandOffTarget::User(id) => m::HandOffTarget::User(id),
+        },
+        reply_as: match s::reply_as() {
+            s::ReplyChannel::CaseComment => m::ReplyChannel::CaseComment,
+            s::ReplyChannel::FeedPost => m::ReplyChannel::FeedPost,
+        },
+        involved_field: s::involved_field(),
+        resolution_state_field: s::resolution_state_field(),
+        topics: s::topics(),
+        daily_api_budget: s::daily_api_budget(),
+        poll_overlap_seconds: s::poll_overlap_seconds(),
+        resolution_timeouts: m::Timeouts {
+            soft_resolution_after_ms: timeouts.soft_resolution_after_ms,
+            abandoned_after_ms: timeouts.abandoned_after_ms,
+        },
+        mappings: super::convert::all(s::mappings()),
+        person_match_key: key(s::person_match_key()),
+        company_match_key: key(s::company_match_key()),
     }
 }

@@ -8,7 +8,7 @@ use convert::all;
 
 mod wit {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         world: "connector",
     });
 }
@@ -19,7 +19,7 @@ use wit::exports::casebridge::connector::{catalog, crm, mapping, matching, resol
 use crate::cycle::{self, setup};
 use crate::model as m;
 use crate::salesforce::transport::WakiTransport;
-use host::HostCapabilities;
+use host::{HostCapabilities, org_settings};
 
 mod host;
 
@@ -27,8 +27,8 @@ struct Connector;
 
 wit::export!(Connector with_types_in wit);
 
-fn unsupported<T>(what: &str) -> Result<T, wo::SyncError> {
-    Err(wo::SyncError::Unsupported(format!("{what} is not available in this version of the connector")))
+fn unsupported<T>(what: &str) -> Result<T, crm::CrmError> {
+    Err(crm::CrmError::Unsupported(format!("{what} is not available in this version of the connector")))
 }
 
 impl catalog::Guest for Connector {
@@ -105,27 +105,53 @@ impl mapping::Guest for Connector {
         crate::convert::to_wire(&object, &field.into(), &value.into()).map(Into::into).map_err(Into::into)
     }
 
-    fn record_to_attributes(
-        catalog: wd::ObjectCatalog,
-        fields: Vec<wt::WireField>,
-        mappings: Vec<wd::FieldMapping>,
-    ) -> Result<Vec<wt::Attribute>, Vec<mapping::ConversionError>> {
-        crate::mapping::record_to_attributes(&catalog.into(), &all(fields), &all(mappings)).map(all).map_err(all)
+    type FieldCatalog = FieldCatalog;
+}
+
+/// A catalog and the org's mappings, held in the component (`field-catalog`).
+pub struct FieldCatalog {
+    catalog: m::ObjectCatalog,
+    mappings: Vec<m::FieldMapping>,
+}
+
+impl mapping::GuestFieldCatalog for FieldCatalog {
+    fn new(catalog: wd::ObjectCatalog, mappings: Vec<wd::FieldMapping>) -> Self {
+        FieldCatalog { catalog: catalog.into(), mappings: all(mappings) }
     }
 
-    fn attributes_to_record(
-        catalog: wd::ObjectCatalog,
-        attributes: Vec<wt::Attribute>,
-        mappings: Vec<wd::FieldMapping>,
+    fn records_to_attributes(
+        &self,
+        records: Vec<Vec<wt::WireField>>,
+    ) -> Vec<Result<Vec<wt::Attribute>, Vec<mapping::ConversionError>>> {
+        records
+            .into_iter()
+            .map(|fields| {
+                let fields: Vec<m::WireField> = all(fields);
+                crate::mapping::record_to_attributes(&self.catalog, &fields, &self.mappings)
+                    .map(all)
+                    .map_err(all)
+            })
+            .collect()
+    }
+
+    fn attributes_to_records(
+        &self,
+        records: Vec<Vec<wt::Attribute>>,
         purpose: mapping::WritePurpose,
-    ) -> Result<Vec<wt::WireField>, Vec<mapping::ConversionError>> {
+    ) -> Vec<Result<Vec<wt::WireField>, Vec<mapping::ConversionError>>> {
         let purpose = match purpose {
             mapping::WritePurpose::Create => crate::mapping::WritePurpose::Create,
             mapping::WritePurpose::Update => crate::mapping::WritePurpose::Update,
         };
-        crate::mapping::attributes_to_record(&catalog.into(), &all(attributes), &all(mappings), purpose)
-            .map(all)
-            .map_err(all)
+        records
+            .into_iter()
+            .map(|attributes| {
+                let attributes: Vec<m::Attribute> = all(attributes);
+                crate::mapping::attributes_to_record(&self.catalog, &attributes, &self.mappings, purpose)
+                    .map(all)
+                    .map_err(all)
+            })
+            .collect()
     }
 }
 
@@ -155,12 +181,22 @@ impl From<crate::convert::ConversionError> for mapping::ConversionError {
 }
 
 impl resolution::Guest for Connector {
-    fn decide(events: Vec<resolution::Event>, now: wt::Timestamp, timeouts: wt::Timeouts) -> resolution::Decision {
-        use crate::resolution::{Event as E, Phase as P};
-        use resolution::Event as W;
-        let events: Vec<E> = events
-            .into_iter()
-            .map(|event| match event {
+    fn decide(
+        conversations: Vec<Vec<resolution::Event>>,
+        now: wt::Timestamp,
+        timeouts: wt::Timeouts,
+    ) -> Vec<resolution::Decision> {
+        let timeouts = timeouts.into();
+        conversations.into_iter().map(|events| decide_one(events, now, &timeouts)).collect()
+    }
+}
+
+fn decide_one(events: Vec<resolution::Event>, now: wt::Timestamp, timeouts: &m::Timeouts) -> resolution::Decision {
+    use crate::resolution::{Event as E, Phase as P};
+    use resolution::Event as W;
+    let events: Vec<E> = events
+        .into_iter()
+        .map(|event| match event {
                 W::CustomerMessage(at) => E::CustomerMessage(at),
                 W::AgentAnswer(at) => E::AgentAnswer(at),
                 W::AgentQuestion(at) => E::AgentQuestion(at),
@@ -169,23 +205,27 @@ impl resolution::Guest for Connector {
                 W::AgentCouldNotHelp(at) => E::AgentCouldNotHelp(at),
             })
             .collect();
-        let decision = crate::resolution::decide(&events, now, &timeouts.into());
-        resolution::Decision {
-            state: decision.state.into(),
-            phase: match decision.phase {
-                P::AwaitingAgent => resolution::Phase::AwaitingAgent,
-                P::Answered => resolution::Phase::Answered,
-                P::Asked => resolution::Phase::Asked,
-                P::Confirmed => resolution::Phase::Confirmed,
-                P::Routed => resolution::Phase::Routed,
-            },
-            changes_at: decision.changes_at,
-        }
+    let decision = crate::resolution::decide(&events, now, timeouts);
+    resolution::Decision {
+        state: decision.state.into(),
+        phase: match decision.phase {
+            P::AwaitingAgent => resolution::Phase::AwaitingAgent,
+            P::Answered => resolution::Phase::Answered,
+            P::Asked => resolution::Phase::Asked,
+            P::Confirmed => resolution::Phase::Confirmed,
+            P::Routed => resolution::Phase::Routed,
+        },
+        changes_at: decision.changes_at,
     }
 }
 
 impl routing::Guest for Connector {
-    fn routing_attributes(person: routing::Person, conversation: routing::ConversationData) -> Vec<(String, String)> {
+    fn routing_attributes(hand_offs: Vec<routing::HandOff>) -> Vec<Vec<(String, String)>> {
+        hand_offs.into_iter().map(|h| routing_attributes_one(h.person, h.conversation)).collect()
+    }
+}
+
+fn routing_attributes_one(person: routing::Person, conversation: routing::ConversationData) -> Vec<(String, String)> {
         use crate::routing as r;
         let person = r::Person {
             first_name: person.first_name,
@@ -214,31 +254,21 @@ impl routing::Guest for Connector {
                 .collect(),
         };
         r::routing_attributes(&person, &conversation)
-    }
 }
 
 impl matching::Guest for Connector {
-    fn search_for(customer: wc::Customer) -> Result<matching::ContactSearch, matching::MatchingError> {
-        use crate::matching as mm;
-        let search = mm::search_for(&customer.into())?;
-        Ok(matching::ContactSearch {
-            basis: match search.basis {
-                mm::SearchBasis::Name => matching::SearchBasis::Name,
-                mm::SearchBasis::Username => matching::SearchBasis::Username,
-                mm::SearchBasis::Handle => matching::SearchBasis::Handle,
-                mm::SearchBasis::CustomerId => matching::SearchBasis::CustomerId,
-            },
-            term: search.term,
-            query: match search.query {
-                mm::ContactQuery::Soql(q) => matching::ContactQuery::Soql(q),
-                mm::ContactQuery::Sosl(q) => matching::ContactQuery::Sosl(q),
-            },
-        })
+    fn search_for(customers: Vec<wc::Customer>) -> Vec<Result<matching::ContactSearch, matching::MatchingError>> {
+        customers.into_iter().map(search_for_one).collect()
     }
 
-    fn rank(customer: wc::Customer, candidates: Vec<wc::Candidate>) -> Result<wc::Outcome, matching::MatchingError> {
-        let candidates: Vec<m::Candidate> = all(candidates);
-        Ok(crate::matching::rank(&customer.into(), &candidates)?.into())
+    fn rank(requests: Vec<matching::RankRequest>) -> Vec<Result<wc::Outcome, matching::MatchingError>> {
+        requests
+            .into_iter()
+            .map(|request| {
+                let candidates: Vec<m::Candidate> = all(request.candidates);
+                Ok(crate::matching::rank(&request.customer.into(), &candidates)?.into())
+            })
+            .collect()
     }
 
     fn new_contact(customer: wc::Customer) -> Result<Vec<wt::WireField>, matching::MatchingError> {
@@ -258,6 +288,24 @@ impl matching::Guest for Connector {
     }
 }
 
+fn search_for_one(customer: wc::Customer) -> Result<matching::ContactSearch, matching::MatchingError> {
+        use crate::matching as mm;
+        let search = mm::search_for(&customer.into())?;
+        Ok(matching::ContactSearch {
+            basis: match search.basis {
+                mm::SearchBasis::Name => matching::SearchBasis::Name,
+                mm::SearchBasis::Username => matching::SearchBasis::Username,
+                mm::SearchBasis::Handle => matching::SearchBasis::Handle,
+                mm::SearchBasis::CustomerId => matching::SearchBasis::CustomerId,
+            },
+            term: search.term,
+            query: match search.query {
+                mm::ContactQuery::Soql(q) => matching::ContactQuery::Soql(q),
+                mm::ContactQuery::Sosl(q) => matching::ContactQuery::Sosl(q),
+            },
+        })
+}
+
 impl From<crate::matching::MatchingError> for matching::MatchingError {
     fn from(e: crate::matching::MatchingError) -> Self {
         match e {
@@ -268,8 +316,8 @@ impl From<crate::matching::MatchingError> for matching::MatchingError {
 }
 
 impl sync::Guest for Connector {
-    fn run_cycle(org: wo::OrgConfig) -> Result<sync::CycleReport, wo::SyncError> {
-        let org = m::OrgConfig::from(org);
+    fn run_cycle() -> Result<sync::CycleReport, wo::SyncError> {
+        let org = org_settings();
         let report = cycle::run_cycle(&org, WakiTransport::new(), &mut HostCapabilities)?;
         Ok(sync::CycleReport {
             cases_seen: report.cases_seen,
@@ -279,6 +327,9 @@ impl sync::Guest for Connector {
             emails_sent: report.emails_sent,
             hand_offs: report.hand_offs,
             state_changes: report.state_changes,
+            records_to_salesforce: report.records_to_salesforce,
+            records_to_platform: report.records_to_platform,
+            records_linked: report.records_linked,
             api_calls: report.api_calls,
             api_usage: report.api_usage.map(|u| wo::ApiUsage { used: u.used, max: u.max }),
             errors: all(report.errors),
@@ -286,23 +337,23 @@ impl sync::Guest for Connector {
         })
     }
 
-    fn list_users(org: wo::OrgConfig) -> Result<Vec<sync::UserChoice>, wo::SyncError> {
-        let users = setup::list_users(&org.into(), WakiTransport::new(), &mut HostCapabilities)?;
+    fn list_users() -> Result<Vec<sync::UserChoice>, wo::SyncError> {
+        let users = setup::list_users(&org_settings(), WakiTransport::new(), &mut HostCapabilities)?;
         Ok(users
             .into_iter()
             .map(|u| sync::UserChoice { id: u.id, name: u.name, username: u.username, email: u.email })
             .collect())
     }
 
-    fn list_queues(org: wo::OrgConfig) -> Result<Vec<sync::QueueChoice>, wo::SyncError> {
-        let queues = setup::list_queues(&org.into(), WakiTransport::new(), &mut HostCapabilities)?;
+    fn list_queues() -> Result<Vec<sync::QueueChoice>, wo::SyncError> {
+        let queues = setup::list_queues(&org_settings(), WakiTransport::new(), &mut HostCapabilities)?;
         Ok(queues
             .into_iter()
             .map(|q| sync::QueueChoice { id: q.id, name: q.name, developer_name: q.developer_name })
             .collect())
     }
 
-    fn list_conversations(_org: wo::OrgConfig) -> Result<Vec<sync::ConversationSummary>, wo::SyncError> {
+    fn list_conversations() -> Result<Vec<sync::ConversationSummary>, wo::SyncError> {
         Ok(setup::list_conversations(&mut HostCapabilities)?
             .into_iter()
             .map(|c| sync::ConversationSummary {
@@ -317,80 +368,81 @@ impl sync::Guest for Connector {
             .collect())
     }
 
-    fn get_conversation(_org: wo::OrgConfig, case_id: String) -> Result<Option<wt::Conversation>, wo::SyncError> {
+    fn get_conversation(case_id: String) -> Result<Option<wt::Conversation>, wo::SyncError> {
         Ok(setup::get_conversation(&mut HostCapabilities, &case_id)?.map(Into::into))
     }
 
-    fn list_errors(_org: wo::OrgConfig) -> Result<Vec<sync::RecordError>, wo::SyncError> {
+    fn list_errors() -> Result<Vec<sync::RecordError>, wo::SyncError> {
         Ok(all(setup::list_errors(&mut HostCapabilities)?))
     }
 
-    fn retry_error(_org: wo::OrgConfig, error_id: String) -> Result<(), wo::SyncError> {
+    fn retry_error(error_id: String) -> Result<(), wo::SyncError> {
         Ok(setup::retry_error(&mut HostCapabilities, &error_id)?)
     }
 
-    fn list_fields(org: wo::OrgConfig) -> Result<Vec<wd::ObjectCatalog>, wo::SyncError> {
-        Ok(all(setup::list_fields(&org.into(), WakiTransport::new(), &mut HostCapabilities)?))
+    fn list_fields() -> Result<Vec<wd::ObjectCatalog>, wo::SyncError> {
+        Ok(all(setup::list_fields(&org_settings(), WakiTransport::new(), &mut HostCapabilities)?))
     }
 
-    fn add_field(org: wo::OrgConfig, object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
-        change_field(org, &object, setup::FieldChange::Add(&field))
+    fn check_mappings() -> Result<Vec<sync::MappingProblem>, wo::SyncError> {
+        let problems = setup::check_mappings(&org_settings(), WakiTransport::new(), &mut HostCapabilities)?;
+        Ok(problems
+            .into_iter()
+            .map(|p| sync::MappingProblem { mapping: p.mapping.into(), problem: p.problem })
+            .collect())
     }
 
-    fn remove_field(org: wo::OrgConfig, object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
-        change_field(org, &object, setup::FieldChange::Remove(&field))
+    fn add_field(object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
+        change_field(&object, setup::FieldChange::Add(&field))
     }
 
-    fn resync_field(org: wo::OrgConfig, object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
-        change_field(org, &object, setup::FieldChange::Resync(&field))
+    fn remove_field(object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
+        change_field(&object, setup::FieldChange::Remove(&field))
+    }
+
+    fn resync_field(object: String, field: String) -> Result<wd::ObjectCatalog, wo::SyncError> {
+        change_field(&object, setup::FieldChange::Resync(&field))
     }
 }
 
-fn change_field(
-    org: wo::OrgConfig,
-    object: &str,
-    change: setup::FieldChange,
-) -> Result<wd::ObjectCatalog, wo::SyncError> {
-    Ok(setup::change_field(&org.into(), WakiTransport::new(), &mut HostCapabilities, object, change)?.into())
+fn change_field(object: &str, change: setup::FieldChange) -> Result<wd::ObjectCatalog, wo::SyncError> {
+    Ok(setup::change_field(&org_settings(), WakiTransport::new(), &mut HostCapabilities, object, change)?.into())
 }
 
 impl crm::Guest for Connector {
-    fn create_lead(_org: wo::OrgConfig, _attributes: Vec<wt::Attribute>) -> Result<String, wo::SyncError> {
+    fn create_lead(_key: String, _person_id: String) -> Result<crm::SavedRecord, crm::CrmError> {
         unsupported("create-lead")
     }
 
     fn create_case(
-        _org: wo::OrgConfig,
-        _contact_id: String,
-        _attributes: Vec<wt::Attribute>,
-    ) -> Result<String, wo::SyncError> {
+        _key: String,
+        _conversation_id: String,
+        _fields: Vec<wt::Attribute>,
+    ) -> Result<crm::SavedRecord, crm::CrmError> {
         unsupported("create-case")
     }
 
     fn log_task(
-        _org: wo::OrgConfig,
-        _who_id: String,
-        _subject: String,
-        _transcript: String,
-        _completed: bool,
-    ) -> Result<String, wo::SyncError> {
+        _key: String,
+        _conversation_id: String,
+        _part_id: Option<String>,
+    ) -> Result<Vec<crm::SavedRecord>, crm::CrmError> {
         unsupported("log-task")
     }
 
-    fn find_contact(_org: wo::OrgConfig, _customer: wc::Customer) -> Result<wc::Outcome, wo::SyncError> {
+    fn find_contact(_person_id: String, _query: Option<String>) -> Result<wc::Outcome, crm::CrmError> {
         unsupported("find-contact")
     }
 
     fn link_contact(
-        _org: wo::OrgConfig,
-        _customer: wc::Customer,
+        _key: String,
+        _person_id: String,
         _contact_id: Option<String>,
-        _fields: Vec<wt::WireField>,
-    ) -> Result<String, wo::SyncError> {
+    ) -> Result<crm::SavedRecord, crm::CrmError> {
         unsupported("link-contact")
     }
 
-    fn unlink_contact(_org: wo::OrgConfig, _customer_id: String) -> Result<(), wo::SyncError> {
+    fn unlink_contact(_person_id: String) -> Result<(), crm::CrmError> {
         unsupported("unlink-contact")
     }
 }

@@ -20,7 +20,7 @@
 //! writer on the same org makes it fail and write nothing.
 
 mod migrate;
-mod outbox;
+pub(crate) mod outbox;
 mod parts;
 mod poll;
 mod session;
@@ -47,7 +47,7 @@ pub use outbox::SETTLE_WINDOW_MS;
 pub use parts::same_id;
 
 /// Objects whose fields become attributes.
-pub const CATALOG_OBJECTS: [&str; 3] = ["Case", "Contact", "Account"];
+pub const CATALOG_OBJECTS: [&str; 4] = ["Case", "Contact", "Lead", "Account"];
 
 /// A cycle starts no new page after this long (host time): the rest of a
 /// backlog waits for the next cycle, which the host runs soon when the
@@ -67,10 +67,13 @@ pub enum SyncError {
     InvalidConfig(String),
     #[error("Salesforce refused the org's credentials ({0}); connect the org again")]
     ReconnectRequired(String),
-    #[error("API limit reached: {used} of {max} calls used today")]
+    #[error("the org's Salesforce API limit is reached: {used} of {max} calls used")]
     ApiLimit { used: u32, max: u32 },
+    /// The configured `daily_api_budget` is spent for the UTC day.
+    #[error("the daily API budget is reached: {used} of {max} calls used today")]
+    BudgetReached { used: u32, max: u32 },
     /// This client's share of the daily budget is spent; [`with_budget`] turns
-    /// it into [`SyncError::ApiLimit`] with the day's totals.
+    /// it into [`SyncError::BudgetReached`] with the day's totals.
     #[error("the daily API budget is spent")]
     BudgetExhausted,
     #[error("Salesforce error {}: {} ({})", .0.status, .0.code, .0.message)]
@@ -116,6 +119,12 @@ pub struct CycleReport {
     pub emails_sent: u32,
     pub hand_offs: u32,
     pub state_changes: u32,
+    /// Salesforce records written from platform changes (C2).
+    pub records_to_salesforce: u32,
+    /// Platform people and companies updated from Salesforce changes (C2).
+    pub records_to_platform: u32,
+    /// Platform people and companies newly linked to a Salesforce record (C1).
+    pub records_linked: u32,
     pub api_calls: u32,
     pub api_usage: Option<ApiUsage>,
     pub errors: Vec<StoredError>,
@@ -148,7 +157,7 @@ pub fn with_budget<T: Transport, C: Capabilities, R>(
     let day = utc_day(caps.now());
     let usage: DailyUsage = view.load(caps, &state::usage_key(&day))?.unwrap_or_default();
     if usage.calls >= org.daily_api_budget {
-        return Err(SyncError::ApiLimit { used: usage.calls, max: org.daily_api_budget });
+        return Err(SyncError::BudgetReached { used: usage.calls, max: org.daily_api_budget });
     }
     let mut client = connect(org, transport, org.daily_api_budget - usage.calls);
     let kept: Option<String> = view.load(caps, state::SESSION_KEY)?;
@@ -158,7 +167,7 @@ pub fn with_budget<T: Transport, C: Capabilities, R>(
     let spent_before = usage.calls;
     let outcome = work(&mut client, caps).map_err(|error| match error {
         SyncError::BudgetExhausted => {
-            SyncError::ApiLimit { used: spent_before.saturating_add(client.calls()), max: org.daily_api_budget }
+            SyncError::BudgetReached { used: spent_before.saturating_add(client.calls()), max: org.daily_api_budget }
         }
         other => other,
     });
@@ -295,6 +304,8 @@ struct Cycle<'a> {
     report: CycleReport,
     /// Conversations already looked at this cycle (not loaded again as due).
     looked_at: BTreeSet<String>,
+    /// The host keeps no platform records (known after the first attempt).
+    no_platform: bool,
 }
 
 fn cycle<T: Transport, C: Capabilities>(
@@ -327,6 +338,7 @@ fn cycle<T: Transport, C: Capabilities>(
         hot,
         report: CycleReport::default(),
         looked_at: BTreeSet::new(),
+        no_platform: false,
     };
     let mut pending = poll::Pending::start();
     for page in 1..=MAX_PAGES_PER_CYCLE {
@@ -336,6 +348,11 @@ fn cycle<T: Transport, C: Capabilities>(
         }
     }
     run.report.watermark = run.poll.started_at.map(|_| run.poll.cases.stamp);
+    let synced = crate::platform::sync::run(org, client, caps, &run.catalogs)?;
+    run.report.records_to_salesforce = synced.to_salesforce;
+    run.report.records_to_platform = synced.to_platform;
+    run.report.records_linked = synced.linked;
+    run.report.errors.extend(synced.errors);
     Ok(run.report)
 }
 
@@ -407,6 +424,7 @@ impl Cycle<'_> {
         self.view.put(&mut batch, state::POLL_KEY.to_string(), &self.poll);
         self.view.commit(caps, batch)?;
         self.view.forget(state::CONVERSATION_PREFIX);
+        self.record_on_platform(caps, &loaded);
         if let Some(error) = write_error {
             return Err(error);
         }
@@ -425,6 +443,29 @@ impl Cycle<'_> {
                 }
                 None => {
                     self.hot.0.remove(id);
+                }
+            }
+        }
+    }
+
+    /// The changed conversations, as the platform's conversations of their
+    /// cases (idempotent: sent again whole, the platform keeps each part
+    /// once). A host without platform records is asked once per cycle; a
+    /// failure is logged and the conversation is sent again when it next
+    /// changes.
+    fn record_on_platform<C: Capabilities>(&mut self, caps: &mut C, loaded: &BTreeMap<String, Loaded>) {
+        for (id, loaded) in loaded {
+            let (Some(case), true, false) = (&loaded.state, loaded.changed, self.no_platform) else { continue };
+            let recorded = crate::platform::case_conversation(caps, &case.conversation, case.in_session)
+                .and_then(|conversation| caps.upsert_case_conversation(&conversation));
+            match recorded {
+                Ok(_) => {}
+                Err(crate::platform::PlatformFailure::Unavailable(why)) => {
+                    caps.log(LogLevel::Debug, "no platform records to keep conversations in", &[("why", &why)]);
+                    self.no_platform = true;
+                }
+                Err(error) => {
+                    caps.log(LogLevel::Warn, "the platform refused a case's conversation", &[("case", id), ("why", &error.to_string())]);
                 }
             }
         }
@@ -980,6 +1021,8 @@ mod tests {
             poll_overlap_seconds: 120,
             resolution_timeouts: Timeouts::default(),
             mappings: vec![],
+            person_match_key: crate::model::MatchKey::by_email(),
+            company_match_key: crate::model::MatchKey::by_name(),
         }
     }
 

@@ -73,6 +73,21 @@ pub fn list_fields<T: Transport, C: Capabilities>(
     Ok(catalogs)
 }
 
+/// The org's mappings checked against the catalogs (described when absent)
+/// and the platform's attribute definitions; no call when there are none.
+pub fn check_mappings<T: Transport, C: Capabilities>(
+    org: &OrgConfig,
+    transport: T,
+    caps: &mut C,
+) -> Result<Vec<crate::platform::check::MappingProblem>, SyncError> {
+    if org.mappings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let catalogs = list_fields(org, transport, caps)?;
+    let definitions = caps.list_attributes().map_err(|e| SyncError::Host(e.to_string()))?;
+    Ok(crate::platform::check::check_mappings(&org.mappings, &catalogs, &definitions))
+}
+
 /// The kinds of change an admin makes to a catalog.
 pub enum FieldChange<'a> {
     Add(&'a str),
@@ -157,7 +172,15 @@ pub fn retry_error(caps: &mut impl Capabilities, error_id: &str) -> Result<(), S
         return Err(SyncError::InvalidConfig(format!("there is no error `{error_id}`; `errors list` shows them")));
     };
     let mut batch = Batch::default();
-    if let Some(case_id) = &error.record_id {
+    if let Some(record) = crate::platform::sync::error_record(error_id) {
+        // A platform record's write or match: looked at again next cycle.
+        let mut retries: Vec<(crate::platform::RecordKind, String)> =
+            view.load(caps, crate::platform::sync::RETRY_KEY)?.unwrap_or_default();
+        if !retries.contains(&record) {
+            retries.push(record);
+        }
+        view.put(&mut batch, crate::platform::sync::RETRY_KEY.to_string(), &retries);
+    } else if let Some(case_id) = &error.record_id {
         let conversation = state::conversation_key(case_id);
         if let Some(mut case) = view.load::<CaseState>(caps, &conversation)? {
             let seq =

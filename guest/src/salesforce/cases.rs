@@ -483,7 +483,7 @@ pub fn parse_case(record: &Value, fields: &WriteBackFields) -> Option<CaseRecord
 }
 
 /// A record's scalar fields on the wire (relationships and subqueries left out).
-fn wire_fields(record: &Value) -> Vec<WireField> {
+pub fn wire_fields(record: &Value) -> Vec<WireField> {
     let Some(object) = record.as_object() else { return Vec::new() };
     object
         .iter()
@@ -780,6 +780,7 @@ mod tests {
                 custom: false,
                 nillable: true,
                 createable: true,
+                defaulted_on_create: false,
                 updateable: true,
                 calculated: false,
                 name_field: false,

@@ -226,6 +226,7 @@ fn parse_field(object: &str, index: usize, field: &Value) -> Result<FieldDescrip
         custom: read.flag("custom")?.unwrap_or_else(|| name.to_ascii_lowercase().ends_with("__c")),
         nillable: read.flag("nillable")?.unwrap_or(true),
         createable: read.flag("createable")?.unwrap_or(false),
+        defaulted_on_create: read.flag("defaultedOnCreate")?.unwrap_or(false),
         updateable: read.flag("updateable")?.unwrap_or(false),
         calculated: read.flag("calculated")?.unwrap_or(false),
         name_field: read.flag("nameField")?.unwrap_or(false),

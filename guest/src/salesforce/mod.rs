@@ -8,6 +8,7 @@ pub mod describe;
 pub mod directory;
 pub mod escape;
 pub mod ids;
+pub mod records;
 pub mod rich_text;
 pub mod session;
 pub mod transport;

@@ -269,8 +269,8 @@ impl Reading {
             if let Some(i) = since {
                 let who = if matches!(parts[i].author, AuthorRole::Agent) { "the agent" } else { "a teammate" };
                 return Err(AgentError::Unavailable(format!(
-                    "case {}: the last message is from {who}, not the customer; there is nothing to answer yet",
-                    conversation.case_number
+                    "conversation {}: the last message is from {who}, not the customer; there is nothing to answer yet",
+                    conversation.case_number.as_deref().unwrap_or(&conversation.id)
                 )));
             }
             latest = subject.to_string();

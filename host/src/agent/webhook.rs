@@ -26,6 +26,8 @@
 //! {
 //!   "conversation": {
 //!     "id": "500xx000001AbCdAAK",
+//!     "channel": "salesforce_case",
+//!     "platform_id": "c_1042",
 //!     "case_number": "00001001",
 //!     "subject": "Can't upload photos",
 //!     "origin": "Email",
@@ -51,7 +53,10 @@
 //! }
 //! ```
 //!
-//! - `subject`, `origin` and `author_name` are a string or `null`.
+//! - `channel` is `salesforce_case`, `messenger` or `email`; `id` is the case
+//!   Id for a case, else the platform's conversation id.
+//! - `platform_id`, `case_number`, `subject`, `origin` and `author_name` are
+//!   a string or `null` (`case_number` and `origin` are `null` outside cases).
 //! - `source` is one of `case_description`, `feed_item`, `feed_comment`,
 //!   `email_message`, `case_comment`; `author` one of `customer`, `agent`,
 //!   `teammate`, `system`; `resolution` one of `none`, `soft_resolution`,
@@ -117,7 +122,7 @@ use serde_json::{Map, Value, json};
 use crate::runtime::Agent;
 use crate::runtime::bindings::agent::{Action, AgentError, Turn};
 use crate::runtime::bindings::types::{
-    Attachment, Attribute, AttributeValue, AuthorRole, Conversation, ConversationPart, PartSource, ResolutionState,
+    Attachment, Attribute, AttributeValue, AuthorRole, Channel, Conversation, ConversationPart, PartSource, ResolutionState,
 };
 
 /// How long a turn may take, sending to last byte. Language-model agents take
@@ -294,9 +299,9 @@ impl Agent for WebhookAgent {
         let result = self.call(org, &conversation).await;
         match &result {
             Ok(turn) => {
-                tracing::debug!(org, case = %conversation.case_number, endpoint = %self.endpoint, action = action_name(&turn.action), "agent webhook turn")
+                tracing::debug!(org, conversation = %conversation.id, endpoint = %self.endpoint, action = action_name(&turn.action), "agent webhook turn")
             }
-            Err(error) => tracing::warn!(org, case = %conversation.case_number, ?error, "agent webhook failed"),
+            Err(error) => tracing::warn!(org, conversation = %conversation.id, ?error, "agent webhook failed"),
         }
         result
     }
@@ -306,6 +311,12 @@ impl Agent for WebhookAgent {
 pub fn conversation_to_json(conversation: &Conversation) -> Value {
     json!({
         "id": conversation.id,
+        "channel": match conversation.channel {
+            Channel::SalesforceCase => "salesforce_case",
+            Channel::Messenger => "messenger",
+            Channel::Email => "email",
+        },
+        "platform_id": conversation.platform_id,
         "case_number": conversation.case_number,
         "subject": conversation.subject,
         "origin": conversation.origin,

@@ -10,7 +10,7 @@
 //! let me = Holder::this_process();
 //! match store.acquire("acme", &me, LEASE_TTL)? {
 //!     Acquisition::Acquired(lease) => {
-//!         let fence = Fence::new(&lease);
+//!         let fence = lease.fence();
 //!         // … run the cycle with `fence` in the instance's sandbox; renew
 //!         // every `LEASE_RENEW_EVERY`; a `false` from renew means it was lost:
 //!         if !store.renew(&lease, LEASE_TTL)? {
@@ -32,7 +32,7 @@
 //!   Otherwise it answers [`Acquisition::Held`] with who holds it until when.
 //! - Every grant gets a fencing token greater than every earlier token of
 //!   that org. A fenced commit (see
-//!   [`KeyValueStore::commit`](crate::runtime::KeyValueStore::commit)) checks,
+//!   [`KeyValueStore::commit`](crate::runtime::BlockingKeyValueStore::commit)) checks,
 //!   inside its own transaction, that the org's lease still carries its token
 //!   and has not expired; otherwise it writes nothing.
 //! - [`Leases::renew`] extends the expiry while the token is still the
@@ -50,11 +50,11 @@
 //!   LOCKED` on the lease row), so hosts on several machines agree.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+pub use casebridge_runtime::fence::{Fence, HTTP_LEASE_MARGIN};
 
 use super::StorageError;
 
@@ -69,13 +69,6 @@ pub const LEASE_TTL: Duration = Duration::from_secs(30);
 /// How often a holder renews its lease while it works: a third of
 /// [`LEASE_TTL`], so two renewals in a row may fail before the lease expires.
 pub const LEASE_RENEW_EVERY: Duration = Duration::from_secs(LEASE_TTL.as_secs() / 3);
-
-/// How much lease time a connector instance must have left to start an HTTP
-/// request. A request that starts just before the expiry could reach
-/// Salesforce after another process took the org over; with this margin a
-/// request would have to take five seconds to get there. Normal renewals
-/// keep 20 seconds or more in hand, so only a failing holder meets it.
-pub const HTTP_LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Who holds a lease: one process (one [`Host`](crate::host::Host)), named so
 /// that people can find it — `casebridge pid 1234 on host worker-3`.
@@ -211,83 +204,10 @@ pub trait Leases: Send + Sync {
     fn lease_state(&self, org: &str) -> Result<Option<LeaseState>, StorageError>;
 }
 
-/// A lease as a connector instance carries it: its commits are checked
-/// against the token in the store, and its HTTP stops once the lease's
-/// local expiry (kept up to date by the holder's renewals) has passed.
-///
-/// Cheap to clone; the clones share the expiry.
-#[derive(Debug, Clone)]
-pub struct Fence(Arc<FenceState>);
-
-#[derive(Debug)]
-struct FenceState {
-    org: String,
-    token: i64,
-    holder: Holder,
-    /// Unix milliseconds; `LOST` once the lease is known lost.
-    valid_until_ms: AtomicI64,
-}
-
-/// The expiry of a lost lease: before every instant.
-const LOST: i64 = i64::MIN;
-
-impl Fence {
-    /// The fence of a freshly granted lease.
-    pub fn new(lease: &Lease) -> Fence {
-        Fence(Arc::new(FenceState {
-            org: lease.org.clone(),
-            token: lease.token,
-            holder: lease.holder.clone(),
-            valid_until_ms: AtomicI64::new(lease.expires_at.timestamp_millis()),
-        }))
-    }
-
-    /// The org whose namespace the fence guards.
-    pub fn org(&self) -> &str {
-        &self.0.org
-    }
-
-    /// The lease's fencing token.
-    pub fn token(&self) -> i64 {
-        self.0.token
-    }
-
-    /// The lease's holder.
-    pub fn holder(&self) -> &Holder {
-        &self.0.holder
-    }
-
-    /// A renewal succeeded: the lease is good until `until` (never moves back).
-    pub fn extend_to(&self, until: DateTime<Utc>) {
-        let until = until.timestamp_millis();
-        let _ = self.0.valid_until_ms.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
-            (current != LOST && until > current).then_some(until)
-        });
-    }
-
-    /// The lease is lost: from now on nothing may go out under it.
-    pub fn lose(&self) {
-        self.0.valid_until_ms.store(LOST, Ordering::Release);
-    }
-
-    /// Whether the lease is known lost.
-    pub fn is_lost(&self) -> bool {
-        self.0.valid_until_ms.load(Ordering::Acquire) == LOST
-    }
-
-    /// Until when the lease is good, as far as this process knows; `None` once lost.
-    pub fn valid_until(&self) -> Option<DateTime<Utc>> {
-        match self.0.valid_until_ms.load(Ordering::Acquire) {
-            LOST => None,
-            ms => DateTime::from_timestamp_millis(ms),
-        }
-    }
-
-    /// Whether an HTTP request may start at `now`: the lease is not lost and
-    /// has at least [`HTTP_LEASE_MARGIN`] left.
-    pub fn allows_requests_at(&self, now: DateTime<Utc>) -> bool {
-        let margin = chrono::Duration::from_std(HTTP_LEASE_MARGIN).unwrap_or_default();
-        self.valid_until().is_some_and(|until| now + margin < until)
+impl Lease {
+    /// The fence a connector instance carries while this lease is held.
+    pub fn fence(&self) -> Fence {
+        Fence::new(&self.org, self.token, self.expires_at)
     }
 }
 
@@ -348,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_fence_allows_requests_until_the_margin_before_its_expiry() {
-        let fence = Fence::new(&lease(20_000));
+        let fence = lease(20_000).fence();
         let now = Utc::now();
         assert!(fence.allows_requests_at(now));
         assert!(!fence.allows_requests_at(now + chrono::Duration::seconds(16)));
@@ -358,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_lost_fence_allows_nothing_and_is_never_extended_again() {
-        let fence = Fence::new(&lease(20_000));
+        let fence = lease(20_000).fence();
         let copy = fence.clone();
         copy.lose();
         assert!(fence.is_lost());

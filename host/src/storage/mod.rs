@@ -7,7 +7,7 @@
 //! ```no_run
 //! # fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use casebridge::runtime::KeyValueStore;
+//! use casebridge::runtime::BlockingKeyValueStore;
 //! use casebridge::storage::SqliteStore;
 //!
 //! let store = Arc::new(SqliteStore::open("casebridge.db")?);
@@ -20,7 +20,7 @@
 //!
 //! SQLite is the default backend: one file, WAL journal, every commit synced
 //! to disk before it returns (see [`SqliteStore`]). The connector only sees
-//! the three calls of [`KeyValueStore`](crate::runtime::KeyValueStore), small
+//! the three calls of [`KeyValueStore`](crate::runtime::BlockingKeyValueStore), small
 //! enough for a server-grade backend to implement later.
 
 pub mod lease;

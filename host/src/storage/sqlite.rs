@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! # fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use casebridge::runtime::KeyValueStore;
+//! use casebridge::runtime::BlockingKeyValueStore;
 //! use casebridge::runtime::bindings::store::{Entry, Expectation, Write};
 //! use casebridge::storage::SqliteStore;
 //!
@@ -56,7 +56,7 @@ use super::{
     Acquisition, ApiCalls, CycleEnd, CycleOutcome, CycleRecord, DEFAULT_CYCLE_LOG_PER_ORG, Fence, Holder, Lease,
     LeaseState, Leases, MAX_KEY_BYTES, MAX_SCAN_BYTES, MAX_VALUE_BYTES, OrgStatus, StorageError, schema,
 };
-use crate::runtime::KeyValueStore;
+use crate::runtime::BlockingKeyValueStore;
 use crate::runtime::bindings::store::{Entry, Expectation, StoreError, Write};
 
 /// How long a statement waits for another process's write lock before
@@ -631,7 +631,7 @@ fn check_integrity(path: &Path) -> Result<(), StorageError> {
     Err(StorageError::Damaged { path: path.to_path_buf(), detail: problems.join("; ") })
 }
 
-impl KeyValueStore for SqliteStore {
+impl BlockingKeyValueStore for SqliteStore {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
         check_key(key)?;
         self.conn()

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use casebridge::host::Host;
-use casebridge::runtime::KeyValueStore as _;
+use casebridge::runtime::BlockingKeyValueStore as _;
 use serde_json::{Value, json};
 
 use crate::measure::{Rng, median, ms, process_cpu};

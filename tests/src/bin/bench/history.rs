@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use casebridge::host::Host;
-use casebridge::runtime::KeyValueStore as _;
+use casebridge::runtime::BlockingKeyValueStore as _;
 use casebridge_emulator::BulkSeed;
 use serde_json::{Value, json};
 

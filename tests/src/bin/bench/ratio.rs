@@ -22,8 +22,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use casebridge::runtime::bindings::{contacts, describe, matching, resolution, routing, types};
-use casebridge::runtime::{AllowedHosts, Capabilities, GuestInstance, GuestLimits, KeyValueStore as _, Runtime};
+use casebridge::runtime::bindings::{contacts, describe, latest, matching, resolution, routing, types};
+use casebridge::runtime::{
+    AllowedHosts, BlockingKeyValueStore as _, Capabilities, GuestInstance, GuestLimits, GuestState, Runtime,
+};
 use casebridge_guest::model as m;
 use casebridge_guest::resolution as r;
 use casebridge_guest::routing as ro;
@@ -114,7 +116,7 @@ pub async fn run(records: usize, seed: u64) -> anyhow::Result<Value> {
     let empty_native = m::ObjectCatalog { object: "Case".into(), fields: Vec::new() };
     let mut boundary = Pair::default();
     let mut mapping = Pair::default();
-    let mut batched = Pair::default();
+    let mut one_per_call = Pair::default();
     let mut flattening = Pair::default();
     let mut decide = Pair::default();
     let mut matching = Pair::default();
@@ -127,16 +129,17 @@ pub async fn run(records: usize, seed: u64) -> anyhow::Result<Value> {
         let component_first = chunk_index % 2 == 0;
         for first in [component_first, !component_first] {
             if first {
-                mapping.component.add_pair(component_mapping(&mut guest, &shared.catalog_wit, &shared, &chunk).await?);
-                boundary.component.add_pair(component_mapping(&mut guest, &empty_catalog, &shared, &chunk).await?);
-                batched.component.add_pair(component_mapping_batched(&mut guest, &shared, &chunk).await?);
+                let case = &shared.catalog_wit;
+                mapping.component.add_pair(component_mapping(&mut guest, case, &shared, &chunk, BATCH).await?);
+                boundary.component.add_pair(component_mapping(&mut guest, &empty_catalog, &shared, &chunk, 1).await?);
+                one_per_call.component.add_pair(component_mapping(&mut guest, case, &shared, &chunk, 1).await?);
                 flattening.component.add_pair(component_flattening(&mut guest, &chunk).await?);
                 decide.component.add_pair(component_decide(&mut guest, &shared, &chunk).await?);
                 matching.component.add_pair(component_matching(&mut guest, &chunk).await?);
             } else {
                 mapping.native.add_pair(native_mapping(&shared.catalog, &shared, &chunk));
                 boundary.native.add_pair(native_mapping(&empty_native, &shared, &chunk));
-                batched.native.add_pair(native_mapping_batched(&shared, &chunk));
+                one_per_call.native.add_pair(native_mapping(&shared.catalog, &shared, &chunk));
                 flattening.native.add_pair(native_flattening(&chunk));
                 decide.native.add_pair(native_decide(&shared, &chunk));
                 matching.native.add_pair(native_matching(&chunk));
@@ -161,7 +164,8 @@ pub async fn run(records: usize, seed: u64) -> anyhow::Result<Value> {
         "mapping_boundary": boundary.to_json(records),
         "case_fields": shared.catalog.fields.iter().filter(|f| f.synced).count(),
         "mapping": mapping.to_json(records),
-        "mapping_batched": batched.to_json(records.div_ceil(BATCH)),
+        "mapping_one_per_call": one_per_call.to_json(records),
+        "batch": BATCH,
         "flattening": flattening.to_json(records),
         "resolution": decide.to_json(records),
         "matching": matching.to_json(records * 2),
@@ -184,12 +188,7 @@ impl AddPair for Side {
 async fn shared() -> anyhow::Result<Shared> {
     let org = TestOrg::demo();
     let mut guest = org.instance().await;
-    let catalogs = guest
-        .connector
-        .casebridge_connector_sync()
-        .call_list_fields(&mut guest.store, &org.config)
-        .await?
-        .map_err(|e| anyhow::anyhow!("list-fields: {e:?}"))?;
+    let catalogs = guest.list_fields().await?.map_err(|e| anyhow::anyhow!("list-fields: {e:?}"))?;
     let catalog_wit = catalogs.into_iter().find(|c| c.object == "Case").context("no Case catalog")?;
     let stored = org.store.get(&org.config.name, "catalog/Case").map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let catalog: m::ObjectCatalog = serde_json::from_str(&stored.context("the Case catalog is not stored")?)?;
@@ -389,49 +388,45 @@ fn record(shared: &Shared, seed: u64) -> Record {
 
 // ---- the component side --------------------------------------------------------------------
 
+/// The newest contract's exports of the bench's instance.
+fn latest(guest: &mut GuestInstance) -> anyhow::Result<(&latest::Connector, &mut wasmtime::Store<GuestState>)> {
+    guest.latest().context("the bench's component implements an older contract than 0.2.0")
+}
+
+/// `mapping.field-catalog.records-to-attributes`, `batch` records per call,
+/// on a catalog resource created once for the chunk.
 async fn component_mapping(
     guest: &mut GuestInstance,
     catalog: &describe::ObjectCatalog,
     shared: &Shared,
     chunk: &[Record],
+    batch: usize,
 ) -> anyhow::Result<(Duration, u64)> {
-    let api = guest.connector.casebridge_connector_mapping();
+    let (connector, store) = latest(guest)?;
+    let api = connector.casebridge_connector_mapping().field_catalog();
     let started = Instant::now();
+    let resource = api.call_constructor(&mut *store, catalog, &shared.mappings_wit).await?;
     let mut out = Vec::with_capacity(chunk.len());
-    for record in chunk {
-        out.push(
-            api.call_record_to_attributes(&mut guest.store, catalog, &record.fields_wit, &shared.mappings_wit).await?,
-        );
+    for records in chunk.chunks(batch) {
+        let fields: Vec<Vec<types::WireField>> = records.iter().map(|r| r.fields_wit.clone()).collect();
+        out.extend(api.call_records_to_attributes(&mut *store, resource, &fields).await?);
     }
     let time = started.elapsed();
-    Ok((time, out.iter().map(hash::mapping_wit).fold(0, u64::wrapping_add)))
-}
-
-async fn component_mapping_batched(
-    guest: &mut GuestInstance,
-    shared: &Shared,
-    chunk: &[Record],
-) -> anyhow::Result<(Duration, u64)> {
-    let batches: Vec<Vec<types::WireField>> =
-        chunk.chunks(BATCH).map(|b| b.iter().flat_map(|r| r.fields_wit.iter().cloned()).collect()).collect();
-    let api = guest.connector.casebridge_connector_mapping();
-    let started = Instant::now();
-    let mut out = Vec::with_capacity(batches.len());
-    for fields in &batches {
-        out.push(
-            api.call_record_to_attributes(&mut guest.store, &shared.catalog_wit, fields, &shared.mappings_wit).await?,
-        );
-    }
-    let time = started.elapsed();
+    resource.resource_drop_async(&mut *store).await?;
     Ok((time, out.iter().map(hash::mapping_wit).fold(0, u64::wrapping_add)))
 }
 
 async fn component_flattening(guest: &mut GuestInstance, chunk: &[Record]) -> anyhow::Result<(Duration, u64)> {
-    let api = guest.connector.casebridge_connector_routing();
+    let (connector, store) = latest(guest)?;
+    let api = connector.casebridge_connector_routing();
     let started = Instant::now();
     let mut out = Vec::with_capacity(chunk.len());
-    for record in chunk {
-        out.push(api.call_routing_attributes(&mut guest.store, &record.person_wit, &record.conversation_wit).await?);
+    for records in chunk.chunks(BATCH) {
+        let hand_offs: Vec<routing::HandOff> = records
+            .iter()
+            .map(|r| routing::HandOff { person: r.person_wit.clone(), conversation: r.conversation_wit.clone() })
+            .collect();
+        out.extend(api.call_routing_attributes(&mut *store, &hand_offs).await?);
     }
     let time = started.elapsed();
     Ok((time, out.iter().map(hash::pairs).fold(0, u64::wrapping_add)))
@@ -442,38 +437,54 @@ async fn component_decide(
     shared: &Shared,
     chunk: &[Record],
 ) -> anyhow::Result<(Duration, u64)> {
-    let api = guest.connector.casebridge_connector_resolution();
+    let (connector, store) = latest(guest)?;
+    let api = connector.casebridge_connector_resolution();
     let started = Instant::now();
     let mut out = Vec::with_capacity(chunk.len());
-    for record in chunk {
-        out.push(api.call_decide(&mut guest.store, &record.events_wit, record.now, shared.timeouts_wit).await?);
+    // One `now` per call: records of a batch that share it go together.
+    for records in chunk.chunks(BATCH) {
+        let mut start = 0;
+        while start < records.len() {
+            let now = records[start].now;
+            let end = start + records[start..].iter().take_while(|r| r.now == now).count();
+            let events: Vec<Vec<resolution::Event>> = records[start..end].iter().map(|r| r.events_wit.clone()).collect();
+            out.extend(api.call_decide(&mut *store, &events, now, shared.timeouts_wit).await?);
+            start = end;
+        }
     }
     let time = started.elapsed();
     Ok((time, out.iter().map(hash::decision_wit).fold(0, u64::wrapping_add)))
 }
 
 async fn component_matching(guest: &mut GuestInstance, chunk: &[Record]) -> anyhow::Result<(Duration, u64)> {
-    let api = guest.connector.casebridge_connector_matching();
+    let (connector, store) = latest(guest)?;
+    let api = connector.casebridge_connector_matching();
     let started = Instant::now();
-    let mut out = Vec::with_capacity(chunk.len());
-    for record in chunk {
-        let search = api.call_search_for(&mut guest.store, &record.customer_wit).await?;
-        let ranked = api.call_rank(&mut guest.store, &record.customer_wit, &record.candidates_wit).await?;
-        out.push((search, ranked));
+    let mut searches = Vec::with_capacity(chunk.len());
+    let mut ranked = Vec::with_capacity(chunk.len());
+    for records in chunk.chunks(BATCH) {
+        let customers: Vec<contacts::Customer> = records.iter().map(|r| r.customer_wit.clone()).collect();
+        searches.extend(api.call_search_for(&mut *store, &customers).await?);
+        let requests: Vec<matching::RankRequest> = records
+            .iter()
+            .map(|r| matching::RankRequest { customer: r.customer_wit.clone(), candidates: r.candidates_wit.clone() })
+            .collect();
+        ranked.extend(api.call_rank(&mut *store, &requests).await?);
     }
     let time = started.elapsed();
     Ok((
         time,
-        out.iter().map(|(s, r)| hash::search_wit(s).wrapping_add(hash::outcome_wit(r))).fold(0, u64::wrapping_add),
+        searches.iter().zip(&ranked).map(|(s, r)| hash::search_wit(s).wrapping_add(hash::outcome_wit(r))).fold(0, u64::wrapping_add),
     ))
 }
 
 /// The cost of crossing into the component and back: `matching.escape-soql("x")`, in µs per call.
 async fn call_overhead(guest: &mut GuestInstance, calls: usize) -> anyhow::Result<f64> {
-    let api = guest.connector.casebridge_connector_matching();
+    let (connector, store) = latest(guest)?;
+    let api = connector.casebridge_connector_matching();
     let started = Instant::now();
     for _ in 0..calls {
-        std::hint::black_box(api.call_escape_soql(&mut guest.store, "x").await?);
+        std::hint::black_box(api.call_escape_soql(&mut *store, "x").await?);
     }
     Ok(started.elapsed().as_secs_f64() * 1e6 / calls as f64)
 }
@@ -485,18 +496,6 @@ fn native_mapping(catalog: &m::ObjectCatalog, shared: &Shared, chunk: &[Record])
     let out: Vec<_> = chunk
         .iter()
         .map(|r| casebridge_guest::mapping::record_to_attributes(catalog, &r.fields, &shared.mappings))
-        .collect();
-    let time = started.elapsed();
-    (time, out.iter().map(hash::mapping_native).fold(0, u64::wrapping_add))
-}
-
-fn native_mapping_batched(shared: &Shared, chunk: &[Record]) -> (Duration, u64) {
-    let batches: Vec<Vec<m::WireField>> =
-        chunk.chunks(BATCH).map(|b| b.iter().flat_map(|r| r.fields.iter().cloned()).collect()).collect();
-    let started = Instant::now();
-    let out: Vec<_> = batches
-        .iter()
-        .map(|fields| casebridge_guest::mapping::record_to_attributes(&shared.catalog, fields, &shared.mappings))
         .collect();
     let time = started.elapsed();
     (time, out.iter().map(hash::mapping_native).fold(0, u64::wrapping_add))

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::Activity;
-use crate::storage::Fence;
+use crate::Activity;
+use crate::fence::Fence;
 
 /// Longest wait for a TCP/TLS connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -532,8 +532,7 @@ mod tests {
     }
 
     fn fence(expires_in: chrono::Duration) -> Fence {
-        let holder = crate::storage::Holder::this_process();
-        Fence::new(&crate::storage::Lease::new("acme", holder, 1, chrono::Utc::now() + expires_in))
+        Fence::new("acme", 1, chrono::Utc::now() + expires_in)
     }
 
     async fn send(policy: &mut RequestPolicy, uri: &str) -> Result<(), Error> {

@@ -1,17 +1,29 @@
-//! The wasmtime embedding: one [`Engine`] and one pre-instantiated connector
-//! component per host, a fresh [`Store`] (and so a fresh instance) per call.
+//! The embedding of casebridge's connector component: one wasmtime
+//! [`Engine`] and one pre-instantiated component per host, a fresh [`Store`]
+//! (and so a fresh instance) per call. Another Rust host embeds the
+//! connector with this crate alone: it implements the capability traits
+//! ([`KeyValueStore`], [`Platform`], [`Agent`], [`Mailer`]) over its own
+//! backends, fills an [`OrgSettings`] per org, and calls the exports through
+//! [`GuestInstance`]. No SQLite, SMTP or emulator comes with it.
 //!
 //! ```no_run
-//! # async fn example() -> anyhow::Result<()> {
-//! use casebridge::runtime::{Runtime, Capabilities, GuestLimits, AllowedHosts};
-//! let runtime = Runtime::new(casebridge::GUEST_COMPONENT)?;
+//! # async fn example(component: &[u8]) -> anyhow::Result<()> {
+//! use casebridge_runtime::{Runtime, Capabilities, GuestLimits, AllowedHosts};
+//! let runtime = Runtime::new(component)?;
 //! let mut guest = runtime
 //!     .instantiate(Capabilities::in_memory("acme"), AllowedHosts::none(), GuestLimits::default())
 //!     .await?;
-//! let escaped = guest.connector.casebridge_connector_matching().call_escape_soql(&mut guest.store, "O'Brien").await?;
+//! let (connector, store) = guest.latest().expect("a 0.2 component");
+//! let escaped = connector.casebridge_connector_matching().call_escape_soql(store, "O'Brien").await?;
 //! assert_eq!(escaped, "O\\'Brien");
 //! # Ok(()) }
 //! ```
+//!
+//! Every released version of the contract loads ([`ContractVersion`]): the
+//! component's exports say which it implements, each version has its own
+//! bindings ([`bindings`]), and the calls of [`GuestInstance`] take and
+//! return the newest version's types, converting for an older component
+//! ([`compat`]).
 //!
 //! Every instance is sandboxed: it reaches only the HTTP origins in its
 //! [`AllowedHosts`], has no sockets, files or environment, its memory is capped
@@ -22,7 +34,10 @@
 //! is counted in its [`Activity`].
 
 pub mod bindings;
+mod calls;
 mod capabilities;
+pub mod compat;
+pub mod fence;
 mod http_policy;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -36,11 +51,15 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-pub use bindings::{Connector, ConnectorPre};
-pub use capabilities::{Agent, Capabilities, KeyValueStore, Mailer, MemoryStore, NoAgent, NoMail};
+pub use calls::{Call, FieldChange, GuestInstance};
+pub use capabilities::{
+    Agent, BlockingKeyValueStore, Capabilities, KeyValueStore, Mailer, MemoryStore, NoAgent, NoMail, NoPlatform,
+    OffTheWorkers, OrgSettings, Platform,
+};
+pub use fence::{Fence, HTTP_LEASE_MARGIN};
 pub use http_policy::{AllowedHosts, OAUTH_PATH_PREFIX, Origin};
 
-use crate::storage::Fence;
+use bindings::{v0_1_0, v0_2_0};
 
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -193,11 +212,58 @@ impl ResourceLimiter for Limits {
     }
 }
 
+/// A released version of the `casebridge:connector` contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ContractVersion {
+    V0_1_0,
+    V0_2_0,
+}
+
+impl ContractVersion {
+    /// Every released version, oldest first.
+    pub const ALL: [ContractVersion; 2] = [ContractVersion::V0_1_0, ContractVersion::V0_2_0];
+    /// The newest: what the embedded connector implements.
+    pub const LATEST: ContractVersion = ContractVersion::V0_2_0;
+
+    /// `0.1.0`, `0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractVersion::V0_1_0 => "0.1.0",
+            ContractVersion::V0_2_0 => "0.2.0",
+        }
+    }
+
+    /// The export a component of this version must have.
+    fn sync_export(self) -> String {
+        format!("casebridge:connector/sync@{}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for ContractVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A component pre-instantiated against its version's bindings.
+#[derive(Clone)]
+enum VersionedPre {
+    V0_1_0(v0_1_0::ConnectorPre<GuestState>),
+    V0_2_0(v0_2_0::ConnectorPre<GuestState>),
+}
+
+/// A live instance of a component of one version.
+pub(crate) enum VersionedConnector {
+    V0_1_0(v0_1_0::Connector),
+    V0_2_0(v0_2_0::Connector),
+}
+
 /// The compiled connector, ready to instantiate.
 #[derive(Clone)]
 pub struct Runtime {
     engine: Engine,
-    pre: ConnectorPre<GuestState>,
+    pre: VersionedPre,
+    version: ContractVersion,
     _ticker: Arc<EpochTicker>,
 }
 
@@ -247,16 +313,50 @@ impl Runtime {
         Runtime::link(engine, compiled)
     }
 
+    /// Which contract version `component` implements, by its exports; an
+    /// error naming what it exports when it is none of them.
+    pub fn version_of(engine: &Engine, component: &Component) -> anyhow::Result<ContractVersion> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+        ContractVersion::ALL.into_iter().rev().find(|version| exports.contains(&version.sync_export())).ok_or_else(|| {
+            let known = ContractVersion::ALL.map(|v| format!("`{}`", v.sync_export())).join(" or ");
+            let found = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+            anyhow::anyhow!(
+                "the component is not a casebridge connector: it exports {found}, and a connector exports {known}"
+            )
+        })
+    }
+
     fn link(engine: Engine, component: Component) -> anyhow::Result<Self> {
+        let version = Runtime::version_of(&engine, &component)?;
         let mut linker = Linker::<GuestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-        let pre = linker.instantiate_pre(&component).and_then(ConnectorPre::new).map_err(|e| {
-            anyhow::Error::from(e).context("the component does not implement the casebridge:connector world")
-        })?;
+        let refused = |e: wasmtime::Error| {
+            anyhow::Error::from(e)
+                .context(format!("the component does not implement the casebridge:connector@{version} world"))
+        };
+        let pre = match version {
+            ContractVersion::V0_1_0 => {
+                v0_1_0::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                VersionedPre::V0_1_0(
+                    linker.instantiate_pre(&component).and_then(v0_1_0::ConnectorPre::new).map_err(refused)?,
+                )
+            }
+            ContractVersion::V0_2_0 => {
+                v0_2_0::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                VersionedPre::V0_2_0(
+                    linker.instantiate_pre(&component).and_then(v0_2_0::ConnectorPre::new).map_err(refused)?,
+                )
+            }
+        };
         let ticker = Arc::new(EpochTicker::start(engine.clone()));
-        Ok(Runtime { engine, pre, _ticker: ticker })
+        Ok(Runtime { engine, pre, version, _ticker: ticker })
+    }
+
+    /// The contract version the loaded component implements.
+    pub fn version(&self) -> ContractVersion {
+        self.version
     }
 
     /// A fresh, sandboxed instance for one org: `sandbox` is an
@@ -292,15 +392,12 @@ impl Runtime {
         store.epoch_deadline_callback(move |_| {
             Ok(if std::time::Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
         });
-        let connector = self.pre.instantiate_async(&mut store).await?;
+        let connector = match &self.pre {
+            VersionedPre::V0_1_0(pre) => VersionedConnector::V0_1_0(pre.instantiate_async(&mut store).await?),
+            VersionedPre::V0_2_0(pre) => VersionedConnector::V0_2_0(pre.instantiate_async(&mut store).await?),
+        };
         Ok(GuestInstance { store, connector })
     }
-}
-
-/// One live instance: call exports with `guest.connector.<interface>().call_<fn>(&mut guest.store, …)`.
-pub struct GuestInstance {
-    pub store: Store<GuestState>,
-    pub connector: Connector,
 }
 
 /// The per-instance host state: WASI, HTTP policy, limits, the lease and the host capabilities.

@@ -1,0 +1,38 @@
+//! Host-side bindings of every released `casebridge:connector` world, one
+//! module per version (generated from `wit/since_vX.Y.Z/`), and [`latest`],
+//! the newest. Host code uses `latest`'s types (re-exported here); a
+//! component of an older version is run through the conversions in
+//! [`crate::compat`]. This follows Zed's extension host.
+//!
+//! Generated types derive `serde` so that the conversions can carry a value
+//! whose shape did not change between versions across as it is.
+
+/// `casebridge:connector@0.1.0`: the org's settings as a record passed to
+/// every export, Cases only.
+pub mod v0_1_0 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/since_v0.1.0",
+        world: "connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+    });
+}
+
+/// `casebridge:connector@0.2.0`: settings and the platform's records as
+/// imports, batched pure exports, `crm` errors.
+pub mod v0_2_0 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/since_v0.2.0",
+        world: "connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+    });
+}
+
+/// The newest version: what host code is written against.
+pub use v0_2_0 as latest;
+
+pub use latest::casebridge::connector::{agent, contacts, describe, log, mail, org, platform, settings, store, types};
+pub use latest::exports::casebridge::connector::{catalog, crm, mapping, matching, resolution, routing, sync};

@@ -1,0 +1,66 @@
+//! Every released contract version loads: the last component built against
+//! 0.1.0 (a fixture from commit 55dd1dc) runs a full Cases cycle on today's
+//! host, through the conversions to the newest types; a file that is no
+//! connector is refused with what it exports.
+
+use casebridge::runtime::bindings::{describe, types};
+use casebridge::runtime::{ContractVersion, Runtime};
+use casebridge_tests::{TestOrg, runtime, runtime_v0_1_0};
+
+#[test]
+fn the_embedded_connector_implements_the_newest_contract_and_the_fixture_the_first() {
+    assert_eq!(runtime().version(), ContractVersion::LATEST);
+    assert_eq!(runtime().version(), ContractVersion::V0_2_0);
+    assert_eq!(runtime_v0_1_0().version(), ContractVersion::V0_1_0);
+}
+
+#[tokio::test]
+async fn a_0_1_0_component_runs_a_full_cases_cycle() {
+    let org = TestOrg::demo().with_runtime(runtime_v0_1_0());
+    let first = org.cycle().await.expect("the 0.1.0 connector's first cycle");
+    assert!(first.conversations_created >= 1, "{first:?}");
+    assert!(first.replies_posted >= 1, "{first:?}");
+    assert_eq!(
+        (first.records_to_salesforce, first.records_to_platform, first.records_linked),
+        (0, 0, 0),
+        "0.1.0 synced no platform records"
+    );
+    let case_id = org.emulator.seeded().agent_case_ids[0].clone();
+    assert_eq!(org.replies_on(&case_id).len(), 1, "the agent answered on the case");
+
+    // Its stored conversation reaches the host in the newest shape.
+    let conversation = org.conversation(&case_id).await.expect("the case is a conversation");
+    assert_eq!(conversation.id, case_id);
+    assert_eq!(conversation.channel, types::Channel::SalesforceCase);
+    assert!(conversation.case_number.as_deref().is_some_and(|n| !n.is_empty()), "{conversation:?}");
+    assert!(conversation.parts.iter().any(|p| p.author == types::AuthorRole::Agent), "{conversation:?}");
+
+    // The customer writes again: the old connector answers once more.
+    org.customer_writes(&case_id, "Thanks. And how do I change my email address?");
+    let second = org.cycle().await.expect("the second cycle");
+    assert_eq!(second.replies_posted, 1, "{second:?}");
+    assert_eq!(org.replies_on(&case_id).len(), 2);
+
+    // Set-up calls work too; describe results of 0.1.0 had no `defaulted-on-create`.
+    let mut guest = org.instance().await;
+    assert_eq!(guest.version(), ContractVersion::V0_1_0);
+    assert!(guest.latest().is_none(), "the newest exports are not there");
+    let catalogs = guest.list_fields().await.expect("no trap").expect("catalogs");
+    let case = catalogs.iter().find(|c| c.object == "Case").expect("a Case catalog");
+    assert!(case.fields.iter().all(|f| !f.descriptor.defaulted_on_create));
+    assert!(case.fields.iter().any(|f| f.kind == describe::FieldKind::System));
+    let users = guest.list_users().await.expect("no trap").expect("users");
+    assert!(!users.is_empty());
+}
+
+#[test]
+fn a_component_of_no_known_world_is_refused_naming_what_it_exports() {
+    let other = include_bytes!("../fixtures/not-a-connector.wasm");
+    let error = Runtime::new(other).err().expect("refused").to_string();
+    assert!(error.contains("example:other/api@1.0.0"), "names what it exports: {error}");
+    assert!(error.contains("casebridge:connector/sync@0.2.0"), "names what a connector exports: {error}");
+
+    let core_module = b"\0asm\x01\0\0\0";
+    let error = format!("{:#}", Runtime::new(core_module).err().expect("a core module is refused"));
+    assert!(error.contains("not a valid component"), "{error}");
+}

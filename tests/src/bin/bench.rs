@@ -28,6 +28,8 @@
 // A binary's root looks for modules beside it; these live in `bench/`.
 #[path = "bench/calls.rs"]
 mod calls;
+#[path = "bench/cycle.rs"]
+mod cycle;
 #[path = "bench/history.rs"]
 mod history;
 #[path = "bench/instantiate.rs"]
@@ -194,7 +196,11 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
             })
         }
         "instantiate" => tokio_runtime()?.block_on(instantiate::run(number(params, "count")? as usize)),
-        "ratio" => tokio_runtime()?.block_on(ratio::run(number(params, "records")? as usize, number(params, "seed")?)),
+        "ratio" => tokio_runtime()?.block_on(async {
+            let mut result = ratio::run(number(params, "records")? as usize, number(params, "seed")?).await?;
+            result["cycle"] = cycle::run(number(params, "cycle_rounds")? as usize).await?;
+            Ok(result)
+        }),
         "orgs" => {
             let remote = Arc::new(remote::RemoteOrg::spawn()?);
             orgs::make_org_idle(&remote)?;
@@ -322,7 +328,13 @@ fn orchestrate(options: Options) -> anyhow::Result<()> {
     }
     if options.runs("ratio") {
         let runs: Vec<Value> = (0..options.runs)
-            .map(|run| run_child("ratio", json!({"records": options.records, "seed": 1000 * (run as u64 + 1)})))
+            .map(|run| {
+                let rounds = if options.quick { 5 } else { 20 };
+                run_child(
+                    "ratio",
+                    json!({"records": options.records, "seed": 1000 * (run as u64 + 1), "cycle_rounds": rounds}),
+                )
+            })
             .collect::<anyhow::Result<_>>()?;
         results.insert("ratio".into(), json!(runs));
     }
@@ -623,20 +635,40 @@ fn ratio_table(t: &mut Table, runs: &[Value]) {
         );
         ratio
     };
-    line(t, "mapping (record-to-attributes)", "mapping", false);
+    line(t, &format!("mapping ({} records per call, catalog resource)", ratio::BATCH), "mapping", false);
     line(t, "flattening (routing-attributes)", "flattening", false);
     line(t, "resolution (decide)", "resolution", false);
     line(t, "matching (search-for + rank)", "matching", false);
     let total = line(t, "total", "total", false);
     line(t, "  per call, all five calls", "total", true);
-    line(t, &format!("mapping, {} records per call", ratio::BATCH), "mapping_batched", false);
+    line(t, "mapping, one record per call", "mapping_one_per_call", false);
     line(t, "mapping, empty catalog (crossing only)", "mapping_boundary", false);
     let same = runs.iter().all(|r| {
-        ["mapping", "mapping_batched", "flattening", "resolution", "matching"]
+        ["mapping", "mapping_one_per_call", "flattening", "resolution", "matching"]
             .iter()
             .all(|k| r[*k]["same_output"].as_bool() == Some(true))
     });
     t.row("component / native, total", format!("{total:.2}x"), &format!("target <= 2x    {}", verdict(total <= 2.0)));
+    let busy = over_runs(runs, |r| f(&r["cycle"]["busy_cycle"]["ratio"]));
+    let idle = over_runs(runs, |r| f(&r["cycle"]["idle_cycle"]["ratio"]));
+    t.row(
+        "whole cycle, component / native, busy",
+        format!(
+            "{busy:.2}x ({:.1} vs {:.1} ms)",
+            over_runs(runs, |r| f(&r["cycle"]["busy_cycle"]["component_ms"])),
+            over_runs(runs, |r| f(&r["cycle"]["busy_cycle"]["native_ms"]))
+        ),
+        &format!("target <= 1.5x  {}", verdict(busy <= 1.5)),
+    );
+    t.row(
+        "whole cycle, component / native, idle",
+        format!(
+            "{idle:.2}x ({:.1} vs {:.1} ms)",
+            over_runs(runs, |r| f(&r["cycle"]["idle_cycle"]["component_ms"])),
+            over_runs(runs, |r| f(&r["cycle"]["idle_cycle"]["native_ms"]))
+        ),
+        &format!("target <= 1.5x  {}", verdict(idle <= 1.5)),
+    );
     t.row(
         "crossing into the component and back (escape-soql \"x\")",
         format!("{:.2} us", over_runs(runs, |r| f(&r["call_overhead_us"]))),

@@ -1,6 +1,18 @@
-// A minimal casebridge host for Node: an in-memory compare-and-swap store,
-// an agent that always answers, a mailer that records, a console log.
+// A minimal casebridge host for Node (contract 0.2.0): the org's settings,
+// an in-memory compare-and-swap store, platform records kept in memory, an
+// agent that always answers, a mailer that records, a console log.
 const kv = new Map();
+let org = null;
+/** Set the org the instance works: the settings every `settings` call answers from. */
+export function configure(settings) { org = settings; }
+export const settings = {
+  orgName: () => org.name, loginUrl: () => org.loginUrl, apiVersion: () => org.apiVersion,
+  credentials: () => org.credentials, agentUserId: () => org.agentUserId, handOff: () => org.handOff,
+  replyAs: () => org.replyAs, involvedField: () => org.involvedField, resolutionStateField: () => org.resolutionStateField,
+  topics: () => org.topics, dailyApiBudget: () => org.dailyApiBudget, pollOverlapSeconds: () => org.pollOverlapSeconds,
+  resolutionTimeouts: () => org.resolutionTimeouts, mappings: () => org.mappings,
+  personMatchKey: () => ({ field: 'Email', attribute: 'email' }), companyMatchKey: () => ({ field: 'Name', attribute: 'name' }),
+};
 export const store = {
   get(key) { return kv.get(key); },
   scan(prefix) { return [...kv.keys()].filter(k => k.startsWith(prefix)).sort().map(key => ({ key, value: kv.get(key) })); },
@@ -8,6 +20,21 @@ export const store = {
     for (const e of expect) { if (kv.get(e.key) !== e.value) throw { tag: 'conflict', val: e.key }; }
     for (const w of writes) { if (w.tag === 'put') kv.set(w.val.key, w.val.value); else kv.delete(w.val); }
   },
+};
+// The platform's conversations by case Id; no people or companies.
+const conversations = new Map();
+export const platform = {
+  listAttributes: () => [], getPerson: () => undefined, findPeople: () => [], findLinkedPeople: () => [],
+  getCompany: () => undefined, findCompanies: () => [], listTeammates: () => [], getConversation: () => undefined,
+  changes: (cursor) => ({ changes: [], cursor: cursor ?? '0', more: false }),
+  setPersonAttributes: () => {}, linkPerson: () => {}, setCompanyAttributes: () => {}, linkCompany: () => {},
+  upsertCaseConversation(conversation) {
+    const known = conversations.get(conversation.caseId) ?? { parts: new Map() };
+    for (const part of conversation.parts) known.parts.set(part.id, part);
+    conversations.set(conversation.caseId, { ...conversation, parts: known.parts });
+    return `case-${conversation.caseId}`;
+  },
+  addNote: (conversationId, key) => `note-${key}`,
 };
 export const agent = {
   respond(conversation) {
@@ -20,3 +47,4 @@ export const mail = {
 };
 export const log = { write(level, message, fields) { if (level !== 'trace' && level !== 'debug') console.error(`[${level}] ${message}`, JSON.stringify(fields)); } };
 export const _kv = kv;
+export const _conversations = conversations;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 const emu = JSON.parse(readFileSync(process.argv[2], 'utf8').split('\n')[0]);
 const { sync } = await import('./out/casebridge_guest.js');
-const { _kv } = await import('./host.js');
+const { _kv, _conversations, configure } = await import('./host.js');
 
 // The agent user and the queue, found through the REST API as an admin would in setup.
 const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: emu.client_id, client_secret: emu.client_secret, refresh_token: emu.refresh_token });
@@ -26,21 +26,26 @@ const org = {
   dailyApiBudget: 10000, pollOverlapSeconds: 5,
   resolutionTimeouts: { softResolutionAfterMs: 3600000n, abandonedAfterMs: 3600000n }, mappings: [],
 };
+configure(org);
 const show = (value) => JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? Number(v) : v));
 
 const before = await comments();
-const first = sync.runCycle(org);
+const first = sync.runCycle();
 console.log('cycle 1:', show(first));
 assert.deepEqual(first.errors, [], 'the first cycle has no errors');
 assert.ok(first.conversationsCreated > 0 && first.repliesPosted > 0, 'the first cycle starts conversations and replies');
 assert.equal(await comments() - before, first.repliesPosted, 'every reply it reports is on the org');
 
-const second = sync.runCycle(org);
+const second = sync.runCycle();
 console.log('cycle 2:', show(second));
 assert.equal(second.repliesPosted, 0, 'nothing is answered twice');
 assert.equal(second.apiCalls, 1, 'the second cycle reuses the kept session: one call');
 assert.equal(await comments() - before, first.repliesPosted, 'no reply was posted twice');
-assert.equal(sync.listConversations(org).length, first.conversationsCreated, 'the conversations are listed');
+assert.equal(sync.listConversations().length, first.conversationsCreated, 'the conversations are listed');
 assert.ok(_kv.get('session') && !_kv.get('session').includes(token.instance_url.replace(/^https?:\/\//, '')),
   'the kept session is stored sealed (its instance URL is not readable in it)');
-console.log('the component ran two full cycles under Node');
+assert.equal(_conversations.size, first.conversationsCreated, 'every case became a platform conversation');
+for (const conversation of _conversations.values()) {
+  assert.ok(conversation.parts.size > 0, `the conversation of case ${conversation.caseId} has its parts`);
+}
+console.log('the component (contract 0.2.0) ran two full cycles under Node');

@@ -21,7 +21,7 @@
 //! assert_eq!(decision.changes_at, None);
 //! ```
 //!
-//! The rules are the table in `wit/since_v0.1.0/logic.wit` (interface
+//! The rules are the table in `wit/since_v0.2.0/logic.wit` (interface
 //! `resolution`): [`next`] is its event rows, [`decide`] adds the time rows.
 //! Events are de-duplicated and folded in time order, so a poll that sees an
 //! event twice, or sees events out of order, gets the same answer.

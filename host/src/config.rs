@@ -78,6 +78,13 @@ from = "support@example.com"
 # password_env = "SMTP_PASSWORD"    # the environment variable holding the password
 # tls = "starttls"                  # "starttls" (default), "tls" or "none"
 
+[api]
+# The platform API (people, companies, conversations; see the README), served
+# by `casebridge run`. Every request needs a token: `casebridge api token create`.
+enabled = true
+# Loopback by default: put a TLS proxy in front before opening it wider.
+listen = "127.0.0.1:8710"
+
 # One [[org]] section per connected Salesforce org.
 [[org]]
 # Lower-case letters, digits, `-` and `_`; the org's storage namespace.
@@ -176,6 +183,9 @@ pub struct Config {
     /// `[mail]`: how replies to email-origin cases are sent.
     #[serde(default)]
     pub mail: MailConfig,
+    /// `[api]`: the platform API.
+    #[serde(default)]
+    pub api: crate::platform::ApiConfig,
     /// `[[org]]`: the connected Salesforce orgs.
     #[serde(default, rename = "org")]
     pub orgs: Vec<OrgConfig>,
@@ -709,6 +719,9 @@ impl Config {
         self.host.check(&mut problems);
         self.agent.check("agent", &mut problems);
         self.mail.check(&mut problems);
+        if let Some(problem) = self.api.problem() {
+            problems.add("api.listen", problem);
+        }
         for (index, org) in self.orgs.iter().enumerate() {
             let section = if is_org_name(&org.name) { format!("org[{}]", org.name) } else { format!("org[{index}]") };
             if self.orgs[..index].iter().any(|earlier| earlier.name == org.name) {

@@ -23,9 +23,10 @@ use crate::config::{AgentConfig, Config, MailConfig, OrgConfig, SmtpTls};
 use crate::runtime::bindings::{describe, mail, org, sync, types};
 pub use crate::runtime::FieldChange;
 use crate::runtime::{
-    Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, NoPlatform, OffTheWorkers,
-    Origin, Platform, Runtime, Sandbox,
+    Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, OffTheWorkers, Origin, Runtime,
+    Sandbox,
 };
+use crate::platform::SqlitePlatform;
 use crate::secrets::{EncryptionKey, KeyOrigin, OrgCredentials, SecretError, SecretVault};
 use crate::storage::{
     Acquisition, ApiCalls, CycleEnd, CycleOutcome, Fence, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, Leases,
@@ -314,8 +315,8 @@ pub struct Host {
     store: Arc<SqliteStore>,
     /// The same store, as the connector's `store` import runs on it.
     connector_store: Arc<dyn KeyValueStore>,
-    /// The platform's records, as the connector's `platform` import.
-    platform: Arc<dyn Platform>,
+    /// The platform's records (the connector's `platform` import and the API).
+    platform: SqlitePlatform,
     vault: SecretVault,
     agents: BTreeMap<String, Arc<dyn Agent>>,
     mail: Arc<dyn Mailer>,
@@ -339,7 +340,7 @@ impl Host {
             config,
             runtime,
             connector_store: Arc::new(OffTheWorkers(store.clone())),
-            platform: Arc::new(NoPlatform),
+            platform: SqlitePlatform(store.clone()),
             store,
             vault,
             agents,
@@ -391,6 +392,11 @@ impl Host {
 
     pub fn store(&self) -> &Arc<SqliteStore> {
         &self.store
+    }
+
+    /// The platform's records.
+    pub fn platform(&self) -> &SqlitePlatform {
+        &self.platform
     }
 
     pub fn vault(&self) -> &SecretVault {
@@ -451,7 +457,7 @@ impl Host {
             org: name.to_string(),
             settings: Arc::new(org.to_settings(&credentials)),
             store: self.connector_store.clone(),
-            platform: self.platform.clone(),
+            platform: Arc::new(self.platform.clone()),
             agent,
             mail: self.mail.clone(),
         };
@@ -726,6 +732,12 @@ impl Host {
         let (object, field) = (object.to_string(), field.to_string());
         self.leased(name, |mut g| async move { g.change_field(change, &object, &field).await })
         .await
+    }
+
+    /// The org's mappings checked against describe and the platform's
+    /// attribute definitions (`sync.check-mappings`); empty when they all work.
+    pub async fn check_mappings(&self, name: &str) -> Result<Vec<sync::MappingProblem>, OrgError> {
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.check_mappings().await }).await
     }
 
     pub async fn list_conversations(&self, name: &str) -> Result<Vec<sync::ConversationSummary>, OrgError> {

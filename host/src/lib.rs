@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod host;
 pub mod mail;
+pub mod platform;
 pub mod scheduler;
 pub mod secrets;
 pub mod status;

@@ -110,6 +110,24 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SeedArg::Demo)]
         seed: SeedArg,
     },
+    /// Check the org's attribute mappings against Salesforce and the platform's definitions.
+    #[command(after_help = "Example:\n  casebridge mappings check --org acme\n\nExits non-zero when a mapping cannot work.")]
+    Mappings {
+        #[command(subcommand)]
+        command: MappingsCommand,
+    },
+    /// Tokens for the platform API (`[api]`).
+    #[command(after_help = "Examples:\n  casebridge api token create support-platform\n  casebridge api token list\n  casebridge api token revoke support-platform")]
+    Api {
+        #[command(subcommand)]
+        command: ApiCommand,
+    },
+    /// The support platform's records: people, companies, teammates, conversations.
+    #[command(after_help = "Examples:\n  casebridge platform list people --org acme\n  casebridge platform show person p-42 --org acme --json")]
+    Platform {
+        #[command(subcommand)]
+        command: PlatformCommand,
+    },
     /// Write the embedded connector component (`.wasm`) to a file, for another host.
     #[command(after_help = "Example:\n  casebridge component -o connector.wasm")]
     Component {
@@ -227,12 +245,157 @@ enum ErrorsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum MappingsCommand {
+    /// List every problem of the org's `[[org.mapping]]` entries.
+    Check {
+        /// The org (default: every org with mappings).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiCommand {
+    /// Manage the tokens the platform API accepts.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once (it is stored only as a hash).
+    Create {
+        /// A name to know it by, e.g. the platform that uses it.
+        name: String,
+    },
+    /// List the tokens by name.
+    List,
+    /// Revoke a token: requests with it are refused from now on.
+    Revoke { name: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RecordArg {
+    Person,
+    Company,
+    Conversation,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RecordsArg {
+    People,
+    Companies,
+    Teammates,
+    Conversations,
+}
+
+#[derive(Subcommand)]
+enum PlatformCommand {
+    /// List one kind of record.
+    List {
+        #[arg(value_enum)]
+        what: RecordsArg,
+        #[arg(long)]
+        org: String,
+    },
+    /// Show one record.
+    Show {
+        #[arg(value_enum)]
+        what: RecordArg,
+        id: String,
+        #[arg(long)]
+        org: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum SeedArg {
     /// Users, a queue, accounts, contacts and open cases for the demo.
     Demo,
     /// Only the integration user.
     Empty,
+}
+
+impl From<PlatformCommand> for casebridge::platform::cli::Command {
+    fn from(command: PlatformCommand) -> Self {
+        use casebridge::platform::cli::{Command, Kind};
+        match command {
+            PlatformCommand::List { what, org } => Command::List {
+                org,
+                kind: match what {
+                    RecordsArg::People => Kind::Person,
+                    RecordsArg::Companies => Kind::Company,
+                    RecordsArg::Teammates => Kind::Teammate,
+                    RecordsArg::Conversations => Kind::Conversation,
+                },
+            },
+            PlatformCommand::Show { what, id, org, json } => Command::Show {
+                org,
+                id,
+                json,
+                kind: match what {
+                    RecordArg::Person => Kind::Person,
+                    RecordArg::Company => Kind::Company,
+                    RecordArg::Conversation => Kind::Conversation,
+                },
+            },
+        }
+    }
+}
+
+/// One mapping problem for people.
+fn describe_problem(problem: &casebridge::runtime::bindings::sync::MappingProblem) -> String {
+    let m = &problem.mapping;
+    let arrow = match m.direction {
+        casebridge::runtime::bindings::describe::Direction::ToSalesforce => "→",
+        casebridge::runtime::bindings::describe::Direction::ToPlatform => "←",
+    };
+    format!("mapping `{}` {arrow} {}.{}: {}", m.attribute, m.object, m.field, problem.problem)
+}
+
+/// `casebridge run` refuses to start with a mapping that cannot work; an org
+/// whose check cannot run now (Salesforce unreachable) is checked by its cycles.
+async fn check_mappings_at_start(host: &casebridge::host::Host) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for org in host.config().orgs.iter().filter(|o| !o.mappings.is_empty()) {
+        match host.check_mappings(&org.name).await {
+            Ok(found) => problems.extend(found.iter().map(|p| format!("{}: {}", org.name, describe_problem(p)))),
+            Err(error) => tracing::warn!(org = org.name, "cannot check the mappings now: {error}"),
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{} mapping(s) cannot work; fix the configuration:\n  {}", problems.len(), problems.join("\n  "));
+    }
+    Ok(())
+}
+
+/// Serve the platform API in the background when `[api]` enables it.
+async fn serve_api(
+    host: &Arc<casebridge::host::Host>,
+) -> anyhow::Result<Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)>> {
+    let api = &host.config().api;
+    if !api.enabled {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(&api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} ([api] listen); choose a free address or set enabled = false", api.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "platform API listening");
+    let state = casebridge::platform::api::ApiState {
+        platform: host.platform().clone(),
+        orgs: Arc::new(host.config().orgs.iter().map(|o| o.name.clone()).collect()),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(casebridge::platform::api::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Ok(Some((stop, served)))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -275,11 +438,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run => {
             let host = Arc::new(open(&cli.config)?);
+            check_mappings_at_start(&host).await?;
+            let api = serve_api(&host).await?;
             tracing::info!(orgs = host.config().orgs.len(), holder = %host.holder(), "running; Ctrl-C stops");
             let stats = casebridge::scheduler::run(host, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await;
+            if let Some((stop, served)) = api {
+                let _ = stop.send(());
+                let _ = served.await;
+            }
             tracing::info!(
                 cycles = stats.cycles_started,
                 failed = stats.cycles_failed,
@@ -461,6 +630,64 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 SeedArg::Empty => casebridge_emulator::Seed::Empty,
             };
             casebridge_emulator::run_cli(listen, seed).await?;
+        }
+        Command::Mappings { command: MappingsCommand::Check { org } } => {
+            let host = open(&cli.config)?;
+            let orgs: Vec<String> = match org {
+                Some(org) => vec![org],
+                None => host.config().orgs.iter().filter(|o| !o.mappings.is_empty()).map(|o| o.name.clone()).collect(),
+            };
+            let mut bad = 0;
+            for org in &orgs {
+                let problems = host.check_mappings(org).await?;
+                if problems.is_empty() {
+                    writeln!(stdout, "{org}: every mapping works")?;
+                }
+                for problem in &problems {
+                    bad += 1;
+                    writeln!(stdout, "{org}: {}", describe_problem(problem))?;
+                }
+            }
+            if bad > 0 {
+                anyhow::bail!("{bad} mapping(s) cannot work; fix them in the configuration");
+            }
+        }
+        Command::Api { command: ApiCommand::Token { command } } => {
+            let host = open(&cli.config)?;
+            let store = host.store();
+            let now = chrono::Utc::now().timestamp_millis();
+            match command {
+                TokenCommand::Create { name } => {
+                    let token = casebridge::platform::api::new_token();
+                    if !store.create_api_token(&name, &casebridge::platform::api::token_hash(&token), now)? {
+                        anyhow::bail!("a token named `{name}` exists already; revoke it or choose another name");
+                    }
+                    writeln!(stdout, "{token}")?;
+                    eprintln!("token `{name}` created; it is shown only this once: keep it in your platform's secrets");
+                }
+                TokenCommand::List => {
+                    for token in store.api_tokens()? {
+                        let when = |ms: i64| {
+                            chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                        };
+                        let state = match token.revoked_at.and_then(when) {
+                            Some(at) => format!("revoked {at}"),
+                            None => "live".into(),
+                        };
+                        writeln!(stdout, "{:<24} created {}  {state}", token.name, when(token.created_at).unwrap_or_default())?;
+                    }
+                }
+                TokenCommand::Revoke { name } => {
+                    if !store.revoke_api_token(&name, now)? {
+                        anyhow::bail!("there is no live token named `{name}`; `casebridge api token list` shows them");
+                    }
+                    writeln!(stdout, "token `{name}` revoked")?;
+                }
+            }
+        }
+        Command::Platform { command } => {
+            let host = open(&cli.config)?;
+            casebridge::platform::cli::run(host.platform(), &host.config().orgs, command.into(), stdout)?;
         }
         Command::Component { output } => {
             std::fs::write(&output, casebridge::GUEST_COMPONENT)

@@ -156,7 +156,7 @@ impl TestOrg {
             org: self.config.name.clone(),
             settings: Arc::new(self.config.clone()),
             store: Arc::new(OffTheWorkers(self.store.clone())),
-            platform: Arc::new(casebridge::runtime::NoPlatform),
+            platform: Arc::new(self.platform()),
             agent: self.agent.clone(),
             mail: self.mail.clone(),
         }
@@ -206,6 +206,26 @@ impl TestOrg {
             user_id: self.emulator.seeded().integration_user_id.clone(),
         };
         self.emulator.with_database(|db| db.query(soql, false, &ctx)).expect("query runs").records
+    }
+
+    /// The platform's records, in the same database as the connector's state.
+    pub fn platform(&self) -> casebridge::platform::SqlitePlatform {
+        casebridge::platform::SqlitePlatform(self.store.clone())
+    }
+
+    /// A person in Salesforce changes a record: the hand-off user, as a teammate would.
+    pub fn salesforce_user_updates(&self, object: &str, id: &str, fields: serde_json::Value) {
+        let user_id = self.emulator.seeded().handoff_user_id.clone().expect("the demo seed has a hand-off user");
+        let ctx = casebridge_emulator::db::WriteContext { now: self.emulator.now(), user_id };
+        let fields = fields.as_object().cloned().expect("fields are an object");
+        self.emulator.with_database(|db| db.update(object, id, &fields, &ctx)).expect("the update is valid");
+    }
+
+    /// A person in Salesforce deletes a record.
+    pub fn salesforce_user_deletes(&self, object: &str, id: &str) {
+        let user_id = self.emulator.seeded().integration_user_id.clone();
+        let ctx = casebridge_emulator::db::WriteContext { now: self.emulator.now(), user_id };
+        self.emulator.with_database(|db| db.delete(object, id, &ctx)).expect("the record is deleted");
     }
 
     /// Write a record as `username` (a customer or a teammate).

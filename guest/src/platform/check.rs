@@ -104,7 +104,9 @@ fn check_one(
             }
         }
         Direction::ToPlatform => {
-            if !fits(field_type, value_type) {
+            // A number field without decimals holds whole numbers.
+            let whole = field_type == ValueType::Decimal && descriptor.scale == 0;
+            if !fits(field_type, value_type) && !(whole && value_type == ValueType::Integer) {
                 return Err(format!("{field_words} cannot go into {attribute}"));
             }
         }

@@ -210,6 +210,19 @@ fn own_or_attribute(
     }
 }
 
+/// A value read from Salesforce in the type the platform defines: a whole
+/// decimal (a number field with no scale reads as one) as an integer, an
+/// integer as a decimal.
+pub fn as_type(value: AttributeValue, value_type: ValueType) -> AttributeValue {
+    match (value, value_type) {
+        (AttributeValue::Decimal(d), ValueType::Integer) if d.fract() == 0.0 && d.abs() < 9.0e15 => {
+            AttributeValue::Integer(d as i64)
+        }
+        (AttributeValue::Integer(i), ValueType::Decimal) => AttributeValue::Decimal(i as f64),
+        (value, _) => value,
+    }
+}
+
 /// The attributes every person and company has without a definition.
 pub fn built_in(entity: RecordKind, name: &str) -> Option<ValueType> {
     match (entity, name) {

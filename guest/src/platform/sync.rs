@@ -258,7 +258,7 @@ impl Sync<'_> {
         for (record, link) in self.match_records(client, caps, lookups)? {
             writes.extend(self.outgoing(&record, link)?);
         }
-        self.write(client, writes)?;
+        self.write(client, caps, writes)?;
         let mut batch = std::mem::take(&mut self.batch);
         if let Some(cursor) = &cursor {
             self.view.put(&mut batch, CURSOR_KEY.to_string(), cursor);
@@ -271,11 +271,16 @@ impl Sync<'_> {
 
     /// Send the writes; keep the new bases of the written ones and the
     /// errors of the refused ones.
-    fn write<T: Transport>(&mut self, client: &mut SalesforceClient<T>, writes: Vec<PendingWrite>) -> Result<(), SyncError> {
+    fn write<T: Transport>(
+        &mut self,
+        client: &mut SalesforceClient<T>,
+        caps: &mut impl Capabilities,
+        writes: Vec<PendingWrite>,
+    ) -> Result<(), SyncError> {
         let (to_send, unchanged): (Vec<PendingWrite>, Vec<PendingWrite>) =
             writes.into_iter().partition(|w| !w.fields.is_empty());
         for write in unchanged {
-            self.keep_link(write.kind, &write.platform_id, &write.link);
+            self.keep_link(caps, write.kind, &write.platform_id, &write.link)?;
         }
         let updates: Vec<(String, String, Vec<WireField>)> =
             to_send.iter().map(|w| (w.link.object.clone(), w.link.id.clone(), w.fields.clone())).collect();
@@ -286,12 +291,12 @@ impl Sync<'_> {
                     for field in write.fields {
                         write.link.base.insert(field.name, field.value);
                     }
-                    self.keep_link(write.kind, &write.platform_id, &write.link);
+                    self.keep_link(caps, write.kind, &write.platform_id, &write.link)?;
                     self.clear_error(write.kind, &write.platform_id);
                     self.counts.to_salesforce += 1;
                 }
                 Err(error) => {
-                    self.keep_link(write.kind, &write.platform_id, &write.link);
+                    self.keep_link(caps, write.kind, &write.platform_id, &write.link)?;
                     let operation = format!("update {}", write.link.object.to_lowercase());
                     self.fail(write.kind, &write.platform_id, &write.link.id, &operation, &error);
                 }
@@ -300,11 +305,22 @@ impl Sync<'_> {
         Ok(())
     }
 
-    /// Stage the link and its reverse index.
-    fn keep_link(&mut self, kind: RecordKind, platform_id: &str, link: &LinkState) {
-        self.view.put(&mut self.batch, link_key(kind, platform_id), link);
+    /// Stage the link and its reverse index (read first, so the commit
+    /// expects what they hold now).
+    fn keep_link(
+        &mut self,
+        caps: &mut impl Capabilities,
+        kind: RecordKind,
+        platform_id: &str,
+        link: &LinkState,
+    ) -> Result<(), SyncError> {
+        let (key, reverse_key) = (link_key(kind, platform_id), reverse_key(&link.object, &link.id));
+        self.view.load::<serde_json::Value>(caps, &key)?;
+        self.view.load::<serde_json::Value>(caps, &reverse_key)?;
+        self.view.put(&mut self.batch, key, link);
         let reverse = (kind_name(kind).to_string(), platform_id.to_string());
-        self.view.put(&mut self.batch, reverse_key(&link.object, &link.id), &reverse);
+        self.view.put(&mut self.batch, reverse_key, &reverse);
+        Ok(())
     }
 
     fn clear_error(&mut self, kind: RecordKind, platform_id: &str) {
@@ -398,7 +414,14 @@ impl Sync<'_> {
         let platform_attributes: Vec<PlatformAttribute> = attributes
             .into_iter()
             .filter(|a| wanted.contains(a.name.as_str()))
-            .map(|a| PlatformAttribute { kind: self.kind_of(entity, &a.name), name: a.name, value: a.value })
+            .map(|a| {
+                let definition = self.definitions.iter().find(|d| d.entity == entity && d.name == a.name);
+                let value = match definition {
+                    Some(d) => crate::platform::as_type(a.value, d.value_type),
+                    None => a.value,
+                };
+                PlatformAttribute { kind: definition.map_or(AttributeKind::Standard, |d| d.kind), name: a.name, value }
+            })
             .collect();
         let written = match kind {
             RecordKind::Company => caps.set_company_attributes(&platform_id, &platform_attributes),
@@ -409,7 +432,7 @@ impl Sync<'_> {
                 for field in moved {
                     link.base.insert(field.name.clone(), field.value.clone());
                 }
-                self.keep_link(kind, &platform_id, &link);
+                self.keep_link(caps, kind, &platform_id, &link)?;
                 self.counts.to_platform += 1;
             }
             Err(PlatformFailure::Unavailable(why)) => return Err(SyncError::Host(why)),
@@ -421,13 +444,6 @@ impl Sync<'_> {
         Ok(())
     }
 
-    /// Standard, custom or location, as the platform defines the attribute.
-    fn kind_of(&self, entity: RecordKind, name: &str) -> AttributeKind {
-        self.definitions
-            .iter()
-            .find(|d| d.entity == entity && d.name == name)
-            .map_or(AttributeKind::Standard, |d| d.kind)
-    }
 
     /// The record's link: the stored one, or the platform's (stored now).
     fn linked(&mut self, caps: &mut impl Capabilities, record: &Record) -> Result<Option<LinkState>, SyncError> {
@@ -460,7 +476,7 @@ impl Sync<'_> {
                 _ => continue,
             };
             let Some(soql) = records::match_query(record.object(), &key.field, &value) else { continue };
-            queries.push((queries.len().to_string(), soql));
+            queries.push((format!("match{}", queries.len()), soql));
             waiting.push((record, key.field.clone(), value));
         }
         if queries.is_empty() {

@@ -29,7 +29,7 @@ mod builtin;
 mod help_center;
 pub mod intent;
 pub mod terms;
-mod webhook;
+pub(crate) mod webhook;
 
 pub use builtin::{BuiltinAgent, MAX_AGENT_REPLIES, MAX_QUOTE_CHARS, MIN_CONTENT_TERMS, MIN_RELEVANCE, Match};
 pub use help_center::{Article, Block, HelpCenter, HelpCenterError, Section};

@@ -338,7 +338,7 @@ fn attributes_to_json(attributes: &[Attribute]) -> Value {
     Value::Object(attributes.iter().map(|a| (a.name.clone(), attribute_to_json(&a.value))).collect::<Map<_, _>>())
 }
 
-fn part_to_json(part: &ConversationPart) -> Value {
+pub fn part_to_json(part: &ConversationPart) -> Value {
     json!({
         "id": part.id,
         "source": match part.source {
@@ -472,7 +472,7 @@ pub fn turn_from_json(body: &[u8]) -> Result<Turn, AgentError> {
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds.
-fn rfc3339(ms: i64) -> Value {
+pub fn rfc3339(ms: i64) -> Value {
     DateTime::from_timestamp_millis(ms)
         .map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
 }

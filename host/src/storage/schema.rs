@@ -92,6 +92,55 @@ const MIGRATIONS: &[&str] = &[
     -- again at once (Unix milliseconds).
     ALTER TABLE org_status ADD COLUMN wake_requested_at INTEGER;
     "#,
+    // 3: the support platform's records (storage::platform) and API tokens.
+    r#"
+    -- People, companies, teammates, conversations and attribute definitions,
+    -- one row each: `body` is the record as JSON; the columns beside it are
+    -- what it is looked up by.
+    CREATE TABLE platform_record (
+        org         TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('person', 'company', 'teammate', 'conversation', 'attribute')),
+        id          TEXT NOT NULL,
+        email_lower TEXT,            -- people: the email, lower-cased
+        sf_id       TEXT,            -- people and companies: the linked Salesforce Id
+        case_id     TEXT,            -- conversations: the Salesforce case
+        name_lower  TEXT,            -- people and companies: the name, lower-cased
+        updated_at  INTEGER NOT NULL, -- Unix milliseconds
+        body        TEXT NOT NULL,
+        PRIMARY KEY (org, kind, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX platform_record_by_email ON platform_record (org, kind, email_lower) WHERE email_lower IS NOT NULL;
+    CREATE INDEX platform_record_by_link ON platform_record (org, kind, sf_id) WHERE sf_id IS NOT NULL;
+    CREATE UNIQUE INDEX platform_record_by_case ON platform_record (org, kind, case_id) WHERE case_id IS NOT NULL;
+    CREATE INDEX platform_record_by_name ON platform_record (org, kind, name_lower) WHERE name_lower IS NOT NULL;
+
+    -- Notes by idempotency key: a note added twice is kept once.
+    CREATE TABLE platform_note_key (
+        org             TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        note_id         TEXT NOT NULL,
+        PRIMARY KEY (org, idempotency_key)
+    ) WITHOUT ROWID;
+
+    -- The change feed: `seq` is the cursor.
+    CREATE TABLE platform_change (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        org          TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        record_id    TEXT NOT NULL,
+        by_connector INTEGER NOT NULL,
+        changed_at   INTEGER NOT NULL
+    );
+    CREATE INDEX platform_change_by_org ON platform_change (org, seq);
+
+    -- Tokens for the platform API: their SHA-256 only, never the token.
+    CREATE TABLE api_token (
+        name       TEXT PRIMARY KEY NOT NULL,
+        sha256     BLOB NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this casebridge writes.

@@ -422,7 +422,7 @@ impl SqliteStore {
     /// The connection. A panic while it was held cannot leave a transaction
     /// half-applied (an unfinished transaction rolls back when dropped), so a
     /// poisoned lock is safe to take over.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         lock(&self.conn)
     }
 
@@ -443,7 +443,7 @@ impl SqliteStore {
         Ok(value)
     }
 
-    fn failed(&self, operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {
+    pub(super) fn failed(&self, operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StorageError + '_ {
         move |e| StorageError::from_sqlite(&self.path, operation, e)
     }
 

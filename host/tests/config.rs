@@ -82,6 +82,15 @@ fn the_example_shows_every_option() {
         "soft_resolution_after_seconds",
         "abandoned_after_seconds",
         "agent",
+        "component",
+        "enabled",
+        "listen",
+        "match_people_by",
+        "match_companies_by",
+        "attribute",
+        "object",
+        "field",
+        "direction",
     ];
     for option in options {
         assert!(EXAMPLE_CONFIG.contains(&format!("{option} =")), "{option} is missing from the example");
@@ -332,4 +341,37 @@ fn an_org_becomes_the_connectors_settings() {
     assert_eq!(record.resolution_timeouts.soft_resolution_after_ms, 1440 * 60_000);
     assert_eq!(record.poll_overlap_seconds, 120);
     assert_eq!(record.topics, ["casebridge"]);
+}
+
+#[test]
+fn mappings_and_the_api_are_read_and_checked() {
+    let config = Config::parse(EXAMPLE_CONFIG).expect("the example parses");
+    let acme = config.org("acme").expect("acme");
+    assert_eq!(acme.mappings.len(), 2);
+    assert_eq!(acme.mappings[0].attribute, "plan");
+    assert_eq!(acme.match_people_by.field, "Email");
+    assert_eq!(config.api.listen, "127.0.0.1:8710", "loopback by default");
+    let credentials = OrgCredentials {
+        client_id: acme.client_id.clone(),
+        client_secret: Secret::new("s"),
+        refresh_token: Secret::new("r"),
+    };
+    let settings = acme.to_settings(&credentials);
+    assert_eq!(settings.mappings.len(), 2);
+    assert_eq!(settings.company_match_key.attribute, "name");
+
+    let bad = format!(
+        "[api]\nlisten = \"everywhere\"\n{ORG}\n[[org.mapping]]\nattribute = \"plan\"\nobject = \"Opportunity\"\nfield = \"Plan__c\"\ndirection = \"to_salesforce\"\n\
+         [[org.mapping]]\nattribute = \"plan\"\nobject = \"Contact\"\nfield = \"Plan c\"\ndirection = \"to_salesforce\"\n\
+         [[org.mapping]]\nattribute = \"tier\"\nobject = \"Account\"\nfield = \"Tier__c\"\ndirection = \"to_platform\"\n\
+         [[org.mapping]]\nattribute = \"tier\"\nobject = \"Account\"\nfield = \"Tier__c\"\ndirection = \"to_salesforce\"\n"
+    );
+    let problems = problems_of(&bad);
+    let has = |option: &str, says: &str| problems.iter().any(|p| p.contains(option) && p.contains(says));
+    assert!(has("api.listen", "127.0.0.1:8710"), "{problems:#?}");
+    assert!(has("org[acme].mapping[0].object", "Contact, Lead, Account, Case"), "{problems:#?}");
+    assert!(has("org[acme].mapping[1].field", "API name"), "{problems:#?}");
+    assert!(has("org[acme].mapping[3].direction", "both ways"), "{problems:#?}");
+    let unknown = Config::parse(&format!("{ORG}\n[[org.mapping]]\nattribute = \"a\"\nobject = \"Contact\"\nfield = \"F__c\"\ndirection = \"sideways\"\n"));
+    assert!(unknown.is_err(), "an unknown direction is refused");
 }

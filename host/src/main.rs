@@ -383,9 +383,24 @@ async fn serve_api(
     if !api.enabled {
         return Ok(None);
     }
-    let listener = tokio::net::TcpListener::bind(&api.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} ([api] listen); choose a free address or set enabled = false", api.listen))?;
+    let listener = match tokio::net::TcpListener::bind(&api.listen).await {
+        Ok(listener) => listener,
+        // Several `casebridge run` on one database share its records: one
+        // of them serving the API is enough.
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::warn!(
+                address = %api.listen,
+                "the platform API's address is in use (another casebridge run on this machine?); this process serves no API ([api] listen)"
+            );
+            return Ok(None);
+        }
+        Err(error) => {
+            return Err(anyhow::Error::from(error).context(format!(
+                "cannot listen on {} ([api] listen); choose another address or set enabled = false",
+                api.listen
+            )));
+        }
+    };
     tracing::info!(address = %listener.local_addr()?, "platform API listening");
     let state = casebridge::platform::api::ApiState {
         platform: host.platform().clone(),

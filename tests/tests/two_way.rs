@@ -229,3 +229,22 @@ async fn a_mapping_that_cannot_work_is_found_before_any_value_moves() {
     assert!(text[1].contains("no person attribute `nickname`"), "{}", text[1]);
     assert!(text[2].contains("Contact.Nope__c` does not exist"), "{}", text[2]);
 }
+
+#[tokio::test]
+async fn a_person_unlinked_on_the_platform_is_left_alone() {
+    let org = org();
+    let (contact_id, email) = contact(&org, 1);
+    push_person(&org, "p5", &email, "Team");
+    org.cycle().await.expect("linked");
+    assert_eq!(org.field("Contact", &contact_id, "Plan__c"), json!("Team"));
+    // The admin removes the link (D3: the Contact stays); the person changes.
+    org.platform().put_person(ORG, "p5", PersonPatch { salesforce: Some(None), ..PersonPatch::default() }, false, now()).unwrap();
+    push_person(&org, "p5", &email, "Enterprise");
+    let report = org.cycle().await.expect("a cycle");
+    assert_eq!((report.records_linked, report.records_to_salesforce), (0, 0), "{report:?}");
+    assert_eq!(org.field("Contact", &contact_id, "Plan__c"), json!("Team"), "the Contact is left as it was");
+    assert!(org.platform().person(ORG, "p5").unwrap().unwrap().salesforce.is_none(), "not matched again");
+    org.salesforce_user_updates("Contact", &contact_id, json!({"Seats__c": 99}));
+    org.cycle().await.expect("a cycle");
+    assert_eq!(person_attribute(&org, "p5", "seats"), None, "nor synced from Salesforce");
+}

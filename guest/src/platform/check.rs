@@ -131,7 +131,7 @@ mod tests {
             parse_describe(
                 r#"{"name":"Contact","fields":[
                 {"name":"Email","type":"email","length":80,"createable":true,"updateable":true,"nillable":true},
-                {"name":"Seats__c","type":"double","precision":18,"scale":0,"createable":true,"updateable":true,"nillable":true,"custom":true},
+                {"name":"Seats__c","type":"double","precision":18,"scale":2,"createable":true,"updateable":true,"nillable":true,"custom":true},
                 {"name":"Tier__c","type":"picklist","length":40,"createable":true,"updateable":true,"nillable":true,"custom":true,
                  "restrictedPicklist":true,"picklistValues":[{"value":"Gold","label":"Gold","active":true},{"value":"Silver","label":"Silver","active":true}]},
                 {"name":"Age__c","type":"double","calculated":true,"custom":true}]}"#,

@@ -197,6 +197,15 @@ impl Record {
     }
 }
 
+/// Whether a platform record has a Salesforce record to sync with.
+enum Linked {
+    Yes(LinkState),
+    /// Never linked: match it.
+    No,
+    /// Unlinked on the platform after a link: leave it alone.
+    Unlinked,
+}
+
 /// A write to Salesforce waiting for the collection call.
 struct PendingWrite {
     kind: RecordKind,
@@ -250,8 +259,9 @@ impl Sync<'_> {
             };
             let Some(record) = record else { continue };
             match self.linked(caps, &record)? {
-                Some(link) => writes.extend(self.outgoing(&record, link)?),
-                None => lookups.push(record),
+                Linked::Yes(link) => writes.extend(self.outgoing(&record, link)?),
+                Linked::No => lookups.push(record),
+                Linked::Unlinked => {}
             }
         }
         // Unlinked records are matched together, then written like the others.
@@ -445,15 +455,27 @@ impl Sync<'_> {
     }
 
 
-    /// The record's link: the stored one, or the platform's (stored now).
-    fn linked(&mut self, caps: &mut impl Capabilities, record: &Record) -> Result<Option<LinkState>, SyncError> {
+    /// The record's link: the platform's, with the stored base when it is
+    /// the same link. A record the platform unlinked after the connector had
+    /// linked it stays unlinked (a person chose so): it is not matched again.
+    fn linked(&mut self, caps: &mut impl Capabilities, record: &Record) -> Result<Linked, SyncError> {
         let key = link_key(record.kind(), record.id());
-        if let Some(link) = self.view.load::<LinkState>(caps, &key)? {
-            if record.link().is_none_or(|(object, id)| object == link.object && id == link.id) {
-                return Ok(Some(link));
+        let stored = self.view.load::<LinkState>(caps, &key)?;
+        Ok(match (record.link(), stored) {
+            (Some((object, id)), Some(link)) if object == link.object && id == link.id => Linked::Yes(link),
+            (Some((object, id)), _) => Linked::Yes(LinkState { object, id, base: BTreeMap::new() }),
+            (None, Some(link)) if !link.id.is_empty() => {
+                // Unlinked on the platform: keep a mark instead of the link.
+                let mark = LinkState { object: link.object.clone(), id: String::new(), base: BTreeMap::new() };
+                let reverse = reverse_key(&link.object, &link.id);
+                self.view.load::<serde_json::Value>(caps, &reverse)?;
+                self.view.put(&mut self.batch, key, &mark);
+                self.view.delete(&mut self.batch, reverse);
+                Linked::Unlinked
             }
-        }
-        Ok(record.link().map(|(object, id)| LinkState { object, id, base: BTreeMap::new() }))
+            (None, Some(_)) => Linked::Unlinked,
+            (None, None) => Linked::No,
+        })
     }
 
     /// Match unlinked records by the org's keys; link the single matches

@@ -132,6 +132,7 @@ const MIGRATIONS: &[&str] = &[
         changed_at   INTEGER NOT NULL
     );
     CREATE INDEX platform_change_by_org ON platform_change (org, seq);
+    CREATE INDEX platform_change_by_time ON platform_change (org, changed_at);
 
     -- Tokens for the platform API: their SHA-256 only, never the token.
     CREATE TABLE api_token (

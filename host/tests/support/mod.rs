@@ -136,6 +136,9 @@ database = "casebridge.db"
 key_file = "casebridge.key"
 cycle_log_per_org = 100000
 
+[api]
+listen = "127.0.0.1:0"
+
 [agent]
 kind = "builtin"
 help_center = "{help_center}"

@@ -283,3 +283,36 @@ async fn the_import_finds_links_and_keeps_case_conversations_and_notes_once() {
         api.post("/conversations/nope/messages", json!({"id": "m1", "author": "customer", "text": "x"})).await;
     assert_eq!(status, 404, "{answer}");
 }
+
+#[tokio::test]
+async fn the_scheme_is_case_insensitive_and_an_oversized_body_is_413() {
+    let api = Api::start().await;
+    let response = api
+        .client
+        .get(format!("{}/people", api.base))
+        .header("authorization", format!("bearer {}", api.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "`bearer` in lower case works");
+    let huge = json!({"name": "x".repeat(casebridge::platform::api::MAX_BODY_BYTES + 1)});
+    let (status, answer) = api.put("/people/p1", huge).await;
+    assert_eq!(status, 413, "{answer}");
+}
+
+#[test]
+fn notes_of_different_keys_never_share_an_id() {
+    let store = Arc::new(SqliteStore::in_memory().expect("a database"));
+    let platform = SqlitePlatform(store);
+    let conversation = casebridge::platform::ConversationPatch::default();
+    platform.put_conversation(ORG, "chat-1", conversation, false, 1).unwrap();
+    // Same length, same millisecond.
+    let first = platform.add_note(ORG, "chat-1", "key-a", "one", false, 5).unwrap();
+    let second = platform.add_note(ORG, "chat-1", "key-b", "two", false, 5).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(platform.add_note(ORG, "chat-1", "key-a", "one", false, 6).unwrap(), first, "one note per key");
+    let notes = platform.conversation(ORG, "chat-1").unwrap().unwrap().notes;
+    assert_eq!(notes.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(), vec!["one", "two"]);
+    let missing = platform.add_note(ORG, "nope", "key-c", "three", false, 7);
+    assert!(matches!(missing, Err(casebridge::platform::PlatformFailure::NotFound(_))), "{missing:?}");
+}

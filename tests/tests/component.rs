@@ -488,3 +488,31 @@ async fn org_level_calls_fail_with_typed_errors_without_network() {
     let error = instance(bad).await.unwrap().run_cycle().await.unwrap().unwrap_err();
     assert!(matches!(error, org::SyncError::InvalidConfig(_)), "{error:?}");
 }
+
+#[tokio::test]
+async fn crm_exports_say_they_are_not_built_yet_and_make_no_call() {
+    use casebridge::runtime::bindings::crm::CrmError;
+    let mut guest = isolated_instance().await;
+    let (connector, store) = guest.latest().expect("a 0.2.0 component");
+    let crm = connector.casebridge_connector_crm();
+    let answers = [
+        ("create-lead", crm.call_create_lead(&mut *store, "key-1", "p1").await.unwrap().map(drop)),
+        ("create-case", crm.call_create_case(&mut *store, "key-2", "c1", &[]).await.unwrap().map(drop)),
+        ("log-task", crm.call_log_task(&mut *store, "key-3", "c1", None).await.unwrap().map(drop)),
+        ("find-contact", crm.call_find_contact(&mut *store, "p1", Some("Ann")).await.unwrap().map(drop)),
+        ("link-contact", crm.call_link_contact(&mut *store, "key-4", "p1", None).await.unwrap().map(drop)),
+        ("unlink-contact", crm.call_unlink_contact(&mut *store, "p1").await.unwrap()),
+    ];
+    for (name, answer) in answers {
+        assert!(matches!(&answer, Err(CrmError::Unsupported(what)) if what.contains(name)), "{name}: {answer:?}");
+    }
+    assert_eq!(guest.store.data().activity().api_calls(), 0, "no Salesforce call");
+}
+
+#[tokio::test]
+async fn an_org_without_mappings_has_nothing_to_check_and_spends_no_call() {
+    let mut guest = isolated_instance().await;
+    let problems = guest.check_mappings().await.expect("no trap").expect("checked");
+    assert!(problems.is_empty());
+    assert_eq!(guest.store.data().activity().api_calls(), 0);
+}

@@ -128,7 +128,15 @@ impl From<PlatformFailure> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, None, format!("the body is not the JSON expected: {}", rejection.body_text()))
+        // 400 for a body that is not JSON, 413 for one over the limit, 415
+        // without a JSON content type.
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the body is larger than {MAX_BODY_BYTES} bytes; send fewer records per request")
+        } else {
+            format!("the body is not the JSON expected: {}", rejection.body_text())
+        };
+        ApiError::new(status, None, message)
     }
 }
 
@@ -139,8 +147,9 @@ async fn authenticate(State(state): State<ApiState>, headers: HeaderMap, request
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return ApiError::new(StatusCode::UNAUTHORIZED, None, format!("no token: {how}")).into_response();
     };
@@ -264,7 +273,7 @@ fn value_type_of(name: &str) -> Option<ValueType> {
 /// A value of `value_type` from natural JSON; the error says what to send.
 pub fn value_from_json(value: &Value, value_type: ValueType) -> Result<AttributeValue, String> {
     use chrono::{NaiveDate, NaiveTime, Timelike as _};
-    let wrong = || format!("must be a {} value", type_name(value_type));
+    let wrong = || format!("must be {}", super::described(value_type));
     Ok(match (value_type, value) {
         (_, Value::Null) => AttributeValue::Null,
         (ValueType::Text, Value::String(s)) => AttributeValue::Text(s.clone()),

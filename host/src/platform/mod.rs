@@ -191,6 +191,13 @@ pub fn value_fits(value: &AttributeValue, value_type: ValueType) -> bool {
     )
 }
 
+/// A type with its article, for messages: "an integer value", "a date value".
+pub fn described(value_type: ValueType) -> String {
+    let name = type_name(value_type);
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {name} value")
+}
+
 /// The word for a type in messages.
 pub fn type_name(value_type: ValueType) -> &'static str {
     match value_type {
@@ -268,7 +275,7 @@ impl SqlitePlatform {
                 .into());
             };
             if !value_fits(&attribute.value, definition.value_type) {
-                return Err(Refusal::new(field, format!("must be a {} value", type_name(definition.value_type))).into());
+                return Err(Refusal::new(field, format!("must be {}", described(definition.value_type))).into());
             }
             let allowed = |v: &String| definition.options.is_empty() || definition.options.contains(v);
             let outside = match &attribute.value {
@@ -498,7 +505,8 @@ impl SqlitePlatform {
         stored.ok_or_else(|| PlatformFailure::NotFound(format!("conversation `{id}`")))
     }
 
-    /// Add a note to a conversation once per `key`; its id.
+    /// Add a note to a conversation once per `key` (atomically with the
+    /// key); its id, the same for the same key every time.
     pub fn add_note(
         &self,
         org: &str,
@@ -508,24 +516,20 @@ impl SqlitePlatform {
         by_connector: bool,
         now: i64,
     ) -> Result<String, PlatformFailure> {
+        use sha2::Digest as _;
         check_id("idempotency_key", key)?;
-        if self.conversation(org, conversation_id)?.is_none() {
-            return Err(PlatformFailure::NotFound(format!("conversation `{conversation_id}`")));
-        }
-        let (note_id, new) = self.0.platform_note_key(org, key, &format!("note-{now}-{}", key.len()))?;
-        if new {
-            let note = Note { id: note_id.clone(), author_id: None, text: text.to_string(), created_at: now };
-            self.0.platform_modify::<(), Refusal>(org, CONVERSATION, conversation_id, by_connector, now, |current| {
-                let Some(body) = current else { return Ok(None) };
-                let mut conversation: PlatformConversation =
-                    serde_json::from_str(body).map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?;
-                conversation.notes.push(note);
-                conversation.updated_at = now;
-                let lookup = Lookup { case_id: conversation.case_id.clone(), ..Lookup::default() };
-                Ok(Some((lookup, encode(&conversation), ())))
-            })?;
-        }
-        Ok(note_id)
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let note_id: String = std::iter::once("note-".to_string())
+            .chain(digest.iter().take(12).map(|b| format!("{b:02x}")))
+            .collect();
+        let note = Note { id: note_id.clone(), author_id: None, text: text.to_string(), created_at: now };
+        let added = self.0.platform_add_note(org, conversation_id, key, &note_id, by_connector, now, |body| {
+            let mut conversation: PlatformConversation = serde_json::from_str(body).ok()?;
+            conversation.notes.push(note);
+            conversation.updated_at = now;
+            Some(encode(&conversation))
+        })?;
+        added.map(|(id, _)| id).ok_or_else(|| PlatformFailure::NotFound(format!("conversation `{conversation_id}`")))
     }
 
     /// A page of `kind` records after `cursor`, decoded.

@@ -218,23 +218,56 @@ impl SqliteStore {
         Ok((changes, more))
     }
 
-    /// The note id kept for `key`, or `note_id` kept for it now.
-    pub fn platform_note_key(&self, org: &str, key: &str, note_id: &str) -> Result<(String, bool), StorageError> {
-        let conn = self.conn();
-        let existing: Option<String> = conn
+    /// Add a note to a conversation once per idempotency `key`, in one
+    /// transaction with the key and the change-feed entry: `add` turns the
+    /// conversation's body into the body with the note. Returns the note id
+    /// kept for the key (the first call's) and whether this call added it;
+    /// `None` when there is no such conversation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn platform_add_note(
+        &self,
+        org: &str,
+        conversation_id: &str,
+        key: &str,
+        note_id: &str,
+        by_connector: bool,
+        now: i64,
+        add: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<Option<(String, bool)>, StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.failed("add a note"))?;
+        let kept: Option<String> = tx
+            .query_row("SELECT note_id FROM platform_note_key WHERE org = ?1 AND idempotency_key = ?2", (org, key), |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.failed("add a note"))?;
+        if let Some(kept) = kept {
+            return Ok(Some((kept, false)));
+        }
+        let body: Option<String> = tx
             .query_row(
-                "SELECT note_id FROM platform_note_key WHERE org = ?1 AND idempotency_key = ?2",
-                (org, key),
+                "SELECT body FROM platform_record WHERE org = ?1 AND kind = 'conversation' AND id = ?2",
+                (org, conversation_id),
                 |r| r.get(0),
             )
             .optional()
-            .map_err(self.failed("read a note key"))?;
-        if let Some(existing) = existing {
-            return Ok((existing, false));
-        }
-        conn.execute("INSERT INTO platform_note_key (org, idempotency_key, note_id) VALUES (?1, ?2, ?3)", (org, key, note_id))
-            .map_err(self.failed("keep a note key"))?;
-        Ok((note_id.to_string(), true))
+            .map_err(self.failed("add a note"))?;
+        let Some(body) = body.as_deref().and_then(add) else { return Ok(None) };
+        tx.execute(
+            "UPDATE platform_record SET body = ?3, updated_at = ?4 WHERE org = ?1 AND kind = 'conversation' AND id = ?2",
+            params![org, conversation_id, body, now],
+        )
+        .map_err(self.failed("add a note"))?;
+        tx.execute("INSERT INTO platform_note_key (org, idempotency_key, note_id) VALUES (?1, ?2, ?3)", (org, key, note_id))
+            .map_err(self.failed("add a note"))?;
+        tx.execute(
+            "INSERT INTO platform_change (org, kind, record_id, by_connector, changed_at) VALUES (?1, 'conversation', ?2, ?3, ?4)",
+            params![org, conversation_id, by_connector, now],
+        )
+        .map_err(self.failed("add a note"))?;
+        tx.commit().map_err(self.failed("add a note"))?;
+        Ok(Some((note_id.to_string(), true)))
     }
 
     /// Keep a new API token's hash under `name`; refused when the name is taken.

@@ -965,13 +965,15 @@ impl OrgConfig {
         if let Some(agent) = &self.agent {
             agent.check(&option("agent"), problems);
         }
-        for (name, key) in [("match_people_by", &self.match_people_by), ("match_companies_by", &self.match_companies_by)]
+        for (name, key) in
+            [("match_people_by", &self.match_people_by), ("match_companies_by", &self.match_companies_by)]
         {
             if !is_field_api_name(&key.field) {
                 problems.add(option(&format!("{name}.field")), format!("`{}` is not a field API name", key.field));
             }
             if key.attribute.trim().is_empty() {
-                problems.add(option(&format!("{name}.attribute")), "is empty; name a platform attribute, e.g. \"email\"");
+                problems
+                    .add(option(&format!("{name}.attribute")), "is empty; name a platform attribute, e.g. \"email\"");
             }
         }
         for (index, mapping) in self.mappings.iter().enumerate() {
@@ -985,7 +987,10 @@ impl OrgConfig {
             if !is_field_api_name(&mapping.field) {
                 problems.add(
                     option("field"),
-                    format!("`{}` is not a field API name; use the API name from Setup → Object Manager", mapping.field),
+                    format!(
+                        "`{}` is not a field API name; use the API name from Setup → Object Manager",
+                        mapping.field
+                    ),
                 );
             }
             if mapping.attribute.trim().is_empty() || mapping.attribute.trim() != mapping.attribute {

@@ -20,13 +20,13 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::config::{AgentConfig, Config, MailConfig, OrgConfig, SmtpTls};
-use crate::runtime::bindings::{describe, mail, org, sync, types};
+use crate::platform::SqlitePlatform;
 pub use crate::runtime::FieldChange;
+use crate::runtime::bindings::{describe, mail, org, sync, types};
 use crate::runtime::{
     Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, OffTheWorkers, Origin, Runtime,
     Sandbox,
 };
-use crate::platform::SqlitePlatform;
 use crate::secrets::{EncryptionKey, KeyOrigin, OrgCredentials, SecretError, SecretVault};
 use crate::storage::{
     Acquisition, ApiCalls, CycleEnd, CycleOutcome, Fence, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, Leases,
@@ -430,12 +430,7 @@ impl Host {
         self.instance_with(name, Access::Salesforce, Sandbox::default()).await
     }
 
-    async fn instance_with(
-        &self,
-        name: &str,
-        access: Access,
-        mut sandbox: Sandbox,
-    ) -> Result<GuestInstance, OrgError> {
+    async fn instance_with(&self, name: &str, access: Access, mut sandbox: Sandbox) -> Result<GuestInstance, OrgError> {
         let org = self.org_config(name)?;
         let setup = |reason: anyhow::Error| OrgError::Setup { org: name.to_string(), reason };
         let credentials = match access {
@@ -495,9 +490,8 @@ impl Host {
         let started = Utc::now();
         let activity = Arc::new(Activity::default());
         let sandbox = Sandbox { fence: Some(held.fence.clone()), activity: activity.clone(), ..Sandbox::default() };
-        let result = self
-            .call(name, Access::Salesforce, sandbox, |mut guest| async move { guest.run_cycle().await })
-            .await;
+        let result =
+            self.call(name, Access::Salesforce, sandbox, |mut guest| async move { guest.run_cycle().await }).await;
         held.stop_renewing();
         let result = match result {
             // Transport errors on writes after a refusal: most likely the refusal.
@@ -707,18 +701,15 @@ impl Host {
     }
 
     pub async fn list_users(&self, name: &str) -> Result<Vec<sync::UserChoice>, OrgError> {
-        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_users().await })
-        .await
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_users().await }).await
     }
 
     pub async fn list_queues(&self, name: &str) -> Result<Vec<sync::QueueChoice>, OrgError> {
-        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_queues().await })
-        .await
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_queues().await }).await
     }
 
     pub async fn list_fields(&self, name: &str) -> Result<Vec<describe::ObjectCatalog>, OrgError> {
-        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_fields().await })
-        .await
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.list_fields().await }).await
     }
 
     /// Add, remove or re-sync a field of the catalog, under the org's lease.
@@ -730,8 +721,7 @@ impl Host {
         field: &str,
     ) -> Result<describe::ObjectCatalog, OrgError> {
         let (object, field) = (object.to_string(), field.to_string());
-        self.leased(name, |mut g| async move { g.change_field(change, &object, &field).await })
-        .await
+        self.leased(name, |mut g| async move { g.change_field(change, &object, &field).await }).await
     }
 
     /// The org's mappings checked against describe and the platform's
@@ -741,27 +731,23 @@ impl Host {
     }
 
     pub async fn list_conversations(&self, name: &str) -> Result<Vec<sync::ConversationSummary>, OrgError> {
-        self.unleased(name, Access::StoreOnly, |mut g| async move { g.list_conversations().await })
-        .await
+        self.unleased(name, Access::StoreOnly, |mut g| async move { g.list_conversations().await }).await
     }
 
     pub async fn conversation(&self, name: &str, case_id: &str) -> Result<Option<types::Conversation>, OrgError> {
         let case_id = case_id.to_string();
-        self.unleased(name, Access::StoreOnly, |mut g| async move { g.get_conversation(&case_id).await })
-        .await
+        self.unleased(name, Access::StoreOnly, |mut g| async move { g.get_conversation(&case_id).await }).await
     }
 
     pub async fn list_errors(&self, name: &str) -> Result<Vec<sync::RecordError>, OrgError> {
-        self.unleased(name, Access::StoreOnly, |mut g| async move { g.list_errors().await })
-        .await
+        self.unleased(name, Access::StoreOnly, |mut g| async move { g.list_errors().await }).await
     }
 
     /// Queue a failed write for the next cycle, under the org's lease (so a
     /// cycle running in another process cannot undo it).
     pub async fn retry_error(&self, name: &str, error_id: &str) -> Result<(), OrgError> {
         let error_id = error_id.to_string();
-        self.leased(name, |mut g| async move { g.retry_error(&error_id).await })
-        .await
+        self.leased(name, |mut g| async move { g.retry_error(&error_id).await }).await
     }
 }
 

@@ -111,19 +111,25 @@ enum Command {
         seed: SeedArg,
     },
     /// Check the org's attribute mappings against Salesforce and the platform's definitions.
-    #[command(after_help = "Example:\n  casebridge mappings check --org acme\n\nExits non-zero when a mapping cannot work.")]
+    #[command(
+        after_help = "Example:\n  casebridge mappings check --org acme\n\nExits non-zero when a mapping cannot work."
+    )]
     Mappings {
         #[command(subcommand)]
         command: MappingsCommand,
     },
     /// Tokens for the platform API (`[api]`).
-    #[command(after_help = "Examples:\n  casebridge api token create support-platform\n  casebridge api token list\n  casebridge api token revoke support-platform")]
+    #[command(
+        after_help = "Examples:\n  casebridge api token create support-platform\n  casebridge api token list\n  casebridge api token revoke support-platform"
+    )]
     Api {
         #[command(subcommand)]
         command: ApiCommand,
     },
     /// The support platform's records: people, companies, teammates, conversations.
-    #[command(after_help = "Examples:\n  casebridge platform list people --org acme\n  casebridge platform show person p-42 --org acme --json")]
+    #[command(
+        after_help = "Examples:\n  casebridge platform list people --org acme\n  casebridge platform show person p-42 --org acme --json"
+    )]
     Platform {
         #[command(subcommand)]
         command: PlatformCommand,
@@ -683,13 +689,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 TokenCommand::List => {
                     for token in store.api_tokens()? {
                         let when = |ms: i64| {
-                            chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                            chrono::DateTime::from_timestamp_millis(ms)
+                                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
                         };
                         let state = match token.revoked_at.and_then(when) {
                             Some(at) => format!("revoked {at}"),
                             None => "live".into(),
                         };
-                        writeln!(stdout, "{:<24} created {}  {state}", token.name, when(token.created_at).unwrap_or_default())?;
+                        writeln!(
+                            stdout,
+                            "{:<24} created {}  {state}",
+                            token.name,
+                            when(token.created_at).unwrap_or_default()
+                        )?;
                     }
                 }
                 TokenCommand::Revoke { name } => {

@@ -14,8 +14,8 @@ use casebridge::agent::{
 use casebridge::runtime::Agent;
 use casebridge::runtime::bindings::agent::{Action, AgentError, Turn};
 use casebridge::runtime::bindings::types::{
-    Attachment, Attribute, AttributeValue, AuthorRole, CalendarDate, Channel, Conversation, ConversationPart, PartSource,
-    ResolutionState, TimeOfDay,
+    Attachment, Attribute, AttributeValue, AuthorRole, CalendarDate, Channel, Conversation, ConversationPart,
+    PartSource, ResolutionState, TimeOfDay,
 };
 use serde_json::{Value, json};
 

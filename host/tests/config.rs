@@ -372,6 +372,8 @@ fn mappings_and_the_api_are_read_and_checked() {
     assert!(has("org[acme].mapping[0].object", "Contact, Lead, Account, Case"), "{problems:#?}");
     assert!(has("org[acme].mapping[1].field", "API name"), "{problems:#?}");
     assert!(has("org[acme].mapping[3].direction", "both ways"), "{problems:#?}");
-    let unknown = Config::parse(&format!("{ORG}\n[[org.mapping]]\nattribute = \"a\"\nobject = \"Contact\"\nfield = \"F__c\"\ndirection = \"sideways\"\n"));
+    let unknown = Config::parse(&format!(
+        "{ORG}\n[[org.mapping]]\nattribute = \"a\"\nobject = \"Contact\"\nfield = \"F__c\"\ndirection = \"sideways\"\n"
+    ));
     assert!(unknown.is_err(), "an unknown direction is refused");
 }

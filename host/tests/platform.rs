@@ -43,7 +43,13 @@ impl Api {
         Api { base, token, client: reqwest::Client::new(), platform, store, _stop: stop }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, token: Option<&str>) -> (u16, Value) {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -212,7 +218,11 @@ async fn the_change_feed_tells_the_platforms_writes_from_the_connectors() {
     let cursor = first["cursor"].as_str().unwrap().to_string();
 
     // The connector writes through its import: marked as its own.
-    let plan = PlatformAttribute { name: "plan".into(), kind: AttributeKind::Custom, value: AttributeValue::Text("Team".into()) };
+    let plan = PlatformAttribute {
+        name: "plan".into(),
+        kind: AttributeKind::Custom,
+        value: AttributeValue::Text("Team".into()),
+    };
     api.platform.set_person_attributes(ORG, "p1", vec![plan]).await.unwrap();
     // Writing what is already there changes nothing and records nothing.
     api.put("/companies/c1", json!({"name": "Acme"})).await;
@@ -230,8 +240,11 @@ async fn the_change_feed_tells_the_platforms_writes_from_the_connectors() {
 #[tokio::test]
 async fn the_import_finds_links_and_keeps_case_conversations_and_notes_once() {
     let api = Api::start().await;
-    api.put("/people/p1", json!({"email": "Ann@Example.com", "salesforce": {"object": "contact", "id": "003000000000001AAA"}}))
-        .await;
+    api.put(
+        "/people/p1",
+        json!({"email": "Ann@Example.com", "salesforce": {"object": "contact", "id": "003000000000001AAA"}}),
+    )
+    .await;
     api.put("/people/p2", json!({"email": "ann@example.com"})).await;
     let found = api.platform.find_people(ORG, "email", "ANN@example.COM").await.unwrap();
     assert_eq!(found.len(), 2, "emails compare case-insensitively");
@@ -273,8 +286,9 @@ async fn the_import_finds_links_and_keeps_case_conversations_and_notes_once() {
     let (status, _) = api.put("/conversations/chat-1", json!({"channel": "messenger", "subject": "Hi"})).await;
     assert_eq!(status, 200);
     for _ in 0..2 {
-        let (status, _) =
-            api.post("/conversations/chat-1/messages", json!({"id": "m1", "author": "customer", "text": "Hello"})).await;
+        let (status, _) = api
+            .post("/conversations/chat-1/messages", json!({"id": "m1", "author": "customer", "text": "Hello"}))
+            .await;
         assert_eq!(status, 201);
     }
     let (_, chat) = api.get("/conversations/chat-1").await;

@@ -4,7 +4,9 @@
 
 use std::sync::OnceLock;
 
-use casebridge::runtime::{AllowedHosts, Capabilities, GuestInstance, GuestLimits, OffTheWorkers, OrgSettings, Runtime};
+use casebridge::runtime::{
+    AllowedHosts, Capabilities, GuestInstance, GuestLimits, OffTheWorkers, OrgSettings, Runtime,
+};
 
 /// The connector compiled once per test binary (compiling takes a second or two).
 pub fn runtime() -> &'static Runtime {
@@ -124,7 +126,9 @@ impl TestOrg {
                 refresh_token: credentials.refresh_token.clone(),
             },
             agent_user_id: seeded.agent_user_id.clone().expect("the demo seed has an agent user"),
-            hand_off: settings::HandOffTarget::Queue(seeded.handoff_queue_id.clone().expect("the demo seed has a queue")),
+            hand_off: settings::HandOffTarget::Queue(
+                seeded.handoff_queue_id.clone().expect("the demo seed has a queue"),
+            ),
             reply_as: settings::ReplyChannel::CaseComment,
             involved_field: "FinInvolved__c".into(),
             resolution_state_field: "FinResolutionState__c".into(),

@@ -107,12 +107,7 @@ async fn field_values_convert_both_ways_and_bad_values_are_typed_errors() {
 
     let when = field("CreatedDate", types::FieldType::Datetime);
     let value = exports
-        .call_to_attribute(
-            &mut *store,
-            "Case",
-            &when,
-            &types::WireValue::Text("2024-01-02T03:04:05.000+0000".into()),
-        )
+        .call_to_attribute(&mut *store, "Case", &when, &types::WireValue::Text("2024-01-02T03:04:05.000+0000".into()))
         .await
         .unwrap()
         .unwrap();
@@ -454,8 +449,7 @@ async fn matching_escapes_every_term_and_ranks_candidates() {
     let none = none.unwrap();
     let contacts::Outcome::Create(fields) = none else { panic!("no candidate creates: {none:?}") };
     assert!(fields.iter().any(|f| f.name == "LastName" && f.value == types::WireValue::Text("Lee".into())));
-    let fields =
-        exports.call_new_contact(&mut *store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
+    let fields = exports.call_new_contact(&mut *store, &customer(None, None, Some("ann_w"))).await.unwrap().unwrap();
     assert!(fields.iter().any(|f| f.name == "LastName"), "a Contact needs a last name: {fields:?}");
 }
 

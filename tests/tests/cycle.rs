@@ -254,7 +254,8 @@ async fn the_field_catalog_is_discovered_and_managed_per_org() {
             .any(|f| f.descriptor.name == "FinResolutionState__c" && f.kind == describe::FieldKind::Custom)
     );
 
-    let refused = guest.change_field(casebridge::runtime::FieldChange::Remove, "Case", "Id").await.unwrap().unwrap_err();
+    let refused =
+        guest.change_field(casebridge::runtime::FieldChange::Remove, "Case", "Id").await.unwrap().unwrap_err();
     assert!(matches!(refused, org::SyncError::InvalidConfig(ref m) if m.contains("Id")), "{refused:?}");
     let removed =
         guest.change_field(casebridge::runtime::FieldChange::Remove, "Case", "FinInvolved__c").await.unwrap().unwrap();
@@ -274,7 +275,8 @@ async fn the_field_catalog_is_discovered_and_managed_per_org() {
         .unwrap();
     let added = guest.change_field(casebridge::runtime::FieldChange::Add, "Case", "Tier__c").await.unwrap().unwrap();
     assert!(added.fields.iter().any(|f| f.descriptor.name == "Tier__c" && f.synced));
-    let resynced = guest.change_field(casebridge::runtime::FieldChange::Resync, "Case", "Tier__c").await.unwrap().unwrap();
+    let resynced =
+        guest.change_field(casebridge::runtime::FieldChange::Resync, "Case", "Tier__c").await.unwrap().unwrap();
     let tier = resynced.fields.iter().find(|f| f.descriptor.name == "Tier__c").unwrap();
     assert_eq!(tier.descriptor.picklist_values.len(), 2);
 }

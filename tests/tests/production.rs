@@ -131,8 +131,8 @@ async fn the_kept_session_is_never_stored_in_plain_text() {
     let org = TestOrg::demo();
     org.cycle().await.expect("a cycle");
     let store = org.store.clone();
-    let values =
-        casebridge::runtime::BlockingKeyValueStore::scan(store.as_ref(), &org.config.name, "").expect("the store can be read");
+    let values = casebridge::runtime::BlockingKeyValueStore::scan(store.as_ref(), &org.config.name, "")
+        .expect("the store can be read");
     let session = values.iter().find(|e| e.key == "session").expect("a session is kept");
     assert!(!session.value.contains("http"), "the instance URL is sealed too: {}", session.value);
     for entry in &values {

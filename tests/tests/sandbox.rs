@@ -213,9 +213,7 @@ async fn guest_reaches_only_allowed_hosts() {
     let demo = TestOrg::demo();
     let emulator_url = demo.config.login_url.clone();
     let allowed = demo.allowed_hosts();
-    let exfiltrate = |url: &str| {
-        hostile_cycle(in_memory(hostile_org("exfiltrate", url)), allowed.clone())
-    };
+    let exfiltrate = |url: &str| hostile_cycle(in_memory(hostile_org("exfiltrate", url)), allowed.clone());
 
     // (a) Another port on the emulator's own address: refused, and nothing connects.
     let decoy = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");

@@ -119,7 +119,11 @@ async fn a_conflict_follows_each_mappings_direction() {
         .unwrap();
     org.salesforce_user_updates("Contact", &contact_id, json!({"Plan__c": "Basic", "Seats__c": 20}));
     org.cycle().await.expect("a cycle");
-    assert_eq!(org.field("Contact", &contact_id, "Plan__c"), json!("Pro"), "plan goes to Salesforce: the platform wins");
+    assert_eq!(
+        org.field("Contact", &contact_id, "Plan__c"),
+        json!("Pro"),
+        "plan goes to Salesforce: the platform wins"
+    );
     assert_eq!(person_attribute(&org, "p2", "seats"), Some(AttributeValue::Integer(20)), "seats come from Salesforce");
 }
 
@@ -225,7 +229,11 @@ async fn a_mapping_that_cannot_work_is_found_before_any_value_moves() {
     let problems = org.instance().await.check_mappings().await.expect("no trap").expect("checked");
     let text: Vec<&str> = problems.iter().map(|p| p.problem.as_str()).collect();
     assert_eq!(problems.len(), 3, "{text:#?}");
-    assert!(text[0].contains("`plan`") && text[0].contains("Contact.Seats__c") && text[0].contains("decimal"), "{}", text[0]);
+    assert!(
+        text[0].contains("`plan`") && text[0].contains("Contact.Seats__c") && text[0].contains("decimal"),
+        "{}",
+        text[0]
+    );
     assert!(text[1].contains("no person attribute `nickname`"), "{}", text[1]);
     assert!(text[2].contains("Contact.Nope__c` does not exist"), "{}", text[2]);
 }
@@ -238,7 +246,9 @@ async fn a_person_unlinked_on_the_platform_is_left_alone() {
     org.cycle().await.expect("linked");
     assert_eq!(org.field("Contact", &contact_id, "Plan__c"), json!("Team"));
     // The admin removes the link (D3: the Contact stays); the person changes.
-    org.platform().put_person(ORG, "p5", PersonPatch { salesforce: Some(None), ..PersonPatch::default() }, false, now()).unwrap();
+    org.platform()
+        .put_person(ORG, "p5", PersonPatch { salesforce: Some(None), ..PersonPatch::default() }, false, now())
+        .unwrap();
     push_person(&org, "p5", &email, "Enterprise");
     let report = org.cycle().await.expect("a cycle");
     assert_eq!((report.records_linked, report.records_to_salesforce), (0, 0), "{report:?}");

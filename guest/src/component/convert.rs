@@ -526,7 +526,12 @@ impl From<wp::ChangePage> for p::ChangePage {
             changes: page
                 .changes
                 .into_iter()
-                .map(|c| p::Change { kind: c.kind.into(), id: c.id, by_connector: c.by_connector, changed_at: c.changed_at })
+                .map(|c| p::Change {
+                    kind: c.kind.into(),
+                    id: c.id,
+                    by_connector: c.by_connector,
+                    changed_at: c.changed_at,
+                })
                 .collect(),
             cursor: page.cursor,
             more: page.more,

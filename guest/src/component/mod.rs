@@ -127,9 +127,7 @@ impl mapping::GuestFieldCatalog for FieldCatalog {
             .into_iter()
             .map(|fields| {
                 let fields: Vec<m::WireField> = all(fields);
-                crate::mapping::record_to_attributes(&self.catalog, &fields, &self.mappings)
-                    .map(all)
-                    .map_err(all)
+                crate::mapping::record_to_attributes(&self.catalog, &fields, &self.mappings).map(all).map_err(all)
             })
             .collect()
     }
@@ -197,14 +195,14 @@ fn decide_one(events: Vec<resolution::Event>, now: wt::Timestamp, timeouts: &m::
     let events: Vec<E> = events
         .into_iter()
         .map(|event| match event {
-                W::CustomerMessage(at) => E::CustomerMessage(at),
-                W::AgentAnswer(at) => E::AgentAnswer(at),
-                W::AgentQuestion(at) => E::AgentQuestion(at),
-                W::CustomerConfirmed(at) => E::CustomerConfirmed(at),
-                W::CustomerAskedForPerson(at) => E::CustomerAskedForPerson(at),
-                W::AgentCouldNotHelp(at) => E::AgentCouldNotHelp(at),
-            })
-            .collect();
+            W::CustomerMessage(at) => E::CustomerMessage(at),
+            W::AgentAnswer(at) => E::AgentAnswer(at),
+            W::AgentQuestion(at) => E::AgentQuestion(at),
+            W::CustomerConfirmed(at) => E::CustomerConfirmed(at),
+            W::CustomerAskedForPerson(at) => E::CustomerAskedForPerson(at),
+            W::AgentCouldNotHelp(at) => E::AgentCouldNotHelp(at),
+        })
+        .collect();
     let decision = crate::resolution::decide(&events, now, timeouts);
     resolution::Decision {
         state: decision.state.into(),
@@ -226,34 +224,34 @@ impl routing::Guest for Connector {
 }
 
 fn routing_attributes_one(person: routing::Person, conversation: routing::ConversationData) -> Vec<(String, String)> {
-        use crate::routing as r;
-        let person = r::Person {
-            first_name: person.first_name,
-            last_name: person.last_name,
-            email: person.email,
-            attributes: person
-                .attributes
-                .into_iter()
-                .map(|a| r::PersonAttribute {
-                    name: a.name,
-                    kind: match a.kind {
-                        routing::PersonAttributeKind::Standard => r::PersonAttributeKind::Standard,
-                        routing::PersonAttributeKind::Custom => r::PersonAttributeKind::Custom,
-                        routing::PersonAttributeKind::Location => r::PersonAttributeKind::Location,
-                    },
-                    value: a.value.into(),
-                })
-                .collect(),
-        };
-        let conversation = r::ConversationData {
-            subject: conversation.subject,
-            attributes: conversation
-                .attributes
-                .into_iter()
-                .map(|a| r::ConversationAttribute { name: a.name, custom: a.custom, value: a.value.into() })
-                .collect(),
-        };
-        r::routing_attributes(&person, &conversation)
+    use crate::routing as r;
+    let person = r::Person {
+        first_name: person.first_name,
+        last_name: person.last_name,
+        email: person.email,
+        attributes: person
+            .attributes
+            .into_iter()
+            .map(|a| r::PersonAttribute {
+                name: a.name,
+                kind: match a.kind {
+                    routing::PersonAttributeKind::Standard => r::PersonAttributeKind::Standard,
+                    routing::PersonAttributeKind::Custom => r::PersonAttributeKind::Custom,
+                    routing::PersonAttributeKind::Location => r::PersonAttributeKind::Location,
+                },
+                value: a.value.into(),
+            })
+            .collect(),
+    };
+    let conversation = r::ConversationData {
+        subject: conversation.subject,
+        attributes: conversation
+            .attributes
+            .into_iter()
+            .map(|a| r::ConversationAttribute { name: a.name, custom: a.custom, value: a.value.into() })
+            .collect(),
+    };
+    r::routing_attributes(&person, &conversation)
 }
 
 impl matching::Guest for Connector {
@@ -289,21 +287,21 @@ impl matching::Guest for Connector {
 }
 
 fn search_for_one(customer: wc::Customer) -> Result<matching::ContactSearch, matching::MatchingError> {
-        use crate::matching as mm;
-        let search = mm::search_for(&customer.into())?;
-        Ok(matching::ContactSearch {
-            basis: match search.basis {
-                mm::SearchBasis::Name => matching::SearchBasis::Name,
-                mm::SearchBasis::Username => matching::SearchBasis::Username,
-                mm::SearchBasis::Handle => matching::SearchBasis::Handle,
-                mm::SearchBasis::CustomerId => matching::SearchBasis::CustomerId,
-            },
-            term: search.term,
-            query: match search.query {
-                mm::ContactQuery::Soql(q) => matching::ContactQuery::Soql(q),
-                mm::ContactQuery::Sosl(q) => matching::ContactQuery::Sosl(q),
-            },
-        })
+    use crate::matching as mm;
+    let search = mm::search_for(&customer.into())?;
+    Ok(matching::ContactSearch {
+        basis: match search.basis {
+            mm::SearchBasis::Name => matching::SearchBasis::Name,
+            mm::SearchBasis::Username => matching::SearchBasis::Username,
+            mm::SearchBasis::Handle => matching::SearchBasis::Handle,
+            mm::SearchBasis::CustomerId => matching::SearchBasis::CustomerId,
+        },
+        term: search.term,
+        query: match search.query {
+            mm::ContactQuery::Soql(q) => matching::ContactQuery::Soql(q),
+            mm::ContactQuery::Sosl(q) => matching::ContactQuery::Sosl(q),
+        },
+    })
 }
 
 impl From<crate::matching::MatchingError> for matching::MatchingError {

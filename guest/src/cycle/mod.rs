@@ -465,7 +465,11 @@ impl Cycle<'_> {
                     self.no_platform = true;
                 }
                 Err(error) => {
-                    caps.log(LogLevel::Warn, "the platform refused a case's conversation", &[("case", id), ("why", &error.to_string())]);
+                    caps.log(
+                        LogLevel::Warn,
+                        "the platform refused a case's conversation",
+                        &[("case", id), ("why", &error.to_string())],
+                    );
                 }
             }
         }

@@ -40,7 +40,12 @@ fn check_one(
         Some(Entity::Person) => RecordKind::Person,
         Some(Entity::Company) => RecordKind::Company,
         Some(Entity::Conversation) => RecordKind::Conversation,
-        None => return Err(format!("`{}` is not mapped to the platform; map Contact, Lead, Account or Case", mapping.object)),
+        None => {
+            return Err(format!(
+                "`{}` is not mapped to the platform; map Contact, Lead, Account or Case",
+                mapping.object
+            ));
+        }
     };
     let catalog = catalogs
         .iter()
@@ -189,11 +194,20 @@ mod tests {
             &definitions,
         );
         assert_eq!(found.len(), 7, "{found:#?}");
-        assert!(found[0].contains("text person attribute `plan`") && found[0].contains("`Contact.Seats__c`, a decimal field"), "{}", found[0]);
+        assert!(
+            found[0].contains("text person attribute `plan`")
+                && found[0].contains("`Contact.Seats__c`, a decimal field"),
+            "{}",
+            found[0]
+        );
         assert!(found[1].contains("Bronze") && found[1].contains("allows only Gold, Silver"), "{}", found[1]);
         assert!(found[2].contains("takes any value") && found[2].contains("restricted picklist"), "{}", found[2]);
         assert!(found[3].contains("does not let it be written"), "{}", found[3]);
-        assert!(found[4].contains("decimal field cannot go into the whole-number person attribute `seats`"), "{}", found[4]);
+        assert!(
+            found[4].contains("decimal field cannot go into the whole-number person attribute `seats`"),
+            "{}",
+            found[4]
+        );
         assert!(found[5].contains("defines no person attribute `unknown`"), "{}", found[5]);
         assert!(found[6].contains("`Contact.Nope__c` does not exist"), "{}", found[6]);
     }

@@ -29,7 +29,9 @@ use crate::cycle::SyncError;
 use crate::cycle::outbox::stored_error;
 use crate::cycle::state::{self, Batch, StateView, StoredError};
 use crate::mapping::{WritePurpose, attributes_to_record, record_to_attributes};
-use crate::model::{Attribute, AttributeValue, Direction, FieldMapping, ObjectCatalog, OrgConfig, Timestamp, WireField};
+use crate::model::{
+    Attribute, AttributeValue, Direction, FieldMapping, ObjectCatalog, OrgConfig, Timestamp, WireField,
+};
 use crate::platform::{
     AttributeDefinition, AttributeKind, Company, LinkedObject, Person, PersonRole, PlatformAttribute, PlatformFailure,
     RecordKind, SalesforceLink,
@@ -392,7 +394,8 @@ impl Sync<'_> {
         object: &'static str,
         record: &records::ChangedRecord,
     ) -> Result<(), SyncError> {
-        let Some((kind, platform_id)) = self.view.load::<(String, String)>(caps, &reverse_key(object, &record.id))? else {
+        let Some((kind, platform_id)) = self.view.load::<(String, String)>(caps, &reverse_key(object, &record.id))?
+        else {
             return Ok(());
         };
         let kind = if kind == "company" { RecordKind::Company } else { RecordKind::Person };
@@ -447,13 +450,17 @@ impl Sync<'_> {
             }
             Err(PlatformFailure::Unavailable(why)) => return Err(SyncError::Host(why)),
             Err(refused) => {
-                let error = ApiError { status: 0, code: "PLATFORM_REFUSED".into(), message: refused.to_string(), fields: vec![] };
+                let error = ApiError {
+                    status: 0,
+                    code: "PLATFORM_REFUSED".into(),
+                    message: refused.to_string(),
+                    fields: vec![],
+                };
                 self.fail(kind, &platform_id, &record.id, &format!("update {}", kind_name(kind)), &error);
             }
         }
         Ok(())
     }
-
 
     /// The record's link: the platform's, with the stored base when it is
     /// the same link. A record the platform unlinked after the connector had

@@ -89,7 +89,8 @@ impl GuestInstance {
             }
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
-                let answer = c.casebridge_connector_sync().call_get_conversation(&mut self.store, &config, case_id).await?;
+                let answer =
+                    c.casebridge_connector_sync().call_get_conversation(&mut self.store, &config, case_id).await?;
                 Ok(old::sync_error(answer).map(|found| found.map(old::conversation_to_latest)))
             }
         }
@@ -114,7 +115,9 @@ impl GuestInstance {
             }
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
-                Ok(old::sync_error(c.casebridge_connector_sync().call_retry_error(&mut self.store, &config, error_id).await?))
+                Ok(old::sync_error(
+                    c.casebridge_connector_sync().call_retry_error(&mut self.store, &config, error_id).await?,
+                ))
             }
         }
     }
@@ -140,7 +143,12 @@ impl GuestInstance {
     }
 
     /// `sync.add-field`, `sync.remove-field` or `sync.resync-field`.
-    pub async fn change_field(&mut self, change: FieldChange, object: &str, field: &str) -> Call<describe::ObjectCatalog> {
+    pub async fn change_field(
+        &mut self,
+        change: FieldChange,
+        object: &str,
+        field: &str,
+    ) -> Call<describe::ObjectCatalog> {
         match &self.connector {
             VersionedConnector::V0_2_0(c) => {
                 let sync = c.casebridge_connector_sync();

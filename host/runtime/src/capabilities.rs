@@ -175,8 +175,12 @@ pub trait Platform: Send + Sync {
         id: &str,
         attributes: Vec<platform::PlatformAttribute>,
     ) -> Result<(), platform::PlatformError>;
-    async fn link_company(&self, org: &str, id: &str, account_id: Option<String>)
-    -> Result<(), platform::PlatformError>;
+    async fn link_company(
+        &self,
+        org: &str,
+        id: &str,
+        account_id: Option<String>,
+    ) -> Result<(), platform::PlatformError>;
     async fn upsert_case_conversation(
         &self,
         org: &str,
@@ -603,7 +607,12 @@ impl platform::Host for GuestState {
     async fn upsert_case_conversation(&mut self, conversation: platform::CaseConversation) -> PlatformResult<String> {
         Ok(self.capabilities.platform.upsert_case_conversation(&self.capabilities.org, conversation).await)
     }
-    async fn add_note(&mut self, conversation_id: String, idempotency_key: String, text: String) -> PlatformResult<String> {
+    async fn add_note(
+        &mut self,
+        conversation_id: String,
+        idempotency_key: String,
+        text: String,
+    ) -> PlatformResult<String> {
         Ok(self.capabilities.platform.add_note(&self.capabilities.org, &conversation_id, &idempotency_key, &text).await)
     }
 }

@@ -106,7 +106,9 @@ pub mod v0_1_0 {
     }
 
     /// A 0.1.0 cycle report: it counted no platform records.
-    pub fn report(result: Result<old_exports::sync::CycleReport, old::org::SyncError>) -> super::super::calls::Call<sync::CycleReport> {
+    pub fn report(
+        result: Result<old_exports::sync::CycleReport, old::org::SyncError>,
+    ) -> super::super::calls::Call<sync::CycleReport> {
         match sync_error(result) {
             Ok(report) => Ok(Ok(reshaped(&report, |json| {
                 for count in ["records_to_salesforce", "records_to_platform", "records_linked"] {
@@ -172,7 +174,10 @@ pub mod v0_1_0 {
             })
         }
 
-        async fn scan(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<old::store::Entry>, old::store::StoreError>> {
+        async fn scan(
+            &mut self,
+            prefix: String,
+        ) -> wasmtime::Result<Result<Vec<old::store::Entry>, old::store::StoreError>> {
             let answer = crate::bindings::store::Host::scan(self, prefix).await?;
             Ok(match answer {
                 Ok(entries) => Ok(same_shape(&entries)?),

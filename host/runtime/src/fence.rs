@@ -90,4 +90,3 @@ impl Fence {
         self.valid_until().is_some_and(|until| now + margin < until)
     }
 }
-

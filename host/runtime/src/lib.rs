@@ -318,13 +318,15 @@ impl Runtime {
     pub fn version_of(engine: &Engine, component: &Component) -> anyhow::Result<ContractVersion> {
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-        ContractVersion::ALL.into_iter().rev().find(|version| exports.contains(&version.sync_export())).ok_or_else(|| {
-            let known = ContractVersion::ALL.map(|v| format!("`{}`", v.sync_export())).join(" or ");
-            let found = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
-            anyhow::anyhow!(
-                "the component is not a casebridge connector: it exports {found}, and a connector exports {known}"
-            )
-        })
+        ContractVersion::ALL.into_iter().rev().find(|version| exports.contains(&version.sync_export())).ok_or_else(
+            || {
+                let known = ContractVersion::ALL.map(|v| format!("`{}`", v.sync_export())).join(" or ");
+                let found = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+                anyhow::anyhow!(
+                    "the component is not a casebridge connector: it exports {found}, and a connector exports {known}"
+                )
+            },
+        )
     }
 
     fn link(engine: Engine, component: Component) -> anyhow::Result<Self> {

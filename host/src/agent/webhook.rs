@@ -122,7 +122,8 @@ use serde_json::{Map, Value, json};
 use crate::runtime::Agent;
 use crate::runtime::bindings::agent::{Action, AgentError, Turn};
 use crate::runtime::bindings::types::{
-    Attachment, Attribute, AttributeValue, AuthorRole, Channel, Conversation, ConversationPart, PartSource, ResolutionState,
+    Attachment, Attribute, AttributeValue, AuthorRole, Channel, Conversation, ConversationPart, PartSource,
+    ResolutionState,
 };
 
 /// How long a turn may take, sending to last byte. Language-model agents take

@@ -30,7 +30,9 @@ use crate::runtime::bindings::platform::{
     AttributeDefinition, AttributeKind, Company, ConversationState, LinkedObject, Person, PersonRole,
     PlatformAttribute, PlatformConversation, RecordKind, SalesforceLink, Teammate, ValueType,
 };
-use crate::runtime::bindings::types::{AttributeValue, AuthorRole, CalendarDate, Channel, ConversationPart, PartSource, TimeOfDay};
+use crate::runtime::bindings::types::{
+    AttributeValue, AuthorRole, CalendarDate, Channel, ConversationPart, PartSource, TimeOfDay,
+};
 
 /// The largest request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -160,7 +162,8 @@ async fn authenticate(State(state): State<ApiState>, headers: HeaderMap, request
     match tokio::task::spawn_blocking(move || store.api_token_named(&hash)).await {
         Ok(Ok(Some(_))) => next.run(request).await,
         Ok(Ok(None)) => {
-            ApiError::new(StatusCode::UNAUTHORIZED, None, format!("the token is unknown or revoked: {how}")).into_response()
+            ApiError::new(StatusCode::UNAUTHORIZED, None, format!("the token is unknown or revoked: {how}"))
+                .into_response()
         }
         _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, None, "the host's database failed; try again later")
             .into_response(),
@@ -278,10 +281,13 @@ pub fn value_from_json(value: &Value, value_type: ValueType) -> Result<Attribute
         (_, Value::Null) => AttributeValue::Null,
         (ValueType::Text, Value::String(s)) => AttributeValue::Text(s.clone()),
         (ValueType::Boolean, Value::Bool(b)) => AttributeValue::Boolean(*b),
-        (ValueType::Integer, Value::Number(n)) => AttributeValue::Integer(n.as_i64().ok_or_else(|| wrong() + " (a whole number)")?),
+        (ValueType::Integer, Value::Number(n)) => {
+            AttributeValue::Integer(n.as_i64().ok_or_else(|| wrong() + " (a whole number)")?)
+        }
         (ValueType::Decimal, Value::Number(n)) => AttributeValue::Decimal(n.as_f64().ok_or_else(wrong)?),
         (ValueType::Date, Value::String(s)) => {
-            let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date like 2025-01-02"))?;
+            let date =
+                NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date like 2025-01-02"))?;
             use chrono::Datelike as _;
             AttributeValue::Date(CalendarDate { year: date.year(), month: date.month() as u8, day: date.day() as u8 })
         }
@@ -334,7 +340,9 @@ fn attributes_from_json(
                 };
                 ApiError::invalid(
                     &field,
-                    format!("no {entity} attribute `{name}` is defined; define it first (PUT /attributes/{entity}/{name})"),
+                    format!(
+                        "no {entity} attribute `{name}` is defined; define it first (PUT /attributes/{entity}/{name})"
+                    ),
                 )
             })?;
             let value = value_from_json(value, definition.value_type).map_err(|m| ApiError::invalid(&field, m))?;
@@ -452,18 +460,23 @@ async fn define_attribute(
         "standard" => AttributeKind::Standard,
         "custom" => AttributeKind::Custom,
         "location" if entity == RecordKind::Person => AttributeKind::Location,
-        other => return Err(ApiError::invalid("kind", format!("`{other}` is not standard, custom or (for people) location"))),
+        other => {
+            return Err(ApiError::invalid(
+                "kind",
+                format!("`{other}` is not standard, custom or (for people) location"),
+            ));
+        }
     };
-    let value_type = body
-        .get("type")
-        .and_then(Value::as_str)
-        .and_then(value_type_of)
-        .ok_or_else(|| ApiError::invalid("type", "must be text, boolean, integer, decimal, date, datetime, time, list or compound"))?;
+    let value_type = body.get("type").and_then(Value::as_str).and_then(value_type_of).ok_or_else(|| {
+        ApiError::invalid("type", "must be text, boolean, integer, decimal, date, datetime, time, list or compound")
+    })?;
     let options: Vec<String> = match body.get("options") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid("options", "must be a list of strings")))
+            .map(|i| {
+                i.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid("options", "must be a list of strings"))
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(ApiError::invalid("options", "must be a list of strings")),
     };
@@ -482,14 +495,17 @@ async fn list_people(State(state): State<ApiState>, Path(org): Path<String>, Que
         let people = blocking(&state, move |p| p.people_by_email(&org, &email)).await?;
         return Ok(page(people.iter().map(person_json).collect(), None));
     }
-    let (people, next) = blocking(&state, move |p| p.list::<Person>(&org, "person", query.cursor.as_deref(), limit)).await?;
+    let (people, next) =
+        blocking(&state, move |p| p.list::<Person>(&org, "person", query.cursor.as_deref(), limit)).await?;
     Ok(page(people.iter().map(person_json).collect(), next))
 }
 
 async fn get_person(State(state): State<ApiState>, Path((org, id)): Path<(String, String)>) -> Answer {
     known_org(&state, &org)?;
     let found = blocking(&state, move |p| p.person(&org, &id)).await?;
-    found.map(|p| Json(person_json(&p)).into_response()).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, None, "no such person"))
+    found
+        .map(|p| Json(person_json(&p)).into_response())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, None, "no such person"))
 }
 
 async fn put_person(
@@ -561,7 +577,9 @@ async fn list_companies(State(state): State<ApiState>, Path(org): Path<String>, 
 async fn get_company(State(state): State<ApiState>, Path((org, id)): Path<(String, String)>) -> Answer {
     known_org(&state, &org)?;
     let found = blocking(&state, move |p| p.company(&org, &id)).await?;
-    found.map(|c| Json(company_json(&c)).into_response()).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, None, "no such company"))
+    found
+        .map(|c| Json(company_json(&c)).into_response())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, None, "no such company"))
 }
 
 async fn put_company(
@@ -593,8 +611,7 @@ async fn put_company(
 async fn list_teammates(State(state): State<ApiState>, Path(org): Path<String>) -> Answer {
     known_org(&state, &org)?;
     let teammates = blocking(&state, move |p| p.teammates(&org)).await?;
-    let items: Vec<Value> =
-        teammates.iter().map(|t| json!({"id": t.id, "name": t.name, "email": t.email})).collect();
+    let items: Vec<Value> = teammates.iter().map(|t| json!({"id": t.id, "name": t.name, "email": t.email})).collect();
     Ok(page(items, None))
 }
 
@@ -612,13 +629,16 @@ async fn put_teammate(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_conversations(State(state): State<ApiState>, Path(org): Path<String>, Query(query): Query<Page>) -> Answer {
+async fn list_conversations(
+    State(state): State<ApiState>,
+    Path(org): Path<String>,
+    Query(query): Query<Page>,
+) -> Answer {
     known_org(&state, &org)?;
     let limit = query.limit()?;
-    let (conversations, next) = blocking(&state, move |p| {
-        p.list::<PlatformConversation>(&org, "conversation", query.cursor.as_deref(), limit)
-    })
-    .await?;
+    let (conversations, next) =
+        blocking(&state, move |p| p.list::<PlatformConversation>(&org, "conversation", query.cursor.as_deref(), limit))
+            .await?;
     Ok(page(conversations.iter().map(|c| conversation_json(c, false)).collect(), next))
 }
 
@@ -644,7 +664,10 @@ async fn put_conversation(
         Some("messenger") => Some(Channel::Messenger),
         Some("email") => Some(Channel::Email),
         Some(_) => {
-            return Err(ApiError::invalid("channel", "must be \"messenger\" or \"email\" (cases come from Salesforce)"));
+            return Err(ApiError::invalid(
+                "channel",
+                "must be \"messenger\" or \"email\" (cases come from Salesforce)",
+            ));
         }
     };
     let state_value = match body.get("state").and_then(Value::as_str) {
@@ -659,7 +682,9 @@ async fn put_conversation(
         Some(Value::Array(items)) => Some(
             items
                 .iter()
-                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid("tags", "must be a list of strings")))
+                .map(|i| {
+                    i.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid("tags", "must be a list of strings"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         Some(_) => return Err(ApiError::invalid("tags", "must be a list of strings")),
@@ -707,7 +732,9 @@ async fn add_message(
     let created_at = match body.get("created_at") {
         None | Some(Value::Null) => now(),
         Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-            .map_err(|_| ApiError::invalid("created_at", format!("`{s}` is not a date-time like 2025-01-02T03:04:05Z")))?
+            .map_err(|_| {
+                ApiError::invalid("created_at", format!("`{s}` is not a date-time like 2025-01-02T03:04:05Z"))
+            })?
             .timestamp_millis(),
         Some(_) => return Err(ApiError::invalid("created_at", "must be an RFC 3339 date-time")),
     };
@@ -724,7 +751,13 @@ async fn add_message(
         if p.conversation(&org, &id)?.is_none() {
             return Err(PlatformFailure::NotFound(format!("conversation `{id}`")));
         }
-        p.put_conversation(&org, &id, ConversationPatch { parts: vec![part], ..ConversationPatch::default() }, false, now())
+        p.put_conversation(
+            &org,
+            &id,
+            ConversationPatch { parts: vec![part], ..ConversationPatch::default() },
+            false,
+            now(),
+        )
     })
     .await?;
     Ok((StatusCode::CREATED, Json(conversation_json(&conversation, false))).into_response())

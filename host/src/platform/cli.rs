@@ -25,7 +25,12 @@ pub enum Command {
 /// Records listed at most.
 const LISTED: u32 = 10_000;
 
-pub fn run(platform: &SqlitePlatform, orgs: &[OrgConfig], command: Command, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn run(
+    platform: &SqlitePlatform,
+    orgs: &[OrgConfig],
+    command: Command,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let org = match &command {
         Command::List { org, .. } | Command::Show { org, .. } => org,
     };
@@ -59,7 +64,13 @@ pub fn run(platform: &SqlitePlatform, orgs: &[OrgConfig], command: Command, out:
         Command::List { org, kind: Kind::Teammate } => {
             writeln!(out, "{:<20} {:<28} email", "id", "name")?;
             for t in platform.teammates(&org)? {
-                writeln!(out, "{:<20} {:<28} {}", shorten(&t.id, 20), shorten(&t.name, 28), t.email.as_deref().unwrap_or("-"))?;
+                writeln!(
+                    out,
+                    "{:<20} {:<28} {}",
+                    shorten(&t.id, 20),
+                    shorten(&t.name, 28),
+                    t.email.as_deref().unwrap_or("-")
+                )?;
             }
         }
         Command::List { org, kind: Kind::Conversation } => {
@@ -82,10 +93,14 @@ pub fn run(platform: &SqlitePlatform, orgs: &[OrgConfig], command: Command, out:
             let value = match kind {
                 Kind::Person => platform.person(&org, &id)?.map(|p| super::api::person_json(&p)),
                 Kind::Company => platform.company(&org, &id)?.map(|c| super::api::company_json(&c)),
-                Kind::Conversation => platform.conversation(&org, &id)?.map(|c| super::api::conversation_json(&c, true)),
-                Kind::Teammate => platform.teammates(&org)?.into_iter().find(|t| t.id == id).map(|t| {
-                    serde_json::json!({"id": t.id, "name": t.name, "email": t.email})
-                }),
+                Kind::Conversation => {
+                    platform.conversation(&org, &id)?.map(|c| super::api::conversation_json(&c, true))
+                }
+                Kind::Teammate => platform
+                    .teammates(&org)?
+                    .into_iter()
+                    .find(|t| t.id == id)
+                    .map(|t| serde_json::json!({"id": t.id, "name": t.name, "email": t.email})),
             };
             let value = value.ok_or_else(|| PlatformFailure::NotFound(format!("`{id}` in org `{org}`")))?;
             if json {
@@ -117,10 +132,20 @@ fn print_fields(out: &mut impl Write, value: &serde_json::Value, transcript: boo
     if transcript {
         for part in value["parts"].as_array().into_iter().flatten() {
             let who = part["author"].as_str().unwrap_or("someone");
-            writeln!(out, "\n[{}] {who}: {}", part["created_at"].as_str().unwrap_or_default(), part["text"].as_str().unwrap_or_default())?;
+            writeln!(
+                out,
+                "\n[{}] {who}: {}",
+                part["created_at"].as_str().unwrap_or_default(),
+                part["text"].as_str().unwrap_or_default()
+            )?;
         }
         for note in value["notes"].as_array().into_iter().flatten() {
-            writeln!(out, "\n[{}] note: {}", note["created_at"].as_str().unwrap_or_default(), note["text"].as_str().unwrap_or_default())?;
+            writeln!(
+                out,
+                "\n[{}] note: {}",
+                note["created_at"].as_str().unwrap_or_default(),
+                note["text"].as_str().unwrap_or_default()
+            )?;
         }
     }
     Ok(())

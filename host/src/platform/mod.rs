@@ -24,7 +24,8 @@ use std::sync::Arc;
 use crate::runtime::Platform;
 use crate::runtime::bindings::platform::{
     AttributeDefinition, AttributeKind, CaseConversation, Change, ChangePage, Company, ConversationState, Note, Person,
-    PersonRole, PlatformAttribute, PlatformConversation, PlatformError, RecordKind, SalesforceLink, Teammate, ValueType,
+    PersonRole, PlatformAttribute, PlatformConversation, PlatformError, RecordKind, SalesforceLink, Teammate,
+    ValueType,
 };
 use crate::runtime::bindings::types::{AttributeValue, Channel, ConversationPart};
 use crate::storage::SqliteStore;
@@ -55,7 +56,10 @@ impl ApiConfig {
     /// The problem with `listen`, if any.
     pub fn problem(&self) -> Option<String> {
         self.listen.parse::<std::net::SocketAddr>().err().map(|_| {
-            format!("`{}` is not an address to listen on; write an IP address and a port, e.g. \"127.0.0.1:8710\"", self.listen)
+            format!(
+                "`{}` is not an address to listen on; write an IP address and a port, e.g. \"127.0.0.1:8710\"",
+                self.listen
+            )
         })
     }
 }
@@ -157,8 +161,9 @@ fn entity_name(entity: RecordKind) -> &'static str {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(row: &RecordRow) -> Result<T, PlatformFailure> {
-    serde_json::from_str(&row.body)
-        .map_err(|e| PlatformFailure::Unreadable(format!("the stored platform record `{}` cannot be read: {e}", row.id)))
+    serde_json::from_str(&row.body).map_err(|e| {
+        PlatformFailure::Unreadable(format!("the stored platform record `{}` cannot be read: {e}", row.id))
+    })
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> String {
@@ -237,14 +242,23 @@ impl SqlitePlatform {
     }
 
     /// Define (or redefine) an attribute.
-    pub fn define_attribute(&self, org: &str, definition: AttributeDefinition, now: i64) -> Result<(), PlatformFailure> {
+    pub fn define_attribute(
+        &self,
+        org: &str,
+        definition: AttributeDefinition,
+        now: i64,
+    ) -> Result<(), PlatformFailure> {
         check_id("name", &definition.name)?;
         if matches!(definition.name.as_str(), "id" | "name" | "email") {
-            return Err(Refusal::new("name", format!("`{}` is built in; it needs no definition", definition.name)).into());
+            return Err(
+                Refusal::new("name", format!("`{}` is built in; it needs no definition", definition.name)).into()
+            );
         }
         let id = format!("{}/{}", entity_name(definition.entity), definition.name);
         let body = encode(&definition);
-        self.0.platform_modify::<(), Refusal>(org, ATTRIBUTE, &id, false, now, |_| Ok(Some((Lookup::default(), body, ()))))?;
+        self.0.platform_modify::<(), Refusal>(org, ATTRIBUTE, &id, false, now, |_| {
+            Ok(Some((Lookup::default(), body, ())))
+        })?;
         Ok(())
     }
 
@@ -284,7 +298,9 @@ impl SqlitePlatform {
                 _ => None,
             };
             if let Some(value) = outside {
-                return Err(Refusal::new(field, format!("`{value}` is not one of {}", definition.options.join(", "))).into());
+                return Err(
+                    Refusal::new(field, format!("`{value}` is not one of {}", definition.options.join(", "))).into()
+                );
             }
         }
         Ok(())
@@ -314,7 +330,11 @@ impl SqlitePlatform {
                     if attribute.name == "name" { patch.name = value } else { patch.email = value }
                 }
                 ("name" | "email", AttributeValue::Null) => {
-                    if attribute.name == "name" { patch.name = Some(None) } else { patch.email = Some(None) }
+                    if attribute.name == "name" {
+                        patch.name = Some(None)
+                    } else {
+                        patch.email = Some(None)
+                    }
                 }
                 ("name" | "email", _) => return Err(Refusal::new(attribute.name, "must be text").into()),
                 _ => attributes.push(attribute),
@@ -323,7 +343,8 @@ impl SqlitePlatform {
         self.check_attributes(org, RecordKind::Person, &attributes)?;
         let stored = self.0.platform_modify(org, PERSON, id, by_connector, now, |current| {
             let mut person: Person = match current {
-                Some(body) => serde_json::from_str(body).map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
+                Some(body) => serde_json::from_str(body)
+                    .map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
                 None => Person {
                     id: id.to_string(),
                     role: PersonRole::User,
@@ -395,8 +416,15 @@ impl SqlitePlatform {
         self.check_attributes(org, RecordKind::Company, &attributes)?;
         let stored = self.0.platform_modify(org, COMPANY, id, by_connector, now, |current| {
             let mut company: Company = match current {
-                Some(body) => serde_json::from_str(body).map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
-                None => Company { id: id.to_string(), name: None, attributes: Vec::new(), account_id: None, updated_at: now },
+                Some(body) => serde_json::from_str(body)
+                    .map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
+                None => Company {
+                    id: id.to_string(),
+                    name: None,
+                    attributes: Vec::new(),
+                    account_id: None,
+                    updated_at: now,
+                },
             };
             let before = encode(&company);
             if let Some(name) = patch.name {
@@ -409,11 +437,8 @@ impl SqlitePlatform {
             if encode(&company) != before || current.is_none() {
                 company.updated_at = now;
             }
-            let lookup = Lookup {
-                salesforce_id: company.account_id.clone(),
-                name: company.name.clone(),
-                ..Lookup::default()
-            };
+            let lookup =
+                Lookup { salesforce_id: company.account_id.clone(), name: company.name.clone(), ..Lookup::default() };
             Ok(Some((lookup, encode(&company), company)))
         })?;
         stored.ok_or_else(|| PlatformFailure::NotFound(format!("company `{id}`")))
@@ -430,7 +455,9 @@ impl SqlitePlatform {
         }
         let lookup = Lookup { email: teammate.email.clone(), name: Some(teammate.name.clone()), ..Lookup::default() };
         let body = encode(&teammate);
-        self.0.platform_modify::<(), Refusal>(org, TEAMMATE, &teammate.id.clone(), false, now, |_| Ok(Some((lookup, body, ()))))?;
+        self.0.platform_modify::<(), Refusal>(org, TEAMMATE, &teammate.id.clone(), false, now, |_| {
+            Ok(Some((lookup, body, ())))
+        })?;
         Ok(())
     }
 
@@ -451,7 +478,8 @@ impl SqlitePlatform {
         self.check_attributes(org, RecordKind::Conversation, &patch.attributes)?;
         let stored = self.0.platform_modify(org, CONVERSATION, id, by_connector, now, |current| {
             let mut conversation: PlatformConversation = match current {
-                Some(body) => serde_json::from_str(body).map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
+                Some(body) => serde_json::from_str(body)
+                    .map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
                 None => PlatformConversation {
                     id: id.to_string(),
                     channel: patch.channel.unwrap_or(Channel::Messenger),
@@ -519,9 +547,8 @@ impl SqlitePlatform {
         use sha2::Digest as _;
         check_id("idempotency_key", key)?;
         let digest = sha2::Sha256::digest(key.as_bytes());
-        let note_id: String = std::iter::once("note-".to_string())
-            .chain(digest.iter().take(12).map(|b| format!("{b:02x}")))
-            .collect();
+        let note_id: String =
+            std::iter::once("note-".to_string()).chain(digest.iter().take(12).map(|b| format!("{b:02x}"))).collect();
         let note = Note { id: note_id.clone(), author_id: None, text: text.to_string(), created_at: now };
         let added = self.0.platform_add_note(org, conversation_id, key, &note_id, by_connector, now, |body| {
             let mut conversation: PlatformConversation = serde_json::from_str(body).ok()?;
@@ -588,8 +615,10 @@ impl SqlitePlatform {
                 // attributes are not indexed).
                 let (people, _) = self.list::<Person>(org, PERSON, None, u32::MAX - 1)?;
                 let wanted = AttributeValue::Text(value.to_string());
-                let mut found: Vec<Person> =
-                    people.into_iter().filter(|p| p.attributes.iter().any(|a| a.name == other && a.value == wanted)).collect();
+                let mut found: Vec<Person> = people
+                    .into_iter()
+                    .filter(|p| p.attributes.iter().any(|a| a.name == other && a.value == wanted))
+                    .collect();
                 found.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
                 found.truncate(FIND_LIMIT as usize);
                 Ok(found)
@@ -629,7 +658,8 @@ impl SqlitePlatform {
         // Case fields are the case's: they need no definition on the platform.
         let stored = self.0.platform_modify(org, CONVERSATION, &id, true, now, |current| {
             let mut conversation: PlatformConversation = match current {
-                Some(body) => serde_json::from_str(body).map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
+                Some(body) => serde_json::from_str(body)
+                    .map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
                 None => PlatformConversation {
                     id: id.clone(),
                     channel: Channel::SalesforceCase,
@@ -762,7 +792,8 @@ impl Platform for SqlitePlatform {
             if p.person(&org, &id)?.is_none() {
                 return Err(PlatformFailure::NotFound(format!("person `{id}`")));
             }
-            p.put_person(&org, &id, PersonPatch { salesforce: Some(link), ..PersonPatch::default() }, true, now()).map(drop)
+            p.put_person(&org, &id, PersonPatch { salesforce: Some(link), ..PersonPatch::default() }, true, now())
+                .map(drop)
         })
         .await
     }
@@ -789,13 +820,23 @@ impl Platform for SqlitePlatform {
             if p.company(&org, &id)?.is_none() {
                 return Err(PlatformFailure::NotFound(format!("company `{id}`")));
             }
-            p.put_company(&org, &id, CompanyPatch { account_id: Some(account_id), ..CompanyPatch::default() }, true, now())
-                .map(drop)
+            p.put_company(
+                &org,
+                &id,
+                CompanyPatch { account_id: Some(account_id), ..CompanyPatch::default() },
+                true,
+                now(),
+            )
+            .map(drop)
         })
         .await
     }
 
-    async fn upsert_case_conversation(&self, org: &str, conversation: CaseConversation) -> Result<String, PlatformError> {
+    async fn upsert_case_conversation(
+        &self,
+        org: &str,
+        conversation: CaseConversation,
+    ) -> Result<String, PlatformError> {
         let org = org.to_string();
         off_the_workers(self, move |p| p.upsert_case(&org, conversation, now())).await
     }

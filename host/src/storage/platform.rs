@@ -104,7 +104,8 @@ impl SqliteStore {
         );
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql).map_err(self.failed("find platform records"))?;
-        let rows = stmt.query_map(params![org, kind, value, limit], row).map_err(self.failed("find platform records"))?;
+        let rows =
+            stmt.query_map(params![org, kind, value, limit], row).map_err(self.failed("find platform records"))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.failed("find platform records"))
     }
 
@@ -146,9 +147,11 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.failed("write a platform record"))?;
         let current: Option<String> = tx
-            .query_row("SELECT body FROM platform_record WHERE org = ?1 AND kind = ?2 AND id = ?3", (org, kind, id), |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT body FROM platform_record WHERE org = ?1 AND kind = ?2 AND id = ?3",
+                (org, kind, id),
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.failed("write a platform record"))?;
         let Some((lookup, body, value)) = change(current.as_deref()).map_err(ModifyError::Refused)? else {
@@ -212,7 +215,8 @@ impl SqliteStore {
                 })
             })
             .map_err(self.failed("read the platform's change feed"))?;
-        let mut changes = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.failed("read the platform's change feed"))?;
+        let mut changes =
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.failed("read the platform's change feed"))?;
         let more = changes.len() > limit as usize;
         changes.truncate(limit as usize);
         Ok((changes, more))
@@ -237,9 +241,11 @@ impl SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.failed("add a note"))?;
         let kept: Option<String> = tx
-            .query_row("SELECT note_id FROM platform_note_key WHERE org = ?1 AND idempotency_key = ?2", (org, key), |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT note_id FROM platform_note_key WHERE org = ?1 AND idempotency_key = ?2",
+                (org, key),
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.failed("add a note"))?;
         if let Some(kept) = kept {
@@ -259,8 +265,11 @@ impl SqliteStore {
             params![org, conversation_id, body, now],
         )
         .map_err(self.failed("add a note"))?;
-        tx.execute("INSERT INTO platform_note_key (org, idempotency_key, note_id) VALUES (?1, ?2, ?3)", (org, key, note_id))
-            .map_err(self.failed("add a note"))?;
+        tx.execute(
+            "INSERT INTO platform_note_key (org, idempotency_key, note_id) VALUES (?1, ?2, ?3)",
+            (org, key, note_id),
+        )
+        .map_err(self.failed("add a note"))?;
         tx.execute(
             "INSERT INTO platform_change (org, kind, record_id, by_connector, changed_at) VALUES (?1, 'conversation', ?2, ?3, ?4)",
             params![org, conversation_id, by_connector, now],

@@ -81,7 +81,8 @@ pub async fn run(rounds: usize) -> anyhow::Result<Value> {
     let component_store = Arc::new(SqliteStore::in_memory()?);
     let native_store = Arc::new(SqliteStore::in_memory()?);
     let settings = component.settings();
-    let allowed = AllowedHosts::of([component.remote.credentials.url.as_str(), &component.remote.credentials.instance_url])?;
+    let allowed =
+        AllowedHosts::of([component.remote.credentials.url.as_str(), &component.remote.credentials.instance_url])?;
     let capabilities = Capabilities {
         org: settings.name.clone(),
         settings: Arc::new(settings),
@@ -132,7 +133,10 @@ pub async fn run(rounds: usize) -> anyhow::Result<Value> {
             }
         }
     }
-    anyhow::ensure!(replies_component == replies_native, "both sides answer alike: {replies_component} vs {replies_native}");
+    anyhow::ensure!(
+        replies_component == replies_native,
+        "both sides answer alike: {replies_component} vs {replies_native}"
+    );
     let figure = |component: &[Duration], native: &[Duration]| {
         let c = median(&component.iter().map(|d| ms(*d)).collect::<Vec<_>>());
         let n = median(&native.iter().map(|d| ms(*d)).collect::<Vec<_>>());
@@ -248,7 +252,9 @@ impl GuestCapabilities for NativeHost {
         let writes: Vec<store::Write> = writes
             .iter()
             .map(|write| match write {
-                StoreWrite::Put(key, value) => store::Write::Put(store::Entry { key: key.clone(), value: value.clone() }),
+                StoreWrite::Put(key, value) => {
+                    store::Write::Put(store::Entry { key: key.clone(), value: value.clone() })
+                }
                 StoreWrite::Delete(key) => store::Write::Delete(key.clone()),
             })
             .collect();

@@ -447,7 +447,8 @@ async fn component_decide(
         while start < records.len() {
             let now = records[start].now;
             let end = start + records[start..].iter().take_while(|r| r.now == now).count();
-            let events: Vec<Vec<resolution::Event>> = records[start..end].iter().map(|r| r.events_wit.clone()).collect();
+            let events: Vec<Vec<resolution::Event>> =
+                records[start..end].iter().map(|r| r.events_wit.clone()).collect();
             out.extend(api.call_decide(&mut *store, &events, now, shared.timeouts_wit).await?);
             start = end;
         }
@@ -474,7 +475,11 @@ async fn component_matching(guest: &mut GuestInstance, chunk: &[Record]) -> anyh
     let time = started.elapsed();
     Ok((
         time,
-        searches.iter().zip(&ranked).map(|(s, r)| hash::search_wit(s).wrapping_add(hash::outcome_wit(r))).fold(0, u64::wrapping_add),
+        searches
+            .iter()
+            .zip(&ranked)
+            .map(|(s, r)| hash::search_wit(s).wrapping_add(hash::outcome_wit(r)))
+            .fold(0, u64::wrapping_add),
     ))
 }
 

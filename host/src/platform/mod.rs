@@ -476,6 +476,18 @@ impl SqlitePlatform {
     ) -> Result<PlatformConversation, PlatformFailure> {
         check_id("id", id)?;
         self.check_attributes(org, RecordKind::Conversation, &patch.attributes)?;
+        self.write_conversation(org, id, patch, by_connector, now)
+    }
+
+    /// Merge `patch` into the conversation and write it, unchecked.
+    fn write_conversation(
+        &self,
+        org: &str,
+        id: &str,
+        patch: ConversationPatch,
+        by_connector: bool,
+        now: i64,
+    ) -> Result<PlatformConversation, PlatformFailure> {
         let stored = self.0.platform_modify(org, CONVERSATION, id, by_connector, now, |current| {
             let mut conversation: PlatformConversation = match current {
                 Some(body) => serde_json::from_str(body)
@@ -656,49 +668,8 @@ impl SqlitePlatform {
             ..ConversationPatch::default()
         };
         // Case fields are the case's: they need no definition on the platform.
-        let stored = self.0.platform_modify(org, CONVERSATION, &id, true, now, |current| {
-            let mut conversation: PlatformConversation = match current {
-                Some(body) => serde_json::from_str(body)
-                    .map_err(|e| Refusal::new("id", format!("stored record unreadable: {e}")))?,
-                None => PlatformConversation {
-                    id: id.clone(),
-                    channel: Channel::SalesforceCase,
-                    state: ConversationState::Open,
-                    person_id: None,
-                    assignee_id: None,
-                    subject: None,
-                    tags: Vec::new(),
-                    attributes: Vec::new(),
-                    parts: Vec::new(),
-                    notes: Vec::new(),
-                    case_id: None,
-                    updated_at: now,
-                },
-            };
-            let before = encode(&conversation);
-            conversation.channel = Channel::SalesforceCase;
-            conversation.state = patch.state.unwrap_or(conversation.state);
-            if let Some(person) = patch.person_id {
-                conversation.person_id = person;
-            }
-            if let Some(subject) = patch.subject {
-                conversation.subject = subject;
-            }
-            conversation.case_id = patch.case_id;
-            merge(&mut conversation.attributes, patch.attributes);
-            for part in patch.parts {
-                if !conversation.parts.iter().any(|p| p.id == part.id) {
-                    conversation.parts.push(part);
-                }
-            }
-            conversation.parts.sort_by_key(|p| p.created_at);
-            if encode(&conversation) != before || current.is_none() {
-                conversation.updated_at = now;
-            }
-            let lookup = Lookup { case_id: conversation.case_id.clone(), ..Lookup::default() };
-            Ok(Some((lookup, encode(&conversation), ())))
-        })?;
-        stored.map(|()| id.clone()).ok_or_else(|| PlatformFailure::NotFound(format!("conversation `{id}`")))
+        self.write_conversation(org, &id, patch, true, now)?;
+        Ok(id)
     }
 }
 

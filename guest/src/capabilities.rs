@@ -4,8 +4,8 @@
 
 use crate::model::{Attribute, Conversation, Timestamp};
 use crate::platform::{
-    AttributeDefinition, CaseConversation, ChangePage, Company, Person, PlatformAttribute, PlatformFailure,
-    SalesforceLink,
+    AttributeDefinition, CaseConversation, ChangePage, Company, Person, PlatformAttribute, PlatformConversation,
+    PlatformFailure, SalesforceLink, Teammate,
 };
 
 /// Why a storage call failed.
@@ -145,6 +145,18 @@ pub trait Capabilities {
     }
     /// Create or update a case's platform conversation; its platform id.
     fn upsert_case_conversation(&mut self, _conversation: &CaseConversation) -> Result<String, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// One conversation by platform id.
+    fn get_conversation(&mut self, _id: &str) -> Result<Option<PlatformConversation>, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// Every teammate.
+    fn list_teammates(&mut self) -> Result<Vec<Teammate>, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// Add an internal note once per key; the note's id.
+    fn add_note(&mut self, _conversation_id: &str, _key: &str, _text: &str) -> Result<String, PlatformFailure> {
         Err(no_platform())
     }
 }

@@ -6,6 +6,7 @@
 pub mod capabilities;
 pub mod catalog;
 pub mod convert;
+pub mod crm;
 pub mod cycle;
 pub mod mapping;
 pub mod matching;

@@ -380,6 +380,8 @@ pub struct OrgConfig {
     pub person_match_key: MatchKey,
     /// How companies are matched to Accounts (C1).
     pub company_match_key: MatchKey,
+    /// What the CRM actions do.
+    pub crm: crate::crm::CrmOptions,
 }
 
 /// A platform record matches a Salesforce record when the Salesforce

@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::runtime::OrgSettings;
+use crate::runtime::{CrmSettings, OrgSettings};
 use crate::runtime::bindings::{describe, settings, types};
 use crate::runtime::{AllowedHosts, GuestLimits, MAX_LIVE_INSTANCES};
 use crate::secrets::OrgCredentials;
@@ -151,6 +151,23 @@ attribute = "account_tier"
 object = "Account"
 field = "Tier__c"
 direction = "to_platform"
+
+# The CRM actions (C4, C5, C7, D2); every option is off by default.
+[org.crm]
+# A new Lead's owner is the Salesforce user with the platform owner's email.
+maintain_ownership = true
+# Save a Lead or Contact past a duplicate rule that allows it (allowSave).
+allow_duplicate_save = false
+# The record type of new cases (Id or DeveloperName); leave out for the default.
+# case_record_type = "Support"
+# When cases are created automatically: "conversation_created",
+# "conversation_closed", "tag:<name>", "workflow_step:<id>".
+case_triggers = ["conversation_closed", "tag:escalate"]
+# A Task on the Lead or Contact for every conversation, completed on close.
+log_conversations_as_tasks = true
+# Before an automatic case, link the person to a Contact found by name (or
+# username, handle, id), creating one when none is found.
+link_contacts_automatically = true
 
 # The local emulator (`casebridge emulator`) as a second org.
 [[org]]
@@ -452,6 +469,54 @@ pub struct OrgConfig {
     /// Attribute mappings, each with one direction (C2).
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<MappingConfig>,
+    /// What the CRM actions do (C4, C5, C7, D2).
+    #[serde(default)]
+    pub crm: CrmConfig,
+}
+
+/// `[org.crm]`: the CRM actions' options; every one is off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrmConfig {
+    /// A new Lead's owner is the Salesforce user with the platform owner's email.
+    pub maintain_ownership: bool,
+    /// Save past a duplicate rule that allows it.
+    pub allow_duplicate_save: bool,
+    /// The record type of new cases (Id or DeveloperName); none: the org's default.
+    pub case_record_type: Option<String>,
+    /// When cases are created automatically: `conversation_created`,
+    /// `conversation_closed`, `tag:<name>` or `workflow_step:<id>`.
+    pub case_triggers: Vec<String>,
+    /// A Task per conversation on its Lead or Contact.
+    pub log_conversations_as_tasks: bool,
+    /// Link people to Contacts automatically before an automatic case.
+    pub link_contacts_automatically: bool,
+}
+
+impl CrmConfig {
+    /// The triggers in the contract's form; a problem for each that is none.
+    fn triggers(&self) -> Result<Vec<settings::CaseTrigger>, Vec<(usize, String)>> {
+        let mut problems = Vec::new();
+        let mut triggers = Vec::new();
+        for (index, trigger) in self.case_triggers.iter().enumerate() {
+            let named = |prefix: &str| trigger.strip_prefix(prefix).map(str::trim).filter(|name| !name.is_empty());
+            match trigger.as_str() {
+                "conversation_created" => triggers.push(settings::CaseTrigger::ConversationCreated),
+                "conversation_closed" => triggers.push(settings::CaseTrigger::ConversationClosed),
+                _ => match (named("tag:"), named("workflow_step:")) {
+                    (Some(tag), _) => triggers.push(settings::CaseTrigger::Tagged(tag.to_string())),
+                    (_, Some(step)) => triggers.push(settings::CaseTrigger::WorkflowStep(step.to_string())),
+                    _ => problems.push((
+                        index,
+                        format!(
+                            "`{trigger}` is no trigger; use \"conversation_created\", \"conversation_closed\", \"tag:<name>\" or \"workflow_step:<id>\""
+                        ),
+                    )),
+                },
+            }
+        }
+        if problems.is_empty() { Ok(triggers) } else { Err(problems) }
+    }
 }
 
 /// `{ field = "Email", attribute = "email" }`: a platform record matches the
@@ -607,6 +672,15 @@ impl OrgConfig {
             company_match_key: settings::MatchKey {
                 field: self.match_companies_by.field.clone(),
                 attribute: self.match_companies_by.attribute.clone(),
+            },
+            crm: CrmSettings {
+                maintain_ownership: self.crm.maintain_ownership,
+                allow_duplicate_save: self.crm.allow_duplicate_save,
+                case_record_type: self.crm.case_record_type.clone(),
+                // Checked when the file was read.
+                case_triggers: self.crm.triggers().unwrap_or_default(),
+                log_conversations_as_tasks: self.crm.log_conversations_as_tasks,
+                link_contacts_automatically: self.crm.link_contacts_automatically,
             },
         }
     }
@@ -975,6 +1049,19 @@ impl OrgConfig {
                 problems
                     .add(option(&format!("{name}.attribute")), "is empty; name a platform attribute, e.g. \"email\"");
             }
+        }
+        if let Err(wrong) = self.crm.triggers() {
+            for (index, problem) in wrong {
+                problems.add(option(&format!("crm.case_triggers[{index}]")), problem);
+            }
+        }
+        if let Some(record_type) = &self.crm.case_record_type
+            && (record_type.trim().is_empty() || record_type.trim() != record_type)
+        {
+            problems.add(
+                option("crm.case_record_type"),
+                "is empty or has surrounding spaces; write a RecordType Id (012…) or DeveloperName, or leave it out for the org's default",
+            );
         }
         for (index, mapping) in self.mappings.iter().enumerate() {
             let option = |name: &str| format!("{section}.mapping[{index}].{name}");

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{AgentConfig, Config, MailConfig, OrgConfig, SmtpTls};
 use crate::platform::SqlitePlatform;
 pub use crate::runtime::FieldChange;
-use crate::runtime::bindings::{describe, mail, org, sync, types};
+use crate::runtime::bindings::{contacts, crm, describe, mail, org, sync, types};
 use crate::runtime::{
     Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, OffTheWorkers, Origin, Runtime,
     Sandbox,
@@ -855,5 +855,99 @@ mod tests {
         assert!(message.contains("refused https://acme.lightning.force.com:443"), "{message}");
         assert!(message.contains("instance_url = \"https://acme.lightning.force.com\""), "{message}");
         assert!(message.contains("[[org]]"), "{message}");
+    }
+}
+
+/// The CRM actions (C3–C9, D1–D5), each in a fresh instance: the writes
+/// under the org's lease (so they never interleave with a cycle's commit),
+/// the reads without. The outer error is the org's (credentials, limits,
+/// Salesforce unreachable, a crash); the inner one the connector's refusal.
+impl Host {
+    async fn crm<R, F, Fut>(&self, name: &str, writes: bool, call: F) -> Result<Result<R, crm::CrmError>, OrgError>
+    where
+        F: FnOnce(GuestInstance) -> Fut,
+        Fut: std::future::Future<Output = crate::runtime::CrmCall<R>>,
+    {
+        let split = |guest| async move {
+            Ok(match call(guest).await? {
+                Ok(value) => Ok(Ok(value)),
+                Err(crm::CrmError::Sync(error)) => Err(error),
+                Err(refused) => Ok(Err(refused)),
+            })
+        };
+        if writes { self.leased(name, split).await } else { self.unleased(name, Access::Salesforce, split).await }
+    }
+
+    pub async fn crm_profile(
+        &self,
+        name: &str,
+        person_id: &str,
+    ) -> Result<Result<Option<crm::ProfileView>, crm::CrmError>, OrgError> {
+        let person_id = person_id.to_string();
+        self.crm(name, false, |mut g| async move { g.crm_profile(&person_id).await }).await
+    }
+
+    pub async fn crm_create_lead(
+        &self,
+        name: &str,
+        key: &str,
+        person_id: &str,
+    ) -> Result<Result<crm::SavedRecord, crm::CrmError>, OrgError> {
+        let (key, person_id) = (key.to_string(), person_id.to_string());
+        self.crm(name, true, |mut g| async move { g.crm_create_lead(&key, &person_id).await }).await
+    }
+
+    pub async fn crm_create_case(
+        &self,
+        name: &str,
+        key: &str,
+        conversation_id: &str,
+        fields: Vec<types::Attribute>,
+    ) -> Result<Result<crm::SavedRecord, crm::CrmError>, OrgError> {
+        let (key, conversation_id) = (key.to_string(), conversation_id.to_string());
+        self.crm(name, true, |mut g| async move { g.crm_create_case(&key, &conversation_id, &fields).await }).await
+    }
+
+    pub async fn crm_log_task(
+        &self,
+        name: &str,
+        key: &str,
+        conversation_id: &str,
+        part_id: Option<&str>,
+    ) -> Result<Result<Vec<crm::SavedRecord>, crm::CrmError>, OrgError> {
+        let (key, conversation_id, part_id) = (key.to_string(), conversation_id.to_string(), part_id.map(str::to_string));
+        self.crm(name, true, |mut g| async move { g.crm_log_task(&key, &conversation_id, part_id.as_deref()).await })
+            .await
+    }
+
+    pub async fn crm_find_contact(
+        &self,
+        name: &str,
+        person_id: &str,
+        query: Option<&str>,
+    ) -> Result<Result<contacts::Outcome, crm::CrmError>, OrgError> {
+        let (person_id, query) = (person_id.to_string(), query.map(str::to_string));
+        self.crm(name, false, |mut g| async move { g.crm_find_contact(&person_id, query.as_deref()).await }).await
+    }
+
+    pub async fn crm_link_contact(
+        &self,
+        name: &str,
+        key: &str,
+        person_id: &str,
+        contact_id: Option<&str>,
+    ) -> Result<Result<crm::SavedRecord, crm::CrmError>, OrgError> {
+        let (key, person_id, contact_id) = (key.to_string(), person_id.to_string(), contact_id.map(str::to_string));
+        self.crm(name, true, |mut g| async move { g.crm_link_contact(&key, &person_id, contact_id.as_deref()).await })
+            .await
+    }
+
+    pub async fn crm_unlink_contact(&self, name: &str, person_id: &str) -> Result<Result<(), crm::CrmError>, OrgError> {
+        let person_id = person_id.to_string();
+        self.crm(name, true, |mut g| async move { g.crm_unlink_contact(&person_id).await }).await
+    }
+
+    pub async fn crm_flagged_cases(&self, name: &str) -> Result<Result<Vec<crm::FlaggedCase>, crm::CrmError>, OrgError> {
+        self.crm(name, false, |mut g| async move { g.crm_flagged_cases().await }).await
     }
 }

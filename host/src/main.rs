@@ -134,6 +134,14 @@ enum Command {
         #[command(subcommand)]
         command: PlatformCommand,
     },
+    /// The CRM actions (C3–C9, D1–D5): profile, leads, cases, tasks, contact links.
+    #[command(
+        after_help = "Examples:\n  casebridge crm profile --org acme p-42\n  casebridge crm lead --org acme p-42\n  casebridge crm case --org acme c-7 --field Priority=High"
+    )]
+    Crm {
+        #[command(subcommand)]
+        command: casebridge::platform::crm_cli::CrmCommand,
+    },
     /// Write the embedded connector component (`.wasm`) to a file, for another host.
     #[command(after_help = "Example:\n  casebridge component -o connector.wasm")]
     Component {
@@ -411,6 +419,7 @@ async fn serve_api(
     let state = casebridge::platform::api::ApiState {
         platform: host.platform().clone(),
         orgs: Arc::new(host.config().orgs.iter().map(|o| o.name.clone()).collect()),
+        host: Some(host.clone()),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(casebridge::platform::api::serve(listener, state, async {
@@ -711,6 +720,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     writeln!(stdout, "token `{name}` revoked")?;
                 }
             }
+        }
+        Command::Crm { command } => {
+            let host = open_waiting(&cli.config, DEFAULT_LEASE_WAIT.as_secs())?;
+            casebridge::platform::crm_cli::run(&host, command, stdout).await?;
         }
         Command::Platform { command } => {
             let host = open(&cli.config)?;

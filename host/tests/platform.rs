@@ -33,7 +33,8 @@ impl Api {
         let token = new_token();
         assert!(store.create_api_token("test", &token_hash(&token), 0).unwrap());
         let platform = SqlitePlatform(store.clone());
-        let state = ApiState { platform: platform.clone(), orgs: Arc::new(BTreeSet::from([ORG.to_string()])) };
+        let state =
+            ApiState { platform: platform.clone(), orgs: Arc::new(BTreeSet::from([ORG.to_string()])), host: None };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1/orgs/{ORG}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,4 +1,4 @@
-// A minimal casebridge host for Node (contract 0.2.0): the org's settings,
+// A minimal casebridge host for Node (contract 0.2.1): the org's settings,
 // an in-memory compare-and-swap store, platform records kept in memory, an
 // agent that always answers, a mailer that records, a console log.
 const kv = new Map();
@@ -12,6 +12,9 @@ export const settings = {
   topics: () => org.topics, dailyApiBudget: () => org.dailyApiBudget, pollOverlapSeconds: () => org.pollOverlapSeconds,
   resolutionTimeouts: () => org.resolutionTimeouts, mappings: () => org.mappings,
   personMatchKey: () => ({ field: 'Email', attribute: 'email' }), companyMatchKey: () => ({ field: 'Name', attribute: 'name' }),
+  // The CRM actions' options (0.2.1): all off, as a host that offers none.
+  maintainOwnership: () => false, allowDuplicateSave: () => false, caseRecordType: () => undefined,
+  caseTriggers: () => [], logConversationsAsTasks: () => false, linkContactsAutomatically: () => false,
 };
 export const store = {
   get(key) { return kv.get(key); },

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 
 const emu = JSON.parse(readFileSync(process.argv[2], 'utf8').split('\n')[0]);
-const { sync } = await import('./out/casebridge_guest.js');
+const { sync, crm } = await import('./out/casebridge_guest.js');
 const { _kv, _conversations, configure } = await import('./host.js');
 
 // The agent user and the queue, found through the REST API as an admin would in setup.
@@ -48,4 +48,7 @@ assert.equal(_conversations.size, first.conversationsCreated, 'every case became
 for (const conversation of _conversations.values()) {
   assert.ok(conversation.parts.size > 0, `the conversation of case ${conversation.caseId} has its parts`);
 }
-console.log('the component (contract 0.2.0) ran two full cycles under Node');
+// The CRM actions are exported too: this host has no people, and says so.
+assert.throws(() => crm.unlinkContact('nobody'), (e) => e.payload?.tag === 'invalid-request' || /invalid-request/.test(String(e)),
+  'a CRM action on an unknown person is refused with invalid-request');
+console.log('the component (contract 0.2.1) ran two full cycles and a CRM action under Node');

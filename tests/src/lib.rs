@@ -21,6 +21,16 @@ pub fn runtime_v0_1_0() -> &'static Runtime {
     RUNTIME.get_or_init(|| Runtime::new(CONNECTOR_V0_1_0).expect("the 0.1.0 connector compiles"))
 }
 
+/// The last component built against contract 0.2.0 (from commit 1e6fa52,
+/// kept in `tests/fixtures/`), compiled once per test binary.
+pub fn runtime_v0_2_0() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new(CONNECTOR_V0_2_0).expect("the 0.2.0 connector compiles"))
+}
+
+/// The bytes of the 0.2.0 fixture.
+pub const CONNECTOR_V0_2_0: &[u8] = include_bytes!("../fixtures/connector-0.2.0.wasm");
+
 /// The bytes of the 0.1.0 fixture.
 pub const CONNECTOR_V0_1_0: &[u8] = include_bytes!("../fixtures/connector-0.1.0.wasm");
 

@@ -484,22 +484,37 @@ async fn org_level_calls_fail_with_typed_errors_without_network() {
 }
 
 #[tokio::test]
-async fn crm_exports_say_they_are_not_built_yet_and_make_no_call() {
+async fn crm_actions_of_an_offline_instance_are_typed_errors_and_make_no_call() {
     use casebridge::runtime::bindings::crm::CrmError;
+    use casebridge::runtime::bindings::org::{LimitKind, SyncError};
     let mut guest = isolated_instance().await;
-    let (connector, store) = guest.latest().expect("a 0.2.0 component");
+    let (connector, store) = guest.latest().expect("a 0.2.1 component");
     let crm = connector.casebridge_connector_crm();
     let answers = [
+        ("profile", crm.call_profile(&mut *store, "p1").await.unwrap().map(drop)),
         ("create-lead", crm.call_create_lead(&mut *store, "key-1", "p1").await.unwrap().map(drop)),
         ("create-case", crm.call_create_case(&mut *store, "key-2", "c1", &[]).await.unwrap().map(drop)),
         ("log-task", crm.call_log_task(&mut *store, "key-3", "c1", None).await.unwrap().map(drop)),
         ("find-contact", crm.call_find_contact(&mut *store, "p1", Some("Ann")).await.unwrap().map(drop)),
         ("link-contact", crm.call_link_contact(&mut *store, "key-4", "p1", None).await.unwrap().map(drop)),
-        ("unlink-contact", crm.call_unlink_contact(&mut *store, "p1").await.unwrap()),
     ];
+    // An offline instance has no API budget: nothing reaches Salesforce.
     for (name, answer) in answers {
-        assert!(matches!(&answer, Err(CrmError::Unsupported(what)) if what.contains(name)), "{name}: {answer:?}");
+        assert!(
+            matches!(&answer, Err(CrmError::Sync(SyncError::ApiLimit(limit))) if limit.kind == LimitKind::Budget),
+            "{name}: {answer:?}"
+        );
     }
+    // Unlinking needs no Salesforce call, only the platform, which this host has not.
+    let unlinked = crm.call_unlink_contact(&mut *store, "p1").await.unwrap();
+    assert!(
+        matches!(&unlinked, Err(CrmError::Sync(SyncError::Host(why))) if why.contains("platform records")),
+        "{unlinked:?}"
+    );
+    let refused = crm.call_create_lead(&mut *store, "", "p1").await.unwrap();
+    assert!(matches!(&refused, Err(CrmError::InvalidRequest(why)) if why.contains("idempotency key")), "{refused:?}");
+    let flagged = crm.call_flagged_cases(&mut *store).await.unwrap().expect("none flagged");
+    assert!(flagged.is_empty());
     assert_eq!(guest.store.data().activity().api_calls(), 0, "no Salesforce call");
 }
 

@@ -1,17 +1,41 @@
 //! Every released contract version loads: the last component built against
 //! 0.1.0 (a fixture from commit 55dd1dc) runs a full Cases cycle on today's
-//! host, through the conversions to the newest types; a file that is no
-//! connector is refused with what it exports.
+//! host, through the conversions to the newest types, and so does the last
+//! one built against 0.2.0 (commit 1e6fa52), two-way sync included; a file
+//! that is no connector is refused with what it exports.
 
 use casebridge::runtime::bindings::{describe, types};
 use casebridge::runtime::{ContractVersion, Runtime};
-use casebridge_tests::{TestOrg, runtime, runtime_v0_1_0};
+use casebridge_tests::{TestOrg, runtime, runtime_v0_1_0, runtime_v0_2_0};
 
 #[test]
 fn the_embedded_connector_implements_the_newest_contract_and_the_fixture_the_first() {
     assert_eq!(runtime().version(), ContractVersion::LATEST);
-    assert_eq!(runtime().version(), ContractVersion::V0_2_0);
+    assert_eq!(runtime().version(), ContractVersion::V0_2_1);
+    assert_eq!(runtime_v0_2_0().version(), ContractVersion::V0_2_0);
     assert_eq!(runtime_v0_1_0().version(), ContractVersion::V0_1_0);
+}
+
+#[tokio::test]
+async fn a_0_2_0_component_runs_a_full_cycle_and_answers_that_it_has_no_crm_actions() {
+    let org = TestOrg::demo().with_runtime(runtime_v0_2_0());
+    let first = org.cycle().await.expect("the 0.2.0 connector's first cycle");
+    assert!(first.conversations_created >= 1 && first.replies_posted >= 1, "{first:?}");
+    let case_id = org.emulator.seeded().agent_case_ids[0].clone();
+    assert_eq!(org.replies_on(&case_id).len(), 1, "the agent answered on the case");
+    org.customer_writes(&case_id, "Thanks. And how do I change my email address?");
+    let second = org.cycle().await.expect("the second cycle");
+    assert_eq!(second.replies_posted, 1, "{second:?}");
+
+    let mut guest = org.instance().await;
+    assert_eq!(guest.version(), ContractVersion::V0_2_0);
+    let errors = guest.list_errors().await.expect("no trap").expect("errors");
+    assert!(errors.is_empty(), "{errors:?}");
+    let refused = guest.crm_unlink_contact("p-1").await.expect("no trap").expect_err("no CRM actions in 0.2.0");
+    assert!(
+        matches!(&refused, casebridge::runtime::bindings::crm::CrmError::Unsupported(why) if why.contains("0.2.0")),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]

@@ -192,6 +192,32 @@ impl From<m::Attachment> for wt::Attachment {
     }
 }
 
+impl From<wt::Attachment> for m::Attachment {
+    fn from(a: wt::Attachment) -> Self {
+        m::Attachment {
+            name: a.name,
+            content_type: a.content_type,
+            size: a.size,
+            content_path: a.content_path,
+            inline: a.inline,
+        }
+    }
+}
+
+impl From<wt::ConversationPart> for m::ConversationPart {
+    fn from(p: wt::ConversationPart) -> Self {
+        m::ConversationPart {
+            id: p.id,
+            source: p.source.into(),
+            author: p.author.into(),
+            author_name: p.author_name,
+            text: p.text,
+            created_at: p.created_at,
+            attachments: all(p.attachments),
+        }
+    }
+}
+
 impl From<m::ConversationPart> for wt::ConversationPart {
     fn from(p: m::ConversationPart) -> Self {
         wt::ConversationPart {
@@ -455,6 +481,7 @@ mirror_enum!(wp::RecordKind, p::RecordKind, [Person, Company, Conversation]);
 mirror_enum!(wp::PersonRole, p::PersonRole, [User, Lead]);
 mirror_enum!(wp::LinkedObject, p::LinkedObject, [Contact, Lead]);
 mirror_enum!(wp::ConversationState, p::ConversationState, [Open, Snoozed, Closed]);
+mirror_enum!(wt::Channel, p::Channel, [SalesforceCase, Messenger, Email]);
 
 impl From<wp::AttributeDefinition> for p::AttributeDefinition {
     fn from(d: wp::AttributeDefinition) -> Self {
@@ -535,6 +562,29 @@ impl From<wp::ChangePage> for p::ChangePage {
                 .collect(),
             cursor: page.cursor,
             more: page.more,
+        }
+    }
+}
+
+impl From<wp::PlatformConversation> for p::PlatformConversation {
+    fn from(c: wp::PlatformConversation) -> Self {
+        p::PlatformConversation {
+            id: c.id,
+            channel: c.channel.into(),
+            state: c.state.into(),
+            person_id: c.person_id,
+            assignee_id: c.assignee_id,
+            subject: c.subject,
+            tags: c.tags,
+            attributes: all(c.attributes),
+            parts: all(c.parts),
+            notes: c
+                .notes
+                .into_iter()
+                .map(|n| p::Note { id: n.id, author_id: n.author_id, text: n.text, created_at: n.created_at })
+                .collect(),
+            case_id: c.case_id,
+            updated_at: c.updated_at,
         }
     }
 }

@@ -8,8 +8,8 @@ use crate::capabilities::{
 };
 use crate::model::{Conversation, Timestamp};
 use crate::platform::{
-    AttributeDefinition, CaseConversation, ChangePage, Company, Person, PlatformAttribute, PlatformFailure,
-    SalesforceLink,
+    AttributeDefinition, CaseConversation, ChangePage, Company, Person, PlatformAttribute, PlatformConversation,
+    PlatformFailure, SalesforceLink, Teammate,
 };
 
 /// The host, reached through the WIT imports.
@@ -141,6 +141,21 @@ impl Capabilities for HostCapabilities {
     fn upsert_case_conversation(&mut self, conversation: &CaseConversation) -> Result<String, PlatformFailure> {
         Ok(platform::upsert_case_conversation(&conversation.into())?)
     }
+
+    fn get_conversation(&mut self, id: &str) -> Result<Option<PlatformConversation>, PlatformFailure> {
+        Ok(platform::get_conversation(id)?.map(Into::into))
+    }
+
+    fn list_teammates(&mut self) -> Result<Vec<Teammate>, PlatformFailure> {
+        Ok(platform::list_teammates()?
+            .into_iter()
+            .map(|t| Teammate { id: t.id, name: t.name, email: t.email })
+            .collect())
+    }
+
+    fn add_note(&mut self, conversation_id: &str, key: &str, text: &str) -> Result<String, PlatformFailure> {
+        Ok(platform::add_note(conversation_id, key, text)?)
+    }
 }
 
 /// The org's settings, read from the `settings` import.
@@ -180,5 +195,21 @@ pub fn org_settings() -> crate::model::OrgConfig {
         mappings: super::convert::all(s::mappings()),
         person_match_key: key(s::person_match_key()),
         company_match_key: key(s::company_match_key()),
+        crm: crate::crm::CrmOptions {
+            maintain_ownership: s::maintain_ownership(),
+            allow_duplicate_save: s::allow_duplicate_save(),
+            case_record_type: s::case_record_type(),
+            case_triggers: s::case_triggers()
+                .into_iter()
+                .map(|trigger| match trigger {
+                    s::CaseTrigger::ConversationCreated => crate::crm::CaseTrigger::ConversationCreated,
+                    s::CaseTrigger::ConversationClosed => crate::crm::CaseTrigger::ConversationClosed,
+                    s::CaseTrigger::Tagged(tag) => crate::crm::CaseTrigger::Tagged(tag),
+                    s::CaseTrigger::WorkflowStep(step) => crate::crm::CaseTrigger::WorkflowStep(step),
+                })
+                .collect(),
+            log_conversations_as_tasks: s::log_conversations_as_tasks(),
+            link_contacts_automatically: s::link_contacts_automatically(),
+        },
     }
 }

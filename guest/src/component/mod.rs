@@ -8,7 +8,7 @@ use convert::all;
 
 mod wit {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.2.0",
+        path: "../wit/since_v0.2.1",
         world: "connector",
     });
 }
@@ -26,10 +26,6 @@ mod host;
 struct Connector;
 
 wit::export!(Connector with_types_in wit);
-
-fn unsupported<T>(what: &str) -> Result<T, crm::CrmError> {
-    Err(crm::CrmError::Unsupported(format!("{what} is not available in this version of the connector")))
-}
 
 impl catalog::Guest for Connector {
     fn parse_describe(describe_json: String) -> Result<wd::DescribedObject, catalog::CatalogError> {
@@ -408,39 +404,149 @@ fn change_field(object: &str, change: setup::FieldChange) -> Result<wd::ObjectCa
 }
 
 impl crm::Guest for Connector {
-    fn create_lead(_key: String, _person_id: String) -> Result<crm::SavedRecord, crm::CrmError> {
-        unsupported("create-lead")
+    fn profile(person_id: String) -> Result<Option<crm::ProfileView>, crm::CrmError> {
+        let profile = crate::crm::profile(&org_settings(), WakiTransport::new(), &mut HostCapabilities, &person_id)?;
+        Ok(profile.map(profile_view))
+    }
+
+    fn create_lead(key: String, person_id: String) -> Result<crm::SavedRecord, crm::CrmError> {
+        let saved = crate::crm::create_lead(&org_settings(), WakiTransport::new(), &mut HostCapabilities, &key, &person_id)?;
+        Ok(saved.into())
     }
 
     fn create_case(
-        _key: String,
-        _conversation_id: String,
-        _fields: Vec<wt::Attribute>,
+        key: String,
+        conversation_id: String,
+        fields: Vec<wt::Attribute>,
     ) -> Result<crm::SavedRecord, crm::CrmError> {
-        unsupported("create-case")
+        let org = org_settings();
+        let saved =
+            crate::crm::create_case(&org, WakiTransport::new(), &mut HostCapabilities, &key, &conversation_id, all(fields))?;
+        Ok(saved.into())
     }
 
     fn log_task(
-        _key: String,
-        _conversation_id: String,
-        _part_id: Option<String>,
+        key: String,
+        conversation_id: String,
+        part_id: Option<String>,
     ) -> Result<Vec<crm::SavedRecord>, crm::CrmError> {
-        unsupported("log-task")
+        let org = org_settings();
+        let saved =
+            crate::crm::log_task(&org, WakiTransport::new(), &mut HostCapabilities, &key, &conversation_id, part_id)?;
+        Ok(all(saved))
     }
 
-    fn find_contact(_person_id: String, _query: Option<String>) -> Result<wc::Outcome, crm::CrmError> {
-        unsupported("find-contact")
+    fn find_contact(person_id: String, query: Option<String>) -> Result<wc::Outcome, crm::CrmError> {
+        let org = org_settings();
+        let outcome =
+            crate::crm::find_contact(&org, WakiTransport::new(), &mut HostCapabilities, &person_id, query.as_deref())?;
+        Ok(outcome.into())
     }
 
     fn link_contact(
-        _key: String,
-        _person_id: String,
-        _contact_id: Option<String>,
+        key: String,
+        person_id: String,
+        contact_id: Option<String>,
     ) -> Result<crm::SavedRecord, crm::CrmError> {
-        unsupported("link-contact")
+        let org = org_settings();
+        let saved =
+            crate::crm::link_contact(&org, WakiTransport::new(), &mut HostCapabilities, &key, &person_id, contact_id)?;
+        Ok(saved.into())
     }
 
-    fn unlink_contact(_person_id: String) -> Result<(), crm::CrmError> {
-        unsupported("unlink-contact")
+    fn unlink_contact(person_id: String) -> Result<(), crm::CrmError> {
+        Ok(crate::crm::unlink_contact(&mut HostCapabilities, &person_id)?)
+    }
+
+    fn flagged_cases() -> Result<Vec<crm::FlaggedCase>, crm::CrmError> {
+        Ok(crate::crm::flagged_cases(&mut HostCapabilities)?
+            .into_iter()
+            .map(|f| crm::FlaggedCase {
+                case_id: f.case_id,
+                conversation_id: f.conversation_id,
+                person_id: f.person_id,
+                suggestions: all(f.suggestions),
+                flagged_at: f.flagged_at,
+            })
+            .collect())
+    }
+}
+
+impl From<crate::crm::SavedRecord> for crm::SavedRecord {
+    fn from(r: crate::crm::SavedRecord) -> Self {
+        crm::SavedRecord { object: r.object, id: r.id, existed: r.existed, notes: r.notes }
+    }
+}
+
+impl From<crate::crm::CrmError> for crm::CrmError {
+    fn from(e: crate::crm::CrmError) -> Self {
+        use crate::crm::CrmError as E;
+        match e {
+            E::InvalidRequest(why) => crm::CrmError::InvalidRequest(why),
+            E::Conversion(errors) => crm::CrmError::Conversion(all(errors)),
+            E::RequiredFieldsMissing(missing) => crm::CrmError::RequiredFieldsMissing(
+                missing.into_iter().map(|f| crm::MissingField { field: f.field, label: f.label }).collect(),
+            ),
+            E::Duplicates(d) => crm::CrmError::DuplicatesDetected(crm::Duplicates {
+                message: d.message,
+                matched: d.matched,
+                allow_save: d.allow_save,
+            }),
+            E::Permission(why) => crm::CrmError::Permission(why),
+            E::Sync(error) => crm::CrmError::Sync(error.into()),
+        }
+    }
+}
+
+fn profile_view(p: crate::crm::profile::Profile) -> crm::ProfileView {
+    crm::ProfileView {
+        instance_url: p.instance_url,
+        contact: p.contact.map(|c| crm::ContactView {
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            account_owner: c.account_owner,
+        }),
+        lead: p.lead.map(|l| crm::LeadView {
+            id: l.id,
+            name: l.name,
+            email: l.email,
+            company: l.company,
+            status: l.status,
+            owner: l.owner,
+            converted_contact_id: l.converted_contact_id,
+        }),
+        account: p.account.map(|a| crm::AccountView {
+            id: a.id,
+            name: a.name,
+            domain: a.domain,
+            owner: a.owner,
+            country: a.country,
+        }),
+        opportunities: p
+            .opportunities
+            .into_iter()
+            .map(|o| crm::OpportunityView {
+                id: o.id,
+                name: o.name,
+                owner: o.owner,
+                stage: o.stage,
+                close_date: o.close_date,
+                amount: o.amount,
+                closed: o.closed,
+            })
+            .collect(),
+        open_cases: p
+            .open_cases
+            .into_iter()
+            .map(|c| crm::CaseView {
+                id: c.id,
+                number: c.number,
+                subject: c.subject,
+                status: c.status,
+                priority: c.priority,
+            })
+            .collect(),
+        open_case_count: p.open_case_count,
     }
 }

@@ -353,6 +353,9 @@ fn cycle<T: Transport, C: Capabilities>(
     run.report.records_to_platform = synced.to_platform;
     run.report.records_linked = synced.linked;
     run.report.errors.extend(synced.errors);
+    let mut ctx = crate::crm::Ctx { org, client, caps };
+    let queued = crate::crm::ledger::run_queued(&mut ctx)?;
+    run.report.errors.extend(queued);
     Ok(run.report)
 }
 
@@ -1027,6 +1030,7 @@ mod tests {
             mappings: vec![],
             person_match_key: crate::model::MatchKey::by_email(),
             company_match_key: crate::model::MatchKey::by_name(),
+            crm: crate::crm::CrmOptions::default(),
         }
     }
 

@@ -172,7 +172,9 @@ pub fn retry_error(caps: &mut impl Capabilities, error_id: &str) -> Result<(), S
         return Err(SyncError::InvalidConfig(format!("there is no error `{error_id}`; `errors list` shows them")));
     };
     let mut batch = Batch::default();
-    if let Some(record) = crate::platform::sync::error_record(error_id) {
+    if crate::crm::ledger::queue_retry(&mut view, caps, &mut batch, error_id)? {
+        // A CRM action: run again, with its key, next cycle.
+    } else if let Some(record) = crate::platform::sync::error_record(error_id) {
         // A platform record's write or match: looked at again next cycle.
         let mut retries: Vec<(crate::platform::RecordKind, String)> =
             view.load(caps, crate::platform::sync::RETRY_KEY)?.unwrap_or_default();

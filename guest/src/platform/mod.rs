@@ -150,6 +150,48 @@ pub struct CaseConversation {
     pub parts: Vec<ConversationPart>,
 }
 
+/// Where a conversation takes place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Channel {
+    SalesforceCase,
+    Messenger,
+    Email,
+}
+
+/// A member of the support team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Teammate {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// An internal note on a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: String,
+    pub author_id: Option<String>,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+/// A conversation on the platform, of any channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformConversation {
+    pub id: String,
+    pub channel: Channel,
+    pub state: ConversationState,
+    pub person_id: Option<String>,
+    pub assignee_id: Option<String>,
+    pub subject: Option<String>,
+    pub tags: Vec<String>,
+    pub attributes: Vec<PlatformAttribute>,
+    pub parts: Vec<ConversationPart>,
+    pub notes: Vec<Note>,
+    pub case_id: Option<String>,
+    pub updated_at: Timestamp,
+}
+
 /// One entry of the change feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {

@@ -266,15 +266,23 @@ pub struct Subrequest {
     pub url: String,
     pub reference_id: String,
     pub body: Option<Value>,
+    /// Extra request headers of this subrequest (`httpHeaders`), e.g.
+    /// `Sforce-Duplicate-Rule-Header`.
+    pub headers: Vec<(&'static str, &'static str)>,
 }
 
 impl Subrequest {
     pub fn new(method: Method, url: impl Into<String>, reference_id: impl Into<String>) -> Self {
-        Subrequest { method, url: url.into(), reference_id: reference_id.into(), body: None }
+        Subrequest { method, url: url.into(), reference_id: reference_id.into(), body: None, headers: Vec::new() }
     }
 
     pub fn with_body(mut self, body: Value) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
         self
     }
 }
@@ -899,6 +907,7 @@ impl<T: Transport> SalesforceClient<T> {
                 if sets_owner && matches!(sub.method, Method::Post | Method::Patch) {
                     http_headers.insert(AUTO_ASSIGN_HEADER, "FALSE");
                 }
+                http_headers.extend(sub.headers.iter().copied());
                 wire::CompositeSubrequest {
                     method: sub.method.as_str(),
                     url: &sub.url,

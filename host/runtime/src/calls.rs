@@ -1,10 +1,12 @@
 //! The exports a host calls, in the newest contract's types, whatever
-//! version the component implements.
+//! version the component implements. A 0.2.0 component shares every type
+//! with 0.2.1 but those its exports define, which cross by their serde form.
 
 use wasmtime::Store;
 
-use crate::bindings::{describe, latest, org, sync, types};
+use crate::bindings::{contacts, crm, describe, latest, org, sync, types};
 use crate::compat::v0_1_0 as old;
+use crate::compat::v0_2_0::answer as from_0_2_0;
 use crate::{ContractVersion, GuestState, VersionedConnector};
 
 /// What a call returns: a trap or host failure outside, the connector's own
@@ -23,6 +25,7 @@ impl GuestInstance {
         match self.connector {
             VersionedConnector::V0_1_0(_) => ContractVersion::V0_1_0,
             VersionedConnector::V0_2_0(_) => ContractVersion::V0_2_0,
+            VersionedConnector::V0_2_1(_) => ContractVersion::V0_2_1,
         }
     }
 
@@ -30,15 +33,16 @@ impl GuestInstance {
     /// pure exports, `crm`); `None` for an older component.
     pub fn latest(&mut self) -> Option<(&latest::Connector, &mut Store<GuestState>)> {
         match &self.connector {
-            VersionedConnector::V0_2_0(connector) => Some((connector, &mut self.store)),
-            VersionedConnector::V0_1_0(_) => None,
+            VersionedConnector::V0_2_1(connector) => Some((connector, &mut self.store)),
+            VersionedConnector::V0_1_0(_) | VersionedConnector::V0_2_0(_) => None,
         }
     }
 
     /// `sync.run-cycle`.
     pub async fn run_cycle(&mut self) -> Call<sync::CycleReport> {
         match &self.connector {
-            VersionedConnector::V0_2_0(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
+            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
+            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?),
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 old::report(c.casebridge_connector_sync().call_run_cycle(&mut self.store, &config).await?)
@@ -49,7 +53,8 @@ impl GuestInstance {
     /// `sync.list-users`.
     pub async fn list_users(&mut self) -> Call<Vec<sync::UserChoice>> {
         match &self.connector {
-            VersionedConnector::V0_2_0(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
+            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
+            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?),
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 old::answer(c.casebridge_connector_sync().call_list_users(&mut self.store, &config).await?)
@@ -60,7 +65,8 @@ impl GuestInstance {
     /// `sync.list-queues`.
     pub async fn list_queues(&mut self) -> Call<Vec<sync::QueueChoice>> {
         match &self.connector {
-            VersionedConnector::V0_2_0(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
+            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
+            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?),
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 old::answer(c.casebridge_connector_sync().call_list_queues(&mut self.store, &config).await?)
@@ -71,8 +77,11 @@ impl GuestInstance {
     /// `sync.list-conversations`.
     pub async fn list_conversations(&mut self) -> Call<Vec<sync::ConversationSummary>> {
         match &self.connector {
-            VersionedConnector::V0_2_0(c) => {
+            VersionedConnector::V0_2_1(c) => {
                 c.casebridge_connector_sync().call_list_conversations(&mut self.store).await
+            }
+            VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_conversations(&mut self.store).await?)
             }
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
@@ -84,6 +93,9 @@ impl GuestInstance {
     /// `sync.get-conversation`.
     pub async fn get_conversation(&mut self, case_id: &str) -> Call<Option<types::Conversation>> {
         match &self.connector {
+            VersionedConnector::V0_2_1(c) => {
+                c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
+            }
             VersionedConnector::V0_2_0(c) => {
                 c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
             }
@@ -99,7 +111,8 @@ impl GuestInstance {
     /// `sync.list-errors`.
     pub async fn list_errors(&mut self) -> Call<Vec<sync::RecordError>> {
         match &self.connector {
-            VersionedConnector::V0_2_0(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
+            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
+            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?),
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 old::answer(c.casebridge_connector_sync().call_list_errors(&mut self.store, &config).await?)
@@ -110,6 +123,9 @@ impl GuestInstance {
     /// `sync.retry-error`.
     pub async fn retry_error(&mut self, error_id: &str) -> Call<()> {
         match &self.connector {
+            VersionedConnector::V0_2_1(c) => {
+                c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
+            }
             VersionedConnector::V0_2_0(c) => {
                 c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
             }
@@ -125,7 +141,8 @@ impl GuestInstance {
     /// `sync.list-fields`.
     pub async fn list_fields(&mut self) -> Call<Vec<describe::ObjectCatalog>> {
         match &self.connector {
-            VersionedConnector::V0_2_0(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
+            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
+            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?),
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 let answer = c.casebridge_connector_sync().call_list_fields(&mut self.store, &config).await?;
@@ -137,7 +154,8 @@ impl GuestInstance {
     /// `sync.check-mappings`; a 0.1.0 component had no mappings: none can fail.
     pub async fn check_mappings(&mut self) -> Call<Vec<sync::MappingProblem>> {
         match &self.connector {
-            VersionedConnector::V0_2_0(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
+            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
+            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?),
             VersionedConnector::V0_1_0(_) => Ok(Ok(Vec::new())),
         }
     }
@@ -150,6 +168,14 @@ impl GuestInstance {
         field: &str,
     ) -> Call<describe::ObjectCatalog> {
         match &self.connector {
+            VersionedConnector::V0_2_1(c) => {
+                let sync = c.casebridge_connector_sync();
+                match change {
+                    FieldChange::Add => sync.call_add_field(&mut self.store, object, field).await,
+                    FieldChange::Remove => sync.call_remove_field(&mut self.store, object, field).await,
+                    FieldChange::Resync => sync.call_resync_field(&mut self.store, object, field).await,
+                }
+            }
             VersionedConnector::V0_2_0(c) => {
                 let sync = c.casebridge_connector_sync();
                 match change {
@@ -182,4 +208,99 @@ pub enum FieldChange {
     Remove,
     /// Re-read its allowed values.
     Resync,
+}
+
+/// What a CRM call returns: a trap or host failure outside, the connector's
+/// own answer inside.
+pub type CrmCall<T> = wasmtime::Result<Result<T, crm::CrmError>>;
+
+/// The `crm` exports (0.2.1); an older component answers `unsupported`.
+impl GuestInstance {
+    fn crm(&mut self) -> Result<(&latest::Connector, &mut Store<GuestState>), crm::CrmError> {
+        let version = self.version();
+        self.latest().ok_or_else(|| {
+            crm::CrmError::Unsupported(format!(
+                "the connector implements casebridge:connector@{version}, which has no CRM actions; load one built against 0.2.1 or later"
+            ))
+        })
+    }
+
+    /// `crm.profile`.
+    pub async fn crm_profile(&mut self, person_id: &str) -> CrmCall<Option<crm::ProfileView>> {
+        match self.crm() {
+            Ok((c, store)) => c.casebridge_connector_crm().call_profile(store, person_id).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `crm.create-lead`.
+    pub async fn crm_create_lead(&mut self, key: &str, person_id: &str) -> CrmCall<crm::SavedRecord> {
+        match self.crm() {
+            Ok((c, store)) => c.casebridge_connector_crm().call_create_lead(store, key, person_id).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `crm.create-case`.
+    pub async fn crm_create_case(
+        &mut self,
+        key: &str,
+        conversation_id: &str,
+        fields: &[types::Attribute],
+    ) -> CrmCall<crm::SavedRecord> {
+        match self.crm() {
+            Ok((c, store)) => c.casebridge_connector_crm().call_create_case(store, key, conversation_id, fields).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `crm.log-task`.
+    pub async fn crm_log_task(
+        &mut self,
+        key: &str,
+        conversation_id: &str,
+        part_id: Option<&str>,
+    ) -> CrmCall<Vec<crm::SavedRecord>> {
+        match self.crm() {
+            Ok((c, store)) => c.casebridge_connector_crm().call_log_task(store, key, conversation_id, part_id).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `crm.find-contact`.
+    pub async fn crm_find_contact(&mut self, person_id: &str, query: Option<&str>) -> CrmCall<contacts::Outcome> {
+        match self.crm() {
+            Ok((c, store)) => c.casebridge_connector_crm().call_find_contact(store, person_id, query).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `crm.link-contact`.
+    pub async fn crm_link_contact(
+        &mut self,
+        key: &str,
+        person_id: &str,
+        contact_id: Option<&str>,
+    ) -> CrmCall<crm::SavedRecord> {
+        match self.crm() {
+            Ok((c, store)) => c.casebridge_connector_crm().call_link_contact(store, key, person_id, contact_id).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `crm.unlink-contact`.
+    pub async fn crm_unlink_contact(&mut self, person_id: &str) -> CrmCall<()> {
+        match self.crm() {
+            Ok((c, store)) => c.casebridge_connector_crm().call_unlink_contact(store, person_id).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `crm.flagged-cases`.
+    pub async fn crm_flagged_cases(&mut self) -> CrmCall<Vec<crm::FlaggedCase>> {
+        match self.crm() {
+            Ok((c, store)) => c.casebridge_connector_crm().call_flagged_cases(store).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
 }

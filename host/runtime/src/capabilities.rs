@@ -215,6 +215,19 @@ pub struct OrgSettings {
     pub mappings: Vec<describe::FieldMapping>,
     pub person_match_key: settings::MatchKey,
     pub company_match_key: settings::MatchKey,
+    /// What the CRM actions do (0.2.1).
+    pub crm: CrmSettings,
+}
+
+/// The CRM actions' options (`settings` of 0.2.1): see the WIT for each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CrmSettings {
+    pub maintain_ownership: bool,
+    pub allow_duplicate_save: bool,
+    pub case_record_type: Option<String>,
+    pub case_triggers: Vec<settings::CaseTrigger>,
+    pub log_conversations_as_tasks: bool,
+    pub link_contacts_automatically: bool,
 }
 
 impl std::fmt::Debug for OrgSettings {
@@ -254,6 +267,7 @@ impl OrgSettings {
             mappings: Vec::new(),
             person_match_key: settings::MatchKey { field: "Email".into(), attribute: "email".into() },
             company_match_key: settings::MatchKey { field: "Name".into(), attribute: "name".into() },
+            crm: CrmSettings::default(),
         }
     }
 }
@@ -551,6 +565,24 @@ impl settings::Host for GuestState {
     }
     async fn company_match_key(&mut self) -> wasmtime::Result<settings::MatchKey> {
         Ok(self.capabilities.settings.company_match_key.clone())
+    }
+    async fn maintain_ownership(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.capabilities.settings.crm.maintain_ownership)
+    }
+    async fn allow_duplicate_save(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.capabilities.settings.crm.allow_duplicate_save)
+    }
+    async fn case_record_type(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.capabilities.settings.crm.case_record_type.clone())
+    }
+    async fn case_triggers(&mut self) -> wasmtime::Result<Vec<settings::CaseTrigger>> {
+        Ok(self.capabilities.settings.crm.case_triggers.clone())
+    }
+    async fn log_conversations_as_tasks(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.capabilities.settings.crm.log_conversations_as_tasks)
+    }
+    async fn link_contacts_automatically(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.capabilities.settings.crm.link_contacts_automatically)
     }
 }
 

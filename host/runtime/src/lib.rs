@@ -51,15 +51,15 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-pub use calls::{Call, FieldChange, GuestInstance};
+pub use calls::{Call, CrmCall, FieldChange, GuestInstance};
 pub use capabilities::{
-    Agent, BlockingKeyValueStore, Capabilities, KeyValueStore, Mailer, MemoryStore, NoAgent, NoMail, NoPlatform,
-    OffTheWorkers, OrgSettings, Platform,
+    Agent, BlockingKeyValueStore, Capabilities, CrmSettings, KeyValueStore, Mailer, MemoryStore, NoAgent, NoMail,
+    NoPlatform, OffTheWorkers, OrgSettings, Platform,
 };
 pub use fence::{Fence, HTTP_LEASE_MARGIN};
 pub use http_policy::{AllowedHosts, OAUTH_PATH_PREFIX, Origin};
 
-use bindings::{v0_1_0, v0_2_0};
+use bindings::{v0_1_0, v0_2_0, v0_2_1};
 
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -217,19 +217,21 @@ impl ResourceLimiter for Limits {
 pub enum ContractVersion {
     V0_1_0,
     V0_2_0,
+    V0_2_1,
 }
 
 impl ContractVersion {
     /// Every released version, oldest first.
-    pub const ALL: [ContractVersion; 2] = [ContractVersion::V0_1_0, ContractVersion::V0_2_0];
+    pub const ALL: [ContractVersion; 3] = [ContractVersion::V0_1_0, ContractVersion::V0_2_0, ContractVersion::V0_2_1];
     /// The newest: what the embedded connector implements.
-    pub const LATEST: ContractVersion = ContractVersion::V0_2_0;
+    pub const LATEST: ContractVersion = ContractVersion::V0_2_1;
 
-    /// `0.1.0`, `0.2.0`.
+    /// `0.1.0`, `0.2.0`, `0.2.1`.
     pub fn as_str(self) -> &'static str {
         match self {
             ContractVersion::V0_1_0 => "0.1.0",
             ContractVersion::V0_2_0 => "0.2.0",
+            ContractVersion::V0_2_1 => "0.2.1",
         }
     }
 
@@ -250,12 +252,14 @@ impl std::fmt::Display for ContractVersion {
 enum VersionedPre {
     V0_1_0(v0_1_0::ConnectorPre<GuestState>),
     V0_2_0(v0_2_0::ConnectorPre<GuestState>),
+    V0_2_1(v0_2_1::ConnectorPre<GuestState>),
 }
 
 /// A live instance of a component of one version.
 pub(crate) enum VersionedConnector {
     V0_1_0(v0_1_0::Connector),
     V0_2_0(v0_2_0::Connector),
+    V0_2_1(v0_2_1::Connector),
 }
 
 /// The compiled connector, ready to instantiate.
@@ -351,6 +355,12 @@ impl Runtime {
                     linker.instantiate_pre(&component).and_then(v0_2_0::ConnectorPre::new).map_err(refused)?,
                 )
             }
+            ContractVersion::V0_2_1 => {
+                v0_2_1::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                VersionedPre::V0_2_1(
+                    linker.instantiate_pre(&component).and_then(v0_2_1::ConnectorPre::new).map_err(refused)?,
+                )
+            }
         };
         let ticker = Arc::new(EpochTicker::start(engine.clone()));
         Ok(Runtime { engine, pre, version, _ticker: ticker })
@@ -397,6 +407,7 @@ impl Runtime {
         let connector = match &self.pre {
             VersionedPre::V0_1_0(pre) => VersionedConnector::V0_1_0(pre.instantiate_async(&mut store).await?),
             VersionedPre::V0_2_0(pre) => VersionedConnector::V0_2_0(pre.instantiate_async(&mut store).await?),
+            VersionedPre::V0_2_1(pre) => VersionedConnector::V0_2_1(pre.instantiate_async(&mut store).await?),
         };
         Ok(GuestInstance { store, connector })
     }

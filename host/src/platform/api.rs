@@ -46,6 +46,8 @@ pub struct ApiState {
     pub platform: SqlitePlatform,
     /// The configured orgs: any other is 404.
     pub orgs: Arc<BTreeSet<String>>,
+    /// The host whose connector runs the CRM actions; none: they answer 503.
+    pub host: Option<Arc<crate::host::Host>>,
 }
 
 /// The API's router.
@@ -62,7 +64,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/conversations", get(list_conversations))
         .route("/conversations/{id}", get(get_conversation).put(put_conversation))
         .route("/conversations/{id}/messages", post(add_message))
-        .route("/changes", get(changes));
+        .route("/changes", get(changes))
+        .merge(super::crm::routes());
     Router::new()
         .nest("/api/v1/orgs/{org}", org)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
@@ -93,25 +96,36 @@ pub fn new_token() -> String {
 }
 
 /// An error response.
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     field: Option<String>,
     message: String,
+    /// More of what went wrong, as JSON members of `error` (e.g. `missing`).
+    details: Map<String, Value>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, field: Option<&str>, message: impl Into<String>) -> ApiError {
-        ApiError { status, field: field.map(str::to_string), message: message.into() }
+    pub(crate) fn new(status: StatusCode, field: Option<&str>, message: impl Into<String>) -> ApiError {
+        ApiError { status, field: field.map(str::to_string), message: message.into(), details: Map::new() }
     }
 
-    fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    /// The error with `details` among the members of `error`.
+    pub(crate) fn with_details(mut self, details: Map<String, Value>) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, Some(field), message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": {"field": self.field, "message": self.message}}))).into_response()
+        let mut error = self.details;
+        error.insert("field".into(), json!(self.field));
+        error.insert("message".into(), json!(self.message));
+        (self.status, Json(json!({"error": error}))).into_response()
     }
 }
 
@@ -142,7 +156,7 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-type Answer = Result<Response, ApiError>;
+pub(crate) type Answer = Result<Response, ApiError>;
 
 async fn authenticate(State(state): State<ApiState>, headers: HeaderMap, request: Request, next: Next) -> Response {
     let how = "send `Authorization: Bearer <token>` with a token from `casebridge api token create <name>`";
@@ -170,7 +184,7 @@ async fn authenticate(State(state): State<ApiState>, headers: HeaderMap, request
     }
 }
 
-fn known_org(state: &ApiState, org: &str) -> Result<(), ApiError> {
+pub(crate) fn known_org(state: &ApiState, org: &str) -> Result<(), ApiError> {
     if state.orgs.contains(org) {
         Ok(())
     } else {
@@ -217,7 +231,7 @@ fn page(items: Vec<Value>, next: Option<String>) -> Response {
 
 // ---- the JSON shapes ---------------------------------------------------------------------------
 
-fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, Value>, ApiError> {
     match body? {
         Json(Value::Object(object)) => Ok(object),
         _ => Err(ApiError::new(StatusCode::BAD_REQUEST, None, "the body must be a JSON object")),
@@ -234,7 +248,7 @@ fn optional_text(body: &Map<String, Value>, field: &str) -> Result<Option<Option
     }
 }
 
-fn only_members(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn only_members(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
     match body.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(unknown) => Err(ApiError::invalid(unknown, format!("is not a member here; use {}", allowed.join(", ")))),
         None => Ok(()),

@@ -18,6 +18,8 @@
 
 pub mod api;
 pub mod cli;
+pub mod crm;
+pub mod crm_cli;
 
 use std::sync::Arc;
 

@@ -31,8 +31,36 @@ pub mod v0_2_0 {
     });
 }
 
+/// `casebridge:connector@0.2.1`: 0.2.0 and the CRM actions' settings, `crm`
+/// implemented with `profile` and `flagged-cases`.
+///
+/// The interfaces 0.2.1 did not change are 0.2.0's own bindings (`with`),
+/// so one implementation of each import serves components of both versions:
+/// the linker resolves a 0.2.1 component's import of `store@0.2.1` to the
+/// `store@0.2.0` definition, which is semver-compatible and identical.
+pub mod v0_2_1 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/since_v0.2.1",
+        world: "connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+        with: {
+            "casebridge:connector/types": super::v0_2_0::casebridge::connector::types,
+            "casebridge:connector/describe": super::v0_2_0::casebridge::connector::describe,
+            "casebridge:connector/contacts": super::v0_2_0::casebridge::connector::contacts,
+            "casebridge:connector/org": super::v0_2_0::casebridge::connector::org,
+            "casebridge:connector/store": super::v0_2_0::casebridge::connector::store,
+            "casebridge:connector/platform": super::v0_2_0::casebridge::connector::platform,
+            "casebridge:connector/agent": super::v0_2_0::casebridge::connector::agent,
+            "casebridge:connector/mail": super::v0_2_0::casebridge::connector::mail,
+            "casebridge:connector/log": super::v0_2_0::casebridge::connector::log,
+        },
+    });
+}
+
 /// The newest version: what host code is written against.
-pub use v0_2_0 as latest;
+pub use v0_2_1 as latest;
 
 pub use latest::casebridge::connector::{agent, contacts, describe, log, mail, org, platform, settings, store, types};
 pub use latest::exports::casebridge::connector::{catalog, crm, mapping, matching, resolution, routing, sync};

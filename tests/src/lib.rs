@@ -332,16 +332,26 @@ impl TestOrg {
         call: u32,
         act: impl FnOnce(&RunningEmulator),
     ) -> Result<sync::CycleReport, org::SyncError> {
+        self.acting_during_call(call, act, self.cycle()).await
+    }
+
+    /// Runs `work` (anything that calls the org) and, while its `call`-th
+    /// API call is held back for [`HOLD`], runs `act`. Panics if `work` ends first.
+    pub async fn acting_during_call<T: std::fmt::Debug>(
+        &self,
+        call: u32,
+        act: impl FnOnce(&RunningEmulator),
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
         assert!(call >= 1, "API calls are counted from 1");
         assert_eq!(self.queued_faults().await, 0, "no other fault may be queued: the hold counts calls");
         self.emulator.inject(casebridge_emulator::Fault::latency(HOLD).times(call));
-        let cycle = self.cycle();
-        tokio::pin!(cycle);
+        tokio::pin!(work);
         let mut act = Some(act);
         loop {
             tokio::select! {
-                result = &mut cycle => {
-                    assert!(act.is_none(), "the cycle made fewer than {call} API calls: {result:?}");
+                result = &mut work => {
+                    assert!(act.is_none(), "the work made fewer than {call} API calls: {result:?}");
                     return result;
                 }
                 _ = tokio::time::sleep(std::time::Duration::from_millis(5)), if act.is_some() => {

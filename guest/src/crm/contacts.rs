@@ -89,24 +89,11 @@ fn run_search<T: Transport, C: Capabilities>(
     Ok(records.iter().filter_map(candidate).collect())
 }
 
-/// What a person typed, as a customer to rank against: an email, or a name.
-fn typed_customer(person: &Person, typed: &str) -> Customer {
-    let mut typed_person = person.clone();
-    if typed.contains('@') {
-        typed_person.email = Some(typed.to_string());
-        typed_person.name = None;
-    } else {
-        typed_person.name = Some(typed.to_string());
-        typed_person.email = None;
-    }
-    typed_person.attributes.clear();
-    customer(&typed_person)
-}
-
-/// D1, D2: Contacts for a person, ranked into link, suggest or create. With
-/// `typed`, the text a person typed is searched (SOSL over name fields,
-/// prefix match, escaped) and ranked against itself; without, the person's
-/// own names, else username, handle or id (D2's ladder).
+/// D1, D2: Contacts for a person. Without `typed`, D2's ladder (the
+/// person's names, else username, handle or id), ranked into link, suggest
+/// or create. With `typed`, what a person typed is searched (SOSL prefix
+/// match over name fields, or email fields for an address; escaped) and every
+/// hit is suggested, best for the person first; none found: create.
 pub fn find<T: Transport, C: Capabilities>(
     ctx: &mut Ctx<'_, T, C>,
     person_id: &str,
@@ -114,30 +101,43 @@ pub fn find<T: Transport, C: Capabilities>(
 ) -> Result<Outcome, CrmError> {
     let person = ctx.person(person_id)?;
     let own = customer(&person);
-    let (candidates, ranked_as) = match typed.map(str::trim) {
-        Some(typed) => {
-            if typed.chars().filter(|c| c.is_alphanumeric()).count() < MIN_QUERY_CHARS {
-                return Err(CrmError::InvalidRequest(format!(
-                    "type at least {MIN_QUERY_CHARS} letters or digits to search Contacts"
-                )));
-            }
-            let scope = if typed.contains('@') { "EMAIL FIELDS" } else { "NAME FIELDS" };
-            let sosl = format!(
-                "FIND {{{}*}} IN {scope} RETURNING Contact({CANDIDATE_FIELDS} ORDER BY LastName, FirstName) LIMIT 20",
-                sosl_term(typed)
-            );
-            (run_search(ctx, &ContactQuery::Sosl(sosl))?, typed_customer(&person, typed))
-        }
-        None => {
-            let search = matching::search_for(&own).map_err(matching_error)?;
-            (run_search(ctx, &search.query)?, own.clone())
-        }
+    let Some(typed) = typed.map(str::trim) else {
+        let search = matching::search_for(&own).map_err(matching_error)?;
+        let candidates = run_search(ctx, &search.query)?;
+        return match matching::rank(&own, &candidates).map_err(matching_error)? {
+            Outcome::Create(_) => Ok(Outcome::Create(matching::new_contact(&own).map_err(matching_error)?)),
+            outcome => Ok(outcome),
+        };
     };
-    match matching::rank(&ranked_as, &candidates).map_err(matching_error)? {
-        // None found: the Contact to create is the person's own, not the typed text's.
-        Outcome::Create(_) => Ok(Outcome::Create(matching::new_contact(&own).map_err(matching_error)?)),
-        outcome => Ok(outcome),
+    if typed.chars().filter(|c| c.is_alphanumeric()).count() < MIN_QUERY_CHARS {
+        return Err(CrmError::InvalidRequest(format!("type at least {MIN_QUERY_CHARS} letters or digits to search Contacts")));
     }
+    let scope = if typed.contains('@') { "EMAIL FIELDS" } else { "NAME FIELDS" };
+    let sosl = format!("FIND {{{}*}} IN {scope} RETURNING Contact({CANDIDATE_FIELDS}) LIMIT 20", sosl_term(typed));
+    let candidates = run_search(ctx, &ContactQuery::Sosl(sosl))?;
+    if candidates.is_empty() {
+        return Ok(Outcome::Create(matching::new_contact(&own).map_err(matching_error)?));
+    }
+    // Every hit is a choice for the person who typed: best for the person
+    // first (its score against the person's own data), then Salesforce's order.
+    let scored: Vec<RankedCandidate> = match matching::rank(&own, &candidates).map_err(matching_error)? {
+        Outcome::Link(best) => vec![best],
+        Outcome::Suggest(all) => all,
+        Outcome::Create(_) => Vec::new(),
+    };
+    let mut ranked: Vec<RankedCandidate> = candidates
+        .into_iter()
+        .map(|candidate| {
+            scored.iter().find(|s| s.candidate.id == candidate.id).cloned().unwrap_or(RankedCandidate {
+                candidate,
+                score: 0,
+                reasons: Vec::new(),
+            })
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.score.cmp(&a.score));
+    ranked.dedup_by(|a, b| a.candidate.id == b.candidate.id);
+    Ok(Outcome::Suggest(ranked))
 }
 
 fn link_person<T: Transport, C: Capabilities>(

@@ -95,7 +95,7 @@ pub fn run<T: Transport, C: Capabilities>(
                 if let Some(found) = look_up(ctx, &entry.action, entry.started_at - LOOK_BACK_MS)? {
                     let mut batch = Batch::default();
                     view.put(&mut batch, stored_key, &Entry { outcome: Outcome::Saved(found.clone()), ..entry.clone() });
-                    view.delete(&mut batch, state::error_key(&format!("{ERROR_PREFIX}{key}")));
+                    batch.delete_unchecked(state::error_key(&format!("{ERROR_PREFIX}{key}")));
                     view.commit(ctx.caps, batch)?;
                     return Ok(existed(&found));
                 }
@@ -123,7 +123,7 @@ pub fn run<T: Transport, C: Capabilities>(
     let mut batch = Batch::default();
     let outcome = match &result {
         Ok(saved) => {
-            view.delete(&mut batch, error_key);
+            batch.delete_unchecked(error_key);
             Outcome::Saved(saved.clone())
         }
         Err(error) => {

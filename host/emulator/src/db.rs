@@ -2,8 +2,17 @@
 //!
 //! Writes validate like Salesforce does (error codes and messages included),
 //! fill defaults and system fields, and keep derived fields (`Case.IsClosed`,
-//! `Contact.Name`, `ContentVersion.ContentDocumentId` …) up to date. Reads go
-//! through [`Database::retrieve`], SOQL ([`Database::query`]) and SOSL
+//! `Contact.Name`, `ContentVersion.ContentDocumentId` …) up to date. The
+//! rules every object shares live here; each object's own (derived fields,
+//! side effects, refused updates) live beside its definition in
+//! `schema/objects/`, as [`ObjectHooks`](crate::schema) the write path calls.
+//! Beyond the fields, a write obeys the org's set-up: the writing user's
+//! object permissions ([`Database::set_object_access`]), record types and
+//! the picklist values they offer ([`Database::add_record_type`]), fields
+//! made required ([`Schema::set_required`]) and duplicate rules
+//! ([`Database::add_duplicate_rule`], with [`WriteOptions`] carrying the
+//! request's `Sforce-Duplicate-Rule-Header`). Reads go through
+//! [`Database::retrieve`], SOQL ([`Database::query`]) and SOSL
 //! ([`Database::search`]).
 //!
 //! ```
@@ -31,10 +40,15 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::error::SfError;
 use crate::ids;
-use crate::schema::{FieldDef, FieldType, ObjectDef, RecordTypeInfo, Schema, address_components, data_path};
+use crate::schema::{
+    FieldDef, FieldType, ObjectAccess, ObjectDef, RecordTypePicklist, Schema, address_components,
+    configure_record_type, data_path, default_record_type_for_insert,
+};
 
+mod duplicates;
 mod table;
 
+pub use duplicates::DuplicateRule;
 pub(crate) use table::TIMELINE_FIELDS;
 use table::Table;
 
@@ -45,6 +59,20 @@ pub struct WriteContext {
     pub now: DateTime<Utc>,
     pub user_id: String,
 }
+
+/// How a write is asked for, beyond its fields: what the REST request's
+/// headers say. `WriteOptions::default()` is a plain API write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `Sforce-Duplicate-Rule-Header: allowSave=true`: save despite the
+    /// duplicates a rule that allows saving found (a blocking rule still refuses).
+    pub allow_save_duplicates: bool,
+    /// The API version for record URLs in error bodies (`59.0`); the default is [`DEFAULT_API_VERSION`].
+    pub api_version: Option<String>,
+}
+
+/// The API version record URLs use when a write does not say which.
+pub const DEFAULT_API_VERSION: &str = "59.0";
 
 /// What a query needs besides the text: the clock for `TODAY` and friends,
 /// the API version for record URLs, and the running user.
@@ -62,6 +90,31 @@ pub struct QueryContext {
 pub struct QueryResult {
     pub total_size: usize,
     pub records: Vec<Json>,
+}
+
+/// What to convert a lead into: the admin API's `POST /__emulator/leads/convert`
+/// body. The account and contact are created from the lead unless given;
+/// an opportunity is created only when `opportunity_name` is given (an
+/// empty name takes the lead's company).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadConversion {
+    pub lead_id: String,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    #[serde(default)]
+    pub opportunity_name: Option<String>,
+}
+
+/// What a lead became.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConvertedLead {
+    pub lead_id: String,
+    pub account_id: String,
+    pub contact_id: String,
+    pub opportunity_id: Option<String>,
 }
 
 /// How many days back `getUpdated` reaches.
@@ -112,7 +165,7 @@ static NULL: Value = Value::Null;
 /// few dozen entries is one large allocation, slow to get and to give back;
 /// a B-tree's nodes are small, it hashes nothing, and its entries come out
 /// sorted, as [`Fields`] keeps them.
-type Values = BTreeMap<&'static str, Value>;
+pub(crate) type Values = BTreeMap<&'static str, Value>;
 
 /// A stored record's values: `(field, value)` pairs sorted by canonical
 /// field name, nulls left out. One allocation per record, and a lookup is a
@@ -182,6 +235,17 @@ impl Record {
     pub fn reference(&self, field: &str) -> Option<&str> {
         self.get(field).as_str()
     }
+
+    /// Sets one stored value; null removes it. Only through
+    /// [`Database::change_row`], which journals and re-indexes.
+    pub(crate) fn set(&mut self, field: &'static str, value: Value) {
+        self.values.set(field, value);
+    }
+
+    /// Sets several stored values.
+    pub(crate) fn set_all(&mut self, values: Values) {
+        self.values.extend(values);
+    }
 }
 
 /// The org: schema plus records. Cloning copies every record (a snapshot).
@@ -199,6 +263,10 @@ pub struct Database {
     recycle_bin: HashMap<String, Vec<String>>,
     /// Undo entries since the outermost open [`Savepoint`]; `None` when none is open.
     journal: Option<Vec<Undo>>,
+    /// The org's duplicate rules, in the order added.
+    duplicate_rules: Vec<DuplicateRule>,
+    /// Object permissions that differ from full access, by user id then object name.
+    permissions: HashMap<String, HashMap<String, ObjectAccess>>,
 }
 
 /// How to undo one change to a table.
@@ -240,7 +308,74 @@ impl Database {
             auto_numbers: HashMap::new(),
             recycle_bin: HashMap::new(),
             journal: None,
+            duplicate_rules: Vec::new(),
+            permissions: HashMap::new(),
         }
+    }
+
+    /// What `user_id` may do with `object`: full access unless
+    /// [`Database::set_object_access`] said otherwise.
+    pub fn object_access(&self, user_id: &str, object: &str) -> ObjectAccess {
+        let Some(by_object) = self.permissions.get(user_id) else {
+            return ObjectAccess::ALL;
+        };
+        let name = self.schema.object(object).map_or(object, |o| o.name.as_str());
+        by_object.get(name).copied().unwrap_or(ObjectAccess::ALL)
+    }
+
+    /// Sets what `user_id` may do with `object` (its profile's object permissions).
+    pub fn set_object_access(&mut self, user_id: &str, object: &str, access: ObjectAccess) -> Result<(), SfError> {
+        let name = self.object_def(object)?.name.clone();
+        self.permissions.entry(user_id.to_string()).or_default().insert(name, access);
+        Ok(())
+    }
+
+    /// Adds a duplicate rule (replacing one of the same object and name).
+    pub fn add_duplicate_rule(&mut self, mut rule: DuplicateRule) -> Result<(), SfError> {
+        let obj = self.object_def(&rule.object)?;
+        rule.object = obj.name.clone();
+        if rule.fields.is_empty() {
+            return Err(SfError::new(400, "INVALID_INPUT", "A duplicate rule needs at least one field to match on"));
+        }
+        for field in &mut rule.fields {
+            let f = obj.field(field).ok_or_else(|| SfError::no_such_column_on_sobject(field, &obj.name))?;
+            *field = f.name.clone();
+        }
+        self.duplicate_rules.retain(|r| !(r.object == rule.object && r.name == rule.name));
+        self.duplicate_rules.push(rule);
+        Ok(())
+    }
+
+    /// Removes every duplicate rule.
+    pub fn clear_duplicate_rules(&mut self) {
+        self.duplicate_rules.clear();
+    }
+
+    /// The duplicate rules, in the order added.
+    pub fn duplicate_rules(&self) -> &[DuplicateRule] {
+        &self.duplicate_rules
+    }
+
+    /// Adds a record type to an object as an admin does in Setup: the
+    /// `RecordType` record, the picklist values it offers (by field; a
+    /// picklist not listed offers all its values) and, when `make_default`,
+    /// the default record type of new records. Returns its id (`012…`).
+    pub fn add_record_type(
+        &mut self,
+        record_type: &Map<String, Json>,
+        picklists: Vec<RecordTypePicklist>,
+        make_default: bool,
+        ctx: &WriteContext,
+    ) -> Result<String, Vec<SfError>> {
+        let savepoint = self.savepoint();
+        let added = self
+            .create("RecordType", record_type, ctx)
+            .and_then(|id| configure_record_type(self, &id, picklists, make_default).map(|()| id).map_err(|e| vec![e]));
+        match added {
+            Ok(_) => self.release(savepoint),
+            Err(_) => self.rollback(savepoint),
+        }
+        added
     }
 
     /// Makes room for `additional` more records of `object`, so a bulk load
@@ -399,10 +534,21 @@ impl Database {
         fields: &Map<String, Json>,
         ctx: &WriteContext,
     ) -> Result<String, Vec<SfError>> {
-        let obj = self.createable(object)?;
+        self.create_with(object, fields, ctx, &WriteOptions::default())
+    }
+
+    /// [`Database::create`] as a REST request with these headers asks for it.
+    pub fn create_with(
+        &mut self,
+        object: &str,
+        fields: &Map<String, Json>,
+        ctx: &WriteContext,
+        options: &WriteOptions,
+    ) -> Result<String, Vec<SfError>> {
+        let obj = self.createable(object, &ctx.user_id)?;
         let values = self.validate_input(obj, None, fields, WriteKind::Insert)?;
         let obj_name = obj.name.clone();
-        self.insert_validated(&obj_name, values, ctx)
+        self.insert_validated(&obj_name, values, ctx, options)
     }
 
     /// Inserts a record given as typed values by canonical field name, under
@@ -416,15 +562,28 @@ impl Database {
         values: impl IntoIterator<Item = (K, Value)>,
         ctx: &WriteContext,
     ) -> Result<String, Vec<SfError>> {
-        let obj = self.createable(object)?;
+        let obj = self.createable(object, &ctx.user_id)?;
         let values = self.validate_values(obj, values, WriteKind::Insert)?;
         let obj_name = obj.name.clone();
-        self.insert_validated(&obj_name, values, ctx)
+        self.insert_validated(&obj_name, values, ctx, &WriteOptions::default())
     }
 
-    /// An object records may be inserted into.
-    fn createable(&self, object: &str) -> Result<&ObjectDef, Vec<SfError>> {
-        let obj = self.object_def(object).map_err(|e| vec![e])?;
+    /// An object `user_id` may read: others answer as if they did not exist.
+    fn readable(&self, object: &str, user_id: &str) -> Result<(&ObjectDef, ObjectAccess), SfError> {
+        let obj = self.object_def(object)?;
+        let access = self.object_access(user_id, &obj.name);
+        if !access.read {
+            return Err(SfError::unknown_sobject(object));
+        }
+        Ok((obj, access))
+    }
+
+    /// An object records may be inserted into by `user_id`.
+    fn createable(&self, object: &str, user_id: &str) -> Result<&ObjectDef, Vec<SfError>> {
+        let (obj, access) = self.readable(object, user_id).map_err(|e| vec![e])?;
+        if !access.create {
+            return Err(vec![insufficient_access()]);
+        }
         if !obj.createable {
             return Err(vec![SfError::new(
                 400,
@@ -443,13 +602,23 @@ impl Database {
         obj_name: &str,
         mut values: Values,
         ctx: &WriteContext,
+        options: &WriteOptions,
     ) -> Result<String, Vec<SfError>> {
         let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
+        // Only objects with record types of their own (besides Master) have the field.
+        if obj.record_types.len() > 1
+            && values.get("RecordTypeId").is_none_or(Value::is_null)
+            && let Some(default) = default_record_type_for_insert(obj)
+        {
+            values.insert("RecordTypeId", Value::Text(default.record_type_id.clone()));
+        }
         self.fill_defaults(obj, &mut values, ctx);
         self.derive(obj_name, &mut values, None, ctx);
         let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.check_required(obj, &values, WriteKind::Insert)?;
+        self.check_record_type_values(obj, &values, None)?;
         self.check_record_rules(obj, None, &values)?;
+        self.check_duplicates(obj, None, &values, options)?;
         let id = self.insert_row(obj_name, values, ctx);
         self.after_insert(obj_name, &id, ctx);
         Ok(id)
@@ -463,10 +632,22 @@ impl Database {
         fields: &Map<String, Json>,
         ctx: &WriteContext,
     ) -> Result<(), Vec<SfError>> {
-        let (obj, record) = self.updateable(object, id)?;
+        self.update_with(object, id, fields, ctx, &WriteOptions::default())
+    }
+
+    /// [`Database::update`] as a REST request with these headers asks for it.
+    pub fn update_with(
+        &mut self,
+        object: &str,
+        id: &str,
+        fields: &Map<String, Json>,
+        ctx: &WriteContext,
+        options: &WriteOptions,
+    ) -> Result<(), Vec<SfError>> {
+        let (obj, record) = self.updateable(object, id, &ctx.user_id)?;
         let changes = self.validate_input(obj, Some(&record.id), fields, WriteKind::Update)?;
         let (obj_name, id) = (obj.name.clone(), record.id.clone());
-        self.update_validated(&obj_name, &id, changes, ctx)
+        self.update_validated(&obj_name, &id, changes, ctx, options)
     }
 
     /// Updates a record with typed values by canonical field name, under
@@ -478,15 +659,19 @@ impl Database {
         values: impl IntoIterator<Item = (K, Value)>,
         ctx: &WriteContext,
     ) -> Result<(), Vec<SfError>> {
-        let (obj, record) = self.updateable(object, id)?;
+        let (obj, record) = self.updateable(object, id, &ctx.user_id)?;
         let changes = self.validate_values(obj, values, WriteKind::Update)?;
         let (obj_name, id) = (obj.name.clone(), record.id.clone());
-        self.update_validated(&obj_name, &id, changes, ctx)
+        self.update_validated(&obj_name, &id, changes, ctx, &WriteOptions::default())
     }
 
-    /// A live record that may be updated.
-    fn updateable(&self, object: &str, id: &str) -> Result<(&ObjectDef, &Record), Vec<SfError>> {
+    /// A live record that `user_id` may update.
+    fn updateable(&self, object: &str, id: &str, user_id: &str) -> Result<(&ObjectDef, &Record), Vec<SfError>> {
+        let (_, access) = self.readable(object, user_id).map_err(|e| vec![e])?;
         let (obj, record) = self.existing(object, id).map_err(|e| vec![e])?;
+        if !access.edit {
+            return Err(vec![insufficient_access()]);
+        }
         if !obj.updateable {
             return Err(vec![SfError::new(
                 400,
@@ -494,6 +679,7 @@ impl Database {
                 format!("entity type cannot be updated: {}", obj.label),
             )]);
         }
+        obj.hooks.check_update(record).map_err(|e| vec![e])?;
         Ok((obj, record))
     }
 
@@ -505,28 +691,54 @@ impl Database {
         id: &str,
         changes: Values,
         ctx: &WriteContext,
+        options: &WriteOptions,
     ) -> Result<(), Vec<SfError>> {
         let (_, record) = self.existing(obj_name, id).map_err(|e| vec![e])?;
-        let previous = &record.values;
-        let mut merged = previous.to_values();
+        let changed: Vec<&'static str> = changes.keys().copied().collect();
+        let mut merged = record.values.to_values();
         merged.extend(changes);
-        self.derive(obj_name, &mut merged, Some(previous), ctx);
+        self.derive(obj_name, &mut merged, Some(record), ctx);
         let obj = self.object_def(obj_name).map_err(|e| vec![e])?;
         self.check_required(obj, &merged, WriteKind::Update)?;
+        self.check_record_type_values(obj, &merged, Some(&changed))?;
         self.check_record_rules(obj, Some(id), &merged)?;
+        self.check_duplicates(obj, Some(id), &merged, options)?;
         merged.insert("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
         merged.insert("LastModifiedById", Value::Text(ctx.user_id.clone()));
         merged.insert("SystemModstamp", Value::DateTime(stamp(ctx.now)));
         merged.retain(|_, v| !v.is_null());
         let merged = Fields::from_values(merged);
         self.change_row(obj_name, id, |row| row.values = merged);
+        if let Some(hooks) = self.schema.object(obj_name).map(|o| o.hooks) {
+            hooks.after_update(self, id, ctx);
+        }
         Ok(())
+    }
+
+    /// Converts a lead into an account, a contact and, when asked, an
+    /// opportunity, as `convertLead()` does; all or nothing.
+    pub fn convert_lead(
+        &mut self,
+        conversion: &LeadConversion,
+        ctx: &WriteContext,
+    ) -> Result<ConvertedLead, Vec<SfError>> {
+        let savepoint = self.savepoint();
+        let converted = crate::schema::convert_lead(self, conversion, ctx);
+        match converted {
+            Ok(_) => self.release(savepoint),
+            Err(_) => self.rollback(savepoint),
+        }
+        converted
     }
 
     /// Moves a record to the recycle bin (`IsDeleted = true`), with the
     /// children whose relationship cascades deletes.
     pub fn delete(&mut self, object: &str, id: &str, ctx: &WriteContext) -> Result<(), Vec<SfError>> {
+        let (_, access) = self.readable(object, &ctx.user_id).map_err(|e| vec![e])?;
         let (obj, record) = self.existing(object, id).map_err(|e| vec![e])?;
+        if !access.delete {
+            return Err(vec![insufficient_access()]);
+        }
         if !obj.deletable {
             return Err(vec![SfError::new(
                 400,
@@ -917,6 +1129,18 @@ impl Database {
         if !f.reference_to.contains(&target.name) {
             return Err(wrong_type());
         }
+        if f.name == "RecordTypeId" && target.name == "RecordType" {
+            // Unknown, inactive, another object's or not assigned to the user: one answer for all.
+            if obj.record_type_for_user(&id).is_none() {
+                return Err(SfError::new(
+                    400,
+                    "INVALID_CROSS_REFERENCE_KEY",
+                    format!("{}: this ID value isn't valid for the user: {id}", f.label),
+                )
+                .with_fields(vec![f.name.clone()]));
+            }
+            return Ok(id);
+        }
         let Some((_, record)) = self.record(&id) else {
             return Err(SfError::new(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
                 .with_fields(vec![f.name.clone()]));
@@ -940,14 +1164,6 @@ impl Database {
                 _ => {}
             }
         }
-        if f.name == "RecordTypeId" && record.get("SobjectType").as_str() != Some(obj.name.as_str()) {
-            return Err(SfError::new(
-                400,
-                "INVALID_CROSS_REFERENCE_KEY",
-                format!("{}: id value not valid for the {} standard controller: {id}", f.label, obj.name),
-            )
-            .with_fields(vec![f.name.clone()]));
-        }
         Ok(id)
     }
 
@@ -962,16 +1178,32 @@ impl Database {
             })
     }
 
-    /// Insert-time defaults: checkbox and picklist defaults, the owner.
+    /// Insert-time defaults: checkbox and picklist defaults (the record
+    /// type's where it sets one), the owner.
     fn fill_defaults(&self, obj: &ObjectDef, values: &mut Values, ctx: &WriteContext) {
+        let record_type = values
+            .get("RecordTypeId")
+            .and_then(Value::as_str)
+            .and_then(|id| obj.record_types.iter().find(|rt| rt.record_type_id == id));
         for f in &obj.fields {
             // Which fields have a default is cheaper to tell than whether a value was given.
             let default = match f.field_type {
                 FieldType::Boolean => Value::Bool(f.default_value.as_ref().and_then(Json::as_bool).unwrap_or(false)),
-                FieldType::Picklist | FieldType::Multipicklist => match f.default_picklist_value() {
-                    Some(v) => Value::Text(v.to_string()),
-                    None => continue,
-                },
+                FieldType::Picklist | FieldType::Multipicklist => {
+                    let field_default = f.default_picklist_value().filter(|_| f.defaulted_on_create);
+                    let default = match record_type.and_then(|rt| rt.picklist(&f.name)) {
+                        // The record type's own default, else the field's when the record type offers it.
+                        Some(offered) => offered
+                            .default
+                            .as_deref()
+                            .or(field_default.filter(|d| offered.values.iter().any(|v| v == d))),
+                        None => field_default,
+                    };
+                    match default {
+                        Some(v) => Value::Text(v.to_string()),
+                        None => continue,
+                    }
+                }
                 FieldType::Reference if f.name == "OwnerId" && f.createable => Value::Text(ctx.user_id.clone()),
                 _ => continue,
             };
@@ -979,119 +1211,28 @@ impl Database {
         }
     }
 
-    /// Recomputes the fields Salesforce derives from others. `previous` is the
+    /// Recomputes the fields Salesforce derives from others: a person's
+    /// `Name` here, the rest through the object's hooks. `previous` is the
     /// stored record on update.
-    fn derive(&self, object: &str, values: &mut Values, previous: Option<&Fields>, ctx: &WriteContext) {
-        let text = |values: &Values, f: &str| values.get(f).and_then(|v| v.as_str().map(str::to_string));
-        let obj = self.schema.object(object);
-        let has = |f: &str| obj.is_some_and(|o| o.field(f).is_some());
-        if has("FirstName") && has("LastName") && has("Name") {
-            let name = [text(values, "FirstName"), text(values, "LastName")]
+    fn derive(&self, object: &str, values: &mut Values, previous: Option<&Record>, ctx: &WriteContext) {
+        let Some(obj) = self.schema.object(object) else {
+            return;
+        };
+        if obj.field("FirstName").is_some() && obj.field("LastName").is_some() && obj.field("Name").is_some() {
+            let name = ["FirstName", "LastName"]
                 .into_iter()
-                .flatten()
+                .filter_map(|f| values.get(f).and_then(Value::as_str))
                 .collect::<Vec<_>>()
                 .join(" ");
             values.insert("Name", if name.is_empty() { Value::Null } else { Value::Text(name) });
         }
-        match object {
-            "Case" => {
-                let closed = text(values, "Status").is_some_and(|s| s == "Closed");
-                let was_closed = previous.is_some_and(|p| p.get("IsClosed").is_some_and(Value::as_bool));
-                values.insert("IsClosed", Value::Bool(closed));
-                if closed && !was_closed {
-                    values.insert("ClosedDate", Value::DateTime(stamp(ctx.now)));
-                } else if !closed {
-                    values.insert("ClosedDate", Value::Null);
-                }
-            }
-            "Task" => {
-                let closed = text(values, "Status").is_some_and(|s| s == "Completed");
-                values.insert("IsClosed", Value::Bool(closed));
-                let account = text(values, "WhatId")
-                    .and_then(|what| self.live_record(&what))
-                    .and_then(|(o, r)| {
-                        if o.name == "Account" {
-                            Some(r.id.clone())
-                        } else {
-                            r.reference("AccountId").map(str::to_string)
-                        }
-                    })
-                    .or_else(|| {
-                        text(values, "WhoId")
-                            .and_then(|who| self.live_record(&who))
-                            .and_then(|(_, r)| r.reference("AccountId").map(str::to_string))
-                    });
-                values.insert("AccountId", account.map(Value::Text).unwrap_or(Value::Null));
-            }
-            "Opportunity" => {
-                let stage = text(values, "StageName").unwrap_or_default();
-                values.insert("IsClosed", Value::Bool(stage.starts_with("Closed")));
-                values.insert("IsWon", Value::Bool(stage == "Closed Won"));
-            }
-            "Attachment" => {
-                let len = match values.get("Body") {
-                    Some(Value::Blob(b)) => b.len() as i64,
-                    _ => 0,
-                };
-                values.insert("BodyLength", Value::Int(len));
-            }
-            "ContentVersion" if previous.is_none() => {
-                let path = text(values, "PathOnClient").unwrap_or_default();
-                let file_name = path.rsplit(['/', '\\']).next().unwrap_or("").to_string();
-                let (stem, extension) = match file_name.rsplit_once('.') {
-                    Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), ext.to_ascii_lowercase()),
-                    _ => (file_name.clone(), String::new()),
-                };
-                if values.get("Title").is_none_or(Value::is_null) && !stem.is_empty() {
-                    values.insert("Title", Value::Text(stem));
-                }
-                let size = match values.get("VersionData") {
-                    Some(Value::Blob(b)) => b.len() as i64,
-                    _ => 0,
-                };
-                values.insert("ContentSize", Value::Int(size));
-                values.insert("FileType", Value::Text(file_type(&extension).to_string()));
-                values.insert("FileExtension", if extension.is_empty() { Value::Null } else { Value::Text(extension) });
-                values.insert("IsLatest", Value::Bool(true));
-            }
-            "TopicAssignment" => {
-                if let Some(entity) = text(values, "EntityId") {
-                    values.insert("EntityKeyPrefix", Value::Text(entity[..3].to_string()));
-                    let entity_type = self.schema.object_for_id(&entity).map(|o| o.name.clone());
-                    values.insert("EntityType", entity_type.map(Value::Text).unwrap_or(Value::Null));
-                }
-            }
-            "FeedComment" if previous.is_none() => {
-                let parent = text(values, "FeedItemId")
-                    .and_then(|f| self.live_record(&f))
-                    .and_then(|(_, item)| item.reference("ParentId").map(str::to_string));
-                values.insert("ParentId", parent.map(Value::Text).unwrap_or(Value::Null));
-                values.insert("InsertedById", Value::Text(ctx.user_id.clone()));
-            }
-            "FeedItem" if previous.is_none() => {
-                values.insert("CommentCount", Value::Int(0));
-                values.insert("LikeCount", Value::Int(0));
-                values.insert("InsertedById", Value::Text(ctx.user_id.clone()));
-            }
-            "Group" | "RecordType" if previous.is_none() && values.get("DeveloperName").is_none_or(Value::is_null) => {
-                if let Some(name) = text(values, "Name") {
-                    values.insert("DeveloperName", Value::Text(developer_name(&name)));
-                }
-            }
-            "User" if previous.is_none() && values.get("Alias").is_none_or(Value::is_null) => {
-                let alias: String = text(values, "LastName").unwrap_or_default().chars().take(8).collect();
-                values.insert("Alias", Value::Text(alias));
-            }
-            _ => {}
-        }
+        obj.hooks.derive(self, values, previous, ctx);
     }
 
-    /// `REQUIRED_FIELD_MISSING` for every non-nillable field left empty (and
-    /// a text post's body).
+    /// `REQUIRED_FIELD_MISSING` for every non-nillable field left empty, and
+    /// the fields the object's hooks require besides.
     fn check_required(&self, obj: &ObjectDef, values: &Values, kind: WriteKind) -> Result<(), Vec<SfError>> {
         let empty = |f: &str| values.get(f).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
-        let text_post_without_body =
-            obj.name == "FeedItem" && values.get("Type").and_then(Value::as_str) == Some("TextPost") && empty("Body");
         let mut missing: Vec<&str> = obj
             .fields
             .iter()
@@ -1103,14 +1244,90 @@ impl Database {
             .filter(|f| empty(&f.name))
             .map(|f| f.name.as_str())
             .collect();
-        if text_post_without_body {
-            missing.push("Body");
+        for extra in obj.hooks.missing_fields(values) {
+            if !missing.contains(&extra) {
+                missing.push(extra);
+            }
         }
         if missing.is_empty() { Ok(()) } else { Err(vec![SfError::required_field_missing(&missing)]) }
     }
 
-    /// Rules across records: unique fields, one assignment per topic and
-    /// record, one link per document and entity.
+    /// A picklist value the record's record type does not offer. Salesforce
+    /// enforces a record type's values only for restricted picklists
+    /// (`INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`); "the API does not
+    /// enforce the list of values for advisory (unrestricted) picklist
+    /// fields on create() or update()" (SOAP API Developer Guide, Field
+    /// Types, Picklist), so an unrestricted picklist takes a value its
+    /// record type does not list. On update only the changed picklists are
+    /// checked, or all of them when the record type changes.
+    fn check_record_type_values(
+        &self,
+        obj: &ObjectDef,
+        values: &Values,
+        changed: Option<&[&'static str]>,
+    ) -> Result<(), Vec<SfError>> {
+        let Some(record_type) = values
+            .get("RecordTypeId")
+            .and_then(Value::as_str)
+            .and_then(|id| obj.record_types.iter().find(|rt| rt.record_type_id == id))
+        else {
+            return Ok(());
+        };
+        let all = changed.is_none_or(|c| c.contains(&"RecordTypeId"));
+        let mut errors = Vec::new();
+        for offered in &record_type.picklists {
+            let Some(f) = obj.field(&offered.field).filter(|f| f.restricted_picklist) else {
+                continue;
+            };
+            if !all && !changed.is_some_and(|c| c.contains(&f.key())) {
+                continue;
+            }
+            let Some(Value::Text(value)) = values.get(f.key()) else {
+                continue;
+            };
+            let parts: Vec<&str> =
+                if f.field_type == FieldType::Multipicklist { value.split(';').collect() } else { vec![value] };
+            if let Some(bad) = parts.into_iter().find(|p| !offered.values.iter().any(|v| v.eq_ignore_ascii_case(p))) {
+                errors.push(bad_picklist(f, bad));
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// `DUPLICATES_DETECTED` for each duplicate rule of the object that
+    /// finds live records matching this one and does not let it be saved.
+    fn check_duplicates(
+        &self,
+        obj: &ObjectDef,
+        own_id: Option<&str>,
+        values: &Values,
+        options: &WriteOptions,
+    ) -> Result<(), Vec<SfError>> {
+        if self.duplicate_rules.is_empty() {
+            return Ok(());
+        }
+        let version = options.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
+        let errors: Vec<SfError> = self
+            .duplicate_rules
+            .iter()
+            .filter(|rule| rule.object == obj.name)
+            .filter(|rule| !(rule.allow_save && options.allow_save_duplicates))
+            .filter_map(|rule| {
+                let matches: Vec<&Record> = self
+                    .rows(&obj.name)
+                    .iter()
+                    .filter(|r| !r.is_deleted() && Some(r.id.as_str()) != own_id)
+                    .filter(|r| rule.matches(values, r))
+                    .collect();
+                (!matches.is_empty()).then(|| rule.error(obj, &matches, version))
+            })
+            .collect();
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// Rules across records: unique fields, and the pairs of fields the
+    /// object's hooks keep unique together (one assignment per topic and
+    /// record, one link per document and entity).
     fn check_record_rules(&self, obj: &ObjectDef, own_id: Option<&str>, values: &Values) -> Result<(), Vec<SfError>> {
         let others = || self.rows(&obj.name).iter().filter(|r| !r.is_deleted() && Some(r.id.as_str()) != own_id);
         for f in obj.fields.iter().filter(|f| f.unique) {
@@ -1121,13 +1338,7 @@ impl Database {
                 return Err(vec![duplicate_value(&f.name, &dup.id)]);
             }
         }
-        let pairs: &[(&str, &str)] = match obj.name.as_str() {
-            "TopicAssignment" => &[("TopicId", "EntityId")],
-            "ContentDocumentLink" => &[("ContentDocumentId", "LinkedEntityId")],
-            "QueueSobject" => &[("QueueId", "SobjectType")],
-            _ => &[],
-        };
-        for (a, b) in pairs {
+        for (a, b) in obj.hooks.unique_together() {
             let (va, vb) = (values.get(*a), values.get(*b));
             if let Some(dup) = others().find(|r| Some(r.get(a)) == va && Some(r.get(b)) == vb) {
                 return Err(vec![duplicate_value(&format!("{a}, {b}"), &dup.id).with_fields(vec![])]);
@@ -1137,7 +1348,7 @@ impl Database {
     }
 
     /// Stores a validated record with its id, auto-numbers and system fields.
-    fn insert_row(&mut self, object: &str, mut values: Values, ctx: &WriteContext) -> String {
+    pub(crate) fn insert_row(&mut self, object: &str, mut values: Values, ctx: &WriteContext) -> String {
         let obj = self.schema.object(object).expect("validated object");
         let id = ids::new_id(&obj.key_prefix, self.next_id);
         self.next_id += 1;
@@ -1168,131 +1379,17 @@ impl Database {
         id
     }
 
-    /// Side effects of an insert on other records.
+    /// Side effects of an insert on other records, through the object's hooks.
     fn after_insert(&mut self, object: &str, id: &str, ctx: &WriteContext) {
-        match object {
-            "ContentVersion" => self.publish_content_version(id, ctx),
-            "FeedComment" => {
-                let item = self.record(id).and_then(|(_, r)| r.reference("FeedItemId").map(str::to_string));
-                if let Some(item) = item {
-                    self.change_row("FeedItem", &item, |row| {
-                        let count = match row.get("CommentCount") {
-                            Value::Int(n) => *n,
-                            _ => 0,
-                        };
-                        row.values.set("CommentCount", Value::Int(count + 1));
-                    });
-                }
-            }
-            "RecordType" => {
-                let Some((_, rt)) = self.record(id) else {
-                    return;
-                };
-                let info = RecordTypeInfo {
-                    name: rt.get("Name").as_str().unwrap_or_default().to_string(),
-                    developer_name: rt.get("DeveloperName").as_str().unwrap_or_default().to_string(),
-                    record_type_id: id.to_string(),
-                    active: rt.get("IsActive").as_bool(),
-                    available: rt.get("IsActive").as_bool(),
-                    default_record_type_mapping: false,
-                    master: false,
-                };
-                let target = rt.get("SobjectType").as_str().unwrap_or_default().to_string();
-                if let Some(obj) = self.schema.object_mut(&target) {
-                    obj.record_types.insert(obj.record_types.len().saturating_sub(1), info);
-                }
-            }
-            "Attachment" => self.mark_email_attachment(id, "ParentId"),
-            "ContentDocumentLink" => self.mark_email_attachment(id, "LinkedEntityId"),
-            _ => {}
-        }
-    }
-
-    /// A new ContentVersion creates its ContentDocument (or becomes the latest
-    /// version of the one it names) and links it to its owner and to
-    /// `FirstPublishLocationId`.
-    fn publish_content_version(&mut self, version_id: &str, ctx: &WriteContext) {
-        let Some((_, v)) = self.record(version_id) else {
-            return;
-        };
-        let copy = |f: &str| v.get(f).clone();
-        let (title, file_type, extension, size, owner) =
-            (copy("Title"), copy("FileType"), copy("FileExtension"), copy("ContentSize"), copy("OwnerId"));
-        let existing_doc = v.reference("ContentDocumentId").map(str::to_string);
-        let publish_to = v.reference("FirstPublishLocationId").map(str::to_string);
-        let document_fields = |latest: &str| {
-            Values::from([
-                ("Title", title.clone()),
-                ("LatestPublishedVersionId", Value::Text(latest.to_string())),
-                ("FileType", file_type.clone()),
-                ("FileExtension", extension.clone()),
-                ("ContentSize", size.clone()),
-                ("OwnerId", owner.clone()),
-            ])
-        };
-        match existing_doc {
-            Some(doc_id) => {
-                let older: Vec<String> = self
-                    .rows("ContentVersion")
-                    .iter()
-                    .filter(|r| r.reference("ContentDocumentId") == Some(doc_id.as_str()) && r.id != version_id)
-                    .map(|r| r.id.clone())
-                    .collect();
-                for old in &older {
-                    self.change_row("ContentVersion", old, |row| {
-                        row.values.set("IsLatest", Value::Bool(false));
-                    });
-                }
-                self.change_row("ContentVersion", version_id, |row| {
-                    row.values.set("VersionNumber", Value::Text((older.len() + 1).to_string()));
-                });
-                let fields = document_fields(version_id);
-                self.change_row("ContentDocument", &doc_id, |doc| {
-                    doc.values.extend(fields);
-                    doc.values.set("LastModifiedDate", Value::DateTime(stamp(ctx.now)));
-                    doc.values.set("SystemModstamp", Value::DateTime(stamp(ctx.now)));
-                });
-            }
-            None => {
-                let doc_id = self.insert_row("ContentDocument", document_fields(version_id), ctx);
-                self.change_row("ContentVersion", version_id, |row| {
-                    row.values.set("ContentDocumentId", Value::Text(doc_id.clone()));
-                    row.values.set("VersionNumber", Value::Text("1".into()));
-                });
-                let mut link = |entity: String, share: &str| {
-                    let fields = Values::from([
-                        ("ContentDocumentId", Value::Text(doc_id.clone())),
-                        ("LinkedEntityId", Value::Text(entity)),
-                        ("ShareType", Value::Text(share.to_string())),
-                        ("Visibility", Value::Text("AllUsers".to_string())),
-                    ]);
-                    let link = self.insert_row("ContentDocumentLink", fields, ctx);
-                    self.mark_email_attachment(&link, "LinkedEntityId");
-                };
-                if let Value::Text(owner) = owner {
-                    link(owner, "I");
-                }
-                if let Some(target) = publish_to {
-                    link(target, "V");
-                }
-            }
-        }
-    }
-
-    /// An Attachment or a file linked to an EmailMessage sets its `HasAttachment`.
-    fn mark_email_attachment(&mut self, attachment_id: &str, parent_field: &str) {
-        let parent = self.record(attachment_id).and_then(|(_, r)| r.reference(parent_field).map(str::to_string));
-        if let Some(parent) = parent {
-            self.change_row("EmailMessage", &parent, |row| {
-                row.values.set("HasAttachment", Value::Bool(true));
-            });
+        if let Some(hooks) = self.schema.object(object).map(|o| o.hooks) {
+            hooks.after_insert(self, id, ctx);
         }
     }
 
     /// Changes a stored row through `f` (nothing when there is no such row).
     /// The one way rows change: the journal keeps the previous state when a
     /// savepoint is open, and the table keeps its indexes current.
-    fn change_row<R>(&mut self, object: &str, id: &str, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
+    pub(crate) fn change_row<R>(&mut self, object: &str, id: &str, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
         let table = self.tables.get_mut(object)?;
         let i = table.position(id)?;
         if let Some(journal) = &mut self.journal {
@@ -1349,7 +1446,7 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Salesforce keeps timestamps to the millisecond.
-fn stamp(now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn stamp(now: DateTime<Utc>) -> DateTime<Utc> {
     now.trunc_subsecs(3)
 }
 
@@ -1379,6 +1476,19 @@ fn replication_window(
 /// The oldest moment getDeleted covers.
 fn earliest_available(now: DateTime<Utc>) -> DateTime<Utc> {
     now.checked_sub_signed(Duration::days(DELETED_WINDOW_DAYS)).unwrap_or(now).trunc_subsecs(0)
+}
+
+/// A write the user's object permissions do not allow.
+///
+/// Salesforce's answer is `INSUFFICIENT_ACCESS_OR_READONLY`, "You can't
+/// perform the specified action because you don't have sufficient
+/// permissions" (SOAP API Developer Guide, StatusCode), with the message
+/// "insufficient access rights on object id" that REST bodies carry (seen
+/// in client code handling it, e.g. simple-salesforce's malformed-request
+/// errors) and HTTP 400 like every other failed DML; some clients'
+/// mocks use 403 instead, which we have not seen from a real org.
+fn insufficient_access() -> SfError {
+    SfError::new(400, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
 }
 
 fn duplicate_value(field: &str, other_id: &str) -> SfError {
@@ -1415,37 +1525,6 @@ fn is_email(s: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !s.chars().any(|c| c.is_whitespace() || c == ',' || c == ';')
-}
-
-/// `My Queue` → `My_Queue`.
-fn developer_name(name: &str) -> String {
-    let cleaned: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    cleaned.trim_matches('_').to_string()
-}
-
-/// ContentVersion's `FileType` for a file extension.
-fn file_type(extension: &str) -> &'static str {
-    match extension {
-        "pdf" => "PDF",
-        "png" => "PNG",
-        "jpg" | "jpeg" => "JPG",
-        "gif" => "GIF",
-        "txt" => "TEXT",
-        "csv" => "CSV",
-        "htm" | "html" => "HTML",
-        "xml" => "XML",
-        "json" => "JSON",
-        "zip" => "ZIP",
-        "doc" => "WORD",
-        "docx" => "WORD_X",
-        "xls" => "EXCEL",
-        "xlsx" => "EXCEL_X",
-        "ppt" => "POWER_POINT",
-        "pptx" => "POWER_POINT_X",
-        "mp4" => "MP4",
-        "mp3" => "MP3",
-        _ => "UNKNOWN",
-    }
 }
 
 /// Whether a typed value can be stored in a field of this type as it is

@@ -18,24 +18,59 @@
 //! ```
 
 use serde::Serialize;
+use serde::ser::SerializeMap;
 
 /// One entry of a Salesforce error body.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{error_code}: {message}")]
 pub struct SfError {
     /// HTTP status to answer with (400, 404, …). Not serialized.
-    #[serde(skip)]
     pub status: u16,
-    #[serde(rename = "errorCode")]
     pub error_code: String,
     pub message: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    /// A duplicate rule's findings (`DUPLICATES_DETECTED`): the entry then
+    /// carries `duplicateResult` and always `fields`, as Salesforce writes it.
+    pub duplicate_result: Option<Box<serde_json::Value>>,
+}
+
+impl Serialize for SfError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match &self.duplicate_result {
+            Some(result) => {
+                map.serialize_entry("duplicateResult", result)?;
+                map.serialize_entry("errorCode", &self.error_code)?;
+                map.serialize_entry("fields", &self.fields)?;
+                map.serialize_entry("message", &self.message)?;
+            }
+            None => {
+                map.serialize_entry("errorCode", &self.error_code)?;
+                map.serialize_entry("message", &self.message)?;
+                if !self.fields.is_empty() {
+                    map.serialize_entry("fields", &self.fields)?;
+                }
+            }
+        }
+        map.end()
+    }
 }
 
 impl SfError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        SfError { status, error_code: code.to_string(), message: message.into(), fields: Vec::new() }
+        SfError {
+            status,
+            error_code: code.to_string(),
+            message: message.into(),
+            fields: Vec::new(),
+            duplicate_result: None,
+        }
+    }
+
+    /// Attaches a duplicate rule's `duplicateResult`.
+    pub fn with_duplicate_result(mut self, result: serde_json::Value) -> Self {
+        self.duplicate_result = Some(Box::new(result));
+        self
     }
 
     pub fn with_fields(mut self, fields: Vec<String>) -> Self {

@@ -20,8 +20,19 @@
 //! `ann lee example com`), `*` and `?` are wildcards (`*` not first), a
 //! `"quoted phrase"` matches consecutive tokens, and `AND`, `OR`, `AND NOT`
 //! and parentheses combine terms (adjacent terms mean `AND`). Phone fields
-//! also match on their digits alone. Results come in RETURNING order, then
-//! record order (there is no relevance ranking).
+//! also match on their digits alone. A reserved character
+//! (`? & | ! { } [ ] ( ) ^ ~ * : \ " ' + -`) is literal after a backslash,
+//! and then separates tokens like any punctuation (`Ann\-Marie` is `ann marie`).
+//!
+//! Results come in RETURNING order; within an object, by relevance unless
+//! its `ORDER BY` says otherwise: records whose name matches the term
+//! exactly (wildcards matching nothing: `Ann*` finds "Ann Lee" before
+//! "Annabel Smith") first, then those matching exactly in another field,
+//! then the rest, each in record order. An object's `LIMIT` and `OFFSET`
+//! apply after ranking, the overall `LIMIT` last.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use serde_json::Value as Json;
 
@@ -114,7 +125,7 @@ pub(crate) fn search(db: &Database, sosl: &str, ctx: &QueryContext) -> Result<Ve
         targets = db
             .schema()
             .objects()
-            .filter(|o| o.searchable)
+            .filter(|o| o.searchable && db.object_access(&ctx.user_id, &o.name).read)
             .map(|o| id_only(Name { text: o.name.clone(), pos: Default::default() }))
             .collect();
     }
@@ -129,12 +140,54 @@ pub(crate) fn search(db: &Database, sosl: &str, ctx: &QueryContext) -> Result<Ve
             ));
         }
         let fields = searched_fields(object, scope);
-        let matched = |r: &Record| term.matches(&record_tokens(r, &fields));
-        let result = run_returning(db, target, ctx, &matched).map_err(|e| {
+        let exact = term.exact();
+        let ranks: RefCell<HashMap<String, u8>> = RefCell::default();
+        let matched = |r: &Record| {
+            let tokens = record_tokens(r, &fields);
+            if !term.matches(&tokens) {
+                return false;
+            }
+            let names: Vec<SearchField> = tokens.iter().filter(|f| f.is_name).cloned().collect();
+            let rank = if exact.matches(&names) {
+                0
+            } else if exact.matches(&tokens) {
+                1
+            } else {
+                2
+            };
+            ranks.borrow_mut().insert(r.id.clone(), rank);
+            true
+        };
+        let to_search_error = |e: QueryError| {
             let code = if e.code == "MALFORMED_QUERY" { "MALFORMED_SEARCH" } else { e.code };
             SfError::new(400, code, e.message)
-        })?;
-        found.extend(result.records);
+        };
+        if !target.order_by.is_empty() {
+            found.extend(run_returning(db, target, ctx, &matched).map_err(to_search_error)?.records);
+            continue;
+        }
+        // Ranked: every match (with its Id), sorted, then the object's OFFSET and LIMIT.
+        let mut all = target.clone();
+        all.limit = None;
+        all.offset = None;
+        let has_id = all
+            .select
+            .iter()
+            .any(|i| matches!(i, SelectItem::Field(p) if p.parts.len() == 1 && p.parts[0].eq_ignore_ascii_case("Id")));
+        if !has_id {
+            all.select.push(SelectItem::Field(Path { parts: vec!["Id".into()], pos: target.from.pos }));
+        }
+        let mut records = run_returning(db, &all, ctx, &matched).map_err(to_search_error)?.records;
+        let ranks = ranks.into_inner();
+        records.sort_by_key(|r| r["Id"].as_str().and_then(|id| ranks.get(id)).copied().unwrap_or(u8::MAX));
+        let skip = target.offset.as_ref().map_or(0, |o| usize::try_from(o.value).unwrap_or(usize::MAX));
+        let take = target.limit.as_ref().map_or(usize::MAX, |l| usize::try_from(l.value).unwrap_or(usize::MAX));
+        for mut record in records.into_iter().skip(skip).take(take) {
+            if !has_id && let Some(map) = record.as_object_mut() {
+                map.remove("Id");
+            }
+            found.push(record);
+        }
     }
     if let Some(limit) = overall_limit {
         found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -395,8 +448,9 @@ fn token_patterns(chars: &[(char, bool)], is_word: bool) -> Result<Term, SfError
     if !current.is_empty() {
         patterns.push(Pattern(current));
     }
-    let literal_chars = patterns.iter().flat_map(|p| &p.0).filter(|c| matches!(c, PatternChar::Lit(_))).count();
-    if is_word && literal_chars < 2 {
+    // Two characters as typed, wildcards aside: `C\+\+` is long enough, `a*` is not.
+    let typed = chars.iter().filter(|(c, escaped)| *escaped || !matches!(c, '*' | '?')).count();
+    if is_word && typed < 2 {
         return Err(SfError::malformed_search("search term must be longer than one character"));
     }
     if patterns.first().and_then(|p| p.0.first()) == Some(&PatternChar::Any) {
@@ -406,12 +460,30 @@ fn token_patterns(chars: &[(char, bool)], is_word: bool) -> Result<Term, SfError
 }
 
 /// A searched field of a record: its tokens, and for phone fields its digits.
+#[derive(Debug, Clone)]
 struct SearchField {
     tokens: Vec<String>,
     digits: Option<String>,
+    /// A name field (`Name`, `FirstName`, `LastName`, `Subject` …): exact matches here rank first.
+    is_name: bool,
 }
 
 impl Term {
+    /// The term with its `*` wildcards matching nothing: what an exact match is.
+    fn exact(&self) -> Term {
+        match self {
+            Term::Tokens(patterns) => Term::Tokens(
+                patterns
+                    .iter()
+                    .map(|p| Pattern(p.0.iter().copied().filter(|c| *c != PatternChar::Any).collect()))
+                    .collect(),
+            ),
+            Term::And(a, b) => Term::And(Box::new(a.exact()), Box::new(b.exact())),
+            Term::Or(a, b) => Term::Or(Box::new(a.exact()), Box::new(b.exact())),
+            Term::AndNot(a, b) => Term::AndNot(Box::new(a.exact()), b.clone()),
+        }
+    }
+
     /// Whether a record, given as its searched fields, matches.
     fn matches(&self, fields: &[SearchField]) -> bool {
         match self {
@@ -478,13 +550,13 @@ fn glob(text: &[char], pattern: &[PatternChar]) -> bool {
     pattern[p..].iter().all(|c| *c == PatternChar::Any)
 }
 
-/// The fields a scope searches on an object.
-fn searched_fields(object: &ObjectDef, scope: Scope) -> Vec<(&str, FieldType)> {
+/// The fields a scope searches on an object, with whether each is a name field.
+fn searched_fields(object: &ObjectDef, scope: Scope) -> Vec<(&str, FieldType, bool)> {
     object
         .fields
         .iter()
         .filter(|f| match scope {
-            Scope::Name => f.name_field || matches!(f.name.as_str(), "FirstName" | "LastName"),
+            Scope::Name => is_name(f),
             Scope::Email => f.field_type == FieldType::Email,
             Scope::Phone => f.field_type == FieldType::Phone,
             Scope::All => matches!(
@@ -497,23 +569,27 @@ fn searched_fields(object: &ObjectDef, scope: Scope) -> Vec<(&str, FieldType)> {
                     | FieldType::Combobox
             ),
         })
-        .map(|f| (f.name.as_str(), f.field_type))
+        .map(|f| (f.name.as_str(), f.field_type, is_name(f)))
         .collect()
+}
+
+fn is_name(f: &crate::schema::FieldDef) -> bool {
+    f.name_field || matches!(f.name.as_str(), "FirstName" | "LastName")
 }
 
 /// Each searched field's value as lower-cased tokens split at punctuation,
 /// with phone numbers' bare digits alongside.
-fn record_tokens(record: &Record, fields: &[(&str, FieldType)]) -> Vec<SearchField> {
+fn record_tokens(record: &Record, fields: &[(&str, FieldType, bool)]) -> Vec<SearchField> {
     fields
         .iter()
-        .filter_map(|(name, field_type)| {
+        .filter_map(|(name, field_type, is_name)| {
             let Value::Text(text) = record.get(name) else {
                 return None;
             };
             let tokens =
                 text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect();
             let digits = (*field_type == FieldType::Phone).then(|| text.chars().filter(char::is_ascii_digit).collect());
-            Some(SearchField { tokens, digits })
+            Some(SearchField { tokens, digits, is_name: *is_name })
         })
         .collect()
 }

@@ -21,6 +21,14 @@
 //! | `POST /__emulator/clock/advance` | `{"seconds"}` | moves the clock forward: timestamps, token and locator expiry, the allowance window follow |
 //! | `POST /__emulator/fields` | `{"object","name","type",…}` | adds a custom field, see below |
 //! | `POST /__emulator/bulk` | `{"cases"?,"owner_id"?,"messages_per_case"?,…}` | adds that many cases with contacts and conversations ([`BulkSeed`], same names): 201 and the [`BulkSeeded`](crate::seed::BulkSeeded) ids and counts |
+//! | `POST /__emulator/users` | `{"username","email","last_name","first_name"?,"active"?}` | adds a Standard user (`005…`, profile "Standard User", `IsActive` default true): 201 `{"id"}` |
+//! | `POST /__emulator/leads/convert` | `{"lead_id","account_id"?,"contact_id"?,"opportunity_name"?}` | converts a lead as the integration user, see below: 200 `{"lead_id","account_id","contact_id","opportunity_id"}` |
+//! | `POST /__emulator/record-types` | `{"object","name","developer_name"?,"description"?,"active"?,"default"?,"picklists"?}` | adds a record type, see below: 201 `{"id"}` (`012…`) |
+//! | `POST /__emulator/required` | `{"object","field","required"?}` | makes a standard or custom field required (`required` default true) or optional again: 200 `{"object","field","required"}` |
+//! | `GET /__emulator/duplicate-rules` | | `{"rules":[…]}`, each as added |
+//! | `POST /__emulator/duplicate-rules` | `{"object","name","fields","allow_save"?,"message"?}` | adds (or replaces, by object and name) a duplicate rule, see below: 201 |
+//! | `DELETE /__emulator/duplicate-rules` | | removes every duplicate rule: 204 |
+//! | `POST /__emulator/permissions` | `{"username"?,"object","read"?,"create"?,"edit"?,"delete"?}` | sets a user's object permissions, see below: 200 `{"username","user_id","object","read","create","edit","delete"}` |
 //!
 //! Faults (`POST /__emulator/faults`), used in the order queued:
 //! - `{"kind":"error","status":503}` — answer 500/503 (any 4xx/5xx) with Salesforce's error body, without reaching the org;
@@ -39,6 +47,53 @@
 //! `type` is a describe type: `string textarea email phone url picklist
 //! multipicklist combobox boolean int long double currency percent date
 //! datetime time reference`.
+//!
+//! Lead conversion (`POST /__emulator/leads/convert`) creates an Account
+//! (`Name` from `Company`, billing address, phone, website, industry) and a
+//! Contact (name, email, phones, title, lead source, mailing address)
+//! unless `account_id`/`contact_id` name existing ones (whose empty fields
+//! it fills; a contact of another account is refused), an Opportunity
+//! (stage Prospecting, closing today, the contact its primary contact role)
+//! only when `opportunity_name` is given (`""` takes the company), moves the
+//! lead's tasks to the contact, and sets `IsConverted`, `ConvertedDate`,
+//! `Converted{Account,Contact,Opportunity}Id` and `Status` "Closed -
+//! Converted". From then on any update of the lead fails 400
+//! `CANNOT_UPDATE_CONVERTED_LEAD`. Errors: 400 `{"error","errors":[…]}` with
+//! Salesforce's error entries.
+//!
+//! Record types (`POST /__emulator/record-types`): `{"object":"Case",
+//! "name":"Support","developer_name":"Support","default":true,"active":true,
+//! "picklists":{"Status":["New","Working"]}}`; a picklist may also be given as
+//! `{"values":[…],"default":"Working"}`. The record appears as a RecordType
+//! (`SobjectType`, `Name`, `DeveloperName`, `IsActive`), in describe's
+//! `recordTypeInfos` (Master last, `available:false` once the object has an
+//! active record type of its own; exactly one `defaultRecordTypeMapping`),
+//! and the object gets a `RecordTypeId` field. Inserts without
+//! `RecordTypeId` get the default; an unknown, inactive or other object's
+//! record type id fails `INVALID_CROSS_REFERENCE_KEY` ("Record Type ID: this
+//! ID value isn't valid for the user: 012…"); a restricted picklist value the
+//! record type does not offer fails `INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`
+//! (unrestricted picklists take any value, as Salesforce's API does).
+//! Deactivate one with `PATCH /sobjects/RecordType/{id} {"IsActive":false}`.
+//!
+//! Duplicate rules (`POST /__emulator/duplicate-rules`):
+//! `{"object":"Lead","name":"Standard_Lead_Duplicate_Rule","fields":["Email"],
+//! "allow_save":true,"message":"Use one of these records?"}` matches live
+//! records equal (case-insensitively) on every listed field; a REST create or
+//! update that matches (single-record, collections, each composite
+//! subrequest) fails 400 `DUPLICATES_DETECTED` with Salesforce's
+//! `duplicateResult`. `Sforce-Duplicate-Rule-Header: allowSave=true` (on the
+//! request, which composite subrequests inherit, or in a subrequest's
+//! `httpHeaders`) lets the save through when the rule has `allow_save`.
+//!
+//! Object permissions (`POST /__emulator/permissions`): for `username`
+//! (default the integration user); each permission left out is true. As on
+//! a profile, no Read means no other permission and Delete needs Edit. The
+//! describe calls show them (`createable`, `updateable`, `deletable`,
+//! `queryable`, and every field's `createable`/`updateable`); without Read
+//! the object answers as unknown (404 `NOT_FOUND`, `INVALID_TYPE` in SOQL
+//! and SOSL, missing from describe global); a create, update or delete
+//! without the permission fails 400 `INSUFFICIENT_ACCESS_OR_READONLY`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,8 +107,9 @@ use serde_json::{Value, json};
 
 use super::faults::Fault;
 use super::org::Emulator;
-use crate::db::format_datetime;
-use crate::schema::{FieldDef, FieldType};
+use crate::db::{DuplicateRule, LeadConversion, format_datetime};
+use crate::error::SfError;
+use crate::schema::{FieldDef, FieldType, ObjectAccess, RecordTypePicklist};
 use crate::seed::BulkSeed;
 
 pub(super) fn router() -> Router<Arc<Emulator>> {
@@ -71,6 +127,12 @@ pub(super) fn router() -> Router<Arc<Emulator>> {
         .route("/clock/advance", post(advance_clock))
         .route("/fields", post(add_field))
         .route("/bulk", post(bulk_seed))
+        .route("/users", post(add_user))
+        .route("/leads/convert", post(convert_lead))
+        .route("/record-types", post(add_record_type))
+        .route("/required", post(set_required))
+        .route("/duplicate-rules", get(list_duplicate_rules).post(add_duplicate_rule).delete(clear_duplicate_rules))
+        .route("/permissions", post(set_permissions))
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -100,6 +162,12 @@ async fn index() -> Json<Value> {
             "POST /__emulator/clock/advance {\"seconds\"}",
             "POST /__emulator/fields {\"object\",\"name\",\"type\",…}",
             "POST /__emulator/bulk {\"cases\",\"owner_id\",\"messages_per_case\",\"customer_last_every\",\"closed_every\",\"cases_per_contact\",\"contacts_per_account\",\"history_days\"}",
+            "POST /__emulator/users {\"username\",\"email\",\"last_name\",\"first_name\",\"active\"}",
+            "POST /__emulator/leads/convert {\"lead_id\",\"account_id\",\"contact_id\",\"opportunity_name\"}",
+            "POST /__emulator/record-types {\"object\",\"name\",\"developer_name\",\"description\",\"active\",\"default\",\"picklists\"}",
+            "POST /__emulator/required {\"object\",\"field\",\"required\"}",
+            "GET|POST|DELETE /__emulator/duplicate-rules {\"object\",\"name\",\"fields\",\"allow_save\",\"message\"}",
+            "POST /__emulator/permissions {\"username\",\"object\",\"read\",\"create\",\"edit\",\"delete\"}",
         ]
     }))
 }
@@ -300,4 +368,189 @@ fn field_from_json(v: &Value) -> Result<Option<FieldDef>, String> {
         field = field.unique();
     }
     Ok(Some(field))
+}
+
+/// 400 with Salesforce's error entries beside the admin API's `error`.
+fn refused(errors: Vec<SfError>) -> Response {
+    let summary: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.error_code, e.message)).collect();
+    let body = json!({"error": summary.join("; "), "errors": serde_json::to_value(&errors).unwrap_or_default()});
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+async fn add_user(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let request = match body(&raw) {
+        Ok(v) => v,
+        Err(message) => return bad_request(message),
+    };
+    let text = |name: &str| request[name].as_str().map(str::to_string);
+    let (Some(username), Some(email), Some(last_name)) = (text("username"), text("email"), text("last_name")) else {
+        return bad_request("give at least {\"username\",\"email\",\"last_name\"}");
+    };
+    let mut org = emulator.org();
+    let ctx = org.write_context(&org.integration_user_id.clone());
+    let profile = org
+        .db
+        .query("SELECT Id FROM Profile WHERE Name = 'Standard User'", false, &org.query_context(&ctx.user_id, "59.0"))
+        .ok()
+        .and_then(|r| r.records.first().and_then(|p| p["Id"].as_str().map(str::to_string)));
+    let mut fields = json!({
+        "Username": username, "Email": email, "LastName": last_name, "UserType": "Standard",
+        "IsActive": request["active"].as_bool().unwrap_or(true),
+    });
+    if let Some(first_name) = text("first_name") {
+        fields["FirstName"] = json!(first_name);
+    }
+    if let Some(profile) = profile {
+        fields["ProfileId"] = json!(profile);
+    }
+    let created = org.db.create("User", fields.as_object().expect("an object"), &ctx);
+    match created {
+        Ok(id) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
+        Err(errors) => refused(errors),
+    }
+}
+
+async fn convert_lead(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let conversion = match body(&raw)
+        .and_then(|v| serde_json::from_value::<LeadConversion>(v).map_err(|e| format!("lead conversion: {e}")))
+    {
+        Ok(conversion) => conversion,
+        Err(message) => return bad_request(message),
+    };
+    let mut org = emulator.org();
+    let ctx = org.write_context(&org.integration_user_id.clone());
+    match org.db.convert_lead(&conversion, &ctx) {
+        Ok(converted) => Json(serde_json::to_value(converted).unwrap_or_default()).into_response(),
+        Err(errors) => refused(errors),
+    }
+}
+
+/// `{"Status":["New","Working"]}` or `{"Status":{"values":[…],"default":"New"}}`.
+fn record_type_picklists(v: &Value) -> Result<Vec<RecordTypePicklist>, String> {
+    let Some(map) = v.as_object() else {
+        return if v.is_null() { Ok(Vec::new()) } else { Err("picklists must be an object of field: values".into()) };
+    };
+    let strings = |v: &Value| -> Result<Vec<String>, String> {
+        v.as_array()
+            .ok_or("picklist values must be a list of strings")?
+            .iter()
+            .map(|s| s.as_str().map(str::to_string).ok_or_else(|| "picklist values must be strings".to_string()))
+            .collect()
+    };
+    map.iter()
+        .map(|(field, spec)| {
+            let (values, default) = match spec {
+                Value::Object(o) => (
+                    strings(o.get("values").unwrap_or(&Value::Null))?,
+                    o.get("default").and_then(Value::as_str).map(str::to_string),
+                ),
+                other => (strings(other)?, None),
+            };
+            Ok(RecordTypePicklist { field: field.clone(), values, default })
+        })
+        .collect()
+}
+
+async fn add_record_type(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let request = match body(&raw) {
+        Ok(v) => v,
+        Err(message) => return bad_request(message),
+    };
+    let (Some(object), Some(name)) = (request["object"].as_str(), request["name"].as_str()) else {
+        return bad_request("give at least {\"object\":\"Case\",\"name\":\"Support\"}");
+    };
+    let picklists = match record_type_picklists(&request["picklists"]) {
+        Ok(p) => p,
+        Err(message) => return bad_request(message),
+    };
+    let mut org = emulator.org();
+    let Some(object) = org.db.schema().object(object).map(|o| o.name.clone()) else {
+        return refused(vec![SfError::unknown_sobject(object)]);
+    };
+    let mut fields =
+        json!({"SobjectType": object, "Name": name, "IsActive": request["active"].as_bool().unwrap_or(true)});
+    for (key, field) in [("developer_name", "DeveloperName"), ("description", "Description")] {
+        if let Some(v) = request[key].as_str() {
+            fields[field] = json!(v);
+        }
+    }
+    let ctx = org.write_context(&org.integration_user_id.clone());
+    let make_default = request["default"].as_bool().unwrap_or(false);
+    match org.db.add_record_type(fields.as_object().expect("an object"), picklists, make_default, &ctx) {
+        Ok(id) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
+        Err(errors) => refused(errors),
+    }
+}
+
+async fn set_required(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let request = match body(&raw) {
+        Ok(v) => v,
+        Err(message) => return bad_request(message),
+    };
+    let (Some(object), Some(field)) = (request["object"].as_str(), request["field"].as_str()) else {
+        return bad_request("give {\"object\":\"Case\",\"field\":\"Reason\",\"required\":true}");
+    };
+    let required = request["required"].as_bool().unwrap_or(true);
+    let set = emulator.org().db.schema_mut().set_required(object, field, required);
+    match set {
+        Ok(()) => Json(json!({"object": object, "field": field, "required": required})).into_response(),
+        Err(e) => refused(vec![e]),
+    }
+}
+
+async fn list_duplicate_rules(State(emulator): State<Arc<Emulator>>) -> Json<Value> {
+    Json(json!({"rules": serde_json::to_value(emulator.org().db.duplicate_rules()).unwrap_or_default()}))
+}
+
+async fn add_duplicate_rule(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let rule = match body(&raw)
+        .and_then(|v| serde_json::from_value::<DuplicateRule>(v).map_err(|e| format!("duplicate rule: {e}")))
+    {
+        Ok(rule) => rule,
+        Err(message) => return bad_request(message),
+    };
+    let added = emulator.org().db.add_duplicate_rule(rule);
+    match added {
+        Ok(()) => StatusCode::CREATED.into_response(),
+        Err(e) => refused(vec![e]),
+    }
+}
+
+async fn clear_duplicate_rules(State(emulator): State<Arc<Emulator>>) -> StatusCode {
+    emulator.org().db.clear_duplicate_rules();
+    StatusCode::NO_CONTENT
+}
+
+async fn set_permissions(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let request = match body(&raw) {
+        Ok(v) => v,
+        Err(message) => return bad_request(message),
+    };
+    let Some(object) = request["object"].as_str() else {
+        return bad_request("give at least {\"object\":\"Case\"} and the permissions to change");
+    };
+    let flag = |name: &str| request[name].as_bool().unwrap_or(true);
+    // A profile cannot grant more than Read allows, nor Delete without Edit.
+    let read = flag("read");
+    let edit = read && flag("edit");
+    let access = ObjectAccess { read, create: read && flag("create"), edit, delete: edit && flag("delete") };
+    let mut org = emulator.org();
+    let (user_id, username) = match request["username"].as_str() {
+        Some(username) => match org.user_by_username(username) {
+            Some(user) => (user.id, user.username),
+            None => return bad_request(format!("no user has the username {username}")),
+        },
+        None => (org.integration_user_id.clone(), emulator.seeded.integration_username.clone()),
+    };
+    match org.db.set_object_access(&user_id, object, access) {
+        Ok(()) => {
+            let object = org.db.schema().object(object).map_or(object.to_string(), |o| o.name.clone());
+            Json(json!({
+                "username": username, "user_id": user_id, "object": object,
+                "read": access.read, "create": access.create, "edit": access.edit, "delete": access.delete,
+            }))
+            .into_response()
+        }
+        Err(e) => refused(vec![e]),
+    }
 }

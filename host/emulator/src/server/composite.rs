@@ -11,7 +11,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::org::Org;
-use super::request::{ApiRequest, batch_size_option};
+use super::request::{ApiRequest, allow_save_option, batch_size_option};
 use super::resources::Resource;
 use super::response::{ApiResponse, json_parser_error};
 use super::sobjects::save_result;
@@ -34,8 +34,16 @@ fn invalid_input(message: impl Into<String>) -> Vec<SfError> {
 }
 
 /// A subrequest's URL (`/services/data/v59.0/sobjects/Case`, or for a batch
-/// `v59.0/sobjects/Case`) and body as a request to the org.
-fn subrequest(method: &str, url: &str, body: Option<&Value>, headers: Option<&Value>) -> Result<ApiRequest, SfError> {
+/// `v59.0/sobjects/Case`) and body as a request to the org. The request
+/// holding it (`parent`) passes its `Sforce-Duplicate-Rule-Header` on; the
+/// subrequest's own `httpHeaders` take precedence.
+fn subrequest(
+    parent: &ApiRequest,
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+    headers: Option<&Value>,
+) -> Result<ApiRequest, SfError> {
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| SfError::new(400, "INVALID_API_INPUT", format!("Invalid HTTP method: {method}")))?;
     let relative = url.strip_prefix("/services/data/").or_else(|| url.strip_prefix("services/data/")).unwrap_or(url);
@@ -44,11 +52,15 @@ fn subrequest(method: &str, url: &str, body: Option<&Value>, headers: Option<&Va
     let version = versions::parse(version).ok_or_else(SfError::not_found)?;
     let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
     let mut request = ApiRequest::new(method, &version, rest, query, body);
-    request.batch_size = headers
-        .and_then(Value::as_object)
-        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("Sforce-Query-Options")))
-        .and_then(|(_, v)| v.as_str())
-        .and_then(batch_size_option);
+    let header = |name: &str| {
+        headers
+            .and_then(Value::as_object)
+            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str())
+    };
+    request.batch_size = header("Sforce-Query-Options").and_then(batch_size_option);
+    request.allow_save_duplicates =
+        header("Sforce-Duplicate-Rule-Header").map_or(parent.allow_save_duplicates, allow_save_option);
     Ok(request)
 }
 
@@ -116,12 +128,12 @@ pub(crate) fn composite(org: &mut Org, user: &str, request: &ApiRequest) -> Answ
     }
     let answers = if all_or_none {
         org.all_or_none(|org| {
-            let answers = run_composite(org, user, &subrequests, true);
+            let answers = run_composite(org, user, request, &subrequests, true);
             let keep = answers.iter().all(ApiResponse::is_success);
             (answers, keep)
         })
     } else {
-        run_composite(org, user, &subrequests, false)
+        run_composite(org, user, request, &subrequests, false)
     };
     let results: Vec<Value> = answers
         .iter()
@@ -150,6 +162,7 @@ pub(crate) fn composite(org: &mut Org, user: &str, request: &ApiRequest) -> Answ
 fn run_composite(
     org: &mut Org,
     user: &str,
+    parent: &ApiRequest,
     subrequests: &[CompositeSubrequest],
     all_or_none: bool,
 ) -> Vec<ApiResponse> {
@@ -169,7 +182,7 @@ fn run_composite(
             {
                 b.insert("allOrNone".into(), Value::Bool(true));
             }
-            subrequest(&sub.method, &url, body.as_ref(), sub.headers.as_ref())
+            subrequest(parent, &sub.method, &url, body.as_ref(), sub.headers.as_ref())
         }) {
             Ok(request) => run_subrequest(org, user, &request, false),
             Err(e) => e.into(),
@@ -330,20 +343,23 @@ pub(crate) fn collection(org: &mut Org, user: &str, request: &ApiRequest) -> Ans
     } else {
         save_operations(request)?
     };
+    let options = request.write_options();
     let run = |org: &mut Org| -> Vec<Value> {
         let ctx = org.write_context(user);
         operations
             .iter()
             .map(|op| match op {
                 Operation::Invalid { id, error } => record_failure(id.as_deref(), std::slice::from_ref(error)),
-                Operation::Create { object, fields } => match org.db.create(object, fields, &ctx) {
+                Operation::Create { object, fields } => match org.db.create_with(object, fields, &ctx, &options) {
                     Ok(id) => save_result(&id),
                     Err(errors) => record_failure(None, &errors),
                 },
-                Operation::Update { object, id, fields } => match org.db.update(object, id, fields, &ctx) {
-                    Ok(()) => save_result(id),
-                    Err(errors) => record_failure(Some(id), &errors),
-                },
+                Operation::Update { object, id, fields } => {
+                    match org.db.update_with(object, id, fields, &ctx, &options) {
+                        Ok(()) => save_result(id),
+                        Err(errors) => record_failure(Some(id), &errors),
+                    }
+                }
                 Operation::Delete { object, id } => match org.db.delete(object, id, &ctx) {
                     Ok(()) => save_result(id),
                     Err(errors) => record_failure(Some(id), &errors),
@@ -471,7 +487,10 @@ fn check_collection_size(n: usize) -> Result<(), Vec<SfError>> {
 
 /// `GET /composite/sobjects/{object}?ids=…&fields=…`, or `POST` with
 /// `{"ids":[…],"fields":[…]}`: records in id order, `null` for missing ones.
-pub(crate) fn retrieve_collection(org: &Org, request: &ApiRequest, object: &str) -> Answer {
+pub(crate) fn retrieve_collection(org: &Org, user: &str, request: &ApiRequest, object: &str) -> Answer {
+    if !org.db.object_access(user, object).read {
+        return Err(vec![SfError::unknown_sobject(object)]);
+    }
     let (ids, fields): (Vec<String>, Vec<String>) = if request.method == Method::POST {
         let body = request.json_object().map_err(|e| vec![e])?;
         let strings = |name: &str| -> Vec<String> {
@@ -537,7 +556,7 @@ pub(crate) fn batch(org: &mut Org, user: &str, request: &ApiRequest) -> Answer {
             let method = item["method"].as_str().unwrap_or_default();
             let url = item["url"].as_str().unwrap_or_default();
             let body = item.get("richInput").filter(|b| !b.is_null());
-            match subrequest(method, url, body, None) {
+            match subrequest(request, method, url, body, item.get("httpHeaders")) {
                 Ok(sub) => run_subrequest(org, user, &sub, true),
                 Err(e) => e.into(),
             }

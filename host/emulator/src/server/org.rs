@@ -230,20 +230,22 @@ impl Org {
             }
             Resource::Search => query::search(self, user, request),
             Resource::ParameterizedSearch => query::parameterized_search(self, user, request),
-            Resource::SObjects => Ok(sobjects::describe_global(self, request)),
-            Resource::SObject { object } if get => sobjects::info(self, request, object),
+            Resource::SObjects => Ok(sobjects::describe_global(self, user, request)),
+            Resource::SObject { object } if get => sobjects::info(self, user, request, object),
             Resource::SObject { object } => sobjects::create(self, user, request, object),
-            Resource::Describe { object } => sobjects::describe(self, request, object),
-            Resource::Updated { object } => sobjects::updated(self, request, object, false),
-            Resource::Deleted { object } => sobjects::updated(self, request, object, true),
+            Resource::Describe { object } => sobjects::describe(self, user, request, object),
+            Resource::Updated { object } => sobjects::updated(self, user, request, object, false),
+            Resource::Deleted { object } => sobjects::updated(self, user, request, object, true),
             Resource::Record { object, id } => match request.method {
                 Method::PATCH => sobjects::update(self, user, request, object, id),
                 Method::DELETE => sobjects::delete(self, user, object, id),
-                _ => sobjects::retrieve(self, request, object, id),
+                _ => sobjects::retrieve(self, user, request, object, id),
             },
-            Resource::Blob { object, id, field } => sobjects::blob(self, object, id, field),
+            Resource::Blob { object, id, field } => sobjects::blob(self, user, object, id, field),
             Resource::Composite => composite::composite(self, user, request),
-            Resource::Collection { object: Some(object) } => composite::retrieve_collection(self, request, object),
+            Resource::Collection { object: Some(object) } => {
+                composite::retrieve_collection(self, user, request, object)
+            }
             Resource::Collection { object: None } => composite::collection(self, user, request),
             Resource::CompositeBatch => composite::batch(self, user, request),
         };

@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, Method};
 use serde_json::{Map, Value};
 
 use super::response::{json_parser_error, json_syntax_error};
+use crate::db::WriteOptions;
 use crate::error::SfError;
 
 /// Salesforce's default and maximum query page size.
@@ -23,6 +24,9 @@ pub(crate) struct ApiRequest {
     pub query: Vec<(String, String)>,
     /// Page size asked for with `Sforce-Query-Options: batchSize=N`, clamped to 200–2000.
     pub batch_size: Option<usize>,
+    /// `Sforce-Duplicate-Rule-Header: allowSave=true`: save despite
+    /// duplicates a rule that allows saving finds.
+    pub allow_save_duplicates: bool,
     pub body: Vec<u8>,
 }
 
@@ -45,16 +49,25 @@ impl ApiRequest {
             path,
             query,
             batch_size: None,
+            allow_save_duplicates: false,
             body,
         }
     }
 
-    /// Reads the headers a resource cares about (`Sforce-Query-Options`).
-    /// `Sforce-Auto-Assign` is accepted and has nothing to do: the emulator
-    /// runs no assignment rules.
+    /// Reads the headers a resource cares about (`Sforce-Query-Options`,
+    /// `Sforce-Duplicate-Rule-Header`). `Sforce-Auto-Assign` is accepted
+    /// and has nothing to do: the emulator runs no assignment rules.
     pub(crate) fn with_headers(mut self, headers: &HeaderMap) -> Self {
-        self.batch_size = headers.get("sforce-query-options").and_then(|v| v.to_str().ok()).and_then(batch_size_option);
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        self.batch_size = header("sforce-query-options").and_then(batch_size_option);
+        self.allow_save_duplicates = header("sforce-duplicate-rule-header").is_some_and(allow_save_option);
         self
+    }
+
+    /// What the write resources pass on to the records: the duplicate-rule
+    /// header and the API version of record URLs.
+    pub(crate) fn write_options(&self) -> WriteOptions {
+        WriteOptions { allow_save_duplicates: self.allow_save_duplicates, api_version: Some(self.version.clone()) }
     }
 
     /// The first value of a query parameter.
@@ -92,6 +105,15 @@ pub(crate) fn batch_size_option(header: &str) -> Option<usize> {
         .map(|n| n.clamp(MIN_BATCH_SIZE, MAX_BATCH_SIZE))
 }
 
+/// Whether `Sforce-Duplicate-Rule-Header` says `allowSave=true` (options
+/// are comma-separated: `allowSave=true, includeRecordDetails=true, runAsCurrentUser=true`).
+pub(crate) fn allow_save_option(header: &str) -> bool {
+    header
+        .split([',', ';'])
+        .filter_map(|option| option.split_once('='))
+        .any(|(k, v)| k.trim().eq_ignore_ascii_case("allowSave") && v.trim().eq_ignore_ascii_case("true"))
+}
+
 /// Jackson's name for the token a JSON value starts with.
 pub(crate) fn json_token(v: &Value) -> &'static str {
     match v {
@@ -115,6 +137,14 @@ mod tests {
         assert_eq!(batch_size_option("batchSize=10"), Some(MIN_BATCH_SIZE));
         assert_eq!(batch_size_option("foo=1, batchSize = 9999"), Some(MAX_BATCH_SIZE));
         assert_eq!(batch_size_option("batchSize=abc"), None);
+    }
+
+    #[test]
+    fn the_duplicate_rule_header_is_read_like_salesforce() {
+        assert!(allow_save_option("allowSave=true"));
+        assert!(allow_save_option("includeRecordDetails=true, AllowSave = TRUE"));
+        assert!(!allow_save_option("allowSave=false"));
+        assert!(!allow_save_option("runAsCurrentUser=true"));
     }
 
     #[test]

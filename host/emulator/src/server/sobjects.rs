@@ -1,5 +1,15 @@
 //! sObject resources: describe, create, retrieve, update, delete,
 //! getUpdated/getDeleted and blob fields.
+//!
+//! Each answers as the session's user may see it: an object the user's
+//! profile cannot read does not exist for them (404 `NOT_FOUND`, left out
+//! of describe global, `INVALID_TYPE` in queries), and describe shows
+//! what they may create, edit and delete. "The API respects object-level
+//! and field-level security configured in the user interface. You can
+//! access objects and fields only if the logged-in user's permissions and
+//! access settings allow such access" (Object Reference, Factors that
+//! Affect Data Access). Writes without the permission are refused by the
+//! data layer ([`Database::create_with`](crate::db::Database::create_with)).
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -9,25 +19,35 @@ use super::request::ApiRequest;
 use super::response::ApiResponse;
 use crate::db::parse_datetime;
 use crate::error::SfError;
-use crate::schema::{describe_global as describe_all, describe_object};
+use crate::schema::{ObjectDef, describe_global_for, describe_object_for};
 
 type Answer = Result<ApiResponse, Vec<SfError>>;
 
+/// An object `user` may read, or 404 as for an unknown one.
+fn readable<'o>(org: &'o Org, user: &str, object: &str) -> Result<&'o ObjectDef, Vec<SfError>> {
+    org.db
+        .schema()
+        .object(object)
+        .filter(|o| org.db.object_access(user, &o.name).read)
+        .ok_or_else(|| vec![SfError::unknown_sobject(object)])
+}
+
 /// `GET /sobjects`.
-pub(crate) fn describe_global(org: &Org, request: &ApiRequest) -> ApiResponse {
-    ApiResponse::ok(describe_all(org.db.schema(), &request.version))
+pub(crate) fn describe_global(org: &Org, user: &str, request: &ApiRequest) -> ApiResponse {
+    ApiResponse::ok(describe_global_for(org.db.schema(), &request.version, &|o| org.db.object_access(user, o)))
 }
 
 /// `GET /sobjects/{object}/describe`.
-pub(crate) fn describe(org: &Org, request: &ApiRequest, object: &str) -> Answer {
-    let obj = org.db.schema().object(object).ok_or_else(|| vec![SfError::unknown_sobject(object)])?;
-    Ok(ApiResponse::ok(describe_object(obj, &request.version)))
+pub(crate) fn describe(org: &Org, user: &str, request: &ApiRequest, object: &str) -> Answer {
+    let obj = readable(org, user, object)?;
+    Ok(ApiResponse::ok(describe_object_for(obj, &request.version, org.db.object_access(user, &obj.name))))
 }
 
 /// `GET /sobjects/{object}`: the object's describe-global entry and the
 /// records recently viewed (none: nobody views records in an emulator).
-pub(crate) fn info(org: &Org, request: &ApiRequest, object: &str) -> Answer {
-    let all = describe_all(org.db.schema(), &request.version);
+pub(crate) fn info(org: &Org, user: &str, request: &ApiRequest, object: &str) -> Answer {
+    readable(org, user, object)?;
+    let all = describe_global_for(org.db.schema(), &request.version, &|o| org.db.object_access(user, o));
     let entry = all["sobjects"]
         .as_array()
         .and_then(|objects| objects.iter().find(|o| o["name"] == object))
@@ -50,13 +70,14 @@ pub(crate) fn record_url(request: &ApiRequest, object: &str, id: &str) -> String
 pub(crate) fn create(org: &mut Org, user: &str, request: &ApiRequest, object: &str) -> Answer {
     let fields = request.json_object().map_err(|e| vec![e])?;
     let ctx = org.write_context(user);
-    let id = org.db.create(object, &fields, &ctx)?;
+    let id = org.db.create_with(object, &fields, &ctx, &request.write_options())?;
     Ok(ApiResponse::json(StatusCode::CREATED, save_result(&id))
         .with_header("Location", record_url(request, object, &id)))
 }
 
 /// `GET /sobjects/{object}/{id}?fields=A,B`.
-pub(crate) fn retrieve(org: &Org, request: &ApiRequest, object: &str, id: &str) -> Answer {
+pub(crate) fn retrieve(org: &Org, user: &str, request: &ApiRequest, object: &str, id: &str) -> Answer {
+    readable(org, user, object)?;
     let fields: Option<Vec<String>> =
         request.param("fields").map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
     let record = org.db.retrieve(object, id, fields.as_deref(), &request.version).map_err(|e| vec![e])?;
@@ -67,7 +88,7 @@ pub(crate) fn retrieve(org: &Org, request: &ApiRequest, object: &str, id: &str) 
 pub(crate) fn update(org: &mut Org, user: &str, request: &ApiRequest, object: &str, id: &str) -> Answer {
     let fields = request.json_object().map_err(|e| vec![e])?;
     let ctx = org.write_context(user);
-    org.db.update(object, id, &fields, &ctx)?;
+    org.db.update_with(object, id, &fields, &ctx, &request.write_options())?;
     Ok(ApiResponse::no_content())
 }
 
@@ -79,7 +100,8 @@ pub(crate) fn delete(org: &mut Org, user: &str, object: &str, id: &str) -> Answe
 }
 
 /// `GET /sobjects/{object}/updated/?start=&end=` and `/deleted/`.
-pub(crate) fn updated(org: &Org, request: &ApiRequest, object: &str, deleted: bool) -> Answer {
+pub(crate) fn updated(org: &Org, user: &str, request: &ApiRequest, object: &str, deleted: bool) -> Answer {
+    readable(org, user, object)?;
     let bound = |name: &str| -> Result<_, Vec<SfError>> {
         let raw = request.param(name).ok_or_else(|| {
             vec![
@@ -102,7 +124,8 @@ pub(crate) fn updated(org: &Org, request: &ApiRequest, object: &str, deleted: bo
 
 /// `GET /sobjects/{object}/{id}/{field}`: the raw bytes of a base64 field
 /// (`ContentVersion/…/VersionData`, `Attachment/…/Body`).
-pub(crate) fn blob(org: &Org, object: &str, id: &str, field: &str) -> Answer {
+pub(crate) fn blob(org: &Org, user: &str, object: &str, id: &str, field: &str) -> Answer {
+    readable(org, user, object)?;
     let bytes = org.db.blob(object, id, field).map_err(|e| vec![e])?;
     // Attachments know their content type; Salesforce serves everything else as a binary stream.
     let content_type = org

@@ -280,8 +280,12 @@ impl<'db, 'c> Planner<'db, 'c> {
         })
     }
 
+    /// The object `FROM` names, if the running user may read it: an object
+    /// the user's profile cannot read is as unknown to a query as a
+    /// misspelled one.
     fn object(&self, name: &Name) -> Result<&'db ObjectDef, QueryError> {
-        self.db.schema().object(&name.text).ok_or_else(|| {
+        let readable = |o: &&'db ObjectDef| self.db.object_access(&self.ctx.user_id, &o.name).read;
+        self.db.schema().object(&name.text).filter(readable).ok_or_else(|| {
             QueryError::at(
                 name.pos,
                 "INVALID_TYPE",
@@ -424,6 +428,16 @@ impl<'db, 'c> Planner<'db, 'c> {
             .schema()
             .object(&rel.child_sobject)
             .ok_or_else(|| QueryError::malformed(q.from.pos, "unknown child object".into()))?;
+        if !self.db.object_access(&self.ctx.user_id, &object.name).read {
+            return Err(QueryError::at(
+                q.from.pos,
+                "INVALID_TYPE",
+                format!(
+                    "Didn't understand relationship '{}' in FROM part of query call. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.",
+                    q.from.text
+                ),
+            ));
+        }
         if !q.group_by.is_empty()
             || q.select.iter().any(|i| matches!(i, SelectItem::Aggregate(_) | SelectItem::CountAll(_)))
         {

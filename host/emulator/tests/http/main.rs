@@ -2,12 +2,17 @@
 
 mod admin;
 mod composite;
+mod crm;
 mod faults;
 mod oauth;
 mod origins;
+mod permissions;
 mod query;
+mod record_types;
 mod robustness;
+mod rules;
 mod scale;
+mod search;
 mod sobjects;
 mod support;
 mod versions_and_limits;

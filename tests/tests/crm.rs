@@ -62,7 +62,7 @@ fn message(id: &str, text: &str, at: i64) -> ConversationPart {
 
 /// A messenger conversation of `person` with two messages.
 fn put_conversation(org: &TestOrg, id: &str, person: &str, state: ConversationState) {
-    let at = now() - 60_000;
+    let at = now();
     let patch = ConversationPatch {
         channel: Some(Channel::Messenger),
         state: Some(state),
@@ -498,4 +498,227 @@ async fn d1_d3_contacts_are_searched_linked_created_and_unlinked_on_the_person()
     let again = org.instance().await.crm_link_contact("k-d2", "p-new", None).await.unwrap().expect("the same");
     assert!(again.existed && again.id == created.id);
     assert_eq!(count(&org, "SELECT Id FROM Contact WHERE Email = 'brand.new@example.org'"), 1);
+}
+
+fn set_state(org: &TestOrg, conversation: &str, state: ConversationState, tags: Option<Vec<String>>) {
+    let patch = ConversationPatch { state: Some(state), tags, ..ConversationPatch::default() };
+    platform(org).put_conversation(ORG, conversation, patch, false, now()).unwrap();
+}
+
+#[tokio::test]
+async fn c5_a_tag_creates_the_case_once_and_every_close_writes_the_transcript_again_but_never_the_status() {
+    use casebridge::runtime::bindings::settings::CaseTrigger;
+    let mut org = TestOrg::demo();
+    org.emulator
+        .add_custom_field("Case", FieldDef::new("Topic__c", "Topic", FieldType::String).length(80))
+        .unwrap();
+    let definition = AttributeDefinition {
+        entity: RecordKind::Conversation,
+        name: "topic".into(),
+        kind: AttributeKind::Custom,
+        value_type: ValueType::Text,
+        options: vec![],
+    };
+    platform(&org).define_attribute(ORG, definition, now()).unwrap();
+    org.config.mappings = vec![FieldMapping {
+        object: "Case".into(),
+        field: "Topic__c".into(),
+        attribute: "topic".into(),
+        direction: Direction::ToSalesforce,
+    }];
+    org.config.crm.case_triggers = vec![CaseTrigger::Tagged("escalate".into())];
+    org.config.crm.log_conversations_as_tasks = true;
+    let (contact, email, _) = seeded_contact(&org, 4);
+    put_person(&org, "p-auto", Some("Auto Person"), Some(&email));
+    link(&org, "p-auto", LinkedObject::Contact, &contact);
+    // Conversations from before the automation are left alone.
+    put_conversation(&org, "c-before", "p-auto", ConversationState::Open);
+    org.cycle().await.expect("the first cycle reads to the end of the feed");
+    set_state(&org, "c-before", ConversationState::Snoozed, None);
+
+    put_conversation(&org, "c-auto", "p-auto", ConversationState::Open);
+    let topic = casebridge::platform::attribute("topic", AttributeKind::Custom, AttributeValue::Text("billing".into()));
+    platform(&org)
+        .put_conversation(ORG, "c-auto", ConversationPatch { attributes: vec![topic], ..ConversationPatch::default() }, false, now())
+        .unwrap();
+    let report = org.cycle().await.expect("a cycle");
+    assert!(report.errors.is_empty(), "{report:?}");
+    let tasks = org.query(&format!("SELECT Id, Status FROM Task WHERE WhoId = '{contact}'"));
+    assert_eq!(tasks.len(), 1, "a Task when the conversation started (c-before changed, it did not start): {tasks:?}");
+    assert_eq!(tasks[0]["Status"], json!("In Progress"));
+    let cases_of = |org: &TestOrg| org.query(&format!("SELECT Id, Status, Topic__c, Description FROM Case WHERE ContactId = '{contact}' AND Subject = 'My invoice is wrong'"));
+    assert!(cases_of(&org).is_empty(), "not tagged yet");
+
+    set_state(&org, "c-auto", ConversationState::Open, Some(vec!["Escalate".into()]));
+    org.cycle().await.expect("a cycle");
+    let cases = cases_of(&org);
+    assert_eq!(cases.len(), 1, "one case for the tag: {cases:?}");
+    let case_id = cases[0]["Id"].as_str().unwrap().to_string();
+    assert_eq!(cases[0]["Topic__c"], json!("billing"), "mapped conversation attributes fill case fields");
+    let conversation = platform(&org).conversation(ORG, "c-auto").unwrap().unwrap();
+    assert!(conversation.notes.iter().any(|n| n.text.contains(&case_id)), "a note with the link");
+
+    // An agent works the case in Salesforce; the conversation goes on and closes.
+    org.salesforce_user_updates("Case", &case_id, json!({"Status": "Working"}));
+    let late = ConversationPatch {
+        parts: vec![message("c-auto-m3", "Thanks, that fixed it.", now())],
+        attributes: vec![casebridge::platform::attribute("topic", AttributeKind::Custom, AttributeValue::Text("refunds".into()))],
+        ..ConversationPatch::default()
+    };
+    platform(&org).put_conversation(ORG, "c-auto", late, false, now()).unwrap();
+    set_state(&org, "c-auto", ConversationState::Closed, Some(vec![]));
+    let report = org.cycle().await.expect("a cycle");
+    assert!(report.errors.is_empty(), "{report:?}");
+    let cases = cases_of(&org);
+    assert_eq!(cases.len(), 1, "still one case");
+    assert_eq!(cases[0]["Status"], json!("Working"), "the Status is never changed");
+    assert_eq!(cases[0]["Topic__c"], json!("refunds"), "written again on close");
+    assert!(cases[0]["Description"].as_str().unwrap().contains("that fixed it"), "the transcript is updated");
+    let tasks = org.query(&format!("SELECT Id, Status FROM Task WHERE WhoId = '{contact}'"));
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["Status"], json!("Completed"), "the Task is completed when the conversation closes");
+
+    // Reopened, changed and closed again: written again.
+    set_state(&org, "c-auto", ConversationState::Open, None);
+    org.cycle().await.expect("a cycle");
+    let topic = casebridge::platform::attribute("topic", AttributeKind::Custom, AttributeValue::Text("accounts".into()));
+    platform(&org)
+        .put_conversation(ORG, "c-auto", ConversationPatch { attributes: vec![topic], ..ConversationPatch::default() }, false, now())
+        .unwrap();
+    set_state(&org, "c-auto", ConversationState::Closed, None);
+    org.cycle().await.expect("a cycle");
+    assert_eq!(cases_of(&org)[0]["Topic__c"], json!("accounts"));
+    // Quiet cycles queue nothing new.
+    let quiet = org.cycle().await.expect("a cycle");
+    assert!(quiet.errors.is_empty());
+    assert_eq!(cases_of(&org).len(), 1);
+}
+
+#[tokio::test]
+async fn c5_d2_d4_an_automatic_case_links_the_person_or_creates_the_contact_or_is_flagged_with_suggestions() {
+    use casebridge::runtime::bindings::settings::CaseTrigger;
+    let mut org = TestOrg::demo();
+    org.config.crm.case_triggers = vec![CaseTrigger::ConversationCreated];
+    org.config.crm.link_contacts_automatically = true;
+    let (_, colleague_username, _) = colleague(&org);
+    org.cycle().await.expect("the automation starts at the feed's end");
+
+    // One Contact matches by name (D2): linked, and the case has it.
+    let (contact, _, _) = seeded_contact(&org, 5);
+    let first = org.field("Contact", &contact, "FirstName").as_str().unwrap().to_string();
+    let last = org.field("Contact", &contact, "LastName").as_str().unwrap().to_string();
+    put_person(&org, "p-match", Some(&format!("{first} {last}")), None);
+    put_conversation(&org, "c-match", "p-match", ConversationState::Open);
+    // None matches: a Contact is created with the case, in one request.
+    put_person(&org, "p-none", Some("Zed Nobody"), Some("zed@nowhere.example"));
+    put_conversation(&org, "c-none", "p-none", ConversationState::Open);
+    // Several match: the case is created without a Contact and flagged (D4).
+    for email in ["sam.one@twins.example", "sam.two@twins.example"] {
+        org.create_as(&colleague_username, "Contact", json!({"FirstName": "Sam", "LastName": "Twin", "Email": email}));
+    }
+    put_person(&org, "p-many", Some("Sam Twin"), None);
+    put_conversation(&org, "c-many", "p-many", ConversationState::Open);
+    let report = org.cycle().await.expect("a cycle");
+    assert!(report.errors.is_empty(), "{report:?}");
+
+    let linked = platform(&org).person(ORG, "p-match").unwrap().unwrap().salesforce.map(|l| l.id);
+    assert_eq!(linked, Some(contact.clone()));
+    assert_eq!(count(&org, &format!("SELECT Id FROM Case WHERE ContactId = '{contact}' AND Subject = 'My invoice is wrong'")), 1);
+
+    let created = platform(&org).person(ORG, "p-none").unwrap().unwrap().salesforce.expect("linked to a new Contact");
+    assert_eq!(org.field("Contact", &created.id, "Email"), json!("zed@nowhere.example"));
+    assert_eq!(count(&org, &format!("SELECT Id FROM Case WHERE ContactId = '{}'", created.id)), 1);
+
+    let flagged = org.instance().await.crm_flagged_cases().await.unwrap().expect("listed");
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert_eq!(flagged[0].person_id, "p-many");
+    assert_eq!(flagged[0].suggestions.len(), 2, "both Sams are suggested");
+    assert_eq!(org.field("Case", &flagged[0].case_id, "ContactId"), json!(null));
+    // Linking one of the suggestions gives the flagged case its Contact.
+    let chosen = flagged[0].suggestions[0].candidate.id.clone();
+    org.instance().await.crm_link_contact("k-pick", "p-many", Some(&chosen)).await.unwrap().expect("linked");
+    assert_eq!(org.field("Case", &flagged[0].case_id, "ContactId"), json!(chosen));
+    assert!(org.instance().await.crm_flagged_cases().await.unwrap().unwrap().is_empty(), "no longer flagged");
+
+    // With automatic linking off, an unlinked person's case fails the check and says which.
+    org.config.crm.link_contacts_automatically = false;
+    put_person(&org, "p-off", Some("Off Person"), Some("off@person.example"));
+    put_conversation(&org, "c-off", "p-off", ConversationState::Open);
+    let report = org.cycle().await.expect("a cycle");
+    let error = report.errors.iter().find(|e| e.record_id.as_deref() == Some("c-off")).expect("a sync error");
+    assert_eq!(error.operation, "create case");
+    assert!(error.reason.message.contains("not linked to a Salesforce Contact"), "{error:?}");
+}
+
+#[tokio::test]
+async fn c4_duplicate_rules_are_reported_with_the_matches_and_passed_only_when_allowed_and_wanted() {
+    let mut org = TestOrg::demo();
+    let (_, colleague_username, _) = colleague(&org);
+    let existing =
+        org.create_as(&colleague_username, "Lead", json!({"LastName": "Dup", "Company": "Dups", "Email": "dup@leads.example"}));
+    let rule = |allow_save: bool| casebridge_emulator::db::DuplicateRule {
+        object: "Lead".into(),
+        name: "Standard_Lead_Duplicate_Rule".into(),
+        fields: vec!["Email".into()],
+        allow_save,
+        message: "Use one of these records?".into(),
+    };
+    org.emulator.with_database(|db| db.add_duplicate_rule(rule(false))).unwrap();
+    put_person(&org, "p-dup", Some("Dup Licate"), Some("dup@leads.example"));
+
+    let refused = org.instance().await.crm_create_lead("k-dup1", "p-dup").await.unwrap().expect_err("blocked");
+    let CrmError::DuplicatesDetected(found) = &refused else { panic!("{refused:?}") };
+    assert_eq!(found.matched, [existing.clone()]);
+    assert!(!found.allow_save);
+    assert_eq!(found.message, "Use one of these records?");
+
+    // The rule allows saving, but the admin did not turn that on: reported still.
+    org.emulator.with_database(|db| db.add_duplicate_rule(rule(true))).unwrap();
+    let refused = org.instance().await.crm_create_lead("k-dup2", "p-dup").await.unwrap().expect_err("reported");
+    assert!(matches!(&refused, CrmError::DuplicatesDetected(found) if found.allow_save), "{refused:?}");
+    // A blocking rule is not passed even with the option on.
+    org.config.crm.allow_duplicate_save = true;
+    org.emulator.with_database(|db| db.add_duplicate_rule(rule(false))).unwrap();
+    let refused = org.instance().await.crm_create_lead("k-dup3", "p-dup").await.unwrap().expect_err("blocked");
+    assert!(matches!(&refused, CrmError::DuplicatesDetected(_)), "{refused:?}");
+    // Allowed and wanted: saved with the header.
+    org.emulator.with_database(|db| db.add_duplicate_rule(rule(true))).unwrap();
+    let saved = org.instance().await.crm_create_lead("k-dup4", "p-dup").await.unwrap().expect("saved past the rule");
+    assert_ne!(saved.id, existing);
+    assert_eq!(count(&org, "SELECT Id FROM Lead WHERE Email = 'dup@leads.example'"), 2);
+}
+
+#[tokio::test]
+async fn c5_c9_no_permission_to_create_cases_is_said_and_the_configured_record_type_is_used() {
+    use casebridge_emulator::schema::ObjectAccess;
+    let mut org = TestOrg::demo();
+    let (contact, email, _) = seeded_contact(&org, 6);
+    put_person(&org, "p-perm", Some("Perm Person"), Some(&email));
+    link(&org, "p-perm", LinkedObject::Contact, &contact);
+    put_conversation(&org, "c-perm", "p-perm", ConversationState::Open);
+    let me = org.emulator.seeded().integration_user_id.clone();
+    let no_create = ObjectAccess { create: false, ..ObjectAccess::ALL };
+    org.emulator.with_database(|db| db.set_object_access(&me, "Case", no_create)).unwrap();
+    let refused = org.instance().await.crm_create_case("k-p1", "c-perm", &[]).await.unwrap().expect_err("refused");
+    assert!(matches!(&refused, CrmError::Permission(why) if why.contains("Create on Case")), "{refused:?}");
+    org.emulator.with_database(|db| db.set_object_access(&me, "Case", ObjectAccess::ALL)).unwrap();
+
+    // Record types: the configured one by DeveloperName, else the user's default.
+    let ctx = casebridge_emulator::db::WriteContext { now: org.emulator.now(), user_id: me.clone() };
+    let add = |name: &str, default: bool| {
+        let record_type = json!({"Name": name, "DeveloperName": name, "SobjectType": "Case", "IsActive": true});
+        org.emulator
+            .with_database(|db| db.add_record_type(record_type.as_object().unwrap(), vec![], default, &ctx))
+            .expect("a record type")
+    };
+    let support = add("Support", true);
+    let billing = add("Billing", false);
+    let by_default = org.instance().await.crm_create_case("k-p2", "c-perm", &[]).await.unwrap().expect("a case");
+    assert_eq!(org.field("Case", &by_default.id, "RecordTypeId"), json!(support), "the user's default");
+    org.config.crm.case_record_type = Some("Billing".into());
+    let configured = org.instance().await.crm_create_case("k-p3", "c-perm", &[]).await.unwrap().expect("a case");
+    assert_eq!(org.field("Case", &configured.id, "RecordTypeId"), json!(billing), "the configured one");
+    org.config.crm.case_record_type = Some("Nope".into());
+    let refused = org.instance().await.crm_create_case("k-p4", "c-perm", &[]).await.unwrap().expect_err("unknown");
+    assert!(matches!(&refused, CrmError::InvalidRequest(why) if why.contains("Nope") && why.contains("Support")), "{refused:?}");
 }

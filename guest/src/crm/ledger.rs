@@ -154,6 +154,15 @@ pub fn run<T: Transport, C: Capabilities>(
     result
 }
 
+/// What the action under `key` saved, if it is done.
+pub fn saved(caps: &mut impl Capabilities, key: &str) -> Result<Vec<SavedRecord>, SyncError> {
+    let entry: Option<Entry> = StateView::default().load(caps, &entry_key(key))?;
+    Ok(match entry.map(|e| e.outcome) {
+        Some(Outcome::Saved(saved)) => saved,
+        _ => Vec::new(),
+    })
+}
+
 /// Queue the action of a `crm:<key>` error for the next cycle (C6).
 pub fn queue_retry(
     view: &mut StateView,
@@ -172,24 +181,30 @@ pub fn queue_retry(
     Ok(true)
 }
 
-/// Queue an automatic action under `key` (once: a key already in the
-/// ledger is not queued again).
+/// Queue automatic actions, each under its key (once: a key already in the
+/// ledger is not queued again); how many were new.
 pub fn enqueue(
     view: &mut StateView,
     caps: &mut impl Capabilities,
     batch: &mut Batch,
-    key: &str,
-    action: Action,
+    actions: Vec<(String, Action)>,
     now: Timestamp,
-) -> Result<(), SyncError> {
-    if view.load::<Entry>(caps, &entry_key(key))?.is_some() {
-        return Ok(());
+) -> Result<u32, SyncError> {
+    if actions.is_empty() {
+        return Ok(0);
     }
-    view.put(batch, entry_key(key), &Entry { action, started_at: now, outcome: Outcome::Failed });
     let mut queue: Vec<String> = view.load(caps, QUEUE_KEY)?.unwrap_or_default();
-    queue.push(key.to_string());
+    let mut added = 0;
+    for (key, action) in actions {
+        if queue.contains(&key) || view.load::<Entry>(caps, &entry_key(&key))?.is_some() {
+            continue;
+        }
+        view.put(batch, entry_key(&key), &Entry { action, started_at: now, outcome: Outcome::Failed });
+        queue.push(key);
+        added += 1;
+    }
     view.put(batch, QUEUE_KEY.to_string(), &queue);
-    Ok(())
+    Ok(added)
 }
 
 /// Run the queued actions (a cycle's last step); a failure stays a sync

@@ -8,6 +8,7 @@
 //! again. A write Salesforce refuses is kept as a sync error (C6) whose retry
 //! queues the action for the next cycle.
 
+pub mod auto;
 pub mod cases;
 pub mod contacts;
 pub mod ledger;
@@ -155,6 +156,9 @@ pub enum Action {
     CreateCase { conversation_id: String, fields: Vec<Attribute>, automatic: bool },
     LogTask { conversation_id: String, part_id: Option<String> },
     LinkContact { person_id: String, contact_id: Option<String> },
+    /// A conversation closed (again): its automatic case and Tasks are
+    /// written again (C5, C7).
+    CloseConversation { conversation_id: String },
 }
 
 impl Action {
@@ -165,6 +169,7 @@ impl Action {
             Action::CreateCase { .. } => "create case",
             Action::LogTask { .. } => "create task",
             Action::LinkContact { .. } => "create contact",
+            Action::CloseConversation { .. } => "update case",
         }
     }
 
@@ -172,7 +177,9 @@ impl Action {
     pub fn record_id(&self) -> &str {
         match self {
             Action::CreateLead { person_id } | Action::LinkContact { person_id, .. } => person_id,
-            Action::CreateCase { conversation_id, .. } | Action::LogTask { conversation_id, .. } => conversation_id,
+            Action::CreateCase { conversation_id, .. }
+            | Action::LogTask { conversation_id, .. }
+            | Action::CloseConversation { conversation_id } => conversation_id,
         }
     }
 }
@@ -343,7 +350,32 @@ fn perform<T: Transport, C: Capabilities>(
         Action::LinkContact { person_id, contact_id } => {
             contacts::link(ctx, person_id, contact_id.as_deref()).map(|saved| vec![saved])
         }
+        Action::CloseConversation { conversation_id } => close(ctx, conversation_id),
     }
+}
+
+/// C5, C7: a conversation closed: its automatic case gets the mapped fields
+/// and the transcript again, and its automatic Tasks are completed.
+fn close<T: Transport, C: Capabilities>(
+    ctx: &mut Ctx<'_, T, C>,
+    conversation_id: &str,
+) -> Result<Vec<SavedRecord>, CrmError> {
+    let mut view = crate::cycle::state::StateView::default();
+    let mut saved = Vec::new();
+    let case: Option<cases::CaseOf> = view.load(ctx.caps, &cases::case_of_key(conversation_id))?;
+    if let Some(case) = case {
+        cases::update_on_close(ctx, conversation_id, &case.case_id)?;
+        saved.push(SavedRecord {
+            object: "Case".into(),
+            id: case.case_id,
+            existed: true,
+            notes: vec!["the mapped fields and the transcript were written again; the Status was not changed".into()],
+        });
+    }
+    let logged = ledger::saved(ctx.caps, &auto::auto_task_key(conversation_id))?;
+    let task_ids: Vec<String> = logged.into_iter().filter(|r| r.object == "Task").map(|r| r.id).collect();
+    saved.extend(tasks::complete(ctx, conversation_id, &task_ids)?);
+    Ok(saved)
 }
 
 /// What an earlier attempt of `action` begun at `since` may have created.
@@ -357,5 +389,7 @@ fn look_up<T: Transport, C: Capabilities>(
         Action::CreateCase { conversation_id, .. } => cases::look_up(ctx, conversation_id, since),
         Action::LogTask { conversation_id, part_id } => tasks::look_up(ctx, conversation_id, part_id.as_deref(), since),
         Action::LinkContact { person_id, contact_id } => contacts::look_up(ctx, person_id, contact_id.as_deref(), since),
+        // Writing the same values again changes nothing: it is simply done again.
+        Action::CloseConversation { conversation_id } => close(ctx, conversation_id).map(Some),
     }
 }

@@ -231,3 +231,38 @@ pub fn look_up<T: Transport, C: Capabilities>(
     let tasks: Vec<SavedRecord> = ids(&found).into_iter().map(|id| SavedRecord::created("Task", id, vec![])).collect();
     Ok((!tasks.is_empty()).then_some(tasks))
 }
+
+/// C7: the conversation closed: its open automatic Tasks are completed, with
+/// the whole transcript. A Task someone completed in Salesforce already is
+/// left as it is.
+pub fn complete<T: Transport, C: Capabilities>(
+    ctx: &mut Ctx<'_, T, C>,
+    conversation_id: &str,
+    task_ids: &[String],
+) -> Result<Vec<SavedRecord>, CrmError> {
+    if task_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let conversation = ctx.conversation(conversation_id)?;
+    let quoted: Vec<String> = task_ids.iter().map(|id| soql_quoted(id)).collect();
+    let soql = format!("SELECT Id FROM Task WHERE Id IN ({}) AND IsClosed = false", quoted.join(", "));
+    let open = ids(&ctx.client.query(&soql)?);
+    let description = super::cases::transcript(&conversation, super::cases::TRANSCRIPT_MAX_CHARS);
+    let updates: Vec<(&'static str, String, Map<String, Value>)> = open
+        .iter()
+        .map(|id| {
+            let fields = Map::from_iter([
+                ("Status".to_string(), json!("Completed")),
+                ("Description".to_string(), json!(description)),
+            ]);
+            ("Task", id.clone(), fields)
+        })
+        .collect();
+    if !updates.is_empty() {
+        super::salesforce::update_all(ctx, &updates)?;
+    }
+    Ok(open
+        .into_iter()
+        .map(|id| SavedRecord { object: "Task".into(), id, existed: true, notes: vec!["completed".into()] })
+        .collect())
+}

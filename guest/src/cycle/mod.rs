@@ -353,6 +353,7 @@ fn cycle<T: Transport, C: Capabilities>(
     run.report.records_to_platform = synced.to_platform;
     run.report.records_linked = synced.linked;
     run.report.errors.extend(synced.errors);
+    crate::crm::auto::run(&org.crm, caps)?;
     let mut ctx = crate::crm::Ctx { org, client, caps };
     let queued = crate::crm::ledger::run_queued(&mut ctx)?;
     run.report.errors.extend(queued);

@@ -22,9 +22,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::runtime::{CrmSettings, OrgSettings};
 use crate::runtime::bindings::{describe, settings, types};
 use crate::runtime::{AllowedHosts, GuestLimits, MAX_LIVE_INSTANCES};
+use crate::runtime::{CrmSettings, OrgSettings};
 use crate::secrets::OrgCredentials;
 
 /// A complete configuration with every option and its default, commented.

@@ -915,7 +915,8 @@ impl Host {
         conversation_id: &str,
         part_id: Option<&str>,
     ) -> Result<Result<Vec<crm::SavedRecord>, crm::CrmError>, OrgError> {
-        let (key, conversation_id, part_id) = (key.to_string(), conversation_id.to_string(), part_id.map(str::to_string));
+        let (key, conversation_id, part_id) =
+            (key.to_string(), conversation_id.to_string(), part_id.map(str::to_string));
         self.crm(name, true, |mut g| async move { g.crm_log_task(&key, &conversation_id, part_id.as_deref()).await })
             .await
     }
@@ -947,7 +948,10 @@ impl Host {
         self.crm(name, true, |mut g| async move { g.crm_unlink_contact(&person_id).await }).await
     }
 
-    pub async fn crm_flagged_cases(&self, name: &str) -> Result<Result<Vec<crm::FlaggedCase>, crm::CrmError>, OrgError> {
+    pub async fn crm_flagged_cases(
+        &self,
+        name: &str,
+    ) -> Result<Result<Vec<crm::FlaggedCase>, crm::CrmError>, OrgError> {
         self.crm(name, false, |mut g| async move { g.crm_flagged_cases().await }).await
     }
 }

@@ -134,7 +134,11 @@ async fn c3_the_profile_view_shows_the_contact_its_account_every_opportunity_and
         "Opportunity",
         json!({"Name": "First deal", "StageName": "Closed Won", "CloseDate": "2020-01-31", "Amount": 800, "AccountId": account}),
     );
-    let case = org.create_as(&colleague_username, "Case", json!({"Subject": "Broken", "ContactId": contact, "Priority": "High"}));
+    let case = org.create_as(
+        &colleague_username,
+        "Case",
+        json!({"Subject": "Broken", "ContactId": contact, "Priority": "High"}),
+    );
 
     org.emulator.reset_counters();
     let profile = org.instance().await.crm_profile("p-c3").await.unwrap().unwrap().expect("a profile");
@@ -150,7 +154,11 @@ async fn c3_the_profile_view_shows_the_contact_its_account_every_opportunity_and
     let on_account = count(&org, &format!("SELECT Id FROM Opportunity WHERE AccountId = '{account}'"));
     assert_eq!(profile.opportunities.len(), on_account, "every opportunity: {:?}", profile.opportunities);
     let first_closed = profile.opportunities.iter().position(|o| o.closed).expect("the closed one");
-    assert!(profile.opportunities[first_closed..].iter().all(|o| o.closed), "open ones first: {:?}", profile.opportunities);
+    assert!(
+        profile.opportunities[first_closed..].iter().all(|o| o.closed),
+        "open ones first: {:?}",
+        profile.opportunities
+    );
     let renewal = profile.opportunities.iter().find(|o| o.id == open).expect("the new one");
     assert_eq!(renewal.amount, Some(1200.0));
     assert_eq!(renewal.stage, "Prospecting");
@@ -163,7 +171,17 @@ async fn c3_the_profile_view_shows_the_contact_its_account_every_opportunity_and
 
     // With the person's company linked to the Account, it is one composite call.
     platform(&org)
-        .put_company(ORG, "co-1", CompanyPatch { name: Some(Some("Acme".into())), account_id: Some(Some(account)), ..CompanyPatch::default() }, false, now())
+        .put_company(
+            ORG,
+            "co-1",
+            CompanyPatch {
+                name: Some(Some("Acme".into())),
+                account_id: Some(Some(account)),
+                ..CompanyPatch::default()
+            },
+            false,
+            now(),
+        )
         .unwrap();
     patch_person(&org, "p-c3", PersonPatch { company_id: Some(Some("co-1".into())), ..PersonPatch::default() });
     org.emulator.reset_counters();
@@ -175,9 +193,7 @@ async fn c3_the_profile_view_shows_the_contact_its_account_every_opportunity_and
 #[tokio::test]
 async fn c4_a_lead_is_created_with_mappings_placeholders_and_the_owners_user_once_per_key() {
     let mut org = TestOrg::demo();
-    org.emulator
-        .add_custom_field("Lead", FieldDef::new("Plan__c", "Plan", FieldType::String).length(40))
-        .unwrap();
+    org.emulator.add_custom_field("Lead", FieldDef::new("Plan__c", "Plan", FieldType::String).length(40)).unwrap();
     org.emulator
         .add_custom_field("Lead", FieldDef::new("Region__c", "Region", FieldType::String).length(40).required())
         .unwrap();
@@ -189,8 +205,12 @@ async fn c4_a_lead_is_created_with_mappings_placeholders_and_the_owners_user_onc
         options: vec![],
     };
     platform(&org).define_attribute(ORG, definition, now()).unwrap();
-    org.config.mappings =
-        vec![FieldMapping { object: "Lead".into(), field: "Plan__c".into(), attribute: "plan".into(), direction: Direction::ToSalesforce }];
+    org.config.mappings = vec![FieldMapping {
+        object: "Lead".into(),
+        field: "Plan__c".into(),
+        attribute: "plan".into(),
+        direction: Direction::ToSalesforce,
+    }];
     org.config.crm.maintain_ownership = true;
     let (colleague_id, _, colleague_email) = colleague(&org);
     teammate(&org, "t-owner", &colleague_email);
@@ -207,7 +227,11 @@ async fn c4_a_lead_is_created_with_mappings_placeholders_and_the_owners_user_onc
         "p-lead",
         PersonPatch {
             owner_id: Some(Some("t-owner".into())),
-            attributes: vec![casebridge::platform::attribute("plan", AttributeKind::Custom, AttributeValue::Text("Pro".into()))],
+            attributes: vec![casebridge::platform::attribute(
+                "plan",
+                AttributeKind::Custom,
+                AttributeValue::Text("Pro".into()),
+            )],
             ..PersonPatch::default()
         },
     );
@@ -241,7 +265,11 @@ async fn c4_a_lead_is_created_with_mappings_placeholders_and_the_owners_user_onc
         &org,
         "p-lead",
         PersonPatch {
-            attributes: vec![casebridge::platform::attribute("plan", AttributeKind::Custom, AttributeValue::Text("Enterprise".into()))],
+            attributes: vec![casebridge::platform::attribute(
+                "plan",
+                AttributeKind::Custom,
+                AttributeValue::Text("Enterprise".into()),
+            )],
             ..PersonPatch::default()
         },
     );
@@ -290,7 +318,10 @@ async fn c4_a_request_that_never_arrived_is_not_created_again_while_it_might_sti
     assert!(first.is_err());
     assert_eq!(count(&org, "SELECT Id FROM Lead WHERE Email = 'dropped@request.example'"), 0);
     let retried = org.instance().await.crm_create_lead("k-drop", "p-drop").await.unwrap().expect_err("waits");
-    assert!(matches!(&retried, CrmError::InvalidRequest(why) if why.contains("may still reach Salesforce")), "{retried:?}");
+    assert!(
+        matches!(&retried, CrmError::InvalidRequest(why) if why.contains("may still reach Salesforce")),
+        "{retried:?}"
+    );
     assert_eq!(count(&org, "SELECT Id FROM Lead WHERE Email = 'dropped@request.example'"), 0, "nothing created");
     // A new key is the admin's choice to create it anyway.
     let fresh = org.instance().await.crm_create_lead("k-drop-2", "p-drop").await.unwrap().expect("created");
@@ -332,13 +363,19 @@ async fn c9_a_manual_case_needs_a_contact_and_every_required_field_and_leaves_a_
     put_conversation(&org, "c-case", "p-case", ConversationState::Open);
 
     let refused = org.instance().await.crm_create_case("k-c0", "c-case", &[]).await.unwrap().expect_err("no contact");
-    assert!(matches!(&refused, CrmError::InvalidRequest(why) if why.contains("not linked to a Salesforce Contact")), "{refused:?}");
+    assert!(
+        matches!(&refused, CrmError::InvalidRequest(why) if why.contains("not linked to a Salesforce Contact")),
+        "{refused:?}"
+    );
 
     link(&org, "p-case", LinkedObject::Contact, &contact);
     let refused = org.instance().await.crm_create_case("k-c1", "c-case", &[]).await.unwrap().expect_err("missing");
     let CrmError::RequiredFieldsMissing(missing) = &refused else { panic!("{refused:?}") };
     assert!(missing.iter().any(|f| f.field == "Product__c" && f.label == "Product"), "{missing:?}");
-    assert_eq!(count(&org, &format!("SELECT Id FROM Case WHERE ContactId = '{contact}' AND Subject = 'My invoice is wrong'")), 0);
+    assert_eq!(
+        count(&org, &format!("SELECT Id FROM Case WHERE ContactId = '{contact}' AND Subject = 'My invoice is wrong'")),
+        0
+    );
 
     let fields = [
         Attribute { name: "Product__c".into(), value: AttributeValue::Text("Billing".into()) },
@@ -373,8 +410,11 @@ async fn c7_c8_tasks_go_on_the_contact_with_the_assignees_user_and_the_one_open_
     // An Account of its own, with no opportunity yet.
     let account = org.create_as(&colleague_username, "Account", json!({"Name": "Tasks Inc"}));
     let email = "task.person@tasks.example".to_string();
-    let contact =
-        org.create_as(&colleague_username, "Contact", json!({"LastName": "Person", "Email": email, "AccountId": account}));
+    let contact = org.create_as(
+        &colleague_username,
+        "Contact",
+        json!({"LastName": "Person", "Email": email, "AccountId": account}),
+    );
     teammate(&org, "t-1", &colleague_email);
     put_person(&org, "p-task", Some("Task Person"), Some(&email));
     link(&org, "p-task", LinkedObject::Contact, &contact);
@@ -397,8 +437,13 @@ async fn c7_c8_tasks_go_on_the_contact_with_the_assignees_user_and_the_one_open_
     assert!(task.notes.iter().any(|n| n.contains("no role")), "{:?}", task.notes);
 
     // With a role on the one open opportunity: related.
-    org.create_as(&colleague_username, "OpportunityContactRole", json!({"OpportunityId": opportunity, "ContactId": contact, "Role": "Decision Maker"}));
-    let related = org.instance().await.crm_log_task("k-t2", "c-task", Some("c-task-m2")).await.unwrap().expect("a Task");
+    org.create_as(
+        &colleague_username,
+        "OpportunityContactRole",
+        json!({"OpportunityId": opportunity, "ContactId": contact, "Role": "Decision Maker"}),
+    );
+    let related =
+        org.instance().await.crm_log_task("k-t2", "c-task", Some("c-task-m2")).await.unwrap().expect("a Task");
     assert_eq!(org.field("Task", &related[0].id, "WhatId"), json!(opportunity));
     assert!(org.field("Task", &related[0].id, "Subject").as_str().unwrap().starts_with("Message: It says 120 EUR"));
 
@@ -413,7 +458,8 @@ async fn c7_c8_tasks_go_on_the_contact_with_the_assignees_user_and_the_one_open_
     assert!(several[0].notes.iter().any(|n| n.contains("2 open opportunities")), "{:?}", several[0].notes);
 
     // An unknown part is refused.
-    let refused = org.instance().await.crm_log_task("k-t4", "c-task", Some("nope")).await.unwrap().expect_err("refused");
+    let refused =
+        org.instance().await.crm_log_task("k-t4", "c-task", Some("nope")).await.unwrap().expect_err("refused");
     assert!(matches!(&refused, CrmError::InvalidRequest(why) if why.contains("nope")), "{refused:?}");
 }
 
@@ -422,7 +468,11 @@ async fn c7_an_email_of_several_leads_gives_a_task_on_each_and_a_lead_is_created
     let org = TestOrg::demo();
     let (_, colleague_username, _) = colleague(&org);
     for last in ["One", "Two"] {
-        org.create_as(&colleague_username, "Lead", json!({"LastName": last, "Company": "Twins", "Email": "twins@leads.example"}));
+        org.create_as(
+            &colleague_username,
+            "Lead",
+            json!({"LastName": last, "Company": "Twins", "Email": "twins@leads.example"}),
+        );
     }
     put_person(&org, "p-twins", Some("Twin Leads"), Some("twins@leads.example"));
     put_conversation(&org, "c-twins", "p-twins", ConversationState::Open);
@@ -472,8 +522,13 @@ async fn d1_d3_contacts_are_searched_linked_created_and_unlinked_on_the_person()
     assert!(linked.existed);
     let person = platform(&org).person(ORG, "p-d1").unwrap().unwrap();
     assert_eq!(person.salesforce.map(|l| l.id), Some(contact.clone()));
-    let refused =
-        org.instance().await.crm_link_contact("k-d1b", "p-d1", Some("003000000000000AAA")).await.unwrap().expect_err("no such");
+    let refused = org
+        .instance()
+        .await
+        .crm_link_contact("k-d1b", "p-d1", Some("003000000000000AAA"))
+        .await
+        .unwrap()
+        .expect_err("no such");
     assert!(matches!(&refused, CrmError::InvalidRequest(why) if why.contains("no Contact")), "{refused:?}");
 
     // Unlink keeps the Contact.
@@ -485,7 +540,17 @@ async fn d1_d3_contacts_are_searched_linked_created_and_unlinked_on_the_person()
 
     // Create one from a new person, in their company's Account, once per key.
     platform(&org)
-        .put_company(ORG, "co-d1", CompanyPatch { name: Some(Some("Acme".into())), account_id: Some(Some(account.clone())), ..CompanyPatch::default() }, false, now())
+        .put_company(
+            ORG,
+            "co-d1",
+            CompanyPatch {
+                name: Some(Some("Acme".into())),
+                account_id: Some(Some(account.clone())),
+                ..CompanyPatch::default()
+            },
+            false,
+            now(),
+        )
         .unwrap();
     put_person(&org, "p-new", Some("Brand New"), Some("brand.new@example.org"));
     patch_person(&org, "p-new", PersonPatch { company_id: Some(Some("co-d1".into())), ..PersonPatch::default() });
@@ -509,9 +574,7 @@ fn set_state(org: &TestOrg, conversation: &str, state: ConversationState, tags: 
 async fn c5_a_tag_creates_the_case_once_and_every_close_writes_the_transcript_again_but_never_the_status() {
     use casebridge::runtime::bindings::settings::CaseTrigger;
     let mut org = TestOrg::demo();
-    org.emulator
-        .add_custom_field("Case", FieldDef::new("Topic__c", "Topic", FieldType::String).length(80))
-        .unwrap();
+    org.emulator.add_custom_field("Case", FieldDef::new("Topic__c", "Topic", FieldType::String).length(80)).unwrap();
     let definition = AttributeDefinition {
         entity: RecordKind::Conversation,
         name: "topic".into(),
@@ -539,14 +602,22 @@ async fn c5_a_tag_creates_the_case_once_and_every_close_writes_the_transcript_ag
     put_conversation(&org, "c-auto", "p-auto", ConversationState::Open);
     let topic = casebridge::platform::attribute("topic", AttributeKind::Custom, AttributeValue::Text("billing".into()));
     platform(&org)
-        .put_conversation(ORG, "c-auto", ConversationPatch { attributes: vec![topic], ..ConversationPatch::default() }, false, now())
+        .put_conversation(
+            ORG,
+            "c-auto",
+            ConversationPatch { attributes: vec![topic], ..ConversationPatch::default() },
+            false,
+            now(),
+        )
         .unwrap();
     let report = org.cycle().await.expect("a cycle");
     assert!(report.errors.is_empty(), "{report:?}");
     let tasks = org.query(&format!("SELECT Id, Status FROM Task WHERE WhoId = '{contact}'"));
     assert_eq!(tasks.len(), 1, "a Task when the conversation started (c-before changed, it did not start): {tasks:?}");
     assert_eq!(tasks[0]["Status"], json!("In Progress"));
-    let cases_of = |org: &TestOrg| org.query(&format!("SELECT Id, Status, Topic__c, Description FROM Case WHERE ContactId = '{contact}' AND Subject = 'My invoice is wrong'"));
+    let cases_of = |org: &TestOrg| {
+        org.query(&format!("SELECT Id, Status, Topic__c, Description FROM Case WHERE ContactId = '{contact}' AND Subject = 'My invoice is wrong'"))
+    };
     assert!(cases_of(&org).is_empty(), "not tagged yet");
 
     set_state(&org, "c-auto", ConversationState::Open, Some(vec!["Escalate".into()]));
@@ -562,7 +633,11 @@ async fn c5_a_tag_creates_the_case_once_and_every_close_writes_the_transcript_ag
     org.salesforce_user_updates("Case", &case_id, json!({"Status": "Working"}));
     let late = ConversationPatch {
         parts: vec![message("c-auto-m3", "Thanks, that fixed it.", now())],
-        attributes: vec![casebridge::platform::attribute("topic", AttributeKind::Custom, AttributeValue::Text("refunds".into()))],
+        attributes: vec![casebridge::platform::attribute(
+            "topic",
+            AttributeKind::Custom,
+            AttributeValue::Text("refunds".into()),
+        )],
         ..ConversationPatch::default()
     };
     platform(&org).put_conversation(ORG, "c-auto", late, false, now()).unwrap();
@@ -581,9 +656,16 @@ async fn c5_a_tag_creates_the_case_once_and_every_close_writes_the_transcript_ag
     // Reopened, changed and closed again: written again.
     set_state(&org, "c-auto", ConversationState::Open, None);
     org.cycle().await.expect("a cycle");
-    let topic = casebridge::platform::attribute("topic", AttributeKind::Custom, AttributeValue::Text("accounts".into()));
+    let topic =
+        casebridge::platform::attribute("topic", AttributeKind::Custom, AttributeValue::Text("accounts".into()));
     platform(&org)
-        .put_conversation(ORG, "c-auto", ConversationPatch { attributes: vec![topic], ..ConversationPatch::default() }, false, now())
+        .put_conversation(
+            ORG,
+            "c-auto",
+            ConversationPatch { attributes: vec![topic], ..ConversationPatch::default() },
+            false,
+            now(),
+        )
         .unwrap();
     set_state(&org, "c-auto", ConversationState::Closed, None);
     org.cycle().await.expect("a cycle");
@@ -623,7 +705,10 @@ async fn c5_d2_d4_an_automatic_case_links_the_person_or_creates_the_contact_or_i
 
     let linked = platform(&org).person(ORG, "p-match").unwrap().unwrap().salesforce.map(|l| l.id);
     assert_eq!(linked, Some(contact.clone()));
-    assert_eq!(count(&org, &format!("SELECT Id FROM Case WHERE ContactId = '{contact}' AND Subject = 'My invoice is wrong'")), 1);
+    assert_eq!(
+        count(&org, &format!("SELECT Id FROM Case WHERE ContactId = '{contact}' AND Subject = 'My invoice is wrong'")),
+        1
+    );
 
     let created = platform(&org).person(ORG, "p-none").unwrap().unwrap().salesforce.expect("linked to a new Contact");
     assert_eq!(org.field("Contact", &created.id, "Email"), json!("zed@nowhere.example"));
@@ -654,8 +739,11 @@ async fn c5_d2_d4_an_automatic_case_links_the_person_or_creates_the_contact_or_i
 async fn c4_duplicate_rules_are_reported_with_the_matches_and_passed_only_when_allowed_and_wanted() {
     let mut org = TestOrg::demo();
     let (_, colleague_username, _) = colleague(&org);
-    let existing =
-        org.create_as(&colleague_username, "Lead", json!({"LastName": "Dup", "Company": "Dups", "Email": "dup@leads.example"}));
+    let existing = org.create_as(
+        &colleague_username,
+        "Lead",
+        json!({"LastName": "Dup", "Company": "Dups", "Email": "dup@leads.example"}),
+    );
     let rule = |allow_save: bool| casebridge_emulator::db::DuplicateRule {
         object: "Lead".into(),
         name: "Standard_Lead_Duplicate_Rule".into(),
@@ -720,5 +808,8 @@ async fn c5_c9_no_permission_to_create_cases_is_said_and_the_configured_record_t
     assert_eq!(org.field("Case", &configured.id, "RecordTypeId"), json!(billing), "the configured one");
     org.config.crm.case_record_type = Some("Nope".into());
     let refused = org.instance().await.crm_create_case("k-p4", "c-perm", &[]).await.unwrap().expect_err("unknown");
-    assert!(matches!(&refused, CrmError::InvalidRequest(why) if why.contains("Nope") && why.contains("Support")), "{refused:?}");
+    assert!(
+        matches!(&refused, CrmError::InvalidRequest(why) if why.contains("Nope") && why.contains("Support")),
+        "{refused:?}"
+    );
 }

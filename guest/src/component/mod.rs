@@ -410,7 +410,8 @@ impl crm::Guest for Connector {
     }
 
     fn create_lead(key: String, person_id: String) -> Result<crm::SavedRecord, crm::CrmError> {
-        let saved = crate::crm::create_lead(&org_settings(), WakiTransport::new(), &mut HostCapabilities, &key, &person_id)?;
+        let saved =
+            crate::crm::create_lead(&org_settings(), WakiTransport::new(), &mut HostCapabilities, &key, &person_id)?;
         Ok(saved.into())
     }
 
@@ -420,8 +421,14 @@ impl crm::Guest for Connector {
         fields: Vec<wt::Attribute>,
     ) -> Result<crm::SavedRecord, crm::CrmError> {
         let org = org_settings();
-        let saved =
-            crate::crm::create_case(&org, WakiTransport::new(), &mut HostCapabilities, &key, &conversation_id, all(fields))?;
+        let saved = crate::crm::create_case(
+            &org,
+            WakiTransport::new(),
+            &mut HostCapabilities,
+            &key,
+            &conversation_id,
+            all(fields),
+        )?;
         Ok(saved.into())
     }
 

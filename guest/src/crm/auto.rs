@@ -106,10 +106,12 @@ pub fn actions_for(
     if created && options.log_conversations_as_tasks {
         actions.push((auto_task_key(id), Action::LogTask { conversation_id: id.clone(), part_id: None }));
     }
-    let mut next = Seen { state: Some(conversation.state), tags: conversation.tags.clone(), closes: seen.map_or(0, |s| s.closes) };
+    let mut next =
+        Seen { state: Some(conversation.state), tags: conversation.tags.clone(), closes: seen.map_or(0, |s| s.closes) };
     if closed_now && (!created || !case_due) {
         next.closes += 1;
-        actions.push((format!("close:{id}:{}", next.closes), Action::CloseConversation { conversation_id: id.clone() }));
+        actions
+            .push((format!("close:{id}:{}", next.closes), Action::CloseConversation { conversation_id: id.clone() }));
     }
     (next, actions)
 }
@@ -204,7 +206,8 @@ mod tests {
         let tagged = on(vec![CaseTrigger::Tagged("Escalate".into())]);
         let (seen, actions) = actions_for(&tagged, &conversation(ConversationState::Open, &["vip"]), None, 0);
         assert!(actions.is_empty());
-        let (_, actions) = actions_for(&tagged, &conversation(ConversationState::Open, &["vip", "escalate"]), Some(&seen), 0);
+        let (_, actions) =
+            actions_for(&tagged, &conversation(ConversationState::Open, &["vip", "escalate"]), Some(&seen), 0);
         assert_eq!(keys(&actions), ["auto-case:c1"], "tags compare case-insensitively");
 
         let closed = on(vec![CaseTrigger::ConversationClosed]);

@@ -49,25 +49,26 @@ pub fn case_of_key(conversation_id: &str) -> String {
 /// The conversation as plain text, oldest first: each message and note with
 /// who wrote it and when (UTC), cut to `max_chars`.
 pub fn transcript(conversation: &PlatformConversation, max_chars: usize) -> String {
-    let mut lines: Vec<(Timestamp, String)> = conversation
-        .parts
-        .iter()
-        .map(|part| {
-            let who = part.author_name.clone().unwrap_or_else(|| {
-                match part.author {
-                    AuthorRole::Customer => "Customer",
-                    AuthorRole::Agent => "AI agent",
-                    AuthorRole::Teammate => "Teammate",
-                    AuthorRole::System => "System",
-                }
-                .to_string()
-            });
-            (part.created_at, format!("[{}] {who}: {}", stamp(part.created_at), part.text.trim()))
-        })
-        .chain(conversation.notes.iter().map(|note| {
-            (note.created_at, format!("[{}] Internal note: {}", stamp(note.created_at), note.text.trim()))
-        }))
-        .collect();
+    let mut lines: Vec<(Timestamp, String)> =
+        conversation
+            .parts
+            .iter()
+            .map(|part| {
+                let who = part.author_name.clone().unwrap_or_else(|| {
+                    match part.author {
+                        AuthorRole::Customer => "Customer",
+                        AuthorRole::Agent => "AI agent",
+                        AuthorRole::Teammate => "Teammate",
+                        AuthorRole::System => "System",
+                    }
+                    .to_string()
+                });
+                (part.created_at, format!("[{}] {who}: {}", stamp(part.created_at), part.text.trim()))
+            })
+            .chain(conversation.notes.iter().map(|note| {
+                (note.created_at, format!("[{}] Internal note: {}", stamp(note.created_at), note.text.trim()))
+            }))
+            .collect();
     lines.sort_by_key(|(at, _)| *at);
     let text = format!(
         "Conversation {} on the support platform\n\n{}",
@@ -94,22 +95,19 @@ fn case_fields(
     given: &[Attribute],
 ) -> Result<Map<String, Value>, CrmError> {
     let catalog = catalog::from_describe(DescribedObject { object: "Case".into(), fields: info.fields.clone() });
-    let mappings: Vec<_> = ctx_mappings
-        .iter()
-        .filter(|m| m.object == "Case" && m.direction == Direction::ToSalesforce)
-        .cloned()
-        .collect();
+    let mappings: Vec<_> =
+        ctx_mappings.iter().filter(|m| m.object == "Case" && m.direction == Direction::ToSalesforce).cloned().collect();
     let attributes: Vec<Attribute> =
         conversation.attributes.iter().map(|a| Attribute { name: a.name.clone(), value: a.value.clone() }).collect();
     let mut errors = Vec::new();
-    let mut fields: Map<String, Value> = match attributes_to_record(&catalog, &attributes, &mappings, WritePurpose::Create)
-    {
-        Ok(mapped) => mapped.iter().map(|f| (f.name.clone(), wire_json(&f.value))).collect(),
-        Err(problems) => {
-            errors.extend(problems);
-            Map::new()
-        }
-    };
+    let mut fields: Map<String, Value> =
+        match attributes_to_record(&catalog, &attributes, &mappings, WritePurpose::Create) {
+            Ok(mapped) => mapped.iter().map(|f| (f.name.clone(), wire_json(&f.value))).collect(),
+            Err(problems) => {
+                errors.extend(problems);
+                Map::new()
+            }
+        };
     for attribute in given {
         let Some(field) = info.field(&attribute.name) else {
             errors.push(ConversionError::new(
@@ -170,7 +168,12 @@ fn contact_for<T: Transport, C: Capabilities>(
         Outcome::Create(fields) => {
             notes.push("no Contact matched the person: one was created with the case".into());
             let mut record: Map<String, Value> = fields.iter().map(|f| (f.name.clone(), wire_json(&f.value))).collect();
-            if let Some(account) = person.company_id.as_deref().and_then(|c| ctx.caps.get_company(c).ok().flatten()).and_then(|c| c.account_id) {
+            if let Some(account) = person
+                .company_id
+                .as_deref()
+                .and_then(|c| ctx.caps.get_company(c).ok().flatten())
+                .and_then(|c| c.account_id)
+            {
                 record.insert("AccountId".into(), json!(account));
             }
             ContactFor::Create(record)

@@ -110,7 +110,9 @@ pub fn find<T: Transport, C: Capabilities>(
         };
     };
     if typed.chars().filter(|c| c.is_alphanumeric()).count() < MIN_QUERY_CHARS {
-        return Err(CrmError::InvalidRequest(format!("type at least {MIN_QUERY_CHARS} letters or digits to search Contacts")));
+        return Err(CrmError::InvalidRequest(format!(
+            "type at least {MIN_QUERY_CHARS} letters or digits to search Contacts"
+        )));
     }
     let scope = if typed.contains('@') { "EMAIL FIELDS" } else { "NAME FIELDS" };
     let sosl = format!("FIND {{{}*}} IN {scope} RETURNING Contact({CANDIDATE_FIELDS}) LIMIT 20", sosl_term(typed));
@@ -190,7 +192,9 @@ pub fn link<T: Transport, C: Capabilities>(
         let soql = format!("SELECT {CANDIDATE_FIELDS} FROM Contact WHERE Id = {}", soql_quoted(id));
         let found = ctx.client.query(&soql)?;
         let Some(full_id) = ids(&found).into_iter().next() else {
-            return Err(CrmError::InvalidRequest(format!("there is no Contact {id} in Salesforce (or it was deleted)")));
+            return Err(CrmError::InvalidRequest(format!(
+                "there is no Contact {id} in Salesforce (or it was deleted)"
+            )));
         };
         link_person(ctx, &person, &full_id)?;
         return Ok(SavedRecord { object: "Contact".into(), id: full_id, existed: true, notes: vec![] });
@@ -253,18 +257,17 @@ pub fn unlink(caps: &mut impl Capabilities, person_id: &str) -> Result<(), CrmEr
 }
 
 /// D4: flag a case created without a Contact.
-pub fn flag(
-    view: &mut StateView,
-    batch: &mut Batch,
-    flagged: &FlaggedCase,
-) {
+pub fn flag(view: &mut StateView, batch: &mut Batch, flagged: &FlaggedCase) {
     view.put(batch, format!("{FLAGGED_PREFIX}{}", flagged.case_id), flagged);
 }
 
 /// D4: every flagged case, oldest first.
 pub fn flagged_cases(caps: &mut impl Capabilities) -> Result<Vec<FlaggedCase>, CrmError> {
-    let mut flagged: Vec<FlaggedCase> =
-        StateView::default().load_all(caps, FLAGGED_PREFIX)?.into_iter().map(|(_, f): (String, FlaggedCase)| f).collect();
+    let mut flagged: Vec<FlaggedCase> = StateView::default()
+        .load_all(caps, FLAGGED_PREFIX)?
+        .into_iter()
+        .map(|(_, f): (String, FlaggedCase)| f)
+        .collect();
     flagged.sort_by_key(|f| f.flagged_at);
     Ok(flagged)
 }

@@ -36,8 +36,8 @@ pub fn lead_fields<T: Transport, C: Capabilities>(
         .iter()
         .filter_map(|m| person.attribute(&m.attribute).map(|value| Attribute { name: m.attribute.clone(), value }))
         .collect();
-    let mapped = attributes_to_record(&catalog, &attributes, &mappings, WritePurpose::Create)
-        .map_err(CrmError::Conversion)?;
+    let mapped =
+        attributes_to_record(&catalog, &attributes, &mappings, WritePurpose::Create).map_err(CrmError::Conversion)?;
     let mut fields: Map<String, Value> = mapped.iter().map(|f| (f.name.clone(), wire_json(&f.value))).collect();
     let customer = super::contacts::customer(person);
     let mut fill = |name: &str, value: Option<String>| {
@@ -60,7 +60,11 @@ pub fn lead_fields<T: Transport, C: Capabilities>(
 /// local part for `LastName`, the default (or first) value of a picklist,
 /// [`PLACEHOLDER`] for text; the notes say which. A required field of
 /// another type cannot be guessed: `required-fields-missing`.
-pub fn fill_required(info: &ObjectInfo, fields: &mut Map<String, Value>, notes: &mut Vec<String>) -> Result<(), CrmError> {
+pub fn fill_required(
+    info: &ObjectInfo,
+    fields: &mut Map<String, Value>,
+    notes: &mut Vec<String>,
+) -> Result<(), CrmError> {
     let mut cannot = Vec::new();
     for missing in info.missing(fields) {
         let Some(field) = info.field(&missing.field) else { continue };
@@ -126,7 +130,10 @@ pub fn owner_for<T: Transport, C: Capabilities>(
 }
 
 /// C4: create the Lead and link the person to it.
-pub fn create<T: Transport, C: Capabilities>(ctx: &mut Ctx<'_, T, C>, person_id: &str) -> Result<SavedRecord, CrmError> {
+pub fn create<T: Transport, C: Capabilities>(
+    ctx: &mut Ctx<'_, T, C>,
+    person_id: &str,
+) -> Result<SavedRecord, CrmError> {
     let person = ctx.person(person_id)?;
     if person.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
         return Err(CrmError::InvalidRequest(format!(
@@ -164,7 +171,11 @@ pub fn create<T: Transport, C: Capabilities>(ctx: &mut Ctx<'_, T, C>, person_id:
     Ok(SavedRecord::created("Lead", id, notes))
 }
 
-fn link<T: Transport, C: Capabilities>(ctx: &mut Ctx<'_, T, C>, person_id: &str, lead_id: &str) -> Result<(), CrmError> {
+fn link<T: Transport, C: Capabilities>(
+    ctx: &mut Ctx<'_, T, C>,
+    person_id: &str,
+    lead_id: &str,
+) -> Result<(), CrmError> {
     let link = SalesforceLink { object: LinkedObject::Lead, id: lead_id.to_string() };
     Ok(ctx.caps.link_person(person_id, Some(&link))?)
 }

@@ -94,7 +94,11 @@ pub fn run<T: Transport, C: Capabilities>(
             Outcome::InFlight => {
                 if let Some(found) = look_up(ctx, &entry.action, entry.started_at - LOOK_BACK_MS)? {
                     let mut batch = Batch::default();
-                    view.put(&mut batch, stored_key, &Entry { outcome: Outcome::Saved(found.clone()), ..entry.clone() });
+                    view.put(
+                        &mut batch,
+                        stored_key,
+                        &Entry { outcome: Outcome::Saved(found.clone()), ..entry.clone() },
+                    );
                     batch.delete_unchecked(state::error_key(&format!("{ERROR_PREFIX}{key}")));
                     view.commit(ctx.caps, batch)?;
                     return Ok(existed(&found));
@@ -225,7 +229,9 @@ pub fn run_queued<T: Transport, C: Capabilities>(ctx: &mut Ctx<'_, T, C>) -> Res
         match run(ctx, key, &entry.action) {
             Ok(_) => {}
             // The same run happens next cycle.
-            Err(CrmError::Sync(error @ (SyncError::BudgetReached { .. } | SyncError::Storage(_)))) => return Err(error),
+            Err(CrmError::Sync(error @ (SyncError::BudgetReached { .. } | SyncError::Storage(_)))) => {
+                return Err(error);
+            }
             Err(_) => {
                 let stored: Option<StoredError> =
                     StateView::default().load(ctx.caps, &state::error_key(&format!("{ERROR_PREFIX}{key}")))?;

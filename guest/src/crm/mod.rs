@@ -11,8 +11,8 @@
 pub mod auto;
 pub mod cases;
 pub mod contacts;
-pub mod ledger;
 pub mod leads;
+pub mod ledger;
 pub mod profile;
 pub mod salesforce;
 pub mod tasks;
@@ -152,13 +152,27 @@ impl SavedRecord {
 /// An action with its arguments: what a ledger entry re-runs on retry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Action {
-    CreateLead { person_id: String },
-    CreateCase { conversation_id: String, fields: Vec<Attribute>, automatic: bool },
-    LogTask { conversation_id: String, part_id: Option<String> },
-    LinkContact { person_id: String, contact_id: Option<String> },
+    CreateLead {
+        person_id: String,
+    },
+    CreateCase {
+        conversation_id: String,
+        fields: Vec<Attribute>,
+        automatic: bool,
+    },
+    LogTask {
+        conversation_id: String,
+        part_id: Option<String>,
+    },
+    LinkContact {
+        person_id: String,
+        contact_id: Option<String>,
+    },
     /// A conversation closed (again): its automatic case and Tasks are
     /// written again (C5, C7).
-    CloseConversation { conversation_id: String },
+    CloseConversation {
+        conversation_id: String,
+    },
 }
 
 impl Action {
@@ -199,9 +213,7 @@ impl<T: Transport, C: Capabilities> Ctx<'_, T, C> {
 
     /// A platform person, or a clear error naming it.
     pub fn person(&mut self, id: &str) -> Result<Person, CrmError> {
-        self.caps
-            .get_person(id)?
-            .ok_or_else(|| CrmError::InvalidRequest(format!("there is no platform person `{id}`")))
+        self.caps.get_person(id)?.ok_or_else(|| CrmError::InvalidRequest(format!("there is no platform person `{id}`")))
     }
 
     /// A platform conversation, or a clear error naming it.
@@ -388,7 +400,9 @@ fn look_up<T: Transport, C: Capabilities>(
         Action::CreateLead { person_id } => leads::look_up(ctx, person_id, since),
         Action::CreateCase { conversation_id, .. } => cases::look_up(ctx, conversation_id, since),
         Action::LogTask { conversation_id, part_id } => tasks::look_up(ctx, conversation_id, part_id.as_deref(), since),
-        Action::LinkContact { person_id, contact_id } => contacts::look_up(ctx, person_id, contact_id.as_deref(), since),
+        Action::LinkContact { person_id, contact_id } => {
+            contacts::look_up(ctx, person_id, contact_id.as_deref(), since)
+        }
         // Writing the same values again changes nothing: it is simply done again.
         Action::CloseConversation { conversation_id } => close(ctx, conversation_id).map(Some),
     }

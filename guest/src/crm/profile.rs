@@ -170,7 +170,9 @@ pub fn profile<T: Transport, C: Capabilities>(
     }
     let mut queries = Vec::new();
     match &person.salesforce {
-        Some(link) if link.object == LinkedObject::Contact => queries.push(("contact".to_string(), contact_query(&link.id))),
+        Some(link) if link.object == LinkedObject::Contact => {
+            queries.push(("contact".to_string(), contact_query(&link.id)))
+        }
         Some(link) => queries.push(("lead".to_string(), lead_query(&link.id))),
         None => {}
     }

@@ -55,7 +55,9 @@ impl ObjectInfo {
     /// The required fields `given` leaves out, by label and API name.
     pub fn missing(&self, given: &Map<String, Value>) -> Vec<MissingField> {
         self.required_on_create()
-            .filter(|f| given.get(&f.name).is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())))
+            .filter(|f| {
+                given.get(&f.name).is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()))
+            })
             .map(|f| MissingField { field: f.name.clone(), label: f.label.clone() })
             .collect()
     }
@@ -108,7 +110,8 @@ impl ObjectInfo {
 /// Describe `object` for the integration user.
 pub fn describe<T: Transport, C: Capabilities>(ctx: &mut Ctx<'_, T, C>, object: &str) -> Result<ObjectInfo, CrmError> {
     let json = ctx.client.describe(object)?;
-    let malformed = |what: String| CrmError::Sync(SyncError::MalformedResponse(format!("describe of {object}: {what}")));
+    let malformed =
+        |what: String| CrmError::Sync(SyncError::MalformedResponse(format!("describe of {object}: {what}")));
     let described = parse_describe(&json).map_err(|e| malformed(e.to_string()))?;
     let raw: Value = serde_json::from_str(&json).map_err(|e| malformed(e.to_string()))?;
     let flag = |name: &str| raw.get(name).and_then(Value::as_bool).unwrap_or(false);
@@ -170,8 +173,9 @@ fn create_once<T: Transport, C: Capabilities>(
         .iter()
         .enumerate()
         .map(|(index, record)| {
-            let request = Subrequest::new(Method::Post, ctx.client.sobject_path(record.object, None), format!("r{index}"))
-                .with_body(Value::Object(record.fields.clone()));
+            let request =
+                Subrequest::new(Method::Post, ctx.client.sobject_path(record.object, None), format!("r{index}"))
+                    .with_body(Value::Object(record.fields.clone()));
             if allow_save { request.with_header(DUPLICATE_RULE_HEADER, "allowSave=true") } else { request }
         })
         .collect();
@@ -216,9 +220,7 @@ pub fn update_all<T: Transport, C: Capabilities>(
 /// say `PROCESSING_HALTED`).
 fn first_failure(responses: &[SubResponse]) -> Option<&SubResponse> {
     let failed = || responses.iter().filter(|r| !r.is_success());
-    failed()
-        .find(|r| r.error().is_some_and(|e| e.code != "PROCESSING_HALTED"))
-        .or_else(|| failed().next())
+    failed().find(|r| r.error().is_some_and(|e| e.code != "PROCESSING_HALTED")).or_else(|| failed().next())
 }
 
 /// A refused subrequest as the error people can act on.
@@ -282,9 +284,9 @@ pub fn integration_user<T: Transport, C: Capabilities>(ctx: &mut Ctx<'_, T, C>) 
     if ctx.client.identity_user_id().is_none() {
         ctx.client.authenticate()?;
     }
-    ctx.client.identity_user_id().ok_or_else(|| {
-        CrmError::Sync(SyncError::MalformedResponse("the token answer named no user (`id`)".into()))
-    })
+    ctx.client
+        .identity_user_id()
+        .ok_or_else(|| CrmError::Sync(SyncError::MalformedResponse("the token answer named no user (`id`)".into())))
 }
 
 /// The Ids of `object` records matching `condition` that the integration

@@ -65,7 +65,11 @@ fn logged(conversation: &PlatformConversation, part_id: Option<&str>) -> Result<
     };
     Ok(Logged {
         subject: format!("{kind}: {}", snippet(&text)),
-        description: format!("{kind} from conversation {} on the support platform:\n\n{}", conversation.id, text.trim()),
+        description: format!(
+            "{kind} from conversation {} on the support platform:\n\n{}",
+            conversation.id,
+            text.trim()
+        ),
         completed: true,
     })
 }
@@ -90,7 +94,10 @@ fn targets<T: Transport, C: Capabilities>(
         return Ok(vec![link]);
     }
     if let Some(email) = person.email.as_deref().filter(|e| !e.trim().is_empty()) {
-        let soql = format!("SELECT Id FROM Lead WHERE Email = {} AND IsConverted = false ORDER BY CreatedDate", soql_quoted(email));
+        let soql = format!(
+            "SELECT Id FROM Lead WHERE Email = {} AND IsConverted = false ORDER BY CreatedDate",
+            soql_quoted(email)
+        );
         let leads = ids(&ctx.client.query(&soql)?);
         if leads.len() > 1 {
             notes.push(format!("{} Leads have the email {email}: a Task was logged on each", leads.len()));

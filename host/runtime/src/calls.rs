@@ -42,7 +42,9 @@ impl GuestInstance {
     pub async fn run_cycle(&mut self) -> Call<sync::CycleReport> {
         match &self.connector {
             VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
-            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?),
+            VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?)
+            }
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 old::report(c.casebridge_connector_sync().call_run_cycle(&mut self.store, &config).await?)
@@ -54,7 +56,9 @@ impl GuestInstance {
     pub async fn list_users(&mut self) -> Call<Vec<sync::UserChoice>> {
         match &self.connector {
             VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
-            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?),
+            VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?)
+            }
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 old::answer(c.casebridge_connector_sync().call_list_users(&mut self.store, &config).await?)
@@ -66,7 +70,9 @@ impl GuestInstance {
     pub async fn list_queues(&mut self) -> Call<Vec<sync::QueueChoice>> {
         match &self.connector {
             VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
-            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?),
+            VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?)
+            }
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 old::answer(c.casebridge_connector_sync().call_list_queues(&mut self.store, &config).await?)
@@ -112,7 +118,9 @@ impl GuestInstance {
     pub async fn list_errors(&mut self) -> Call<Vec<sync::RecordError>> {
         match &self.connector {
             VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
-            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?),
+            VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?)
+            }
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 old::answer(c.casebridge_connector_sync().call_list_errors(&mut self.store, &config).await?)
@@ -142,7 +150,9 @@ impl GuestInstance {
     pub async fn list_fields(&mut self) -> Call<Vec<describe::ObjectCatalog>> {
         match &self.connector {
             VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
-            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?),
+            VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?)
+            }
             VersionedConnector::V0_1_0(c) => {
                 let config = old::org_config(&self.store.data().capabilities.settings);
                 let answer = c.casebridge_connector_sync().call_list_fields(&mut self.store, &config).await?;
@@ -155,7 +165,9 @@ impl GuestInstance {
     pub async fn check_mappings(&mut self) -> Call<Vec<sync::MappingProblem>> {
         match &self.connector {
             VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
-            VersionedConnector::V0_2_0(c) => from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?),
+            VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?)
+            }
             VersionedConnector::V0_1_0(_) => Ok(Ok(Vec::new())),
         }
     }

@@ -33,9 +33,9 @@ pub mod v0_2_0 {
     use crate::GuestState;
     use crate::bindings::org;
     use crate::bindings::settings as latest;
+    use crate::bindings::v0_2_0::casebridge::connector::describe::FieldMapping;
     use crate::bindings::v0_2_0::casebridge::connector::settings as old;
     use crate::bindings::v0_2_0::casebridge::connector::types::Timeouts;
-    use crate::bindings::v0_2_0::casebridge::connector::describe::FieldMapping;
 
     /// A 0.2.0 export's answer in the newest types.
     pub fn answer<A: serde::Serialize, B: serde::de::DeserializeOwned>(

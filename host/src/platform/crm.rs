@@ -67,7 +67,9 @@ fn candidate_json(ranked: &RankedCandidate) -> Value {
 pub fn outcome_json(outcome: &Outcome) -> Value {
     match outcome {
         Outcome::Link(best) => json!({"outcome": "link", "candidates": [candidate_json(best)]}),
-        Outcome::Suggest(all) => json!({"outcome": "suggest", "candidates": all.iter().map(candidate_json).collect::<Vec<_>>()}),
+        Outcome::Suggest(all) => {
+            json!({"outcome": "suggest", "candidates": all.iter().map(candidate_json).collect::<Vec<_>>()})
+        }
         Outcome::Create(fields) => json!({
             "outcome": "create", "candidates": [],
             "new_contact": fields.iter().map(|f| (f.name.clone(), wire_json(&f.value))).collect::<Map<_, _>>(),
@@ -142,7 +144,10 @@ pub fn crm_error(error: &CrmError) -> (StatusCode, String, Map<String, Value>) {
                 json!(missing.iter().map(|f| json!({"field": f.field, "label": f.label})).collect::<Vec<_>>()),
             );
             let named = missing.iter().map(|f| format!("{} ({})", f.label, f.field)).collect::<Vec<_>>().join(", ");
-            (StatusCode::UNPROCESSABLE_ENTITY, format!("Salesforce requires these fields: {named}; give them and send again"))
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Salesforce requires these fields: {named}; give them and send again"),
+            )
         }
         CrmError::DuplicatesDetected(found) => {
             details.insert("matched".into(), json!(found.matched));
@@ -152,7 +157,10 @@ pub fn crm_error(error: &CrmError) -> (StatusCode, String, Map<String, Value>) {
             } else {
                 "the rule blocks the save: link the existing record instead"
             };
-            (StatusCode::CONFLICT, format!("Salesforce's duplicate rule matched {}: {} ({how})", found.matched.join(", "), found.message))
+            (
+                StatusCode::CONFLICT,
+                format!("Salesforce's duplicate rule matched {}: {} ({how})", found.matched.join(", "), found.message),
+            )
         }
         CrmError::Permission(why) => (StatusCode::FORBIDDEN, why.clone()),
         CrmError::Sync(error) => (StatusCode::BAD_GATEWAY, crate::host::describe_sync_error(error)),
@@ -171,7 +179,11 @@ impl From<OrgError> for ApiError {
     }
 }
 
-fn answer<T>(result: Result<Result<T, CrmError>, OrgError>, ok: StatusCode, render: impl FnOnce(&T) -> Value) -> Answer {
+fn answer<T>(
+    result: Result<Result<T, CrmError>, OrgError>,
+    ok: StatusCode,
+    render: impl FnOnce(&T) -> Value,
+) -> Answer {
     match result? {
         Ok(value) => Ok((ok, Json(render(&value))).into_response()),
         Err(refused) => {
@@ -184,7 +196,11 @@ fn answer<T>(result: Result<Result<T, CrmError>, OrgError>, ok: StatusCode, rend
 fn host(state: &ApiState, org: &str) -> Result<Arc<Host>, ApiError> {
     known_org(state, org)?;
     state.host.clone().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, None, "this server runs no connector: CRM actions need `casebridge run`")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "this server runs no connector: CRM actions need `casebridge run`",
+        )
     })
 }
 
@@ -303,7 +319,10 @@ async fn create_case(
         Some(Value::Object(given)) => {
             for (name, value) in given {
                 let value = attribute_value(value).ok_or_else(|| {
-                    ApiError::invalid(&format!("fields.{name}"), "must be a string, number, boolean, null or list of strings")
+                    ApiError::invalid(
+                        &format!("fields.{name}"),
+                        "must be a string, number, boolean, null or list of strings",
+                    )
                 })?;
                 fields.push(Attribute { name: name.clone(), value });
             }
@@ -329,16 +348,20 @@ async fn log_task(
         Some(_) => return Err(ApiError::invalid("part_id", "must be the id of a message or note, or null")),
     };
     let key = idempotency_key(&headers, &body)?;
-    answer(host.crm_log_task(&org, &key, &id, part.as_deref()).await, StatusCode::CREATED, |tasks| {
-        json!({"tasks": tasks.iter().map(saved_json).collect::<Vec<_>>()})
-    })
+    answer(
+        host.crm_log_task(&org, &key, &id, part.as_deref()).await,
+        StatusCode::CREATED,
+        |tasks| json!({"tasks": tasks.iter().map(saved_json).collect::<Vec<_>>()}),
+    )
 }
 
 async fn flagged_cases(State(state): State<ApiState>, Path(org): Path<String>) -> Answer {
     let host = host(&state, &org)?;
-    answer(host.crm_flagged_cases(&org).await, StatusCode::OK, |flagged| {
-        json!({"items": flagged.iter().map(flagged_json).collect::<Vec<_>>()})
-    })
+    answer(
+        host.crm_flagged_cases(&org).await,
+        StatusCode::OK,
+        |flagged| json!({"items": flagged.iter().map(flagged_json).collect::<Vec<_>>()}),
+    )
 }
 
 async fn list_errors(State(state): State<ApiState>, Path(org): Path<String>) -> Answer {

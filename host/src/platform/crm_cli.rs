@@ -42,7 +42,9 @@ pub enum CrmCommand {
         query: Option<String>,
     },
     /// Link a person to a Contact (D1), or to a new one created from the person.
-    #[command(after_help = "Examples:\n  casebridge crm link --org acme p-42 --contact 0035g00000AbCdEAAZ\n  casebridge crm link --org acme p-42 --create")]
+    #[command(
+        after_help = "Examples:\n  casebridge crm link --org acme p-42 --contact 0035g00000AbCdEAAZ\n  casebridge crm link --org acme p-42 --create"
+    )]
     Link {
         #[arg(long)]
         org: String,
@@ -110,8 +112,9 @@ fn field(text: &str) -> anyhow::Result<Attribute> {
         anyhow::bail!("--field `{text}` is not NAME=VALUE, e.g. --field Priority=High");
     };
     let json: Value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
-    let value = attribute_value(&json)
-        .ok_or_else(|| anyhow::anyhow!("--field {name}: a value is text, a number, true/false, null or a list of text"))?;
+    let value = attribute_value(&json).ok_or_else(|| {
+        anyhow::anyhow!("--field {name}: a value is text, a number, true/false, null or a list of text")
+    })?;
     Ok(Attribute { name: name.trim().to_string(), value })
 }
 
@@ -162,9 +165,11 @@ pub async fn run(host: &Host, command: CrmCommand, out: &mut impl Write) -> anyh
             let key = keyed(key, out)?;
             print(out, host.crm_link_contact(&org, &key, &person, contact.as_deref()).await, saved_json)
         }
-        CrmCommand::Unlink { org, person } => print(out, host.crm_unlink_contact(&org, &person).await, |()| {
-            json!({"unlinked": person, "note": "the Contact is kept in Salesforce"})
-        }),
+        CrmCommand::Unlink { org, person } => print(
+            out,
+            host.crm_unlink_contact(&org, &person).await,
+            |()| json!({"unlinked": person, "note": "the Contact is kept in Salesforce"}),
+        ),
         CrmCommand::Case { org, conversation, fields, key } => {
             let fields = fields.iter().map(|f| field(f)).collect::<anyhow::Result<Vec<_>>>()?;
             let key = keyed(key, out)?;
@@ -172,12 +177,16 @@ pub async fn run(host: &Host, command: CrmCommand, out: &mut impl Write) -> anyh
         }
         CrmCommand::Task { org, conversation, part, key } => {
             let key = keyed(key, out)?;
-            print(out, host.crm_log_task(&org, &key, &conversation, part.as_deref()).await, |tasks| {
-                json!({"tasks": tasks.iter().map(saved_json).collect::<Vec<_>>()})
-            })
+            print(
+                out,
+                host.crm_log_task(&org, &key, &conversation, part.as_deref()).await,
+                |tasks| json!({"tasks": tasks.iter().map(saved_json).collect::<Vec<_>>()}),
+            )
         }
-        CrmCommand::Flagged { org } => print(out, host.crm_flagged_cases(&org).await, |flagged| {
-            json!({"items": flagged.iter().map(flagged_json).collect::<Vec<_>>()})
-        }),
+        CrmCommand::Flagged { org } => print(
+            out,
+            host.crm_flagged_cases(&org).await,
+            |flagged| json!({"items": flagged.iter().map(flagged_json).collect::<Vec<_>>()}),
+        ),
     }
 }

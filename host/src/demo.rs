@@ -41,6 +41,8 @@ pub struct DemoSummary {
     pub outbox: PathBuf,
     /// The `.eml` files the outbox mailer wrote.
     pub emails: Vec<PathBuf>,
+    /// What the CRM actions saved, as `(object, id)`.
+    pub crm_records: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -176,7 +178,110 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
         summary.emails.len(),
         summary.outbox.display(),
     )?;
+    summary.crm_records = crm_actions(&host, &emulator, out).await?;
     Ok(summary)
+}
+
+/// The CRM actions beside two messenger chats: a new visitor becomes a
+/// Lead; a known customer is linked to their Contact, gets a case with a
+/// field and a Task, and their profile view is read.
+async fn crm_actions(
+    host: &Host,
+    emulator: &RunningEmulator,
+    out: &mut impl Write,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use crate::platform::{ConversationPatch, PersonPatch};
+    use crate::runtime::bindings::contacts::Outcome;
+    use crate::runtime::bindings::platform::ConversationState;
+    use crate::runtime::bindings::types::{
+        Attribute, AttributeValue, AuthorRole, Channel, ConversationPart, PartSource,
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let platform = host.platform();
+    let refused = |what: &str, error: crate::runtime::bindings::crm::CrmError| {
+        anyhow::anyhow!("{what}: {}", super::platform::crm::crm_error(&error).1)
+    };
+    writeln!(out, "\nthe support platform's messenger, and the CRM actions beside it:")?;
+    let person = |name: &str, email: &str| PersonPatch {
+        name: Some(Some(name.into())),
+        email: Some(Some(email.into())),
+        ..PersonPatch::default()
+    };
+    platform.put_person(ORG, "visitor-1", person("Rosa Diaz", "rosa.diaz@brightpath.example"), false, now)?;
+    let lead = host.crm_create_lead(ORG, "demo-lead-1", "visitor-1").await?.map_err(|e| refused("create lead", e))?;
+    writeln!(out, "  a new visitor, Rosa Diaz, becomes the Lead {}{}", lead.id, notes(&lead.notes))?;
+
+    let contact = query(emulator, "SELECT Id, Name, Email FROM Contact ORDER BY CreatedDate LIMIT 1")?;
+    let (name, email) = (text(&contact[0], "Name"), text(&contact[0], "Email"));
+    platform.put_person(ORG, "customer-1", person(&name, &email), false, now)?;
+    let found = host.crm_find_contact(ORG, "customer-1", None).await?.map_err(|e| refused("find contact", e))?;
+    let Outcome::Link(best) = found else { anyhow::bail!("{name} should match one Contact: {found:?}") };
+    let linked = host
+        .crm_link_contact(ORG, "demo-link-1", "customer-1", Some(&best.candidate.id))
+        .await?
+        .map_err(|e| refused("link contact", e))?;
+    writeln!(out, "  {name} chats in; found and linked to the Contact {}", linked.id)?;
+    let message = ConversationPart {
+        id: "chat-1-m1".into(),
+        source: PartSource::CaseComment,
+        author: AuthorRole::Customer,
+        author_name: Some(name.clone()),
+        text: "Our nightly export has failed three times this week.".into(),
+        created_at: now,
+        attachments: vec![],
+    };
+    let chat = ConversationPatch {
+        channel: Some(Channel::Messenger),
+        state: Some(ConversationState::Open),
+        person_id: Some(Some("customer-1".into())),
+        subject: Some(Some("Nightly export failing".into())),
+        parts: vec![message],
+        ..ConversationPatch::default()
+    };
+    platform.put_conversation(ORG, "chat-1", chat, false, now)?;
+    let priority = [Attribute { name: "Priority".into(), value: AttributeValue::Text("High".into()) }];
+    let case = host
+        .crm_create_case(ORG, "demo-case-1", "chat-1", priority.to_vec())
+        .await?
+        .map_err(|e| refused("create case", e))?;
+    let number = query(emulator, &format!("SELECT CaseNumber FROM Case WHERE Id = '{}'", case.id))?;
+    writeln!(
+        out,
+        "  escalated as case {} (Priority High), a note with its link on the chat",
+        text(&number[0], "CaseNumber")
+    )?;
+    let tasks = host.crm_log_task(ORG, "demo-task-1", "chat-1", None).await?.map_err(|e| refused("log task", e))?;
+    writeln!(
+        out,
+        "  logged as {} Task(s) on the Contact{}",
+        tasks.len(),
+        tasks.first().map_or(String::new(), |t| notes(&t.notes))
+    )?;
+    let again = host
+        .crm_create_case(ORG, "demo-case-1", "chat-1", priority.to_vec())
+        .await?
+        .map_err(|e| refused("create case", e))?;
+    writeln!(
+        out,
+        "  the same escalation sent again: {} (nothing created twice)",
+        if again.existed { "the same case" } else { "a new case!" }
+    )?;
+    if let Some(profile) = host.crm_profile(ORG, "customer-1").await?.map_err(|e| refused("profile", e))? {
+        let account = profile.account.as_ref().and_then(|a| a.name.clone()).unwrap_or_default();
+        writeln!(
+            out,
+            "  profile view: {account}, {} opportunit(y/ies), {} open case(s)",
+            profile.opportunities.len(),
+            profile.open_case_count
+        )?;
+    }
+    let mut saved = vec![(lead.object, lead.id), (case.object, case.id)];
+    saved.extend(tasks.into_iter().map(|t| (t.object, t.id)));
+    Ok(saved)
+}
+
+fn notes(notes: &[String]) -> String {
+    if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
 }
 
 /// The demo's customers, writing on their cases in the emulated org.

@@ -16,4 +16,7 @@ async fn the_demo_shows_every_behaviour() {
     assert!(summary.cases.values().any(|c| c.origin == "Email" && c.replies >= 1), "an email reply");
     assert!(!summary.emails.is_empty(), "the email reply is in the outbox: {printed}");
     assert!(printed.contains("resolution state") && printed.contains("API calls"), "{printed}");
+    let objects: Vec<&str> = summary.crm_records.iter().map(|(object, _)| object.as_str()).collect();
+    assert_eq!(objects, ["Lead", "Case", "Task"], "{printed}");
+    assert!(printed.contains("nothing created twice") && printed.contains("the same case"), "{printed}");
 }

@@ -186,11 +186,13 @@ fn answer<T>(
 ) -> Answer {
     match result? {
         Ok(value) => Ok((ok, Json(render(&value))).into_response()),
-        Err(refused) => {
-            let (status, message, details) = crm_error(&refused);
-            Err(ApiError::new(status, None, message).with_details(details))
-        }
+        Err(refused) => Err(refusal(&refused)),
     }
+}
+
+fn refusal(refused: &CrmError) -> ApiError {
+    let (status, message, details) = crm_error(refused);
+    ApiError::new(status, None, message).with_details(details)
 }
 
 fn host(state: &ApiState, org: &str) -> Result<Arc<Host>, ApiError> {
@@ -297,10 +299,7 @@ async fn unlink_contact(State(state): State<ApiState>, Path((org, id)): Path<(St
     let host = host(&state, &org)?;
     match host.crm_unlink_contact(&org, &id).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(refused) => {
-            let (status, message, details) = crm_error(&refused);
-            Err(ApiError::new(status, None, message).with_details(details))
-        }
+        Err(refused) => Err(refusal(&refused)),
     }
 }
 

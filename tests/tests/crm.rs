@@ -188,6 +188,15 @@ async fn c3_the_profile_view_shows_the_contact_its_account_every_opportunity_and
     let again = org.instance().await.crm_profile("p-c3").await.unwrap().unwrap().expect("a profile");
     assert_eq!(again.opportunities.len(), on_account);
     assert_eq!(org.emulator.counters().total, 1, "one composite request (it read {calls_unlinked_company} before)");
+
+    // More open cases than are listed: the count is still exact.
+    let open_before = again.open_case_count as usize;
+    for n in 0..50 {
+        org.create_as(&colleague_username, "Case", json!({"Subject": format!("More {n}"), "ContactId": contact}));
+    }
+    let many = org.instance().await.crm_profile("p-c3").await.unwrap().unwrap().expect("a profile");
+    assert_eq!(many.open_cases.len(), 50, "the list stops at 50");
+    assert_eq!(many.open_case_count as usize, open_before + 50);
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use crate::salesforce::escape::soql_quoted;
 use crate::salesforce::records::normalized;
 use crate::salesforce::transport::Transport;
 
-/// The most open cases listed (their count is exact).
+/// The most open cases listed; beyond it one more query counts them all.
 pub const OPEN_CASES_LISTED: usize = 50;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,8 +124,7 @@ fn read_contact(record: &Value, profile: &mut Profile) -> Option<String> {
             })
         })
         .collect();
-    let total = record.pointer("/Cases/totalSize").and_then(Value::as_u64).unwrap_or(cases.len() as u64);
-    profile.open_case_count = u32::try_from(total).unwrap_or(u32::MAX);
+    profile.open_case_count = u32::try_from(cases.len()).unwrap_or(u32::MAX);
     text(record, "/AccountId")
 }
 
@@ -212,6 +211,14 @@ pub fn profile<T: Transport, C: Capabilities>(
         && let Some(record) = ctx.client.query(&account_query(&account))?.first()
     {
         read_account(record, &mut profile);
+    }
+    // The list stops at OPEN_CASES_LISTED; the count does not.
+    if profile.open_cases.len() >= OPEN_CASES_LISTED
+        && let Some(contact) = profile.contact.as_ref().map(|c| c.id.clone())
+    {
+        let soql = format!("SELECT COUNT() FROM Case WHERE ContactId = {} AND IsClosed = false", soql_quoted(&contact));
+        let total = ctx.client.query_page(&soql)?.total_size;
+        profile.open_case_count = u32::try_from(total).unwrap_or(u32::MAX);
     }
     profile.instance_url = ctx.client.instance_url().unwrap_or_default().to_string();
     Ok(Some(profile))

@@ -289,8 +289,8 @@ pub fn integration_user<T: Transport, C: Capabilities>(ctx: &mut Ctx<'_, T, C>) 
         .ok_or_else(|| CrmError::Sync(SyncError::MalformedResponse("the token answer named no user (`id`)".into())))
 }
 
-/// The Ids of `object` records matching `condition` that the integration
-/// user created since `since`: what an earlier attempt may have left.
+/// The `object` records matching `condition` that the integration user
+/// created since `since` (their Ids): what an earlier attempt may have left.
 pub fn created_since<T: Transport, C: Capabilities>(
     ctx: &mut Ctx<'_, T, C>,
     object: &str,
@@ -299,12 +299,11 @@ pub fn created_since<T: Transport, C: Capabilities>(
 ) -> Result<Vec<Value>, CrmError> {
     let me = integration_user(ctx)?;
     let soql = format!(
-        "SELECT Id, WhoId FROM {object} WHERE {condition} AND CreatedById = {} AND CreatedDate >= {} ORDER BY CreatedDate LIMIT 50",
+        "SELECT Id FROM {object} WHERE {condition} AND CreatedById = {} AND CreatedDate >= {} \
+         ORDER BY CreatedDate LIMIT 50",
         soql_quoted(&me),
         soql_datetime(since)
     );
-    // Only Task has WhoId; other objects are asked for their Id alone.
-    let soql = if object == "Task" { soql } else { soql.replacen("SELECT Id, WhoId", "SELECT Id", 1) };
     Ok(ctx.client.query(&soql)?)
 }
 

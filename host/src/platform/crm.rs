@@ -227,6 +227,15 @@ fn optional_body(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String,
     }
 }
 
+/// A member that is an id or null (absent: null); `wrong` says what it must be.
+fn optional_id(body: &Map<String, Value>, member: &str, wrong: &str) -> Result<Option<String>, ApiError> {
+    match body.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) => Ok(Some(id.clone())),
+        Some(_) => Err(ApiError::invalid(member, wrong)),
+    }
+}
+
 /// A Case field's value from natural JSON; the connector converts it to
 /// the field's type.
 pub fn attribute_value(value: &Value) -> Option<AttributeValue> {
@@ -286,11 +295,7 @@ async fn link_contact(
     let host = host(&state, &org)?;
     let body = optional_body(body)?;
     only_members(&body, &["idempotency_key", "contact_id"])?;
-    let contact = match body.get("contact_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) => Some(id.clone()),
-        Some(_) => return Err(ApiError::invalid("contact_id", "must be a Contact Id (003…) or null to create one")),
-    };
+    let contact = optional_id(&body, "contact_id", "must be a Contact Id (003…) or null to create one")?;
     let key = idempotency_key(&headers, &body)?;
     answer(host.crm_link_contact(&org, &key, &id, contact.as_deref()).await, StatusCode::OK, saved_json)
 }
@@ -341,11 +346,7 @@ async fn log_task(
     let host = host(&state, &org)?;
     let body = optional_body(body)?;
     only_members(&body, &["idempotency_key", "part_id"])?;
-    let part = match body.get("part_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(part)) => Some(part.clone()),
-        Some(_) => return Err(ApiError::invalid("part_id", "must be the id of a message or note, or null")),
-    };
+    let part = optional_id(&body, "part_id", "must be the id of a message or note, or null")?;
     let key = idempotency_key(&headers, &body)?;
     answer(
         host.crm_log_task(&org, &key, &id, part.as_deref()).await,

@@ -24,6 +24,7 @@
 //! enough for a server-grade backend to implement later.
 
 pub mod lease;
+pub mod messenger;
 pub mod platform;
 mod schema;
 pub mod sqlite;

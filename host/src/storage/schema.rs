@@ -142,6 +142,32 @@ const MIGRATIONS: &[&str] = &[
         revoked_at INTEGER
     ) WITHOUT ROWID;
     "#,
+    // 4: the web messenger (storage::messenger): visitors and their files.
+    r#"
+    -- A messenger visitor: the SHA-256 of the token their browser keeps,
+    -- never the token; the platform person and conversation it opens.
+    CREATE TABLE messenger_visitor (
+        org             TEXT NOT NULL,
+        sha256          BLOB NOT NULL,
+        person_id       TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        PRIMARY KEY (org, sha256)
+    ) WITHOUT ROWID;
+
+    -- Files a customer attached in the messenger, by the id the part's
+    -- attachment names.
+    CREATE TABLE messenger_file (
+        org             TEXT NOT NULL,
+        id              TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        content_type    TEXT NOT NULL,
+        bytes           BLOB NOT NULL,
+        created_at      INTEGER NOT NULL,
+        PRIMARY KEY (org, id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this casebridge writes.

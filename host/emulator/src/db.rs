@@ -594,6 +594,32 @@ impl Database {
         Ok(obj)
     }
 
+    /// Inserts a record the org writes itself (a messaging session, its
+    /// conversation): fields read-only to the API and objects closed to API
+    /// inserts included; the values are typed and trusted, and every other
+    /// rule of an insert applies (defaults, derived fields, auto-numbers,
+    /// required fields, hooks). `object` is the canonical name.
+    pub(crate) fn insert_system(
+        &mut self,
+        object: &str,
+        values: Values,
+        ctx: &WriteContext,
+    ) -> Result<String, Vec<SfError>> {
+        self.insert_validated(object, values, ctx, &WriteOptions::default())
+    }
+
+    /// Updates fields the org sets itself (a session's status and times),
+    /// as [`Database::insert_system`] inserts.
+    pub(crate) fn update_system(
+        &mut self,
+        object: &str,
+        id: &str,
+        values: Values,
+        ctx: &WriteContext,
+    ) -> Result<(), Vec<SfError>> {
+        self.update_validated(object, id, values, ctx, &WriteOptions::default())
+    }
+
     /// The rest of an insert once the given values are valid: defaults,
     /// derived fields, required fields, rules across records, the row, and
     /// its side effects on other records.

@@ -29,6 +29,15 @@
 //! | `POST /__emulator/duplicate-rules` | `{"object","name","fields","allow_save"?,"message"?}` | adds (or replaces, by object and name) a duplicate rule, see below: 201 |
 //! | `DELETE /__emulator/duplicate-rules` | | removes every duplicate rule: 204 |
 //! | `POST /__emulator/permissions` | `{"username"?,"object","read"?,"create"?,"edit"?,"delete"?}` | sets a user's object permissions, see below: 200 `{"username","user_id","object","read","create","edit","delete"}` |
+//! | `GET /__emulator/messaging/deployments` | | the Embedded Service deployments with their pre-chat parameters |
+//! | `POST /__emulator/messaging/deployments` | `{"developer_name","label"?,"queue_id"?,"pre_chat":[{"name","max_length"?,"field"?,"type"?,"hidden"?,"required"?}]}` | adds or replaces a Custom Client deployment, its MessagingChannel and a MessagingSession text field for every mapped parameter that lacks one: 201 |
+//! | `GET /__emulator/messaging/sessions?status=` | | `{"sessions":[…]}`: each MessagingSession with its conversation, status, agent and routing attributes as received |
+//! | `POST /__emulator/messaging/sessions/{id}/accept` | `{"username"?}` | (`{id}`: a MessagingSession id or a conversation id, for its latest session) an agent (default the seeded hand-off user) accepts a waiting session: routing result, the agent joining, `Active` |
+//! | `POST /__emulator/messaging/sessions/{id}/messages` | `{"text"}` | the accepted agent writes to the customer: 201 the entry |
+//! | `POST /__emulator/messaging/sessions/{id}/typing` | `{"typing"?}` | the agent starts (default) or stops typing |
+//! | `POST /__emulator/messaging/sessions/{id}/end` | | the agent ends the session: `Ended`; the customer's next message gets 417 |
+//! | `GET /__emulator/messaging/conversations/{id}` | | a conversation with every entry and session, whoever owns it |
+//! | `GET/PUT /__emulator/messaging/routing` | `{"fail":bool,"reason"?}` | makes routing of new sessions fail (`RoutingError`) or succeed again |
 //!
 //! Faults (`POST /__emulator/faults`), used in the order queued:
 //! - `{"kind":"error","status":503}` — answer 500/503 (any 4xx/5xx) with Salesforce's error body, without reaching the org;
@@ -38,7 +47,8 @@
 //! - `{"kind":"malformed_json"}` — carry the request out, then answer 200 with the body cut in half.
 //!
 //! Each takes `"times"`: a count (default 1) or `"always"`, and `"target"`:
-//! `"api"` (default, `/services/data/…`), `"token"` (`/services/oauth2/token`) or `"any"`.
+//! `"api"` (default, `/services/data/…`), `"token"` (`/services/oauth2/token`),
+//! `"messaging"` (the messaging origin) or `"any"`.
 //!
 //! Custom fields (`POST /__emulator/fields`): `{"object":"Case","name":"Region__c",
 //! "type":"picklist","label":"Region","values":["EMEA","AMER"],"default":"EMEA",
@@ -133,14 +143,15 @@ pub(super) fn router() -> Router<Arc<Emulator>> {
         .route("/required", post(set_required))
         .route("/duplicate-rules", get(list_duplicate_rules).post(add_duplicate_rule).delete(clear_duplicate_rules))
         .route("/permissions", post(set_permissions))
+        .nest("/messaging", super::messaging::admin_router())
 }
 
-fn bad_request(message: impl Into<String>) -> Response {
+pub(super) fn bad_request(message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": message.into()}))).into_response()
 }
 
 /// The JSON body (`{}` when empty), or what is wrong with it.
-fn body(raw: &[u8]) -> Result<Value, String> {
+pub(super) fn body(raw: &[u8]) -> Result<Value, String> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
@@ -225,7 +236,7 @@ async fn mint_session(State(emulator): State<Arc<Emulator>>, raw: axum::body::By
 }
 
 async fn expire_sessions(State(emulator): State<Arc<Emulator>>) -> StatusCode {
-    emulator.org().sessions.expire_all();
+    emulator.org().expire_sessions();
     StatusCode::NO_CONTENT
 }
 

@@ -32,6 +32,14 @@ impl Clock {
         chrono::DurationRound::duration_trunc(now, chrono::Duration::seconds(1)).unwrap_or(now)
     }
 
+    /// Now to the millisecond, for what Salesforce stamps in epoch
+    /// milliseconds rather than as record datetimes (messaging entries).
+    pub(crate) fn now_millis(&self) -> i64 {
+        let now = Utc::now();
+        let offset = chrono::Duration::nanoseconds(self.offset_nanos.load(Ordering::Relaxed));
+        now.checked_add_signed(offset).unwrap_or(now).timestamp_millis()
+    }
+
     pub(crate) fn advance(&self, by: std::time::Duration) {
         let max = MAX_OFFSET.num_nanoseconds().unwrap_or(i64::MAX);
         let by = i64::try_from(by.as_nanos()).unwrap_or(i64::MAX).min(max);

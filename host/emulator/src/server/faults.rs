@@ -54,7 +54,10 @@ pub enum FaultTarget {
     Api,
     /// `POST /services/oauth2/token`.
     Token,
-    /// Both.
+    /// The messaging origin (Messaging for In-App and Web: `/iamessage/…`
+    /// and `/eventrouter/v1/sse`).
+    Messaging,
+    /// All of them.
     Any,
 }
 
@@ -156,7 +159,8 @@ impl Fault {
     }
 
     /// Parses the admin API's JSON: `{"kind":"error","status":503,"times":2,"target":"api"}`;
-    /// `times` is a count or `"always"` (default 1), `target` `api` (default), `token` or `any`.
+    /// `times` is a count or `"always"` (default 1), `target` `api` (default), `token`,
+    /// `messaging` or `any`.
     pub fn from_json(v: &Value) -> Result<Fault, String> {
         let kind = match v["kind"].as_str() {
             Some("error") => {
@@ -189,7 +193,8 @@ impl Fault {
         };
         let target = match &v["target"] {
             Value::Null => FaultTarget::Api,
-            t => serde_json::from_value(t.clone()).map_err(|_| "target must be api, token or any".to_string())?,
+            t => serde_json::from_value(t.clone())
+                .map_err(|_| "target must be api, token, messaging or any".to_string())?,
         };
         Ok(Fault { kind, repeat, target })
     }
@@ -278,6 +283,35 @@ impl FaultDecision {
         }
     }
 
+    /// [`FaultDecision::after_org`] for an answer that is already an HTTP
+    /// response (the messaging origin's). An event stream is left alone by
+    /// `malformed_json`: it has no end to cut in half.
+    pub(crate) async fn after_response(&self, response: Response, connection: Option<&ConnectionControl>) -> Response {
+        match self.outcome {
+            Some(FaultKind::DropResponse) => drop_connection(connection),
+            Some(FaultKind::MalformedJson) => {
+                let streaming = response
+                    .headers()
+                    .get(axum::http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("text/event-stream"));
+                if streaming {
+                    return response;
+                }
+                let (parts, body) = response.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+                let mut answer = ApiResponse::raw(StatusCode::OK, "application/json", bytes.to_vec());
+                answer.headers = Vec::new();
+                let mut broken = malformed(answer).into_response();
+                for (name, value) in parts.headers.iter().filter(|(n, _)| *n != axum::http::header::CONTENT_LENGTH) {
+                    broken.headers_mut().entry(name).or_insert(value.clone());
+                }
+                broken
+            }
+            _ => response,
+        }
+    }
+
     fn error_response(&self, status: u16) -> ApiResponse {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if self.target == FaultTarget::Token {
@@ -286,6 +320,16 @@ impl FaultDecision {
                 code,
                 json!({"error": "unknown_error", "error_description": "retry your request"}),
             );
+        }
+        if self.target == FaultTarget::Messaging {
+            // The messaging API's error bodies carry a `message` (what the
+            // official sample client reads); the wording is the emulator's.
+            let message = match status {
+                503 => "Service temporarily unavailable. Please try again later.",
+                429 => "Too many requests. Please try again later.",
+                _ => "An unexpected error occurred. Please try again later.",
+            };
+            return ApiResponse::json(code, json!({"message": message}));
         }
         let error = match status {
             503 => SfError::new(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again later."),

@@ -1,4 +1,4 @@
-//! The emulator's HTTP server: a local Salesforce org on two TCP ports.
+//! The emulator's HTTP server: a local Salesforce org on three TCP ports.
 //!
 //! ```no_run
 //! use casebridge_emulator::{EmulatorOptions, Seed};
@@ -20,7 +20,12 @@
 //! host fails visibly. The **instance origin** ([`RunningEmulator::instance_url`],
 //! as `https://acme.my.salesforce.com`) serves everything: the REST API
 //! `/services/data/vXX.X/…` (query, search, sObjects, composite, limits),
-//! OAuth too (a My Domain host serves it), and the admin API.
+//! OAuth too (a My Domain host serves it), and the admin API. The
+//! **messaging origin** ([`RunningEmulator::scrt_url`], as
+//! `https://acme.my.salesforce-scrt.com`) serves Messaging for In-App and
+//! Web, the customer side of Salesforce's messaging (`/iamessage/api/v2/…`
+//! and the `/eventrouter/v1/sse` event stream, see [`messaging`]), and the
+//! admin API; it serves neither OAuth nor REST.
 //!
 //! What a client sees is Salesforce's REST API, with Salesforce's bodies,
 //! status codes, `Sforce-Limit-Info` header, and a `Date` header from the
@@ -40,6 +45,7 @@ mod api;
 mod clock;
 mod composite;
 mod faults;
+mod messaging;
 mod oauth;
 mod org;
 mod query;
@@ -103,6 +109,10 @@ pub struct EmulatorOptions {
     /// instance port), or at a free port when `listen`'s port is 0 (read it
     /// back from [`RunningEmulator::instance_url`]).
     pub instance_listen: Option<SocketAddr>,
+    /// Where the messaging origin listens. `None`: on `listen`'s address, at
+    /// the port after the instance origin's when `listen`'s port is fixed,
+    /// else at a free port (read it back from [`RunningEmulator::scrt_url`]).
+    pub scrt_listen: Option<SocketAddr>,
     /// The records the org starts with.
     pub seed: Seed,
     /// How long an access token stays valid after it is issued (emulator clock).
@@ -118,6 +128,7 @@ impl Default for EmulatorOptions {
         EmulatorOptions {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             instance_listen: None,
+            scrt_listen: None,
             seed: Seed::Demo,
             token_ttl: DEFAULT_TOKEN_TTL,
             daily_api_limit: DEFAULT_DAILY_API_LIMIT,
@@ -139,11 +150,18 @@ pub struct Credentials {
     pub refresh_token: String,
     pub username: String,
     pub password: String,
+    /// The messaging URL: where Messaging for In-App and Web is
+    /// (`https://acme.my.salesforce-scrt.com`'s role).
+    #[serde(default)]
+    pub scrt_url: String,
+    /// The org's 18-character id (`00D…`), which the messaging API asks for.
+    #[serde(default)]
+    pub org_id: String,
 }
 
 impl Credentials {
     /// The one-line JSON object `casebridge emulator` prints first on stdout:
-    /// `{"url":…,"instance_url":…,"client_id":…,"client_secret":…,"refresh_token":…,"username":…,"password":…}`.
+    /// `{"url":…,"instance_url":…,"client_id":…,"client_secret":…,"refresh_token":…,"username":…,"password":…,"scrt_url":…,"org_id":…}`.
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -162,6 +180,7 @@ impl std::fmt::Debug for RunningEmulator {
         f.debug_struct("RunningEmulator")
             .field("url", &self.emulator.origins.login_url)
             .field("instance_url", &self.emulator.origins.instance_url)
+            .field("scrt_url", &self.emulator.origins.scrt_url)
             .finish_non_exhaustive()
     }
 }
@@ -175,11 +194,21 @@ pub async fn start(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> 
         SocketAddr::new(options.listen.ip(), port)
     });
     let (instance, instance_address) = listen(instance_address, "instance").await?;
-    let origins = Origins { login_url: base_url(login_address), instance_url: base_url(instance_address) };
+    let scrt_address = options.scrt_listen.unwrap_or_else(|| {
+        let port = if options.listen.port() == 0 { 0 } else { instance_address.port().checked_add(1).unwrap_or(0) };
+        SocketAddr::new(options.listen.ip(), port)
+    });
+    let (scrt, scrt_address) = listen(scrt_address, "messaging").await?;
+    let origins = Origins {
+        login_url: base_url(login_address),
+        instance_url: base_url(instance_address),
+        scrt_url: base_url(scrt_address),
+    };
     let emulator = Arc::new(Emulator::new(origins, &options)?);
     let (shutdown, stop) = watch::channel(false);
     tokio::spawn(serve(login, login_router(emulator.clone()), stop.clone()));
-    tokio::spawn(serve(instance, instance_router(emulator.clone()), stop));
+    tokio::spawn(serve(instance, instance_router(emulator.clone()), stop.clone()));
+    tokio::spawn(serve(scrt, scrt_router(emulator.clone()), stop));
     Ok(RunningEmulator { emulator, shutdown, thread: None })
 }
 
@@ -232,8 +261,9 @@ pub fn spawn(options: EmulatorOptions) -> anyhow::Result<RunningEmulator> {
 
 /// Serves a seeded org until Ctrl-C: the `casebridge emulator` command. The
 /// login origin listens at `listen`, the instance origin at the next port
-/// (or at a free port when `listen`'s port is 0). Once both accept
-/// connections it prints [`Credentials::to_json_line`] as the first line on stdout.
+/// and the messaging origin at the one after (or at free ports when
+/// `listen`'s port is 0). Once all three accept connections it prints
+/// [`Credentials::to_json_line`] as the first line on stdout.
 pub async fn run_cli(listen: SocketAddr, seed: Seed) -> anyhow::Result<()> {
     use std::io::Write as _;
     let running = start(EmulatorOptions { listen, seed, ..Default::default() }).await?;
@@ -257,6 +287,17 @@ impl RunningEmulator {
     /// and the admin API too), as a token response's `instance_url` says.
     pub fn instance_url(&self) -> &str {
         &self.emulator.origins.instance_url
+    }
+
+    /// The messaging URL, e.g. `http://127.0.0.1:41236`: Messaging for In-App
+    /// and Web (`/iamessage/api/v2/…`, `/eventrouter/v1/sse`) and the admin API.
+    pub fn scrt_url(&self) -> &str {
+        &self.emulator.origins.scrt_url
+    }
+
+    /// The org's 18-character id (`00D…`).
+    pub fn org_id(&self) -> String {
+        self.emulator.org().org_id.clone()
     }
 
     /// The integration user's credentials and the connected app's keys.
@@ -299,9 +340,9 @@ impl RunningEmulator {
         self.emulator.faults().clear();
     }
 
-    /// Invalidates every access token (refresh tokens stay valid).
+    /// Invalidates every access token, the messaging API's too (refresh tokens stay valid).
     pub fn expire_sessions(&self) {
-        self.emulator.org().sessions.expire_all();
+        self.emulator.org().expire_sessions();
     }
 
     /// Moves the emulator clock forward: record timestamps, token expiry,
@@ -387,6 +428,18 @@ fn instance_router(emulator: Arc<Emulator>) -> Router {
         .route("/services/data/", get(versions::list))
         .route("/services/data/{*rest}", any(api::handle));
     origin(oauth_and_admin().merge(rest), emulator)
+}
+
+/// The messaging origin: Messaging for In-App and Web and the admin API,
+/// with the messaging API's `{"message"}` bodies for unknown paths.
+fn scrt_router(emulator: Arc<Emulator>) -> Router {
+    let routes = messaging::router(emulator.clone()).nest("/__emulator", admin::router());
+    routes
+        .fallback(messaging::not_found)
+        .method_not_allowed_fallback(messaging::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(axum::middleware::map_response_with_state(emulator.clone(), date_header))
+        .with_state(emulator)
 }
 
 /// What every origin does around its routes: Salesforce's 404 and 405

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::clock::Clock;
 use super::faults::FaultPlan;
+use super::messaging::{self, Messaging};
 use super::query::QueryCursors;
 use super::request::ApiRequest;
 use super::resources::Resource;
@@ -23,14 +24,17 @@ use crate::ids;
 use crate::schema::Schema;
 use crate::seed::{self, BulkSeed, BulkSeedError, BulkSeeded, SeededOrg};
 
-/// The two origins an org is reached at, as `https://login.salesforce.com`
-/// and `https://acme.my.salesforce.com` are.
+/// The three origins an org is reached at, as `https://login.salesforce.com`,
+/// `https://acme.my.salesforce.com` and `https://acme.my.salesforce-scrt.com` are.
 #[derive(Debug, Clone)]
 pub(crate) struct Origins {
     /// Where clients log in: OAuth (and the admin API) only.
     pub login_url: String,
     /// The org's own host: the REST API, OAuth too (a My Domain host serves it) and the admin API.
     pub instance_url: String,
+    /// The messaging host: Messaging for In-App and Web's customer API and
+    /// its event stream (and the admin API).
+    pub scrt_url: String,
 }
 
 /// What the server shares between connections.
@@ -61,7 +65,8 @@ impl Emulator {
         let passwords =
             HashMap::from([(seeded.integration_username.to_lowercase(), seeded.integration_password.clone())]);
         let now = clock.now();
-        let org = Org {
+        let messaging = Messaging::new(&seeded.automated_process_user_id, options.token_ttl);
+        let mut org = Org {
             db,
             clock: clock.clone(),
             org_id,
@@ -74,7 +79,12 @@ impl Emulator {
             allowance: Allowance::new(options.daily_api_limit, now),
             counters: CallCounters::default(),
             cursors: QueryCursors::default(),
+            messaging,
         };
+        if options.seed == seed::Seed::Demo {
+            messaging::seed_default_deployment(&mut org, seeded.handoff_queue_id.as_deref())
+                .map_err(|e| anyhow!("cannot set up the demo messaging deployment: {e}"))?;
+        }
         Ok(Emulator { origins, seeded, clock, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
     }
 
@@ -99,6 +109,8 @@ impl Emulator {
             refresh_token: org.integration_refresh_token.clone(),
             username: self.seeded.integration_username.clone(),
             password: self.seeded.integration_password.clone(),
+            scrt_url: self.origins.scrt_url.clone(),
+            org_id: org.org_id.clone(),
         }
     }
 
@@ -137,6 +149,8 @@ pub(crate) struct Org {
     pub allowance: Allowance,
     pub counters: CallCounters,
     pub cursors: QueryCursors,
+    /// Messaging for In-App and Web: deployments, tokens, conversations, events.
+    pub messaging: Messaging,
 }
 
 /// The fields of a user the server needs.
@@ -154,6 +168,12 @@ impl Org {
 
     pub(crate) fn set_usage(&mut self, used: Option<u64>, max: Option<u64>) {
         self.allowance.set(used, max);
+    }
+
+    /// Invalidates every access token: the REST API's and the messaging API's.
+    pub(crate) fn expire_sessions(&mut self) {
+        self.sessions.expire_all();
+        self.messaging.expire_tokens();
     }
 
     pub(crate) fn write_context(&self, user_id: &str) -> WriteContext {

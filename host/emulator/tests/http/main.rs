@@ -4,6 +4,7 @@ mod admin;
 mod composite;
 mod crm;
 mod faults;
+mod messaging;
 mod oauth;
 mod origins;
 mod permissions;

@@ -69,5 +69,15 @@ pub(super) fn address(prefix: &str, label: &str) -> Vec<FieldDef> {
 pub(super) const FEED_PARENTS: &[&str] =
     &["Account", "Case", "Contact", "Lead", "Opportunity", "User", "Group", "Topic"];
 /// Everything a file can be shared with.
-pub(super) const FILE_LINK_TARGETS: &[&str] =
-    &["Account", "Case", "Contact", "Lead", "Opportunity", "User", "Group", "Topic", "EmailMessage"];
+pub(super) const FILE_LINK_TARGETS: &[&str] = &[
+    "Account",
+    "Case",
+    "Contact",
+    "Lead",
+    "Opportunity",
+    "User",
+    "Group",
+    "Topic",
+    "EmailMessage",
+    "MessagingSession",
+];

@@ -10,12 +10,16 @@ mod contact;
 mod content_document;
 mod content_document_link;
 mod content_version;
+mod conversation;
 mod email_message;
 mod feed_comment;
 mod feed_item;
 mod fields;
 mod group;
 mod lead;
+mod messaging_channel;
+mod messaging_end_user;
+mod messaging_session;
 mod opportunity;
 mod opportunity_contact_role;
 mod profile;
@@ -58,5 +62,9 @@ pub(super) fn standard() -> Vec<ObjectDef> {
         topic_assignment::object(),
         record_type::object(),
         profile::object(),
+        messaging_channel::object(),
+        messaging_end_user::object(),
+        conversation::object(),
+        messaging_session::object(),
     ]
 }

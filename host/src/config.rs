@@ -472,6 +472,31 @@ pub struct OrgConfig {
     /// What the CRM actions do (C4, C5, C7, D2).
     #[serde(default)]
     pub crm: CrmConfig,
+    /// The web messenger and its hand-off to a live Salesforce agent through
+    /// Messaging for In-App and Web (B1–B3, E10); none: no messenger.
+    #[serde(default)]
+    pub messenger: Option<MessengerConfig>,
+}
+
+/// `[org.messenger]`: the org's Embedded Service deployment (a Custom
+/// Client, Messaging for In-App and Web), as its code snippet in Setup shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessengerConfig {
+    /// The messaging URL of the snippet, e.g. `https://acme.my.salesforce-scrt.com`.
+    pub url: String,
+    /// The org's id (`00D…`, 15 or 18 characters).
+    pub org_id: String,
+    /// The deployment's developer name (`esDeveloperName`).
+    pub deployment: String,
+    /// The language sent with a new messaging session, e.g. `en_US`.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The environment variable holding the key the embedding website signs
+    /// its customers' identities with (HMAC-SHA256); none: every visitor is
+    /// an anonymous lead until they give an email.
+    #[serde(default)]
+    pub identity_secret_env: Option<String>,
 }
 
 /// `[org.crm]`: the CRM actions' options; every one is off by default.
@@ -612,8 +637,13 @@ impl OrgConfig {
     /// The origins the org's connector may reach: the login URL's and the
     /// instance URL's, or, on Salesforce's own login without an
     /// `instance_url`, also Salesforce's instance hosts (see [`AllowedHosts`]).
+    /// With a messenger, also its messaging URL, and nothing else.
     pub fn allowed_hosts(&self) -> anyhow::Result<AllowedHosts> {
-        AllowedHosts::for_org(&self.login_url, self.instance_url.as_deref())
+        let mut allowed = AllowedHosts::for_org(&self.login_url, self.instance_url.as_deref())?;
+        if let Some(messenger) = &self.messenger {
+            allowed.allow(&messenger.url)?;
+        }
+        Ok(allowed)
     }
 
     /// Time between polls.
@@ -890,6 +920,37 @@ impl HostConfig {
     }
 }
 
+impl MessengerConfig {
+    fn check(&self, section: &str, problems: &mut Problems) {
+        if AllowedHosts::for_org(&self.url, None).is_err() || url_has_path(&self.url) {
+            problems.add(
+                format!("{section}.url"),
+                format!("`{}` is not an origin; copy the URL of the deployment's code snippet, e.g. \"https://acme.my.salesforce-scrt.com\"", self.url),
+            );
+        }
+        let id_ok = matches!(self.org_id.len(), 15 | 18)
+            && self.org_id.starts_with("00D")
+            && self.org_id.chars().all(|c| c.is_ascii_alphanumeric());
+        if !id_ok {
+            problems.add(format!("{section}.org_id"), format!("`{}` is not an org id; use the 00D… id from Setup > Company Information", self.org_id));
+        }
+        let name_ok = self.deployment.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && self.deployment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !name_ok {
+            problems.add(
+                format!("{section}.deployment"),
+                format!("`{}` is not a developer name (letters, digits and underscores, starting with a letter); copy it from the deployment's code snippet", self.deployment),
+            );
+        }
+    }
+}
+
+/// Whether a URL has more than an origin (a path other than `/`, a query).
+fn url_has_path(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split_once('/').is_some_and(|(_, path)| !path.is_empty()) || rest.contains('?')
+}
+
 impl AgentConfig {
     fn check(&self, section: &str, problems: &mut Problems) {
         match self {
@@ -1049,6 +1110,9 @@ impl OrgConfig {
                 problems
                     .add(option(&format!("{name}.attribute")), "is empty; name a platform attribute, e.g. \"email\"");
             }
+        }
+        if let Some(messenger) = &self.messenger {
+            messenger.check(&option("messenger"), problems);
         }
         if let Err(wrong) = self.crm.triggers() {
             for (index, problem) in wrong {

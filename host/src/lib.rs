@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod host;
 pub mod mail;
+pub mod messenger;
 pub mod platform;
 pub mod scheduler;
 pub mod secrets;

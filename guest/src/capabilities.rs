@@ -2,7 +2,7 @@
 //! agent, mail and logs. In the component these are the WIT imports; in native
 //! tests they are doubles.
 
-use crate::model::{Attribute, Conversation, Timestamp};
+use crate::model::{Attribute, Conversation, ConversationPart, Timestamp};
 use crate::platform::{
     AttributeDefinition, CaseConversation, ChangePage, Company, Person, PlatformAttribute, PlatformConversation,
     PlatformFailure, SalesforceLink, Teammate,
@@ -157,6 +157,14 @@ pub trait Capabilities {
     }
     /// Add an internal note once per key; the note's id.
     fn add_note(&mut self, _conversation_id: &str, _key: &str, _text: &str) -> Result<String, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// Add a part the customer sees, once per part id; true when this call added it.
+    fn post_part(&mut self, _conversation_id: &str, _part: &ConversationPart) -> Result<bool, PlatformFailure> {
+        Err(no_platform())
+    }
+    /// A platform file's bytes by an attachment's content path.
+    fn read_file(&mut self, _content_path: &str) -> Result<Vec<u8>, PlatformFailure> {
         Err(no_platform())
     }
 }

@@ -10,6 +10,7 @@ pub mod crm;
 pub mod cycle;
 pub mod mapping;
 pub mod matching;
+pub mod messenger;
 pub mod model;
 pub mod platform;
 pub mod resolution;

@@ -169,6 +169,9 @@ impl ResolutionState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
     pub id: String,
+    /// Where it takes place: a case, or (since the messenger) a platform chat.
+    #[serde(default)]
+    pub channel: crate::platform::Channel,
     pub case_number: String,
     pub subject: Option<String>,
     pub origin: Option<String>,
@@ -382,6 +385,8 @@ pub struct OrgConfig {
     pub company_match_key: MatchKey,
     /// What the CRM actions do.
     pub crm: crate::crm::CrmOptions,
+    /// The messenger's Messaging for In-App and Web deployment (B1); none: no hand-off to Salesforce.
+    pub messenger: Option<crate::messenger::miaw::Deployment>,
 }
 
 /// A platform record matches a Salesforce record when the Salesforce

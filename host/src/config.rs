@@ -712,6 +712,12 @@ impl OrgConfig {
                 log_conversations_as_tasks: self.crm.log_conversations_as_tasks,
                 link_contacts_automatically: self.crm.link_contacts_automatically,
             },
+            messenger: self.messenger.as_ref().map(|m| settings::MessengerSettings {
+                url: m.url.trim_end_matches('/').to_string(),
+                org_id: m.org_id.clone(),
+                deployment: m.deployment.clone(),
+                language: m.language.clone(),
+            }),
         }
     }
 }
@@ -932,7 +938,10 @@ impl MessengerConfig {
             && self.org_id.starts_with("00D")
             && self.org_id.chars().all(|c| c.is_ascii_alphanumeric());
         if !id_ok {
-            problems.add(format!("{section}.org_id"), format!("`{}` is not an org id; use the 00D… id from Setup > Company Information", self.org_id));
+            problems.add(
+                format!("{section}.org_id"),
+                format!("`{}` is not an org id; use the 00D… id from Setup > Company Information", self.org_id),
+            );
         }
         let name_ok = self.deployment.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && self.deployment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');

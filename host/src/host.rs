@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{AgentConfig, Config, MailConfig, OrgConfig, SmtpTls};
 use crate::platform::SqlitePlatform;
 pub use crate::runtime::FieldChange;
-use crate::runtime::bindings::{contacts, crm, describe, mail, org, sync, types};
+use crate::runtime::bindings::{contacts, crm, describe, mail, messenger, org, sync, types};
 use crate::runtime::{
     Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, OffTheWorkers, Origin, Runtime,
     Sandbox,
@@ -953,5 +953,19 @@ impl Host {
         name: &str,
     ) -> Result<Result<Vec<crm::FlaggedCase>, crm::CrmError>, OrgError> {
         self.crm(name, false, |mut g| async move { g.crm_flagged_cases().await }).await
+    }
+
+    /// `messenger.relay`: the AI agent's turn, the hand-off and the relay
+    /// of one messenger conversation. Without the org's lease: the
+    /// connector's messenger state is written compare-and-swap and every
+    /// write it relays is idempotent, so a customer never waits for a cycle.
+    pub async fn messenger_relay(&self, name: &str, conversation_id: &str) -> Result<messenger::RelayReport, OrgError> {
+        let conversation_id = conversation_id.to_string();
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.messenger_relay(&conversation_id).await }).await
+    }
+
+    /// `messenger.live-conversations`: the hand-offs to resume after a restart.
+    pub async fn messenger_live_conversations(&self, name: &str) -> Result<Vec<String>, OrgError> {
+        self.unleased(name, Access::StoreOnly, |mut g| async move { g.messenger_live_conversations().await }).await
     }
 }

@@ -1,4 +1,4 @@
-// A minimal casebridge host for Node (contract 0.2.1): the org's settings,
+// A minimal casebridge host for Node (contract 0.2.2): the org's settings,
 // an in-memory compare-and-swap store, platform records kept in memory, an
 // agent that always answers, a mailer that records, a console log.
 const kv = new Map();
@@ -15,6 +15,8 @@ export const settings = {
   // The CRM actions' options (0.2.1): all off, as a host that offers none.
   maintainOwnership: () => false, allowDuplicateSave: () => false, caseRecordType: () => undefined,
   caseTriggers: () => [], logConversationsAsTasks: () => false, linkContactsAutomatically: () => false,
+  // The messenger (0.2.2): no Messaging for In-App and Web deployment.
+  messenger: () => undefined,
 };
 export const store = {
   get(key) { return kv.get(key); },
@@ -38,6 +40,9 @@ export const platform = {
     return `case-${conversation.caseId}`;
   },
   addNote: (conversationId, key) => `note-${key}`,
+  // The messenger's writes (0.2.2): this host keeps no messenger conversations.
+  postPart: () => { throw { tag: 'not-found', val: 'this host keeps no messenger conversations' }; },
+  readFile: (path) => { throw { tag: 'not-found', val: `no file ${path}` }; },
 };
 export const agent = {
   respond(conversation) {

@@ -44,7 +44,7 @@ pub async fn isolated_instance() -> GuestInstance {
 
 use std::sync::{Arc, Mutex};
 
-use casebridge::runtime::bindings::{agent, mail, org, settings, sync, types};
+use casebridge::runtime::bindings::{agent, mail, messenger, org, settings, sync, types};
 use casebridge::runtime::{Agent, Mailer};
 use casebridge::storage::SqliteStore;
 use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
@@ -177,8 +177,29 @@ impl TestOrg {
     }
 
     pub fn allowed_hosts(&self) -> AllowedHosts {
-        AllowedHosts::of([self.config.login_url.as_str(), self.emulator.instance_url()])
-            .expect("the emulator URLs are valid")
+        let mut allowed = AllowedHosts::of([self.config.login_url.as_str(), self.emulator.instance_url()])
+            .expect("the emulator URLs are valid");
+        if let Some(messenger) = &self.config.messenger {
+            allowed.allow(&messenger.url).expect("the messaging URL is valid");
+        }
+        allowed
+    }
+
+    /// The same org with the messenger's deployment: the emulator's
+    /// messaging origin and its demo Embedded Service deployment.
+    pub fn with_messenger(mut self) -> TestOrg {
+        self.config.messenger = Some(settings::MessengerSettings {
+            url: self.emulator.scrt_url().to_string(),
+            org_id: self.emulator.org_id(),
+            deployment: "Web_Messenger".into(),
+            language: Some("en_US".into()),
+        });
+        self
+    }
+
+    /// `messenger.relay` in a fresh instance.
+    pub async fn relay(&self, conversation_id: &str) -> Result<messenger::RelayReport, org::SyncError> {
+        self.instance().await.messenger_relay(conversation_id).await.expect("no trap")
     }
 
     /// A fresh connector instance for this org.

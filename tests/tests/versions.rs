@@ -11,7 +11,7 @@ use casebridge_tests::{TestOrg, runtime, runtime_v0_1_0, runtime_v0_2_0};
 #[test]
 fn the_embedded_connector_implements_the_newest_contract_and_the_fixture_the_first() {
     assert_eq!(runtime().version(), ContractVersion::LATEST);
-    assert_eq!(runtime().version(), ContractVersion::V0_2_1);
+    assert_eq!(runtime().version(), ContractVersion::V0_2_2);
     assert_eq!(runtime_v0_2_0().version(), ContractVersion::V0_2_0);
     assert_eq!(runtime_v0_1_0().version(), ContractVersion::V0_1_0);
 }

@@ -234,11 +234,17 @@ impl From<m::ConversationPart> for wt::ConversationPart {
 
 impl From<m::Conversation> for wt::Conversation {
     fn from(c: m::Conversation) -> Self {
+        use crate::platform::Channel;
+        let (channel, platform_id) = match c.channel {
+            Channel::SalesforceCase => (wt::Channel::SalesforceCase, None),
+            Channel::Messenger => (wt::Channel::Messenger, Some(c.id.clone())),
+            Channel::Email => (wt::Channel::Email, Some(c.id.clone())),
+        };
         wt::Conversation {
             id: c.id,
-            channel: wt::Channel::SalesforceCase,
-            platform_id: None,
-            case_number: Some(c.case_number),
+            channel,
+            platform_id,
+            case_number: Some(c.case_number).filter(|n| !n.is_empty()),
             subject: c.subject,
             origin: c.origin,
             attributes: all(c.attributes),

@@ -156,6 +156,18 @@ impl Capabilities for HostCapabilities {
     fn add_note(&mut self, conversation_id: &str, key: &str, text: &str) -> Result<String, PlatformFailure> {
         Ok(platform::add_note(conversation_id, key, text)?)
     }
+
+    fn post_part(
+        &mut self,
+        conversation_id: &str,
+        part: &crate::model::ConversationPart,
+    ) -> Result<bool, PlatformFailure> {
+        Ok(platform::post_part(conversation_id, &part.clone().into())?)
+    }
+
+    fn read_file(&mut self, content_path: &str) -> Result<Vec<u8>, PlatformFailure> {
+        Ok(platform::read_file(content_path)?)
+    }
 }
 
 /// The org's settings, read from the `settings` import.
@@ -211,5 +223,11 @@ pub fn org_settings() -> crate::model::OrgConfig {
             log_conversations_as_tasks: s::log_conversations_as_tasks(),
             link_contacts_automatically: s::link_contacts_automatically(),
         },
+        messenger: s::messenger().map(|d| crate::messenger::miaw::Deployment {
+            url: d.url.trim_end_matches('/').to_string(),
+            org_id: d.org_id,
+            name: d.deployment,
+            language: d.language,
+        }),
     }
 }

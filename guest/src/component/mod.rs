@@ -8,13 +8,13 @@ use convert::all;
 
 mod wit {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.2.1",
+        path: "../wit/since_v0.2.2",
         world: "connector",
     });
 }
 
 use wit::casebridge::connector::{contacts as wc, describe as wd, org as wo, types as wt};
-use wit::exports::casebridge::connector::{catalog, crm, mapping, matching, resolution, routing, sync};
+use wit::exports::casebridge::connector::{catalog, crm, mapping, matching, messenger, resolution, routing, sync};
 
 use crate::cycle::{self, setup};
 use crate::model as m;
@@ -306,6 +306,30 @@ impl From<crate::matching::MatchingError> for matching::MatchingError {
             crate::matching::MatchingError::NothingToSearch => matching::MatchingError::NothingToSearch,
             crate::matching::MatchingError::TooLong(what) => matching::MatchingError::TooLong(what),
         }
+    }
+}
+
+impl messenger::Guest for Connector {
+    fn relay(conversation_id: String) -> Result<messenger::RelayReport, wo::SyncError> {
+        use crate::messenger::Phase;
+        let report =
+            crate::messenger::relay(&org_settings(), WakiTransport::new(), &mut HostCapabilities, &conversation_id)?;
+        Ok(messenger::RelayReport {
+            phase: match report.phase {
+                Phase::Agent => messenger::Phase::Agent,
+                Phase::Waiting => messenger::Phase::Waiting,
+                Phase::Live => messenger::Phase::Live,
+                Phase::Ended => messenger::Phase::Ended,
+            },
+            answered: report.answered,
+            sent: report.sent,
+            received: report.received,
+            poll_after_ms: report.poll_after_ms,
+        })
+    }
+
+    fn live_conversations() -> Result<Vec<String>, wo::SyncError> {
+        Ok(crate::messenger::live_conversations(&mut HostCapabilities)?)
     }
 }
 

@@ -1032,6 +1032,7 @@ mod tests {
             person_match_key: crate::model::MatchKey::by_email(),
             company_match_key: crate::model::MatchKey::by_name(),
             crm: crate::crm::CrmOptions::default(),
+            messenger: None,
         }
     }
 

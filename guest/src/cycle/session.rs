@@ -113,6 +113,7 @@ fn start_session(
     parts.retain(|p| p.source != PartSource::CaseDescription);
     let conversation = Conversation {
         id: record.id.clone(),
+        channel: crate::platform::Channel::SalesforceCase,
         case_number: record.case_number.clone(),
         subject: record.subject.clone(),
         origin: record.origin.clone(),

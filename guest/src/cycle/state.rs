@@ -186,6 +186,7 @@ impl CaseState {
     pub fn with_parts(parts: Vec<crate::model::ConversationPart>) -> Self {
         let conversation = Conversation {
             id: "500000000000001AAA".into(),
+            channel: crate::platform::Channel::SalesforceCase,
             case_number: "1".into(),
             subject: None,
             origin: None,

@@ -151,8 +151,9 @@ pub struct CaseConversation {
 }
 
 /// Where a conversation takes place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Channel {
+    #[default]
     SalesforceCase,
     Messenger,
     Email,

@@ -115,6 +115,12 @@ pub trait Transport {
     fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError>;
 }
 
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        (**self).send(request)
+    }
+}
+
 /// Why a request got no HTTP response. The caller adds which host and call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {

@@ -4,7 +4,7 @@
 
 use wasmtime::Store;
 
-use crate::bindings::{contacts, crm, describe, latest, org, sync, types};
+use crate::bindings::{contacts, crm, describe, latest, messenger, org, sync, types};
 use crate::compat::v0_1_0 as old;
 use crate::compat::v0_2_0::answer as from_0_2_0;
 use crate::{ContractVersion, GuestState, VersionedConnector};
@@ -26,6 +26,7 @@ impl GuestInstance {
             VersionedConnector::V0_1_0(_) => ContractVersion::V0_1_0,
             VersionedConnector::V0_2_0(_) => ContractVersion::V0_2_0,
             VersionedConnector::V0_2_1(_) => ContractVersion::V0_2_1,
+            VersionedConnector::V0_2_2(_) => ContractVersion::V0_2_2,
         }
     }
 
@@ -33,16 +34,19 @@ impl GuestInstance {
     /// pure exports, `crm`); `None` for an older component.
     pub fn latest(&mut self) -> Option<(&latest::Connector, &mut Store<GuestState>)> {
         match &self.connector {
-            VersionedConnector::V0_2_1(connector) => Some((connector, &mut self.store)),
-            VersionedConnector::V0_1_0(_) | VersionedConnector::V0_2_0(_) => None,
+            VersionedConnector::V0_2_2(connector) => Some((connector, &mut self.store)),
+            _ => None,
         }
     }
 
     /// `sync.run-cycle`.
     pub async fn run_cycle(&mut self) -> Call<sync::CycleReport> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_1(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?)
             }
             VersionedConnector::V0_1_0(c) => {
@@ -55,8 +59,11 @@ impl GuestInstance {
     /// `sync.list-users`.
     pub async fn list_users(&mut self) -> Call<Vec<sync::UserChoice>> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_1(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?)
             }
             VersionedConnector::V0_1_0(c) => {
@@ -69,8 +76,11 @@ impl GuestInstance {
     /// `sync.list-queues`.
     pub async fn list_queues(&mut self) -> Call<Vec<sync::QueueChoice>> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_1(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?)
             }
             VersionedConnector::V0_1_0(c) => {
@@ -83,10 +93,13 @@ impl GuestInstance {
     /// `sync.list-conversations`.
     pub async fn list_conversations(&mut self) -> Call<Vec<sync::ConversationSummary>> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => {
+            VersionedConnector::V0_2_2(c) => {
                 c.casebridge_connector_sync().call_list_conversations(&mut self.store).await
             }
             VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_conversations(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_1(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_conversations(&mut self.store).await?)
             }
             VersionedConnector::V0_1_0(c) => {
@@ -99,10 +112,13 @@ impl GuestInstance {
     /// `sync.get-conversation`.
     pub async fn get_conversation(&mut self, case_id: &str) -> Call<Option<types::Conversation>> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => {
+            VersionedConnector::V0_2_2(c) => {
                 c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
             }
             VersionedConnector::V0_2_0(c) => {
+                c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
+            }
+            VersionedConnector::V0_2_1(c) => {
                 c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
             }
             VersionedConnector::V0_1_0(c) => {
@@ -117,8 +133,11 @@ impl GuestInstance {
     /// `sync.list-errors`.
     pub async fn list_errors(&mut self) -> Call<Vec<sync::RecordError>> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_1(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?)
             }
             VersionedConnector::V0_1_0(c) => {
@@ -131,10 +150,13 @@ impl GuestInstance {
     /// `sync.retry-error`.
     pub async fn retry_error(&mut self, error_id: &str) -> Call<()> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => {
+            VersionedConnector::V0_2_2(c) => {
                 c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
             }
             VersionedConnector::V0_2_0(c) => {
+                c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
+            }
+            VersionedConnector::V0_2_1(c) => {
                 c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
             }
             VersionedConnector::V0_1_0(c) => {
@@ -149,8 +171,11 @@ impl GuestInstance {
     /// `sync.list-fields`.
     pub async fn list_fields(&mut self) -> Call<Vec<describe::ObjectCatalog>> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_1(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?)
             }
             VersionedConnector::V0_1_0(c) => {
@@ -164,8 +189,11 @@ impl GuestInstance {
     /// `sync.check-mappings`; a 0.1.0 component had no mappings: none can fail.
     pub async fn check_mappings(&mut self) -> Call<Vec<sync::MappingProblem>> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_1(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?)
             }
             VersionedConnector::V0_1_0(_) => Ok(Ok(Vec::new())),
@@ -180,7 +208,7 @@ impl GuestInstance {
         field: &str,
     ) -> Call<describe::ObjectCatalog> {
         match &self.connector {
-            VersionedConnector::V0_2_1(c) => {
+            VersionedConnector::V0_2_2(c) => {
                 let sync = c.casebridge_connector_sync();
                 match change {
                     FieldChange::Add => sync.call_add_field(&mut self.store, object, field).await,
@@ -189,6 +217,14 @@ impl GuestInstance {
                 }
             }
             VersionedConnector::V0_2_0(c) => {
+                let sync = c.casebridge_connector_sync();
+                match change {
+                    FieldChange::Add => sync.call_add_field(&mut self.store, object, field).await,
+                    FieldChange::Remove => sync.call_remove_field(&mut self.store, object, field).await,
+                    FieldChange::Resync => sync.call_resync_field(&mut self.store, object, field).await,
+                }
+            }
+            VersionedConnector::V0_2_1(c) => {
                 let sync = c.casebridge_connector_sync();
                 match change {
                     FieldChange::Add => sync.call_add_field(&mut self.store, object, field).await,
@@ -228,19 +264,20 @@ pub type CrmCall<T> = wasmtime::Result<Result<T, crm::CrmError>>;
 
 /// The `crm` exports (0.2.1); an older component answers `unsupported`.
 impl GuestInstance {
-    fn crm(&mut self) -> Result<(&latest::Connector, &mut Store<GuestState>), crm::CrmError> {
+    fn crm(&mut self) -> Result<(&crm::Guest, &mut Store<GuestState>), crm::CrmError> {
         let version = self.version();
-        self.latest().ok_or_else(|| {
-            crm::CrmError::Unsupported(format!(
-                "the connector implements casebridge:connector@{version}, which has no CRM actions; load one built against 0.2.1 or later"
-            ))
-        })
+        match &self.connector {
+            VersionedConnector::V0_2_2(c) => Ok((c.casebridge_connector_crm(), &mut self.store)),
+            _ => Err(crm::CrmError::Unsupported(format!(
+                "the connector implements casebridge:connector@{version}, whose CRM actions this host does not call; load one built against 0.2.2 or later"
+            ))),
+        }
     }
 
     /// `crm.profile`.
     pub async fn crm_profile(&mut self, person_id: &str) -> CrmCall<Option<crm::ProfileView>> {
         match self.crm() {
-            Ok((c, store)) => c.casebridge_connector_crm().call_profile(store, person_id).await,
+            Ok((c, store)) => c.call_profile(store, person_id).await,
             Err(refused) => Ok(Err(refused)),
         }
     }
@@ -248,7 +285,7 @@ impl GuestInstance {
     /// `crm.create-lead`.
     pub async fn crm_create_lead(&mut self, key: &str, person_id: &str) -> CrmCall<crm::SavedRecord> {
         match self.crm() {
-            Ok((c, store)) => c.casebridge_connector_crm().call_create_lead(store, key, person_id).await,
+            Ok((c, store)) => c.call_create_lead(store, key, person_id).await,
             Err(refused) => Ok(Err(refused)),
         }
     }
@@ -261,7 +298,7 @@ impl GuestInstance {
         fields: &[types::Attribute],
     ) -> CrmCall<crm::SavedRecord> {
         match self.crm() {
-            Ok((c, store)) => c.casebridge_connector_crm().call_create_case(store, key, conversation_id, fields).await,
+            Ok((c, store)) => c.call_create_case(store, key, conversation_id, fields).await,
             Err(refused) => Ok(Err(refused)),
         }
     }
@@ -274,7 +311,7 @@ impl GuestInstance {
         part_id: Option<&str>,
     ) -> CrmCall<Vec<crm::SavedRecord>> {
         match self.crm() {
-            Ok((c, store)) => c.casebridge_connector_crm().call_log_task(store, key, conversation_id, part_id).await,
+            Ok((c, store)) => c.call_log_task(store, key, conversation_id, part_id).await,
             Err(refused) => Ok(Err(refused)),
         }
     }
@@ -282,7 +319,7 @@ impl GuestInstance {
     /// `crm.find-contact`.
     pub async fn crm_find_contact(&mut self, person_id: &str, query: Option<&str>) -> CrmCall<contacts::Outcome> {
         match self.crm() {
-            Ok((c, store)) => c.casebridge_connector_crm().call_find_contact(store, person_id, query).await,
+            Ok((c, store)) => c.call_find_contact(store, person_id, query).await,
             Err(refused) => Ok(Err(refused)),
         }
     }
@@ -295,7 +332,7 @@ impl GuestInstance {
         contact_id: Option<&str>,
     ) -> CrmCall<crm::SavedRecord> {
         match self.crm() {
-            Ok((c, store)) => c.casebridge_connector_crm().call_link_contact(store, key, person_id, contact_id).await,
+            Ok((c, store)) => c.call_link_contact(store, key, person_id, contact_id).await,
             Err(refused) => Ok(Err(refused)),
         }
     }
@@ -303,7 +340,7 @@ impl GuestInstance {
     /// `crm.unlink-contact`.
     pub async fn crm_unlink_contact(&mut self, person_id: &str) -> CrmCall<()> {
         match self.crm() {
-            Ok((c, store)) => c.casebridge_connector_crm().call_unlink_contact(store, person_id).await,
+            Ok((c, store)) => c.call_unlink_contact(store, person_id).await,
             Err(refused) => Ok(Err(refused)),
         }
     }
@@ -311,7 +348,36 @@ impl GuestInstance {
     /// `crm.flagged-cases`.
     pub async fn crm_flagged_cases(&mut self) -> CrmCall<Vec<crm::FlaggedCase>> {
         match self.crm() {
-            Ok((c, store)) => c.casebridge_connector_crm().call_flagged_cases(store).await,
+            Ok((c, store)) => c.call_flagged_cases(store).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+}
+
+/// The `messenger` exports (0.2.2); an older component answers `unsupported`.
+impl GuestInstance {
+    fn messenger(&mut self) -> Result<(&messenger::Guest, &mut Store<GuestState>), org::SyncError> {
+        let version = self.version();
+        match &self.connector {
+            VersionedConnector::V0_2_2(c) => Ok((c.casebridge_connector_messenger(), &mut self.store)),
+            _ => Err(org::SyncError::Unsupported(format!(
+                "the connector implements casebridge:connector@{version}, which has no messenger; load one built against 0.2.2 or later"
+            ))),
+        }
+    }
+
+    /// `messenger.relay`.
+    pub async fn messenger_relay(&mut self, conversation_id: &str) -> Call<messenger::RelayReport> {
+        match self.messenger() {
+            Ok((m, store)) => m.call_relay(store, conversation_id).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// `messenger.live-conversations`.
+    pub async fn messenger_live_conversations(&mut self) -> Call<Vec<String>> {
+        match self.messenger() {
+            Ok((m, store)) => m.call_live_conversations(store).await,
             Err(refused) => Ok(Err(refused)),
         }
     }

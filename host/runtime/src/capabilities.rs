@@ -193,6 +193,15 @@ pub trait Platform: Send + Sync {
         idempotency_key: &str,
         text: &str,
     ) -> Result<String, platform::PlatformError>;
+    /// Add a part to a conversation once per part id; true when this call added it.
+    async fn post_part(
+        &self,
+        org: &str,
+        conversation_id: &str,
+        part: types::ConversationPart,
+    ) -> Result<bool, platform::PlatformError>;
+    /// A platform file's bytes by an attachment's `content-path`.
+    async fn read_file(&self, org: &str, content_path: &str) -> Result<Vec<u8>, platform::PlatformError>;
 }
 
 /// One org's settings, as the `settings` import gives them (and, for a
@@ -217,6 +226,8 @@ pub struct OrgSettings {
     pub company_match_key: settings::MatchKey,
     /// What the CRM actions do (0.2.1).
     pub crm: CrmSettings,
+    /// The messenger's deployment (since 0.2.2); none: no messenger.
+    pub messenger: Option<settings::MessengerSettings>,
 }
 
 /// The CRM actions' options (`settings` of 0.2.1): see the WIT for each.
@@ -268,6 +279,7 @@ impl OrgSettings {
             person_match_key: settings::MatchKey { field: "Email".into(), attribute: "email".into() },
             company_match_key: settings::MatchKey { field: "Name".into(), attribute: "name".into() },
             crm: CrmSettings::default(),
+            messenger: None,
         }
     }
 }
@@ -382,6 +394,12 @@ impl Platform for NoPlatform {
         _: &str,
         _: platform::CaseConversation,
     ) -> Result<String, platform::PlatformError> {
+        Self::error()
+    }
+    async fn post_part(&self, _: &str, _: &str, _: types::ConversationPart) -> Result<bool, platform::PlatformError> {
+        Self::error()
+    }
+    async fn read_file(&self, _: &str, _: &str) -> Result<Vec<u8>, platform::PlatformError> {
         Self::error()
     }
     async fn add_note(&self, _: &str, _: &str, _: &str, _: &str) -> Result<String, platform::PlatformError> {
@@ -584,6 +602,9 @@ impl settings::Host for GuestState {
     async fn link_contacts_automatically(&mut self) -> wasmtime::Result<bool> {
         Ok(self.capabilities.settings.crm.link_contacts_automatically)
     }
+    async fn messenger(&mut self) -> wasmtime::Result<Option<settings::MessengerSettings>> {
+        Ok(self.capabilities.settings.messenger.clone())
+    }
 }
 
 type PlatformResult<T> = wasmtime::Result<Result<T, platform::PlatformError>>;
@@ -646,6 +667,12 @@ impl platform::Host for GuestState {
         text: String,
     ) -> PlatformResult<String> {
         Ok(self.capabilities.platform.add_note(&self.capabilities.org, &conversation_id, &idempotency_key, &text).await)
+    }
+    async fn post_part(&mut self, conversation_id: String, part: types::ConversationPart) -> PlatformResult<bool> {
+        Ok(self.capabilities.platform.post_part(&self.capabilities.org, &conversation_id, part).await)
+    }
+    async fn read_file(&mut self, content_path: String) -> PlatformResult<Vec<u8>> {
+        Ok(self.capabilities.platform.read_file(&self.capabilities.org, &content_path).await)
     }
 }
 

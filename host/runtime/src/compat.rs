@@ -25,17 +25,12 @@ fn reshaped<A: Serialize, B: DeserializeOwned>(
     Ok(serde_json::from_value(json)?)
 }
 
-/// `casebridge:connector@0.2.0`: the same as 0.2.1 without the CRM actions'
-/// settings. Its unchanged imports are 0.2.1's (see `bindings::v0_2_1`);
-/// only `settings` and what its exports define need crossing.
+/// `casebridge:connector@0.2.0`: its imports are 0.2.2's (see
+/// `bindings::v0_2_2`: the interfaces that changed since only grew); only
+/// what its exports define needs crossing.
 pub mod v0_2_0 {
     use super::same_shape;
-    use crate::GuestState;
     use crate::bindings::org;
-    use crate::bindings::settings as latest;
-    use crate::bindings::v0_2_0::casebridge::connector::describe::FieldMapping;
-    use crate::bindings::v0_2_0::casebridge::connector::settings as old;
-    use crate::bindings::v0_2_0::casebridge::connector::types::Timeouts;
 
     /// A 0.2.0 export's answer in the newest types.
     pub fn answer<A: serde::Serialize, B: serde::de::DeserializeOwned>(
@@ -44,58 +39,6 @@ pub mod v0_2_0 {
         match result {
             Ok(value) => Ok(Ok(same_shape(&value)?)),
             Err(error) => Ok(Err(error)),
-        }
-    }
-
-    /// 0.2.0's settings: the newest ones but the CRM actions'.
-    impl old::Host for GuestState {
-        async fn org_name(&mut self) -> wasmtime::Result<String> {
-            latest::Host::org_name(self).await
-        }
-        async fn login_url(&mut self) -> wasmtime::Result<String> {
-            latest::Host::login_url(self).await
-        }
-        async fn api_version(&mut self) -> wasmtime::Result<String> {
-            latest::Host::api_version(self).await
-        }
-        async fn credentials(&mut self) -> wasmtime::Result<old::AppCredentials> {
-            same_shape(&latest::Host::credentials(self).await?)
-        }
-        async fn agent_user_id(&mut self) -> wasmtime::Result<String> {
-            latest::Host::agent_user_id(self).await
-        }
-        async fn hand_off(&mut self) -> wasmtime::Result<old::HandOffTarget> {
-            same_shape(&latest::Host::hand_off(self).await?)
-        }
-        async fn reply_as(&mut self) -> wasmtime::Result<old::ReplyChannel> {
-            same_shape(&latest::Host::reply_as(self).await?)
-        }
-        async fn involved_field(&mut self) -> wasmtime::Result<String> {
-            latest::Host::involved_field(self).await
-        }
-        async fn resolution_state_field(&mut self) -> wasmtime::Result<String> {
-            latest::Host::resolution_state_field(self).await
-        }
-        async fn topics(&mut self) -> wasmtime::Result<Vec<String>> {
-            latest::Host::topics(self).await
-        }
-        async fn daily_api_budget(&mut self) -> wasmtime::Result<u32> {
-            latest::Host::daily_api_budget(self).await
-        }
-        async fn poll_overlap_seconds(&mut self) -> wasmtime::Result<u32> {
-            latest::Host::poll_overlap_seconds(self).await
-        }
-        async fn resolution_timeouts(&mut self) -> wasmtime::Result<Timeouts> {
-            latest::Host::resolution_timeouts(self).await
-        }
-        async fn mappings(&mut self) -> wasmtime::Result<Vec<FieldMapping>> {
-            latest::Host::mappings(self).await
-        }
-        async fn person_match_key(&mut self) -> wasmtime::Result<old::MatchKey> {
-            same_shape(&latest::Host::person_match_key(self).await?)
-        }
-        async fn company_match_key(&mut self) -> wasmtime::Result<old::MatchKey> {
-            same_shape(&latest::Host::company_match_key(self).await?)
         }
     }
 }

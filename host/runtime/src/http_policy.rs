@@ -40,6 +40,9 @@ pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
 /// The path prefix of Salesforce's OAuth endpoints. Token requests are not
 /// API calls: Salesforce does not count them against the org's API limit.
 pub const OAUTH_PATH_PREFIX: &str = "/services/oauth2/";
+/// Paths of Messaging for In-App and Web's customer API (the messaging
+/// origin): not counted as API calls.
+const MESSAGING_PATH_PREFIXES: &[&str] = &["/iamessage/", "/eventrouter/"];
 
 /// The login hosts of Salesforce itself (production and sandboxes); My
 /// Domain login URLs are recognised by [`is_my_domain`].
@@ -242,8 +245,12 @@ impl WasiHttpHooks for RequestPolicy {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         // Counted as it goes out: Salesforce counts a request it received
-        // even when the answer is lost on the way back.
-        self.activity.sent(request.uri().path().starts_with(OAUTH_PATH_PREFIX));
+        // even when the answer is lost on the way back. Messaging for In-App
+        // and Web is not the REST API and does not use the org's API limit.
+        let path = request.uri().path();
+        if !MESSAGING_PATH_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+            self.activity.sent(path.starts_with(OAUTH_PATH_PREFIX));
+        }
         let options = clamp(options);
         Box::new(async move {
             use http_body_util::BodyExt;

@@ -59,7 +59,7 @@ pub use capabilities::{
 pub use fence::{Fence, HTTP_LEASE_MARGIN};
 pub use http_policy::{AllowedHosts, OAUTH_PATH_PREFIX, Origin};
 
-use bindings::{v0_1_0, v0_2_0, v0_2_1};
+use bindings::{v0_1_0, v0_2_0, v0_2_1, v0_2_2};
 
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -218,20 +218,23 @@ pub enum ContractVersion {
     V0_1_0,
     V0_2_0,
     V0_2_1,
+    V0_2_2,
 }
 
 impl ContractVersion {
     /// Every released version, oldest first.
-    pub const ALL: [ContractVersion; 3] = [ContractVersion::V0_1_0, ContractVersion::V0_2_0, ContractVersion::V0_2_1];
+    pub const ALL: [ContractVersion; 4] =
+        [ContractVersion::V0_1_0, ContractVersion::V0_2_0, ContractVersion::V0_2_1, ContractVersion::V0_2_2];
     /// The newest: what the embedded connector implements.
-    pub const LATEST: ContractVersion = ContractVersion::V0_2_1;
+    pub const LATEST: ContractVersion = ContractVersion::V0_2_2;
 
-    /// `0.1.0`, `0.2.0`, `0.2.1`.
+    /// `0.1.0`, `0.2.0`, `0.2.1`, `0.2.2`.
     pub fn as_str(self) -> &'static str {
         match self {
             ContractVersion::V0_1_0 => "0.1.0",
             ContractVersion::V0_2_0 => "0.2.0",
             ContractVersion::V0_2_1 => "0.2.1",
+            ContractVersion::V0_2_2 => "0.2.2",
         }
     }
 
@@ -253,6 +256,7 @@ enum VersionedPre {
     V0_1_0(v0_1_0::ConnectorPre<GuestState>),
     V0_2_0(v0_2_0::ConnectorPre<GuestState>),
     V0_2_1(v0_2_1::ConnectorPre<GuestState>),
+    V0_2_2(v0_2_2::ConnectorPre<GuestState>),
 }
 
 /// A live instance of a component of one version.
@@ -260,6 +264,7 @@ pub(crate) enum VersionedConnector {
     V0_1_0(v0_1_0::Connector),
     V0_2_0(v0_2_0::Connector),
     V0_2_1(v0_2_1::Connector),
+    V0_2_2(v0_2_2::Connector),
 }
 
 /// The compiled connector, ready to instantiate.
@@ -349,16 +354,25 @@ impl Runtime {
                     linker.instantiate_pre(&component).and_then(v0_1_0::ConnectorPre::new).map_err(refused)?,
                 )
             }
+            // Every 0.2.x component links against 0.2.2's imports: the
+            // interfaces 0.2.1 and 0.2.2 changed only grew, and an import of
+            // an older 0.2 version resolves to the newer definition.
             ContractVersion::V0_2_0 => {
-                v0_2_0::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                v0_2_2::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
                 VersionedPre::V0_2_0(
                     linker.instantiate_pre(&component).and_then(v0_2_0::ConnectorPre::new).map_err(refused)?,
                 )
             }
             ContractVersion::V0_2_1 => {
-                v0_2_1::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                v0_2_2::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
                 VersionedPre::V0_2_1(
                     linker.instantiate_pre(&component).and_then(v0_2_1::ConnectorPre::new).map_err(refused)?,
+                )
+            }
+            ContractVersion::V0_2_2 => {
+                v0_2_2::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                VersionedPre::V0_2_2(
+                    linker.instantiate_pre(&component).and_then(v0_2_2::ConnectorPre::new).map_err(refused)?,
                 )
             }
         };
@@ -408,6 +422,7 @@ impl Runtime {
             VersionedPre::V0_1_0(pre) => VersionedConnector::V0_1_0(pre.instantiate_async(&mut store).await?),
             VersionedPre::V0_2_0(pre) => VersionedConnector::V0_2_0(pre.instantiate_async(&mut store).await?),
             VersionedPre::V0_2_1(pre) => VersionedConnector::V0_2_1(pre.instantiate_async(&mut store).await?),
+            VersionedPre::V0_2_2(pre) => VersionedConnector::V0_2_2(pre.instantiate_async(&mut store).await?),
         };
         Ok(GuestInstance { store, connector })
     }

@@ -148,6 +148,9 @@ pub struct ConversationPatch {
     pub case_id: Option<String>,
 }
 
+/// Where the attachments of messenger files point: `messenger/files/<id>`.
+pub const MESSENGER_FILES: &str = "messenger/files/";
+
 const PERSON: &str = "person";
 const COMPANY: &str = "company";
 const TEAMMATE: &str = "teammate";
@@ -573,6 +576,37 @@ impl SqlitePlatform {
         added.map(|(id, _)| id).ok_or_else(|| PlatformFailure::NotFound(format!("conversation `{conversation_id}`")))
     }
 
+    /// Add a part to an existing conversation once per part id, as the
+    /// connector's write; true when this call added it.
+    pub fn post_part(
+        &self,
+        org: &str,
+        conversation_id: &str,
+        part: ConversationPart,
+        now: i64,
+    ) -> Result<bool, PlatformFailure> {
+        check_id("id", &part.id)?;
+        let Some(current) = self.conversation(org, conversation_id)? else {
+            return Err(PlatformFailure::NotFound(format!("conversation `{conversation_id}`")));
+        };
+        if current.parts.iter().any(|p| p.id == part.id) {
+            return Ok(false);
+        }
+        let patch = ConversationPatch { parts: vec![part], ..ConversationPatch::default() };
+        self.write_conversation(org, conversation_id, patch, true, now)?;
+        Ok(true)
+    }
+
+    /// A file the platform keeps, by the `content_path` of its attachment
+    /// (`messenger/files/<id>`: a file a customer attached in the messenger).
+    pub fn read_file(&self, org: &str, content_path: &str) -> Result<Vec<u8>, PlatformFailure> {
+        let file = match content_path.strip_prefix(MESSENGER_FILES) {
+            Some(id) => self.0.messenger_file(org, id)?,
+            None => None,
+        };
+        file.map(|f| f.bytes).ok_or_else(|| PlatformFailure::NotFound(format!("file `{content_path}`")))
+    }
+
     /// A page of `kind` records after `cursor`, decoded.
     pub fn list<T: serde::de::DeserializeOwned>(
         &self,
@@ -824,6 +858,16 @@ impl Platform for SqlitePlatform {
         let (org, conversation_id, key, text) =
             (org.to_string(), conversation_id.to_string(), idempotency_key.to_string(), text.to_string());
         off_the_workers(self, move |p| p.add_note(&org, &conversation_id, &key, &text, true, now())).await
+    }
+
+    async fn post_part(&self, org: &str, conversation_id: &str, part: ConversationPart) -> Result<bool, PlatformError> {
+        let (org, conversation_id) = (org.to_string(), conversation_id.to_string());
+        off_the_workers(self, move |p| p.post_part(&org, &conversation_id, part, now())).await
+    }
+
+    async fn read_file(&self, org: &str, content_path: &str) -> Result<Vec<u8>, PlatformError> {
+        let (org, content_path) = (org.to_string(), content_path.to_string());
+        off_the_workers(self, move |p| p.read_file(&org, &content_path)).await
     }
 }
 

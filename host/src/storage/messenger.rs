@@ -24,7 +24,13 @@ pub struct MessengerFile {
 
 impl SqliteStore {
     /// Keep a visitor under the hash of their token (a new token each time).
-    pub fn put_messenger_visitor(&self, org: &str, sha256: &[u8], visitor: &Visitor, now: i64) -> Result<(), StorageError> {
+    pub fn put_messenger_visitor(
+        &self,
+        org: &str,
+        sha256: &[u8],
+        visitor: &Visitor,
+        now: i64,
+    ) -> Result<(), StorageError> {
         self.conn()
             .execute(
                 "INSERT INTO messenger_visitor (org, sha256, person_id, conversation_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -65,7 +71,14 @@ impl SqliteStore {
             .query_row(
                 "SELECT conversation_id, name, content_type, bytes FROM messenger_file WHERE org = ?1 AND id = ?2",
                 params![org, id],
-                |r| Ok(MessengerFile { conversation_id: r.get(0)?, name: r.get(1)?, content_type: r.get(2)?, bytes: r.get(3)? }),
+                |r| {
+                    Ok(MessengerFile {
+                        conversation_id: r.get(0)?,
+                        name: r.get(1)?,
+                        content_type: r.get(2)?,
+                        bytes: r.get(3)?,
+                    })
+                },
             )
             .optional()
             .map_err(self.failed("read a messenger file"))

@@ -36,7 +36,7 @@
 //! | `POST /__emulator/messaging/sessions/{id}/messages` | `{"text"}` | the accepted agent writes to the customer: 201 the entry |
 //! | `POST /__emulator/messaging/sessions/{id}/typing` | `{"typing"?}` | the agent starts (default) or stops typing |
 //! | `POST /__emulator/messaging/sessions/{id}/end` | | the agent ends the session: `Ended`; the customer's next message gets 417 |
-//! | `GET /__emulator/messaging/conversations/{id}` | | a conversation with every entry and session, whoever owns it |
+//! | `GET /__emulator/messaging/conversations/{id}` | | a conversation with every entry and session, whoever owns it, and `sends`: each message and file the end user sent (resends too) with the routing attributes it carried |
 //! | `GET/PUT /__emulator/messaging/routing` | `{"fail":bool,"reason"?}` | makes routing of new sessions fail (`RoutingError`) or succeed again |
 //!
 //! Faults (`POST /__emulator/faults`), used in the order queued:

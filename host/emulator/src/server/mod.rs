@@ -340,6 +340,40 @@ impl RunningEmulator {
         self.emulator.faults().clear();
     }
 
+    /// Every messaging session, as `GET /__emulator/messaging/sessions` lists them.
+    pub fn messaging_sessions(&self) -> serde_json::Value {
+        self.emulator.org().messaging.sessions_json(None)["sessions"].clone()
+    }
+
+    /// A messaging conversation with its sessions, entries and sends, as
+    /// `GET /__emulator/messaging/conversations/{id}` shows it.
+    pub fn messaging_conversation(&self, reference: &str) -> Result<serde_json::Value, String> {
+        self.emulator.org().messaging.conversation_json(reference)
+    }
+
+    /// The seeded hand-off user (the integration user in an empty org)
+    /// accepts a waiting messaging session (or a conversation's latest).
+    pub fn accept_messaging_session(&self, reference: &str) -> Result<serde_json::Value, String> {
+        let mut org = self.emulator.org();
+        let agent = self.emulator.seeded.handoff_user_id.clone().unwrap_or_else(|| org.integration_user_id.clone());
+        messaging::accept(&mut org, reference, &agent)
+    }
+
+    /// The accepted agent writes to the customer.
+    pub fn agent_writes(&self, reference: &str, text: &str) -> Result<serde_json::Value, String> {
+        messaging::agent_message(&mut self.emulator.org(), reference, text)
+    }
+
+    /// Makes routing of new messaging sessions fail with `reason` (`None`: route again).
+    pub fn fail_messaging_routing(&self, reason: Option<&str>) {
+        self.emulator.org().messaging.set_routing_failure(reason.map(str::to_string));
+    }
+
+    /// The agent ends the session.
+    pub fn end_messaging_session(&self, reference: &str) -> Result<serde_json::Value, String> {
+        messaging::end(&mut self.emulator.org(), reference)
+    }
+
     /// Invalidates every access token, the messaging API's too (refresh tokens stay valid).
     pub fn expire_sessions(&self) {
         self.emulator.org().expire_sessions();

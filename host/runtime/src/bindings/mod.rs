@@ -59,8 +59,45 @@ pub mod v0_2_1 {
     });
 }
 
+/// `casebridge:connector@0.2.2`: 0.2.1 and the messenger: `settings.messenger`,
+/// `platform.post-part` and `read-file`, the `messenger` export.
+///
+/// Every interface 0.2.2 did not change is an older version's bindings
+/// (`with`), imports and exports alike, so host code has one type for each.
+/// `settings` and `platform` only grew: a 0.2.0 or 0.2.1 component's imports
+/// of them resolve to these definitions (semver-compatible, a superset), so
+/// components of every 0.2.x version link against this world's imports.
+pub mod v0_2_2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/since_v0.2.2",
+        world: "connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+        with: {
+            "casebridge:connector/types": super::v0_2_0::casebridge::connector::types,
+            "casebridge:connector/describe": super::v0_2_0::casebridge::connector::describe,
+            "casebridge:connector/contacts": super::v0_2_0::casebridge::connector::contacts,
+            "casebridge:connector/org": super::v0_2_0::casebridge::connector::org,
+            "casebridge:connector/store": super::v0_2_0::casebridge::connector::store,
+            "casebridge:connector/agent": super::v0_2_0::casebridge::connector::agent,
+            "casebridge:connector/mail": super::v0_2_0::casebridge::connector::mail,
+            "casebridge:connector/log": super::v0_2_0::casebridge::connector::log,
+            "casebridge:connector/catalog": super::v0_2_1::exports::casebridge::connector::catalog,
+            "casebridge:connector/mapping": super::v0_2_1::exports::casebridge::connector::mapping,
+            "casebridge:connector/resolution": super::v0_2_1::exports::casebridge::connector::resolution,
+            "casebridge:connector/routing": super::v0_2_1::exports::casebridge::connector::routing,
+            "casebridge:connector/matching": super::v0_2_1::exports::casebridge::connector::matching,
+            "casebridge:connector/sync": super::v0_2_1::exports::casebridge::connector::sync,
+            "casebridge:connector/crm": super::v0_2_1::exports::casebridge::connector::crm,
+        },
+    });
+}
+
 /// The newest version: what host code is written against.
-pub use v0_2_1 as latest;
+pub use v0_2_2 as latest;
 
 pub use latest::casebridge::connector::{agent, contacts, describe, log, mail, org, platform, settings, store, types};
-pub use latest::exports::casebridge::connector::{catalog, crm, mapping, matching, resolution, routing, sync};
+pub use latest::exports::casebridge::connector::{
+    catalog, crm, mapping, matching, messenger, resolution, routing, sync,
+};

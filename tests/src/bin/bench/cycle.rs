@@ -182,6 +182,7 @@ fn native_config(settings: &OrgSettings) -> m::OrgConfig {
         person_match_key: m::MatchKey::by_email(),
         company_match_key: m::MatchKey::by_name(),
         crm: casebridge_guest::crm::CrmOptions::default(),
+        messenger: None,
     }
 }
 

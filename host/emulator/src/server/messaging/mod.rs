@@ -157,7 +157,7 @@ mod model;
 
 pub(crate) use admin::router as admin_router;
 pub(crate) use http::{method_not_allowed, not_found, router};
-pub(crate) use model::{Messaging, PreChatParameter};
+pub(crate) use model::{Messaging, PreChatParameter, accept, agent_message, end};
 
 use serde_json::Value;
 

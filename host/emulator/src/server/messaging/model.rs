@@ -198,6 +198,9 @@ struct Conversation {
     sessions: Vec<Session>,
     entries: Vec<Entry>,
     message_ids: HashSet<String>,
+    /// Every message and file sent by the end user, as received: its id
+    /// and the routing attributes it carried (kept for tests, B3).
+    sends: Vec<(String, BTreeMap<String, String>)>,
 }
 
 impl Conversation {
@@ -456,6 +459,8 @@ impl Messaging {
             "closed": c.closed.is_some(),
             "sessions": c.sessions.iter().map(|s| Self::session_json(c, s)).collect::<Vec<_>>(),
             "entries": c.entries.iter().map(|e| e.to_json(false)).collect::<Vec<_>>(),
+            "sends": c.sends.iter().map(|(id, routing)| json!({"message_id": id, "routing_attributes": routing}))
+                .collect::<Vec<_>>(),
         }))
     }
 }
@@ -802,6 +807,7 @@ pub(crate) fn create_conversation(org: &mut Org, who: &Identity, body: &Value) -
             sessions: Vec::new(),
             entries: Vec::new(),
             message_ids: HashSet::new(),
+            sends: Vec::new(),
         },
     );
     start_session(org, id, attributes, language)?;
@@ -957,6 +963,10 @@ fn prepare_send(
     let attributes = routing_attributes(&deployment, body.get("routingAttributes"))?;
     let language = optional_text(body, "language")?;
     let new_session = flag(body, "isNewMessagingSession")?;
+    if let Some(c) = org.messaging.conversations.get_mut(conversation_id) {
+        c.sends.push((message_id.to_string(), attributes.clone()));
+    }
+    let conversation = org.messaging.conversation(conversation_id, who)?;
     if conversation.message_ids.contains(message_id) {
         return Ok(None);
     }

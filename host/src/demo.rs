@@ -43,6 +43,8 @@ pub struct DemoSummary {
     pub emails: Vec<PathBuf>,
     /// What the CRM actions saved, as `(object, id)`.
     pub crm_records: Vec<(String, String)>,
+    /// The messenger's hand-off.
+    pub messenger: DemoMessenger,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,6 +93,12 @@ poll_interval_seconds = {DEMO_POLL_SECONDS}
 poll_overlap_seconds = 5
 soft_resolution_after_seconds = {DEMO_TIMEOUT_SECONDS}
 abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
+
+[org.messenger]
+url = "{scrt_url}"
+org_id = "{org_id}"
+deployment = "{deployment}"
+language = "en_US"
 "#,
         db = dir.join("casebridge.db").display(),
         key = dir.join("casebridge.key").display(),
@@ -98,6 +106,9 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
         url = credentials.url,
         instance_url = credentials.instance_url,
         client_id = credentials.client_id,
+        scrt_url = credentials.scrt_url,
+        org_id = credentials.org_id,
+        deployment = casebridge_emulator::MESSAGING_DEPLOYMENT,
     ))?;
     let store = Arc::new(SqliteStore::open(&config.host.database)?);
     // The demo's secrets live only as long as the demo: a key in memory is enough.
@@ -179,7 +190,124 @@ abandoned_after_seconds = {DEMO_TIMEOUT_SECONDS}
         summary.outbox.display(),
     )?;
     summary.crm_records = crm_actions(&host, &emulator, out).await?;
+    summary.messenger = messenger_hand_off(&host, &emulator, out).await?;
     Ok(summary)
+}
+
+/// What the messenger's hand-off showed, for tests.
+#[derive(Debug, Default)]
+pub struct DemoMessenger {
+    /// The AI agent's answer, as the customer saw it.
+    pub ai_answer: String,
+    /// The routing attributes the emulated Salesforce received.
+    pub routing_attributes: BTreeMap<String, String>,
+    /// The MessagingSession's fields the deployment's Flow filled from them.
+    pub session_fields: BTreeMap<String, String>,
+    /// The live agent's reply, as the customer saw it.
+    pub agent_reply: String,
+}
+
+/// One customer in the messenger: the AI agent answers, the customer asks
+/// for a person, the conversation goes to a live Salesforce agent through
+/// Messaging for In-App and Web, and the agent's reply comes back.
+async fn messenger_hand_off(
+    host: &Host,
+    emulator: &RunningEmulator,
+    out: &mut impl Write,
+) -> anyhow::Result<DemoMessenger> {
+    use crate::platform::{ConversationPatch, PersonPatch};
+    use crate::runtime::bindings::types::{AuthorRole, Channel, ConversationPart, PartSource};
+    const CHAT: &str = "web-chat-sam";
+    let platform = host.platform();
+    let customer_says = |id: &str, text: &str| -> anyhow::Result<()> {
+        let part = ConversationPart {
+            id: id.into(),
+            source: PartSource::FeedItem,
+            author: AuthorRole::Customer,
+            author_name: Some("Sam".into()),
+            text: text.into(),
+            created_at: chrono::Utc::now().timestamp_millis(),
+            attachments: vec![],
+        };
+        let patch = ConversationPatch { parts: vec![part], ..ConversationPatch::default() };
+        platform.put_conversation(ORG, CHAT, patch, false, chrono::Utc::now().timestamp_millis())?;
+        Ok(())
+    };
+    let newest = |author: AuthorRole| -> anyhow::Result<String> {
+        let chat = platform.conversation(ORG, CHAT)?.context("the demo chat exists")?;
+        Ok(chat.parts.iter().rev().find(|p| p.author == author).map(|p| p.text.clone()).unwrap_or_default())
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let sam = PersonPatch {
+        name: Some(Some("Sam Okafor".into())),
+        email: Some(Some("sam.okafor@example.com".into())),
+        ..PersonPatch::default()
+    };
+    platform.put_person(ORG, "visitor-sam", sam, false, now)?;
+    let chat = ConversationPatch {
+        channel: Some(Channel::Messenger),
+        person_id: Some(Some("visitor-sam".into())),
+        subject: Some(Some("Password reset".into())),
+        ..ConversationPatch::default()
+    };
+    platform.put_conversation(ORG, CHAT, chat, false, now)?;
+
+    writeln!(
+        out,
+        "
+the web messenger, and a hand-off to a live Salesforce agent (Messaging for In-App and Web at {}):",
+        emulator.scrt_url()
+    )?;
+    let question = "How do I reset my password?";
+    customer_says("sam-1", question)?;
+    host.messenger_relay(ORG, CHAT).await?;
+    let mut shown = DemoMessenger { ai_answer: newest(AuthorRole::Agent)?, ..DemoMessenger::default() };
+    writeln!(out, "  Sam: \"{question}\"\n  AI agent: \"{}\"", first_line(&shown.ai_answer))?;
+    let ask = "Thanks, but can I talk to a person?";
+    customer_says("sam-2", ask)?;
+    host.messenger_relay(ORG, CHAT).await?;
+    writeln!(out, "  Sam: \"{ask}\"\n  (to Sam) {}", newest(AuthorRole::System)?)?;
+    let session = emulator.messaging_sessions().get(0).cloned().context("Salesforce received the hand-off")?;
+    let session_id = session["session_id"].as_str().unwrap_or_default().to_string();
+    if let Some(routing) = session["routing_attributes"].as_object() {
+        shown.routing_attributes =
+            routing.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
+    }
+    writeln!(
+        out,
+        "  Salesforce received the routingAttributes {}",
+        serde_json::to_string(&session["routing_attributes"])?
+    )?;
+    let fields = query(
+        emulator,
+        &format!(
+            "SELECT Name, Status, FirstName__c, LastName__c, Email__c, Subject__c FROM MessagingSession WHERE Id = '{session_id}'"
+        ),
+    )?;
+    let record = fields.first().context("the MessagingSession exists")?;
+    for field in ["FirstName__c", "LastName__c", "Email__c", "Subject__c"] {
+        shown.session_fields.insert(field.into(), text(record, field));
+    }
+    writeln!(
+        out,
+        "  and its Flow filled the MessagingSession {} ({}): {}",
+        text(record, "Name"),
+        text(record, "Status"),
+        shown.session_fields.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
+    )?;
+    emulator.accept_messaging_session(&session_id).map_err(|e| anyhow::anyhow!("accept: {e}"))?;
+    let reply = "Hi Sam, I'm from the support team. I've sent you a reset link.";
+    emulator.agent_writes(&session_id, reply).map_err(|e| anyhow::anyhow!("agent: {e}"))?;
+    host.messenger_relay(ORG, CHAT).await?;
+    shown.agent_reply = newest(AuthorRole::Teammate)?;
+    writeln!(out, "  a Salesforce agent accepts the session and writes; Sam sees: \"{}\"", shown.agent_reply)?;
+    Ok(shown)
+}
+
+/// The start of a message on one line.
+fn first_line(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= 140 { flat } else { flat.chars().take(140).collect::<String>() + "…" }
 }
 
 /// The CRM actions beside two messenger chats: a new visitor becomes a

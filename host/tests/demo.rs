@@ -19,4 +19,10 @@ async fn the_demo_shows_every_behaviour() {
     let objects: Vec<&str> = summary.crm_records.iter().map(|(object, _)| object.as_str()).collect();
     assert_eq!(objects, ["Lead", "Case", "Task"], "{printed}");
     assert!(printed.contains("nothing created twice") && printed.contains("the same case"), "{printed}");
+    let messenger = &summary.messenger;
+    assert!(!messenger.ai_answer.is_empty(), "the AI agent answered in the messenger: {printed}");
+    assert_eq!(messenger.routing_attributes.get("_firstName").map(String::as_str), Some("Sam"), "{printed}");
+    assert_eq!(messenger.routing_attributes.get("user_user_id").map(String::as_str), Some("visitor-sam"));
+    assert_eq!(messenger.session_fields.get("Email__c").map(String::as_str), Some("sam.okafor@example.com"));
+    assert!(messenger.agent_reply.starts_with("Hi Sam"), "the live agent's reply reached the customer: {printed}");
 }

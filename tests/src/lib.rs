@@ -191,7 +191,7 @@ impl TestOrg {
         self.config.messenger = Some(settings::MessengerSettings {
             url: self.emulator.scrt_url().to_string(),
             org_id: self.emulator.org_id(),
-            deployment: "Web_Messenger".into(),
+            deployment: casebridge_emulator::MESSAGING_DEPLOYMENT.into(),
             language: Some("en_US".into()),
         });
         self

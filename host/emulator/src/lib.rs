@@ -19,6 +19,6 @@ pub mod sosl;
 
 pub use seed::{BulkSeed, BulkSeedError, BulkSeeded, Seed, SeededOrg};
 pub use server::{
-    ApiUsage, CallCounters, Credentials, EmulatorOptions, Fault, FaultKind, FaultTarget, Repeat, RunningEmulator,
-    run_cli, spawn, start,
+    ApiUsage, CallCounters, Credentials, EmulatorOptions, Fault, FaultKind, FaultTarget, MESSAGING_DEPLOYMENT, Repeat,
+    RunningEmulator, run_cli, spawn, start,
 };

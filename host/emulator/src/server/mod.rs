@@ -46,6 +46,10 @@ mod clock;
 mod composite;
 mod faults;
 mod messaging;
+
+/// The developer name of the demo org's Embedded Service deployment (a
+/// Custom Client with the standard pre-chat parameters and `user_user_id`).
+pub use messaging::DEFAULT_DEPLOYMENT as MESSAGING_DEPLOYMENT;
 mod oauth;
 mod org;
 mod query;

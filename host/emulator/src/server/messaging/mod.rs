@@ -167,7 +167,7 @@ use super::org::Org;
 /// Service deployment whose pre-chat parameters are the standard four and
 /// the Fin user id (B2's names), each mapped to a custom field of
 /// MessagingSession, routed to the hand-off queue.
-pub(crate) const DEFAULT_DEPLOYMENT: &str = "Web_Messenger";
+pub const DEFAULT_DEPLOYMENT: &str = "Web_Messenger";
 
 /// Sets up [`DEFAULT_DEPLOYMENT`] in a demo org.
 pub(crate) fn seed_default_deployment(org: &mut Org, queue_id: Option<&str>) -> Result<(), String> {

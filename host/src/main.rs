@@ -421,11 +421,47 @@ async fn serve_api(
         orgs: Arc::new(host.config().orgs.iter().map(|o| o.name.clone()).collect()),
         host: Some(host.clone()),
     };
+    let mut routes = casebridge::platform::api::router(state);
+    if let Some(messenger) = messenger_state(host)? {
+        routes = routes.merge(casebridge::messenger::web::router(messenger));
+        tracing::info!(address = %listener.local_addr()?, "web messenger at /messenger/<org>");
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(casebridge::platform::api::serve(listener, state, async {
+    let served = tokio::spawn(casebridge::platform::api::serve_router(listener, routes, async {
         let _ = stopped.await;
     }));
     Ok(Some((stop, served)))
+}
+
+/// The web messenger of the orgs with `[org.messenger]`, relaying through
+/// the connector (and resuming the hand-offs that were live); none without such an org.
+fn messenger_state(host: &Arc<Host>) -> anyhow::Result<Option<casebridge::messenger::web::MessengerState>> {
+    use casebridge::messenger::ConnectorRelay;
+    let mut orgs = std::collections::BTreeMap::new();
+    for org in &host.config().orgs {
+        let Some(messenger) = &org.messenger else { continue };
+        let secret = match &messenger.identity_secret_env {
+            Some(name) => Some(std::env::var(name).map(String::into_bytes).map_err(|_| {
+                anyhow::anyhow!(
+                    "[org.messenger] of {} names identity_secret_env = \"{name}\", which is not set",
+                    org.name
+                )
+            })?),
+            None => None,
+        };
+        orgs.insert(org.name.clone(), secret);
+    }
+    if orgs.is_empty() {
+        return Ok(None);
+    }
+    let relay = ConnectorRelay::new(host.clone());
+    let resumed = relay.clone();
+    tokio::spawn(async move { resumed.resume().await });
+    Ok(Some(casebridge::messenger::web::MessengerState {
+        platform: host.platform().clone(),
+        orgs: Arc::new(orgs),
+        relay: Arc::new(relay),
+    }))
 }
 
 fn main() -> anyhow::Result<()> {

@@ -498,7 +498,7 @@ fn apply_entry(
         "Message" if person => {
             let text = entry.text().unwrap_or_default().to_string();
             let name = Some(entry.sender_name.clone()).filter(|n| !n.is_empty());
-            let live = part(id, AuthorRole::Teammate, name, text, entry.transcripted);
+            let live = part(id, AuthorRole::Teammate, name, text, caps.now());
             caps.post_part(&conversation.id, &live).map_err(platform)?
         }
         // The customer's own messages, echoed.

@@ -58,6 +58,17 @@ pub struct DemoCase {
 
 /// Run the demo, printing as it goes, in `dir` (created if needed).
 pub async fn run(dir: &Path, out: &mut impl Write) -> anyhow::Result<DemoSummary> {
+    run_with(dir, out, None).await
+}
+
+/// Run the demo, then, with `serve` (an address like `127.0.0.1:8720`),
+/// keep the emulated org and the web messenger up until Ctrl-C, printing
+/// the page's URL and the live agent's commands.
+pub async fn run_with(
+    dir: &Path,
+    out: &mut impl Write,
+    serve: Option<std::net::SocketAddr>,
+) -> anyhow::Result<DemoSummary> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Each demo starts a new emulated org: state from an earlier demo in this folder would not match it.
     for stale in ["casebridge.db", "casebridge.db-wal", "casebridge.db-shm"] {
@@ -118,14 +129,14 @@ language = "en_US"
     let agent: Arc<dyn Agent> = Arc::new(BuiltinAgent::sample());
     let outbox = dir.join("outbox");
     let mail = Arc::new(OutboxMailer::new(&outbox, "support@acme-cloud.example")?);
-    let host = Host::new(
+    let host = Arc::new(Host::new(
         config,
         Runtime::new_cached(crate::GUEST_COMPONENT, dir)?,
         store,
         vault,
         BTreeMap::from([(ORG.into(), agent)]),
         mail,
-    );
+    ));
 
     writeln!(
         out,
@@ -191,7 +202,46 @@ language = "en_US"
     )?;
     summary.crm_records = crm_actions(&host, &emulator, out).await?;
     summary.messenger = messenger_hand_off(&host, &emulator, out).await?;
+    if let Some(address) = serve {
+        serve_messenger(&host, &emulator, address, out).await?;
+    }
     Ok(summary)
+}
+
+/// The web messenger on `address` for a person to try, until Ctrl-C.
+async fn serve_messenger(
+    host: &Arc<Host>,
+    emulator: &RunningEmulator,
+    address: std::net::SocketAddr,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use crate::messenger::{ConnectorRelay, web};
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}; choose another with --serve <address>"))?;
+    let state = web::MessengerState {
+        platform: host.platform().clone(),
+        orgs: Arc::new(BTreeMap::from([(ORG.to_string(), None)])),
+        relay: Arc::new(ConnectorRelay::new(host.clone())),
+    };
+    let admin = format!("{}/__emulator/messaging", emulator.instance_url());
+    let url = format!("http://{}/messenger/{ORG}", listener.local_addr()?);
+    writeln!(out, "\ntry the messenger: open {url} and ask for a person; then, as the Salesforce agent:")?;
+    writeln!(out, "  curl -s '{admin}/sessions?status=Waiting'   # the routed sessions, with their session_id")?;
+    writeln!(out, "  curl -s -X POST {admin}/sessions/<session_id>/accept")?;
+    writeln!(
+        out,
+        "  curl -s -X POST {admin}/sessions/<session_id>/messages -d '{{\"text\":\"Hi, how can I help?\"}}'"
+    )?;
+    writeln!(out, "  curl -s -X POST {admin}/sessions/<session_id>/end")?;
+    writeln!(out, "Ctrl-C stops the demo.")?;
+    out.flush()?;
+    axum::serve(listener, web::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
 }
 
 /// What the messenger's hand-off showed, for tests.

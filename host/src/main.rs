@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "An AI agent on Salesforce Cases, run as a sandboxed WebAssembly component",
     after_help = "Examples:
   casebridge demo                          the whole story against a local Salesforce org
+  casebridge demo --serve                  … then the web messenger at http://127.0.0.1:8720/messenger/demo
   casebridge org connect acme              store acme's secrets (read from stdin)
   casebridge cycle --org acme              one cycle now, to check the set-up
   casebridge run                           cycle every org on its interval until Ctrl-C
@@ -44,6 +45,9 @@ enum Command {
         /// Where the demo keeps its database and outbox (default: a new temporary folder).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// After the story, keep the org and the web messenger up on this address until Ctrl-C.
+        #[arg(long, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "127.0.0.1:8720")]
+        serve: Option<SocketAddr>,
     },
     /// Cycle every configured org on its interval until Ctrl-C.
     #[command(after_help = "Example:\n  CASEBRIDGE_LOG=info casebridge run --config /etc/casebridge.toml\n\n\
@@ -497,10 +501,10 @@ fn open_waiting(config: &std::path::Path, seconds: u64) -> anyhow::Result<Host> 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let stdout = &mut std::io::stdout();
     match cli.command {
-        Command::Demo { dir } => {
+        Command::Demo { dir, serve } => {
             let dir =
                 dir.unwrap_or_else(|| std::env::temp_dir().join(format!("casebridge-demo-{}", std::process::id())));
-            casebridge::demo::run(&dir, stdout).await?;
+            casebridge::demo::run_with(&dir, stdout, serve).await?;
         }
         Command::Run => {
             let host = Arc::new(open(&cli.config)?);

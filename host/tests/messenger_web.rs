@@ -44,7 +44,13 @@ async fn site() -> Site {
 }
 
 impl Site {
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self.http.request(method, format!("{}/{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -80,7 +86,8 @@ async fn visitors_write_once_read_only_their_own_chat_and_resume_the_stream() {
     assert_eq!(site.platform.person(ORG, &person).unwrap().unwrap().role, PersonRole::Lead, "an anonymous lead");
     let post = json!({"id": "abc-1", "text": "Hello there"});
     for _ in 0..2 {
-        let (status, part) = site.call(reqwest::Method::POST, &format!("{ORG}/api/messages"), Some(&token), Some(post.clone())).await;
+        let (status, part) =
+            site.call(reqwest::Method::POST, &format!("{ORG}/api/messages"), Some(&token), Some(post.clone())).await;
         assert_eq!((status, part["author"].as_str()), (201, Some("customer")));
     }
     let (_, read) = site.call(reqwest::Method::GET, &format!("{ORG}/api/conversation"), Some(&token), None).await;
@@ -95,15 +102,32 @@ async fn visitors_write_once_read_only_their_own_chat_and_resume_the_stream() {
     let (status, _) = site.call(reqwest::Method::GET, &format!("{ORG}/api/conversation"), None, None).await;
     assert_eq!(status, 401);
 
-    let (status, error) = site.call(reqwest::Method::PUT, &format!("{ORG}/api/email"), Some(&token), Some(json!({"email": "nope"}))).await;
+    let (status, error) = site
+        .call(reqwest::Method::PUT, &format!("{ORG}/api/email"), Some(&token), Some(json!({"email": "nope"})))
+        .await;
     assert_eq!(status, 400, "{error}");
-    let (status, _) = site.call(reqwest::Method::PUT, &format!("{ORG}/api/email"), Some(&token), Some(json!({"email": "ada@example.com"}))).await;
+    let (status, _) = site
+        .call(
+            reqwest::Method::PUT,
+            &format!("{ORG}/api/email"),
+            Some(&token),
+            Some(json!({"email": "ada@example.com"})),
+        )
+        .await;
     assert_eq!(status, 204);
     assert_eq!(site.platform.person(ORG, &person).unwrap().unwrap().email.as_deref(), Some("ada@example.com"));
 
     // Files: kept, and refused over 5 MB.
     let url = format!("{}/{ORG}/api/files?name=shot.png", site.base);
-    let sent = site.http.post(&url).bearer_auth(&token).header("Content-Type", "image/png").body(vec![1u8; 1024]).send().await.unwrap();
+    let sent = site
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .header("Content-Type", "image/png")
+        .body(vec![1u8; 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sent.status().as_u16(), 201);
     let big = site.http.post(&url).bearer_auth(&token).body(vec![0u8; 5 * 1024 * 1024 + 1]).send().await.unwrap();
     assert_eq!(big.status().as_u16(), 413, "over 5 MB is refused");
@@ -119,7 +143,8 @@ async fn visitors_write_once_read_only_their_own_chat_and_resume_the_stream() {
 #[tokio::test]
 async fn signed_identities_are_checked_and_pages_are_locked_down() {
     let site = site().await;
-    let good = json!({"user_id": "42", "email": "ada@example.com", "name": "Ada", "signature": sign("42", "ada@example.com")});
+    let good =
+        json!({"user_id": "42", "email": "ada@example.com", "name": "Ada", "signature": sign("42", "ada@example.com")});
     let (_, chat) = site.visit(good.clone()).await;
     let person = site.platform.conversation(ORG, &chat).unwrap().unwrap().person_id.unwrap();
     assert_eq!(person, "user-42");

@@ -358,7 +358,7 @@ fn a_database_from_a_newer_casebridge_is_refused() {
         .expect("bump the version");
 
     let error = SqliteStore::open(&path).expect_err("newer schema");
-    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 3, .. }), "{error:?}");
+    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 4, .. }), "{error:?}");
     assert!(error.to_string().contains("upgrade") || error.to_string().contains("newer"), "{error}");
 }
 
@@ -404,7 +404,9 @@ fn a_database_of_the_previous_version_is_upgraded_in_place_and_keeps_its_data() 
     rusqlite::Connection::open(&path)
         .and_then(|conn| {
             conn.execute_batch(
-                "DROP TABLE platform_record;
+                "DROP TABLE messenger_visitor;
+                 DROP TABLE messenger_file;
+                 DROP TABLE platform_record;
                  DROP TABLE platform_note_key;
                  DROP TABLE platform_change;
                  DROP TABLE api_token;

@@ -42,6 +42,25 @@ pub struct AgentTurn {
     pub detected: Vec<Attribute>,
 }
 
+/// One value attribute detection may choose, with what the admin wrote about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedValue {
+    pub value: String,
+    pub label: String,
+    pub description: String,
+}
+
+/// A list field whose value the agent is asked to detect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectionField {
+    pub field: String,
+    pub label: String,
+    /// A multi-select: several values may be chosen.
+    pub multiple: bool,
+    /// Its active values that have a description.
+    pub values: Vec<DescribedValue>,
+}
+
 /// An email to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingEmail {
@@ -91,6 +110,15 @@ pub trait Capabilities {
     fn commit(&mut self, expect: &[(String, Option<String>)], writes: &[StoreWrite]) -> Result<(), StoreFailure>;
     /// Ask the agent for its turn.
     fn respond(&mut self, conversation: &Conversation) -> Result<AgentTurn, HostFailure>;
+    /// Attribute detection (A11): for each field, the value (or values) whose
+    /// description fits the conversation, as attributes named by the field.
+    fn detect(
+        &mut self,
+        _conversation: &Conversation,
+        _fields: &[DetectionField],
+    ) -> Result<Vec<Attribute>, HostFailure> {
+        Err(HostFailure::Unavailable("this host has no attribute detection".into()))
+    }
     /// Send an email once per idempotency key.
     fn send_mail(&mut self, idempotency_key: &str, email: &OutgoingEmail) -> Result<SentEmail, HostFailure>;
     /// Write a log line (never with secrets).
@@ -194,6 +222,10 @@ pub mod testing {
         pub logs: Vec<String>,
         /// Commits that carried expectations, as the keys they expected.
         pub commits: Vec<Vec<String>>,
+        /// What attribute detection returns; none: it is unavailable.
+        pub detected: Option<Vec<Attribute>>,
+        /// The fields detection was asked about.
+        pub detection_asked: Vec<Vec<DetectionField>>,
     }
 
     impl Capabilities for MemoryHost {
@@ -240,6 +272,15 @@ pub mod testing {
                 return Err(HostFailure::Unavailable("no scripted turn".into()));
             }
             Ok(self.turns.remove(0))
+        }
+
+        fn detect(
+            &mut self,
+            _conversation: &Conversation,
+            fields: &[DetectionField],
+        ) -> Result<Vec<Attribute>, HostFailure> {
+            self.detection_asked.push(fields.to_vec());
+            self.detected.clone().ok_or_else(|| HostFailure::Unavailable("no scripted detection".into()))
         }
 
         fn send_mail(&mut self, idempotency_key: &str, email: &OutgoingEmail) -> Result<SentEmail, HostFailure> {

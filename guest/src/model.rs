@@ -387,6 +387,17 @@ pub struct OrgConfig {
     pub crm: crate::crm::CrmOptions,
     /// The messenger's Messaging for In-App and Web deployment (B1); none: no hand-off to Salesforce.
     pub messenger: Option<crate::messenger::miaw::Deployment>,
+    /// The workflows (A11), at most one per channel.
+    pub workflows: Vec<crate::workflow::Workflow>,
+    /// What the admin wrote about list values, for attribute detection.
+    pub value_descriptions: Vec<crate::workflow::ValueDescription>,
+}
+
+impl OrgConfig {
+    /// The workflow of `channel`, if the admin arranged one.
+    pub fn workflow(&self, channel: crate::platform::Channel) -> Option<&crate::workflow::Workflow> {
+        self.workflows.iter().find(|w| w.channel == channel)
+    }
 }
 
 /// A platform record matches a Salesforce record when the Salesforce

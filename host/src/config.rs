@@ -188,7 +188,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "casebridge.toml";
 pub const MAX_GUEST_MEMORY_MB: u32 = 256;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[host]`: the host process.
@@ -398,7 +398,7 @@ pub enum SmtpTls {
 }
 
 /// `[[org]]`: one connected Salesforce org.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrgConfig {
     /// The org's name: `[a-z0-9_-]`, unique; its storage namespace.
@@ -476,6 +476,34 @@ pub struct OrgConfig {
     /// Messaging for In-App and Web (B1–B3, E10); none: no messenger.
     #[serde(default)]
     pub messenger: Option<MessengerConfig>,
+    /// `[org.workflow]`: the workflow file of each channel (A11).
+    #[serde(default)]
+    pub workflow: WorkflowFiles,
+    /// The workflows those files hold, read and checked with the configuration.
+    #[serde(skip)]
+    pub workflows: Vec<settings::Workflow>,
+}
+
+/// `[org.workflow]`: a workflow file per channel (see [`crate::workflow`]);
+/// relative paths are resolved against the configuration file's folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowFiles {
+    /// The workflow for Salesforce cases.
+    #[serde(default)]
+    pub cases: Option<PathBuf>,
+    /// The workflow for the web messenger.
+    #[serde(default)]
+    pub messenger: Option<PathBuf>,
+}
+
+impl WorkflowFiles {
+    /// Each file with its channel.
+    pub fn files(&self) -> impl Iterator<Item = (types::Channel, &PathBuf)> + '_ {
+        [(types::Channel::SalesforceCase, &self.cases), (types::Channel::Messenger, &self.messenger)]
+            .into_iter()
+            .filter_map(|(channel, path)| path.as_ref().map(|p| (channel, p)))
+    }
 }
 
 /// `[org.messenger]`: the org's Embedded Service deployment (a Custom
@@ -718,6 +746,9 @@ impl OrgConfig {
                 deployment: m.deployment.clone(),
                 language: m.language.clone(),
             }),
+            workflows: self.workflows.clone(),
+            // Kept in the host's database: see `Host`.
+            value_descriptions: Vec::new(),
         }
     }
 }
@@ -787,16 +818,41 @@ impl Config {
         let path = path.as_ref();
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let mut config = Config::parse_from(&text, &path.display().to_string())?;
+        let file = path.display().to_string();
+        let mut config = Config::parse_from(&text, &file)?;
         if let Some(folder) = path.parent() {
             config.resolve_paths(folder);
         }
+        config.load_workflows(&file)?;
         Ok(config)
     }
 
-    /// Checks and completes configuration text; paths stay as written.
+    /// Checks and completes configuration text; paths stay as written
+    /// (workflow files are read relative to the working directory).
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse_from(text, TEXT_ORIGIN)
+        let mut config = Config::parse_from(text, TEXT_ORIGIN)?;
+        config.load_workflows(TEXT_ORIGIN)?;
+        Ok(config)
+    }
+
+    /// Read every org's workflow files, all problems at once.
+    fn load_workflows(&mut self, file: &str) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        for org in &mut self.orgs {
+            let mut workflows = Vec::new();
+            for (channel, path) in org.workflow.files() {
+                let option = format!("org[{}].workflow.{}", org.name, crate::workflow::channel_key(channel));
+                match crate::workflow::load(path, channel) {
+                    Ok(workflow) => workflows.push(workflow),
+                    Err(found) => problems.extend(found.into_iter().map(|message| ConfigProblem {
+                        option: option.clone(),
+                        message: format!("{}: {message}", path.display()),
+                    })),
+                }
+            }
+            org.workflows = workflows;
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { file: file.to_string(), problems }) }
     }
 
     fn parse_from(text: &str, file: &str) -> Result<Config, ConfigError> {
@@ -871,6 +927,11 @@ impl Config {
         }
         if let MailConfig::Outbox(outbox) = &mut self.mail {
             resolve(&mut outbox.outbox);
+        }
+        for org in &mut self.orgs {
+            for path in [&mut org.workflow.cases, &mut org.workflow.messenger].into_iter().flatten() {
+                resolve(path);
+            }
         }
         let agents = std::iter::once(&mut self.agent).chain(self.orgs.iter_mut().filter_map(|org| org.agent.as_mut()));
         for agent in agents {
@@ -1190,7 +1251,7 @@ fn is_api_version(version: &str) -> bool {
 
 /// Salesforce API names: a letter, then letters, digits and single
 /// underscores (`ns__Field__c` uses the double ones Salesforce adds).
-fn is_field_api_name(name: &str) -> bool {
+pub(crate) fn is_field_api_name(name: &str) -> bool {
     name.len() <= 80
         && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -1261,7 +1322,7 @@ fn check_login_url(value: &str) -> Result<(), String> {
 }
 
 /// A Salesforce id of the object with `key_prefix` (`005` users, `00G` queues).
-fn check_id(id: &str, key_prefix: &str, what: &str) -> Result<(), String> {
+pub(crate) fn check_id(id: &str, key_prefix: &str, what: &str) -> Result<(), String> {
     match casebridge_emulator::ids::normalize(id) {
         Some(_) if id.starts_with(key_prefix) => Ok(()),
         Some(_) => Err(format!(

@@ -448,9 +448,11 @@ impl Host {
             },
         };
         let agent = self.agents.get(name).cloned().context("no agent is configured for the org").map_err(setup)?;
+        let mut settings = org.to_settings(&credentials);
+        settings.value_descriptions = self.store.value_descriptions(name).map_err(|e| setup(e.into()))?;
         let capabilities = Capabilities {
             org: name.to_string(),
-            settings: Arc::new(org.to_settings(&credentials)),
+            settings: Arc::new(settings),
             store: self.connector_store.clone(),
             platform: Arc::new(self.platform.clone()),
             agent,
@@ -706,6 +708,68 @@ impl Host {
 
     pub async fn list_queues(&self, name: &str) -> Result<Vec<sync::QueueChoice>, OrgError> {
         self.unleased(name, Access::Salesforce, |mut g| async move { g.list_queues().await }).await
+    }
+
+    /// Every problem of `name`'s workflows against its Case catalog, each as
+    /// `<file>: step `<id>`: …` (see [`crate::workflow::check_fields`]); Set
+    /// data values are checked by the connector's own `mapping.to-wire`.
+    pub async fn check_workflows(&self, name: &str) -> Result<Vec<String>, OrgError> {
+        let org = self.org_config(name)?;
+        if org.workflows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let files: Vec<String> = org.workflow.files().map(|(_, path)| path.display().to_string()).collect();
+        let workflows = org.workflows.clone();
+        let descriptions = self
+            .store
+            .value_descriptions(name)
+            .map_err(|e| OrgError::Setup { org: name.to_string(), reason: e.into() })?;
+        self.unleased(name, Access::Salesforce, |mut g| async move {
+            let catalogs = match g.list_fields().await? {
+                Ok(catalogs) => catalogs,
+                Err(error) => return Ok(Err(error)),
+            };
+            let Some(case) = catalogs.into_iter().find(|c| c.object == "Case") else {
+                return Ok(Ok(vec![
+                    "the connector has no Case catalog; run `casebridge fields list` to read it".into(),
+                ]));
+            };
+            let mut problems = Vec::new();
+            for (workflow, file) in workflows.iter().zip(&files) {
+                let mut fits_checked = std::collections::HashMap::new();
+                for (field, value) in crate::workflow::set_values(workflow) {
+                    let Some(descriptor) = case.fields.iter().find(|f| f.descriptor.name.eq_ignore_ascii_case(field))
+                    else {
+                        continue;
+                    };
+                    let answer = match g.latest() {
+                        Some((connector, store)) => connector
+                            .casebridge_connector_mapping()
+                            .call_to_wire(
+                                store,
+                                "Case",
+                                &descriptor.descriptor,
+                                &crate::runtime::bindings::types::AttributeValue::Text(value.to_string()),
+                            )
+                            .await?
+                            .map(|_| ())
+                            .map_err(|e| crate::text::conversion_problem(e.problem)),
+                        None => Ok(()),
+                    };
+                    fits_checked.insert((field.to_string(), value.to_string()), answer);
+                }
+                let mut fits = |d: &crate::runtime::bindings::describe::FieldDescriptor, value: &str| {
+                    fits_checked.get(&(d.name.clone(), value.to_string())).cloned().unwrap_or(Ok(()))
+                };
+                problems.extend(
+                    crate::workflow::check_fields(workflow, &case, &descriptions, &mut fits)
+                        .into_iter()
+                        .map(|p| format!("{file}: {p}")),
+                );
+            }
+            Ok(Ok(problems))
+        })
+        .await
     }
 
     pub async fn list_fields(&self, name: &str) -> Result<Vec<describe::ObjectCatalog>, OrgError> {

@@ -13,6 +13,7 @@ pub mod secrets;
 pub mod status;
 pub mod storage;
 pub mod text;
+pub mod workflow;
 
 /// The embedding of the component ([`casebridge_runtime`]), which the
 /// bundled host uses like any other host.

@@ -122,6 +122,14 @@ enum Command {
         #[command(subcommand)]
         command: MappingsCommand,
     },
+    /// Check the workflows (`[org.workflow]`) against the org's fields.
+    #[command(
+        after_help = "Example:\n  casebridge workflow check --org acme\n\nExits non-zero when a step cannot work."
+    )]
+    Workflow {
+        #[command(subcommand)]
+        command: WorkflowCommand,
+    },
     /// Tokens for the platform API (`[api]`).
     #[command(
         after_help = "Examples:\n  casebridge api token create support-platform\n  casebridge api token list\n  casebridge api token revoke support-platform"
@@ -207,6 +215,31 @@ enum FieldsCommand {
         /// The field's API name.
         field: String,
     },
+    /// Describe when a list value applies, for attribute detection (an empty text removes it).
+    #[command(
+        name = "describe-value",
+        after_help = "Example:\n  casebridge fields describe-value --org acme Case Type Billing \"Invoices, charges and refunds\""
+    )]
+    DescribeValue {
+        /// The org (an [[org]] name of the configuration).
+        #[arg(long)]
+        org: String,
+        /// The object's API name, e.g. Case.
+        object: String,
+        /// The list field's API name.
+        field: String,
+        /// The value's API name.
+        value: String,
+        /// When the value applies, in your words.
+        description: String,
+    },
+    /// The value descriptions written so far.
+    #[command(after_help = "Example:\n  casebridge fields descriptions --org acme")]
+    Descriptions {
+        /// The org (an [[org]] name of the configuration).
+        #[arg(long)]
+        org: String,
+    },
     /// Re-read a list field's allowed values.
     #[command(after_help = "Example:\n  casebridge fields resync --org acme Case Reason")]
     Resync {
@@ -268,6 +301,16 @@ enum MappingsCommand {
     /// List every problem of the org's `[[org.mapping]]` entries.
     Check {
         /// The org (default: every org with mappings).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkflowCommand {
+    /// List every problem of the org's workflow files against its Case fields.
+    Check {
+        /// The org (default: every org with a workflow).
         #[arg(long)]
         org: Option<String>,
     },
@@ -393,6 +436,65 @@ async fn check_mappings_at_start(host: &casebridge::host::Host) -> anyhow::Resul
     Ok(())
 }
 
+/// `casebridge run` refuses to start with a workflow step that cannot work;
+/// an org whose check cannot run now (Salesforce unreachable) is skipped.
+async fn check_workflows_at_start(host: &casebridge::host::Host) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for org in host.config().orgs.iter().filter(|o| !o.workflows.is_empty()) {
+        match host.check_workflows(&org.name).await {
+            Ok(found) => problems.extend(found.into_iter().map(|p| format!("{}: {p}", org.name))),
+            Err(error) => tracing::warn!(org = org.name, "cannot check the workflows now: {error}"),
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{} workflow problem(s); fix the workflow files:\n  {}", problems.len(), problems.join("\n  "));
+    }
+    Ok(())
+}
+
+/// Keep a value description after checking the value is one of the field's
+/// (when the catalog can be read now).
+async fn describe_value(
+    host: &casebridge::host::Host,
+    org: &str,
+    object: &str,
+    field: &str,
+    value: &str,
+    description: &str,
+) -> anyhow::Result<()> {
+    host.config().org(org).with_context(|| format!("there is no org named `{org}` in the configuration"))?;
+    match host.list_fields(org).await {
+        Ok(catalogs) => {
+            let catalog = catalogs
+                .iter()
+                .find(|c| c.object.eq_ignore_ascii_case(object))
+                .with_context(|| format!("`{object}` has no catalog; give Case, Contact or Account"))?;
+            let descriptor = catalog
+                .fields
+                .iter()
+                .map(|f| &f.descriptor)
+                .find(|d| d.name.eq_ignore_ascii_case(field))
+                .with_context(|| format!("{object} has no field `{field}`; `casebridge fields list` shows them"))?;
+            if !descriptor.picklist_values.iter().any(|v| v.value == value) {
+                let values: Vec<&str> = descriptor.picklist_values.iter().map(|v| v.value.as_str()).collect();
+                anyhow::bail!(
+                    "`{value}` is not a value of {object}.{field}; give its API name, one of: {}",
+                    values.join(", ")
+                );
+            }
+        }
+        Err(error) => tracing::warn!(org, "cannot read the catalog to check the value now: {error}"),
+    }
+    let described = casebridge::runtime::bindings::settings::ValueDescription {
+        object: object.to_string(),
+        field: field.to_string(),
+        value: value.to_string(),
+        description: description.to_string(),
+    };
+    host.store().put_value_description(org, &described, chrono::Utc::now().timestamp_millis())?;
+    Ok(())
+}
+
 /// Serve the platform API in the background when `[api]` enables it.
 async fn serve_api(
     host: &Arc<casebridge::host::Host>,
@@ -509,6 +611,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let host = Arc::new(open(&cli.config)?);
             check_mappings_at_start(&host).await?;
+            check_workflows_at_start(&host).await?;
             let api = serve_api(&host).await?;
             tracing::info!(orgs = host.config().orgs.len(), holder = %host.holder(), "running; Ctrl-C stops");
             let stats = casebridge::scheduler::run(host, async {
@@ -590,9 +693,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Fields { command: FieldsCommand::DescribeValue { org, object, field, value, description } } => {
+            let host = open(&cli.config)?;
+            describe_value(&host, &org, &object, &field, &value, &description).await?;
+            if description.trim().is_empty() {
+                writeln!(stdout, "removed the description of {object}.{field} = {value}")?;
+            } else {
+                writeln!(stdout, "described {object}.{field} = {value}; detection uses it from the next cycle")?;
+            }
+        }
+        Command::Fields { command: FieldsCommand::Descriptions { org } } => {
+            let host = open(&cli.config)?;
+            host.config().org(&org).with_context(|| format!("there is no org named `{org}` in the configuration"))?;
+            for d in host.store().value_descriptions(&org)? {
+                writeln!(stdout, "{}.{} = {}: {}", d.object, d.field, d.value, d.description)?;
+            }
+        }
+        Command::Workflow { command: WorkflowCommand::Check { org } } => {
+            let host = open(&cli.config)?;
+            let orgs: Vec<String> = match org {
+                Some(org) => vec![org],
+                None => host.config().orgs.iter().filter(|o| !o.workflows.is_empty()).map(|o| o.name.clone()).collect(),
+            };
+            let mut bad = 0;
+            for org in &orgs {
+                let problems = host.check_workflows(org).await?;
+                if problems.is_empty() {
+                    writeln!(stdout, "{org}: every workflow step can work")?;
+                }
+                for problem in &problems {
+                    bad += 1;
+                    writeln!(stdout, "{org}: {problem}")?;
+                }
+            }
+            if bad > 0 {
+                anyhow::bail!("{bad} workflow problem(s); fix the workflow files");
+            }
+        }
         Command::Fields { command } => {
             let host = open_waiting(&cli.config, DEFAULT_LEASE_WAIT.as_secs())?;
             let catalogs = match command {
+                FieldsCommand::DescribeValue { .. } | FieldsCommand::Descriptions { .. } => {
+                    unreachable!("handled above")
+                }
                 FieldsCommand::List { org } => host.list_fields(&org).await?,
                 FieldsCommand::Add { org, object, field } => {
                     vec![host.change_field(&org, FieldChange::Add, &object, &field).await?]

@@ -132,3 +132,21 @@ mod tests {
         assert_eq!(count(0, "reply", "replies"), "0 replies");
     }
 }
+
+/// What a `conversion-problem` means, for people.
+pub fn conversion_problem(problem: crate::runtime::bindings::mapping::ConversionProblem) -> String {
+    use crate::runtime::bindings::mapping::ConversionProblem as P;
+    match problem {
+        P::WrongType(t) => format!("does not fit a {} field", field_type(t)),
+        P::InvalidNumber => "is not a number the field can hold (digits, precision, scale)".into(),
+        P::OutOfRange => "is out of the field's range".into(),
+        P::InvalidDate => "is not a date; write YYYY-MM-DD".into(),
+        P::InvalidDatetime => "is not a datetime; write e.g. 2024-01-02T03:04:05Z".into(),
+        P::InvalidTime => "is not a time of day; write HH:MM:SS".into(),
+        P::NotInPicklist => "is not an active value of the picklist".into(),
+        P::TooLong(n) => format!("is longer than the field's {n} characters"),
+        P::ReadOnly => "cannot be written to this field".into(),
+        P::UnknownField => "belongs to a field that is not in the catalog".into(),
+        P::UnsupportedType(t) => format!("cannot be written to a {} field", field_type(t)),
+    }
+}

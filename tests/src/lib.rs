@@ -58,6 +58,9 @@ pub struct ScriptedAgent {
     /// How long each turn takes (a slow agent): the turn is recorded in
     /// `seen` when it starts, and answered after this pause.
     pub thinking_time: Mutex<std::time::Duration>,
+    /// What attribute detection returns (as a webhook agent's own
+    /// `detected` would); none: the built-in ranking of the descriptions.
+    pub detected: Mutex<Option<Vec<types::Attribute>>>,
 }
 
 #[async_trait::async_trait]
@@ -86,6 +89,19 @@ impl Agent for ScriptedAgent {
             agent::Action::Answer(format!("Here is how to solve \"{subject}\": follow the steps in our help centre."))
         };
         Ok(agent::Turn { action, detected: Vec::new() })
+    }
+
+    async fn detect(
+        &self,
+        _org: &str,
+        conversation: types::Conversation,
+        fields: Vec<agent::DetectionField>,
+    ) -> Result<Vec<types::Attribute>, agent::AgentError> {
+        if let Some(detected) = self.detected.lock().unwrap().clone() {
+            return Ok(detected);
+        }
+        let min = casebridge::agent::detect::MIN_DETECTION_RELEVANCE;
+        Ok(casebridge::agent::detect::rank(&conversation, &fields, min))
     }
 }
 

@@ -617,3 +617,56 @@ impl From<wp::PlatformError> for p::PlatformFailure {
         }
     }
 }
+
+/// A workflow from `settings.channel-workflow`.
+pub fn workflow(w: super::wit::casebridge::connector::settings::Workflow) -> crate::workflow::Workflow {
+    use super::wit::casebridge::connector::settings as s;
+    use crate::workflow as wf;
+    let test = |t: s::Test| match t {
+        s::Test::Equals(v) => wf::Test::Equals(v),
+        s::Test::OneOf(v) => wf::Test::OneOf(v),
+        s::Test::Contains(v) => wf::Test::Contains(v),
+        s::Test::IsEmpty => wf::Test::IsEmpty,
+        s::Test::IsNotEmpty => wf::Test::IsNotEmpty,
+        s::Test::LessThan(x) => wf::Test::LessThan(x),
+        s::Test::GreaterThan(x) => wf::Test::GreaterThan(x),
+        s::Test::Before(d) => wf::Test::Before(d.into()),
+        s::Test::After(d) => wf::Test::After(d.into()),
+    };
+    let condition = |c: s::Condition| wf::Condition {
+        owner: match c.owner {
+            s::AttributeOwner::Person => wf::Owner::Person,
+            s::AttributeOwner::Company => wf::Owner::Company,
+            s::AttributeOwner::Conversation => wf::Owner::Conversation,
+        },
+        attribute: c.attribute,
+        test: test(c.test),
+    };
+    let action = |a: s::StepAction| match a {
+        s::StepAction::Branch(b) => wf::Action::Branch(wf::Branch {
+            rules: b
+                .rules
+                .into_iter()
+                .map(|r| wf::Rule { all: r.all.into_iter().map(condition).collect(), goto: r.goto })
+                .collect(),
+            otherwise: b.otherwise,
+        }),
+        s::StepAction::SetData(d) => wf::Action::SetData { field: d.field, value: d.value },
+        s::StepAction::CollectData(d) => {
+            wf::Action::CollectData { field: d.field, question: d.question, tries: d.tries }
+        }
+        s::StepAction::DetectAttributes(fields) => wf::Action::DetectAttributes(fields),
+        s::StepAction::LetAgentAnswer => wf::Action::LetAgentAnswer,
+        s::StepAction::HandOffToTeam(s::HandOffTarget::Queue(id)) => {
+            wf::Action::HandOffToTeam(m::HandOffTarget::Queue(id))
+        }
+        s::StepAction::HandOffToTeam(s::HandOffTarget::User(id)) => {
+            wf::Action::HandOffToTeam(m::HandOffTarget::User(id))
+        }
+        s::StepAction::HandOffToSalesforceAgent => wf::Action::HandOffToSalesforceAgent,
+    };
+    wf::Workflow {
+        channel: w.channel.into(),
+        steps: w.steps.into_iter().map(|st| wf::Step { id: st.id, action: action(st.action), next: st.next }).collect(),
+    }
+}

@@ -4,9 +4,10 @@
 use super::convert::all;
 use super::wit::casebridge::connector::{agent, log, mail, platform, store};
 use crate::capabilities::{
-    AgentAction, AgentTurn, Capabilities, HostFailure, LogLevel, OutgoingEmail, SentEmail, StoreFailure, StoreWrite,
+    AgentAction, AgentTurn, Capabilities, DetectionField, HostFailure, LogLevel, OutgoingEmail, SentEmail,
+    StoreFailure, StoreWrite,
 };
-use crate::model::{Conversation, Timestamp};
+use crate::model::{Attribute, Conversation, Timestamp};
 use crate::platform::{
     AttributeDefinition, CaseConversation, ChangePage, Company, Person, PlatformAttribute, PlatformConversation,
     PlatformFailure, SalesforceLink, Teammate,
@@ -66,6 +67,35 @@ impl Capabilities for HostCapabilities {
             agent::Action::Solved(closing) => AgentAction::Solved(closing),
         };
         Ok(AgentTurn { action, detected: super::convert::all(turn.detected) })
+    }
+
+    fn detect(
+        &mut self,
+        conversation: &Conversation,
+        fields: &[DetectionField],
+    ) -> Result<Vec<Attribute>, HostFailure> {
+        let fields: Vec<agent::DetectionField> = fields
+            .iter()
+            .map(|f| agent::DetectionField {
+                field: f.field.clone(),
+                label: f.label.clone(),
+                multiple: f.multiple,
+                values: f
+                    .values
+                    .iter()
+                    .map(|v| agent::DescribedValue {
+                        value: v.value.clone(),
+                        label: v.label.clone(),
+                        description: v.description.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let detected = agent::detect(&conversation.clone().into(), &fields).map_err(|error| match error {
+            agent::AgentError::Unavailable(why) => HostFailure::Unavailable(why),
+            agent::AgentError::InvalidTurn(why) => HostFailure::Rejected(why),
+        })?;
+        Ok(all(detected))
     }
 
     fn send_mail(&mut self, idempotency_key: &str, email: &OutgoingEmail) -> Result<SentEmail, HostFailure> {
@@ -229,5 +259,19 @@ pub fn org_settings() -> crate::model::OrgConfig {
             name: d.deployment,
             language: d.language,
         }),
+        workflows: [s::Channel::SalesforceCase, s::Channel::Messenger]
+            .into_iter()
+            .filter_map(s::channel_workflow)
+            .map(super::convert::workflow)
+            .collect(),
+        value_descriptions: s::value_descriptions()
+            .into_iter()
+            .map(|d| crate::workflow::ValueDescription {
+                object: d.object,
+                field: d.field,
+                value: d.value,
+                description: d.description,
+            })
+            .collect(),
     }
 }

@@ -8,7 +8,7 @@ use convert::all;
 
 mod wit {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.2.2",
+        path: "../wit/since_v0.2.3",
         world: "connector",
     });
 }

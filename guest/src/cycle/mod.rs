@@ -39,6 +39,7 @@ use crate::salesforce::client::{
     ApiError, ApiUsage, ClientConfig, ClientError, MAX_COMPOSITE_SUBREQUESTS, SalesforceClient,
 };
 use crate::salesforce::transport::Transport;
+use crate::workflow;
 
 use session::{CaseChange, Context};
 use state::{Batch, CaseState, DailyUsage, HotIndex, PollState, StateView, StoredError};
@@ -602,8 +603,11 @@ impl Cycle<'_> {
             let owed = session::owed_answer(case);
             if !owed.is_empty() {
                 entry.changed = true;
-                let failure = take_turn(caps, &ctx, case, owed);
-                errors_now.push((format!("agent:{id}"), failure));
+                let owed = run_workflow(caps, &ctx, case, owed, &mut errors_now).unwrap_or_default();
+                if !owed.is_empty() {
+                    let failure = take_turn(caps, &ctx, case, owed);
+                    errors_now.push((format!("agent:{id}"), failure));
+                }
             }
             let before = (case.conversation.resolution, case.changes_at);
             session::decide_resolution(case, &ctx);
@@ -926,6 +930,69 @@ fn send_email(caps: &mut impl Capabilities, org: &OrgConfig, case: &mut CaseStat
     }
 }
 
+/// The channel's workflow on the customer parts `owed` (A11), before the
+/// agent: `Some(owed)` when the agent is to take its turn on them, `None`
+/// when the workflow answered (a question, a hand-off). Steps that could not
+/// do their work are kept as errors; the conversation carries on.
+fn run_workflow(
+    caps: &mut impl Capabilities,
+    ctx: &Context,
+    case: &mut CaseState,
+    owed: Vec<String>,
+    errors: &mut Vec<(String, Option<StoredError>)>,
+) -> Option<Vec<String>> {
+    let Some(flow) = ctx.org.workflow(crate::platform::Channel::SalesforceCase) else { return Some(owed) };
+    if case.workflow.done {
+        return Some(owed);
+    }
+    let answer: Vec<&str> = case
+        .conversation
+        .parts
+        .iter()
+        .filter(|p| owed.contains(&p.id))
+        .map(|p| p.text.trim())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let answer = answer.join("\n");
+    let inputs = workflow::Inputs {
+        conversation: &case.conversation,
+        case_catalog: ctx.catalogs.get("Case"),
+        descriptions: &ctx.org.value_descriptions,
+        answer: &answer,
+    };
+    let mut progress = case.workflow.clone();
+    let (stop, problems) = workflow::advance(caps, flow, &mut progress, &inputs);
+    case.workflow = progress;
+    for problem in problems {
+        let error = ApiError { status: 0, code: "WORKFLOW_STEP".into(), message: problem.message, fields: vec![] };
+        let id = format!("workflow:{}:{}", case.id(), problem.step);
+        let stored = outbox::stored_error(id.clone(), case.id(), "workflow step", &error, ctx.now, None);
+        errors.push((id, Some(stored)));
+    }
+    let kind = outbox::reply_kind(case, ctx.org);
+    let target = match stop {
+        workflow::Stop::AgentAnswers => return Some(owed),
+        workflow::Stop::Ask(question) => {
+            outbox::add_reply(case, kind, &question, ctx.now);
+            case.events.push(Event::AgentQuestion(ctx.now));
+            case.agent_turns += 1;
+            case.covered.extend(owed);
+            case.updated_at = ctx.now;
+            return None;
+        }
+        workflow::Stop::HandOffToTeam(target) => target,
+        // Cases have no live chat: a Salesforce agent is the org's hand-off target.
+        workflow::Stop::HandOffToSalesforceAgent => ctx.org.hand_off.clone(),
+    };
+    outbox::add_reply(case, kind, session::HAND_OFF_MESSAGE, ctx.now);
+    case.events.push(Event::AgentCouldNotHelp(ctx.now));
+    case.handed_off = true;
+    case.pending_owner = Some(target.owner_id().to_string());
+    case.covered.extend(owed);
+    case.updated_at = ctx.now;
+    None
+}
+
 /// Ask the agent for its turn on the customer parts `owed` (A7, A8).
 /// Returns the error to keep while the agent fails.
 fn take_turn(
@@ -1013,7 +1080,7 @@ mod tests {
     use crate::salesforce::client::Session;
     use crate::salesforce::transport::{HttpResponse, ScriptedTransport};
 
-    fn org() -> OrgConfig {
+    pub(crate) fn org() -> OrgConfig {
         OrgConfig {
             name: "acme".into(),
             login_url: "https://login.salesforce.com".into(),
@@ -1033,6 +1100,8 @@ mod tests {
             company_match_key: crate::model::MatchKey::by_name(),
             crm: crate::crm::CrmOptions::default(),
             messenger: None,
+            workflows: Vec::new(),
+            value_descriptions: Vec::new(),
         }
     }
 

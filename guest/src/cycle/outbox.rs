@@ -305,6 +305,8 @@ pub struct CaseUpdate {
     pub state: Option<Option<ResolutionState>>,
     /// Whether it hands the case off.
     pub hands_off: bool,
+    /// The workflow's values among `fields` (A11).
+    pub workflow_fields: Vec<String>,
 }
 
 /// The case fields to write: only values that differ from the case's (A9),
@@ -324,10 +326,19 @@ pub fn case_update(case: &CaseState, org: &OrgConfig) -> Option<CaseUpdate> {
     if let Some(owner) = &case.pending_owner {
         fields.insert("OwnerId".into(), Value::String(owner.clone()));
     }
+    // The workflow's values go with the first write, at the latest in the
+    // hand-off's own request (A11).
+    let mut workflow_fields = Vec::new();
+    for (field, value) in case.workflow.unwritten() {
+        if !fields.contains_key(field) {
+            fields.insert(field.clone(), crate::salesforce::records::wire_json(value));
+            workflow_fields.push(field.clone());
+        }
+    }
     if fields.is_empty() || case.refused_update.as_deref() == Some(Value::Object(fields.clone()).to_string().as_str()) {
         return None;
     }
-    Some(CaseUpdate { fields, state, hands_off: case.pending_owner.is_some() })
+    Some(CaseUpdate { fields, state, hands_off: case.pending_owner.is_some(), workflow_fields })
 }
 
 /// What happened to a case update. Returns the error to keep when it was refused.
@@ -350,9 +361,18 @@ pub fn case_updated(
                 case.in_session = false;
             }
             case.refused_update = None;
+            case.workflow.settle(&update.workflow_fields);
             None
         }
         WriteOutcome::TryAgain(_) => None,
+        WriteOutcome::Refused(error) if !update.workflow_fields.is_empty() => {
+            // The workflow's values are the likeliest cause (a validation
+            // rule, a value deactivated since): they are dropped and kept as
+            // an error; the rest of the update is tried again without them.
+            case.workflow.settle(&update.workflow_fields);
+            let what = format!("write workflow values ({})", update.workflow_fields.join(", "));
+            Some(stored_error(format!("workflow:{}:values", case.id()), case.id(), &what, error, now, None))
+        }
         WriteOutcome::Refused(error) => {
             case.refused_update = Some(Value::Object(update.fields.clone()).to_string());
             Some(stored_error(format!("case-update:{}", case.id()), case.id(), "update case", error, now, None))
@@ -421,6 +441,7 @@ pub fn split_reply(body: &str, limit: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::WireValue;
     use crate::salesforce::cases::RecordAuthor;
 
     #[test]
@@ -433,6 +454,32 @@ mod tests {
         let joined: String = pieces.concat().split_whitespace().collect();
         let original: String = body.split_whitespace().collect();
         assert_eq!(joined, original);
+    }
+
+    #[test]
+    fn workflow_values_go_in_the_hand_offs_own_update_and_a_refusal_drops_only_them() {
+        let org = crate::cycle::tests::org();
+        let mut case = CaseState::with_parts(vec![]);
+        case.pending_owner = Some("00G000000000002AAA".into());
+        case.workflow.values.insert("Priority".into(), WireValue::Text("High".into()));
+        let update = case_update(&case, &org).expect("an update");
+        assert!(update.hands_off);
+        assert_eq!(update.fields["OwnerId"], "00G000000000002AAA");
+        assert_eq!(update.fields["Priority"], "High");
+        assert_eq!(update.workflow_fields, ["Priority"]);
+
+        let error = ApiError {
+            status: 400,
+            code: "FIELD_CUSTOM_VALIDATION_EXCEPTION".into(),
+            message: "no".into(),
+            fields: vec![],
+        };
+        let kept = case_updated(&mut case, &update, &WriteOutcome::Refused(error), 5).expect("kept as an error");
+        assert_eq!(kept.id, format!("workflow:{}:values", case.id()));
+        let retry = case_update(&case, &org).expect("the hand-off is tried again");
+        assert!(retry.hands_off && retry.workflow_fields.is_empty() && !retry.fields.contains_key("Priority"));
+        case_updated(&mut case, &retry, &WriteOutcome::Done(None), 6);
+        assert_eq!(case_update(&case, &org), None, "nothing left to write");
     }
 
     #[test]

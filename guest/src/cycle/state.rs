@@ -147,6 +147,9 @@ pub struct CaseState {
     /// Why the agent gave no turn last time, while it keeps failing.
     #[serde(default)]
     pub agent_failure: Option<String>,
+    /// Where the conversation is in the channel's workflow (A11).
+    #[serde(default)]
+    pub workflow: crate::workflow::Progress,
     pub updated_at: Timestamp,
 }
 
@@ -173,6 +176,7 @@ impl CaseState {
             reply_to: None,
             last_message_id: None,
             agent_failure: None,
+            workflow: crate::workflow::Progress::default(),
             updated_at: now,
         }
     }

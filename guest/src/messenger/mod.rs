@@ -34,6 +34,7 @@ use crate::model::{
 use crate::platform::{AttributeKind, Channel, PlatformConversation, PlatformFailure};
 use crate::routing;
 use crate::salesforce::transport::Transport;
+use crate::workflow;
 use miaw::{Entry, FileUpload, Miaw, MiawError, Send};
 
 /// Where each conversation's [`Chat`] is kept.
@@ -65,6 +66,9 @@ pub struct Chat {
     pub hand_off: Option<HandOff>,
     /// Hand-offs so far: each has its own MIAW conversation.
     pub hand_offs: u32,
+    /// Where the conversation is in the messenger's workflow (A11).
+    #[serde(default)]
+    pub workflow: crate::workflow::Progress,
 }
 
 /// A hand-off to Salesforce: the MIAW conversation and how far the relay got.
@@ -242,14 +246,50 @@ fn agent_turn<T: Transport, C: Capabilities>(
         return Ok(());
     };
     let view = agent_view(caps, conversation)?;
+    let now = caps.now();
+    let reply = |text: String| part(format!("ai:{last}"), AuthorRole::Agent, None, text, now);
+    if let Some(flow) = org.workflow(Channel::Messenger).filter(|_| !kept.chat.workflow.done) {
+        let answer: Vec<&str> = customer_parts_after(conversation, kept.chat.answered_through.as_deref())
+            .into_iter()
+            .map(|p| p.text.trim())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let catalog = crate::cycle::state::load_catalog(&mut Default::default(), caps, workflow::CASE)?;
+        let inputs = workflow::Inputs {
+            conversation: &view,
+            case_catalog: catalog.as_ref(),
+            descriptions: &org.value_descriptions,
+            answer: &answer.join("\n"),
+        };
+        let (stop, problems) = workflow::advance(caps, flow, &mut kept.chat.workflow, &inputs);
+        for problem in problems {
+            caps.log(
+                LogLevel::Warn,
+                "a workflow step could not do its work",
+                &[("conversation", &conversation.id), ("step", &problem.step), ("reason", &problem.message)],
+            );
+        }
+        match stop {
+            workflow::Stop::AgentAnswers => {}
+            workflow::Stop::Ask(question) => {
+                if caps.post_part(&conversation.id, &reply(question)).map_err(platform)? {
+                    report.answered += 1;
+                }
+                kept.chat.answered_through = Some(last);
+                return kept.save(caps);
+            }
+            // A messenger conversation's team is in Salesforce, behind MIAW.
+            workflow::Stop::HandOffToSalesforceAgent | workflow::Stop::HandOffToTeam(_) => {
+                return hand_off(org, transport, caps, conversation, kept, last, "the workflow's hand-off step");
+            }
+        }
+    }
     let turn = match caps.respond(&view) {
         Ok(turn) => turn,
         Err(HostFailure::Unavailable(why) | HostFailure::Rejected(why)) => {
             return Err(SyncError::Host(format!("the AI agent could not answer: {why}")));
         }
     };
-    let now = caps.now();
-    let reply = |text: String| part(format!("ai:{last}"), AuthorRole::Agent, None, text, now);
     match turn.action {
         AgentAction::Answer(text) | AgentAction::Ask(text) | AgentAction::Solved(Some(text)) => {
             if caps.post_part(&conversation.id, &reply(text)).map_err(platform)? {
@@ -257,25 +297,38 @@ fn agent_turn<T: Transport, C: Capabilities>(
             }
         }
         AgentAction::Solved(None) => {}
-        AgentAction::HandOff(reason) => {
-            caps.log(LogLevel::Info, "messenger hand-off", &[("conversation", &conversation.id), ("reason", &reason)]);
-            match &org.messenger {
-                Some(deployment) => {
-                    let mut client = Miaw { transport, deployment };
-                    kept.chat.answered_through = Some(last.clone());
-                    start_hand_off(&mut client, caps, conversation, kept, &last)?;
-                    return Ok(());
-                }
-                None => {
-                    let text = "A person from our team will reply here soon.";
-                    notice(caps, &conversation.id, format!("handoff:{last}"), text)?;
-                }
-            }
-        }
+        AgentAction::HandOff(reason) => return hand_off(org, transport, caps, conversation, kept, last, &reason),
     }
     kept.chat.answered_through = Some(last);
     kept.chat.phase = Phase::Agent;
     kept.save(caps)
+}
+
+/// Hand the conversation to a person, on the customer part `last`: a live
+/// Salesforce agent when the org has a MIAW deployment, else a notice.
+fn hand_off<T: Transport, C: Capabilities>(
+    org: &OrgConfig,
+    transport: &mut T,
+    caps: &mut C,
+    conversation: &PlatformConversation,
+    kept: &mut Kept,
+    last: String,
+    reason: &str,
+) -> Result<(), SyncError> {
+    caps.log(LogLevel::Info, "messenger hand-off", &[("conversation", &conversation.id), ("reason", reason)]);
+    kept.chat.answered_through = Some(last.clone());
+    match &org.messenger {
+        Some(deployment) => {
+            let mut client = Miaw { transport, deployment };
+            start_hand_off(&mut client, caps, conversation, kept, &last)
+        }
+        None => {
+            let text = "A person from our team will reply here soon.";
+            notice(caps, &conversation.id, format!("handoff:{last}"), text)?;
+            kept.chat.phase = Phase::Agent;
+            kept.save(caps)
+        }
+    }
 }
 
 /// Hand the conversation to Salesforce: a new anonymous identity (kept
@@ -317,7 +370,7 @@ fn relay_live<T: Transport, C: Capabilities>(
     kept: &mut Kept,
     report: &mut RelayReport,
 ) -> Result<(), SyncError> {
-    let routing = routing_attributes(caps, conversation)?;
+    let routing = routing_attributes(caps, conversation, &kept.chat.workflow)?;
     let Some(mut hand_off) = kept.chat.hand_off.clone() else {
         kept.chat.phase = Phase::Agent;
         return Ok(());
@@ -613,6 +666,7 @@ fn agent_view(caps: &mut impl Capabilities, conversation: &PlatformConversation)
 fn routing_attributes(
     caps: &mut impl Capabilities,
     conversation: &PlatformConversation,
+    workflow: &crate::workflow::Progress,
 ) -> Result<Vec<(String, String)>, SyncError> {
     let person = match &conversation.person_id {
         Some(id) => caps.get_person(id).map_err(platform)?,
@@ -663,6 +717,13 @@ fn routing_attributes(
                 custom: a.kind == AttributeKind::Custom,
                 value: a.value.clone(),
             })
+            // The workflow's values, as custom conversation attributes
+            // named by their Case field (A11).
+            .chain(workflow.values.iter().map(|(field, value)| routing::ConversationAttribute {
+                name: field.clone(),
+                custom: true,
+                value: crate::workflow::wire_attribute(value),
+            }))
             .collect(),
     };
     Ok(routing::routing_attributes(&routed_person, &data))

@@ -27,6 +27,7 @@ impl GuestInstance {
             VersionedConnector::V0_2_0(_) => ContractVersion::V0_2_0,
             VersionedConnector::V0_2_1(_) => ContractVersion::V0_2_1,
             VersionedConnector::V0_2_2(_) => ContractVersion::V0_2_2,
+            VersionedConnector::V0_2_3(_) => ContractVersion::V0_2_3,
         }
     }
 
@@ -34,7 +35,7 @@ impl GuestInstance {
     /// pure exports, `crm`); `None` for an older component.
     pub fn latest(&mut self) -> Option<(&latest::Connector, &mut Store<GuestState>)> {
         match &self.connector {
-            VersionedConnector::V0_2_2(connector) => Some((connector, &mut self.store)),
+            VersionedConnector::V0_2_3(connector) => Some((connector, &mut self.store)),
             _ => None,
         }
     }
@@ -42,7 +43,10 @@ impl GuestInstance {
     /// `sync.run-cycle`.
     pub async fn run_cycle(&mut self) -> Call<sync::CycleReport> {
         match &self.connector {
-            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?)
             }
@@ -59,7 +63,10 @@ impl GuestInstance {
     /// `sync.list-users`.
     pub async fn list_users(&mut self) -> Call<Vec<sync::UserChoice>> {
         match &self.connector {
-            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?)
             }
@@ -76,7 +83,10 @@ impl GuestInstance {
     /// `sync.list-queues`.
     pub async fn list_queues(&mut self) -> Call<Vec<sync::QueueChoice>> {
         match &self.connector {
-            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?)
             }
@@ -94,6 +104,9 @@ impl GuestInstance {
     pub async fn list_conversations(&mut self) -> Call<Vec<sync::ConversationSummary>> {
         match &self.connector {
             VersionedConnector::V0_2_2(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_conversations(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_3(c) => {
                 c.casebridge_connector_sync().call_list_conversations(&mut self.store).await
             }
             VersionedConnector::V0_2_0(c) => {
@@ -115,6 +128,9 @@ impl GuestInstance {
             VersionedConnector::V0_2_2(c) => {
                 c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
             }
+            VersionedConnector::V0_2_3(c) => {
+                c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
+            }
             VersionedConnector::V0_2_0(c) => {
                 c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
             }
@@ -133,7 +149,10 @@ impl GuestInstance {
     /// `sync.list-errors`.
     pub async fn list_errors(&mut self) -> Call<Vec<sync::RecordError>> {
         match &self.connector {
-            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?)
             }
@@ -151,6 +170,9 @@ impl GuestInstance {
     pub async fn retry_error(&mut self, error_id: &str) -> Call<()> {
         match &self.connector {
             VersionedConnector::V0_2_2(c) => {
+                c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
+            }
+            VersionedConnector::V0_2_3(c) => {
                 c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
             }
             VersionedConnector::V0_2_0(c) => {
@@ -171,7 +193,10 @@ impl GuestInstance {
     /// `sync.list-fields`.
     pub async fn list_fields(&mut self) -> Call<Vec<describe::ObjectCatalog>> {
         match &self.connector {
-            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?)
             }
@@ -189,7 +214,10 @@ impl GuestInstance {
     /// `sync.check-mappings`; a 0.1.0 component had no mappings: none can fail.
     pub async fn check_mappings(&mut self) -> Call<Vec<sync::MappingProblem>> {
         match &self.connector {
-            VersionedConnector::V0_2_2(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
+            VersionedConnector::V0_2_2(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?)
             }
@@ -209,6 +237,14 @@ impl GuestInstance {
     ) -> Call<describe::ObjectCatalog> {
         match &self.connector {
             VersionedConnector::V0_2_2(c) => {
+                let sync = c.casebridge_connector_sync();
+                match change {
+                    FieldChange::Add => sync.call_add_field(&mut self.store, object, field).await,
+                    FieldChange::Remove => sync.call_remove_field(&mut self.store, object, field).await,
+                    FieldChange::Resync => sync.call_resync_field(&mut self.store, object, field).await,
+                }
+            }
+            VersionedConnector::V0_2_3(c) => {
                 let sync = c.casebridge_connector_sync();
                 match change {
                     FieldChange::Add => sync.call_add_field(&mut self.store, object, field).await,
@@ -262,32 +298,44 @@ pub enum FieldChange {
 /// own answer inside.
 pub type CrmCall<T> = wasmtime::Result<Result<T, crm::CrmError>>;
 
-/// The `crm` exports (0.2.1); an older component answers `unsupported`.
-impl GuestInstance {
-    fn crm(&mut self) -> Result<(&crm::Guest, &mut Store<GuestState>), crm::CrmError> {
-        let version = self.version();
-        match &self.connector {
-            VersionedConnector::V0_2_2(c) => Ok((c.casebridge_connector_crm(), &mut self.store)),
-            _ => Err(crm::CrmError::Unsupported(format!(
-                "the connector implements casebridge:connector@{version}, whose CRM actions this host does not call; load one built against 0.2.2 or later"
-            ))),
+/// Call a `crm` or `messenger` export (`$interface`) of a 0.2.2 or newer
+/// component; a 0.2.2 answer crosses by its serde form (its export types are
+/// its own). An older component answers `unsupported` (`$refused`).
+macro_rules! export_call {
+    ($self:ident, $interface:ident, $refused:expr, $call:ident($($arg:expr),*)) => {
+        match &$self.connector {
+            VersionedConnector::V0_2_3(c) => c.$interface().$call(&mut $self.store $(, $arg)*).await,
+            VersionedConnector::V0_2_2(c) => {
+                let answer = c.$interface().$call(&mut $self.store $(, $arg)*).await?;
+                crate::compat::same_shape(&answer)
+            }
+            _ => Ok(Err($refused($self.version()))),
         }
-    }
+    };
+}
 
+fn no_crm(version: ContractVersion) -> crm::CrmError {
+    crm::CrmError::Unsupported(format!(
+        "the connector implements casebridge:connector@{version}, whose CRM actions this host does not call; load one built against 0.2.2 or later"
+    ))
+}
+
+fn no_messenger(version: ContractVersion) -> org::SyncError {
+    org::SyncError::Unsupported(format!(
+        "the connector implements casebridge:connector@{version}, which has no messenger; load one built against 0.2.2 or later"
+    ))
+}
+
+/// The `crm` exports (0.2.2 and later).
+impl GuestInstance {
     /// `crm.profile`.
     pub async fn crm_profile(&mut self, person_id: &str) -> CrmCall<Option<crm::ProfileView>> {
-        match self.crm() {
-            Ok((c, store)) => c.call_profile(store, person_id).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_crm, no_crm, call_profile(person_id))
     }
 
     /// `crm.create-lead`.
     pub async fn crm_create_lead(&mut self, key: &str, person_id: &str) -> CrmCall<crm::SavedRecord> {
-        match self.crm() {
-            Ok((c, store)) => c.call_create_lead(store, key, person_id).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_crm, no_crm, call_create_lead(key, person_id))
     }
 
     /// `crm.create-case`.
@@ -297,10 +345,7 @@ impl GuestInstance {
         conversation_id: &str,
         fields: &[types::Attribute],
     ) -> CrmCall<crm::SavedRecord> {
-        match self.crm() {
-            Ok((c, store)) => c.call_create_case(store, key, conversation_id, fields).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_crm, no_crm, call_create_case(key, conversation_id, fields))
     }
 
     /// `crm.log-task`.
@@ -310,18 +355,12 @@ impl GuestInstance {
         conversation_id: &str,
         part_id: Option<&str>,
     ) -> CrmCall<Vec<crm::SavedRecord>> {
-        match self.crm() {
-            Ok((c, store)) => c.call_log_task(store, key, conversation_id, part_id).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_crm, no_crm, call_log_task(key, conversation_id, part_id))
     }
 
     /// `crm.find-contact`.
     pub async fn crm_find_contact(&mut self, person_id: &str, query: Option<&str>) -> CrmCall<contacts::Outcome> {
-        match self.crm() {
-            Ok((c, store)) => c.call_find_contact(store, person_id, query).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_crm, no_crm, call_find_contact(person_id, query))
     }
 
     /// `crm.link-contact`.
@@ -331,54 +370,29 @@ impl GuestInstance {
         person_id: &str,
         contact_id: Option<&str>,
     ) -> CrmCall<crm::SavedRecord> {
-        match self.crm() {
-            Ok((c, store)) => c.call_link_contact(store, key, person_id, contact_id).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_crm, no_crm, call_link_contact(key, person_id, contact_id))
     }
 
     /// `crm.unlink-contact`.
     pub async fn crm_unlink_contact(&mut self, person_id: &str) -> CrmCall<()> {
-        match self.crm() {
-            Ok((c, store)) => c.call_unlink_contact(store, person_id).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_crm, no_crm, call_unlink_contact(person_id))
     }
 
     /// `crm.flagged-cases`.
     pub async fn crm_flagged_cases(&mut self) -> CrmCall<Vec<crm::FlaggedCase>> {
-        match self.crm() {
-            Ok((c, store)) => c.call_flagged_cases(store).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_crm, no_crm, call_flagged_cases())
     }
 }
 
-/// The `messenger` exports (0.2.2); an older component answers `unsupported`.
+/// The `messenger` exports (0.2.2 and later).
 impl GuestInstance {
-    fn messenger(&mut self) -> Result<(&messenger::Guest, &mut Store<GuestState>), org::SyncError> {
-        let version = self.version();
-        match &self.connector {
-            VersionedConnector::V0_2_2(c) => Ok((c.casebridge_connector_messenger(), &mut self.store)),
-            _ => Err(org::SyncError::Unsupported(format!(
-                "the connector implements casebridge:connector@{version}, which has no messenger; load one built against 0.2.2 or later"
-            ))),
-        }
-    }
-
     /// `messenger.relay`.
     pub async fn messenger_relay(&mut self, conversation_id: &str) -> Call<messenger::RelayReport> {
-        match self.messenger() {
-            Ok((m, store)) => m.call_relay(store, conversation_id).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_messenger, no_messenger, call_relay(conversation_id))
     }
 
     /// `messenger.live-conversations`.
     pub async fn messenger_live_conversations(&mut self) -> Call<Vec<String>> {
-        match self.messenger() {
-            Ok((m, store)) => m.call_live_conversations(store).await,
-            Err(refused) => Ok(Err(refused)),
-        }
+        export_call!(self, casebridge_connector_messenger, no_messenger, call_live_conversations())
     }
 }

@@ -110,6 +110,17 @@ impl<T: BlockingKeyValueStore + 'static> KeyValueStore for OffTheWorkers<T> {
 #[async_trait::async_trait]
 pub trait Agent: Send + Sync {
     async fn respond(&self, org: &str, conversation: types::Conversation) -> Result<agent::Turn, agent::AgentError>;
+    /// Attribute detection (0.2.3): for each field, the values whose
+    /// descriptions fit the conversation; see `agent.detect` in the WIT.
+    /// An agent that does not detect answers `unavailable` (the default).
+    async fn detect(
+        &self,
+        _org: &str,
+        _conversation: types::Conversation,
+        _fields: Vec<agent::DetectionField>,
+    ) -> Result<Vec<types::Attribute>, agent::AgentError> {
+        Err(agent::AgentError::Unavailable("this agent does not detect attributes".into()))
+    }
 }
 
 /// Outbound mail for email-origin cases.
@@ -228,6 +239,10 @@ pub struct OrgSettings {
     pub crm: CrmSettings,
     /// The messenger's deployment (since 0.2.2); none: no messenger.
     pub messenger: Option<settings::MessengerSettings>,
+    /// The workflows, at most one per channel (since 0.2.3).
+    pub workflows: Vec<settings::Workflow>,
+    /// What the admin wrote about list values (since 0.2.3).
+    pub value_descriptions: Vec<settings::ValueDescription>,
 }
 
 /// The CRM actions' options (`settings` of 0.2.1): see the WIT for each.
@@ -280,6 +295,8 @@ impl OrgSettings {
             company_match_key: settings::MatchKey { field: "Name".into(), attribute: "name".into() },
             crm: CrmSettings::default(),
             messenger: None,
+            workflows: Vec::new(),
+            value_descriptions: Vec::new(),
         }
     }
 }
@@ -605,6 +622,12 @@ impl settings::Host for GuestState {
     async fn messenger(&mut self) -> wasmtime::Result<Option<settings::MessengerSettings>> {
         Ok(self.capabilities.settings.messenger.clone())
     }
+    async fn channel_workflow(&mut self, channel: types::Channel) -> wasmtime::Result<Option<settings::Workflow>> {
+        Ok(self.capabilities.settings.workflows.iter().find(|w| w.channel == channel).cloned())
+    }
+    async fn value_descriptions(&mut self) -> wasmtime::Result<Vec<settings::ValueDescription>> {
+        Ok(self.capabilities.settings.value_descriptions.clone())
+    }
 }
 
 type PlatformResult<T> = wasmtime::Result<Result<T, platform::PlatformError>>;
@@ -683,6 +706,14 @@ impl agent::Host for GuestState {
     ) -> wasmtime::Result<Result<agent::Turn, agent::AgentError>> {
         let agent = self.capabilities.agent.clone();
         Ok(agent.respond(&self.capabilities.org, conversation).await)
+    }
+    async fn detect(
+        &mut self,
+        conversation: types::Conversation,
+        fields: Vec<agent::DetectionField>,
+    ) -> wasmtime::Result<Result<Vec<types::Attribute>, agent::AgentError>> {
+        let agent = self.capabilities.agent.clone();
+        Ok(agent.detect(&self.capabilities.org, conversation, fields).await)
     }
 }
 

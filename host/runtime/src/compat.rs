@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// `value` as the same-shaped type of another version.
-fn same_shape<A: Serialize, B: DeserializeOwned>(value: &A) -> wasmtime::Result<B> {
+pub(crate) fn same_shape<A: Serialize, B: DeserializeOwned>(value: &A) -> wasmtime::Result<B> {
     let json = serde_json::to_value(value)?;
     Ok(serde_json::from_value(json)?)
 }

@@ -37,8 +37,8 @@ use super::bm25::Bm25Index;
 use super::help_center::{Article, Block, HelpCenter, Section, render_blocks};
 use super::{intent, terms};
 use crate::runtime::Agent;
-use crate::runtime::bindings::agent::{Action, AgentError, Turn};
-use crate::runtime::bindings::types::{AttributeValue, AuthorRole, Conversation};
+use crate::runtime::bindings::agent::{Action, AgentError, DetectionField, Turn};
+use crate::runtime::bindings::types::{Attribute, AttributeValue, AuthorRole, Conversation};
 
 /// The least relevance (in units of one exact match of a word unique to one
 /// section, see [`super::bm25`]) a section needs to be sent as an answer.
@@ -234,6 +234,15 @@ impl BuiltinAgent {
 impl Agent for BuiltinAgent {
     async fn respond(&self, _org: &str, conversation: Conversation) -> Result<Turn, AgentError> {
         self.decide(&conversation)
+    }
+
+    async fn detect(
+        &self,
+        _org: &str,
+        conversation: Conversation,
+        fields: Vec<DetectionField>,
+    ) -> Result<Vec<Attribute>, AgentError> {
+        Ok(super::detect::rank(&conversation, &fields, super::detect::MIN_DETECTION_RELEVANCE))
     }
 }
 

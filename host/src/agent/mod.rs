@@ -26,6 +26,7 @@
 
 pub mod bm25;
 mod builtin;
+pub mod detect;
 mod help_center;
 pub mod intent;
 pub mod terms;

@@ -102,7 +102,26 @@
 //!   checks them against the field's type.
 //! - Other members are ignored, so an agent may add its own.
 //!
+//! # Attribute detection
+//!
+//! When a workflow's detection step runs (A11), the same URL gets the
+//! conversation and the list fields to fill, each with its described values:
+//!
+//! ```json
+//! { "conversation": { … },
+//!   "detect": [ { "field": "Type", "label": "Type", "multiple": false,
+//!                 "values": [ { "value": "Billing", "label": "Billing",
+//!                               "description": "Invoices, charges, refunds" } ] } ] }
+//! ```
+//!
+//! and answers `{ "detected": { "Type": "Billing" } }` (a list for a
+//! multi-select; a field left out: nothing fits). The connector checks every
+//! value against the field and refuses one that is not a described active
+//! value. `{ "detected": null }` (or no `detected`) leaves detection to the
+//! built-in ranking of the descriptions, as without a webhook.
+//!
 //! # Errors
+//!
 //!
 //! A timeout, a refused connection, a TLS failure or a non-2xx status is
 //! `agent-error::unavailable` (the connector retries next cycle). A 2xx
@@ -120,7 +139,7 @@ use reqwest::{Client, Url};
 use serde_json::{Map, Value, json};
 
 use crate::runtime::Agent;
-use crate::runtime::bindings::agent::{Action, AgentError, Turn};
+use crate::runtime::bindings::agent::{Action, AgentError, DetectionField, Turn};
 use crate::runtime::bindings::types::{
     Attachment, Attribute, AttributeValue, AuthorRole, Channel, Conversation, ConversationPart, PartSource,
     ResolutionState,
@@ -239,11 +258,23 @@ impl WebhookAgent {
     }
 
     async fn call(&self, org: &str, conversation: &Conversation) -> Result<Turn, AgentError> {
-        let mut request = self
-            .client
-            .post(self.url.clone())
-            .header("X-Casebridge-Org", org)
-            .json(&json!({ "conversation": conversation_to_json(conversation) }));
+        let body = self.post(org, &json!({ "conversation": conversation_to_json(conversation) })).await?;
+        turn_from_json(&body).map_err(|problem| self.invalid(problem, "turn"))
+    }
+
+    /// Name the endpoint in an `invalid-turn` error about its `what`.
+    fn invalid(&self, problem: AgentError, what: &str) -> AgentError {
+        match problem {
+            AgentError::InvalidTurn(why) => {
+                AgentError::InvalidTurn(format!("the agent webhook {} sent an invalid {what}: {why}", self.endpoint))
+            }
+            other => other,
+        }
+    }
+
+    /// POST `body`; the 2xx response's body, at most [`MAX_TURN_BYTES`].
+    async fn post(&self, org: &str, body: &Value) -> Result<Vec<u8>, AgentError> {
+        let mut request = self.client.post(self.url.clone()).header("X-Casebridge-Org", org).json(body);
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
@@ -271,12 +302,7 @@ impl WebhookAgent {
                 if excerpt.is_empty() { "" } else { ": " }
             )));
         }
-        turn_from_json(&body).map_err(|problem| match problem {
-            AgentError::InvalidTurn(what) => {
-                AgentError::InvalidTurn(format!("the agent webhook {} sent an invalid turn: {what}", self.endpoint))
-            }
-            other => other,
-        })
+        Ok(body)
     }
 
     fn unavailable(&self, error: reqwest::Error) -> AgentError {
@@ -306,6 +332,34 @@ impl Agent for WebhookAgent {
         }
         result
     }
+
+    /// The webhook's own detection when it answers one (the module docs),
+    /// else the built-in ranking of the descriptions.
+    async fn detect(
+        &self,
+        org: &str,
+        conversation: Conversation,
+        fields: Vec<DetectionField>,
+    ) -> Result<Vec<Attribute>, AgentError> {
+        let request = json!({
+            "conversation": conversation_to_json(&conversation),
+            "detect": fields.iter().map(detection_field_to_json).collect::<Vec<_>>(),
+        });
+        let body = self.post(org, &request).await?;
+        match detected_from_json(&body).map_err(|problem| self.invalid(problem, "detection"))? {
+            Some(detected) => Ok(detected),
+            None => Ok(super::detect::rank(&conversation, &fields, super::detect::MIN_DETECTION_RELEVANCE)),
+        }
+    }
+}
+
+fn detection_field_to_json(field: &DetectionField) -> Value {
+    json!({
+        "field": field.field,
+        "label": field.label,
+        "multiple": field.multiple,
+        "values": field.values.iter().map(|v| json!({ "value": v.value, "label": v.label, "description": v.description })).collect::<Vec<_>>(),
+    })
 }
 
 /// The request body's `conversation` object (see the module docs).
@@ -455,8 +509,15 @@ pub fn turn_from_json(body: &[u8]) -> Result<Turn, AgentError> {
             )));
         }
     };
-    let detected = match object.get("detected") {
-        None | Some(Value::Null) => Vec::new(),
+    let detected = detected_member(&object)?.unwrap_or_default();
+    Ok(Turn { action, detected })
+}
+
+/// The `detected` member of a response object; none when absent or `null`.
+fn detected_member(object: &Map<String, Value>) -> Result<Option<Vec<Attribute>>, AgentError> {
+    let invalid = |what: String| AgentError::InvalidTurn(what);
+    match object.get("detected") {
+        None | Some(Value::Null) => Ok(None),
         Some(Value::Object(values)) => values
             .iter()
             .map(|(name, value)| {
@@ -464,12 +525,21 @@ pub fn turn_from_json(body: &[u8]) -> Result<Turn, AgentError> {
                     .map(|value| Attribute { name: name.clone(), value })
                     .map_err(|what| invalid(format!("`detected.{name}`: {what}")))
             })
-            .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(invalid(format!("`detected` must be an object of attribute values, not {}", kind(other))));
-        }
-    };
-    Ok(Turn { action, detected })
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(other) => Err(invalid(format!("`detected` must be an object of attribute values, not {}", kind(other)))),
+    }
+}
+
+/// Read a detection response (`{"detected": {...}}`, see the module docs):
+/// none when the webhook leaves detection to the built-in ranking.
+pub fn detected_from_json(body: &[u8]) -> Result<Option<Vec<Attribute>>, AgentError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| AgentError::InvalidTurn(format!("the body is not JSON ({e})")))?;
+    match value {
+        Value::Object(object) => detected_member(&object),
+        other => Err(AgentError::InvalidTurn(format!("the body must be a JSON object, not {}", kind(&other)))),
+    }
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds.

@@ -23,6 +23,7 @@
 //! the three calls of [`KeyValueStore`](crate::runtime::BlockingKeyValueStore), small
 //! enough for a server-grade backend to implement later.
 
+pub mod descriptions;
 pub mod lease;
 pub mod messenger;
 pub mod platform;

@@ -168,6 +168,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (org, id)
     ) WITHOUT ROWID;
     "#,
+    // 5: the workflow (storage::descriptions): what admins wrote about list values.
+    r#"
+    -- One list value's description, for attribute detection (A11).
+    CREATE TABLE value_description (
+        org         TEXT NOT NULL,
+        object      TEXT NOT NULL,
+        field       TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        description TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (org, object, field, value)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this casebridge writes.

@@ -183,6 +183,8 @@ fn native_config(settings: &OrgSettings) -> m::OrgConfig {
         company_match_key: m::MatchKey::by_name(),
         crm: casebridge_guest::crm::CrmOptions::default(),
         messenger: None,
+        workflows: Vec::new(),
+        value_descriptions: Vec::new(),
     }
 }
 

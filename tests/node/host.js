@@ -1,4 +1,4 @@
-// A minimal casebridge host for Node (contract 0.2.2): the org's settings,
+// A minimal casebridge host for Node (contract 0.2.3): the org's settings,
 // an in-memory compare-and-swap store, platform records kept in memory, an
 // agent that always answers, a mailer that records, a console log.
 const kv = new Map();
@@ -17,6 +17,9 @@ export const settings = {
   caseTriggers: () => [], logConversationsAsTasks: () => false, linkContactsAutomatically: () => false,
   // The messenger (0.2.2): no Messaging for In-App and Web deployment.
   messenger: () => undefined,
+  // The workflow (0.2.3): none on any channel, no value descriptions.
+  channelWorkflow: () => undefined,
+  valueDescriptions: () => [],
 };
 export const store = {
   get(key) { return kv.get(key); },
@@ -48,6 +51,8 @@ export const agent = {
   respond(conversation) {
     return { action: { tag: 'answer', val: `Thanks, we are looking into case ${conversation.caseNumber ?? ''}.` }, detected: [] };
   },
+  // Attribute detection (0.2.3): this agent detects nothing.
+  detect: () => [],
 };
 export const mail = {
   sent: [],

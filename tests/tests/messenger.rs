@@ -270,3 +270,67 @@ async fn a_message_written_as_the_session_ends_starts_a_new_one_with_the_routing
     assert_eq!(sessions[1]["routing_attributes"]["_email"], "ada@example.com", "routed again with every attribute");
     assert_eq!(end_user_messages(&miaw_conversation(&org)), ["a person please", "wait, one more thing"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_messenger_workflow_collects_a_value_and_hands_off_with_it_in_the_routing_attributes() {
+    let mut org = TestOrg::demo().with_messenger();
+    let workflow = r#"
+[[step]]
+id = "urgency"
+collect = { field = "Priority", question = "How urgent is it: high, medium or low?", tries = 2 }
+
+[[step]]
+id = "live"
+hand_off_to_salesforce_agent = true
+"#;
+    org.config.workflows = vec![casebridge::workflow::parse(workflow, Channel::Messenger).expect("valid")];
+    // The admin adds a pre-chat parameter for the collected value (Salesforce
+    // drops routing attributes that are not parameters).
+    let parameter =
+        |name: &str, field: &str, max: u32| serde_json::json!({"name": name, "field": field, "max_length": max});
+    let deployment = serde_json::json!({
+        "developer_name": casebridge_emulator::MESSAGING_DEPLOYMENT,
+        "pre_chat": [
+            parameter("_firstName", "FirstName__c", 40), parameter("_lastName", "LastName__c", 80),
+            parameter("_email", "Email__c", 80), parameter("_subject", "Subject__c", 255),
+            parameter("user_user_id", "FinUserId__c", 255),
+            parameter("conversation_custom_data_Priority", "CasePriority__c", 40),
+        ],
+    });
+    let url = format!("{}/__emulator/messaging/deployments", org.emulator.url());
+    let status = tokio::task::spawn_blocking(move || {
+        reqwest::blocking::Client::new()
+            .post(url)
+            .json(&deployment)
+            .send()
+            .map(|r| (r.status(), r.text().unwrap_or_default()))
+    })
+    .await
+    .unwrap()
+    .expect("the admin API answers");
+    assert!(status.0.is_success(), "{status:?}");
+    org.cycle().await.expect("a cycle reads the Case catalog");
+    ada_asks(&org);
+    org.relay(CHAT).await.expect("relays");
+    assert_eq!(
+        texts_by(&org, AuthorRole::Agent),
+        ["How urgent is it: high, medium or low?"],
+        "the workflow asks first"
+    );
+    customer_writes(&org, "m2", "very!");
+    org.relay(CHAT).await.expect("relays");
+    let asked = texts_by(&org, AuthorRole::Agent);
+    assert!(asked[1].starts_with("That is not one of the choices (High, Medium, Low)."), "{asked:?}");
+    assert!(org.emulator.messaging_sessions().as_array().unwrap().is_empty(), "not handed off yet");
+
+    customer_writes(&org, "m3", "High");
+    let report = org.relay(CHAT).await.expect("hands off");
+    assert_eq!(report.phase, Phase::Waiting);
+    assert_eq!(texts_by(&org, AuthorRole::Agent).len(), 2, "the AI agent did not answer: the workflow handed off");
+    let conversation = miaw_conversation(&org);
+    let send = &conversation["sends"][0];
+    assert_eq!(send["routing_attributes"]["conversation_custom_data_Priority"], "High", "{send}");
+    assert_eq!(send["routing_attributes"]["_email"], "ada@example.com");
+    let session = org.emulator.messaging_sessions()[0]["session_id"].as_str().unwrap().to_string();
+    assert_eq!(org.field("MessagingSession", &session, "CasePriority__c"), "High", "as Salesforce has it");
+}

@@ -1,17 +1,20 @@
 //! Every released contract version loads: the last component built against
 //! 0.1.0 (a fixture from commit 55dd1dc) runs a full Cases cycle on today's
 //! host, through the conversions to the newest types, and so does the last
-//! one built against 0.2.0 (commit 1e6fa52), two-way sync included; a file
-//! that is no connector is refused with what it exports.
+//! one built against 0.2.0 (commit 1e6fa52), two-way sync included, and the
+//! last one built against 0.2.2 (commit 595a5af), its CRM actions and
+//! messenger included; a file that is no connector is refused with what it
+//! exports.
 
 use casebridge::runtime::bindings::{describe, types};
 use casebridge::runtime::{ContractVersion, Runtime};
-use casebridge_tests::{TestOrg, runtime, runtime_v0_1_0, runtime_v0_2_0};
+use casebridge_tests::{TestOrg, runtime, runtime_v0_1_0, runtime_v0_2_0, runtime_v0_2_2};
 
 #[test]
 fn the_embedded_connector_implements_the_newest_contract_and_the_fixture_the_first() {
     assert_eq!(runtime().version(), ContractVersion::LATEST);
-    assert_eq!(runtime().version(), ContractVersion::V0_2_2);
+    assert_eq!(runtime().version(), ContractVersion::V0_2_3);
+    assert_eq!(runtime_v0_2_2().version(), ContractVersion::V0_2_2);
     assert_eq!(runtime_v0_2_0().version(), ContractVersion::V0_2_0);
     assert_eq!(runtime_v0_1_0().version(), ContractVersion::V0_1_0);
 }
@@ -36,6 +39,24 @@ async fn a_0_2_0_component_runs_a_full_cycle_and_answers_that_it_has_no_crm_acti
         matches!(&refused, casebridge::runtime::bindings::crm::CrmError::Unsupported(why) if why.contains("0.2.0")),
         "{refused:?}"
     );
+}
+
+#[tokio::test]
+async fn a_0_2_2_component_runs_a_full_cycle_its_crm_actions_and_its_messenger() {
+    let org = TestOrg::demo().with_runtime(runtime_v0_2_2()).with_messenger();
+    let first = org.cycle().await.expect("the 0.2.2 connector's first cycle");
+    assert!(first.conversations_created >= 1 && first.replies_posted >= 1, "{first:?}");
+    let mut guest = org.instance().await;
+    assert_eq!(guest.version(), ContractVersion::V0_2_2);
+    let errors = guest.list_errors().await.expect("no trap").expect("errors");
+    assert!(errors.is_empty(), "{errors:?}");
+    // Its exports' answers cross to the newest types by their serde form.
+    let flagged = guest.crm_flagged_cases().await.expect("no trap").expect("its CRM actions answer");
+    assert!(flagged.is_empty(), "{flagged:?}");
+    let refused = guest.crm_unlink_contact("no-such-person").await.expect("no trap").expect_err("no person");
+    assert!(!matches!(refused, casebridge::runtime::bindings::crm::CrmError::Unsupported(_)), "{refused:?}");
+    let live = guest.messenger_live_conversations().await.expect("no trap").expect("its messenger answers");
+    assert!(live.is_empty(), "{live:?}");
 }
 
 #[tokio::test]

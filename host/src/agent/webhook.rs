@@ -607,6 +607,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_detection_answer_is_its_values_or_none_for_the_built_in_ranking() {
+        let found = detected_from_json(br#"{"detected": {"Type": "Billing", "Reason": ["a", "b"]}}"#).unwrap().unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(detected_from_json(br#"{"action": "answer", "text": "hi"}"#).unwrap(), None, "a turn-only webhook");
+        assert_eq!(detected_from_json(br#"{"detected": null}"#).unwrap(), None);
+        assert!(matches!(detected_from_json(br#"{"detected": 3}"#), Err(AgentError::InvalidTurn(_))));
+        assert!(matches!(detected_from_json(b"[]"), Err(AgentError::InvalidTurn(_))));
+    }
+
+    #[test]
     fn endpoints_hide_credentials_and_queries() {
         let url = Url::parse("https://user:pw@agent.example.com:8443/turn?token=abc#x").expect("valid URL");
         assert_eq!(endpoint(&url), "https://agent.example.com:8443/turn");

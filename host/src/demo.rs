@@ -30,6 +30,34 @@ const DEMO_TIMEOUT_SECONDS: u32 = 6;
 /// The most cycles the demo runs before it prints what it has.
 const DEMO_MAX_CYCLES: u32 = 12;
 const ORG: &str = "demo";
+/// The org the workflow part of the demo runs: the same emulated Salesforce
+/// org, with the hand-off user as its agent so it works its own cases.
+const WORKFLOW_ORG: &str = "demo-workflow";
+
+/// The cases workflow the demo runs (A11): a branch, Set data, attribute
+/// detection, Collect data and a hand-off to the queue.
+const DEMO_WORKFLOW: &str = r#"
+[[step]]
+id = "urgency"
+branch = [{ goto = "urgent", all = [{ attribute = "Subject", contains = "urgent" }] }]
+otherwise = "kind"
+
+[[step]]
+id = "urgent"
+set = { field = "Priority", value = "High" }
+
+[[step]]
+id = "kind"
+detect = ["Type"]
+
+[[step]]
+id = "order"
+collect = { field = "Order_Number__c", question = "What is the order number on your receipt?", tries = 2 }
+
+[[step]]
+id = "team"
+hand_off = { queue = "QUEUE" }
+"#;
 
 /// What the demo did, for tests.
 #[derive(Debug, Default)]
@@ -45,6 +73,8 @@ pub struct DemoSummary {
     pub crm_records: Vec<(String, String)>,
     /// The messenger's hand-off.
     pub messenger: DemoMessenger,
+    /// Per workflow case, its fields as Salesforce has them after the hand-off.
+    pub workflow: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,6 +111,10 @@ pub async fn run_with(
     let credentials = emulator.credentials();
     let agent_user = seeded.agent_user_id.clone().context("the demo org has an agent user")?;
     let queue = seeded.handoff_queue_id.clone().context("the demo org has a hand-off queue")?;
+    let workflow_agent = seeded.handoff_user_id.clone().context("the demo org has a hand-off user")?;
+    let workflow_file = dir.join("workflow-cases.toml");
+    std::fs::write(&workflow_file, DEMO_WORKFLOW.replace("QUEUE", &queue))
+        .with_context(|| format!("cannot write {}", workflow_file.display()))?;
     let config = Config::parse(&format!(
         r#"
 [host]
@@ -110,7 +144,21 @@ url = "{scrt_url}"
 org_id = "{org_id}"
 deployment = "{deployment}"
 language = "en_US"
+
+[[org]]
+name = "{WORKFLOW_ORG}"
+login_url = "{url}"
+instance_url = "{instance_url}"
+client_id = "{client_id}"
+agent_user = "{workflow_agent}"
+hand_off = {{ queue = "{queue}" }}
+poll_overlap_seconds = 5
+
+[org.workflow]
+cases = "{workflow_file}"
 "#,
+        workflow_agent = workflow_agent,
+        workflow_file = workflow_file.display(),
         db = dir.join("casebridge.db").display(),
         key = dir.join("casebridge.key").display(),
         outbox = dir.join("outbox").display(),
@@ -124,8 +172,10 @@ language = "en_US"
     let store = Arc::new(SqliteStore::open(&config.host.database)?);
     // The demo's secrets live only as long as the demo: a key in memory is enough.
     let vault = SecretVault::new(store.clone(), EncryptionKey::generate()?);
-    vault.put(ORG, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone()))?;
-    vault.put(ORG, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone()))?;
+    for org in [ORG, WORKFLOW_ORG] {
+        vault.put(org, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone()))?;
+        vault.put(org, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone()))?;
+    }
     let agent: Arc<dyn Agent> = Arc::new(BuiltinAgent::sample());
     let outbox = dir.join("outbox");
     let mail = Arc::new(OutboxMailer::new(&outbox, "support@acme-cloud.example")?);
@@ -134,7 +184,7 @@ language = "en_US"
         Runtime::new_cached(crate::GUEST_COMPONENT, dir)?,
         store,
         vault,
-        BTreeMap::from([(ORG.into(), agent)]),
+        BTreeMap::from([(ORG.into(), agent.clone()), (WORKFLOW_ORG.into(), agent)]),
         mail,
     ));
 
@@ -202,10 +252,109 @@ language = "en_US"
     )?;
     summary.crm_records = crm_actions(&host, &emulator, out).await?;
     summary.messenger = messenger_hand_off(&host, &emulator, out).await?;
+    summary.workflow = workflow(&host, &emulator, &workflow_file, &workflow_agent, out).await?;
     if let Some(address) = serve {
         serve_messenger(&host, &emulator, address, out).await?;
     }
     Ok(summary)
+}
+
+/// The workflow (A11) on two new cases: descriptions for `Case.Type`, the
+/// check against the catalog, a question and its answer, and the values
+/// written with the hand-off, as Salesforce has them.
+async fn workflow(
+    host: &Host,
+    emulator: &RunningEmulator,
+    file: &Path,
+    agent_user: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<Vec<Value>> {
+    use casebridge_emulator::schema::{FieldDef, FieldType};
+    writeln!(out, "\nthe cases workflow ({}): branch, Set data, detection, Collect data, hand-off", file.display())?;
+    emulator
+        .add_custom_field("Case", FieldDef::new("Order_Number__c", "Order Number", FieldType::Double).precision(10, 0))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    for (value, description) in [
+        ("Electrical", "power, battery, charger, cable or a display that won't turn on"),
+        ("Mechanical", "grinding noise, jammed gears, a hinge or a lever that broke"),
+    ] {
+        let described = crate::runtime::bindings::settings::ValueDescription {
+            object: "Case".into(),
+            field: "Type".into(),
+            value: value.into(),
+            description: description.into(),
+        };
+        host.store().put_value_description(WORKFLOW_ORG, &described, now)?;
+        writeln!(out, "          described Case.Type = {value}: \"{description}\"")?;
+    }
+    let problems = host.check_workflows(WORKFLOW_ORG).await?;
+    anyhow::ensure!(problems.is_empty(), "the demo workflow has problems: {problems:?}");
+    writeln!(out, "          `casebridge workflow check`: every step can work against the org's fields")?;
+
+    let customers = Customers { emulator, username: emulator.seeded().customer_username.clone().unwrap_or_default() };
+    let cases = [
+        ("URGENT: my charger won't turn on", "The charger stays dark, no power at all."),
+        ("Strange noise", "There is a grinding noise and the hinge broke."),
+    ];
+    let mut ids = Vec::new();
+    for (subject, description) in cases {
+        let id = customers.write(
+            "Case",
+            json!({"Subject": subject, "Description": description, "Origin": "Web", "Status": "New", "OwnerId": agent_user}),
+        )?;
+        writeln!(out, "          a new case: \"{subject}\"")?;
+        ids.push(id);
+    }
+    host.cycle(WORKFLOW_ORG).await?;
+    for id in &ids {
+        let asked = query(emulator, &format!("SELECT CommentBody FROM CaseComment WHERE ParentId = '{id}'"))?;
+        if let Some(question) = asked.last() {
+            writeln!(out, "          the workflow asks: \"{}\"", text(question, "CommentBody"))?;
+        }
+    }
+    // The customers answer a few minutes later (past the connector's settle
+    // window for its own writes), one of them in a sentence.
+    emulator.advance_clock(Duration::from_secs(12 * 60));
+    for (id, answer) in ids.iter().zip(["It's 4711.", "10023"]) {
+        customers.write("CaseComment", json!({"ParentId": id, "CommentBody": answer, "IsPublished": true}))?;
+        writeln!(out, "          customer answers: \"{answer}\"")?;
+    }
+    host.cycle(WORKFLOW_ORG).await?;
+
+    writeln!(
+        out,
+        "\n{:<9} {:<34} {:<9} {:<11} {:<13} owner now",
+        "case", "subject", "Priority", "Type", "Order_Number"
+    )?;
+    let mut written = Vec::new();
+    for id in &ids {
+        let case = query(
+            emulator,
+            &format!(
+                "SELECT CaseNumber, Subject, Priority, Type, Order_Number__c, Owner.Name FROM Case WHERE Id = '{id}'"
+            ),
+        )?
+        .into_iter()
+        .next()
+        .context("the case exists")?;
+        writeln!(
+            out,
+            "{:<9} {:<34} {:<9} {:<11} {:<13} {}",
+            text(&case, "CaseNumber"),
+            text(&case, "Subject").chars().take(33).collect::<String>(),
+            text(&case, "Priority"),
+            text(&case, "Type"),
+            case["Order_Number__c"].to_string(),
+            case["Owner"]["Name"].as_str().unwrap_or_default()
+        )?;
+        written.push(case);
+    }
+    writeln!(
+        out,
+        "(the first took the branch to Set data; Type was detected from the descriptions; the order number was collected; all went in the hand-off's own write)"
+    )?;
+    Ok(written)
 }
 
 /// The web messenger on `address` for a person to try, until Ctrl-C.

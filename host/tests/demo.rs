@@ -25,4 +25,10 @@ async fn the_demo_shows_every_behaviour() {
     assert_eq!(messenger.routing_attributes.get("user_user_id").map(String::as_str), Some("visitor-sam"));
     assert_eq!(messenger.session_fields.get("Email__c").map(String::as_str), Some("sam.okafor@example.com"));
     assert!(messenger.agent_reply.starts_with("Hi Sam"), "the live agent's reply reached the customer: {printed}");
+    // The workflow: a branch to Set data, a detected and a collected value, written with the hand-off.
+    let [urgent, noisy] = summary.workflow.as_slice() else { panic!("two workflow cases: {printed}") };
+    assert_eq!((urgent["Priority"].as_str(), urgent["Type"].as_str()), (Some("High"), Some("Electrical")), "{printed}");
+    assert_eq!((noisy["Priority"].as_str(), noisy["Type"].as_str()), (Some("Medium"), Some("Mechanical")), "{printed}");
+    assert_eq!((urgent["Order_Number__c"].as_f64(), noisy["Order_Number__c"].as_f64()), (Some(4711.0), Some(10023.0)));
+    assert!(printed.contains("the workflow asks: \"What is the order number"), "{printed}");
 }

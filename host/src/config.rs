@@ -169,6 +169,12 @@ log_conversations_as_tasks = true
 # username, handle, id), creating one when none is found.
 link_contacts_automatically = true
 
+# The workflows (A11): a TOML file of steps per channel, relative to this
+# file; see the README's "The workflow" for the steps.
+# [org.workflow]
+# cases = "workflow-cases.toml"
+# messenger = "workflow-messenger.toml"
+
 # The local emulator (`casebridge emulator`) as a second org.
 [[org]]
 name = "emulator"

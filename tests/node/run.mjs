@@ -51,4 +51,4 @@ for (const conversation of _conversations.values()) {
 // The CRM actions are exported too: this host has no people, and says so.
 assert.throws(() => crm.unlinkContact('nobody'), (e) => e.payload?.tag === 'invalid-request' || /invalid-request/.test(String(e)),
   'a CRM action on an unknown person is refused with invalid-request');
-console.log('the component (contract 0.2.2) ran two full cycles and a CRM action under Node');
+console.log('the component (contract 0.2.3) ran two full cycles and a CRM action under Node');

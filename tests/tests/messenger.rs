@@ -284,6 +284,10 @@ id = "live"
 hand_off_to_salesforce_agent = true
 "#;
     org.config.workflows = vec![casebridge::workflow::parse(workflow, Channel::Messenger).expect("valid")];
+    // A case for the conversation once its workflow reaches the hand-off (C5).
+    org.config.crm.case_triggers =
+        vec![casebridge::runtime::bindings::settings::CaseTrigger::WorkflowStep("live".into())];
+    org.config.crm.link_contacts_automatically = true;
     // The admin adds a pre-chat parameter for the collected value (Salesforce
     // drops routing attributes that are not parameters).
     let parameter =
@@ -333,4 +337,11 @@ hand_off_to_salesforce_agent = true
     assert_eq!(send["routing_attributes"]["_email"], "ada@example.com");
     let session = org.emulator.messaging_sessions()[0]["session_id"].as_str().unwrap().to_string();
     assert_eq!(org.field("MessagingSession", &session, "CasePriority__c"), "High", "as Salesforce has it");
+
+    // The `workflow_step:live` trigger: the next cycle creates the case, with the collected value.
+    org.cycle().await.expect("the cycle runs the CRM actions");
+    org.cycle().await.expect("and again: nothing twice");
+    let cases = org.query("SELECT Id, Priority, Subject FROM Case WHERE Subject = 'Password reset'");
+    assert_eq!(cases.len(), 1, "{cases:?} {:?}", org.errors().await);
+    assert_eq!(cases[0]["Priority"], "High");
 }

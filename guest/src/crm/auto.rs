@@ -96,7 +96,7 @@ pub fn actions_for(
         CaseTrigger::ConversationCreated => created,
         CaseTrigger::ConversationClosed => closed_now,
         CaseTrigger::Tagged(tag) => new_tags.iter().any(|t| t.eq_ignore_ascii_case(tag)),
-        // Fired by the workflow when it reaches the step.
+        // Fired by the messenger's workflow when it reaches the step.
         CaseTrigger::WorkflowStep(_) => false,
     });
     let case = Action::CreateCase { conversation_id: id.clone(), fields: Vec::new(), automatic: true };

@@ -262,6 +262,7 @@ fn agent_turn<T: Transport, C: Capabilities>(
             answer: &answer.join("\n"),
         };
         let (stop, problems) = workflow::advance(caps, flow, &mut kept.chat.workflow, &inputs);
+        workflow_case(org, caps, &conversation.id, &kept.chat.workflow)?;
         for problem in problems {
             caps.log(
                 LogLevel::Warn,
@@ -302,6 +303,38 @@ fn agent_turn<T: Transport, C: Capabilities>(
     kept.chat.answered_through = Some(last);
     kept.chat.phase = Phase::Agent;
     kept.save(caps)
+}
+
+/// A `workflow_step:<id>` case trigger (C5) whose step the conversation's
+/// workflow reached: one case for the conversation (the key every automatic
+/// case of it shares), with the workflow's values as its fields, created by
+/// the next cycle's CRM actions.
+fn workflow_case(
+    org: &OrgConfig,
+    caps: &mut impl Capabilities,
+    conversation_id: &str,
+    progress: &workflow::Progress,
+) -> Result<(), SyncError> {
+    use crate::crm::{Action, CaseTrigger, auto, ledger};
+    let due = org
+        .crm
+        .case_triggers
+        .iter()
+        .any(|t| matches!(t, CaseTrigger::WorkflowStep(step) if progress.passed.contains(step)));
+    if !due {
+        return Ok(());
+    }
+    let fields = progress
+        .values
+        .iter()
+        .map(|(field, value)| Attribute { name: field.clone(), value: workflow::wire_attribute(value) })
+        .collect();
+    let action = Action::CreateCase { conversation_id: conversation_id.to_string(), fields, automatic: true };
+    let mut view = crate::cycle::state::StateView::default();
+    let mut batch = crate::cycle::state::Batch::default();
+    let now = caps.now();
+    ledger::enqueue(&mut view, caps, &mut batch, vec![(auto::auto_case_key(conversation_id), action)], now)?;
+    view.commit(caps, batch)
 }
 
 /// Hand the conversation to a person, on the customer part `last`: a live

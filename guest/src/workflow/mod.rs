@@ -123,6 +123,9 @@ pub struct Progress {
     /// The values known to be on the Salesforce record (or refused there).
     #[serde(default)]
     pub settled: BTreeMap<String, WireValue>,
+    /// The steps the conversation reached, in order (for `workflow_step` case triggers).
+    #[serde(default)]
+    pub passed: Vec<String>,
 }
 
 /// A Collect data question that was asked.
@@ -237,6 +240,9 @@ pub fn advance(
             return (Stop::AgentAnswers, problems);
         };
         let step = &workflow.steps[index];
+        if !progress.passed.contains(&step.id) {
+            progress.passed.push(step.id.clone());
+        }
         match &step.action {
             Action::Branch(branch) => {
                 let target = branch

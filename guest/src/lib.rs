@@ -16,6 +16,7 @@ pub mod platform;
 pub mod resolution;
 pub mod routing;
 pub mod salesforce;
+pub mod streaming;
 pub mod workflow;
 
 #[cfg(target_arch = "wasm32")]

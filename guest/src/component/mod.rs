@@ -8,13 +8,15 @@ use convert::all;
 
 mod wit {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.2.3",
+        path: "../wit/since_v0.2.4",
         world: "connector",
     });
 }
 
 use wit::casebridge::connector::{contacts as wc, describe as wd, org as wo, types as wt};
-use wit::exports::casebridge::connector::{catalog, crm, mapping, matching, messenger, resolution, routing, sync};
+use wit::exports::casebridge::connector::{
+    catalog, crm, mapping, matching, messenger, resolution, routing, streaming, sync,
+};
 
 use crate::cycle::{self, setup};
 use crate::model as m;
@@ -330,6 +332,52 @@ impl messenger::Guest for Connector {
 
     fn live_conversations() -> Result<Vec<String>, wo::SyncError> {
         Ok(crate::messenger::live_conversations(&mut HostCapabilities)?)
+    }
+}
+
+impl streaming::Guest for Connector {
+    fn open() -> Result<streaming::StreamStep, wo::SyncError> {
+        let step = crate::streaming::open(&org_settings(), WakiTransport::new(), &mut HostCapabilities)?;
+        Ok(stream_step(step))
+    }
+
+    fn deliver(answer: streaming::HeldAnswer) -> Result<streaming::StreamStep, wo::SyncError> {
+        use crate::salesforce::transport::HttpResponse;
+        use crate::streaming::HeldAnswer;
+        let answer = match answer {
+            streaming::HeldAnswer::Response(r) => {
+                HeldAnswer::Response(HttpResponse { status: r.status, headers: r.headers, body: r.body.into_bytes() })
+            }
+            streaming::HeldAnswer::TimedOut => HeldAnswer::TimedOut,
+            streaming::HeldAnswer::Failed(why) => HeldAnswer::Failed(why),
+            streaming::HeldAnswer::Refused(why) => HeldAnswer::Refused(why),
+        };
+        let step = crate::streaming::deliver(&org_settings(), &mut HostCapabilities, answer)?;
+        Ok(stream_step(step))
+    }
+}
+
+fn stream_step(step: crate::streaming::StreamStep) -> streaming::StreamStep {
+    use crate::streaming::Health;
+    streaming::StreamStep {
+        hold: step.hold.map(|h| streaming::HeldRequest {
+            url: h.url,
+            headers: h.headers,
+            body: h.body,
+            delay_ms: h.delay_ms,
+            timeout_ms: h.timeout_ms,
+        }),
+        cycle_now: step.cycle_now,
+        retry_after_ms: step.retry_after_ms,
+        health: match step.health {
+            Health::Live => streaming::StreamHealth::Live,
+            Health::Reconnecting => streaming::StreamHealth::Reconnecting,
+            Health::Paused => streaming::StreamHealth::Paused,
+        },
+        detail: step.detail,
+        events: step.events,
+        own_writes: step.own_writes,
+        relevant: step.relevant,
     }
 }
 

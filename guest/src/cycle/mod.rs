@@ -1073,7 +1073,7 @@ fn take_turn(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::capabilities::testing::MemoryHost;
     use crate::model::{Credentials, HandOffTarget, ReplyChannel, Timeouts};

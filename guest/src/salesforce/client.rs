@@ -51,7 +51,10 @@ pub const MAX_COLLECTION_RECORDS: usize = 200;
 const TOKEN_PATH: &str = "/services/oauth2/token";
 /// How much of an unreadable body an error shows.
 const SNIPPET_CHARS: usize = 200;
-/// Tags our own calls so streaming can skip the echoes of our writes.
+/// The client id our calls carry in `Sforce-Call-Options`, so streaming can
+/// skip the echoes of our writes (`changeOrigin` names it).
+pub const CALL_OPTIONS_CLIENT: &str = "casebridge";
+/// `Sforce-Call-Options`, naming [`CALL_OPTIONS_CLIENT`] (checked by a test).
 const CALL_OPTIONS: &str = "client=casebridge";
 /// Stops active assignment rules from overriding an owner we set.
 const AUTO_ASSIGN_HEADER: &str = "Sforce-Auto-Assign";
@@ -1142,6 +1145,45 @@ impl<T: Transport> SalesforceClient<T> {
         ClientError::Salesforce(error)
     }
 
+    // --- the Streaming API ------------------------------------------------------------
+
+    /// The session, authenticating first when there is none (for the
+    /// Streaming API, whose requests are sent by [`Self::send_streaming`]
+    /// and by the host).
+    pub fn current_session(&mut self) -> Result<Session, ClientError> {
+        if self.session.is_none() {
+            self.authenticate()?;
+        }
+        self.session.clone().ok_or_else(|| ClientError::Transport("no session after authenticating".into()))
+    }
+
+    /// Sends one CometD request (JSON `body`, POST to `url` with the session's
+    /// token and `cookies`). Not a REST API call: not counted against the
+    /// budget. Any HTTP answer is returned; a transport failure is an error.
+    pub fn send_streaming(
+        &mut self,
+        url: &str,
+        body: &Value,
+        cookies: Option<&str>,
+    ) -> Result<HttpResponse, ClientError> {
+        let session = self.current_session()?;
+        let mut headers = streaming_headers(&session.access_token);
+        if let Some(cookies) = cookies.filter(|c| !c.is_empty()) {
+            headers.push(("Cookie".into(), cookies.to_string()));
+        }
+        let request = HttpRequest {
+            method: Method::Post,
+            url: url.to_string(),
+            headers,
+            body: Some(serde_json::to_vec(body).unwrap_or_default()),
+        };
+        let sent_at = local_now();
+        let response =
+            self.transport.send(&request).map_err(|error| self.transport_error("streaming", url, error))?;
+        self.note_server_time(&response, sent_at);
+        Ok(response)
+    }
+
     /// Removes any secret from text bound for an error.
     fn scrub(&self, text: &str) -> String {
         let mut text = text.to_string();
@@ -1161,6 +1203,15 @@ impl<T: Transport> SalesforceClient<T> {
         }
         text
     }
+}
+
+/// The headers of a CometD request: the bearer token and JSON both ways.
+pub fn streaming_headers(access_token: &str) -> Vec<(String, String)> {
+    vec![
+        ("Authorization".into(), format!("Bearer {access_token}")),
+        ("Content-Type".into(), JSON.into()),
+        ("Accept".into(), JSON.into()),
+    ]
 }
 
 /// The local wall clock, ms since the epoch (`wasi:clocks` in the component).

@@ -4,6 +4,7 @@
 
 pub mod cases;
 pub mod client;
+pub mod cometd;
 pub mod describe;
 pub mod directory;
 pub mod escape;

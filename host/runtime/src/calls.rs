@@ -4,7 +4,7 @@
 
 use wasmtime::Store;
 
-use crate::bindings::{contacts, crm, describe, latest, messenger, org, sync, types};
+use crate::bindings::{contacts, crm, describe, latest, messenger, org, streaming, sync, types};
 use crate::compat::v0_1_0 as old;
 use crate::compat::v0_2_0::answer as from_0_2_0;
 use crate::{ContractVersion, GuestState, VersionedConnector};
@@ -28,6 +28,7 @@ impl GuestInstance {
             VersionedConnector::V0_2_1(_) => ContractVersion::V0_2_1,
             VersionedConnector::V0_2_2(_) => ContractVersion::V0_2_2,
             VersionedConnector::V0_2_3(_) => ContractVersion::V0_2_3,
+            VersionedConnector::V0_2_4(_) => ContractVersion::V0_2_4,
         }
     }
 
@@ -35,7 +36,7 @@ impl GuestInstance {
     /// pure exports, `crm`); `None` for an older component.
     pub fn latest(&mut self) -> Option<(&latest::Connector, &mut Store<GuestState>)> {
         match &self.connector {
-            VersionedConnector::V0_2_3(connector) => Some((connector, &mut self.store)),
+            VersionedConnector::V0_2_4(connector) => Some((connector, &mut self.store)),
             _ => None,
         }
     }
@@ -46,7 +47,10 @@ impl GuestInstance {
             VersionedConnector::V0_2_2(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?)
             }
-            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
+            VersionedConnector::V0_2_3(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_4(c) => c.casebridge_connector_sync().call_run_cycle(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_run_cycle(&mut self.store).await?)
             }
@@ -66,7 +70,10 @@ impl GuestInstance {
             VersionedConnector::V0_2_2(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?)
             }
-            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
+            VersionedConnector::V0_2_3(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_4(c) => c.casebridge_connector_sync().call_list_users(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_users(&mut self.store).await?)
             }
@@ -86,7 +93,10 @@ impl GuestInstance {
             VersionedConnector::V0_2_2(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?)
             }
-            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
+            VersionedConnector::V0_2_3(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_4(c) => c.casebridge_connector_sync().call_list_queues(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_queues(&mut self.store).await?)
             }
@@ -107,6 +117,9 @@ impl GuestInstance {
                 from_0_2_0(c.casebridge_connector_sync().call_list_conversations(&mut self.store).await?)
             }
             VersionedConnector::V0_2_3(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_conversations(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_4(c) => {
                 c.casebridge_connector_sync().call_list_conversations(&mut self.store).await
             }
             VersionedConnector::V0_2_0(c) => {
@@ -131,6 +144,9 @@ impl GuestInstance {
             VersionedConnector::V0_2_3(c) => {
                 c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
             }
+            VersionedConnector::V0_2_4(c) => {
+                c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
+            }
             VersionedConnector::V0_2_0(c) => {
                 c.casebridge_connector_sync().call_get_conversation(&mut self.store, case_id).await
             }
@@ -152,7 +168,10 @@ impl GuestInstance {
             VersionedConnector::V0_2_2(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?)
             }
-            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
+            VersionedConnector::V0_2_3(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_4(c) => c.casebridge_connector_sync().call_list_errors(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_errors(&mut self.store).await?)
             }
@@ -173,6 +192,9 @@ impl GuestInstance {
                 c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
             }
             VersionedConnector::V0_2_3(c) => {
+                c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
+            }
+            VersionedConnector::V0_2_4(c) => {
                 c.casebridge_connector_sync().call_retry_error(&mut self.store, error_id).await
             }
             VersionedConnector::V0_2_0(c) => {
@@ -196,7 +218,10 @@ impl GuestInstance {
             VersionedConnector::V0_2_2(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?)
             }
-            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
+            VersionedConnector::V0_2_3(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_4(c) => c.casebridge_connector_sync().call_list_fields(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_list_fields(&mut self.store).await?)
             }
@@ -217,7 +242,10 @@ impl GuestInstance {
             VersionedConnector::V0_2_2(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?)
             }
-            VersionedConnector::V0_2_3(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
+            VersionedConnector::V0_2_3(c) => {
+                from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?)
+            }
+            VersionedConnector::V0_2_4(c) => c.casebridge_connector_sync().call_check_mappings(&mut self.store).await,
             VersionedConnector::V0_2_0(c) => {
                 from_0_2_0(c.casebridge_connector_sync().call_check_mappings(&mut self.store).await?)
             }
@@ -245,6 +273,14 @@ impl GuestInstance {
                 }
             }
             VersionedConnector::V0_2_3(c) => {
+                let sync = c.casebridge_connector_sync();
+                match change {
+                    FieldChange::Add => sync.call_add_field(&mut self.store, object, field).await,
+                    FieldChange::Remove => sync.call_remove_field(&mut self.store, object, field).await,
+                    FieldChange::Resync => sync.call_resync_field(&mut self.store, object, field).await,
+                }
+            }
+            VersionedConnector::V0_2_4(c) => {
                 let sync = c.casebridge_connector_sync();
                 match change {
                     FieldChange::Add => sync.call_add_field(&mut self.store, object, field).await,
@@ -304,7 +340,11 @@ pub type CrmCall<T> = wasmtime::Result<Result<T, crm::CrmError>>;
 macro_rules! export_call {
     ($self:ident, $interface:ident, $refused:expr, $call:ident($($arg:expr),*)) => {
         match &$self.connector {
-            VersionedConnector::V0_2_3(c) => c.$interface().$call(&mut $self.store $(, $arg)*).await,
+            VersionedConnector::V0_2_4(c) => c.$interface().$call(&mut $self.store $(, $arg)*).await,
+            VersionedConnector::V0_2_3(c) => {
+                let answer = c.$interface().$call(&mut $self.store $(, $arg)*).await?;
+                crate::compat::same_shape(&answer)
+            }
             VersionedConnector::V0_2_2(c) => {
                 let answer = c.$interface().$call(&mut $self.store $(, $arg)*).await?;
                 crate::compat::same_shape(&answer)
@@ -381,6 +421,33 @@ impl GuestInstance {
     /// `crm.flagged-cases`.
     pub async fn crm_flagged_cases(&mut self) -> CrmCall<Vec<crm::FlaggedCase>> {
         export_call!(self, casebridge_connector_crm, no_crm, call_flagged_cases())
+    }
+}
+
+fn no_streaming(version: ContractVersion) -> org::SyncError {
+    org::SyncError::Unsupported(format!(
+        "the connector implements casebridge:connector@{version}, which has no streaming mode; load one built against 0.2.4 or later, or set mode = \"polling\""
+    ))
+}
+
+/// The `streaming` exports (0.2.4 and later).
+impl GuestInstance {
+    /// `streaming.open`.
+    pub async fn stream_open(&mut self) -> Call<streaming::StreamStep> {
+        match &self.connector {
+            VersionedConnector::V0_2_4(c) => c.casebridge_connector_streaming().call_open(&mut self.store).await,
+            _ => Ok(Err(no_streaming(self.version()))),
+        }
+    }
+
+    /// `streaming.deliver`.
+    pub async fn stream_deliver(&mut self, answer: &streaming::HeldAnswer) -> Call<streaming::StreamStep> {
+        match &self.connector {
+            VersionedConnector::V0_2_4(c) => {
+                c.casebridge_connector_streaming().call_deliver(&mut self.store, answer).await
+            }
+            _ => Ok(Err(no_streaming(self.version()))),
+        }
     }
 }
 

@@ -40,9 +40,10 @@ pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
 /// The path prefix of Salesforce's OAuth endpoints. Token requests are not
 /// API calls: Salesforce does not count them against the org's API limit.
 pub const OAUTH_PATH_PREFIX: &str = "/services/oauth2/";
-/// Paths of Messaging for In-App and Web's customer API (the messaging
-/// origin): not counted as API calls.
-const MESSAGING_PATH_PREFIXES: &[&str] = &["/iamessage/", "/eventrouter/"];
+/// Paths that are not the REST API and not counted as API calls: Messaging
+/// for In-App and Web's customer API (the messaging origin) and the
+/// Streaming API's CometD endpoint.
+const NOT_API_PATH_PREFIXES: &[&str] = &["/iamessage/", "/eventrouter/", "/cometd/"];
 
 /// The login hosts of Salesforce itself (production and sandboxes); My
 /// Domain login URLs are recognised by [`is_my_domain`].
@@ -78,7 +79,7 @@ pub struct AllowedHosts {
 /// A scheme, host and port; displayed as `https://host:443`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    scheme: String,
+    pub(crate) scheme: String,
     host: String,
     port: u16,
 }
@@ -115,7 +116,7 @@ impl Origin {
         bare == "localhost" || bare.parse::<IpAddr>().is_ok()
     }
 
-    fn of(uri: &http::Uri) -> Option<Origin> {
+    pub(crate) fn of(uri: &http::Uri) -> Option<Origin> {
         let scheme = uri.scheme_str()?.to_ascii_lowercase();
         let host = uri.host()?.to_ascii_lowercase();
         let port = uri.port_u16().or(match scheme.as_str() {
@@ -193,7 +194,7 @@ impl AllowedHosts {
         Origin::of(uri).is_some_and(|origin| self.permits_origin(&origin))
     }
 
-    fn permits_origin(&self, origin: &Origin) -> bool {
+    pub(crate) fn permits_origin(&self, origin: &Origin) -> bool {
         self.origins.contains(origin) || (self.salesforce_instances && origin.is_salesforce_instance())
     }
 }
@@ -246,9 +247,9 @@ impl WasiHttpHooks for RequestPolicy {
         }
         // Counted as it goes out: Salesforce counts a request it received
         // even when the answer is lost on the way back. Messaging for In-App
-        // and Web is not the REST API and does not use the org's API limit.
+        // and Web and CometD are not the REST API and do not use the org's API limit.
         let path = request.uri().path();
-        if !MESSAGING_PATH_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+        if !NOT_API_PATH_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
             self.activity.sent(path.starts_with(OAUTH_PATH_PREFIX));
         }
         let options = clamp(options);
@@ -281,7 +282,7 @@ impl WasiHttpHooks for RequestPolicy {
 
 /// Where a permitted request may connect.
 #[derive(Debug, PartialEq, Eq)]
-enum Destination {
+pub(crate) enum Destination {
     /// The origin names an address (or `localhost`): connect to it as written.
     AsWritten,
     /// The origin's name resolved to public addresses only; this is the first.
@@ -291,7 +292,7 @@ enum Destination {
 /// The longest wait for a host name to resolve.
 const RESOLVE_TIMEOUT: Duration = CONNECT_TIMEOUT;
 
-async fn destination(origin: &Origin) -> Result<Destination, Error> {
+pub(crate) async fn destination(origin: &Origin) -> Result<Destination, Error> {
     if origin.written_as_address() {
         return Ok(Destination::AsWritten);
     }
@@ -313,7 +314,7 @@ async fn resolve_public(host: &str, port: u16) -> Result<SocketAddr, Error> {
 }
 
 /// Point a plain-HTTP request at `address`; the `Host` header keeps the name.
-fn pin_to(mut request: http::Request<WasiBody>, address: SocketAddr) -> Result<http::Request<WasiBody>, Error> {
+pub(crate) fn pin_to<B>(mut request: http::Request<B>, address: SocketAddr) -> Result<http::Request<B>, Error> {
     if let Some(authority) = request.uri().authority().cloned() {
         let host = http::HeaderValue::from_str(authority.as_str()).map_err(|_| Error::HttpRequestUriInvalid)?;
         request.headers_mut().entry(http::header::HOST).or_insert(host);

@@ -38,6 +38,7 @@ mod calls;
 mod capabilities;
 pub mod compat;
 pub mod fence;
+pub mod held;
 mod http_policy;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -59,7 +60,7 @@ pub use capabilities::{
 pub use fence::{Fence, HTTP_LEASE_MARGIN};
 pub use http_policy::{AllowedHosts, OAUTH_PATH_PREFIX, Origin};
 
-use bindings::{v0_1_0, v0_2_0, v0_2_1, v0_2_2, v0_2_3};
+use bindings::{v0_1_0, v0_2_0, v0_2_1, v0_2_2, v0_2_3, v0_2_4};
 
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -220,21 +221,23 @@ pub enum ContractVersion {
     V0_2_1,
     V0_2_2,
     V0_2_3,
+    V0_2_4,
 }
 
 impl ContractVersion {
     /// Every released version, oldest first.
-    pub const ALL: [ContractVersion; 5] = [
+    pub const ALL: [ContractVersion; 6] = [
         ContractVersion::V0_1_0,
         ContractVersion::V0_2_0,
         ContractVersion::V0_2_1,
         ContractVersion::V0_2_2,
         ContractVersion::V0_2_3,
+        ContractVersion::V0_2_4,
     ];
     /// The newest: what the embedded connector implements.
-    pub const LATEST: ContractVersion = ContractVersion::V0_2_3;
+    pub const LATEST: ContractVersion = ContractVersion::V0_2_4;
 
-    /// `0.1.0`, `0.2.0`, `0.2.1`, `0.2.2`, `0.2.3`.
+    /// `0.1.0`, `0.2.0`, `0.2.1`, `0.2.2`, `0.2.3`, `0.2.4`.
     pub fn as_str(self) -> &'static str {
         match self {
             ContractVersion::V0_1_0 => "0.1.0",
@@ -242,6 +245,7 @@ impl ContractVersion {
             ContractVersion::V0_2_1 => "0.2.1",
             ContractVersion::V0_2_2 => "0.2.2",
             ContractVersion::V0_2_3 => "0.2.3",
+            ContractVersion::V0_2_4 => "0.2.4",
         }
     }
 
@@ -265,6 +269,7 @@ enum VersionedPre {
     V0_2_1(v0_2_1::ConnectorPre<GuestState>),
     V0_2_2(v0_2_2::ConnectorPre<GuestState>),
     V0_2_3(v0_2_3::ConnectorPre<GuestState>),
+    V0_2_4(v0_2_4::ConnectorPre<GuestState>),
 }
 
 /// A live instance of a component of one version.
@@ -274,6 +279,7 @@ pub(crate) enum VersionedConnector {
     V0_2_1(v0_2_1::Connector),
     V0_2_2(v0_2_2::Connector),
     V0_2_3(v0_2_3::Connector),
+    V0_2_4(v0_2_4::Connector),
 }
 
 /// The compiled connector, ready to instantiate.
@@ -363,31 +369,37 @@ impl Runtime {
                     linker.instantiate_pre(&component).and_then(v0_1_0::ConnectorPre::new).map_err(refused)?,
                 )
             }
-            // Every 0.2.x component links against 0.2.3's imports: the
-            // interfaces 0.2.1 to 0.2.3 changed only grew, and an import of
+            // Every 0.2.x component links against 0.2.4's imports: the
+            // interfaces 0.2.1 to 0.2.4 changed only grew, and an import of
             // an older 0.2 version resolves to the newer definition.
             ContractVersion::V0_2_0 => {
-                v0_2_3::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                v0_2_4::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
                 VersionedPre::V0_2_0(
                     linker.instantiate_pre(&component).and_then(v0_2_0::ConnectorPre::new).map_err(refused)?,
                 )
             }
             ContractVersion::V0_2_1 => {
-                v0_2_3::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                v0_2_4::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
                 VersionedPre::V0_2_1(
                     linker.instantiate_pre(&component).and_then(v0_2_1::ConnectorPre::new).map_err(refused)?,
                 )
             }
             ContractVersion::V0_2_2 => {
-                v0_2_3::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                v0_2_4::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
                 VersionedPre::V0_2_2(
                     linker.instantiate_pre(&component).and_then(v0_2_2::ConnectorPre::new).map_err(refused)?,
                 )
             }
             ContractVersion::V0_2_3 => {
-                v0_2_3::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                v0_2_4::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
                 VersionedPre::V0_2_3(
                     linker.instantiate_pre(&component).and_then(v0_2_3::ConnectorPre::new).map_err(refused)?,
+                )
+            }
+            ContractVersion::V0_2_4 => {
+                v0_2_4::Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+                VersionedPre::V0_2_4(
+                    linker.instantiate_pre(&component).and_then(v0_2_4::ConnectorPre::new).map_err(refused)?,
                 )
             }
         };
@@ -439,6 +451,7 @@ impl Runtime {
             VersionedPre::V0_2_1(pre) => VersionedConnector::V0_2_1(pre.instantiate_async(&mut store).await?),
             VersionedPre::V0_2_2(pre) => VersionedConnector::V0_2_2(pre.instantiate_async(&mut store).await?),
             VersionedPre::V0_2_3(pre) => VersionedConnector::V0_2_3(pre.instantiate_async(&mut store).await?),
+            VersionedPre::V0_2_4(pre) => VersionedConnector::V0_2_4(pre.instantiate_async(&mut store).await?),
         };
         Ok(GuestInstance { store, connector })
     }

@@ -124,7 +124,7 @@ fn first_call_authenticates_lazily_then_talks_to_the_instance_with_a_bearer_toke
     assert!(sent[1].url.starts_with("https://na1.salesforce.com/services/data/v62.0/query?q="));
     assert_eq!(sent[1].header("Authorization"), Some(format!("Bearer {ACCESS}").as_str()));
     assert_eq!(sent[1].header("Accept"), Some("application/json"));
-    assert_eq!(sent[1].header("Sforce-Call-Options"), Some("client=casebridge"));
+    assert_eq!(sent[1].header("Sforce-Call-Options"), Some(format!("client={CALL_OPTIONS_CLIENT}").as_str()));
     assert_eq!((client.token_calls(), client.calls()), (1, 1));
 }
 

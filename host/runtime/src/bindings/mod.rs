@@ -128,10 +128,44 @@ pub mod v0_2_3 {
     });
 }
 
+/// `casebridge:connector@0.2.4`: 0.2.3 and the `streaming` export (E4).
+///
+/// No import changed: every interface but `streaming` is an older
+/// version's bindings.
+pub mod v0_2_4 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/since_v0.2.4",
+        world: "connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+        with: {
+            "casebridge:connector/types": super::v0_2_0::casebridge::connector::types,
+            "casebridge:connector/describe": super::v0_2_0::casebridge::connector::describe,
+            "casebridge:connector/contacts": super::v0_2_0::casebridge::connector::contacts,
+            "casebridge:connector/org": super::v0_2_0::casebridge::connector::org,
+            "casebridge:connector/store": super::v0_2_0::casebridge::connector::store,
+            "casebridge:connector/mail": super::v0_2_0::casebridge::connector::mail,
+            "casebridge:connector/log": super::v0_2_0::casebridge::connector::log,
+            "casebridge:connector/platform": super::v0_2_2::casebridge::connector::platform,
+            "casebridge:connector/settings": super::v0_2_3::casebridge::connector::settings,
+            "casebridge:connector/agent": super::v0_2_3::casebridge::connector::agent,
+            "casebridge:connector/catalog": super::v0_2_1::exports::casebridge::connector::catalog,
+            "casebridge:connector/mapping": super::v0_2_1::exports::casebridge::connector::mapping,
+            "casebridge:connector/resolution": super::v0_2_1::exports::casebridge::connector::resolution,
+            "casebridge:connector/routing": super::v0_2_1::exports::casebridge::connector::routing,
+            "casebridge:connector/matching": super::v0_2_1::exports::casebridge::connector::matching,
+            "casebridge:connector/sync": super::v0_2_1::exports::casebridge::connector::sync,
+            "casebridge:connector/crm": super::v0_2_1::exports::casebridge::connector::crm,
+            "casebridge:connector/messenger": super::v0_2_2::exports::casebridge::connector::messenger,
+        },
+    });
+}
+
 /// The newest version: what host code is written against.
-pub use v0_2_3 as latest;
+pub use v0_2_4 as latest;
 
 pub use latest::casebridge::connector::{agent, contacts, describe, log, mail, org, platform, settings, store, types};
 pub use latest::exports::casebridge::connector::{
-    catalog, crm, mapping, matching, messenger, resolution, routing, sync,
+    catalog, crm, mapping, matching, messenger, resolution, routing, streaming, sync,
 };

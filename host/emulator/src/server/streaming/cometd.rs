@@ -164,11 +164,9 @@ async fn serve(
     let mut cookie = false;
     for message in &items {
         let channel = message["channel"].as_str().unwrap_or_default();
-        if channel == "/meta/connect" {
-            if let Auth::User(_) = auth {
-                connect = Some(message.clone());
-                continue;
-            }
+        if channel == "/meta/connect" && matches!(auth, Auth::User(_)) {
+            connect = Some(message.clone());
+            continue;
         }
         if channel == "/meta/handshake" {
             cookie = true;

@@ -291,8 +291,14 @@ impl Streaming {
         Some(id)
     }
 
+    /// A known client (one idle past the keepalive is forgotten now), seen now.
     fn client(&mut self, client_id: &str) -> Option<&mut Client> {
-        self.forget_idle();
+        let keepalive = self.settings.keepalive;
+        let idle = self.clients.get(client_id).is_some_and(|c| c.held == 0 && c.last_seen.elapsed() > keepalive);
+        if idle {
+            self.clients.remove(client_id);
+            return None;
+        }
         let client = self.clients.get_mut(client_id)?;
         client.last_seen = Instant::now();
         Some(client)

@@ -19,3 +19,5 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$emulator"' EXIT
 for _ in $(seq 100); do [ -s "$emulator" ] && break; sleep 0.1; done
 node run.mjs "$emulator"
+# An unmodified public Streaming API client (jsforce/faye) against the same org.
+node streaming.mjs "$emulator"

@@ -45,8 +45,11 @@ use crate::schema::{
     configure_record_type, data_path, default_record_type_for_insert,
 };
 
+mod changes;
 mod duplicates;
 mod table;
+
+pub use changes::{ChangeType, RecordChange};
 
 pub use duplicates::DuplicateRule;
 pub(crate) use table::TIMELINE_FIELDS;
@@ -267,6 +270,8 @@ pub struct Database {
     duplicate_rules: Vec<DuplicateRule>,
     /// Object permissions that differ from full access, by user id then object name.
     permissions: HashMap<String, HashMap<String, ObjectAccess>>,
+    /// Change capture for Change Data Capture; `None` when off (see [`changes`]).
+    capture: Option<changes::Capture>,
 }
 
 /// How to undo one change to a table.
@@ -290,6 +295,8 @@ pub struct Savepoint {
     next_id: u64,
     auto_numbers: HashMap<String, u64>,
     recycle_bin: HashMap<String, Vec<String>>,
+    /// Where the change capture stood.
+    capture_mark: Option<usize>,
 }
 
 /// Whether a write inserts or updates; decides which fields may be set.
@@ -310,6 +317,7 @@ impl Database {
             journal: None,
             duplicate_rules: Vec::new(),
             permissions: HashMap::new(),
+            capture: None,
         }
     }
 
@@ -399,6 +407,7 @@ impl Database {
             next_id: self.next_id,
             auto_numbers: self.auto_numbers.clone(),
             recycle_bin: self.recycle_bin.clone(),
+            capture_mark: self.capture.as_ref().map(|c| c.mark()),
         }
     }
 
@@ -425,6 +434,9 @@ impl Database {
         self.next_id = savepoint.next_id;
         self.auto_numbers = savepoint.auto_numbers;
         self.recycle_bin = savepoint.recycle_bin;
+        if let (Some(capture), Some(mark)) = (self.capture.as_mut(), savepoint.capture_mark) {
+            capture.rollback_to(mark);
+        }
     }
 
     /// Keeps the changes made since `savepoint`.
@@ -1402,6 +1414,8 @@ impl Database {
         }
         let table = self.tables.get_mut(&obj.name).expect("inserted above");
         table.push(Record { id: id.clone(), values: Fields::from_values(values), deleted_at: None });
+        let object = obj.name.clone();
+        self.note_insert(&object, &id);
         id
     }
 
@@ -1416,12 +1430,19 @@ impl Database {
     /// The one way rows change: the journal keeps the previous state when a
     /// savepoint is open, and the table keeps its indexes current.
     pub(crate) fn change_row<R>(&mut self, object: &str, id: &str, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
+        let capturing = self.capturing(object, id);
         let table = self.tables.get_mut(object)?;
         let i = table.position(id)?;
         if let Some(journal) = &mut self.journal {
             journal.push(Undo::Restore { object: object.to_string(), index: i, record: table.rows()[i].clone() });
         }
-        Some(table.change(i, f))
+        let before = capturing.then(|| table.rows()[i].clone());
+        let out = table.change(i, f);
+        if let Some(before) = before {
+            let deleted_after = table.rows()[i].is_deleted();
+            self.note_change(object, before, deleted_after);
+        }
+        Some(out)
     }
 }
 

@@ -20,5 +20,5 @@ pub mod sosl;
 pub use seed::{BulkSeed, BulkSeedError, BulkSeeded, Seed, SeededOrg};
 pub use server::{
     ApiUsage, CallCounters, Credentials, EmulatorOptions, Fault, FaultKind, FaultTarget, MESSAGING_DEPLOYMENT, Repeat,
-    RunningEmulator, run_cli, spawn, start,
+    RunningEmulator, StreamingCounters, StreamingSettings, run_cli, spawn, start,
 };

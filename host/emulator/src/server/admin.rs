@@ -38,6 +38,15 @@
 //! | `POST /__emulator/messaging/sessions/{id}/end` | | the agent ends the session: `Ended`; the customer's next message gets 417 |
 //! | `GET /__emulator/messaging/conversations/{id}` | | a conversation with every entry and session, whoever owns it, and `sends`: each message and file the end user sent (resends too) with the routing attributes it carried |
 //! | `GET/PUT /__emulator/messaging/routing` | `{"fail":bool,"reason"?}` | makes routing of new sessions fail (`RoutingError`) or succeed again |
+//! | `GET /__emulator/streaming` | | CometD clients with their subscriptions, retained events, deliveries, allocation, settings, CDC selection (see [`streaming`](super::streaming)) |
+//! | `GET /__emulator/streaming/events` | | the retained change events |
+//! | `GET/PUT /__emulator/streaming/settings` | `{"connect_timeout_ms"?,"keepalive_ms"?,"max_clients"?,"daily_delivery_limit"?,"retention_seconds"?}` | streaming limits and timings |
+//! | `GET/PUT /__emulator/streaming/selection` | `{"entities":[…]}` | the entities selected for Change Data Capture |
+//! | `POST /__emulator/streaming/gap` | `{"entity","change_type","record_ids"}` | publishes a `GAP_…` event: 201 `{"replayId"}` |
+//! | `POST /__emulator/streaming/overflow` | `{"entity"}` | publishes a `GAP_OVERFLOW` event: 201 `{"replayId"}` |
+//! | `POST /__emulator/streaming/faults/drop-connections` | | closes held connects without an answer: 204 |
+//! | `POST /__emulator/streaming/faults/forget-clients` | | forgets every CometD client: 204 |
+//! | `POST /__emulator/streaming/faults/rehandshake` | | asks every client to handshake again: 204 |
 //!
 //! Faults (`POST /__emulator/faults`), used in the order queued:
 //! - `{"kind":"error","status":503}` — answer 500/503 (any 4xx/5xx) with Salesforce's error body, without reaching the org;
@@ -144,6 +153,7 @@ pub(super) fn router() -> Router<Arc<Emulator>> {
         .route("/duplicate-rules", get(list_duplicate_rules).post(add_duplicate_rule).delete(clear_duplicate_rules))
         .route("/permissions", post(set_permissions))
         .nest("/messaging", super::messaging::admin_router())
+        .nest("/streaming", super::streaming::admin_router())
 }
 
 pub(super) fn bad_request(message: impl Into<String>) -> Response {
@@ -179,6 +189,15 @@ async fn index() -> Json<Value> {
             "POST /__emulator/required {\"object\",\"field\",\"required\"}",
             "GET|POST|DELETE /__emulator/duplicate-rules {\"object\",\"name\",\"fields\",\"allow_save\",\"message\"}",
             "POST /__emulator/permissions {\"username\",\"object\",\"read\",\"create\",\"edit\",\"delete\"}",
+            "GET /__emulator/streaming",
+            "GET /__emulator/streaming/events",
+            "GET|PUT /__emulator/streaming/settings {\"connect_timeout_ms\",\"keepalive_ms\",\"max_clients\",\"daily_delivery_limit\",\"retention_seconds\"}",
+            "GET|PUT /__emulator/streaming/selection {\"entities\"}",
+            "POST /__emulator/streaming/gap {\"entity\",\"change_type\",\"record_ids\"}",
+            "POST /__emulator/streaming/overflow {\"entity\"}",
+            "POST /__emulator/streaming/faults/drop-connections",
+            "POST /__emulator/streaming/faults/forget-clients",
+            "POST /__emulator/streaming/faults/rehandshake",
         ]
     }))
 }

@@ -380,6 +380,12 @@ impl ConnectionControl {
     pub(crate) fn is_dropped(&self) -> bool {
         self.0.asked.load(Ordering::SeqCst)
     }
+
+    /// Closes this connection without an answer (the handler's answer is withheld).
+    pub(crate) fn drop_now(&self) {
+        self.0.asked.store(true, Ordering::SeqCst);
+        self.0.notify.notify_one();
+    }
 }
 
 /// Closes the connection without an answer: marks it so the serve loop

@@ -20,7 +20,8 @@
 //! host fails visibly. The **instance origin** ([`RunningEmulator::instance_url`],
 //! as `https://acme.my.salesforce.com`) serves everything: the REST API
 //! `/services/data/vXX.X/…` (query, search, sObjects, composite, limits),
-//! OAuth too (a My Domain host serves it), and the admin API. The
+//! the Streaming API's CometD endpoint `/cometd/XX.X` (Change Data Capture,
+//! see [`streaming`]), OAuth too (a My Domain host serves it), and the admin API. The
 //! **messaging origin** ([`RunningEmulator::scrt_url`], as
 //! `https://acme.my.salesforce-scrt.com`) serves Messaging for In-App and
 //! Web, the customer side of Salesforce's messaging (`/iamessage/api/v2/…`
@@ -58,6 +59,7 @@ mod resources;
 mod response;
 mod sessions;
 mod sobjects;
+pub mod streaming;
 mod usage;
 mod versions;
 
@@ -85,6 +87,7 @@ use crate::schema::FieldDef;
 use crate::seed::{BulkSeed, BulkSeedError, BulkSeeded, Seed, SeededOrg};
 
 pub use faults::{Fault, FaultKind, FaultTarget, Repeat};
+pub use streaming::{StreamingCounters, StreamingSettings};
 pub use usage::{ApiUsage, CallCounters};
 
 use faults::ConnectionControl;
@@ -413,8 +416,79 @@ impl RunningEmulator {
         self.emulator.org().db.schema_mut().add_custom_field(object, field)
     }
 
+    /// The streaming state, as `GET /__emulator/streaming` shows it: clients
+    /// with their subscriptions, retained event count, deliveries, allocation,
+    /// settings, selection.
+    pub fn streaming_state(&self) -> serde_json::Value {
+        let org = self.emulator.org();
+        org.streaming.state_json(org.db.schema(), org.clock.now())
+    }
+
+    /// The retained change events, oldest first: `[{"replayId","entity","data"}]`.
+    pub fn streaming_events(&self) -> serde_json::Value {
+        self.emulator.org().streaming.events_json()
+    }
+
+    /// The streaming limits and timings in force.
+    pub fn streaming_settings(&self) -> StreamingSettings {
+        self.emulator.org().streaming.settings.clone()
+    }
+
+    /// Sets the connect timeout, keepalive, concurrent client limit, daily
+    /// delivery allocation and retention (held connects see it at once).
+    pub fn set_streaming_settings(&self, settings: StreamingSettings) {
+        let mut org = self.emulator.org();
+        org.streaming.settings = settings;
+        org.streaming.settings_changed();
+    }
+
+    /// The entities selected for Change Data Capture.
+    pub fn cdc_selection(&self) -> Vec<String> {
+        self.emulator.org().streaming.selection().iter().cloned().collect()
+    }
+
+    /// Selects the entities for Change Data Capture, as Setup's Change Data
+    /// Capture page does; an object without change events is refused.
+    pub fn set_cdc_selection(&self, entities: &[&str]) -> Result<(), String> {
+        let entities: Vec<String> = entities.iter().map(|e| e.to_string()).collect();
+        self.emulator.org().set_cdc_selection(&entities)
+    }
+
+    /// Publishes a header-only gap event (`change_type` one of
+    /// `GAP_CREATE`, `GAP_UPDATE`, `GAP_DELETE`, `GAP_UNDELETE`) for these
+    /// records; returns its replay id.
+    pub fn publish_gap(&self, entity: &str, change_type: &str, record_ids: &[&str]) -> Result<u64, String> {
+        let kind = crate::db::ChangeType::parse(change_type)
+            .filter(|k| k.as_str().starts_with("GAP_") && *k != crate::db::ChangeType::GapOverflow)
+            .ok_or_else(|| format!("{change_type} is not a gap change type"))?;
+        let ids = record_ids.iter().map(|id| id.to_string()).collect();
+        self.emulator.publish_header_only(entity, kind, ids)
+    }
+
+    /// Publishes a `GAP_OVERFLOW` event for an entity; returns its replay id.
+    pub fn publish_overflow(&self, entity: &str) -> Result<u64, String> {
+        self.emulator.publish_header_only(entity, crate::db::ChangeType::GapOverflow, Vec::new())
+    }
+
+    /// Closes the socket of every held `/meta/connect` without an answer.
+    pub fn drop_streaming_connections(&self) {
+        self.emulator.org().streaming.drop_connections();
+    }
+
+    /// Forgets every CometD client: its next connect gets `403::Unknown client`.
+    pub fn forget_streaming_clients(&self) {
+        self.emulator.org().streaming.forget_clients();
+    }
+
+    /// Every client's next (or held) connect answers unsuccessful with
+    /// `advice.reconnect:"handshake"`.
+    pub fn request_streaming_rehandshake(&self) {
+        self.emulator.org().streaming.request_rehandshake();
+    }
+
     /// Direct access to the org's records for assertions and set-up. Keep the
-    /// closure short: every request waits while it runs.
+    /// closure short: every request waits while it runs. Its writes are one
+    /// transaction for Change Data Capture, with an empty `changeOrigin`.
     pub fn with_database<R>(&self, f: impl FnOnce(&mut Database) -> R) -> R {
         f(&mut self.emulator.org().db)
     }
@@ -464,7 +538,8 @@ fn instance_router(emulator: Arc<Emulator>) -> Router {
     let rest = Router::new()
         .route("/services/data", get(versions::list))
         .route("/services/data/", get(versions::list))
-        .route("/services/data/{*rest}", any(api::handle));
+        .route("/services/data/{*rest}", any(api::handle))
+        .merge(streaming::router());
     origin(oauth_and_admin().merge(rest), emulator)
 }
 

@@ -16,9 +16,10 @@ use super::request::ApiRequest;
 use super::resources::Resource;
 use super::response::ApiResponse;
 use super::sessions::{ConnectedApp, Sessions};
+use super::streaming::Streaming;
 use super::usage::{self, Allowance, ApiUsage, CallCounters};
 use super::{Credentials, EmulatorOptions, composite, oauth, query, sobjects, versions};
-use crate::db::{Database, QueryContext, WriteContext};
+use crate::db::{ChangeType, Database, QueryContext, WriteContext};
 use crate::error::SfError;
 use crate::ids;
 use crate::schema::Schema;
@@ -66,6 +67,7 @@ impl Emulator {
             HashMap::from([(seeded.integration_username.to_lowercase(), seeded.integration_password.clone())]);
         let now = clock.now();
         let messaging = Messaging::new(&seeded.automated_process_user_id, options.token_ttl);
+        let streaming = Streaming::new(db.schema());
         let mut org = Org {
             db,
             clock: clock.clone(),
@@ -80,19 +82,39 @@ impl Emulator {
             counters: CallCounters::default(),
             cursors: QueryCursors::default(),
             messaging,
+            streaming,
+            transaction: None,
         };
         if options.seed == seed::Seed::Demo {
             messaging::seed_default_deployment(&mut org, seeded.handoff_queue_id.as_deref())
                 .map_err(|e| anyhow!("cannot set up the demo messaging deployment: {e}"))?;
         }
+        // Seeding is not a transaction that streams: capture starts now.
+        let selection = org.streaming.selection().iter().cloned().collect();
+        org.db.set_change_capture(Some(selection));
         Ok(Emulator { origins, seeded, clock, org: Mutex::new(org), faults: Mutex::new(FaultPlan::default()) })
     }
 
     /// The org, for one synchronous piece of work. A handler that panicked
     /// while holding it left it usable: every write validates before it
-    /// changes anything.
-    pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
-        self.org.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// changes anything. Letting go of it commits the records' changes as
+    /// one transaction: their change events are published then.
+    pub(crate) fn org(&self) -> OrgGuard<'_> {
+        OrgGuard(self.org.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Publishes a header-only gap or overflow event.
+    pub(crate) fn publish_header_only(
+        &self,
+        entity: &str,
+        change_type: ChangeType,
+        record_ids: Vec<String>,
+    ) -> Result<u64, String> {
+        let mut org = self.org();
+        let now = org.clock.now();
+        let org = &mut *org;
+        let user = org.integration_user_id.clone();
+        org.streaming.publish_header_only(org.db.schema(), entity, change_type, record_ids, &user, now)
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, FaultPlan> {
@@ -115,18 +137,33 @@ impl Emulator {
     }
 
     pub(crate) fn reset_counters(&self) {
-        self.org().counters = CallCounters::default();
+        {
+            let mut org = self.org();
+            org.counters = CallCounters::default();
+            org.streaming.counters = Default::default();
+        }
         self.faults().reset_count();
     }
 
     /// Adds a bulk of cases and conversations to the org, dated up to now.
     pub(crate) fn bulk_seed(&self, options: &BulkSeed) -> Result<BulkSeeded, BulkSeedError> {
         let now = self.clock.now();
-        seed::bulk_seed(&mut self.org().db, &self.seeded, options, now)
+        let mut org = self.org();
+        // Not a transaction that streams (see `server::streaming`).
+        let capture = org.db.change_capture().cloned();
+        org.db.set_change_capture(None);
+        let seeded = seed::bulk_seed(&mut org.db, &self.seeded, options, now);
+        org.db.set_change_capture(capture);
+        seeded
     }
 
     pub(crate) fn counters(&self) -> CallCounters {
-        let mut counters = self.org().counters.clone();
+        let mut counters = {
+            let org = self.org();
+            let mut counters = org.counters.clone();
+            counters.streaming = org.streaming.counters.clone();
+            counters
+        };
         counters.faults_injected = self.faults().injected();
         counters
     }
@@ -151,6 +188,40 @@ pub(crate) struct Org {
     pub cursors: QueryCursors,
     /// Messaging for In-App and Web: deployments, tokens, conversations, events.
     pub messaging: Messaging,
+    /// Change Data Capture and CometD: selection, events, clients.
+    pub streaming: Streaming,
+    /// Who the transaction in progress is for: set by a REST request.
+    pub transaction: Option<TransactionOrigin>,
+}
+
+/// A REST request's `changeOrigin` and user, for its change events.
+#[derive(Debug, Clone)]
+pub(crate) struct TransactionOrigin {
+    pub origin: String,
+    pub user: String,
+}
+
+/// The org's lock, held: dereferences to the [`Org`]; dropping it commits
+/// the transaction ([`Org::commit`]).
+pub(crate) struct OrgGuard<'a>(MutexGuard<'a, Org>);
+
+impl std::ops::Deref for OrgGuard<'_> {
+    type Target = Org;
+    fn deref(&self) -> &Org {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for OrgGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Org {
+        &mut self.0
+    }
+}
+
+impl Drop for OrgGuard<'_> {
+    fn drop(&mut self) {
+        self.0.commit();
+    }
 }
 
 /// The fields of a user the server needs.
@@ -162,6 +233,29 @@ pub(crate) struct UserSummary {
 }
 
 impl Org {
+    /// Ends the transaction: publishes its record changes as change events.
+    pub(crate) fn commit(&mut self) {
+        let origin = self.transaction.take();
+        if !self.db.has_changes() {
+            return;
+        }
+        let changes = self.db.take_changes();
+        let now = self.clock.now();
+        match origin {
+            Some(t) => self.streaming.publish(changes, &t.origin, Some(&t.user), now),
+            None => self.streaming.publish(changes, "", None, now),
+        }
+    }
+
+    /// Selects the entities for Change Data Capture (Setup's Change Data Capture page).
+    pub(crate) fn set_cdc_selection(&mut self, entities: &[String]) -> Result<(), String> {
+        self.commit();
+        self.streaming.set_selection(self.db.schema(), entities)?;
+        let selection = self.streaming.selection().iter().cloned().collect();
+        self.db.set_change_capture(Some(selection));
+        Ok(())
+    }
+
     pub(crate) fn usage(&self) -> ApiUsage {
         self.allowance.usage(self.clock.now())
     }
@@ -192,6 +286,8 @@ impl Org {
             Ok(user) => user,
             Err(e) => return e.into(),
         };
+        self.transaction =
+            Some(TransactionOrigin { origin: change_origin(&request.version, headers), user: user.clone() });
         let answer = match Resource::route(&request.method, &request.path, self.db.schema()) {
             Ok(resource) => match self.admit(&resource, &request.method) {
                 Ok(()) => self.execute(&user, request, &resource),
@@ -241,7 +337,7 @@ impl Org {
         let get = request.method == Method::GET || request.method == Method::HEAD;
         let result = match resource {
             Resource::Resources => Ok(versions::resources(&request.version)),
-            Resource::Limits => Ok(versions::limits(self.usage())),
+            Resource::Limits => Ok(versions::limits(self.usage(), self.streaming.limits(self.clock.now()))),
             Resource::Query { include_deleted, locator: None } => {
                 query::first_page(self, user, request, *include_deleted)
             }
@@ -336,4 +432,23 @@ impl Org {
 /// A SOQL string literal's contents: quotes and backslashes escaped.
 pub(crate) fn soql_string(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+/// `com/salesforce/api/rest/59.0;client=X` from `Sforce-Call-Options: client=X`.
+fn change_origin(version: &str, headers: &HeaderMap) -> String {
+    let base = format!("com/salesforce/api/rest/{version}");
+    let client = headers
+        .get("sforce-call-options")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(k, _)| k.trim() == "client")
+                .map(|(_, c)| c.trim())
+        })
+        .filter(|c| !c.is_empty());
+    match client {
+        Some(client) => format!("{base};client={client}"),
+        None => base,
+    }
 }

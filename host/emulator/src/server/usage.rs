@@ -37,6 +37,8 @@ pub struct CallCounters {
     pub token_requests: u64,
     /// Requests answered by an injected fault instead of the org.
     pub faults_injected: u64,
+    /// CometD (Streaming API) requests: not API calls, counted apart.
+    pub streaming: crate::server::StreamingCounters,
 }
 
 impl CallCounters {

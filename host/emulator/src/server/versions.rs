@@ -9,7 +9,7 @@ use super::usage::ApiUsage;
 /// The versions served: Winter '11 (20.0) to Summer '25 (64.0). Clients pin
 /// one of these; anything else is 404 as on a real org.
 const OLDEST: u32 = 20;
-const NEWEST: u32 = 64;
+pub(crate) const NEWEST: u32 = 64;
 
 /// `GET /services/data/`: every version, oldest first. Needs no session.
 pub(super) async fn list() -> Response {
@@ -87,7 +87,7 @@ pub(crate) fn resources(version: &str) -> ApiResponse {
 
 /// `GET /limits`: the daily API allowance is live; the other limits are a
 /// Developer Edition org's, untouched.
-pub(crate) fn limits(usage: ApiUsage) -> ApiResponse {
+pub(crate) fn limits(usage: ApiUsage, streaming: (Value, Value)) -> ApiResponse {
     let fixed = |max: u64| json!({"Max": max, "Remaining": max});
     ApiResponse::ok(json!({
         "ActiveScratchOrgs": fixed(3),
@@ -101,12 +101,13 @@ pub(crate) fn limits(usage: ApiUsage) -> ApiResponse {
         "DailyBulkV2QueryFileStorageMB": fixed(976562),
         "DailyBulkV2QueryJobs": fixed(10000),
         "DailyDurableGenericStreamingApiEvents": fixed(10000),
-        "DailyDurableStreamingApiEvents": fixed(10000),
+        "DailyDurableStreamingApiEvents": streaming.1,
         "DailyGenericStreamingApiEvents": fixed(10000),
         "DailyStandardVolumePlatformEvents": fixed(10000),
         "DailyStreamingApiEvents": fixed(10000),
         "DailyWorkflowEmails": fixed(405),
         "DataStorageMB": fixed(5),
+        "DurableStreamingApiConcurrentClients": streaming.0,
         "FileStorageMB": fixed(20),
         "HourlyAsyncReportRuns": fixed(1200),
         "HourlyDashboardRefreshes": fixed(200),

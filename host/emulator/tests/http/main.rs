@@ -15,5 +15,6 @@ mod rules;
 mod scale;
 mod search;
 mod sobjects;
+mod streaming;
 mod support;
 mod versions_and_limits;

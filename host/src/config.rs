@@ -117,6 +117,15 @@ topics = ["casebridge"]
 # stored watermark (for clock skew), in seconds.
 poll_interval_seconds = 60
 poll_overlap_seconds = 120
+# How the org learns of changes: "polling" (default) asks every
+# poll_interval_seconds; "streaming" subscribes to Change Data Capture
+# (Setup → Change Data Capture: select Case, EmailMessage, Contact, Account
+# and Lead) and cycles within seconds of a change to the agent's cases, with
+# a safety poll every safety_poll_seconds for what does not stream (case
+# comments, feed posts) and anything missed. While the stream is down or
+# paused, the org is polled every poll_interval_seconds.
+mode = "polling"
+safety_poll_seconds = 900
 # The most Salesforce API calls a day casebridge may spend on this org.
 daily_api_budget = 5000
 # Quiet time after an answer before the case counts as soft-resolved, and
@@ -448,6 +457,12 @@ pub struct OrgConfig {
     /// Seconds each poll looks back before the stored watermark.
     #[serde(default = "default_poll_overlap_seconds")]
     pub poll_overlap_seconds: u32,
+    /// How the org learns of changes (E4).
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// Seconds between the safety polls of a streaming org while its stream is live.
+    #[serde(default = "default_safety_poll_seconds")]
+    pub safety_poll_seconds: u32,
     /// The most Salesforce API calls a day casebridge may spend.
     #[serde(default = "default_daily_api_budget")]
     pub daily_api_budget: u32,
@@ -631,6 +646,18 @@ pub enum HandOff {
     User(String),
 }
 
+/// How an org learns of changes in Salesforce (E4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// A cycle every `poll_interval_seconds`.
+    #[default]
+    Polling,
+    /// Change Data Capture over CometD wakes the cycle within seconds; a
+    /// safety poll every `safety_poll_seconds` while the stream is live.
+    Streaming,
+}
+
 /// How replies are written on cases that did not come by email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -660,6 +687,9 @@ fn default_poll_interval_seconds() -> u32 {
 fn default_poll_overlap_seconds() -> u32 {
     120
 }
+fn default_safety_poll_seconds() -> u32 {
+    15 * 60
+}
 fn default_daily_api_budget() -> u32 {
     5000
 }
@@ -683,6 +713,15 @@ impl OrgConfig {
     /// Time between polls.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(u64::from(self.poll_interval_seconds))
+    }
+
+    /// Time between cycles: the safety poll's for a streaming org whose
+    /// stream is live, else the poll interval.
+    pub fn cycle_interval(&self, stream_live: bool) -> Duration {
+        match self.mode {
+            SyncMode::Streaming if stream_live => Duration::from_secs(u64::from(self.safety_poll_seconds)),
+            _ => self.poll_interval(),
+        }
     }
 
     /// The settings the connector runs this org with. The credentials come from
@@ -1163,6 +1202,16 @@ impl OrgConfig {
         }
         problems.range(option("poll_interval_seconds"), self.poll_interval_seconds, 1, 86_400, "seconds");
         problems.range(option("poll_overlap_seconds"), self.poll_overlap_seconds, 1, 86_400, "seconds");
+        problems.range(option("safety_poll_seconds"), self.safety_poll_seconds, 10, 86_400, "seconds");
+        if self.mode == SyncMode::Streaming && self.safety_poll_seconds < self.poll_interval_seconds {
+            problems.add(
+                option("safety_poll_seconds"),
+                format!(
+                    "{} is shorter than poll_interval_seconds ({}): the safety poll of a live stream would run more often than the polling it replaces; raise it (default 900) or lower poll_interval_seconds",
+                    self.safety_poll_seconds, self.poll_interval_seconds
+                ),
+            );
+        }
         problems.range(option("daily_api_budget"), self.daily_api_budget, 1, 100_000_000, "calls");
         let year_in_seconds = 365 * 24 * 60 * 60;
         problems.range(

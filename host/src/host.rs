@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{AgentConfig, Config, MailConfig, OrgConfig, SmtpTls};
 use crate::platform::SqlitePlatform;
 pub use crate::runtime::FieldChange;
-use crate::runtime::bindings::{contacts, crm, describe, mail, messenger, org, sync, types};
+use crate::runtime::bindings::{contacts, crm, describe, mail, messenger, org, streaming, sync, types};
 use crate::runtime::{
     Activity, Agent, Capabilities, GuestInstance, GuestLimits, KeyValueStore, Mailer, OffTheWorkers, Origin, Runtime,
     Sandbox,
@@ -1031,5 +1031,21 @@ impl Host {
     /// `messenger.live-conversations`: the hand-offs to resume after a restart.
     pub async fn messenger_live_conversations(&self, name: &str) -> Result<Vec<String>, OrgError> {
         self.unleased(name, Access::StoreOnly, |mut g| async move { g.messenger_live_conversations().await }).await
+    }
+
+    /// `streaming.open`: (re)start the org's Change Data Capture stream
+    /// (E4), without the org's lease: the connector's stream state is its
+    /// own key, and a cycle never reads it.
+    pub async fn stream_open(&self, name: &str) -> Result<streaming::StreamStep, OrgError> {
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.stream_open().await }).await
+    }
+
+    /// `streaming.deliver`: what became of the last step's held request.
+    pub async fn stream_deliver(
+        &self,
+        name: &str,
+        answer: streaming::HeldAnswer,
+    ) -> Result<streaming::StreamStep, OrgError> {
+        self.unleased(name, Access::Salesforce, |mut g| async move { g.stream_deliver(&answer).await }).await
     }
 }

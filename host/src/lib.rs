@@ -11,6 +11,7 @@ pub mod platform;
 pub mod scheduler;
 pub mod secrets;
 pub mod status;
+pub mod streaming;
 pub mod storage;
 pub mod text;
 pub mod workflow;

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -27,7 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::OrgConfig;
+use crate::config::{OrgConfig, SyncMode};
 use crate::host::{ApiLimit, Host, OrgError};
 use crate::runtime::bindings::org::SyncError;
 use crate::runtime::bindings::sync::CycleReport;
@@ -76,11 +77,15 @@ pub enum Plan {
 
 /// What comes after a cycle of `org` that ended with `outcome`, at `now`.
 pub fn plan(org: &OrgConfig, outcome: &Result<CycleReport, OrgError>, now: DateTime<Utc>) -> Plan {
-    let error = match outcome {
-        Ok(report) if has_backlog(org, report, now) => return Plan::Backlog,
-        Ok(_) => return Plan::NextInterval,
-        Err(error) => error,
-    };
+    match outcome {
+        Ok(report) if has_backlog(org, report, now) => Plan::Backlog,
+        Ok(_) => Plan::NextInterval,
+        Err(error) => plan_after(error, now),
+    }
+}
+
+/// What comes after a call for an org that failed with `error` at `now`.
+pub fn plan_after(error: &OrgError, now: DateTime<Utc>) -> Plan {
     match error {
         OrgError::Busy { .. } | OrgError::Storage { .. } | OrgError::LeaseLost { .. } => Plan::NextInterval,
         OrgError::Credentials { source, .. } if matches!(**source, SecretError::Storage(_)) => Plan::NextInterval,
@@ -156,6 +161,9 @@ struct OrgSchedule {
     failures: u32,
     /// A wake request came while the org was running: due at once after it.
     woken: bool,
+    /// The org's stream is live: the safety poll's interval applies
+    /// (streaming mode; always false for a polling org).
+    stream_live: Arc<AtomicBool>,
 }
 
 /// What one scheduled cycle task reports back.
@@ -189,13 +197,25 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
         .map(|(i, org)| {
             // Spread the first cycles over the interval so many orgs don't start at once.
             let offset = org.poll_interval() * u32::try_from(i).unwrap_or(0) / count;
-            let schedule = OrgSchedule { due: start + offset, running: false, failures: 0, woken: false };
+            let schedule = OrgSchedule {
+                due: start + offset,
+                running: false,
+                failures: 0,
+                woken: false,
+                stream_live: Arc::default(),
+            };
             (org.name.clone(), schedule)
         })
         .collect();
     let mut wakes_seen = wake_requests(&host).await;
     let stats: SharedStats = Arc::default();
     let mut running: JoinSet<Finished> = JoinSet::new();
+    // Streaming orgs (E4): one stream task each, signalling back here.
+    let (signal_tx, mut signals) = tokio::sync::mpsc::unbounded_channel();
+    let mut streams = JoinSet::new();
+    for org in host.config().orgs.iter().filter(|org| org.mode == SyncMode::Streaming) {
+        streams.spawn(crate::streaming::run(host.clone(), org.name.clone(), signal_tx.clone()));
+    }
     let mut wake_poll = tokio::time::interval_at(start + WAKE_POLL_EVERY, WAKE_POLL_EVERY);
     wake_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -204,8 +224,8 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
         for (name, schedule) in orgs.iter_mut().filter(|(_, s)| !s.running && s.due <= now) {
             schedule.running = true;
             let (host, permits, name) = (host.clone(), permits.clone(), name.clone());
-            let (due, failures) = (schedule.due, schedule.failures);
-            running.spawn(scheduled_cycle(host, permits, stats.clone(), name, due, failures));
+            let (due, failures, live) = (schedule.due, schedule.failures, schedule.stream_live.clone());
+            running.spawn(scheduled_cycle(host, permits, stats.clone(), name, due, failures, live));
         }
         let next_due = orgs.values().filter(|s| !s.running).map(|s| s.due).min();
         tokio::select! {
@@ -248,9 +268,28 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
                 }
                 wakes_seen = requests;
             }
+            Some(signal) = signals.recv() => {
+                let Some(schedule) = orgs.get_mut(&signal.org) else { continue };
+                let was_live = schedule.stream_live.swap(signal.live, Ordering::Relaxed);
+                if signal.cycle_now && schedule.failures == 0 {
+                    // A change to the agent's cases, or events the stream may
+                    // have missed: cycle now (a failing org keeps its back-off).
+                    if schedule.running {
+                        schedule.woken = true;
+                    } else {
+                        schedule.due = Instant::now();
+                    }
+                } else if was_live && !signal.live && !schedule.running {
+                    // The stream went down: poll on the ordinary interval again.
+                    let interval = host.config().org(&signal.org).map(OrgConfig::poll_interval).unwrap_or_default();
+                    schedule.due = schedule.due.min(Instant::now() + interval);
+                }
+            }
             _ = sleep_until(next_due) => {}
         }
     }
+    drop(signal_tx);
+    streams.shutdown().await;
     running.shutdown().await;
     stats.lock().map_or_else(|poisoned| *poisoned.into_inner(), |stats| *stats)
 }
@@ -264,6 +303,7 @@ async fn scheduled_cycle(
     name: String,
     due: Instant,
     failures: u32,
+    stream_live: Arc<AtomicBool>,
 ) -> Finished {
     let Ok(_permit) = permits.acquire_owned().await else {
         return Finished { org: name, outcome: Ok(()), next: Duration::ZERO, failures };
@@ -292,7 +332,8 @@ async fn scheduled_cycle(
                 Err(OrgError::Busy { .. }) => failures,
                 Err(_) => failures.saturating_add(1),
             };
-            next = delay(plan, org.poll_interval(), failures_after, now);
+            let interval = org.cycle_interval(stream_live.load(Ordering::Relaxed));
+            next = delay(plan, interval, failures_after, now);
             Some(now + chrono::Duration::from_std(next).unwrap_or_default())
         })
         .await

@@ -19,8 +19,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::SyncMode;
 use crate::host::Host;
-use crate::storage::{CycleOutcome, LeaseState, Leases as _, OrgStatus, StorageError};
+use crate::storage::{CycleOutcome, LeaseState, Leases as _, OrgStatus, StorageError, StreamStatus};
 use crate::text;
 
 /// The status of every configured org.
@@ -59,6 +60,11 @@ pub struct OrgReport {
     pub last_report_errors: Vec<ReportedError>,
     /// The process cycling the org right now, if any.
     pub running: Option<RunningCycle>,
+    /// `polling` or `streaming` (E4).
+    pub mode: SyncMode,
+    /// How the org's stream stood at its last step (streaming mode; `None`
+    /// until a `casebridge run` started it).
+    pub stream: Option<StreamStatus>,
 }
 
 /// How the last cycle went.
@@ -119,7 +125,12 @@ pub async fn collect(host: &Host) -> Result<StatusReport, StorageError> {
             Ok(errors) => (Some(errors.len() as u64), None),
             Err(error) => (None, Some(error.reason())),
         };
-        orgs.push(org_report(&org.name, org.daily_api_budget, status, lease, at, open_errors, open_errors_problem));
+        let mut report = org_report(&org.name, org.daily_api_budget, status, lease, at, open_errors, open_errors_problem);
+        report.mode = org.mode;
+        if org.mode == SyncMode::Polling {
+            report.stream = None; // a stream row left from when the org streamed
+        }
+        orgs.push(report);
     }
     Ok(StatusReport { at, orgs })
 }
@@ -163,6 +174,8 @@ fn org_report(
     });
     OrgReport {
         org: name.to_string(),
+        mode: SyncMode::Polling,
+        stream: status.as_ref().and_then(|s| s.stream.clone()),
         last_cycle,
         consecutive_failures: status.as_ref().map_or(0, |s| s.consecutive_failures),
         next_attempt_at: status.as_ref().and_then(|s| s.next_run_at),
@@ -275,6 +288,9 @@ impl OrgReport {
                 text::count(u64::from(self.token_requests_today), "token request", "token requests")
             ),
         )?;
+        if self.mode == SyncMode::Streaming {
+            line(f, "stream", self.stream_line(now))?;
+        }
         line(f, "watermark", self.watermark.map_or_else(|| "none yet (no poll has finished)".into(), text::time))?;
         match (self.open_errors, &self.open_errors_problem) {
             (Some(0), _) => line(f, "open errors", "0".into())?,
@@ -293,6 +309,27 @@ impl OrgReport {
             )?;
         }
         Ok(())
+    }
+}
+
+impl OrgReport {
+    /// The stream in words: `live since 3 min ago: … (12 events, 3 own writes, 4 woke a cycle)`.
+    fn stream_line(&self, now: DateTime<Utc>) -> String {
+        let Some(stream) = &self.stream else {
+            return "not started (`casebridge run` starts it); polled every poll_interval_seconds meanwhile".into();
+        };
+        let counts = format!(
+            "{}, {}, {} woke a cycle",
+            text::count(stream.events, "event", "events"),
+            text::count(stream.own_writes, "own write", "own writes"),
+            stream.relevant
+        );
+        let fallback = if stream.health == "live" {
+            String::new()
+        } else {
+            "; polled every poll_interval_seconds until it is live again".into()
+        };
+        format!("{} since {}: {} ({counts}){fallback}", stream.health, text::time_from(stream.since, now), stream.detail)
     }
 }
 
@@ -318,6 +355,7 @@ mod tests {
             api_calls_day: Some(at("2025-03-01T00:00:00Z").date_naive()),
             last_report_json: report.map(str::to_string),
             wake_requested_at: None,
+            stream: None,
         }
     }
 
@@ -377,5 +415,31 @@ mod tests {
         let text = StatusReport { at: now, orgs: vec![report] }.to_string();
         assert!(text.contains("running now    by casebridge pid 1234 on host worker-3"), "{text}");
         assert!(!text.contains("backtrace"), "{text}");
+    }
+
+    #[test]
+    fn a_streaming_org_says_how_its_stream_stands_and_when_it_falls_back_to_polling() {
+        let now = at("2025-03-01T12:10:00Z");
+        let mut row = status(CycleOutcome::Ok, Some(REPORT));
+        row.stream = Some(StreamStatus {
+            health: "paused".into(),
+            detail: "Salesforce's daily event delivery allocation is used up".into(),
+            at: at("2025-03-01T12:09:00Z"),
+            since: at("2025-03-01T12:05:00Z"),
+            events: 12,
+            own_writes: 3,
+            relevant: 4,
+        });
+        let mut report = org_report("acme", 5000, Some(row), None, now, Some(0), None);
+        let polling = StatusReport { at: now, orgs: vec![report.clone()] }.to_string();
+        assert!(!polling.contains("stream"), "a polling org shows no stream: {polling}");
+        report.mode = SyncMode::Streaming;
+        let text = StatusReport { at: now, orgs: vec![report.clone()] }.to_string();
+        assert!(text.contains("stream         paused since"), "{text}");
+        assert!(text.contains("allocation is used up (12 events, 3 own writes, 4 woke a cycle)"), "{text}");
+        assert!(text.contains("polled every poll_interval_seconds until it is live again"), "{text}");
+        let json = serde_json::to_value(&report).expect("JSON");
+        assert_eq!(json["mode"], "streaming");
+        assert_eq!(json["stream"]["health"], "paused");
     }
 }

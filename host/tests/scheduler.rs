@@ -2,56 +2,20 @@
 //! org is back at its next interval (no exponential back-off for transient
 //! failures), and a cycle that waits for a concurrency permit counts as late.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use casebridge::config::Config;
 use casebridge::host::Host;
-use casebridge::scheduler::ScheduleStats;
-use casebridge::secrets::{OrgSecret, Secret};
 use casebridge::storage::CycleOutcome;
 use casebridge_emulator::{EmulatorOptions, Fault, FaultTarget, RunningEmulator, Seed};
 
 mod support;
-use support::write_config;
+use support::{open_host as host, schedule_until, write_config};
 
 const ORG: &str = "acme";
 
 fn demo_emulator() -> RunningEmulator {
     casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() })
         .expect("the emulator starts")
-}
-
-/// A host for the orgs of `config_text`, every org's secrets in the vault.
-fn host(dir: &Path, config_text: &str, emulator: &RunningEmulator) -> Arc<Host> {
-    let path = dir.join("casebridge.toml");
-    std::fs::write(&path, config_text).expect("write the configuration");
-    let host = Host::open(Config::load(&path).expect("the configuration loads")).expect("the host opens");
-    let credentials = emulator.credentials();
-    for org in &host.config().orgs {
-        host.vault()
-            .put(&org.name, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone()))
-            .expect("secret");
-        host.vault()
-            .put(&org.name, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone()))
-            .expect("token");
-    }
-    Arc::new(host)
-}
-
-/// Runs the scheduler until `done` says so (checked every 100 ms, at most `limit`).
-async fn schedule_until(host: &Arc<Host>, limit: Duration, mut done: impl FnMut(&Host) -> bool) -> ScheduleStats {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let scheduler = tokio::spawn(casebridge::scheduler::run(host.clone(), async {
-        let _ = stopped.await;
-    }));
-    let started = Instant::now();
-    while !done(host) && started.elapsed() < limit {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = stop.send(());
-    scheduler.await.expect("the scheduler stops")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

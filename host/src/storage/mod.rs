@@ -173,6 +173,26 @@ pub struct OrgStatus {
     pub last_report_json: Option<String>,
     /// When `casebridge org connect` last asked the scheduler to try the org at once.
     pub wake_requested_at: Option<DateTime<Utc>>,
+    /// How the org's stream stood at its last step (streaming mode only).
+    pub stream: Option<StreamStatus>,
+}
+
+/// How a streaming org's Change Data Capture stream stood at its last step.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamStatus {
+    /// `live`, `reconnecting` or `paused` (the contract's `stream-health`).
+    pub health: String,
+    /// What the stream is doing, in words.
+    pub detail: String,
+    /// When the step was taken.
+    pub at: DateTime<Utc>,
+    /// Since when the stream has had this health.
+    pub since: DateTime<Utc>,
+    /// Change events received since the host started, the connector's own
+    /// writes among them (dropped), and those that woke a cycle.
+    pub events: u64,
+    pub own_writes: u64,
+    pub relevant: u64,
 }
 
 impl OrgStatus {

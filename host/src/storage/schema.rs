@@ -181,6 +181,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (org, object, field, value)
     ) WITHOUT ROWID;
     "#,
+    // 6: streaming mode (E4): how the org's stream stands, for `status`.
+    r#"
+    -- The newest stream step of a streaming org (JSON, storage::StreamStatus).
+    ALTER TABLE org_status ADD COLUMN stream TEXT;
+    "#,
 ];
 
 /// The schema version this casebridge writes.

@@ -53,6 +53,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{
+    StreamStatus,
     Acquisition, ApiCalls, CycleEnd, CycleOutcome, CycleRecord, DEFAULT_CYCLE_LOG_PER_ORG, Fence, Holder, Lease,
     LeaseState, Leases, MAX_KEY_BYTES, MAX_SCAN_BYTES, MAX_VALUE_BYTES, OrgStatus, StorageError, schema,
 };
@@ -286,6 +287,22 @@ impl SqliteStore {
                 "INSERT INTO org_status (org, wake_requested_at) VALUES (?1, ?2)
                  ON CONFLICT (org) DO UPDATE SET wake_requested_at = excluded.wake_requested_at",
                 (org, at.timestamp_millis()),
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records how `org`'s stream stands (`casebridge status` shows it).
+    pub fn set_stream_status(&self, org: &str, stream: &StreamStatus) -> Result<(), StorageError> {
+        let json = serde_json::to_string(stream).map_err(|error| StorageError::Corrupt {
+            path: self.path.clone(),
+            what: format!("stream status of org {org}: {error}"),
+        })?;
+        self.bookkeeping("record the stream's status", |tx| {
+            tx.execute(
+                "INSERT INTO org_status (org, stream) VALUES (?1, ?2)
+                 ON CONFLICT (org) DO UPDATE SET stream = excluded.stream",
+                (org, json),
             )
             .map(drop)
         })
@@ -906,7 +923,7 @@ fn timestamp(path: &Path, what: &str, millis: i64) -> Result<DateTime<Utc>, Stor
 
 const ORG_STATUS_COLUMNS: &str = "org, last_cycle_started_at, last_cycle_finished_at, last_outcome, last_error, \
      consecutive_failures, next_run_at, api_calls, api_calls_day, token_requests, last_report, last_error_kind, \
-     wake_requested_at";
+     wake_requested_at, stream";
 
 /// An `org_status` row as stored, before its values are checked.
 struct OrgStatusRow {
@@ -923,6 +940,7 @@ struct OrgStatusRow {
     last_report: Option<String>,
     last_error_kind: Option<String>,
     wake_requested_at: Option<i64>,
+    stream: Option<String>,
 }
 
 impl OrgStatusRow {
@@ -941,6 +959,7 @@ impl OrgStatusRow {
             last_report: row.get(10)?,
             last_error_kind: row.get(11)?,
             wake_requested_at: row.get(12)?,
+            stream: row.get(13)?,
         })
     }
 
@@ -975,6 +994,9 @@ impl OrgStatusRow {
             api_calls_day,
             last_report_json: self.last_report,
             wake_requested_at: when("wake request time", self.wake_requested_at)?,
+            // A stream status this version cannot read is as good as none:
+            // the next stream step writes it again.
+            stream: self.stream.and_then(|json| serde_json::from_str(&json).ok()),
             org: self.org,
         })
     }

@@ -11,6 +11,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use casebridge::config::Config;
+use casebridge::host::Host;
+use casebridge::scheduler::ScheduleStats;
+use casebridge::secrets::{OrgSecret, Secret};
 use casebridge_emulator::db::{QueryContext, WriteContext};
 use casebridge_emulator::{Credentials, RunningEmulator};
 use serde_json::{Value, json};
@@ -123,6 +127,65 @@ pub fn casebridge(config: &Path, credentials: &Credentials) -> Command {
         .env_remove("CASEBRIDGE_CONFIG")
         .stdin(Stdio::null());
     command
+}
+
+/// A host in this process for the orgs of `config_text` (written to
+/// `dir/casebridge.toml`), every org's secrets in the vault.
+pub fn open_host(dir: &Path, config_text: &str, emulator: &RunningEmulator) -> Arc<Host> {
+    let path = dir.join("casebridge.toml");
+    std::fs::write(&path, config_text).expect("write the configuration");
+    let host = Host::open(Config::load(&path).expect("the configuration loads")).expect("the host opens");
+    let credentials = emulator.credentials();
+    for org in &host.config().orgs {
+        host.vault()
+            .put(&org.name, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone()))
+            .expect("secret");
+        host.vault()
+            .put(&org.name, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone()))
+            .expect("token");
+    }
+    Arc::new(host)
+}
+
+/// `casebridge run`'s scheduler in this process, until [`stop`](Self::stop).
+pub struct Scheduler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<ScheduleStats>,
+}
+
+impl Scheduler {
+    pub fn start(host: &Arc<Host>) -> Scheduler {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(casebridge::scheduler::run(host.clone(), async {
+            let _ = stopped.await;
+        }));
+        Scheduler { stop, task }
+    }
+
+    pub async fn stop(self) -> ScheduleStats {
+        let _ = self.stop.send(());
+        self.task.await.expect("the scheduler stops")
+    }
+}
+
+/// Waits until `done` says so (checked every 50 ms, at most `limit`);
+/// returns whether it did.
+pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while !done() {
+        if started.elapsed() >= limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// Runs the scheduler until `done` says so (checked every 100 ms, at most `limit`).
+pub async fn schedule_until(host: &Arc<Host>, limit: Duration, mut done: impl FnMut(&Host) -> bool) -> ScheduleStats {
+    let scheduler = Scheduler::start(host);
+    wait_until(limit, || done(host)).await;
+    scheduler.stop().await
 }
 
 /// Writes `casebridge.toml` in `dir` for one org `name` on the emulator's

@@ -383,6 +383,15 @@ impl Host {
             }
         };
         tracing::debug!(version = %runtime.version(), "connector component loaded");
+        if runtime.version() < crate::runtime::ContractVersion::V0_2_4
+            && let Some(org) = config.orgs.iter().find(|org| org.mode == crate::config::SyncMode::Streaming)
+        {
+            anyhow::bail!(
+                "org `{}` has mode = \"streaming\", but the connector component implements casebridge:connector@{}, which has no streaming mode; load one built against 0.2.4 or later ([host] component), or set mode = \"polling\"",
+                org.name,
+                runtime.version()
+            );
+        }
         Ok(Host::new(config, runtime, store, vault, agents, mail))
     }
 

@@ -54,6 +54,22 @@ fn a_0_1_0_component_from_a_file_runs_the_cases_cycle() {
 }
 
 #[test]
+fn a_streaming_org_with_a_component_that_cannot_stream_is_refused_at_start() {
+    let emulator = demo_emulator();
+    let credentials = emulator.credentials();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = write_config(dir.path(), &emulator, ORG, 60);
+    with_host_line(&config, &format!("component = \"{}\"", fixture("connector-0.2.3.wasm")));
+    let text = std::fs::read_to_string(&config).expect("read") + "mode = \"streaming\"\n";
+    std::fs::write(&config, text).expect("write");
+    let output = casebridge(&config, &credentials).args(["cycle", "--org", ORG]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("casebridge:connector@0.2.3, which has no streaming mode"), "{stderr}");
+    assert!(stderr.contains("mode = \"polling\""), "says what to do: {stderr}");
+}
+
+#[test]
 fn a_file_that_is_no_connector_is_refused_with_what_it_exports() {
     let emulator = demo_emulator();
     let credentials = emulator.credentials();

@@ -256,3 +256,66 @@ async fn with_the_daily_delivery_allocation_spent_the_org_is_polled_and_status_s
     assert!(report.contains("polled every poll_interval_seconds until it is live again"), "{report}");
     scheduler.stop().await;
 }
+
+/// Two `casebridge run` processes stream one org from one database while
+/// customers open cases, and one of them is SIGKILLed and started again
+/// every round: every case is answered exactly once, by the stream (the
+/// poll interval is a minute).
+#[test]
+fn two_streaming_runs_killed_at_random_answer_every_new_case_exactly_once() {
+    use std::sync::Mutex;
+    use support::HostProcess;
+
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let mut rng = support::Rng(seed);
+    let mut org = streaming_emulator();
+    let credentials = org.emulator.credentials();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = write_config(dir.path(), &org.emulator, ORG, 60);
+    let text = std::fs::read_to_string(&config).expect("read") + "mode = \"streaming\"\nsafety_poll_seconds = 900\n";
+    std::fs::write(&config, text).expect("write");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let start = |label: &str| {
+        let mut process = HostProcess::run(&config, &credentials, &log, label);
+        process.wait_until_running(&log);
+        process
+    };
+    let mut runs = [Some(start("a")), Some(start("b"))];
+    let settled = |org: &Org| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while !org.problems().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        org.problems().is_empty()
+    };
+    let tail = |log: &Mutex<Vec<String>>| {
+        let log = log.lock().unwrap();
+        log.iter().rev().take(60).rev().cloned().collect::<Vec<_>>().join("\n")
+    };
+    assert!(settled(&org), "the seeded cases are answered:\n{:#?}\n{}", org.problems(), tail(&log));
+    let mut latencies = Vec::new();
+    for round in 0..6 {
+        let written = Instant::now();
+        let question = support::QUESTIONS[rng.between(0, support::QUESTIONS.len() as u64 - 1) as usize];
+        let case = new_case(&org, question);
+        org.cases.push(case.clone());
+        org.new_cases += 1;
+        if rng.chance(2) {
+            // Killed at once, maybe mid-cycle: the other one carries on.
+            let victim = usize::from(round % 2 == 1);
+            if let Some(process) = runs[victim].take() {
+                process.kill();
+            }
+            runs[victim] = Some(start(if victim == 0 { "a" } else { "b" }));
+        }
+        assert!(settled(&org), "round {round}:\n{}\n\nlog:\n{}", org.problems().join("\n\n"), tail(&log));
+        latencies.push(written.elapsed());
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for process in runs.into_iter().flatten() {
+        process.kill();
+    }
+    let problems = org.problems();
+    eprintln!("two streaming runs (seed {seed}): new cases answered after {latencies:?}");
+    assert!(problems.is_empty(), "{}\n\nlog:\n{}", problems.join("\n\n"), tail(&log));
+}

@@ -35,6 +35,16 @@ pub fn runtime_v0_2_2() -> &'static Runtime {
     RUNTIME.get_or_init(|| Runtime::new(CONNECTOR_V0_2_2).expect("the 0.2.2 connector compiles"))
 }
 
+/// The last component built against contract 0.2.3 (from commit cf3ed3e,
+/// kept in `tests/fixtures/`), compiled once per test binary.
+pub fn runtime_v0_2_3() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new(CONNECTOR_V0_2_3).expect("the 0.2.3 connector compiles"))
+}
+
+/// The bytes of the 0.2.3 fixture.
+pub const CONNECTOR_V0_2_3: &[u8] = include_bytes!("../fixtures/connector-0.2.3.wasm");
+
 /// The bytes of the 0.2.2 fixture.
 pub const CONNECTOR_V0_2_2: &[u8] = include_bytes!("../fixtures/connector-0.2.2.wasm");
 

@@ -3,17 +3,19 @@
 //! host, through the conversions to the newest types, and so does the last
 //! one built against 0.2.0 (commit 1e6fa52), two-way sync included, and the
 //! last one built against 0.2.2 (commit 595a5af), its CRM actions and
-//! messenger included; a file that is no connector is refused with what it
-//! exports.
+//! messenger included, and the last one built against 0.2.3 (commit
+//! cf3ed3e), which has no streaming mode and says so; a file that is no
+//! connector is refused with what it exports.
 
 use casebridge::runtime::bindings::{describe, types};
 use casebridge::runtime::{ContractVersion, Runtime};
-use casebridge_tests::{TestOrg, runtime, runtime_v0_1_0, runtime_v0_2_0, runtime_v0_2_2};
+use casebridge_tests::{TestOrg, runtime, runtime_v0_1_0, runtime_v0_2_0, runtime_v0_2_2, runtime_v0_2_3};
 
 #[test]
 fn the_embedded_connector_implements_the_newest_contract_and_the_fixture_the_first() {
     assert_eq!(runtime().version(), ContractVersion::LATEST);
-    assert_eq!(runtime().version(), ContractVersion::V0_2_3);
+    assert_eq!(runtime().version(), ContractVersion::V0_2_4);
+    assert_eq!(runtime_v0_2_3().version(), ContractVersion::V0_2_3);
     assert_eq!(runtime_v0_2_2().version(), ContractVersion::V0_2_2);
     assert_eq!(runtime_v0_2_0().version(), ContractVersion::V0_2_0);
     assert_eq!(runtime_v0_1_0().version(), ContractVersion::V0_1_0);
@@ -96,6 +98,21 @@ async fn a_0_1_0_component_runs_a_full_cases_cycle() {
     assert!(case.fields.iter().any(|f| f.kind == describe::FieldKind::System));
     let users = guest.list_users().await.expect("no trap").expect("users");
     assert!(!users.is_empty());
+}
+
+#[tokio::test]
+async fn a_0_2_3_component_runs_a_full_cycle_and_answers_that_it_has_no_streaming_mode() {
+    let org = TestOrg::demo().with_runtime(runtime_v0_2_3());
+    let first = org.cycle().await.expect("the 0.2.3 connector's first cycle");
+    assert!(first.conversations_created >= 1 && first.replies_posted >= 1, "{first:?}");
+    let mut guest = org.instance().await;
+    assert_eq!(guest.version(), ContractVersion::V0_2_3);
+    // Its exports' answers cross to the newest types by their serde form.
+    let flagged = guest.crm_flagged_cases().await.expect("no trap").expect("its CRM actions answer");
+    assert!(flagged.is_empty(), "{flagged:?}");
+    let refused = guest.stream_open().await.expect("no trap").expect_err("no streaming in 0.2.3");
+    let why = casebridge::host::describe_sync_error(&refused);
+    assert!(why.contains("0.2.3") && why.contains("mode = \"polling\""), "{why}");
 }
 
 #[test]

@@ -11,8 +11,8 @@ pub mod platform;
 pub mod scheduler;
 pub mod secrets;
 pub mod status;
-pub mod streaming;
 pub mod storage;
+pub mod streaming;
 pub mod text;
 pub mod workflow;
 

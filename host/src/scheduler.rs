@@ -214,7 +214,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
     let (signal_tx, mut signals) = tokio::sync::mpsc::unbounded_channel();
     let mut streams = JoinSet::new();
     for org in host.config().orgs.iter().filter(|org| org.mode == SyncMode::Streaming) {
-        streams.spawn(crate::streaming::run(host.clone(), org.name.clone(), signal_tx.clone()));
+        streams.spawn(crate::streaming::run(host.clone(), org.name.clone(), signal_tx.clone(), permits.clone()));
     }
     let mut wake_poll = tokio::time::interval_at(start + WAKE_POLL_EVERY, WAKE_POLL_EVERY);
     wake_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

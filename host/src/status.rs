@@ -125,7 +125,8 @@ pub async fn collect(host: &Host) -> Result<StatusReport, StorageError> {
             Ok(errors) => (Some(errors.len() as u64), None),
             Err(error) => (None, Some(error.reason())),
         };
-        let mut report = org_report(&org.name, org.daily_api_budget, status, lease, at, open_errors, open_errors_problem);
+        let mut report =
+            org_report(&org.name, org.daily_api_budget, status, lease, at, open_errors, open_errors_problem);
         report.mode = org.mode;
         if org.mode == SyncMode::Polling {
             report.stream = None; // a stream row left from when the org streamed
@@ -329,7 +330,12 @@ impl OrgReport {
         } else {
             "; polled every poll_interval_seconds until it is live again".into()
         };
-        format!("{} since {}: {} ({counts}){fallback}", stream.health, text::time_from(stream.since, now), stream.detail)
+        format!(
+            "{} since {}: {} ({counts}){fallback}",
+            stream.health,
+            text::time_from(stream.since, now),
+            stream.detail
+        )
     }
 }
 

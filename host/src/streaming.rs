@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::Semaphore;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::host::{Host, OrgError};
@@ -92,7 +93,12 @@ impl Tracker {
 
 /// Run `name`'s stream until the task is dropped (the scheduler aborts it
 /// at shutdown: nothing is lost, the replay position is stored per step).
-pub async fn run(host: Arc<Host>, name: String, signals: UnboundedSender<StreamSignal>) {
+///
+/// `permits` are the scheduler's: each step's short guest call takes one,
+/// as a cycle does, so a thousand streams opening at once never hold more
+/// component instances than `max_concurrent_cycles` (the held connect
+/// itself takes none).
+pub async fn run(host: Arc<Host>, name: String, signals: UnboundedSender<StreamSignal>, permits: Arc<Semaphore>) {
     let Some(org) = host.config().org(&name).cloned() else { return };
     let allowed = match org.allowed_hosts() {
         Ok(allowed) => allowed,
@@ -104,7 +110,11 @@ pub async fn run(host: Arc<Host>, name: String, signals: UnboundedSender<StreamS
     let mut tracker = Tracker { org: name.clone(), status: None };
     let mut failures = 0u32;
     loop {
-        let mut step = match host.stream_open(&name).await {
+        let opened = match permits.acquire().await {
+            Ok(_permit) => host.stream_open(&name).await,
+            Err(_) => return, // the scheduler is gone
+        };
+        let mut step = match opened {
             Ok(step) => {
                 failures = 0;
                 step
@@ -135,7 +145,11 @@ pub async fn run(host: Arc<Host>, name: String, signals: UnboundedSender<StreamS
             };
             tokio::time::sleep(Duration::from_millis(u64::from(hold.delay_ms))).await;
             let answer = send_held(&allowed, &hold).await;
-            step = match host.stream_deliver(&name, answer).await {
+            let delivered = match permits.acquire().await {
+                Ok(_permit) => host.stream_deliver(&name, answer).await,
+                Err(_) => return,
+            };
+            step = match delivered {
                 Ok(next) => next,
                 Err(error) => {
                     // The connector could not read the answer (its store

@@ -377,3 +377,27 @@ fn mappings_and_the_api_are_read_and_checked() {
     ));
     assert!(unknown.is_err(), "an unknown direction is refused");
 }
+
+#[test]
+fn streaming_mode_is_off_by_default_and_its_safety_poll_is_checked() {
+    use casebridge::config::SyncMode;
+    let config = Config::parse(ORG).expect("parses");
+    let org = &config.orgs[0];
+    assert_eq!((org.mode, org.safety_poll_seconds), (SyncMode::Polling, 900));
+    assert_eq!(org.cycle_interval(true), Duration::from_secs(60), "a polling org polls on its interval");
+
+    let config = Config::parse(&org_with("mode = \"streaming\"")).expect("parses");
+    let org = &config.orgs[0];
+    assert_eq!(org.cycle_interval(true), Duration::from_secs(900), "a live stream: the safety poll");
+    assert_eq!(org.cycle_interval(false), Duration::from_secs(60), "a stream that is down: the interval");
+
+    let shorter = problems_of(&org_with("mode = \"streaming\"\nsafety_poll_seconds = 30"));
+    assert!(
+        shorter
+            .iter()
+            .any(|p| p.contains("org[acme].safety_poll_seconds") && p.contains("shorter than poll_interval_seconds")),
+        "{shorter:?}"
+    );
+    let unknown = Config::parse(&org_with("mode = \"push\"")).expect_err("refused").to_string();
+    assert!(unknown.contains("polling") && unknown.contains("streaming"), "{unknown}");
+}

@@ -28,8 +28,10 @@ const ANSWERED_WITHIN: Duration = Duration::from_secs(10);
 fn streaming_emulator() -> Org {
     let emulator = casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() })
         .expect("the emulator starts");
-    emulator
-        .set_streaming_settings(StreamingSettings { connect_timeout: CONNECT_TIMEOUT, ..emulator.streaming_settings() });
+    emulator.set_streaming_settings(StreamingSettings {
+        connect_timeout: CONNECT_TIMEOUT,
+        ..emulator.streaming_settings()
+    });
     Org::new(emulator)
 }
 
@@ -185,7 +187,9 @@ async fn gaps_overflows_dropped_connections_and_a_forgotten_client_each_fall_bac
     expect_cycle(&host, before, "an overflow event").await;
 
     let before = cycles(&host);
-    assert!(wait_until(Duration::from_secs(5), || org.emulator.streaming_state()["clients"][0]["held_connects"] == 1).await);
+    assert!(
+        wait_until(Duration::from_secs(5), || org.emulator.streaming_state()["clients"][0]["held_connects"] == 1).await
+    );
     org.emulator.drop_streaming_connections();
     expect_cycle(&host, before, "a dropped connection").await;
     assert!(wait_until(ANSWERED_WITHIN, || is_live(&host)).await, "live again: {:?}", stream(&host));

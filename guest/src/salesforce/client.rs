@@ -1178,8 +1178,7 @@ impl<T: Transport> SalesforceClient<T> {
             body: Some(serde_json::to_vec(body).unwrap_or_default()),
         };
         let sent_at = local_now();
-        let response =
-            self.transport.send(&request).map_err(|error| self.transport_error("streaming", url, error))?;
+        let response = self.transport.send(&request).map_err(|error| self.transport_error("streaming", url, error))?;
         self.note_server_time(&response, sent_at);
         Ok(response)
     }

@@ -203,7 +203,11 @@ fn backoff(failures: u32) -> u32 {
 /// the stored replay position (an expired one is dropped and the cycle
 /// polls instead). Always asks for a cycle: whatever happened while no
 /// client was subscribed is read from the watermark.
-pub fn open<T: Transport, C: Capabilities>(org: &OrgConfig, transport: T, caps: &mut C) -> Result<StreamStep, SyncError> {
+pub fn open<T: Transport, C: Capabilities>(
+    org: &OrgConfig,
+    transport: T,
+    caps: &mut C,
+) -> Result<StreamStep, SyncError> {
     let (step, _, _) = with_budget(org, transport, caps, |client, caps| open_with(org, client, caps))?;
     Ok(step)
 }
@@ -235,7 +239,8 @@ fn open_with<T: Transport, C: Capabilities>(
 
     let from = state.replay_id.unwrap_or(cometd::REPLAY_NEW);
     let id = state.message_id();
-    let mut subscribed = meta(client, &url, &mut state, cometd::subscribe(id, &client_id, CHANNEL, from), "/meta/subscribe")?;
+    let mut subscribed =
+        meta(client, &url, &mut state, cometd::subscribe(id, &client_id, CHANNEL, from), "/meta/subscribe")?;
     let mut expired = None;
     if !subscribed.successful && subscribed.error.as_deref().is_some_and(cometd::is_invalid_replay) {
         expired = subscribed.error.take();
@@ -390,7 +395,12 @@ pub fn deliver<C: Capabilities>(org: &OrgConfig, caps: &mut C, answer: HeldAnswe
                 StreamStep::reopen(0, Health::Reconnecting, true, format!("reconnecting: {error}"))
             } else {
                 state.failures = state.failures.saturating_add(1);
-                StreamStep::reopen(backoff(state.failures), Health::Reconnecting, true, format!("reconnecting: {error}"))
+                StreamStep::reopen(
+                    backoff(state.failures),
+                    Health::Reconnecting,
+                    true,
+                    format!("reconnecting: {error}"),
+                )
             };
             next.cycle_now |= step.cycle_now;
             (next.events, next.own_writes, next.relevant) = (step.events, step.own_writes, step.relevant);
@@ -510,7 +520,9 @@ fn read_events<C: Capabilities>(
     step.cycle_now = step.relevant > 0 || gaps > 0;
     let replay = state.replay_id.unwrap_or_default();
     step.detail = if gaps > 0 {
-        format!("live on {CHANNEL} after replay {replay}; {gaps} gap or overflow event(s): the cycle reads the records again")
+        format!(
+            "live on {CHANNEL} after replay {replay}; {gaps} gap or overflow event(s): the cycle reads the records again"
+        )
     } else {
         format!("live on {CHANNEL} after replay {replay}")
     };

@@ -36,7 +36,8 @@ fn handshake_ok() -> String {
 }
 
 fn subscribe_reply(ok: bool, error: Option<&str>) -> String {
-    json!([{"channel":"/meta/subscribe","successful":ok,"clientId":"c1","subscription":CHANNEL,"error":error}]).to_string()
+    json!([{"channel":"/meta/subscribe","successful":ok,"clientId":"c1","subscription":CHANNEL,"error":error}])
+        .to_string()
 }
 
 fn body(request: &crate::salesforce::transport::HttpRequest) -> Value {
@@ -45,7 +46,8 @@ fn body(request: &crate::salesforce::transport::HttpRequest) -> Value {
 
 /// An open stream: handshake and subscribe answered.
 fn opened(host: &mut MemoryHost) -> StreamStep {
-    let mut transport = ScriptedTransport::new().answer_json(200, &handshake_ok()).answer_json(200, &subscribe_reply(true, None));
+    let mut transport =
+        ScriptedTransport::new().answer_json(200, &handshake_ok()).answer_json(200, &subscribe_reply(true, None));
     open(&org(), &mut transport, host).unwrap()
 }
 
@@ -128,9 +130,13 @@ fn a_refused_token_is_refreshed_once_before_the_handshake_is_sent_again() {
 #[test]
 fn a_refused_subscription_pauses_the_stream_with_what_to_set_up() {
     let mut host = host();
-    let mut transport = ScriptedTransport::new()
-        .answer_json(200, &handshake_ok())
-        .answer_json(200, &subscribe_reply(false, Some("400::The channel you requested to subscribe to does not exist {/data/ChangeEvents}")));
+    let mut transport = ScriptedTransport::new().answer_json(200, &handshake_ok()).answer_json(
+        200,
+        &subscribe_reply(
+            false,
+            Some("400::The channel you requested to subscribe to does not exist {/data/ChangeEvents}"),
+        ),
+    );
     let step = open(&org(), &mut transport, &mut host).unwrap();
     assert_eq!((step.health, step.hold.is_none(), step.retry_after_ms), (Health::Paused, true, REFUSED_PAUSE_MS));
     assert!(step.detail.contains("Setup → Change Data Capture"), "{}", step.detail);
@@ -140,7 +146,8 @@ fn a_refused_subscription_pauses_the_stream_with_what_to_set_up() {
 fn events_of_the_agents_cases_wake_the_cycle_and_own_writes_are_dropped() {
     let mut host = host();
     opened(&mut host);
-    let own = event(10, "Case", "UPDATE", "com/salesforce/api/rest/62.0;client=casebridge", json!({"Status":"Working"}));
+    let own =
+        event(10, "Case", "UPDATE", "com/salesforce/api/rest/62.0;client=casebridge", json!({"Status":"Working"}));
     let step = deliver(&org(), &mut host, answer(vec![own, connect_ok()])).unwrap();
     assert_eq!((step.events, step.own_writes, step.relevant, step.cycle_now), (1, 1, 0, false));
     assert!(step.hold.is_some(), "connects again");
@@ -158,7 +165,9 @@ fn events_of_the_agents_cases_wake_the_cycle_and_own_writes_are_dropped() {
 fn what_concerns_the_agent() {
     let org = org();
     let hot = HotIndex([(CASE.to_string(), 0)].into());
-    let parse = |value: Value| crate::salesforce::cometd::parse_answer(&Value::Array(vec![value]).to_string()).unwrap().events.remove(0);
+    let parse = |value: Value| {
+        crate::salesforce::cometd::parse_answer(&Value::Array(vec![value]).to_string()).unwrap().events.remove(0)
+    };
     let assigned = parse(event(1, "Case", "CREATE", "", json!({"Id":OTHER_CASE,"OwnerId":"005000000000001"})));
     assert_eq!(concern(&org, &hot, &assigned), Concern::Agent, "a case now owned by the agent (15-character owner id)");
     let someone_elses = parse(event(2, "Case", "CREATE", "", json!({"Id":OTHER_CASE,"OwnerId":"005000000000002AAA"})));

@@ -98,4 +98,3 @@ async fn exchange(origin: &Origin, request: &HeldRequest, timeout: Duration) -> 
     connection.abort();
     HeldAnswer::Response(HeldResponse { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() })
 }
-

@@ -53,9 +53,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{
-    StreamStatus,
     Acquisition, ApiCalls, CycleEnd, CycleOutcome, CycleRecord, DEFAULT_CYCLE_LOG_PER_ORG, Fence, Holder, Lease,
-    LeaseState, Leases, MAX_KEY_BYTES, MAX_SCAN_BYTES, MAX_VALUE_BYTES, OrgStatus, StorageError, schema,
+    LeaseState, Leases, MAX_KEY_BYTES, MAX_SCAN_BYTES, MAX_VALUE_BYTES, OrgStatus, StorageError, StreamStatus, schema,
 };
 use crate::runtime::BlockingKeyValueStore;
 use crate::runtime::bindings::store::{Entry, Expectation, StoreError, Write};

@@ -80,6 +80,18 @@ fn answer(emulator: &RunningEmulator, request: &Value) -> anyhow::Result<Value> 
             json!({"ok": true})
         }
         "cpu" => json!({"cpu_ns": measure::process_cpu().as_nanos() as u64}),
+        "streaming" => {
+            // Optionally raise the concurrent client limit (every bench org
+            // streams this one emulated org); answers the CometD counters.
+            if let Some(max_clients) = request["max_clients"].as_u64() {
+                let settings = casebridge_emulator::StreamingSettings {
+                    max_clients: max_clients as usize,
+                    ..emulator.streaming_settings()
+                };
+                emulator.set_streaming_settings(settings);
+            }
+            serde_json::to_value(emulator.counters().streaming)?
+        }
         "bulk" => {
             let options: casebridge_emulator::BulkSeed = serde_json::from_value(request["options"].clone())?;
             let made = emulator.bulk_seed(&options)?;
@@ -201,6 +213,16 @@ impl RemoteOrg {
     /// returns what was made (counts).
     pub fn bulk_seed(&self, options: &casebridge_emulator::BulkSeed) -> anyhow::Result<Value> {
         self.call(json!({"op": "bulk", "options": options}))
+    }
+
+    /// The org's CometD counters (handshakes, connects, subscribes, events delivered).
+    pub fn streaming(&self) -> anyhow::Result<Value> {
+        self.call(json!({"op": "streaming"}))
+    }
+
+    /// Lets this many CometD clients stream the org at once (Salesforce: 20 or more by edition).
+    pub fn allow_streaming_clients(&self, max_clients: usize) -> anyhow::Result<()> {
+        self.call(json!({"op": "streaming", "max_clients": max_clients})).map(drop)
     }
 
     /// CPU time the emulator process has used so far.

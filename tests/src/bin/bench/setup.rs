@@ -37,6 +37,8 @@ pub unsafe fn export_secrets(remote: &RemoteOrg) {
 pub struct OrgSettings {
     pub poll_interval_seconds: u32,
     pub max_concurrent_cycles: u32,
+    /// `mode = "streaming"` with this `safety_poll_seconds`; none: polling.
+    pub streaming_safety_poll_seconds: Option<u32>,
 }
 
 /// The host and what the bench reads back from it.
@@ -86,6 +88,9 @@ pub fn build_host(remote: &RemoteOrg, names: &[String], settings: &OrgSettings) 
             client_id = remote.credentials.client_id,
             interval = settings.poll_interval_seconds,
         )?;
+        if let Some(safety) = settings.streaming_safety_poll_seconds {
+            write!(text, "mode = \"streaming\"\nsafety_poll_seconds = {safety}\n")?;
+        }
     }
     let config = Config::parse(&text)?;
     let store =

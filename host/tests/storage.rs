@@ -323,7 +323,7 @@ fn committed_data_is_there_after_reopening_the_file() {
     assert_eq!(keys(&store.scan("acme", "case/").expect("scan")), ["case/1"]);
     assert!(store.find_sent_mail("acme", "reply-1").expect("mail").is_some());
     assert_eq!(store.org_status("acme").expect("status").and_then(|s| s.next_run_at), Some(at(0)));
-    assert_eq!(store.schema_version().expect("version"), 5);
+    assert_eq!(store.schema_version().expect("version"), 6);
 }
 
 #[cfg(unix)]
@@ -358,7 +358,7 @@ fn a_database_from_a_newer_casebridge_is_refused() {
         .expect("bump the version");
 
     let error = SqliteStore::open(&path).expect_err("newer schema");
-    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 5, .. }), "{error:?}");
+    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 6, .. }), "{error:?}");
     assert!(error.to_string().contains("upgrade") || error.to_string().contains("newer"), "{error}");
 }
 
@@ -416,6 +416,7 @@ fn a_database_of_the_previous_version_is_upgraded_in_place_and_keeps_its_data() 
                  ALTER TABLE org_status DROP COLUMN last_report;
                  ALTER TABLE org_status DROP COLUMN last_error_kind;
                  ALTER TABLE org_status DROP COLUMN wake_requested_at;
+                 ALTER TABLE org_status DROP COLUMN stream;
                  INSERT INTO org_status (org, last_outcome, last_error, consecutive_failures)
                      VALUES ('acme', 'error', 'cannot reach Salesforce', 3);
                  DELETE FROM schema_version WHERE version >= 2;",
@@ -424,7 +425,7 @@ fn a_database_of_the_previous_version_is_upgraded_in_place_and_keeps_its_data() 
         .expect("downgrade");
 
     let store = SqliteStore::open(&path).expect("upgrade");
-    assert_eq!(store.schema_version().expect("version"), 5);
+    assert_eq!(store.schema_version().expect("version"), 6);
     assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("w"));
     let status = store.org_status("acme").expect("status").expect("kept");
     assert_eq!(status.consecutive_failures, 3);

@@ -521,13 +521,13 @@ mod tests {
     #[test]
     fn a_pinned_request_connects_to_the_address_and_keeps_its_host_header() {
         use http_body_util::BodyExt;
-        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let body = http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync();
         let request = http::Request::get("http://api.example.com:8080/services/data?q=1").body(body).unwrap();
         let pinned = pin_to(request, "93.184.215.14:8080".parse().unwrap()).unwrap();
         assert_eq!(pinned.uri().to_string(), "http://93.184.215.14:8080/services/data?q=1");
         assert_eq!(pinned.headers()[http::header::HOST], "api.example.com:8080");
 
-        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let body = http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync();
         let request = http::Request::get("http://api.example.com/").body(body).unwrap();
         let pinned = pin_to(request, "[2001:db8::1]:80".parse().unwrap()).unwrap();
         assert_eq!(pinned.uri().to_string(), "http://[2001:db8::1]:80/");
@@ -535,7 +535,7 @@ mod tests {
 
     fn get(uri: &str) -> http::Request<WasiBody> {
         use http_body_util::BodyExt;
-        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let body = http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync();
         http::Request::get(uri).body(body).unwrap()
     }
 

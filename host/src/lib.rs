@@ -7,6 +7,7 @@ pub mod demo;
 pub mod host;
 pub mod mail;
 pub mod messenger;
+pub mod oauth;
 pub mod platform;
 pub mod scheduler;
 pub mod secrets;

@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     after_help = "Examples:
   casebridge demo                          the whole story against a local Salesforce org
   casebridge demo --serve                  … then the web messenger at http://127.0.0.1:8720/messenger/demo
-  casebridge org connect acme              store acme's secrets (read from stdin)
+  casebridge org connect acme --browser    log in to Salesforce and store acme's secrets, encrypted
   casebridge cycle --org acme              one cycle now, to check the set-up
   casebridge run                           cycle every org on its interval until Ctrl-C
   casebridge status                        what every org did last and does next
@@ -166,11 +166,27 @@ enum Command {
 #[derive(Subcommand)]
 enum OrgCommand {
     /// Read the client secret, then the refresh token, from stdin and store them
-    /// encrypted; a running `casebridge run` tries the org again at once.
+    /// encrypted; a running `casebridge run` tries the org again at once. With
+    /// `--browser`, read only the client secret and get the refresh token by
+    /// logging in to Salesforce (OAuth web-server flow with PKCE).
     #[command(
-        after_help = "Example:\n  printf '%s\\n%s\\n' \"$CLIENT_SECRET\" \"$REFRESH_TOKEN\" | casebridge org connect acme"
+        after_help = "Examples:\n  printf '%s\\n%s\\n' \"$CLIENT_SECRET\" \"$REFRESH_TOKEN\" | casebridge org connect acme\n  \
+                            printf '%s\\n' \"$CLIENT_SECRET\" | casebridge org connect acme --browser"
     )]
     Connect {
+        /// The org (an [[org]] name of the configuration).
+        org: String,
+        /// Print a login URL to open and wait for Salesforce to send the browser back.
+        #[arg(long)]
+        browser: bool,
+        /// With --browser: the callback URL of the connected app, on this machine
+        /// (default http://<api.listen>/oauth/callback).
+        #[arg(long, requires = "browser")]
+        callback: Option<String>,
+    },
+    /// Revoke the org's refresh token at Salesforce and forget its stored secrets.
+    #[command(after_help = "Example:\n  casebridge org disconnect acme")]
+    Disconnect {
         /// The org (an [[org]] name of the configuration).
         org: String,
     },
@@ -658,7 +674,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Org { command: OrgCommand::Connect { org } } => {
+        Command::Org { command: OrgCommand::Connect { org, browser, callback } } => {
             let host = open(&cli.config)?;
             let config = host
                 .config()
@@ -666,16 +682,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("there is no org named `{org}` in the configuration"))?;
             let mut lines = std::io::stdin().lines();
             eprintln!("client secret of the connected app for `{org}` (one line):");
-            let secret = lines.next().context("no client secret on stdin")??;
-            eprintln!("refresh token for `{org}` (one line):");
-            let token = lines.next().context("no refresh token on stdin")??;
-            host.vault().put(&config.name, OrgSecret::ClientSecret, &Secret::new(secret.trim().to_string()))?;
-            host.vault().put(&config.name, OrgSecret::RefreshToken, &Secret::new(token.trim().to_string()))?;
+            let secret = Secret::new(lines.next().context("no client secret on stdin")??.trim().to_string());
+            let token = if browser {
+                let callback = match callback {
+                    Some(callback) => callback,
+                    None => format!("http://{}{}", host.config().api.listen, casebridge::oauth::CALLBACK_PATH),
+                };
+                let login = casebridge::oauth::Login::new(&callback);
+                eprintln!(
+                    "open this URL, log in to Salesforce as the integration user and choose Allow \
+                     (the connected app's callback URL must be {callback}):\n{}",
+                    login.authorize_url(&config.login_url, &config.client_id)
+                );
+                let code = casebridge::oauth::wait_for_code(&login).await?;
+                login.exchange(&config.login_url, &config.client_id, &secret, &code).await?
+            } else {
+                eprintln!("refresh token for `{org}` (one line):");
+                Secret::new(lines.next().context("no refresh token on stdin")??.trim().to_string())
+            };
+            host.vault().put(&config.name, OrgSecret::ClientSecret, &secret)?;
+            host.vault().put(&config.name, OrgSecret::RefreshToken, &token)?;
             host.store().request_wake(&config.name, chrono::Utc::now())?;
             writeln!(
                 stdout,
                 "stored the credentials of `{org}`, encrypted; a running `casebridge run` tries the org again within {} s",
                 casebridge::scheduler::WAKE_POLL_EVERY.as_secs()
+            )?;
+        }
+        Command::Org { command: OrgCommand::Disconnect { org } } => {
+            let host = open(&cli.config)?;
+            let config = host
+                .config()
+                .org(&org)
+                .with_context(|| format!("there is no org named `{org}` in the configuration"))?;
+            if let Some(token) = host.vault().get(&config.name, OrgSecret::RefreshToken)? {
+                casebridge::oauth::revoke(&config.login_url, &token).await?;
+            }
+            host.vault().delete(&config.name, OrgSecret::RefreshToken)?;
+            host.vault().delete(&config.name, OrgSecret::ClientSecret)?;
+            writeln!(
+                stdout,
+                "revoked the refresh token of `{org}` at Salesforce and removed its stored secrets; \
+                 `casebridge org connect {org}` connects it again"
             )?;
         }
         Command::Setup { what, org } => {

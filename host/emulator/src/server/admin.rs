@@ -17,6 +17,8 @@
 //! | `POST /__emulator/sessions/expire` | | invalidates every access token: the next call gets 401 `INVALID_SESSION_ID` |
 //! | `GET /__emulator/limits` | | `{"used","max"}` of the daily API allowance |
 //! | `PUT /__emulator/limits` | `{"used"?,"max"?}` | sets calls used and/or the daily maximum |
+//! | `GET /__emulator/connected-app` | | the connected app: `client_id`, `callback_urls`, `scopes`, `pkce_required`, `code_lifetime_seconds` (the web-server flow, [`web_flow`](super::web_flow)) |
+//! | `PUT /__emulator/connected-app` | `{"callback_urls":[…]}` | replaces the callback URLs the web-server flow accepts (default casebridge's `http://127.0.0.1:8710/oauth/callback` and the same on `localhost`) |
 //! | `GET /__emulator/clock` | | `{"now":"2024-01-02T03:04:05.000+0000"}` (the emulator clock) |
 //! | `POST /__emulator/clock/advance` | `{"seconds"}` | moves the clock forward: timestamps, token and locator expiry, the allowance window follow |
 //! | `POST /__emulator/fields` | `{"object","name","type",…}` | adds a custom field, see below |
@@ -126,6 +128,7 @@ use serde_json::{Value, json};
 
 use super::faults::Fault;
 use super::org::Emulator;
+use super::web_flow;
 use crate::db::{DuplicateRule, LeadConversion, format_datetime};
 use crate::error::SfError;
 use crate::schema::{FieldDef, FieldType, ObjectAccess, RecordTypePicklist};
@@ -152,6 +155,7 @@ pub(super) fn router() -> Router<Arc<Emulator>> {
         .route("/required", post(set_required))
         .route("/duplicate-rules", get(list_duplicate_rules).post(add_duplicate_rule).delete(clear_duplicate_rules))
         .route("/permissions", post(set_permissions))
+        .route("/connected-app", get(connected_app).put(set_connected_app))
         .nest("/messaging", super::messaging::admin_router())
         .nest("/streaming", super::streaming::admin_router())
 }
@@ -279,6 +283,29 @@ async fn set_limits(State(emulator): State<Arc<Emulator>>, raw: axum::body::Byte
     let mut org = emulator.org();
     org.set_usage(used, max);
     Json(serde_json::to_value(org.usage()).unwrap_or_default()).into_response()
+}
+
+async fn connected_app(State(emulator): State<Arc<Emulator>>) -> Json<Value> {
+    Json(web_flow::describe(&emulator.org()))
+}
+
+/// `{"callback_urls":[…]}`: the web-server flow's allowed callbacks, replaced.
+async fn set_connected_app(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let request = match body(&raw) {
+        Ok(v) => v,
+        Err(message) => return bad_request(message),
+    };
+    let urls: Option<Vec<String>> = request["callback_urls"]
+        .as_array()
+        .and_then(|urls| urls.iter().map(|url| url.as_str().map(str::to_string)).collect());
+    let Some(urls) =
+        urls.filter(|urls| urls.iter().all(|url| url.starts_with("http://") || url.starts_with("https://")))
+    else {
+        return bad_request("callback_urls must be a list of http:// or https:// URLs");
+    };
+    let mut org = emulator.org();
+    org.app.callback_urls = urls;
+    Json(web_flow::describe(&org)).into_response()
 }
 
 async fn clock(State(emulator): State<Arc<Emulator>>) -> Json<Value> {

@@ -62,6 +62,7 @@ mod sobjects;
 pub mod streaming;
 mod usage;
 mod versions;
+mod web_flow;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -523,6 +524,8 @@ fn base_url(address: SocketAddr) -> String {
 fn oauth_and_admin() -> Router<Arc<Emulator>> {
     Router::new()
         .route("/services/oauth2/token", post(oauth::token))
+        .route("/services/oauth2/authorize", get(web_flow::authorize_page).post(web_flow::authorize_submit))
+        .route("/services/oauth2/revoke", post(web_flow::revoke).get(web_flow::revoke))
         .route("/services/oauth2/userinfo", get(oauth::userinfo).post(oauth::userinfo))
         .route("/id/{org_id}/{user_id}", get(oauth::identity))
         .nest("/__emulator", admin::router())

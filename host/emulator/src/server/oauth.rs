@@ -1,6 +1,7 @@
-//! OAuth 2.0: `POST /services/oauth2/token` (refresh token, username-password
-//! and client credentials grants), `/services/oauth2/userinfo` and the
-//! identity URL, with Salesforce's bodies.
+//! OAuth 2.0: `POST /services/oauth2/token` (refresh token, authorization
+//! code (see [`web_flow`](super::web_flow)), username-password and client
+//! credentials grants), `/services/oauth2/userinfo` and the identity URL,
+//! with Salesforce's bodies.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,10 +20,11 @@ use sha2::Sha256;
 use super::faults::{ConnectionControl, FaultTarget};
 use super::org::{Emulator, Org};
 use super::response::ApiResponse;
+use super::web_flow;
 use crate::error::SfError;
 
 /// The scopes the connected app grants.
-const SCOPE: &str = "api refresh_token offline_access";
+pub(super) const SCOPE: &str = "api refresh_token offline_access";
 
 pub(super) async fn token(
     State(emulator): State<Arc<Emulator>>,
@@ -50,14 +52,14 @@ pub(super) async fn token(
 }
 
 /// The token endpoint's error body (an object, unlike the REST API's arrays).
-fn oauth_error(error: &str, description: &str) -> ApiResponse {
+pub(super) fn oauth_error(error: &str, description: &str) -> ApiResponse {
     ApiResponse::json(StatusCode::BAD_REQUEST, json!({"error": error, "error_description": description}))
 }
 
 fn grant(org: &mut Org, params: &HashMap<String, String>, headers: &HeaderMap) -> ApiResponse {
     let param = |name: &str| params.get(name).map(String::as_str);
     let grant_type = param("grant_type").unwrap_or_default();
-    if !matches!(grant_type, "refresh_token" | "password" | "client_credentials") {
+    if !matches!(grant_type, "refresh_token" | "authorization_code" | "password" | "client_credentials") {
         return oauth_error("unsupported_grant_type", "grant type not supported");
     }
     let (client_id, client_secret) = match basic_credentials(headers) {
@@ -78,6 +80,13 @@ fn grant(org: &mut Org, params: &HashMap<String, String>, headers: &HeaderMap) -
                 None => return oauth_error("invalid_grant", "expired access/refresh token"),
             }
         }
+        "authorization_code" => match web_flow::redeem_code(org, params) {
+            Ok(user_id) => match org.user_by_id(&user_id) {
+                Some(user) => user,
+                None => return oauth_error("invalid_grant", "invalid authorization code"),
+            },
+            Err(answer) => return answer,
+        },
         "password" => {
             let username = param("username").unwrap_or_default();
             let known = org.passwords.get(&username.to_lowercase()).map(String::as_str);
@@ -97,7 +106,15 @@ fn grant(org: &mut Org, params: &HashMap<String, String>, headers: &HeaderMap) -
         return oauth_error("invalid_grant", "inactive user");
     }
     let user_id = user["Id"].as_str().unwrap_or_default().to_string();
-    ApiResponse::ok(issue(org, &user_id, None).1)
+    if grant_type == "authorization_code" {
+        // The code grant is what hands out a refresh token.
+        let refresh_token = org.sessions.issue_refresh(&user_id);
+        let (_, mut body) = issue(org, &user_id, Some(&refresh_token));
+        body["refresh_token"] = json!(refresh_token);
+        return ApiResponse::ok(body);
+    }
+    let refresh_token = if grant_type == "refresh_token" { param("refresh_token") } else { None };
+    ApiResponse::ok(issue(org, &user_id, refresh_token).1)
 }
 
 /// `client_id:client_secret` from `Authorization: Basic …`.
@@ -112,15 +129,15 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_string(), secret.to_string()))
 }
 
-/// Issues an access token for `user_id` and returns it with the token
-/// endpoint's success body. No new refresh token is handed out (rotation off),
-/// unless one is given to include.
+/// Issues an access token for `user_id` (from `refresh_token`, if any: revoking
+/// that revokes it) and returns it with the token endpoint's success body,
+/// without a refresh token (rotation off).
 pub(crate) fn issue(org: &mut Org, user_id: &str, refresh_token: Option<&str>) -> (String, Value) {
     let now = org.clock.now();
-    let access_token = org.sessions.issue(user_id, now);
+    let access_token = org.sessions.issue(user_id, refresh_token, now);
     let issued_at = now.timestamp_millis().to_string();
     let id = identity_url(org, user_id);
-    let mut body = json!({
+    let body = json!({
         "access_token": access_token,
         "signature": signature(&org.app.client_secret, &id, &issued_at),
         "scope": SCOPE,
@@ -129,9 +146,6 @@ pub(crate) fn issue(org: &mut Org, user_id: &str, refresh_token: Option<&str>) -
         "token_type": "Bearer",
         "issued_at": issued_at,
     });
-    if let Some(refresh_token) = refresh_token {
-        body["refresh_token"] = json!(refresh_token);
-    }
     (access_token, body)
 }
 

@@ -18,3 +18,4 @@ mod sobjects;
 mod streaming;
 mod support;
 mod versions_and_limits;
+mod web_flow;

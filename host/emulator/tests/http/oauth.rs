@@ -115,7 +115,7 @@ fn bad_credentials_get_salesforce_oauth_errors() {
     );
     assert_eq!(wrong_secret, (400, error("invalid_client", "invalid client credentials")));
 
-    let unsupported = token_request(&org, &[("grant_type", "authorization_code"), ("client_id", &c.client_id)]);
+    let unsupported = token_request(&org, &[("grant_type", "implicit"), ("client_id", &c.client_id)]);
     assert_eq!(unsupported, (400, error("unsupported_grant_type", "grant type not supported")));
 }
 

@@ -103,13 +103,27 @@ fn stored_refresh_token(config: &std::path::Path) -> Option<String> {
     host.vault().get(ORG, OrgSecret::RefreshToken).expect("vault").map(|s| s.expose().to_string())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn connect_in_the_browser_stores_a_working_refresh_token_and_disconnect_revokes_it() {
+/// An emulated org, a config for it and a callback the connected app lists.
+struct Setup {
+    emulator: RunningEmulator,
+    credentials: Credentials,
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    callback: String,
+}
+
+async fn set_up() -> Setup {
     let emulator = casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..Default::default() }).unwrap();
     let credentials = emulator.credentials();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &emulator, ORG, 60);
     let callback = callback_for(&emulator).await;
+    Setup { emulator, credentials, dir, config, callback }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_in_the_browser_stores_a_working_refresh_token_and_disconnect_revokes_it() {
+    let Setup { emulator, credentials, dir, config, callback } = set_up().await;
 
     let connecting = start_connect(&config, &credentials, &callback);
     assert!(connecting.url.contains("scope=api+refresh_token+offline_access"), "{}", connecting.url);
@@ -134,11 +148,7 @@ async fn connect_in_the_browser_stores_a_working_refresh_token_and_disconnect_re
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_denied_login_stores_nothing_and_says_what_to_do() {
-    let emulator = casebridge_emulator::spawn(EmulatorOptions { seed: Seed::Demo, ..Default::default() }).unwrap();
-    let credentials = emulator.credentials();
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &emulator, ORG, 60);
-    let callback = callback_for(&emulator).await;
+    let Setup { emulator: _emulator, credentials, dir: _dir, config, callback } = set_up().await;
 
     let connecting = start_connect(&config, &credentials, &callback);
     let page = log_in(&connecting.url, &credentials, "deny").await;

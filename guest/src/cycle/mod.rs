@@ -419,18 +419,22 @@ impl Cycle<'_> {
         let progress = Progress { plan: &plan, page: &page, pending, now };
         let result = self.work_page(client, caps, progress, &departed, &agent_ids, &catalogs);
         self.catalogs = catalogs;
-        let (loaded, write_error, more_due) = result?;
+        let (loaded, written, more_due) = result?;
 
-        // The outcomes of the write-back, and the open set after them.
+        // The outcomes of the write-back (its refusals kept as open errors,
+        // for `errors list` and retry), and the open set after them.
         self.update_open_set(&loaded, now);
         let mut batch = Batch::default();
         self.stage_conversations(&loaded, &mut batch);
+        for error in &written.errors {
+            batch.put_unchecked(state::error_key(&error.id), error);
+        }
         self.view.put(&mut batch, state::HOT_KEY.to_string(), &self.hot);
         self.view.put(&mut batch, state::POLL_KEY.to_string(), &self.poll);
         self.view.commit(caps, batch)?;
         self.view.forget(state::CONVERSATION_PREFIX);
         self.record_on_platform(caps, &loaded);
-        if let Some(error) = write_error {
+        if let Some(error) = written.error {
             return Err(error);
         }
         Ok(more_due)
@@ -518,7 +522,7 @@ impl Cycle<'_> {
         departed: &[cases::CaseRecord],
         agent_ids: &[String],
         catalogs: &BTreeMap<&'static str, ObjectCatalog>,
-    ) -> Result<(BTreeMap<String, Loaded>, Option<SyncError>, bool), SyncError> {
+    ) -> Result<(BTreeMap<String, Loaded>, WrittenBack, bool), SyncError> {
         let (page, now) = (progress.page, progress.now);
         let ctx = Context { org: self.org, catalogs, agent_user_ids: agent_ids, now };
         let mut loaded: BTreeMap<String, Loaded> = BTreeMap::new();
@@ -643,8 +647,10 @@ impl Cycle<'_> {
         }
         self.view.commit(caps, batch)?;
 
+        let errors_before = self.report.errors.len();
         let write_error = self.write_back(client, caps, &mut loaded, sending, now);
-        Ok((loaded, write_error, more_due))
+        let written = WrittenBack { error: write_error, errors: self.report.errors[errors_before..].to_vec() };
+        Ok((loaded, written, more_due))
     }
 
     fn apply_case(
@@ -856,6 +862,13 @@ impl Cycle<'_> {
         }
         Ok(known.into_values().collect())
     }
+}
+
+/// What the write-back left: the failure that stopped it, and the writes
+/// Salesforce (or mail) refused.
+struct WrittenBack {
+    error: Option<SyncError>,
+    errors: Vec<StoredError>,
 }
 
 /// What a write of the write-back was for.

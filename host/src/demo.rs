@@ -383,9 +383,18 @@ async fn serve_messenger(
         "  curl -s -X POST {admin}/sessions/<session_id>/messages -d '{{\"text\":\"Hi, how can I help?\"}}'"
     )?;
     writeln!(out, "  curl -s -X POST {admin}/sessions/<session_id>/end")?;
+    let password = crate::platform::api::new_token();
+    crate::console::set_password(host, crate::console::DEFAULT_ADMIN, &password)?;
+    writeln!(
+        out,
+        "\nthe admin console: open http://{}/console and log in as `{}` with the password {password}",
+        listener.local_addr()?,
+        crate::console::DEFAULT_ADMIN
+    )?;
     writeln!(out, "Ctrl-C stops the demo.")?;
     out.flush()?;
-    axum::serve(listener, web::router(state))
+    let routes = web::router(state).merge(crate::console::router(crate::console::ConsoleState::new(host.clone())));
+    axum::serve(listener, routes)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

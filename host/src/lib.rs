@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod host;
 pub mod mail;

@@ -154,12 +154,29 @@ enum Command {
         #[command(subcommand)]
         command: casebridge::platform::crm_cli::CrmCommand,
     },
+    /// The admin console (`/console` on the `[api]` address): its passwords.
+    #[command(after_help = "Example:\n  casebridge console password < password.txt")]
+    Console {
+        #[command(subcommand)]
+        command: ConsoleCommand,
+    },
     /// Write the embedded connector component (`.wasm`) to a file, for another host.
     #[command(after_help = "Example:\n  casebridge component -o connector.wasm")]
     Component {
         /// The file to write.
         #[arg(long, short, default_value = "casebridge_connector.wasm")]
         output: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsoleCommand {
+    /// Set an admin's password, read from one line of standard input (at
+    /// least 12 characters); the admin's open sessions end.
+    Password {
+        /// The admin's name, typed on the login page.
+        #[arg(long, default_value = casebridge::console::DEFAULT_ADMIN)]
+        admin: String,
     },
 }
 
@@ -543,7 +560,9 @@ async fn serve_api(
         orgs: Arc::new(host.config().orgs.iter().map(|o| o.name.clone()).collect()),
         host: Some(host.clone()),
     };
-    let mut routes = casebridge::platform::api::router(state);
+    let mut routes = casebridge::platform::api::router(state)
+        .merge(casebridge::console::router(casebridge::console::ConsoleState::new(host.clone())));
+    tracing::info!(address = %listener.local_addr()?, "admin console at /console");
     if let Some(messenger) = messenger_state(host)? {
         routes = routes.merge(casebridge::messenger::web::router(messenger));
         tracing::info!(address = %listener.local_addr()?, "web messenger at /messenger/<org>");
@@ -959,6 +978,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Platform { command } => {
             let host = open(&cli.config)?;
             casebridge::platform::cli::run(host.platform(), &host.config().orgs, command.into(), stdout)?;
+        }
+        Command::Console { command: ConsoleCommand::Password { admin } } => {
+            let host = open(&cli.config)?;
+            eprintln!("password for the console admin `{admin}` (one line):");
+            let password = std::io::stdin().lines().next().context("no password on stdin")??;
+            casebridge::console::set_password(&host, &admin, password.trim_end_matches(['\r', '\n']))?;
+            writeln!(
+                stdout,
+                "the console password of `{admin}` is set; open http://{}/console while `casebridge run` runs",
+                host.config().api.listen
+            )?;
         }
         Command::Component { output } => {
             std::fs::write(&output, casebridge::GUEST_COMPONENT)

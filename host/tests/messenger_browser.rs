@@ -7,7 +7,6 @@
 //! the live agent's reply, reloads and finds the history.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,54 +16,17 @@ use casebridge::messenger::ConnectorRelay;
 use casebridge::messenger::web::{MessengerState, router};
 use casebridge::secrets::{OrgSecret, Secret};
 use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 
 mod support;
+#[path = "support/browser.rs"]
+mod browser;
+use browser::{Driver, browser_installed};
 use support::write_config;
 
 const ORG: &str = "acme";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The longest a step may take to show in the page.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Chromium and chromedriver, or why the test cannot run (it fails under CI).
-fn browser_installed() -> bool {
-    let installed = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !installed {
-        assert!(std::env::var_os("CI").is_none(), "install Chromium: apt-get install chromium chromium-driver");
-        eprintln!("skipped: no {CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)");
-    }
-    installed
-}
-
-/// chromedriver on a free port, stopped when dropped.
-struct Driver(Child, u16);
-
-impl Driver {
-    fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver listens");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver(child, port)
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The host of `casebridge run` with the messenger, its API server on a free port.
 async fn serve(dir: &Path, emulator: &RunningEmulator) -> (Arc<Host>, String) {
@@ -142,17 +104,7 @@ async fn a_customer_chats_with_the_ai_agent_is_handed_to_a_live_agent_and_finds_
         .expect("the emulator starts");
     let (_host, base) = serve(dir.path(), &emulator).await;
     let driver = Driver::start();
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({"binary": CHROMIUM, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"]}),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{}", driver.1))
-        .await
-        .expect("a browser session");
+    let browser = driver.browser(1280, 800).await;
 
     let page = format!("{base}/messenger/{ORG}");
     browser.goto(&page).await.expect("the page opens");

@@ -323,7 +323,7 @@ fn committed_data_is_there_after_reopening_the_file() {
     assert_eq!(keys(&store.scan("acme", "case/").expect("scan")), ["case/1"]);
     assert!(store.find_sent_mail("acme", "reply-1").expect("mail").is_some());
     assert_eq!(store.org_status("acme").expect("status").and_then(|s| s.next_run_at), Some(at(0)));
-    assert_eq!(store.schema_version().expect("version"), 6);
+    assert_eq!(store.schema_version().expect("version"), 7);
 }
 
 #[cfg(unix)]
@@ -358,7 +358,7 @@ fn a_database_from_a_newer_casebridge_is_refused() {
         .expect("bump the version");
 
     let error = SqliteStore::open(&path).expect_err("newer schema");
-    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 6, .. }), "{error:?}");
+    assert!(matches!(error, StorageError::NewerSchema { found: 99, supported: 7, .. }), "{error:?}");
     assert!(error.to_string().contains("upgrade") || error.to_string().contains("newer"), "{error}");
 }
 
@@ -404,7 +404,10 @@ fn a_database_of_the_previous_version_is_upgraded_in_place_and_keeps_its_data() 
     rusqlite::Connection::open(&path)
         .and_then(|conn| {
             conn.execute_batch(
-                "DROP TABLE value_description;
+                "DROP TABLE api_usage_day;
+                 DROP TABLE console_session;
+                 DROP TABLE console_admin;
+                 DROP TABLE value_description;
                  DROP TABLE messenger_visitor;
                  DROP TABLE messenger_file;
                  DROP TABLE platform_record;
@@ -425,7 +428,7 @@ fn a_database_of_the_previous_version_is_upgraded_in_place_and_keeps_its_data() 
         .expect("downgrade");
 
     let store = SqliteStore::open(&path).expect("upgrade");
-    assert_eq!(store.schema_version().expect("version"), 6);
+    assert_eq!(store.schema_version().expect("version"), 7);
     assert_eq!(store.get("acme", "watermark").expect("get").as_deref(), Some("w"));
     let status = store.org_status("acme").expect("status").expect("kept");
     assert_eq!(status.consecutive_failures, 3);

@@ -23,6 +23,7 @@
 //! the three calls of [`KeyValueStore`](crate::runtime::BlockingKeyValueStore), small
 //! enough for a server-grade backend to implement later.
 
+pub mod console;
 pub mod descriptions;
 pub mod lease;
 pub mod messenger;
@@ -38,6 +39,7 @@ pub use lease::{
     Acquisition, Fence, HTTP_LEASE_MARGIN, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, LeaseState, Leases,
 };
 pub use sqlite::SqliteStore;
+pub(crate) use sqlite::lock;
 
 /// The longest key the store accepts, in bytes. Connector keys are short
 /// paths (`case/500…/state`); a longer key is a bug in the connector, and a

@@ -186,6 +186,37 @@ const MIGRATIONS: &[&str] = &[
     -- The newest stream step of a streaming org (JSON, storage::StreamStatus).
     ALTER TABLE org_status ADD COLUMN stream TEXT;
     "#,
+    // 7: the admin console (storage::console): its admins, their sessions,
+    // and API calls per day for the usage chart.
+    r#"
+    -- An admin of the console: an Argon2id hash (PHC string), never the password.
+    CREATE TABLE console_admin (
+        name       TEXT PRIMARY KEY NOT NULL,
+        phc        TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- A logged-in browser: the SHA-256 of its cookie, never the cookie, and
+    -- the token its forms must carry (CSRF).
+    CREATE TABLE console_session (
+        sha256     BLOB PRIMARY KEY NOT NULL,
+        admin      TEXT NOT NULL,
+        csrf       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- API calls per org and UTC day (org_status keeps only today's).
+    CREATE TABLE api_usage_day (
+        org            TEXT NOT NULL,
+        day            TEXT NOT NULL,  -- YYYY-MM-DD (UTC)
+        api_calls      INTEGER NOT NULL,
+        token_requests INTEGER NOT NULL,
+        PRIMARY KEY (org, day)
+    ) WITHOUT ROWID;
+    INSERT INTO api_usage_day (org, day, api_calls, token_requests)
+        SELECT org, api_calls_day, api_calls, token_requests FROM org_status WHERE api_calls_day IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this casebridge writes.

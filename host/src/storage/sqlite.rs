@@ -508,6 +508,13 @@ fn add_calls(tx: &Transaction<'_>, org: &str, calls: &ApiCalls) -> rusqlite::Res
         (org, i64::from(calls.api), i64::from(calls.token_requests), calls.day.to_string()),
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
+    tx.execute(
+        "INSERT INTO api_usage_day (org, day, api_calls, token_requests) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (org, day) DO UPDATE SET
+             api_calls = api_usage_day.api_calls + excluded.api_calls,
+             token_requests = api_usage_day.token_requests + excluded.token_requests",
+        (org, calls.day.to_string(), i64::from(calls.api), i64::from(calls.token_requests)),
+    )?;
     Ok(ApiCalls {
         day: calls.day,
         api: u32::try_from(api).unwrap_or(u32::MAX),
@@ -817,7 +824,7 @@ impl SqliteStore {
 
 /// A lock whose holder panicked is taken over: what it guards (the
 /// connection, the queue, an outcome) is never left half-changed.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

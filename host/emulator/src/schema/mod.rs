@@ -332,6 +332,44 @@ impl Schema {
         Ok(())
     }
 
+    /// Adds an active value to a picklist or multi-select picklist (what an
+    /// admin does in Setup, "Values" → "New"); the label defaults to the value.
+    pub fn add_picklist_value(
+        &mut self,
+        object: &str,
+        field: &str,
+        value: &str,
+        label: Option<&str>,
+    ) -> Result<(), SfError> {
+        let Some(obj) = self.object_mut(object) else {
+            return Err(SfError::unknown_sobject(object));
+        };
+        let object_name = obj.name.clone();
+        let Some(f) = obj.fields.iter_mut().find(|f| f.name.eq_ignore_ascii_case(field)) else {
+            return Err(SfError::no_such_column_on_sobject(field, &object_name));
+        };
+        if !f.field_type.is_picklist() {
+            return Err(SfError::new(
+                400,
+                "INVALID_FIELD",
+                format!("{object_name}.{} is not a picklist; values can only be added to picklists", f.name),
+            ));
+        }
+        if value.trim().is_empty() || f.picklist_values.iter().any(|v| v.value.eq_ignore_ascii_case(value)) {
+            return Err(SfError::new(
+                400,
+                "DUPLICATE_VALUE",
+                format!("{object_name}.{} already has the value '{value}' (or it is empty)", f.name),
+            ));
+        }
+        let mut added = field::PicklistValue::new(value);
+        if let Some(label) = label {
+            added.label = label.to_string();
+        }
+        f.picklist_values.push(added);
+        Ok(())
+    }
+
     /// Adds a custom field to an object. It then behaves like any other field
     /// (describe, query, write, validation). A custom lookup also gets a child
     /// relationship on its target named `<ObjectPlural>__r` unless one exists.

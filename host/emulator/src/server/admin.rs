@@ -26,6 +26,7 @@
 //! | `POST /__emulator/users` | `{"username","email","last_name","first_name"?,"active"?}` | adds a Standard user (`005…`, profile "Standard User", `IsActive` default true): 201 `{"id"}` |
 //! | `POST /__emulator/leads/convert` | `{"lead_id","account_id"?,"contact_id"?,"opportunity_name"?}` | converts a lead as the integration user, see below: 200 `{"lead_id","account_id","contact_id","opportunity_id"}` |
 //! | `POST /__emulator/record-types` | `{"object","name","developer_name"?,"description"?,"active"?,"default"?,"picklists"?}` | adds a record type, see below: 201 `{"id"}` (`012…`) |
+//! | `POST /__emulator/picklist-values` | `{"object","field","value","label"?}` | adds an active value to a picklist (label default the value): 201 `{"object","field","value"}` |
 //! | `POST /__emulator/required` | `{"object","field","required"?}` | makes a standard or custom field required (`required` default true) or optional again: 200 `{"object","field","required"}` |
 //! | `GET /__emulator/duplicate-rules` | | `{"rules":[…]}`, each as added |
 //! | `POST /__emulator/duplicate-rules` | `{"object","name","fields","allow_save"?,"message"?}` | adds (or replaces, by object and name) a duplicate rule, see below: 201 |
@@ -153,6 +154,7 @@ pub(super) fn router() -> Router<Arc<Emulator>> {
         .route("/leads/convert", post(convert_lead))
         .route("/record-types", post(add_record_type))
         .route("/required", post(set_required))
+        .route("/picklist-values", post(add_picklist_value))
         .route("/duplicate-rules", get(list_duplicate_rules).post(add_duplicate_rule).delete(clear_duplicate_rules))
         .route("/permissions", post(set_permissions))
         .route("/connected-app", get(connected_app).put(set_connected_app))
@@ -191,6 +193,7 @@ async fn index() -> Json<Value> {
             "POST /__emulator/leads/convert {\"lead_id\",\"account_id\",\"contact_id\",\"opportunity_name\"}",
             "POST /__emulator/record-types {\"object\",\"name\",\"developer_name\",\"description\",\"active\",\"default\",\"picklists\"}",
             "POST /__emulator/required {\"object\",\"field\",\"required\"}",
+            "POST /__emulator/picklist-values {\"object\",\"field\",\"value\",\"label\"}",
             "GET|POST|DELETE /__emulator/duplicate-rules {\"object\",\"name\",\"fields\",\"allow_save\",\"message\"}",
             "POST /__emulator/permissions {\"username\",\"object\",\"read\",\"create\",\"edit\",\"delete\"}",
             "GET /__emulator/streaming",
@@ -536,6 +539,23 @@ async fn add_record_type(State(emulator): State<Arc<Emulator>>, raw: axum::body:
     match org.db.add_record_type(fields.as_object().expect("an object"), picklists, make_default, &ctx) {
         Ok(id) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
         Err(errors) => refused(errors),
+    }
+}
+
+async fn add_picklist_value(State(emulator): State<Arc<Emulator>>, raw: axum::body::Bytes) -> Response {
+    let request = match body(&raw) {
+        Ok(v) => v,
+        Err(message) => return bad_request(message),
+    };
+    let (Some(object), Some(field), Some(value)) =
+        (request["object"].as_str(), request["field"].as_str(), request["value"].as_str())
+    else {
+        return bad_request("give {\"object\":\"Case\",\"field\":\"Reason\",\"value\":\"Billing\",\"label\":\"Billing\"}");
+    };
+    let added = emulator.org().db.schema_mut().add_picklist_value(object, field, value, request["label"].as_str());
+    match added {
+        Ok(()) => (StatusCode::CREATED, Json(json!({"object": object, "field": field, "value": value}))).into_response(),
+        Err(e) => refused(vec![e]),
     }
 }
 

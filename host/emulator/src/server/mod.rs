@@ -417,6 +417,11 @@ impl RunningEmulator {
         self.emulator.org().db.schema_mut().add_custom_field(object, field)
     }
 
+    /// Adds an active value to a picklist, as an admin does in Setup.
+    pub fn add_picklist_value(&self, object: &str, field: &str, value: &str) -> Result<(), SfError> {
+        self.emulator.org().db.schema_mut().add_picklist_value(object, field, value, None)
+    }
+
     /// The streaming state, as `GET /__emulator/streaming` shows it: clients
     /// with their subscriptions, retained event count, deliveries, allocation,
     /// settings, selection.

@@ -234,3 +234,23 @@ fn composite_subrequests_inherit_the_header_or_give_their_own() {
     );
     assert_eq!(results[0]["success"], true, "{results}");
 }
+
+#[test]
+fn a_picklist_value_added_by_the_admin_is_described_and_accepted() {
+    let org = empty_org();
+    let before = describe_field(&org, "Case", "Reason")["picklistValues"].clone();
+    assert!(!before.as_array().unwrap().iter().any(|v| v["value"] == "Billing"), "not a value yet: {before}");
+    let (status, body) =
+        admin(&org, Method::POST, "/picklist-values", json!({"object": "Case", "field": "Reason", "value": "Billing"}));
+    assert_eq!((status, body), (201, json!({"object": "Case", "field": "Reason", "value": "Billing"})));
+    let values = describe_field(&org, "Case", "Reason")["picklistValues"].clone();
+    assert!(values.as_array().unwrap().iter().any(|v| v["value"] == "Billing" && v["active"] == true), "{values}");
+    org.create("Case", json!({"Subject": "x", "Reason": "Billing"}));
+
+    let again = admin(&org, Method::POST, "/picklist-values", json!({"object": "Case", "field": "Reason", "value": "billing"}));
+    assert_eq!(again.0, 400, "{again:?}");
+    let not_a_list =
+        admin(&org, Method::POST, "/picklist-values", json!({"object": "Case", "field": "Subject", "value": "x"}));
+    assert_eq!(not_a_list.0, 400);
+    assert!(not_a_list.1.to_string().contains("not a picklist"), "{}", not_a_list.1);
+}

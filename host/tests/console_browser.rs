@@ -18,9 +18,9 @@ use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
-mod support;
 #[path = "support/browser.rs"]
 mod browser;
+mod support;
 use browser::{Driver, browser_installed};
 use support::write_config;
 
@@ -152,9 +152,13 @@ async fn an_admin_connects_the_org_manages_fields_and_retries_sync_errors_in_the
 
     // A forged form: the right session, a wrong CSRF token.
     let (cookie, csrf) = session_of(&browser).await;
-    let forged =
-        post(&base, &format!("/console/orgs/{ORG}/errors/retry"), Some(&cookie), &[("csrf", "forged"), ("error_id", "x")])
-            .await;
+    let forged = post(
+        &base,
+        &format!("/console/orgs/{ORG}/errors/retry"),
+        Some(&cookie),
+        &[("csrf", "forged"), ("error_id", "x")],
+    )
+    .await;
     assert_eq!(forged.status(), 403);
     let other_site = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let cross = other_site
@@ -172,7 +176,14 @@ async fn an_admin_connects_the_org_manages_fields_and_retries_sync_errors_in_the
     assert!(status.contains("not connected"), "{status}");
     browser.find(Locator::Id("client_secret")).await.unwrap().send_keys(&credentials.client_secret).await.unwrap();
     click(&browser, "form[action$='/connect'] button").await;
-    browser.wait().for_element(Locator::Id("username")).await.expect("Salesforce's login page").send_keys(&credentials.username).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await
+        .expect("Salesforce's login page")
+        .send_keys(&credentials.username)
+        .await
+        .unwrap();
     browser.find(Locator::Id("password")).await.unwrap().send_keys(&credentials.password).await.unwrap();
     snap(&browser, "05-salesforce-login").await;
     click(&browser, "#allow").await;
@@ -184,16 +195,25 @@ async fn an_admin_connects_the_org_manages_fields_and_retries_sync_errors_in_the
     // Case updates fail while a required field is empty; the cycle runs
     // with the token the login gave.
     let custom = json!({"object": "Case", "name": "Region__c", "type": "string", "length": 20});
-    assert_eq!(admin.post(format!("{}/__emulator/fields", emulator.url())).json(&custom).send().await.unwrap().status(), 201);
+    assert_eq!(
+        admin.post(format!("{}/__emulator/fields", emulator.url())).json(&custom).send().await.unwrap().status(),
+        201
+    );
     let required = json!({"object": "Case", "field": "Region__c", "required": true});
-    assert_eq!(admin.post(format!("{}/__emulator/required", emulator.url())).json(&required).send().await.unwrap().status(), 200);
+    assert_eq!(
+        admin.post(format!("{}/__emulator/required", emulator.url())).json(&required).send().await.unwrap().status(),
+        200
+    );
     host.cycle(ORG).await.expect("a cycle with the connected token");
     let errors = open(&browser, &base, &format!("/console/orgs/{ORG}/errors"), "07-sync-errors").await;
     assert!(errors.contains("REQUIRED_FIELD_MISSING") && errors.contains("update case"), "{errors}");
 
     // Fixed in Salesforce, retried from the console: gone after the next cycle.
     let optional = json!({"object": "Case", "field": "Region__c", "required": false});
-    assert_eq!(admin.post(format!("{}/__emulator/required", emulator.url())).json(&optional).send().await.unwrap().status(), 200);
+    assert_eq!(
+        admin.post(format!("{}/__emulator/required", emulator.url())).json(&optional).send().await.unwrap().status(),
+        200
+    );
     while has(&browser, "form[action$='/errors/retry'] button").await {
         click(&browser, "form[action$='/errors/retry'] button").await;
         until(&browser, "is retried in the next cycle").await;

@@ -18,9 +18,9 @@ use casebridge::secrets::{OrgSecret, Secret};
 use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
 use fantoccini::Locator;
 
-mod support;
 #[path = "support/browser.rs"]
 mod browser;
+mod support;
 use browser::{Driver, browser_installed};
 use support::write_config;
 

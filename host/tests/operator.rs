@@ -394,3 +394,38 @@ fn every_command_has_examples_and_every_argument_a_help_line() {
         }
     }
 }
+
+/// `casebridge console password` (stdin) sets an Argon2id hash, never the
+/// password; a short password is refused with the length it needs.
+#[test]
+fn console_password_is_read_from_stdin_and_kept_only_as_a_hash() {
+    use std::io::Write as _;
+    let emulator = demo_emulator();
+    let credentials = emulator.credentials();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator, "acme", 60);
+    let set = |password: &str| {
+        let mut child = casebridge(&config, &credentials)
+            .args(["console", "password", "--admin", "ops"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+        )
+    };
+    let (ok, said) = set("short");
+    assert!(!ok && said.contains("give at least 12"), "{said}");
+    let (ok, said) = set("a long enough console password");
+    assert!(ok && said.contains("/console"), "{said}");
+    let host = Host::open(Config::load(&config).unwrap()).unwrap();
+    let phc = host.store().console_admin("ops").unwrap().expect("the admin is kept");
+    assert!(phc.starts_with("$argon2id$") && !phc.contains("console password"), "{phc}");
+    let database = std::fs::read(dir.path().join("casebridge.db")).unwrap();
+    assert!(!database.windows(13).any(|w| w == b"enough consol"), "the password is not stored");
+}

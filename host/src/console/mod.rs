@@ -165,11 +165,17 @@ impl IntoResponse for Refused {
             }
             Refused::UnknownOrg(org) => (
                 StatusCode::NOT_FOUND,
-                html(pages::problem("No such org", &format!("there is no org named `{org}` in the configuration"), "/console")),
+                html(pages::problem(
+                    "No such org",
+                    &format!("there is no org named `{org}` in the configuration"),
+                    "/console",
+                )),
             )
                 .into_response(),
-            Refused::Failed(why) => (StatusCode::INTERNAL_SERVER_ERROR, html(pages::problem("Something failed", &why, "/console")))
-                .into_response(),
+            Refused::Failed(why) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, html(pages::problem("Something failed", &why, "/console")))
+                    .into_response()
+            }
         }
     }
 }
@@ -350,8 +356,11 @@ async fn log_in(
         tracing::warn!(admin = form.name.trim(), "console login refused");
         let token = new_token();
         let cookie = set_cookie(LOGIN_COOKIE, &token, 3600, "Strict");
-        let message = "that name and password do not match; try again, or set a password with `casebridge console password`";
-        return Ok((StatusCode::UNAUTHORIZED, [cookie], html(pages::login(&token, Some(message), false))).into_response());
+        let message =
+            "that name and password do not match; try again, or set a password with `casebridge console password`";
+        return Ok(
+            (StatusCode::UNAUTHORIZED, [cookie], html(pages::login(&token, Some(message), false))).into_response()
+        );
     }
     let session = new_token();
     let now = chrono::Utc::now();
@@ -375,7 +384,11 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn log_out(State(state): State<ConsoleState>, admin: Admin, Form(form): Form<CsrfForm>) -> Result<Response, Refused> {
+async fn log_out(
+    State(state): State<ConsoleState>,
+    admin: Admin,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, Refused> {
     admin.check(&form.csrf)?;
     state.host.store().end_console_session(&admin.session_hash)?;
     crate::storage::lock(&state.notices).remove(&admin.session_hash);
@@ -399,7 +412,8 @@ async fn status_page(
     let usage = state.host.store().usage_days(&org, today, CHART_DAYS)?;
     let connected = state.host.vault().get(&org, OrgSecret::RefreshToken).map_err(anyhow::Error::from)?.is_some();
     let has_secret = known_client_secret(&state.host, config)?.is_some();
-    let body = pages::status(&report, &chart::usage(&usage, config.daily_api_budget), connected, has_secret, &admin.csrf);
+    let body =
+        pages::status(&report, &chart::usage(&usage, config.daily_api_budget), connected, has_secret, &admin.csrf);
     Ok(page(&state, &admin, Some(&org), "", body))
 }
 
@@ -427,9 +441,12 @@ async fn connect(
         true => match known_client_secret(&state.host, config)? {
             Some(secret) => secret,
             None => {
-                state.notify(&admin, pages::Notice::problem(
-                    "give the connected app's consumer secret: casebridge has none stored for this org",
-                ));
+                state.notify(
+                    &admin,
+                    pages::Notice::problem(
+                        "give the connected app's consumer secret: casebridge has none stored for this org",
+                    ),
+                );
                 return Ok(back_to(&org, "").into_response());
             }
         },
@@ -578,11 +595,14 @@ async fn describe_value(
     };
     state.host.store().put_value_description(&org, &described, chrono::Utc::now().timestamp_millis())?;
     let what = format!("{}.{} = {}", form.object, form.field, form.value);
-    state.notify(&admin, pages::Notice::done(&if form.description.trim().is_empty() {
-        format!("removed the description of {what}")
-    } else {
-        format!("described {what}; detection uses it from the next cycle")
-    }));
+    state.notify(
+        &admin,
+        pages::Notice::done(&if form.description.trim().is_empty() {
+            format!("removed the description of {what}")
+        } else {
+            format!("described {what}; detection uses it from the next cycle")
+        }),
+    );
     Ok(back_to(&org, "/fields").into_response())
 }
 

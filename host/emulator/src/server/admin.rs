@@ -550,11 +550,15 @@ async fn add_picklist_value(State(emulator): State<Arc<Emulator>>, raw: axum::bo
     let (Some(object), Some(field), Some(value)) =
         (request["object"].as_str(), request["field"].as_str(), request["value"].as_str())
     else {
-        return bad_request("give {\"object\":\"Case\",\"field\":\"Reason\",\"value\":\"Billing\",\"label\":\"Billing\"}");
+        return bad_request(
+            "give {\"object\":\"Case\",\"field\":\"Reason\",\"value\":\"Billing\",\"label\":\"Billing\"}",
+        );
     };
     let added = emulator.org().db.schema_mut().add_picklist_value(object, field, value, request["label"].as_str());
     match added {
-        Ok(()) => (StatusCode::CREATED, Json(json!({"object": object, "field": field, "value": value}))).into_response(),
+        Ok(()) => {
+            (StatusCode::CREATED, Json(json!({"object": object, "field": field, "value": value}))).into_response()
+        }
         Err(e) => refused(vec![e]),
     }
 }

@@ -247,7 +247,8 @@ fn a_picklist_value_added_by_the_admin_is_described_and_accepted() {
     assert!(values.as_array().unwrap().iter().any(|v| v["value"] == "Billing" && v["active"] == true), "{values}");
     org.create("Case", json!({"Subject": "x", "Reason": "Billing"}));
 
-    let again = admin(&org, Method::POST, "/picklist-values", json!({"object": "Case", "field": "Reason", "value": "billing"}));
+    let again =
+        admin(&org, Method::POST, "/picklist-values", json!({"object": "Case", "field": "Reason", "value": "billing"}));
     assert_eq!(again.0, 400, "{again:?}");
     let not_a_list =
         admin(&org, Method::POST, "/picklist-values", json!({"object": "Case", "field": "Subject", "value": "x"}));

@@ -14,14 +14,14 @@ use casebridge::config::Config;
 use casebridge::console::{ConsoleState, router, set_password};
 use casebridge::host::Host;
 use casebridge::secrets::OrgSecret;
-use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
+use casebridge_emulator::RunningEmulator;
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
 #[path = "support/browser.rs"]
 mod browser;
 mod support;
-use browser::{Driver, browser_installed};
+use browser::{Driver, browser_installed, demo_emulator};
 use support::write_config;
 
 const ORG: &str = "acme";
@@ -50,8 +50,16 @@ async fn snap(browser: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
+/// The page's text; empty while the browser is between pages.
 async fn text(browser: &Client) -> String {
-    browser.find(Locator::Css("body")).await.expect("a page").text().await.unwrap_or_default()
+    match browser.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn count(browser: &Client, css: &str) -> usize {
+    browser.find_all(Locator::Css(css)).await.map_or(0, |found| found.len())
 }
 
 /// The page's text once it contains `needle` (actions do not wait for the
@@ -112,9 +120,7 @@ async fn an_admin_connects_the_org_manages_fields_and_retries_sync_errors_in_the
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let emulator = casebridge_emulator::start(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() })
-        .await
-        .expect("the emulator starts");
+    let emulator = demo_emulator().await;
     let credentials = emulator.credentials();
     let (host, base) = serve(dir.path(), &emulator).await;
     let admin = reqwest::Client::new();
@@ -214,9 +220,19 @@ async fn an_admin_connects_the_org_manages_fields_and_retries_sync_errors_in_the
         admin.post(format!("{}/__emulator/required", emulator.url())).json(&optional).send().await.unwrap().status(),
         200
     );
-    while has(&browser, "form[action$='/errors/retry'] button").await {
-        click(&browser, "form[action$='/errors/retry'] button").await;
-        until(&browser, "is retried in the next cycle").await;
+    let retry = "form[action$='/errors/retry'] button";
+    loop {
+        let open = count(&browser, retry).await;
+        if open == 0 {
+            break;
+        }
+        click(&browser, retry).await;
+        // The next page: one error fewer (each retried error leaves the list).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !(text(&browser).await.contains("is retried in the next cycle") && count(&browser, retry).await < open) {
+            assert!(std::time::Instant::now() < deadline, "the retried error left the list");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
     snap(&browser, "08-errors-retried").await;
     host.cycle(ORG).await.expect("the retry cycle");
@@ -229,6 +245,7 @@ async fn an_admin_connects_the_org_manages_fields_and_retries_sync_errors_in_the
     assert!(!has(&browser, "button[aria-label='Remove Case.Status']").await, "a system field cannot be removed");
     if has(&browser, "button[aria-label='Add Case.Reason']").await {
         click(&browser, "button[aria-label='Add Case.Reason']").await;
+        until(&browser, "Case.Reason added").await;
     }
     click(&browser, "button[aria-label='Remove Case.Reason']").await;
     until(&browser, "Case.Reason removed").await;
@@ -264,8 +281,9 @@ async fn an_admin_connects_the_org_manages_fields_and_retries_sync_errors_in_the
     }
     browser.goto(&format!("{base}/console/orgs/{ORG}/conversations")).await.unwrap();
     click(&browser, "tbody th a").await;
-    until(&browser, "Case ").await;
+    until(&browser, "Open the case in Salesforce").await;
     assert!(has(&browser, "li.part").await, "the conversation's parts");
+    assert!(text(&browser).await.contains("Contact fields"), "the linked Contact's fields");
     snap(&browser, "17-conversation").await;
     browser.set_window_size(390, 844).await.unwrap();
     open(&browser, &base, &format!("/console/orgs/{ORG}"), "18-status-phone").await;

@@ -15,13 +15,13 @@ use casebridge::host::Host;
 use casebridge::messenger::ConnectorRelay;
 use casebridge::messenger::web::{MessengerState, router};
 use casebridge::secrets::{OrgSecret, Secret};
-use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
+use casebridge_emulator::RunningEmulator;
 use fantoccini::Locator;
 
 #[path = "support/browser.rs"]
 mod browser;
 mod support;
-use browser::{Driver, browser_installed};
+use browser::{Driver, browser_installed, demo_emulator};
 use support::write_config;
 
 const ORG: &str = "acme";
@@ -99,9 +99,7 @@ async fn a_customer_chats_with_the_ai_agent_is_handed_to_a_live_agent_and_finds_
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let emulator = casebridge_emulator::start(EmulatorOptions { seed: Seed::Demo, ..EmulatorOptions::default() })
-        .await
-        .expect("the emulator starts");
+    let emulator = demo_emulator().await;
     let (_host, base) = serve(dir.path(), &emulator).await;
     let driver = Driver::start();
     let browser = driver.browser(1280, 800).await;

@@ -660,9 +660,9 @@ async fn conversation_page(
     admin: Admin,
     Path((org, case)): Path<(String, String)>,
 ) -> Result<Response, Refused> {
-    org_config(&state.host, &org)?;
+    let config = org_config(&state.host, &org)?;
     let body = match state.host.conversation(&org, &case).await {
-        Ok(Some(conversation)) => pages::conversation(&conversation),
+        Ok(Some(conversation)) => pages::conversation(&conversation, config.instance_url.as_deref()),
         Ok(None) => pages::unavailable("Conversation", &format!("no conversation for case {case}")),
         Err(error) => pages::unavailable("Conversation", &error.to_string()),
     };

@@ -370,14 +370,30 @@ pub fn conversations(org: &str, list: &[ConversationSummary]) -> Markup {
     }
 }
 
-pub fn conversation(c: &Conversation) -> Markup {
+/// The attributes of one side of a conversation, folded.
+fn attributes(title: &str, list: &[crate::runtime::bindings::types::Attribute]) -> Markup {
     html! {
-        p { "Case " (c.case_number.as_deref().unwrap_or("—")) ": " strong { (c.subject.as_deref().unwrap_or("")) } " — " (text::resolution(c.resolution)) }
-        @if !c.attributes.is_empty() {
-            details { summary { "Attributes" }
-                dl { @for a in &c.attributes { dt { (a.name) } dd { (crate::agent::webhook::attribute_to_json(&a.value).to_string()) } } }
+        @if !list.is_empty() {
+            details { summary { (title) " (" (list.len()) ")" }
+                dl { @for a in list { dt { (a.name) } dd { (crate::agent::webhook::attribute_to_json(&a.value).to_string()) } } }
             }
         }
+    }
+}
+
+/// A case's conversation: its parts, and the Salesforce records beside it
+/// (the case, in Salesforce when its instance is known, and the fields of
+/// its Contact and Account as pulled at assignment).
+pub fn conversation(c: &Conversation, instance_url: Option<&str>) -> Markup {
+    html! {
+        p { "Case " (c.case_number.as_deref().unwrap_or("—")) ": " strong { (c.subject.as_deref().unwrap_or("")) } " — " (text::resolution(c.resolution))
+            @if let Some(instance) = instance_url {
+                " · " a href={ (instance) "/lightning/r/Case/" (c.id) "/view" } { "Open the case in Salesforce" }
+            }
+        }
+        (attributes("Case fields", &c.attributes))
+        (attributes("Contact fields", &c.person))
+        (attributes("Account fields", &c.company))
         ol.parts {
             @for part in &c.parts {
                 li class={ "part " (text::author(part.author)) } {

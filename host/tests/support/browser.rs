@@ -20,6 +20,15 @@ pub fn browser_installed() -> bool {
     installed
 }
 
+/// The emulator with its demo org, for a page to work against.
+pub async fn demo_emulator() -> casebridge_emulator::RunningEmulator {
+    let options = casebridge_emulator::EmulatorOptions {
+        seed: casebridge_emulator::Seed::Demo,
+        ..casebridge_emulator::EmulatorOptions::default()
+    };
+    casebridge_emulator::start(options).await.expect("the emulator starts")
+}
+
 /// chromedriver on a free port, stopped when dropped.
 pub struct Driver(Child, u16);
 

@@ -708,12 +708,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     None => format!("http://{}{}", host.config().api.listen, casebridge::oauth::CALLBACK_PATH),
                 };
                 let login = casebridge::oauth::Login::new(&callback);
+                let listener = casebridge::oauth::listen_for_callback(&login).await?;
                 eprintln!(
                     "open this URL, log in to Salesforce as the integration user and choose Allow \
                      (the connected app's callback URL must be {callback}):\n{}",
                     login.authorize_url(&config.login_url, &config.client_id)
                 );
-                let code = casebridge::oauth::wait_for_code(&login).await?;
+                let code = casebridge::oauth::wait_for_code(&login, listener).await?;
                 login.exchange(&config.login_url, &config.client_id, &secret, &code).await?
             } else {
                 eprintln!("refresh token for `{org}` (one line):");

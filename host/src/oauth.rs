@@ -155,14 +155,24 @@ pub fn callback_address(redirect_uri: &str) -> Result<SocketAddr, OAuthError> {
     }
 }
 
-/// Serves the callback on its loopback address until Salesforce sends the
-/// browser back (at most [`LOGIN_WAIT`]): the code of that login.
-pub async fn wait_for_code(login: &Login) -> Result<String, OAuthError> {
+/// The callback's loopback address, bound before the authorize URL is shown
+/// so the browser can never come back to a port nobody listens on yet.
+pub struct CallbackListener(tokio::net::TcpListener);
+
+/// Binds the callback address of `login`'s redirect URI.
+pub async fn listen_for_callback(login: &Login) -> Result<CallbackListener, OAuthError> {
     let address = callback_address(&login.redirect_uri)?;
-    let path = url::Url::parse(&login.redirect_uri).map(|u| u.path().to_string()).unwrap_or_default();
-    let listener = tokio::net::TcpListener::bind(address)
+    tokio::net::TcpListener::bind(address)
         .await
-        .map_err(|e| OAuthError::Listen { address: address.to_string(), message: e.to_string() })?;
+        .map(CallbackListener)
+        .map_err(|e| OAuthError::Listen { address: address.to_string(), message: e.to_string() })
+}
+
+/// Serves the callback on `listener` until Salesforce sends the browser back
+/// (at most [`LOGIN_WAIT`]): the code of that login.
+pub async fn wait_for_code(login: &Login, listener: CallbackListener) -> Result<String, OAuthError> {
+    let path = url::Url::parse(&login.redirect_uri).map(|u| u.path().to_string()).unwrap_or_default();
+    let listener = listener.0;
     let (send, mut received) = mpsc::channel::<Callback>(1);
     let app = Router::new().route(&path, get(callback_page)).with_state(send);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });

@@ -261,6 +261,18 @@ impl Default for HostConfig {
 
 impl HostConfig {
     /// The limits each connector instance runs under.
+    /// Whether `database` is a PostgreSQL URL (`postgres://…`) rather than an SQLite file.
+    pub fn database_is_postgres(&self) -> bool {
+        self.database.to_str().is_some_and(crate::storage::postgres::is_url)
+    }
+
+    /// Where the compiled component is cached: beside the SQLite file, or
+    /// beside the key file when the database is PostgreSQL.
+    pub fn cache_dir(&self) -> &Path {
+        let beside = if self.database_is_postgres() { &self.key_file } else { &self.database };
+        beside.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    }
+
     pub fn guest_limits(&self) -> GuestLimits {
         GuestLimits {
             memory_bytes: usize::try_from(self.guest_memory_mb).unwrap_or(usize::MAX).saturating_mul(1 << 20),
@@ -965,7 +977,9 @@ impl Config {
                 *path = folder.join(&*path);
             }
         };
-        resolve(&mut self.host.database);
+        if !self.host.database_is_postgres() {
+            resolve(&mut self.host.database);
+        }
         resolve(&mut self.host.key_file);
         if let Some(component) = &mut self.host.component {
             resolve(component);
@@ -1025,6 +1039,17 @@ impl HostConfig {
         problems.range("host.cycle_log_per_org", self.cycle_log_per_org, 1, 100_000, "cycles");
         if self.database.as_os_str().is_empty() {
             problems.add("host.database", "is empty; name the SQLite file, e.g. \"casebridge.db\"");
+        }
+        if let Some(url) = self.database.to_str().filter(|_| self.database_is_postgres())
+            && let Err(error) = url.parse::<tokio_postgres::Config>()
+        {
+            let shown = crate::storage::postgres::redact(url);
+            problems.add(
+                "host.database",
+                format!(
+                    "is not a usable PostgreSQL URL ({shown}: {error}); write it as postgres://USER@HOST:PORT/DATABASE"
+                ),
+            );
         }
         if self.key_file.as_os_str().is_empty() {
             problems.add("host.key_file", "is empty; name the key file, e.g. \"casebridge.key\"");

@@ -21,7 +21,7 @@ use crate::host::Host;
 use crate::mail::OutboxMailer;
 use crate::runtime::{Agent, Runtime};
 use crate::secrets::{EncryptionKey, OrgSecret, Secret, SecretVault};
-use crate::storage::SqliteStore;
+use crate::storage::Store;
 
 /// Seconds between the demo's cycles.
 const DEMO_POLL_SECONDS: u64 = 2;
@@ -169,7 +169,7 @@ cases = "{workflow_file}"
         org_id = credentials.org_id,
         deployment = casebridge_emulator::MESSAGING_DEPLOYMENT,
     ))?;
-    let store = Arc::new(SqliteStore::open(&config.host.database)?);
+    let store = Arc::new(Store::open(&config.host.database)?);
     // The demo's secrets live only as long as the demo: a key in memory is enough.
     let vault = SecretVault::new(store.clone(), EncryptionKey::generate()?);
     for org in [ORG, WORKFLOW_ORG] {

@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::config::{AgentConfig, Config, MailConfig, OrgConfig, SmtpTls};
-use crate::platform::SqlitePlatform;
+use crate::platform::StorePlatform;
 pub use crate::runtime::FieldChange;
 use crate::runtime::bindings::{contacts, crm, describe, mail, messenger, org, streaming, sync, types};
 use crate::runtime::{
@@ -30,7 +30,7 @@ use crate::runtime::{
 use crate::secrets::{EncryptionKey, KeyOrigin, OrgCredentials, SecretError, SecretVault};
 use crate::storage::{
     Acquisition, ApiCalls, CycleEnd, CycleOutcome, Fence, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, Leases,
-    SqliteStore, StorageError,
+    StorageError, Store,
 };
 
 /// How long `casebridge cycle` and the other leased commands wait for an org
@@ -210,7 +210,7 @@ pub fn describe_sync_error(error: &org::SyncError) -> String {
 
 /// Records sent mail in the host's database, so an email is sent once per
 /// idempotency key even across restarts.
-impl crate::mail::SentMailLog for SqliteStore {
+impl crate::mail::SentMailLog for Store {
     fn find(&self, org: &str, key: &str) -> Result<Option<mail::Sent>, crate::mail::SentMailLogError> {
         self.find_sent_mail(org, key)
             .map(|found| found.map(|(from_address, message_id)| mail::Sent { from_address, message_id }))
@@ -241,7 +241,7 @@ pub fn build_agent(config: &AgentConfig) -> anyhow::Result<Arc<dyn Agent>> {
 }
 
 /// The mailer the configuration names.
-pub fn build_mailer(config: &MailConfig, store: &Arc<SqliteStore>) -> anyhow::Result<Arc<dyn Mailer>> {
+pub fn build_mailer(config: &MailConfig, store: &Arc<Store>) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(match config {
         MailConfig::Outbox(outbox) => Arc::new(crate::mail::OutboxMailer::new(&outbox.outbox, &outbox.from)?),
         MailConfig::Smtp(smtp) => {
@@ -280,7 +280,7 @@ struct HeldLease {
     lease: Lease,
     fence: Fence,
     renewing: tokio::task::JoinHandle<()>,
-    store: Arc<SqliteStore>,
+    store: Arc<Store>,
     /// Given back already (with the cycle's record, or by [`HeldLease::release`]).
     released: bool,
 }
@@ -312,11 +312,11 @@ impl Drop for HeldLease {
 pub struct Host {
     config: Config,
     runtime: Runtime,
-    store: Arc<SqliteStore>,
+    store: Arc<Store>,
     /// The same store, as the connector's `store` import runs on it.
     connector_store: Arc<dyn KeyValueStore>,
     /// The platform's records (the connector's `platform` import and the API).
-    platform: SqlitePlatform,
+    platform: StorePlatform,
     vault: SecretVault,
     agents: BTreeMap<String, Arc<dyn Agent>>,
     mail: Arc<dyn Mailer>,
@@ -330,7 +330,7 @@ impl Host {
     pub fn new(
         config: Config,
         runtime: Runtime,
-        store: Arc<SqliteStore>,
+        store: Arc<Store>,
         vault: SecretVault,
         agents: BTreeMap<String, Arc<dyn Agent>>,
         mail: Arc<dyn Mailer>,
@@ -340,7 +340,7 @@ impl Host {
             config,
             runtime,
             connector_store: Arc::new(OffTheWorkers(store.clone())),
-            platform: SqlitePlatform(store.clone()),
+            platform: StorePlatform(store.clone()),
             store,
             vault,
             agents,
@@ -354,8 +354,7 @@ impl Host {
     /// Assemble the host a configuration describes: open the database and the
     /// key, compile the connector, build each org's agent and the mailer.
     pub fn open(config: Config) -> anyhow::Result<Host> {
-        let store =
-            Arc::new(SqliteStore::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org));
+        let store = Arc::new(Store::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org));
         store.close_interrupted_cycles(Utc::now())?;
         let (key, origin) = EncryptionKey::load(&config.host.key_file, store.has_secrets()?)?;
         if let KeyOrigin::Created(path) = origin {
@@ -369,15 +368,14 @@ impl Host {
             agents.insert(org.name.clone(), agent);
         }
         let mail = build_mailer(&config.mail, &store)?;
-        let cache_dir =
-            config.host.database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let cache_dir = config.host.cache_dir().to_path_buf();
         let runtime = match &config.host.component {
-            None => Runtime::new_cached(crate::GUEST_COMPONENT, cache_dir)?,
+            None => Runtime::new_cached(crate::GUEST_COMPONENT, &cache_dir)?,
             Some(path) => {
                 let bytes = std::fs::read(path).with_context(|| {
                     format!("cannot read the connector component {} ([host] component)", path.display())
                 })?;
-                Runtime::new_cached(&bytes, cache_dir).with_context(|| {
+                Runtime::new_cached(&bytes, &cache_dir).with_context(|| {
                     format!("cannot load the connector component {} ([host] component)", path.display())
                 })?
             }
@@ -399,12 +397,12 @@ impl Host {
         &self.config
     }
 
-    pub fn store(&self) -> &Arc<SqliteStore> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
     /// The platform's records.
-    pub fn platform(&self) -> &SqlitePlatform {
+    pub fn platform(&self) -> &StorePlatform {
         &self.platform
     }
 
@@ -701,7 +699,7 @@ impl Host {
     async fn blocking<T: Send + 'static>(
         &self,
         name: &str,
-        call: impl FnOnce(&SqliteStore) -> Result<T, StorageError> + Send + 'static,
+        call: impl FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, OrgError> {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || call(&store)).await {
@@ -838,7 +836,7 @@ fn is_transient(error: &org::SyncError) -> bool {
 /// Renews `lease` every [`LEASE_RENEW_EVERY`] until aborted, keeping `fence`
 /// up to date: extended on success, lost when the store says so. A renewal
 /// the store cannot answer leaves the fence to run out at its expiry.
-async fn renew(store: Arc<SqliteStore>, lease: Lease, fence: Fence) {
+async fn renew(store: Arc<Store>, lease: Lease, fence: Fence) {
     let ttl = chrono::Duration::from_std(LEASE_TTL).unwrap_or_default();
     loop {
         tokio::time::sleep(LEASE_RENEW_EVERY).await;

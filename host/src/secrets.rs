@@ -5,10 +5,10 @@
 //! use std::sync::Arc;
 //! use casebridge::config::Config;
 //! use casebridge::secrets::{EncryptionKey, OrgSecret, Secret, SecretVault};
-//! use casebridge::storage::SqliteStore;
+//! use casebridge::storage::Store;
 //!
 //! let config = Config::load("casebridge.toml")?;
-//! let store = Arc::new(SqliteStore::open(&config.host.database)?);
+//! let store = Arc::new(Store::open(&config.host.database)?);
 //! // A key file is created on first use, never while secrets are stored.
 //! let (key, _origin) = EncryptionKey::load(&config.host.key_file, store.has_secrets()?)?;
 //! let vault = SecretVault::new(store, key);
@@ -38,7 +38,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 
 use crate::config::OrgConfig;
-use crate::storage::{SqliteStore, StorageError};
+use crate::storage::{StorageError, Store};
 
 /// The environment variable that holds the encryption key (base64 of 32
 /// bytes); it takes precedence over the key file.
@@ -381,13 +381,13 @@ fn open(key: &EncryptionKey, org: &str, secret: OrgSecret, blob: &[u8]) -> Resul
 /// Org secrets, encrypted in the database's `org_secrets` table.
 #[derive(Debug, Clone)]
 pub struct SecretVault {
-    store: Arc<SqliteStore>,
+    store: Arc<Store>,
     key: EncryptionKey,
 }
 
 impl SecretVault {
     /// A vault over `store`'s secrets, sealed with `key`.
-    pub fn new(store: Arc<SqliteStore>, key: EncryptionKey) -> Self {
+    pub fn new(store: Arc<Store>, key: EncryptionKey) -> Self {
         SecretVault { store, key }
     }
 

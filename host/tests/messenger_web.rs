@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use casebridge::messenger::Relay;
 use casebridge::messenger::web::{MessengerState, router};
-use casebridge::platform::SqlitePlatform;
+use casebridge::platform::StorePlatform;
 use casebridge::runtime::bindings::platform::PersonRole;
-use casebridge::storage::SqliteStore;
+use casebridge::storage::Store;
 use serde_json::{Value, json};
 
 const ORG: &str = "acme";
@@ -27,13 +27,13 @@ impl Relay for Recorded {
 
 struct Site {
     base: String,
-    platform: SqlitePlatform,
+    platform: StorePlatform,
     relay: Arc<Recorded>,
     http: reqwest::Client,
 }
 
 async fn site() -> Site {
-    let platform = SqlitePlatform(Arc::new(SqliteStore::in_memory().unwrap()));
+    let platform = StorePlatform(Arc::new(Store::in_memory().unwrap()));
     let relay = Arc::new(Recorded::default());
     let orgs = BTreeMap::from([(ORG.to_string(), Some(SECRET.to_vec())), ("plain".to_string(), None)]);
     let state = MessengerState { platform: platform.clone(), orgs: Arc::new(orgs), relay: relay.clone() };

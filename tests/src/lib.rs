@@ -66,7 +66,7 @@ use std::sync::{Arc, Mutex};
 
 use casebridge::runtime::bindings::{agent, mail, messenger, org, settings, sync, types};
 use casebridge::runtime::{Agent, Mailer};
-use casebridge::storage::SqliteStore;
+use casebridge::storage::Store;
 use casebridge_emulator::{EmulatorOptions, RunningEmulator, Seed};
 
 /// An agent double: hands off when asked for a person, sees "fixed" as a
@@ -152,7 +152,7 @@ pub struct TestOrg {
     pub agent: Arc<ScriptedAgent>,
     pub mail: Arc<RecordingMail>,
     /// The host's real store (SQLite, in memory): its limits apply.
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<Store>,
 }
 
 impl TestOrg {
@@ -191,7 +191,7 @@ impl TestOrg {
             runtime: runtime(),
             agent: Arc::new(ScriptedAgent::default()),
             mail: Arc::new(RecordingMail::default()),
-            store: Arc::new(SqliteStore::in_memory().expect("an in-memory database")),
+            store: Arc::new(Store::in_memory().expect("an in-memory database")),
         }
     }
 
@@ -280,8 +280,8 @@ impl TestOrg {
     }
 
     /// The platform's records, in the same database as the connector's state.
-    pub fn platform(&self) -> casebridge::platform::SqlitePlatform {
-        casebridge::platform::SqlitePlatform(self.store.clone())
+    pub fn platform(&self) -> casebridge::platform::StorePlatform {
+        casebridge::platform::StorePlatform(self.store.clone())
     }
 
     /// A person in Salesforce changes a record: the hand-off user, as a teammate would.

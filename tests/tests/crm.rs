@@ -3,7 +3,7 @@
 //! test per requirement with its refusals, and a create whose answer was lost
 //! retried with its key (nothing created twice).
 
-use casebridge::platform::{CompanyPatch, ConversationPatch, PersonPatch, SqlitePlatform};
+use casebridge::platform::{CompanyPatch, ConversationPatch, PersonPatch, StorePlatform};
 use casebridge::runtime::bindings::contacts::Outcome;
 use casebridge::runtime::bindings::crm::{CrmError, SavedRecord};
 use casebridge::runtime::bindings::describe::{Direction, FieldMapping};
@@ -26,7 +26,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn platform(org: &TestOrg) -> SqlitePlatform {
+fn platform(org: &TestOrg) -> StorePlatform {
     org.platform()
 }
 

@@ -4,7 +4,7 @@
 //! emulator's admin calls. Every relayed message arrives once, with the
 //! routing attributes, across lost answers and repeated relays.
 
-use casebridge::platform::{ConversationPatch, PersonPatch, SqlitePlatform};
+use casebridge::platform::{ConversationPatch, PersonPatch, StorePlatform};
 use casebridge::runtime::bindings::messenger::Phase;
 use casebridge::runtime::bindings::types::{Attachment, AuthorRole, Channel, ConversationPart, PartSource};
 use casebridge::storage::messenger::MessengerFile;
@@ -19,7 +19,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn platform(org: &TestOrg) -> SqlitePlatform {
+fn platform(org: &TestOrg) -> StorePlatform {
     org.platform()
 }
 

@@ -6,7 +6,7 @@
 //! refused write is listed and retried, nothing echoes, and matching links
 //! one candidate, never guesses among several.
 
-use casebridge::platform::{CompanyPatch, PersonPatch, SqlitePlatform};
+use casebridge::platform::{CompanyPatch, PersonPatch, StorePlatform};
 use casebridge::runtime::bindings::describe::{Direction, FieldMapping};
 use casebridge::runtime::bindings::platform::{AttributeDefinition, AttributeKind, RecordKind, ValueType};
 use casebridge::runtime::bindings::types::AttributeValue;
@@ -24,7 +24,7 @@ fn mapping(attribute: &str, object: &str, field: &str, direction: Direction) -> 
     FieldMapping { object: object.into(), field: field.into(), attribute: attribute.into(), direction }
 }
 
-fn define(platform: &SqlitePlatform, entity: RecordKind, name: &str, value_type: ValueType) {
+fn define(platform: &StorePlatform, entity: RecordKind, name: &str, value_type: ValueType) {
     let definition =
         AttributeDefinition { entity, name: name.into(), kind: AttributeKind::Custom, value_type, options: vec![] };
     platform.define_attribute(ORG, definition, now()).expect("defined");

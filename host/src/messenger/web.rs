@@ -45,7 +45,7 @@ use serde_json::{Value, json};
 
 use super::Relay;
 use crate::platform::api::{new_token, token_hash};
-use crate::platform::{ConversationPatch, MESSENGER_FILES, PersonPatch, SqlitePlatform};
+use crate::platform::{ConversationPatch, MESSENGER_FILES, PersonPatch, StorePlatform};
 use crate::runtime::bindings::platform::{ConversationState, PersonRole};
 use crate::runtime::bindings::types::{Attachment, AuthorRole, Channel, ConversationPart, PartSource};
 use crate::storage::messenger::{MessengerFile, Visitor};
@@ -64,7 +64,7 @@ const SCRIPT: &str = include_str!("assets/messenger.js");
 /// What the messenger serves from.
 #[derive(Clone)]
 pub struct MessengerState {
-    pub platform: SqlitePlatform,
+    pub platform: StorePlatform,
     /// The orgs with a messenger, each with the key signed identities are
     /// checked with (none: identities are not accepted).
     pub orgs: Arc<BTreeMap<String, Option<Vec<u8>>>>,
@@ -149,7 +149,7 @@ async fn embed(State(state): State<MessengerState>, Path(org): Path<String>) -> 
 /// Run a platform call off the async workers.
 async fn blocking<T: Send + 'static>(
     state: &MessengerState,
-    work: impl FnOnce(&SqlitePlatform) -> Result<T, Refused> + Send + 'static,
+    work: impl FnOnce(&StorePlatform) -> Result<T, Refused> + Send + 'static,
 ) -> Result<T, Refused> {
     let platform = state.platform.clone();
     tokio::task::spawn_blocking(move || work(&platform)).await.map_err(unavailable)?

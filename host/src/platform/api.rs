@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
 use super::{
-    CompanyPatch, ConversationPatch, PersonPatch, PlatformFailure, Refusal, SqlitePlatform, check_id, type_name,
+    CompanyPatch, ConversationPatch, PersonPatch, PlatformFailure, Refusal, StorePlatform, check_id, type_name,
 };
 use crate::agent::webhook::{attribute_to_json, part_to_json, rfc3339};
 use crate::runtime::bindings::platform::{
@@ -43,7 +43,7 @@ const PAGE_MAX: u32 = 200;
 /// What the API serves from.
 #[derive(Clone)]
 pub struct ApiState {
-    pub platform: SqlitePlatform,
+    pub platform: StorePlatform,
     /// The configured orgs: any other is 404.
     pub orgs: Arc<BTreeSet<String>>,
     /// The host whose connector runs the CRM actions; none: they answer 503.
@@ -204,7 +204,7 @@ pub(crate) fn known_org(state: &ApiState, org: &str) -> Result<(), ApiError> {
 /// Runs a platform call off the async workers.
 async fn blocking<T: Send + 'static>(
     state: &ApiState,
-    call: impl FnOnce(&SqlitePlatform) -> Result<T, PlatformFailure> + Send + 'static,
+    call: impl FnOnce(&StorePlatform) -> Result<T, PlatformFailure> + Send + 'static,
 ) -> Result<T, ApiError> {
     let platform = state.platform.clone();
     match tokio::task::spawn_blocking(move || call(&platform)).await {

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{PlatformFailure, SqlitePlatform};
+use super::{PlatformFailure, StorePlatform};
 use crate::config::OrgConfig;
 use crate::runtime::bindings::platform::{Company, Person, PersonRole, PlatformConversation};
 
@@ -25,12 +25,7 @@ pub enum Command {
 /// Records listed at most.
 const LISTED: u32 = 10_000;
 
-pub fn run(
-    platform: &SqlitePlatform,
-    orgs: &[OrgConfig],
-    command: Command,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+pub fn run(platform: &StorePlatform, orgs: &[OrgConfig], command: Command, out: &mut impl Write) -> anyhow::Result<()> {
     let org = match &command {
         Command::List { org, .. } | Command::Show { org, .. } => org,
     };

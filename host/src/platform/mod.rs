@@ -4,9 +4,9 @@
 //! ([`api`]) for a support platform to push and read them.
 //!
 //! ```no_run
-//! # fn example(store: std::sync::Arc<casebridge::storage::SqliteStore>) -> Result<(), Box<dyn std::error::Error>> {
-//! use casebridge::platform::{PersonPatch, SqlitePlatform};
-//! let platform = SqlitePlatform(store);
+//! # fn example(store: std::sync::Arc<casebridge::storage::Store>) -> Result<(), Box<dyn std::error::Error>> {
+//! use casebridge::platform::{PersonPatch, StorePlatform};
+//! let platform = StorePlatform(store);
 //! let ann = PersonPatch { email: Some(Some("ann@example.com".into())), ..PersonPatch::default() };
 //! platform.put_person("acme", "p1", ann, false, chrono::Utc::now().timestamp_millis())?;
 //! # Ok(()) }
@@ -30,7 +30,7 @@ use crate::runtime::bindings::platform::{
     ValueType,
 };
 use crate::runtime::bindings::types::{AttributeValue, Channel, ConversationPart};
-use crate::storage::SqliteStore;
+use crate::storage::Store;
 use crate::storage::platform::{FindBy, Lookup, ModifyError, RecordRow};
 
 /// The most records a find returns, as `platform.wit` says.
@@ -237,9 +237,9 @@ fn merge(attributes: &mut Vec<PlatformAttribute>, changes: Vec<PlatformAttribute
 /// blocking methods serve the API and the CLI; the [`Platform`] trait (the
 /// connector's import) runs them off the async workers.
 #[derive(Clone)]
-pub struct SqlitePlatform(pub Arc<SqliteStore>);
+pub struct StorePlatform(pub Arc<Store>);
 
-impl SqlitePlatform {
+impl StorePlatform {
     /// Every attribute definition of `org`.
     pub fn attributes(&self, org: &str) -> Result<Vec<AttributeDefinition>, PlatformFailure> {
         let rows = self.0.platform_list(org, ATTRIBUTE, None, u32::MAX)?;
@@ -715,8 +715,8 @@ fn now() -> i64 {
 
 /// Runs a blocking platform call off the async workers.
 async fn off_the_workers<T: Send + 'static>(
-    platform: &SqlitePlatform,
-    call: impl FnOnce(&SqlitePlatform) -> Result<T, PlatformFailure> + Send + 'static,
+    platform: &StorePlatform,
+    call: impl FnOnce(&StorePlatform) -> Result<T, PlatformFailure> + Send + 'static,
 ) -> Result<T, PlatformError> {
     let platform = platform.clone();
     match tokio::task::spawn_blocking(move || call(&platform)).await {
@@ -726,7 +726,7 @@ async fn off_the_workers<T: Send + 'static>(
 }
 
 #[async_trait::async_trait]
-impl Platform for SqlitePlatform {
+impl Platform for StorePlatform {
     async fn list_attributes(&self, org: &str) -> Result<Vec<AttributeDefinition>, PlatformError> {
         let org = org.to_string();
         off_the_workers(self, move |p| p.attributes(&org)).await

@@ -95,7 +95,7 @@ impl SqliteStore {
     /// `org`'s API calls on the `days` UTC days up to `today`, oldest first;
     /// a day without calls counts zero.
     pub fn usage_days(&self, org: &str, today: chrono::NaiveDate, days: u32) -> Result<Vec<UsageDay>, StorageError> {
-        let first = today - chrono::Days::new(u64::from(days.saturating_sub(1)));
+        let first = first_usage_day(today, days);
         let conn = self.conn();
         let mut statement = conn
             .prepare(
@@ -107,18 +107,33 @@ impl SqliteStore {
             .query_map(params![org, first.to_string(), today.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .and_then(Iterator::collect)
             .map_err(self.failed("read the API usage"))?;
-        Ok(first
-            .iter_days()
-            .take_while(|day| *day <= today)
-            .map(|day| {
-                let found = rows.iter().find(|(d, _, _)| *d == day.to_string());
-                let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-                UsageDay {
-                    day,
-                    api_calls: found.map_or(0, |r| count(r.1)),
-                    token_requests: found.map_or(0, |r| count(r.2)),
-                }
-            })
-            .collect())
+        Ok(usage_series(first, today, &rows))
     }
+}
+
+/// The first of the `days` UTC days up to `today`.
+pub(super) fn first_usage_day(today: chrono::NaiveDate, days: u32) -> chrono::NaiveDate {
+    today - chrono::Days::new(u64::from(days.saturating_sub(1)))
+}
+
+/// One entry per day from `first` to `today` from the stored (day, API
+/// calls, token requests) rows; a day without a row counts zero.
+pub(super) fn usage_series(
+    first: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+    rows: &[(String, i64, i64)],
+) -> Vec<UsageDay> {
+    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+    first
+        .iter_days()
+        .take_while(|day| *day <= today)
+        .map(|day| {
+            let found = rows.iter().find(|(d, _, _)| *d == day.to_string());
+            UsageDay {
+                day,
+                api_calls: found.map_or(0, |r| count(r.1)),
+                token_requests: found.map_or(0, |r| count(r.2)),
+            }
+        })
+        .collect()
 }

@@ -28,8 +28,10 @@ pub mod descriptions;
 pub mod lease;
 pub mod messenger;
 pub mod platform;
+pub mod postgres;
 mod schema;
 pub mod sqlite;
+mod store;
 
 use std::path::{Path, PathBuf};
 
@@ -38,8 +40,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub use lease::{
     Acquisition, Fence, HTTP_LEASE_MARGIN, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, LeaseState, Leases,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub(crate) use sqlite::lock;
+pub use store::Store;
 
 /// The longest key the store accepts, in bytes. Connector keys are short
 /// paths (`case/500…/state`); a longer key is a bug in the connector, and a
@@ -103,6 +107,23 @@ pub enum StorageError {
     /// Any other SQLite failure, with the operation that failed.
     #[error("the database {path} failed to {operation}: {source}")]
     Sqlite { path: PathBuf, operation: &'static str, source: rusqlite::Error },
+    /// The PostgreSQL server cannot be reached (or dropped the connection).
+    /// `url` never holds the password.
+    #[error(
+        "cannot reach the PostgreSQL database {url} to {operation}: {detail}; check that the server runs and that [host] database names its host, port, user and database (the password comes from the URL or PGPASSWORD); casebridge retries on the next cycle"
+    )]
+    PostgresUnreachable { url: String, operation: &'static str, detail: String },
+    /// `[host] database` is a `postgres://` URL that cannot be used.
+    #[error(
+        "[host] database is not a usable PostgreSQL URL ({url}): {detail}; write it as postgres://USER@HOST:PORT/DATABASE"
+    )]
+    PostgresUrl { url: String, detail: String },
+    /// Bringing the PostgreSQL schema up to date failed; nothing of the failed step was applied.
+    #[error("cannot upgrade the PostgreSQL database {url} to schema version {version}: {source}")]
+    PostgresMigration { url: String, version: i64, source: tokio_postgres::Error },
+    /// Any other PostgreSQL failure, with the operation that failed.
+    #[error("the PostgreSQL database {url} failed to {operation}: {source}")]
+    Postgres { url: String, operation: &'static str, source: tokio_postgres::Error },
 }
 
 impl StorageError {
@@ -116,6 +137,28 @@ impl StorageError {
             Some(ErrorCode::DatabaseCorrupt) => StorageError::Damaged { path, detail: source.to_string() },
             Some(ErrorCode::DiskFull) => StorageError::DiskFull { path },
             _ => StorageError::Sqlite { path, operation, source },
+        }
+    }
+}
+
+impl StorageError {
+    /// Classifies a PostgreSQL error: a lost or refused connection, a full
+    /// disk, or a failed statement.
+    pub(crate) fn from_postgres(url: &str, operation: &'static str, source: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        let url = url.to_string();
+        match source.code() {
+            Some(code) if *code == SqlState::DISK_FULL => StorageError::DiskFull { path: url.into() },
+            Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
+                StorageError::PostgresUnreachable { url, operation, detail: source.to_string() }
+            }
+            None if source.is_closed()
+                || std::error::Error::source(&source).is_some_and(|cause| cause.is::<std::io::Error>()) =>
+            {
+                let detail = std::error::Error::source(&source).map_or_else(|| source.to_string(), ToString::to_string);
+                StorageError::PostgresUnreachable { url, operation, detail }
+            }
+            _ => StorageError::Postgres { url, operation, source },
         }
     }
 }

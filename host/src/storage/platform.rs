@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::{SqliteStore, StorageError};
 
 /// How long change-feed entries are kept (a reader further behind starts again from the oldest).
-const CHANGES_KEPT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+pub(super) const CHANGES_KEPT_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// What a record is looked up by, besides its id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,8 +69,18 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
 }
 
+/// The column records are found `by`, and `value` as that column keeps it.
+pub(super) fn find_column(by: FindBy, value: &str) -> (&'static str, String) {
+    match by {
+        FindBy::Email => ("email_lower", value.trim().to_lowercase()),
+        FindBy::SalesforceId => ("sf_id", value.to_string()),
+        FindBy::CaseId => ("case_id", value.to_string()),
+        FindBy::Name => ("name_lower", value.trim().to_lowercase()),
+    }
+}
+
 /// Kinds whose changes appear in the change feed.
-fn in_feed(kind: &str) -> bool {
+pub(super) fn in_feed(kind: &str) -> bool {
     matches!(kind, "person" | "company" | "conversation")
 }
 
@@ -92,12 +102,7 @@ impl SqliteStore {
         value: &str,
         limit: u32,
     ) -> Result<Vec<RecordRow>, StorageError> {
-        let (column, value) = match by {
-            FindBy::Email => ("email_lower", value.trim().to_lowercase()),
-            FindBy::SalesforceId => ("sf_id", value.to_string()),
-            FindBy::CaseId => ("case_id", value.to_string()),
-            FindBy::Name => ("name_lower", value.trim().to_lowercase()),
-        };
+        let (column, value) = find_column(by, value);
         let sql = format!(
             "SELECT id, body, updated_at FROM platform_record WHERE org = ?1 AND kind = ?2 AND {column} = ?3 \
              ORDER BY updated_at DESC, id LIMIT ?4"

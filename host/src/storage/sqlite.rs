@@ -73,7 +73,7 @@ const INTEGRITY_PROBLEMS_SHOWN: u32 = 3;
 const IN_MEMORY: &str = ":memory:";
 
 /// The error text of a cycle the host did not see finish.
-const INTERRUPTED_CYCLE: &str = "the host stopped during this cycle";
+pub(super) const INTERRUPTED_CYCLE: &str = "the host stopped during this cycle";
 
 /// The connector's key-value store and the host's tables, in one SQLite file.
 ///
@@ -347,17 +347,7 @@ impl SqliteStore {
                 .collect()
             })
             .map_err(self.failed("read the cycle log"))?;
-        rows.into_iter()
-            .map(|(org, started_at, finished_at, report_json, error)| {
-                Ok(CycleRecord {
-                    org,
-                    started_at: timestamp(&self.path, "cycle start time", started_at)?,
-                    finished_at: finished_at.map(|ms| timestamp(&self.path, "cycle end time", ms)).transpose()?,
-                    report_json,
-                    error,
-                })
-            })
-            .collect()
+        rows.into_iter().map(|row| cycle_record(&self.path, row)).collect()
     }
 
     // ---- encrypted secrets (see `crate::secrets::SecretVault`) ----
@@ -528,14 +518,14 @@ fn release_in(tx: &Transaction<'_>, lease: &Lease) -> rusqlite::Result<()> {
 }
 
 /// A stored lease row.
-struct LeaseRow {
-    holder: Holder,
-    token: i64,
-    acquired_at: i64,
-    expires_at: i64,
+pub(super) struct LeaseRow {
+    pub(super) holder: Holder,
+    pub(super) token: i64,
+    pub(super) acquired_at: i64,
+    pub(super) expires_at: i64,
 }
 
-const LEASE_COLUMNS: &str = "holder_host, holder_pid, holder_nonce, token, acquired_at, expires_at";
+pub(super) const LEASE_COLUMNS: &str = "holder_host, holder_pid, holder_nonce, token, acquired_at, expires_at";
 
 impl LeaseRow {
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -549,13 +539,28 @@ impl LeaseRow {
     }
 }
 
+impl LeaseRow {
+    /// The row as `status` shows it.
+    pub(super) fn into_state(self, path: &Path) -> Result<LeaseState, StorageError> {
+        Ok(LeaseState {
+            holder: self.holder,
+            token: self.token,
+            acquired_at: timestamp(path, "lease grant time", self.acquired_at)?,
+            expires_at: match self.expires_at {
+                0 => None,
+                ms => Some(timestamp(path, "lease expiry", ms)?),
+            },
+        })
+    }
+}
+
 fn lease_row(tx: &Connection, org: &str) -> rusqlite::Result<Option<LeaseRow>> {
     tx.prepare_cached(&format!("SELECT {LEASE_COLUMNS} FROM org_lease WHERE org = ?1"))?
         .query_row([org], LeaseRow::read)
         .optional()
 }
 
-fn ttl_ms(ttl: Duration) -> i64 {
+pub(super) fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -564,15 +569,10 @@ impl Leases for SqliteStore {
         let taken = self.bookkeeping("take an org's lease", |tx| {
             let now = Utc::now().timestamp_millis();
             let current = lease_row(tx, org)?;
-            if let Some(current) = &current
-                && current.expires_at > now
-            {
-                if !current.holder.is_gone_for(holder) {
-                    return Ok(Err((current.holder.clone(), current.expires_at)));
-                }
-                tracing::info!(org, previous = %current.holder, "taking over the lease of a casebridge process that is no longer running");
-            }
-            let token = current.as_ref().map_or(1, |row| row.token.saturating_add(1));
+            let token = match decide_grant(org, current.as_ref(), holder, now) {
+                Ok(token) => token,
+                Err(held) => return Ok(Err(held)),
+            };
             let expires_at = now.saturating_add(ttl_ms(ttl));
             tx.execute(
                 "INSERT INTO org_lease (org, holder_host, holder_pid, holder_nonce, token, acquired_at, expires_at)
@@ -613,18 +613,7 @@ impl Leases for SqliteStore {
 
     fn lease_state(&self, org: &str) -> Result<Option<LeaseState>, StorageError> {
         let row = lease_row(&self.conn(), org).map_err(self.failed("read an org's lease"))?;
-        row.map(|row| {
-            Ok(LeaseState {
-                holder: row.holder,
-                token: row.token,
-                acquired_at: timestamp(&self.path, "lease grant time", row.acquired_at)?,
-                expires_at: match row.expires_at {
-                    0 => None,
-                    ms => Some(timestamp(&self.path, "lease expiry", ms)?),
-                },
-            })
-        })
-        .transpose()
+        row.map(|row| row.into_state(&self.path)).transpose()
     }
 }
 
@@ -682,20 +671,8 @@ impl BlockingKeyValueStore for SqliteStore {
             None => stmt.query_map((namespace, prefix), read),
         }
         .map_err(self.unavailable("scan keys"))?;
-        let mut entries = Vec::new();
-        let mut bytes = 0usize;
-        for entry in rows {
-            let entry = entry.map_err(self.unavailable("scan keys"))?;
-            bytes = bytes.saturating_add(entry.key.len() + entry.value.len());
-            if bytes > MAX_SCAN_BYTES {
-                return Err(StoreError::TooLarge(format!(
-                    "the keys and values under prefix `{}` exceed {MAX_SCAN_BYTES} bytes (the scan limit); scan a narrower prefix",
-                    shorten(prefix)
-                )));
-            }
-            entries.push(entry);
-        }
-        Ok(entries)
+        let entries = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.unavailable("scan keys"))?;
+        scan_limit(prefix, entries)
     }
 
     fn commit(
@@ -705,18 +682,7 @@ impl BlockingKeyValueStore for SqliteStore {
         expect: &[Expectation],
         writes: &[Write],
     ) -> Result<(), StoreError> {
-        for expectation in expect {
-            check_key(&expectation.key)?;
-        }
-        for write in writes {
-            match write {
-                Write::Put(entry) => {
-                    check_key(&entry.key)?;
-                    check_value(&entry.key, &entry.value)?;
-                }
-                Write::Delete(key) => check_key(key)?,
-            }
-        }
+        check_commit(expect, writes)?;
         if expect.is_empty() && writes.is_empty() {
             return Ok(());
         }
@@ -829,7 +795,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Why a fenced commit was refused, for the connector's log and the cycle's error.
-fn lost_lease_message(namespace: &str, fence: &Fence, current: Option<&LeaseRow>, now: i64) -> String {
+pub(super) fn lost_lease_message(namespace: &str, fence: &Fence, current: Option<&LeaseRow>, now: i64) -> String {
     if fence.org() != namespace {
         return format!(
             "the lease of org `{}` does not cover org `{namespace}`'s store; nothing was written",
@@ -877,7 +843,7 @@ pub(crate) fn prefix_successor(prefix: &str) -> Option<String> {
     None
 }
 
-fn check_key(key: &str) -> Result<(), StoreError> {
+pub(super) fn check_key(key: &str) -> Result<(), StoreError> {
     if key.len() > MAX_KEY_BYTES {
         return Err(StoreError::TooLarge(format!(
             "the key `{}` is {} bytes; keys are at most {MAX_KEY_BYTES} bytes",
@@ -888,7 +854,7 @@ fn check_key(key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check_value(key: &str, value: &str) -> Result<(), StoreError> {
+pub(super) fn check_value(key: &str, value: &str) -> Result<(), StoreError> {
     if value.len() > MAX_VALUE_BYTES {
         return Err(StoreError::TooLarge(format!(
             "the value of key `{}` is {} bytes; values are at most {MAX_VALUE_BYTES} bytes",
@@ -900,12 +866,74 @@ fn check_value(key: &str, value: &str) -> Result<(), StoreError> {
 }
 
 /// The start of a long key, for error messages.
-fn shorten(key: &str) -> String {
+pub(super) fn shorten(key: &str) -> String {
     const SHOWN: usize = 64;
     match key.char_indices().nth(SHOWN) {
         Some((end, _)) => format!("{}…", &key[..end]),
         None => key.to_string(),
     }
+}
+
+/// Checks every key and value of a commit against the store's limits.
+pub(super) fn check_commit(expect: &[Expectation], writes: &[Write]) -> Result<(), StoreError> {
+    for expectation in expect {
+        check_key(&expectation.key)?;
+    }
+    for write in writes {
+        match write {
+            Write::Put(entry) => {
+                check_key(&entry.key)?;
+                check_value(&entry.key, &entry.value)?;
+            }
+            Write::Delete(key) => check_key(key)?,
+        }
+    }
+    Ok(())
+}
+
+/// A scan's entries, unless together they exceed [`MAX_SCAN_BYTES`].
+pub(super) fn scan_limit(prefix: &str, entries: Vec<Entry>) -> Result<Vec<Entry>, StoreError> {
+    let bytes = entries.iter().fold(0usize, |sum, entry| sum.saturating_add(entry.key.len() + entry.value.len()));
+    if bytes > MAX_SCAN_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "the keys and values under prefix `{}` exceed {MAX_SCAN_BYTES} bytes (the scan limit); scan a narrower prefix",
+            shorten(prefix)
+        )));
+    }
+    Ok(entries)
+}
+
+/// Whether `holder` is granted `org`'s lease at `now` (store time), given
+/// its stored row: the new token, or who holds it until when.
+pub(super) fn decide_grant(
+    org: &str,
+    current: Option<&LeaseRow>,
+    holder: &Holder,
+    now: i64,
+) -> Result<i64, (Holder, i64)> {
+    if let Some(current) = current
+        && current.expires_at > now
+    {
+        if !current.holder.is_gone_for(holder) {
+            return Err((current.holder.clone(), current.expires_at));
+        }
+        tracing::info!(org, previous = %current.holder, "taking over the lease of a casebridge process that is no longer running");
+    }
+    Ok(current.map_or(1, |row| row.token.saturating_add(1)))
+}
+
+/// A cycle log row (org, started, finished, report, error) as a record.
+pub(super) fn cycle_record(
+    path: &Path,
+    (org, started_at, finished_at, report_json, error): (String, i64, Option<i64>, Option<String>, Option<String>),
+) -> Result<CycleRecord, StorageError> {
+    Ok(CycleRecord {
+        org,
+        started_at: timestamp(path, "cycle start time", started_at)?,
+        finished_at: finished_at.map(|ms| timestamp(path, "cycle end time", ms)).transpose()?,
+        report_json,
+        error,
+    })
 }
 
 /// Creates the database file readable and writable by its owner only: it
@@ -922,31 +950,31 @@ fn create_private_file(path: &Path) -> Result<(), StorageError> {
     }
 }
 
-fn timestamp(path: &Path, what: &str, millis: i64) -> Result<DateTime<Utc>, StorageError> {
+pub(super) fn timestamp(path: &Path, what: &str, millis: i64) -> Result<DateTime<Utc>, StorageError> {
     DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| StorageError::Corrupt { path: path.to_path_buf(), what: format!("{what} ({millis})") })
 }
 
-const ORG_STATUS_COLUMNS: &str = "org, last_cycle_started_at, last_cycle_finished_at, last_outcome, last_error, \
+pub(super) const ORG_STATUS_COLUMNS: &str = "org, last_cycle_started_at, last_cycle_finished_at, last_outcome, last_error, \
      consecutive_failures, next_run_at, api_calls, api_calls_day, token_requests, last_report, last_error_kind, \
      wake_requested_at, stream";
 
 /// An `org_status` row as stored, before its values are checked.
-struct OrgStatusRow {
-    org: String,
-    last_cycle_started_at: Option<i64>,
-    last_cycle_finished_at: Option<i64>,
-    last_outcome: Option<String>,
-    last_error: Option<String>,
-    consecutive_failures: i64,
-    next_run_at: Option<i64>,
-    api_calls: i64,
-    api_calls_day: Option<String>,
-    token_requests: i64,
-    last_report: Option<String>,
-    last_error_kind: Option<String>,
-    wake_requested_at: Option<i64>,
-    stream: Option<String>,
+pub(super) struct OrgStatusRow {
+    pub(super) org: String,
+    pub(super) last_cycle_started_at: Option<i64>,
+    pub(super) last_cycle_finished_at: Option<i64>,
+    pub(super) last_outcome: Option<String>,
+    pub(super) last_error: Option<String>,
+    pub(super) consecutive_failures: i64,
+    pub(super) next_run_at: Option<i64>,
+    pub(super) api_calls: i64,
+    pub(super) api_calls_day: Option<String>,
+    pub(super) token_requests: i64,
+    pub(super) last_report: Option<String>,
+    pub(super) last_error_kind: Option<String>,
+    pub(super) wake_requested_at: Option<i64>,
+    pub(super) stream: Option<String>,
 }
 
 impl OrgStatusRow {
@@ -969,7 +997,7 @@ impl OrgStatusRow {
         })
     }
 
-    fn into_status(self, path: &Path) -> Result<OrgStatus, StorageError> {
+    pub(super) fn into_status(self, path: &Path) -> Result<OrgStatus, StorageError> {
         let when = |what, ms: Option<i64>| ms.map(|ms| timestamp(path, what, ms)).transpose();
         let last_outcome = match self.last_outcome.as_deref() {
             None => None,

@@ -15,7 +15,7 @@ use casebridge::runtime::bindings::store;
 use casebridge::runtime::{
     AllowedHosts, BlockingKeyValueStore, Capabilities, GuestLimits, NoPlatform, OffTheWorkers, OrgSettings,
 };
-use casebridge::storage::SqliteStore;
+use casebridge::storage::Store;
 use casebridge_guest::capabilities::{
     AgentAction, AgentTurn, Capabilities as GuestCapabilities, HostFailure, LogLevel, OutgoingEmail, SentEmail,
     StoreFailure, StoreWrite,
@@ -78,8 +78,8 @@ impl Side {
 pub async fn run(rounds: usize) -> anyhow::Result<Value> {
     let mut component = Side::new()?;
     let mut native = Side::new()?;
-    let component_store = Arc::new(SqliteStore::in_memory()?);
-    let native_store = Arc::new(SqliteStore::in_memory()?);
+    let component_store = Arc::new(Store::in_memory()?);
+    let native_store = Arc::new(Store::in_memory()?);
     let settings = component.settings();
     let allowed =
         AllowedHosts::of([component.remote.credentials.url.as_str(), &component.remote.credentials.instance_url])?;
@@ -100,7 +100,7 @@ pub async fn run(rounds: usize) -> anyhow::Result<Value> {
         let report = guest.run_cycle().await?.map_err(|e| anyhow::anyhow!("component cycle: {e:?}"))?;
         anyhow::Ok((started.elapsed(), report.replies_posted))
     };
-    let native_cycle = |org: m::OrgConfig, store: Arc<SqliteStore>| async move {
+    let native_cycle = |org: m::OrgConfig, store: Arc<Store>| async move {
         tokio::task::spawn_blocking(move || {
             let mut host = NativeHost { store, org: org.name.clone() };
             let started = Instant::now();
@@ -224,7 +224,7 @@ impl Transport for BlockingHttp {
 /// The native cycle's host: the same SQLite store, a scripted agent that
 /// decides like the component side's, mail that is accepted.
 struct NativeHost {
-    store: Arc<SqliteStore>,
+    store: Arc<Store>,
     org: String,
 }
 

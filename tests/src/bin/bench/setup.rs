@@ -11,7 +11,7 @@ use casebridge::config::Config;
 use casebridge::host::Host;
 use casebridge::runtime::{Agent, Mailer, Runtime};
 use casebridge::secrets::{EncryptionKey, SecretVault};
-use casebridge::storage::SqliteStore;
+use casebridge::storage::Store;
 use casebridge_tests::{RecordingMail, ScriptedAgent};
 
 use crate::remote::RemoteOrg;
@@ -93,8 +93,7 @@ pub fn build_host(remote: &RemoteOrg, names: &[String], settings: &OrgSettings) 
         }
     }
     let config = Config::parse(&text)?;
-    let store =
-        Arc::new(SqliteStore::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org));
+    let store = Arc::new(Store::open(&config.host.database)?.with_cycle_log_per_org(config.host.cycle_log_per_org));
     let vault = SecretVault::new(store.clone(), EncryptionKey::generate()?);
     let agent = Arc::new(ScriptedAgent::default());
     let agents: BTreeMap<String, Arc<dyn Agent>> =

@@ -33,8 +33,14 @@ pub const EXAMPLE_CONFIG: &str = r#"# casebridge.toml — every option, with its
 # Relative paths are resolved against the folder of this file.
 
 [host]
-# The SQLite database: the connector's state, schedules, encrypted secrets.
+# The database: the connector's state, schedules, encrypted secrets. An
+# SQLite file, or a PostgreSQL URL that several hosts share, dividing the
+# orgs between them (the password from the URL or PGPASSWORD), e.g.
+# database = "postgres://casebridge@db.internal:5432/casebridge"
 database = "casebridge.db"
+# How long an org stays with a host that stopped renewing its lease (killed,
+# cut off from the database) before another host takes it over (10–600 s).
+lease_ttl_seconds = 30
 # Org cycles that may run at the same time (1–256).
 max_concurrent_cycles = 32
 # The most memory one connector instance may use, in MiB (16–256).
@@ -227,8 +233,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostConfig {
-    /// The SQLite database file.
+    /// The SQLite database file, or a PostgreSQL URL.
     pub database: PathBuf,
+    /// How long an org's lease lasts unrenewed, in seconds.
+    pub lease_ttl_seconds: u32,
     /// Org cycles that may run at the same time.
     pub max_concurrent_cycles: u32,
     /// The most memory one connector instance may use, in MiB.
@@ -249,6 +257,7 @@ impl Default for HostConfig {
         let limits = GuestLimits::default();
         HostConfig {
             database: PathBuf::from("casebridge.db"),
+            lease_ttl_seconds: u32::try_from(crate::storage::LEASE_TTL.as_secs()).unwrap_or(30),
             max_concurrent_cycles: 32,
             guest_memory_mb: u32::try_from(limits.memory_bytes >> 20).unwrap_or(64),
             cycle_deadline_seconds: u32::try_from(limits.deadline.as_secs()).unwrap_or(300),
@@ -260,7 +269,6 @@ impl Default for HostConfig {
 }
 
 impl HostConfig {
-    /// The limits each connector instance runs under.
     /// Whether `database` is a PostgreSQL URL (`postgres://…`) rather than an SQLite file.
     pub fn database_is_postgres(&self) -> bool {
         self.database.to_str().is_some_and(crate::storage::postgres::is_url)
@@ -273,6 +281,7 @@ impl HostConfig {
         beside.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
     }
 
+    /// The limits each connector instance runs under.
     pub fn guest_limits(&self) -> GuestLimits {
         GuestLimits {
             memory_bytes: usize::try_from(self.guest_memory_mb).unwrap_or(usize::MAX).saturating_mul(1 << 20),
@@ -1037,6 +1046,9 @@ impl HostConfig {
         problems.range("host.guest_memory_mb", self.guest_memory_mb, 16, MAX_GUEST_MEMORY_MB, "MiB");
         problems.range("host.cycle_deadline_seconds", self.cycle_deadline_seconds, 10, 3600, "seconds");
         problems.range("host.cycle_log_per_org", self.cycle_log_per_org, 1, 100_000, "cycles");
+        // A holder starts no request with less than HTTP_LEASE_MARGIN (5 s) left,
+        // and renews every third of the TTL: 10 s keeps a renewal in hand.
+        problems.range("host.lease_ttl_seconds", self.lease_ttl_seconds, 10, 600, "seconds");
         if self.database.as_os_str().is_empty() {
             problems.add("host.database", "is empty; name the SQLite file, e.g. \"casebridge.db\"");
         }

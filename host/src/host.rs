@@ -29,8 +29,7 @@ use crate::runtime::{
 };
 use crate::secrets::{EncryptionKey, KeyOrigin, OrgCredentials, SecretError, SecretVault};
 use crate::storage::{
-    Acquisition, ApiCalls, CycleEnd, CycleOutcome, Fence, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, Leases,
-    StorageError, Store,
+    Acquisition, ApiCalls, CycleEnd, CycleOutcome, Fence, Holder, Lease, Leases, StorageError, Store, renew_every,
 };
 
 /// How long `casebridge cycle` and the other leased commands wait for an org
@@ -323,6 +322,9 @@ pub struct Host {
     limits: GuestLimits,
     holder: Holder,
     lease_wait: Duration,
+    /// `[host] lease_ttl_seconds`: how long an org stays another host's
+    /// after its holder stops renewing (a crash, a lost database).
+    lease_ttl: Duration,
 }
 
 impl Host {
@@ -336,6 +338,7 @@ impl Host {
         mail: Arc<dyn Mailer>,
     ) -> Self {
         let limits = config.host.guest_limits();
+        let lease_ttl = Duration::from_secs(u64::from(config.host.lease_ttl_seconds));
         Host {
             config,
             runtime,
@@ -348,6 +351,7 @@ impl Host {
             limits,
             holder: Holder::this_process(),
             lease_wait: Duration::ZERO,
+            lease_ttl,
         }
     }
 
@@ -487,14 +491,8 @@ impl Host {
         self.org_config(name)?;
         let mut held = match self.take_lease(name).await {
             Ok(held) => held,
-            Err(busy) => {
-                let busy = Err(busy);
-                if let Some(at) = plan(&busy) {
-                    let org = name.to_string();
-                    let _ = self.blocking(name, move |store| store.set_next_run(&org, at)).await;
-                }
-                return busy;
-            }
+            // The holder records when the org runs next, not this host.
+            Err(busy) => return Err(busy),
         };
         let started = Utc::now();
         let activity = Arc::new(Activity::default());
@@ -541,12 +539,12 @@ impl Host {
         let deadline = tokio::time::Instant::now() + self.lease_wait;
         let mut said_so = false;
         loop {
-            let holder = self.holder.clone();
+            let (holder, ttl) = (self.holder.clone(), self.lease_ttl);
             let org = name.to_string();
-            match self.blocking(name, move |store| store.acquire(&org, &holder, LEASE_TTL)).await? {
+            match self.blocking(name, move |store| store.acquire(&org, &holder, ttl)).await? {
                 Acquisition::Acquired(lease) => {
                     let fence = lease.fence();
-                    let renewing = tokio::spawn(renew(self.store.clone(), lease.clone(), fence.clone()));
+                    let renewing = tokio::spawn(renew(self.store.clone(), lease.clone(), fence.clone(), ttl));
                     return Ok(HeldLease { lease, fence, renewing, store: self.store.clone(), released: false });
                 }
                 Acquisition::Held { holder, until } => {
@@ -833,19 +831,19 @@ fn is_transient(error: &org::SyncError) -> bool {
     matches!(error, org::SyncError::Transport(_) | org::SyncError::Storage(_))
 }
 
-/// Renews `lease` every [`LEASE_RENEW_EVERY`] until aborted, keeping `fence`
+/// Renews `lease` every third of its `ttl` until aborted, keeping `fence`
 /// up to date: extended on success, lost when the store says so. A renewal
 /// the store cannot answer leaves the fence to run out at its expiry.
-async fn renew(store: Arc<Store>, lease: Lease, fence: Fence) {
-    let ttl = chrono::Duration::from_std(LEASE_TTL).unwrap_or_default();
+async fn renew(store: Arc<Store>, lease: Lease, fence: Fence, ttl: Duration) {
+    let extension = chrono::Duration::from_std(ttl).unwrap_or_default();
     loop {
-        tokio::time::sleep(LEASE_RENEW_EVERY).await;
+        tokio::time::sleep(renew_every(ttl)).await;
         // The store's expiry is its clock at the update plus the TTL, so this
         // (earlier) instant plus the TTL is never later than the stored one.
         let asked_at = Utc::now();
         let (store, renewing) = (store.clone(), lease.clone());
-        match tokio::task::spawn_blocking(move || store.renew(&renewing, LEASE_TTL)).await {
-            Ok(Ok(true)) => fence.extend_to(asked_at + ttl),
+        match tokio::task::spawn_blocking(move || store.renew(&renewing, ttl)).await {
+            Ok(Ok(true)) => fence.extend_to(asked_at + extension),
             Ok(Ok(false)) => {
                 tracing::warn!(
                     org = lease.org(),

@@ -661,6 +661,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cycles = stats.cycles_started,
                 failed = stats.cycles_failed,
                 skipped = stats.cycles_skipped,
+                adopted = stats.cycles_adopted,
                 late = stats.cycles_late,
                 "stopped"
             );

@@ -1,14 +1,24 @@
 //! `casebridge run`: every org cycled on its interval, many at once, never two
 //! cycles of one org at the same time — in this process or any other on the
-//! same database (each cycle takes the org's lease; an org another process
-//! is cycling is skipped until its next interval).
+//! same database (each cycle takes the org's lease).
+//!
+//! Several hosts on one database (E12) divide the orgs between them without
+//! talking to each other: every host schedules every org, and when an org
+//! comes due it first reads when the org's last cycle — on whichever host —
+//! said it runs next. Is that later, another host has cycled it: this host
+//! adopts that time and does nothing. Is it due, the host takes the org's
+//! lease and cycles it; the hosts that lose the race try again when the
+//! winner's lease would expire (so a host that died mid-cycle is taken over
+//! within `[host] lease_ttl_seconds`), and by then find the org's next run
+//! recorded and adopt it.
 //!
 //! What happens after a cycle ([`plan`]):
 //!
 //! | outcome | next attempt |
 //! |---|---|
 //! | success | the org's interval; about a second when the report shows a backlog |
-//! | transient: Salesforce unreachable, 5xx, storage unavailable, a store conflict, a lost lease, another process cycling the org | the org's interval, however often it happened: an org recovers at its next interval after an outage |
+//! | another process cycling the org | when its lease expires (at most the interval), then as the holder recorded |
+//! | transient: Salesforce unreachable, 5xx, storage unavailable, a store conflict, a lost lease | the org's interval, however often it happened: an org recovers at its next interval after an outage |
 //! | needs a person: invalid configuration, a refused origin, a trapping component, a 4xx on the poll | exponential back-off from the interval, up to [`MAX_BACKOFF`] |
 //! | refused or missing credentials | [`RECONNECT_BACKOFF`], or at once after `casebridge org connect` |
 //! | the configured `daily_api_budget` spent | the next UTC midnight |
@@ -73,6 +83,9 @@ pub enum Plan {
     Reconnect,
     /// A fixed time: when an API limit resets.
     At(DateTime<Utc>),
+    /// When another process's lease on the org expires: by then it has
+    /// recorded the org's next run, or it died and the org is free.
+    LeaseExpiry(DateTime<Utc>),
 }
 
 /// What comes after a cycle of `org` that ended with `outcome`, at `now`.
@@ -87,7 +100,8 @@ pub fn plan(org: &OrgConfig, outcome: &Result<CycleReport, OrgError>, now: DateT
 /// What comes after a call for an org that failed with `error` at `now`.
 pub fn plan_after(error: &OrgError, now: DateTime<Utc>) -> Plan {
     match error {
-        OrgError::Busy { .. } | OrgError::Storage { .. } | OrgError::LeaseLost { .. } => Plan::NextInterval,
+        OrgError::Busy { until, .. } => Plan::LeaseExpiry(*until),
+        OrgError::Storage { .. } | OrgError::LeaseLost { .. } => Plan::NextInterval,
         OrgError::Credentials { source, .. } if matches!(**source, SecretError::Storage(_)) => Plan::NextInterval,
         OrgError::Credentials { .. } => Plan::Reconnect,
         OrgError::UnknownOrg(_)
@@ -138,6 +152,10 @@ pub fn delay(plan: Plan, interval: Duration, failures: u32, now: DateTime<Utc>) 
         }
         Plan::Reconnect => RECONNECT_BACKOFF,
         Plan::At(at) => (at - now).to_std().unwrap_or(Duration::ZERO).max(interval.min(BACKLOG_DELAY)),
+        Plan::LeaseExpiry(until) => {
+            let expiry = (until - now).to_std().unwrap_or(Duration::ZERO) + LEASE_EXPIRY_MARGIN;
+            expiry.clamp(BACKLOG_DELAY.min(interval), interval)
+        }
     }
 }
 
@@ -149,6 +167,9 @@ pub struct ScheduleStats {
     pub cycles_failed: u64,
     /// Cycles not run because another process was cycling the org.
     pub cycles_skipped: u64,
+    /// Cycles not run because another host had already cycled the org
+    /// (its recorded next run was later): this host adopted that time.
+    pub cycles_adopted: u64,
     /// Cycles that got their permit more than [`LATE_AFTER`] after they were due.
     pub cycles_late: u64,
     /// The longest delay between due and permit, in milliseconds.
@@ -161,10 +182,21 @@ struct OrgSchedule {
     failures: u32,
     /// A wake request came while the org was running: due at once after it.
     woken: bool,
+    /// Due early (a wake request, a stream event): cycle without first
+    /// adopting another host's recorded next run.
+    forced: bool,
     /// The org's stream is live: the safety poll's interval applies
     /// (streaming mode; always false for a polling org).
     stream_live: Arc<AtomicBool>,
 }
+
+/// How long after another process's lease expires this host tries the org
+/// again: time for a holder that finished to have recorded the next run.
+pub const LEASE_EXPIRY_MARGIN: Duration = Duration::from_millis(500);
+/// How much later than now an org's recorded next run must be for this
+/// host to take it as another host's cycle and adopt it (this host's own
+/// record is, at the instant it is due, never later than now).
+pub const ADOPT_AFTER: Duration = Duration::from_secs(1);
 
 /// What one scheduled cycle task reports back.
 struct Finished {
@@ -202,6 +234,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
                 running: false,
                 failures: 0,
                 woken: false,
+                forced: false,
                 stream_live: Arc::default(),
             };
             (org.name.clone(), schedule)
@@ -225,6 +258,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
             schedule.running = true;
             let (host, permits, name) = (host.clone(), permits.clone(), name.clone());
             let (due, failures, live) = (schedule.due, schedule.failures, schedule.stream_live.clone());
+            let due = Due { at: due, forced: std::mem::take(&mut schedule.forced) };
             running.spawn(scheduled_cycle(host, permits, stats.clone(), name, due, failures, live));
         }
         let next_due = orgs.values().filter(|s| !s.running).map(|s| s.due).min();
@@ -246,6 +280,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
                 if let Some(schedule) = orgs.get_mut(&done.org) {
                     schedule.failures = done.failures;
                     schedule.due = Instant::now() + if schedule.woken { Duration::ZERO } else { done.next };
+                    schedule.forced = schedule.woken;
                     schedule.running = false;
                     schedule.woken = false;
                 }
@@ -263,6 +298,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
                             schedule.woken = true;
                         } else {
                             schedule.due = Instant::now();
+                            schedule.forced = true;
                         }
                     }
                 }
@@ -278,6 +314,7 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
                         schedule.woken = true;
                     } else {
                         schedule.due = Instant::now();
+                        schedule.forced = true;
                     }
                 } else if was_live && !signal.live && !schedule.running {
                     // The stream went down: poll on the ordinary interval again.
@@ -294,22 +331,37 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
     stats.lock().map_or_else(|poisoned| *poisoned.into_inner(), |stats| *stats)
 }
 
-/// One cycle: wait for a concurrency permit, run the cycle under the org's
+/// When an org came due, and whether early.
+struct Due {
+    at: Instant,
+    forced: bool,
+}
+
+/// One cycle: wait for a concurrency permit; unless another host has
+/// cycled the org since (adopt its next run), run the cycle under the org's
 /// lease and record when it runs next (in the cycle's own transaction).
 async fn scheduled_cycle(
     host: Arc<Host>,
     permits: Arc<Semaphore>,
     stats: SharedStats,
     name: String,
-    due: Instant,
+    due: Due,
     failures: u32,
     stream_live: Arc<AtomicBool>,
 ) -> Finished {
     let Ok(_permit) = permits.acquire_owned().await else {
         return Finished { org: name, outcome: Ok(()), next: Duration::ZERO, failures };
     };
+    let interval = host.config().org(&name).map(|org| org.cycle_interval(stream_live.load(Ordering::Relaxed)));
+    if !due.forced
+        && let Some(interval) = interval
+        && let Some(next) = cycled_elsewhere(&host, &name, interval).await
+    {
+        update(&stats, |stats| stats.cycles_adopted += 1);
+        return Finished { org: name, outcome: Ok(()), next, failures };
+    }
     // Late is measured here: waiting for a permit is being late.
-    let late_by = Instant::now().saturating_duration_since(due);
+    let late_by = Instant::now().saturating_duration_since(due.at);
     update(&stats, |stats| {
         stats.cycles_started += 1;
         stats.worst_delay_ms = stats.worst_delay_ms.max(u64::try_from(late_by.as_millis()).unwrap_or(u64::MAX));
@@ -338,7 +390,25 @@ async fn scheduled_cycle(
         })
         .await
         .map(drop);
+    if outcome.is_ok() {
+        tracing::debug!(org = %name, next_in_ms = next.as_millis(), "cycled");
+    }
     Finished { org: name, outcome, next, failures: failures_after }
+}
+
+/// How long until the org's recorded next run, when that is later than now
+/// by more than [`ADOPT_AFTER`] and at most an `interval`: another host
+/// cycled it since this host planned. `None` (cycle now) when the store
+/// cannot say, and for a longer wait — a back-off, or a previous run's
+/// plan — which this host does not inherit (a restart retries at once).
+async fn cycled_elsewhere(host: &Arc<Host>, org: &str, interval: Duration) -> Option<Duration> {
+    let (store, name) = (host.store().clone(), org.to_string());
+    let status = tokio::task::spawn_blocking(move || store.org_status(&name)).await.ok()?.ok()??;
+    let until = (status.next_run_at? - Utc::now()).to_std().ok()?;
+    (until > ADOPT_AFTER && until <= interval + ADOPT_AFTER).then(|| {
+        tracing::debug!(org, "cycled by another host; next at {:?}", status.next_run_at);
+        until
+    })
 }
 
 /// Every org's latest wake request (empty when the store cannot say: the
@@ -468,12 +538,13 @@ mod tests {
     }
 
     #[test]
-    fn another_process_cycling_the_org_is_tried_again_at_the_next_interval() {
-        let busy = Err(OrgError::Busy {
-            org: "acme".into(),
-            holder: crate::storage::Holder::new("x", 1234, "ab"),
-            until: now(),
-        });
-        assert_eq!(next(&busy, 3), MINUTE);
+    fn another_process_cycling_the_org_is_tried_again_when_its_lease_expires() {
+        let busy = |until| {
+            Err(OrgError::Busy { org: "acme".into(), holder: crate::storage::Holder::new("x", 1234, "ab"), until })
+        };
+        let in_20_s = now() + chrono::Duration::seconds(20);
+        assert_eq!(next(&busy(in_20_s), 3), Duration::from_secs(20) + LEASE_EXPIRY_MARGIN);
+        assert_eq!(next(&busy(now() + chrono::Duration::hours(1)), 3), MINUTE, "at most the interval");
+        assert_eq!(next(&busy(now() - chrono::Duration::seconds(5)), 3), BACKLOG_DELAY, "expired: soon");
     }
 }

@@ -68,7 +68,12 @@ pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// How often a holder renews its lease while it works: a third of
 /// [`LEASE_TTL`], so two renewals in a row may fail before the lease expires.
-pub const LEASE_RENEW_EVERY: Duration = Duration::from_secs(LEASE_TTL.as_secs() / 3);
+pub const LEASE_RENEW_EVERY: Duration = renew_every(LEASE_TTL);
+
+/// How often a holder renews a lease of `ttl` (`[host] lease_ttl_seconds`).
+pub const fn renew_every(ttl: Duration) -> Duration {
+    Duration::from_millis(ttl.as_millis() as u64 / 3)
+}
 
 /// Who holds a lease: one process (one [`Host`](crate::host::Host)), named so
 /// that people can find it — `casebridge pid 1234 on host worker-3`.
@@ -211,8 +216,16 @@ impl Lease {
     }
 }
 
+/// Names this host in its leases instead of the machine's host name: for
+/// hosts that share a host name but not their process ids (containers on
+/// the host's network), which must not judge each other's pids.
+pub const HOST_NAME_ENV: &str = "CASEBRIDGE_HOST_NAME";
+
 /// This machine's host name (`unknown` when the system does not say).
 pub fn host_name() -> String {
+    if let Some(name) = std::env::var(HOST_NAME_ENV).ok().filter(|name| !name.trim().is_empty()) {
+        return name.trim().to_string();
+    }
     #[cfg(unix)]
     {
         let mut buffer = [0u8; 256];

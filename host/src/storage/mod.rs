@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub use lease::{
-    Acquisition, Fence, HTTP_LEASE_MARGIN, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, LeaseState, Leases,
+    Acquisition, Fence, HTTP_LEASE_MARGIN, Holder, LEASE_RENEW_EVERY, LEASE_TTL, Lease, LeaseState, Leases, renew_every,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -132,6 +132,7 @@ fn unique() -> u64 {
 /// Runs each test once per backend: `mod sqlite` and `mod postgres`, each
 /// with every test, given a fresh database as `$db`. The calling module
 /// imports `Backend` and `TestDatabase`.
+#[allow(unused_macros)]
 macro_rules! on_both_backends {
     // Async tests, each on a tokio runtime of its own.
     ($( $(#[$attr:meta])* async fn $name:ident($db:ident) $body:block )*) => {

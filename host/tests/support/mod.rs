@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of it
 
+pub mod databases;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -74,7 +76,19 @@ pub struct HostProcess {
 impl HostProcess {
     /// `casebridge run` on `config`, its stderr lines added to `log` as `[label] …`.
     pub fn run(config: &Path, credentials: &Credentials, log: &Arc<Mutex<Vec<String>>>, label: &str) -> Self {
+        Self::run_with_env(config, credentials, log, label, &[])
+    }
+
+    /// [`run`](Self::run) with more environment variables.
+    pub fn run_with_env(
+        config: &Path,
+        credentials: &Credentials,
+        log: &Arc<Mutex<Vec<String>>>,
+        label: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = casebridge(config, credentials)
+            .envs(env.iter().copied())
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

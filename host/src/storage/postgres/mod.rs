@@ -132,7 +132,10 @@ impl PostgresStore {
             config.password(password);
         }
         config.connect_timeout(CONNECT_TIMEOUT);
-        config.application_name("casebridge");
+        // Names the process to the server (`pg_stat_activity`), as its leases do.
+        config.application_name(&format!("casebridge pid {}", std::process::id()));
+        // Not the notices of `CREATE TABLE IF NOT EXISTS` at every start.
+        config.options("-c client_min_messages=warning");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("casebridge-postgres")

@@ -34,6 +34,8 @@ mod calls;
 mod cycle;
 #[path = "bench/history.rs"]
 mod history;
+#[path = "bench/hosts.rs"]
+mod hosts;
 #[path = "bench/instantiate.rs"]
 mod instantiate;
 #[path = "bench/latency.rs"]
@@ -65,8 +67,8 @@ use measure::{median, percentile};
 const RUN_ARG: &str = "__run";
 
 /// The sections, in the order they run and print.
-const SECTIONS: [&str; 9] =
-    ["calls", "instantiate", "ratio", "orgs", "latency", "history", "tokens", "streaming", "streams"];
+const SECTIONS: [&str; 10] =
+    ["calls", "instantiate", "ratio", "orgs", "latency", "history", "tokens", "streaming", "streams", "hosts"];
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -86,6 +88,8 @@ struct Options {
     streaming_samples: usize,
     /// Idle streaming orgs on one host.
     streams: Vec<usize>,
+    /// Idle orgs shared by one, two and three hosts on PostgreSQL.
+    hosts_orgs: usize,
     json: bool,
 }
 
@@ -105,6 +109,7 @@ impl Options {
             latency_samples: if quick { 50 } else { 100 },
             streaming_samples: if quick { 20 } else { 50 },
             streams: if quick { vec![200] } else { vec![1_000] },
+            hosts_orgs: if quick { 300 } else { 2_000 },
             json: false,
         };
         let mut args = args.iter();
@@ -123,6 +128,7 @@ impl Options {
                 "--latency-samples" => options.latency_samples = value()?.parse()?,
                 "--streaming-samples" => options.streaming_samples = value()?.parse()?,
                 "--streams" => options.streams = list(value()?)?,
+                "--hosts-orgs" => options.hosts_orgs = value()?.parse()?,
                 "--only" => {
                     options.only = value()?.split(',').map(|s| s.trim().to_string()).collect();
                     if let Some(unknown) = options.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
@@ -207,6 +213,8 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
                     poll_interval_seconds: 60,
                     max_concurrent_cycles: 32,
                     streaming_safety_poll_seconds: None,
+                    database: None,
+                    lease_ttl_seconds: None,
                 };
                 let bench = setup::build_host(&remote, &["bench".to_string()], &settings)?;
                 calls::run(&params, &remote, &bench.host, "bench").await
@@ -237,6 +245,8 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
                     poll_interval_seconds: interval.as_secs() as u32,
                     max_concurrent_cycles: number(params, "max_concurrent_cycles")? as u32,
                     streaming_safety_poll_seconds: None,
+                    database: None,
+                    lease_ttl_seconds: None,
                 };
                 let bench = setup::build_host(&remote, &names, &settings)?;
                 let writer =
@@ -262,6 +272,8 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
                     poll_interval_seconds: 60,
                     max_concurrent_cycles: 32,
                     streaming_safety_poll_seconds: None,
+                    database: None,
+                    lease_ttl_seconds: None,
                 };
                 let bench = setup::build_host(&remote, &["history".to_string()], &settings)?;
                 history::run(&run, &remote, &bench.host, "history").await
@@ -277,6 +289,8 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
                     poll_interval_seconds: 60,
                     max_concurrent_cycles: 32,
                     streaming_safety_poll_seconds: None,
+                    database: None,
+                    lease_ttl_seconds: None,
                 };
                 let bench = setup::build_host(&remote, &["tokens".to_string()], &settings)?;
                 history::token_day(&remote, &bench.host, "tokens", number(params, "hours")?).await
@@ -301,6 +315,8 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
                     poll_interval_seconds: interval.as_secs_f64().ceil().max(1.0) as u32,
                     max_concurrent_cycles: 32,
                     streaming_safety_poll_seconds: None,
+                    database: None,
+                    lease_ttl_seconds: None,
                 };
                 let bench = setup::build_host(&remote, &["latency".to_string()], &settings)?;
                 latency::run(&run, remote.clone(), &bench).await
@@ -325,6 +341,8 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
                     poll_interval_seconds: safety,
                     max_concurrent_cycles: 32,
                     streaming_safety_poll_seconds: Some(safety),
+                    database: None,
+                    lease_ttl_seconds: None,
                 };
                 let bench = setup::build_host(&remote, &["streaming".to_string()], &settings)?;
                 streaming::latency(&run, remote.clone(), &bench).await
@@ -343,10 +361,33 @@ fn run_section(section: &str, params: &Value) -> anyhow::Result<Value> {
                     poll_interval_seconds: 60,
                     max_concurrent_cycles: 32,
                     streaming_safety_poll_seconds: Some(900),
+                    database: None,
+                    lease_ttl_seconds: None,
                 };
                 let bench = setup::build_host(&remote, &setup::org_names(orgs), &settings)?;
                 streaming::idle_orgs(remote.clone(), &bench, seconds(params, "window_s")?).await
             })
+        }
+        "hosts" | "takeover" => {
+            let server = std::env::var(hosts::SERVER_ENV)
+                .with_context(|| format!("{} names no PostgreSQL server", hosts::SERVER_ENV))?;
+            let remote = Arc::new(remote::RemoteOrg::spawn()?);
+            orgs::make_org_idle(&remote)?;
+            // SAFETY: no other thread exists yet; the runtime is built below.
+            unsafe { setup::export_secrets(&remote) };
+            let run = hosts::Params {
+                hosts: number(params, "hosts")? as usize,
+                orgs: number(params, "orgs")? as usize,
+                interval: seconds(params, "interval_s")?,
+                window: seconds(params, "window_s")?,
+                lease_ttl_seconds: number(params, "lease_ttl_s")? as u32,
+            };
+            let runtime = tokio_runtime()?;
+            if section == "hosts" {
+                runtime.block_on(hosts::run(&run, remote, &server))
+            } else {
+                runtime.block_on(hosts::takeover(&run, remote, &server))
+            }
         }
         other => bail!("unknown section `{other}`"),
     }
@@ -456,6 +497,29 @@ fn orchestrate(options: Options) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
         results.insert("streams".into(), json!(runs));
     }
+    if options.runs("hosts") {
+        if std::env::var_os(hosts::SERVER_ENV).is_none() {
+            eprintln!(
+                "[bench] hosts skipped: {} names no PostgreSQL server (source tests/postgres/server.sh)",
+                hosts::SERVER_ENV
+            );
+        } else {
+            let interval = options.orgs_interval;
+            let runs: Vec<Value> = (1..=3)
+                .map(|hosts| {
+                    run_child(
+                        "hosts",
+                        json!({"hosts": hosts, "orgs": options.hosts_orgs, "interval_s": interval,
+                               "window_s": interval, "lease_ttl_s": 30}),
+                    )
+                })
+                .collect::<anyhow::Result<_>>()?;
+            results.insert("hosts".into(), json!(runs));
+            let takeover = json!({"hosts": 1, "orgs": options.hosts_orgs / 4, "interval_s": interval,
+                                  "window_s": 0, "lease_ttl_s": 30});
+            results.insert("takeover".into(), run_child("takeover", takeover)?);
+        }
+    }
     let results = Value::Object(results);
     let command = std::iter::once("cargo run --release -p casebridge-tests --bin bench".to_string())
         .chain(
@@ -542,6 +606,9 @@ fn table(options: &Options, results: &Value, command: &str, load_before: &str, t
     }
     if results["streaming"].is_object() || results["streams"].is_array() {
         streaming_table(&mut t, &results["streaming"], results["streams"].as_array().map_or(&[], Vec::as_slice));
+    }
+    if let Some(runs) = results["hosts"].as_array() {
+        hosts_table(&mut t, runs, &results["takeover"]);
     }
     t.out
 }
@@ -1009,6 +1076,63 @@ fn streaming_table(t: &mut Table, s: &Value, streams: &[Value]) {
                 f(&run["connects_window"]),
                 f(&run["calls_window"])
             ),
+        );
+    }
+}
+
+fn hosts_table(t: &mut Table, runs: &[Value], takeover: &Value) {
+    t.section("9. Several hosts on one PostgreSQL database (E12): idle orgs shared, real schedulers in one process");
+    for run in runs {
+        let hosts = n(&run["hosts"]);
+        let per_host: Vec<String> = run["per_host"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|h| format!("{}/{}/{}", n(&h["cycled"]), n(&h["adopted"]), n(&h["busy"])))
+            .collect();
+        t.row(
+            &format!("{} orgs at {} s on {hosts} host(s): late / overlapping in {:.0} s", n(&run["orgs"]), n(&run["interval_s"]), f(&run["window_s"])),
+            format!("{} / {}", n(&run["late"]), n(&run["overlapping"])),
+            &format!(
+                "{} cycles ({:.1}/s needed {:.1}/s), {} failed; hosts {:.0} % of a core, PostgreSQL {:.0} %; cycled/adopted/busy per host {}  {}",
+                n(&run["cycles_in_window"]),
+                f(&run["cycles_per_s"]),
+                f(&run["needed_per_s"]),
+                n(&run["failed"]),
+                100.0 * f(&run["hosts_cpu_share"]),
+                100.0 * f(&run["postgres_cpu_share"]),
+                per_host.join(", "),
+                verdict(n(&run["late"]) == 0 && n(&run["overlapping"]) == 0)
+            ),
+        );
+    }
+    if let Some(first) = runs.first() {
+        let (pg, lite) = (&first["leases_postgres"], &first["leases_sqlite"]);
+        t.row(
+            "lease claim (acquire + release) / renewal, PostgreSQL",
+            format!("{:.0} / {:.0} us", f(&pg["claim_us"]), f(&pg["renew_us"])),
+            &format!(
+                "p99 {:.0} / {:.0} us; SQLite {:.0} / {:.0} us",
+                f(&pg["claim_p99_us"]),
+                f(&pg["renew_p99_us"]),
+                f(&lite["claim_us"]),
+                f(&lite["renew_us"])
+            ),
+        );
+    }
+    if takeover.is_object() {
+        t.row(
+            &format!(
+                "take-over of a dead host's {} orgs (lease {} s): after each expiry, median / worst",
+                n(&takeover["orgs"]),
+                n(&takeover["lease_ttl_s"])
+            ),
+            format!(
+                "{:.2} / {:.2} s",
+                f(&takeover["median_after_expiry_ms"]) / 1000.0,
+                f(&takeover["worst_after_expiry_ms"]) / 1000.0
+            ),
+            &format!("{} taken over, {} never", n(&takeover["taken_over"]), n(&takeover["never"])),
         );
     }
 }

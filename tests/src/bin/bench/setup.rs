@@ -39,6 +39,10 @@ pub struct OrgSettings {
     pub max_concurrent_cycles: u32,
     /// `mode = "streaming"` with this `safety_poll_seconds`; none: polling.
     pub streaming_safety_poll_seconds: Option<u32>,
+    /// `[host] database`: a PostgreSQL URL; none: an SQLite file in the folder.
+    pub database: Option<String>,
+    /// `[host] lease_ttl_seconds`; none: the default.
+    pub lease_ttl_seconds: Option<u32>,
 }
 
 /// The host and what the bench reads back from it.
@@ -67,11 +71,12 @@ pub fn build_host(remote: &RemoteOrg, names: &[String], settings: &OrgSettings) 
     let dir = tempfile::Builder::new().prefix("casebridge-bench-").tempdir()?;
     let path = |file: &str| dir.path().join(file).display().to_string();
     let mut text = format!(
-        "[host]\ndatabase = \"{}\"\nkey_file = \"{}\"\nmax_concurrent_cycles = {}\n\n\
+        "[host]\ndatabase = \"{}\"\nkey_file = \"{}\"\nmax_concurrent_cycles = {}\n{}\n\
          [mail]\nkind = \"outbox\"\noutbox = \"{}\"\nfrom = \"support@example.com\"\n",
-        path("casebridge.db"),
+        settings.database.clone().unwrap_or_else(|| path("casebridge.db")),
         path("casebridge.key"),
         settings.max_concurrent_cycles,
+        settings.lease_ttl_seconds.map(|ttl| format!("lease_ttl_seconds = {ttl}\n")).unwrap_or_default(),
         path("outbox"),
     );
     let agent_user = remote.seeded_id("agent_user_id");

@@ -1058,6 +1058,22 @@ mod postgres_server {
         store.get("acme", key).or_else(|_| store.get("acme", key)).expect("the store reconnects")
     }
 
+    /// Store calls block; made from inside a tokio task (as a careless
+    /// caller might, without `spawn_blocking`) they still finish, well past
+    /// the task's cooperative budget of 128 operations.
+    #[test]
+    fn many_calls_from_inside_async_code_finish() {
+        let Some(db) = TestDatabase::new(Backend::Postgres) else { return };
+        let store = db.open();
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            for round in 0..300 {
+                store.commit("acme", None, &[], &[put("count", &round.to_string())]).expect("commit");
+                assert_eq!(store.get("acme", "count").expect("get"), Some(round.to_string()));
+            }
+        });
+    }
+
     /// Several hosts starting at once on an empty database: one migrates,
     /// the others wait for it and find the schema done.
     #[test]

@@ -439,7 +439,10 @@ impl PostgresStore {
     /// current one (its connections and timers run there).
     fn run<T>(&self, work: impl Future<Output = T>) -> T {
         let _entered = self.runtime.as_ref().map(tokio::runtime::Runtime::enter);
-        futures_executor::block_on(work)
+        // Called from async code, the caller's task budget would run out
+        // inside this wait, and tokio's resources would then answer
+        // "pending, try again" for ever: the wait is outside the budget.
+        futures_executor::block_on(tokio::task::unconstrained(work))
     }
 
     /// A pooled connection.

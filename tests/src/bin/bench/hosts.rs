@@ -41,16 +41,13 @@ pub struct Params {
 }
 
 /// A fresh database on the server; its URL.
-pub fn fresh_database(server: &str, name: &str) -> anyhow::Result<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await?;
-        let connection = tokio::spawn(connection);
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}")).await?;
-        drop(client);
-        let _ = connection.await;
-        anyhow::Ok(())
-    })?;
+pub async fn fresh_database(server: &str, name: &str) -> anyhow::Result<String> {
+    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    drop(client);
+    let _ = connection.await;
     let mut url = url::Url::parse(server)?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
@@ -106,7 +103,7 @@ fn settings(params: &Params, database: &str) -> OrgSettings {
 }
 
 pub async fn run(params: &Params, remote: Arc<RemoteOrg>, server: &str) -> anyhow::Result<Value> {
-    let database = fresh_database(server, &format!("casebridge_bench_hosts_{}", params.hosts))?;
+    let database = fresh_database(server, &format!("casebridge_bench_hosts_{}", params.hosts)).await?;
     let names = crate::setup::org_names(params.orgs);
     let hosts: Vec<BenchHost> = (0..params.hosts)
         .map(|_| build_host(&remote, &names, &settings(params, &database)))
@@ -212,7 +209,7 @@ pub async fn run(params: &Params, remote: Arc<RemoteOrg>, server: &str) -> anyho
 
 /// A dead host's `orgs` taken over by a live one.
 pub async fn takeover(params: &Params, remote: Arc<RemoteOrg>, server: &str) -> anyhow::Result<Value> {
-    let database = fresh_database(server, "casebridge_bench_takeover")?;
+    let database = fresh_database(server, "casebridge_bench_takeover").await?;
     let names = crate::setup::org_names(params.orgs);
     let bench = build_host(&remote, &names, &settings(params, &database))?;
     let store = bench.host.store().clone();

@@ -280,7 +280,7 @@ struct HeldLease {
     fence: Fence,
     renewing: tokio::task::JoinHandle<()>,
     store: Arc<Store>,
-    /// Given back already (with the cycle's record, or by [`HeldLease::release`]).
+    /// Given back already (with the cycle's record, or on its own).
     released: bool,
 }
 
@@ -305,6 +305,16 @@ impl Drop for HeldLease {
             tracing::warn!(org = self.lease.org(), "cannot release the org's lease (it expires by itself): {error}");
         }
     }
+}
+
+/// What [`Host::planned_cycle_unless_cycled_since`] did.
+#[derive(Debug)]
+pub enum Claimed {
+    /// It cycled the org.
+    Ran(sync::CycleReport),
+    /// Another process had cycled the org since the scheduler looked; it
+    /// runs the org next at this time (`None`: it did not say).
+    CycledElsewhere { next_run_at: Option<DateTime<Utc>> },
 }
 
 /// The host's parts.
@@ -489,11 +499,41 @@ impl Host {
         plan: impl FnOnce(&Result<sync::CycleReport, OrgError>) -> Option<DateTime<Utc>>,
     ) -> Result<sync::CycleReport, OrgError> {
         self.org_config(name)?;
-        let mut held = match self.take_lease(name).await {
-            Ok(held) => held,
-            // The holder records when the org runs next, not this host.
-            Err(busy) => return Err(busy),
-        };
+        // When busy, the holder records when the org runs next, not this host.
+        let held = self.take_lease(name).await?;
+        self.cycle_holding(name, held, plan).await
+    }
+
+    /// [`planned_cycle`](Self::planned_cycle) for a scheduler that shares
+    /// the org with other hosts: `seen` is the end of the org's last
+    /// finished cycle when the scheduler decided to cycle it. If, under the
+    /// lease, the org's last cycle is another one, another process cycled
+    /// the org in between: nothing runs, the lease is given back, and the
+    /// answer says when that process runs the org next.
+    pub async fn planned_cycle_unless_cycled_since(
+        &self,
+        name: &str,
+        seen: Option<DateTime<Utc>>,
+        plan: impl FnOnce(&Result<sync::CycleReport, OrgError>) -> Option<DateTime<Utc>>,
+    ) -> Result<Claimed, OrgError> {
+        self.org_config(name)?;
+        let held = self.take_lease(name).await?;
+        let org = name.to_string();
+        let status = self.blocking(name, move |store| store.org_status(&org)).await?;
+        if status.as_ref().and_then(|status| status.last_cycle_finished_at) == seen {
+            return self.cycle_holding(name, held, plan).await.map(Claimed::Ran);
+        }
+        self.give_back(name, held).await;
+        Ok(Claimed::CycledElsewhere { next_run_at: status.and_then(|status| status.next_run_at) })
+    }
+
+    /// The cycle itself, under `held`, recorded with its plan.
+    async fn cycle_holding(
+        &self,
+        name: &str,
+        mut held: HeldLease,
+        plan: impl FnOnce(&Result<sync::CycleReport, OrgError>) -> Option<DateTime<Utc>>,
+    ) -> Result<sync::CycleReport, OrgError> {
         let started = Utc::now();
         let activity = Arc::new(Activity::default());
         let sandbox = Sandbox { fence: Some(held.fence.clone()), activity: activity.clone(), ..Sandbox::default() };
@@ -575,19 +615,25 @@ impl Host {
         Fut: std::future::Future<Output = wasmtime::Result<Result<R, org::SyncError>>>,
     {
         self.org_config(name)?;
-        let mut held = self.take_lease(name).await?;
+        let held = self.take_lease(name).await?;
         let started = Utc::now();
         let activity = Arc::new(Activity::default());
         let sandbox = Sandbox { fence: Some(held.fence.clone()), activity: activity.clone(), ..Sandbox::default() };
         let result = self.call(name, Access::Salesforce, sandbox, call).await;
         held.stop_renewing();
         self.count(name, &activity, started).await;
+        self.give_back(name, held).await;
+        result
+    }
+
+    /// Stop renewing `held` and release it (if that fails, it expires by itself).
+    async fn give_back(&self, name: &str, mut held: HeldLease) {
+        held.stop_renewing();
         let lease = held.lease.clone();
         match self.blocking(name, move |store| store.release(lease)).await {
             Ok(()) => held.released = true,
             Err(error) => tracing::warn!(org = name, "cannot release the org's lease: {error}"),
         }
-        result
     }
 
     /// Run `call` in an instance for `name` without a lease, counting its requests.

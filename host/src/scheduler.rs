@@ -7,17 +7,21 @@
 //! comes due it first reads when the org's last cycle — on whichever host —
 //! said it runs next. Is that later, another host has cycled it: this host
 //! adopts that time and does nothing. Is it due, the host takes the org's
-//! lease and cycles it; the hosts that lose the race try again when the
-//! winner's lease would expire (so a host that died mid-cycle is taken over
-//! within `[host] lease_ttl_seconds`), and by then find the org's next run
-//! recorded and adopt it.
+//! lease and, if the org's last finished cycle is still the one it read
+//! (none finished in between), cycles it. A host adopting another's time
+//! comes due a random moment after it ([`after_adopting`]), so the host
+//! that cycled an org keeps it while it keeps up, and a host that died or
+//! fell behind loses its orgs to the others. A host that finds the lease held tries again when
+//! the lease would expire (so a host that died mid-cycle is taken over
+//! within `[host] lease_ttl_seconds`), and by then finds the org's next run
+//! recorded and adopts it.
 //!
 //! What happens after a cycle ([`plan`]):
 //!
 //! | outcome | next attempt |
 //! |---|---|
 //! | success | the org's interval; about a second when the report shows a backlog |
-//! | another process cycling the org | when its lease expires (at most the interval), then as the holder recorded |
+//! | another process cycling the org | when its lease expires (at most the interval later), then a moment after the holder's recorded next run |
 //! | transient: Salesforce unreachable, 5xx, storage unavailable, a store conflict, a lost lease | the org's interval, however often it happened: an org recovers at its next interval after an outage |
 //! | needs a person: invalid configuration, a refused origin, a trapping component, a 4xx on the poll | exponential back-off from the interval, up to [`MAX_BACKOFF`] |
 //! | refused or missing credentials | [`RECONNECT_BACKOFF`], or at once after `casebridge org connect` |
@@ -39,7 +43,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::{OrgConfig, SyncMode};
-use crate::host::{ApiLimit, Host, OrgError};
+use crate::host::{ApiLimit, Claimed, Host, OrgError};
 use crate::runtime::bindings::org::SyncError;
 use crate::runtime::bindings::sync::CycleReport;
 use crate::secrets::SecretError;
@@ -198,6 +202,10 @@ pub const LEASE_EXPIRY_MARGIN: Duration = Duration::from_millis(500);
 /// record is, at the instant it is due, never later than now).
 pub const ADOPT_AFTER: Duration = Duration::from_secs(1);
 
+/// See [`after_adopting`]: longer than an idle cycle takes, so a live
+/// holder has recorded its cycle by then.
+pub const ADOPT_GRACE: Duration = Duration::from_secs(1);
+
 /// What one scheduled cycle task reports back.
 struct Finished {
     org: String,
@@ -221,14 +229,20 @@ pub async fn run(host: Arc<Host>, shutdown: impl std::future::Future<Output = ()
     let permits = Arc::new(Semaphore::new(max_concurrent));
     let start = Instant::now();
     let count = u32::try_from(host.config().orgs.len()).unwrap_or(u32::MAX).max(1);
+    let shared = host.store().is_shared();
     let mut orgs: BTreeMap<String, OrgSchedule> = host
         .config()
         .orgs
         .iter()
         .enumerate()
         .map(|(i, org)| {
-            // Spread the first cycles over the interval so many orgs don't start at once.
-            let offset = org.poll_interval() * u32::try_from(i).unwrap_or(0) / count;
+            // Spread the first cycles over the interval so many orgs don't
+            // start at once; on a shared database, hosts started together
+            // don't all claim an org at the same instant either.
+            let mut offset = org.poll_interval() * u32::try_from(i).unwrap_or(0) / count;
+            if shared {
+                offset += ADOPT_GRACE.min(org.poll_interval() / 4).mul_f64(random_fraction());
+            }
             let schedule = OrgSchedule {
                 due: start + offset,
                 running: false,
@@ -353,13 +367,18 @@ async fn scheduled_cycle(
         return Finished { org: name, outcome: Ok(()), next: Duration::ZERO, failures };
     };
     let interval = host.config().org(&name).map(|org| org.cycle_interval(stream_live.load(Ordering::Relaxed)));
-    if !due.forced
-        && let Some(interval) = interval
-        && let Some(next) = cycled_elsewhere(&host, &name, interval).await
-    {
-        update(&stats, |stats| stats.cycles_adopted += 1);
-        return Finished { org: name, outcome: Ok(()), next, failures };
-    }
+    // Unless forced, look first: another host may have cycled the org.
+    let seen = match (due.forced, interval) {
+        (false, Some(interval)) => match look(&host, &name, interval).await {
+            Some(Look::CycledElsewhere(until)) => {
+                update(&stats, |stats| stats.cycles_adopted += 1);
+                return Finished { org: name, outcome: Ok(()), next: after_adopting(until, interval), failures };
+            }
+            Some(Look::Due { last_finished }) => Some(last_finished),
+            None => None,
+        },
+        _ => None,
+    };
     // Late is measured here: waiting for a permit is being late.
     let late_by = Instant::now().saturating_duration_since(due.at);
     update(&stats, |stats| {
@@ -374,41 +393,93 @@ async fn scheduled_cycle(
     };
     let mut next = org.poll_interval();
     let mut failures_after = failures;
-    let outcome = host
-        .planned_cycle(&name, |outcome| {
+    let plan = |outcome: &Result<CycleReport, OrgError>| {
+        let now = Utc::now();
+        let plan = plan(&org, outcome, now);
+        failures_after = match outcome {
+            Ok(_) => 0,
+            // Another process cycling the org is not this org failing.
+            Err(OrgError::Busy { .. }) => failures,
+            Err(_) => failures.saturating_add(1),
+        };
+        let interval = org.cycle_interval(stream_live.load(Ordering::Relaxed));
+        next = delay(plan, interval, failures_after, now);
+        Some(now + chrono::Duration::from_std(next).unwrap_or_default())
+    };
+    let outcome = match seen {
+        None => host.planned_cycle(&name, plan).await.map(drop),
+        Some(last_finished) => match host.planned_cycle_unless_cycled_since(&name, last_finished, plan).await {
+            Ok(Claimed::Ran(_)) => Ok(()),
+            Ok(Claimed::CycledElsewhere { next_run_at }) => {
+                // Between the look and the lease: adopt the other run.
+                update(&stats, |stats| stats.cycles_adopted += 1);
+                let interval = org.cycle_interval(stream_live.load(Ordering::Relaxed));
+                let until = next_run_at.and_then(|at| (at - Utc::now()).to_std().ok()).unwrap_or(interval);
+                let next = after_adopting(until.min(interval), interval);
+                return Finished { org: name, outcome: Ok(()), next, failures };
+            }
+            Err(error) => Err(error),
+        },
+    };
+    match &outcome {
+        Ok(()) => tracing::debug!(org = %name, next_in_ms = next.as_millis(), "cycled"),
+        // Nothing ran, so nothing was planned: try when the holder's lease expires.
+        Err(busy @ OrgError::Busy { .. }) => {
             let now = Utc::now();
-            let plan = plan(&org, outcome, now);
-            failures_after = match outcome {
-                Ok(_) => 0,
-                // Another process cycling the org is not this org failing.
-                Err(OrgError::Busy { .. }) => failures,
-                Err(_) => failures.saturating_add(1),
-            };
-            let interval = org.cycle_interval(stream_live.load(Ordering::Relaxed));
-            next = delay(plan, interval, failures_after, now);
-            Some(now + chrono::Duration::from_std(next).unwrap_or_default())
-        })
-        .await
-        .map(drop);
-    if outcome.is_ok() {
-        tracing::debug!(org = %name, next_in_ms = next.as_millis(), "cycled");
+            next = delay(plan_after(busy, now), org.cycle_interval(stream_live.load(Ordering::Relaxed)), failures, now);
+        }
+        Err(_) => {}
     }
     Finished { org: name, outcome, next, failures: failures_after }
 }
 
-/// How long until the org's recorded next run, when that is later than now
-/// by more than [`ADOPT_AFTER`] and at most an `interval`: another host
-/// cycled it since this host planned. `None` (cycle now) when the store
-/// cannot say, and for a longer wait — a back-off, or a previous run's
-/// plan — which this host does not inherit (a restart retries at once).
-async fn cycled_elsewhere(host: &Arc<Host>, org: &str, interval: Duration) -> Option<Duration> {
+/// What a host finds when a due org's status is read before claiming it.
+enum Look {
+    /// The org's recorded next run is later than now by more than
+    /// [`ADOPT_AFTER`] and at most an interval: another host cycled it since
+    /// this host planned. Wait this long.
+    CycledElsewhere(Duration),
+    /// Due. The end of its last finished cycle: the claim goes ahead only if
+    /// that is still its last when the lease is held.
+    Due { last_finished: Option<DateTime<Utc>> },
+}
+
+/// Read the org's status before claiming it (`None` when the store cannot
+/// say: cycle without conditions). A recorded next run further away than an
+/// interval — a back-off, a previous run's plan — is not inherited (a
+/// restart retries at once).
+async fn look(host: &Arc<Host>, org: &str, interval: Duration) -> Option<Look> {
     let (store, name) = (host.store().clone(), org.to_string());
-    let status = tokio::task::spawn_blocking(move || store.org_status(&name)).await.ok()?.ok()??;
-    let until = (status.next_run_at? - Utc::now()).to_std().ok()?;
-    (until > ADOPT_AFTER && until <= interval + ADOPT_AFTER).then(|| {
-        tracing::debug!(org, "cycled by another host; next at {:?}", status.next_run_at);
-        until
-    })
+    let status = tokio::task::spawn_blocking(move || store.org_status(&name)).await.ok()?.ok()?;
+    let Some(status) = status else { return Some(Look::Due { last_finished: None }) };
+    let until = status.next_run_at.and_then(|at| (at - Utc::now()).to_std().ok());
+    match until {
+        Some(until) if until > ADOPT_AFTER && until <= interval + ADOPT_AFTER => {
+            tracing::debug!(org, "cycled by another host; next at {:?}", status.next_run_at);
+            Some(Look::CycledElsewhere(until))
+        }
+        _ => Some(Look::Due { last_finished: status.last_cycle_finished_at }),
+    }
+}
+
+/// How long after another host's recorded next run this host comes due
+/// for the org: between one and two [`ADOPT_GRACE`]s (a quarter of the
+/// interval at most), at random. The host that ran the last cycle comes
+/// due at that time itself, so it keeps the org and the others find its
+/// cycle recorded (one read each) instead of racing it for the lease; when
+/// it has died, or is behind (waiting for a concurrency permit), one of the
+/// others claims the org a moment later.
+fn after_adopting(until: Duration, interval: Duration) -> Duration {
+    let grace = ADOPT_GRACE.min(interval / 4);
+    until + grace + grace.mul_f64(random_fraction())
+}
+
+/// A random number in [0, 1) (std's randomly keyed hasher: enough to keep
+/// hosts from coming due at the same instant).
+fn random_fraction() -> f64 {
+    use std::hash::BuildHasher as _;
+    let random = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now());
+    (random >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Every org's latest wake request (empty when the store cannot say: the

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use casebridge::config::Config;
-use casebridge::host::{Host, OrgError};
+use casebridge::host::{Claimed, Host, OrgError};
 use casebridge::runtime::BlockingKeyValueStore as _;
 use casebridge::secrets::{OrgSecret, Secret};
-use casebridge::storage::{Leases as _, SqliteStore};
+use casebridge::storage::{Acquisition, Holder, Leases as _, SqliteStore};
 use casebridge_emulator::{EmulatorOptions, Fault, FaultTarget, RunningEmulator, Seed};
 
 mod support;
@@ -168,6 +168,84 @@ fn the_lease_of_a_killed_run_is_taken_over_at_once_by_the_next_process() {
     assert!(stdout.contains(&format!("{ORG}: ok — ")), "{stdout}");
     let lease = SqliteStore::open(&database).expect("open").lease_state(ORG).expect("lease").expect("row");
     assert!(lease.token > stale.token && lease.holder.pid() != killed_pid, "{lease:?}");
+}
+
+/// The race the scheduler closes: a host read the org's status, then
+/// another host cycled it, then the first got the lease. Under the lease it
+/// sees a newer last cycle and runs nothing; with the current one it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_made_after_another_host_cycled_the_org_runs_nothing() {
+    let emulator = demo_emulator(Duration::ZERO);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = Config::load(write_config(dir.path(), &emulator, ORG, 60)).expect("the configuration loads");
+    let host = Arc::new(Host::open(config).expect("the host opens"));
+    let credentials = emulator.credentials();
+    host.vault().put(ORG, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone())).expect("secret");
+    host.vault().put(ORG, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone())).expect("token");
+    let next_run_at = chrono::Utc::now() + chrono::Duration::seconds(60);
+    host.planned_cycle(ORG, |_| Some(next_run_at)).await.expect("the other host's cycle");
+    let cycles = || host.store().recent_cycles(ORG, 100).expect("the cycle log").len();
+    assert_eq!(cycles(), 1);
+
+    // What this host read before the other cycle: no finished cycle.
+    let claimed = host.planned_cycle_unless_cycled_since(ORG, None, |_| None).await.expect("the claim");
+    match claimed {
+        Claimed::CycledElsewhere { next_run_at: Some(at) } => {
+            assert!((at - next_run_at).num_milliseconds().abs() <= 1, "{at} is the other host's {next_run_at}")
+        }
+        other => panic!("expected the other host's next run, got {other:?}"),
+    }
+    assert_eq!(cycles(), 1, "nothing ran");
+    let other = Holder::new("another-machine", 4242, "other");
+    match host.store().acquire(ORG, &other, Duration::from_secs(10)).expect("a claim") {
+        Acquisition::Acquired(lease) => host.store().release(lease).expect("release"),
+        Acquisition::Held { holder, .. } => panic!("the lease was not given back: {holder} holds it"),
+    }
+
+    let seen = host.store().org_status(ORG).expect("status").and_then(|status| status.last_cycle_finished_at);
+    let claimed = host.planned_cycle_unless_cycled_since(ORG, seen, |_| None).await.expect("the claim");
+    assert!(matches!(claimed, Claimed::Ran(_)), "{claimed:?}");
+    assert_eq!(cycles(), 2);
+}
+
+/// A host on another machine died holding the org's lease: the scheduler
+/// finds the org busy and cycles it when that lease expires (plus its
+/// margin), not an interval later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_takes_over_a_dead_machines_lease_when_it_expires() {
+    let emulator = demo_emulator(Duration::ZERO);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = Config::load(write_config(dir.path(), &emulator, ORG, 60)).expect("the configuration loads");
+    let host = Arc::new(Host::open(config).expect("the host opens"));
+    let credentials = emulator.credentials();
+    host.vault().put(ORG, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone())).expect("secret");
+    host.vault().put(ORG, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone())).expect("token");
+    let dead = Holder::new("a-machine-that-died", 4242, "gone");
+    let ttl = Duration::from_secs(3);
+    let expires_at = match host.store().acquire(ORG, &dead, ttl).expect("the dead machine's lease") {
+        Acquisition::Acquired(lease) => lease.expires_at(),
+        Acquisition::Held { .. } => panic!("the org was free"),
+    };
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = tokio::spawn(casebridge::scheduler::run(host.clone(), async {
+        let _ = stopped.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let started_at = loop {
+        let status = host.store().org_status(ORG).expect("status");
+        if let Some(started) = status.and_then(|status| status.last_cycle_started_at) {
+            break started;
+        }
+        assert!(Instant::now() < deadline, "the org was not taken over within 20 s of a 3 s lease");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = stop.send(());
+    let stats = scheduler.await.expect("the scheduler stops");
+    let after = (started_at - expires_at).to_std().unwrap_or_default();
+    assert!(started_at >= expires_at, "cycled at {started_at} while the lease ran to {expires_at}");
+    assert!(after < Duration::from_secs(3), "taken over {after:?} after the lease expired");
+    assert!(stats.cycles_skipped >= 1, "the org was found busy first: {stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,6 +80,11 @@ impl Store {
         }
     }
 
+    /// Whether other hosts may share this database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
     /// Reads a record, lets `change` decide, and writes it with its change-feed entry.
     pub fn platform_modify<T, E>(
         &self,

@@ -53,6 +53,16 @@ fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// A host in this process for the emulated org, its secrets stored.
+fn connected_host(dir: &std::path::Path, emulator: &RunningEmulator) -> Arc<Host> {
+    let config = Config::load(write_config(dir, emulator, ORG, 60)).expect("the configuration loads");
+    let host = Arc::new(Host::open(config).expect("the host opens"));
+    let credentials = emulator.credentials();
+    host.vault().put(ORG, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone())).expect("secret");
+    host.vault().put(ORG, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone())).expect("token");
+    host
+}
+
 /// Waits until the process with `pid` holds the org's lease.
 fn wait_for_lease_of(database: &std::path::Path, pid: u32, log: &Mutex<Vec<String>>) {
     let store = SqliteStore::open(database).expect("the database opens beside the running host");
@@ -177,11 +187,7 @@ fn the_lease_of_a_killed_run_is_taken_over_at_once_by_the_next_process() {
 async fn a_claim_made_after_another_host_cycled_the_org_runs_nothing() {
     let emulator = demo_emulator(Duration::ZERO);
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let config = Config::load(write_config(dir.path(), &emulator, ORG, 60)).expect("the configuration loads");
-    let host = Arc::new(Host::open(config).expect("the host opens"));
-    let credentials = emulator.credentials();
-    host.vault().put(ORG, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone())).expect("secret");
-    host.vault().put(ORG, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone())).expect("token");
+    let host = connected_host(dir.path(), &emulator);
     let next_run_at = chrono::Utc::now() + chrono::Duration::seconds(60);
     host.planned_cycle(ORG, |_| Some(next_run_at)).await.expect("the other host's cycle");
     let cycles = || host.store().recent_cycles(ORG, 100).expect("the cycle log").len();
@@ -215,11 +221,7 @@ async fn a_claim_made_after_another_host_cycled_the_org_runs_nothing() {
 async fn the_scheduler_takes_over_a_dead_machines_lease_when_it_expires() {
     let emulator = demo_emulator(Duration::ZERO);
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let config = Config::load(write_config(dir.path(), &emulator, ORG, 60)).expect("the configuration loads");
-    let host = Arc::new(Host::open(config).expect("the host opens"));
-    let credentials = emulator.credentials();
-    host.vault().put(ORG, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone())).expect("secret");
-    host.vault().put(ORG, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone())).expect("token");
+    let host = connected_host(dir.path(), &emulator);
     let dead = Holder::new("a-machine-that-died", 4242, "gone");
     let ttl = Duration::from_secs(3);
     let expires_at = match host.store().acquire(ORG, &dead, ttl).expect("the dead machine's lease") {
@@ -252,11 +254,7 @@ async fn the_scheduler_takes_over_a_dead_machines_lease_when_it_expires() {
 async fn a_cycle_whose_lease_was_taken_over_mid_way_writes_nothing_more() {
     let emulator = demo_emulator(Duration::from_millis(1000));
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let config = Config::load(write_config(dir.path(), &emulator, ORG, 60)).expect("the configuration loads");
-    let host = Arc::new(Host::open(config).expect("the host opens"));
-    let credentials = emulator.credentials();
-    host.vault().put(ORG, OrgSecret::ClientSecret, &Secret::new(credentials.client_secret.clone())).expect("secret");
-    host.vault().put(ORG, OrgSecret::RefreshToken, &Secret::new(credentials.refresh_token.clone())).expect("token");
+    let host = connected_host(dir.path(), &emulator);
     let org = Org::new(emulator);
 
     let cycle = tokio::spawn({
